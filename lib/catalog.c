@@ -1,0 +1,907 @@
+/*
+ * The LMDB catalog. It holds nothing that the ledger does not say:
+ * cs__catalog_apply() turns events into records, indexes, Merkle leaves and
+ * nodes, in one write transaction per batch. LMDB runs with its default,
+ * fully synchronous commits (no NOSYNC, NOMETASYNC or WRITEMAP flags) except
+ * for throw-away scratch catalogs. When the map is full the transaction is
+ * aborted, the map doubled and the batch retried, so MDB_MAP_FULL never
+ * reaches a caller.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "catalog.h"
+#include "custos/error.h"
+#include "custos/merkle.h"
+#include "custos/store.h"
+#include "util.h"
+
+static const char *const dbi_names[CS_DBI_COUNT] = {
+	"items", "by_sha", "by_case", "by_officer", "by_device", "by_time", "item_events",
+	"leaves", "nodes", "meta",
+};
+
+static int
+is_dupsort(int dbi)
+{
+	return dbi == CS_DBI_BY_CASE || dbi == CS_DBI_BY_OFFICER || dbi == CS_DBI_BY_DEVICE ||
+	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS;
+}
+
+static int
+from_mdb(int rc)
+{
+	if (rc == MDB_SUCCESS)
+		return 0;
+	if (rc > 0)
+		return -rc;
+	if (rc == MDB_NOTFOUND)
+		return CS_ENOTFOUND;
+	return CS_ESTORE;
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+char *
+cs__json_canonical(const json_t *v, size_t *len)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
+}
+
+int
+cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch)
+{
+	const char *env_map = getenv("CUSTOS_MAP_SIZE");
+	size_t mapsize = (size_t)64 << 20;
+	unsigned flags = MDB_NOTLS;
+	MDB_txn *txn = NULL;
+	int dead, rc;
+
+	memset(c, 0, sizeof(*c));
+	if (env_map != NULL && *env_map != '\0')
+		mapsize = (size_t)strtoull(env_map, NULL, 10);
+	if (scratch)
+		flags |= MDB_NOSYNC; /* a scratch catalog is deleted after use */
+	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	rc = mdb_env_create(&c->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(c->env, CS_DBI_COUNT + 4);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(c->env, mapsize);
+	if (rc == 0)
+		rc = mdb_env_open(c->env, dir, flags, 0600);
+	if (rc != 0)
+		goto fail;
+	(void)mdb_reader_check(c->env, &dead);
+	rc = mdb_txn_begin(c->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(c->env, 0);
+		rc = mdb_txn_begin(c->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	}
+	if (rc != 0)
+		goto fail;
+	for (int i = 0; i < CS_DBI_COUNT; i++) {
+		unsigned f = create ? MDB_CREATE : 0;
+		if (is_dupsort(i))
+			f |= MDB_DUPSORT;
+		rc = mdb_dbi_open(txn, dbi_names[i], f, &c->dbi[i]);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			goto fail;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0)
+		goto fail;
+	return 0;
+fail:
+	mdb_env_close(c->env);
+	c->env = NULL;
+	return rc == MDB_NOTFOUND ? CS_ESTORE : from_mdb(rc);
+}
+
+void
+cs__catalog_close(struct cs__catalog *c)
+{
+	if (c->env != NULL)
+		mdb_env_close(c->env);
+	c->env = NULL;
+}
+
+int
+cs__catalog_rtxn(struct cs__catalog *c, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(c->env, 0);
+		rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+	}
+	return from_mdb(rc);
+}
+
+static int
+meta_get(struct cs__catalog *c, MDB_txn *txn, const char *key, uint64_t *v)
+{
+	MDB_val k = {strlen(key), (void *)key}, d;
+	int rc = mdb_get(txn, c->dbi[CS_DBI_META], &k, &d);
+
+	if (rc == MDB_NOTFOUND) {
+		*v = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (d.mv_size != 8)
+		return MDB_CORRUPTED;
+	*v = get_be64(d.mv_data);
+	return 0;
+}
+
+static int
+meta_put(struct cs__catalog *c, MDB_txn *txn, const char *key, uint64_t v)
+{
+	uint8_t b[8];
+	MDB_val k = {strlen(key), (void *)key}, d = {8, b};
+
+	put_be64(b, v);
+	return mdb_put(txn, c->dbi[CS_DBI_META], &k, &d, 0);
+}
+
+int
+cs__catalog_state(struct cs__catalog *c, MDB_txn *txn, struct cs__catalog_state *s)
+{
+	uint64_t size, end, last;
+	int rc;
+
+	rc = meta_get(c, txn, "size", &size);
+	if (rc == 0)
+		rc = meta_get(c, txn, "journal_end", &end);
+	if (rc == 0)
+		rc = meta_get(c, txn, "last_ms", &last);
+	if (rc != 0)
+		return from_mdb(rc);
+	s->size = size;
+	s->journal_end = end;
+	s->last_ms = (int64_t)last;
+	return 0;
+}
+
+/* Merkle node access inside a write transaction. */
+struct wctx {
+	struct cs__catalog *c;
+	MDB_txn *txn;
+	int mdb_rc; /* the raw LMDB code of the first failure, for MAP_FULL */
+};
+
+static int
+node_get(struct cs__catalog *c, MDB_txn *txn, unsigned level, uint64_t index, uint8_t out[32],
+    int *mdb_rc)
+{
+	uint8_t kb[9];
+	MDB_val k, d;
+	int rc;
+
+	if (level == 0) {
+		put_be64(kb, index);
+		k.mv_size = 8;
+		k.mv_data = kb;
+		rc = mdb_get(txn, c->dbi[CS_DBI_LEAVES], &k, &d);
+		if (rc == 0 && d.mv_size != 44)
+			rc = MDB_CORRUPTED;
+	} else {
+		kb[0] = (uint8_t)level;
+		put_be64(kb + 1, index);
+		k.mv_size = 9;
+		k.mv_data = kb;
+		rc = mdb_get(txn, c->dbi[CS_DBI_NODES], &k, &d);
+		if (rc == 0 && d.mv_size != 32)
+			rc = MDB_CORRUPTED;
+	}
+	if (rc != 0) {
+		if (mdb_rc != NULL)
+			*mdb_rc = rc;
+		return rc == MDB_NOTFOUND ? CS_ELEDGER : from_mdb(rc);
+	}
+	memcpy(out, d.mv_data, 32);
+	return 0;
+}
+
+static int
+w_get(void *ctx, unsigned level, uint64_t index, uint8_t out[32])
+{
+	struct wctx *w = ctx;
+
+	return node_get(w->c, w->txn, level, index, out, &w->mdb_rc);
+}
+
+static int
+w_put(void *ctx, unsigned level, uint64_t index, const uint8_t h[32])
+{
+	struct wctx *w = ctx;
+	uint8_t kb[9];
+	MDB_val k = {9, kb}, d = {32, (void *)h};
+	int rc;
+
+	if (level == 0)
+		return 0; /* leaves are stored in their own table */
+	kb[0] = (uint8_t)level;
+	put_be64(kb + 1, index);
+	rc = mdb_put(w->txn, w->c->dbi[CS_DBI_NODES], &k, &d, 0);
+	if (rc != 0) {
+		w->mdb_rc = rc;
+		return from_mdb(rc);
+	}
+	return 0;
+}
+
+int
+cs__catalog_merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[32])
+{
+	struct cs__merkle_ctx *m = ctx;
+
+	return node_get(m->c, m->txn, level, index, out, NULL);
+}
+
+static int
+put_str(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *val, unsigned flags)
+{
+	MDB_val k = {strlen(key), (void *)key}, d = {strlen(val), (void *)val};
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 480)
+		return MDB_BAD_VALSIZE;
+	rc = mdb_put(txn, dbi, &k, &d, flags);
+	return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
+/* Adds the secondary-index entries for one set of metadata (an item or a sighting). */
+static int
+index_meta(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *m)
+{
+	const char *s;
+	json_t *v;
+	size_t i;
+	int rc = 0;
+
+	s = json_string_value(json_object_get(m, "case"));
+	if (s != NULL && *s != '\0')
+		rc = put_str(txn, c->dbi[CS_DBI_BY_CASE], s, id, MDB_NODUPDATA);
+	s = json_string_value(json_object_get(m, "device"));
+	if (rc == 0 && s != NULL && *s != '\0')
+		rc = put_str(txn, c->dbi[CS_DBI_BY_DEVICE], s, id, MDB_NODUPDATA);
+	s = json_string_value(json_object_get(m, "recorded_start"));
+	if (rc == 0 && s != NULL && *s != '\0')
+		rc = put_str(txn, c->dbi[CS_DBI_BY_TIME], s, id, MDB_NODUPDATA);
+	json_array_foreach(json_object_get(m, "officers"), i, v)
+	{
+		if (rc == 0 && json_string_value(v) != NULL && *json_string_value(v) != '\0')
+			rc = put_str(txn, c->dbi[CS_DBI_BY_OFFICER], json_string_value(v), id,
+			    MDB_NODUPDATA);
+	}
+	return rc;
+}
+
+static int
+put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
+{
+	size_t len;
+	char *s = cs__json_canonical(rec, &len);
+	MDB_val k = {strlen(id), (void *)id}, d;
+	int rc;
+
+	if (s == NULL)
+		return ENOMEM;
+	d.mv_size = len;
+	d.mv_data = s;
+	rc = mdb_put(txn, c->dbi[CS_DBI_ITEMS], &k, &d, 0);
+	free(s);
+	return rc;
+}
+
+static int
+get_item_raw(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t **rec)
+{
+	MDB_val k = {strlen(id), (void *)id}, d;
+	json_error_t jerr;
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 480)
+		return MDB_NOTFOUND;
+	rc = mdb_get(txn, c->dbi[CS_DBI_ITEMS], &k, &d);
+	if (rc != 0)
+		return rc;
+	*rec = json_loadb(d.mv_data, d.mv_size, 0, &jerr);
+	return *rec == NULL ? MDB_CORRUPTED : 0;
+}
+
+/*
+ * Applies one event. Returns an LMDB code (0, MDB_MAP_FULL, ...) or -1 with
+ * *why set when the event does not fit the catalog (a ledger problem).
+ */
+static int
+apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, const char **why,
+    int64_t *last_ms)
+{
+	uint8_t seqb[8], leafv[44], shab[32];
+	json_t *ev = NULL, *item, *rec = NULL;
+	struct wctx w = {c, txn, 0};
+	const char *type, *id, *t;
+	json_error_t jerr;
+	MDB_val k, d;
+	int64_t ms;
+	int rc;
+
+	ev = json_loadb(a->ev, a->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (ev == NULL || !json_is_object(ev)) {
+		*why = "event is not a JSON object";
+		rc = -1;
+		goto out;
+	}
+	if (!json_is_integer(json_object_get(ev, "seq")) ||
+	    (uint64_t)json_integer_value(json_object_get(ev, "seq")) != a->seq) {
+		*why = "event's seq does not match its place in the ledger";
+		rc = -1;
+		goto out;
+	}
+	t = json_string_value(json_object_get(ev, "time"));
+	if (t == NULL || cs__time_parse(t, &ms) < 0) {
+		*why = "event has no valid time";
+		rc = -1;
+		goto out;
+	}
+	if (ms > *last_ms)
+		*last_ms = ms;
+	type = json_string_value(json_object_get(ev, "event"));
+	if (type == NULL) {
+		*why = "event has no type";
+		rc = -1;
+		goto out;
+	}
+	put_be64(seqb, a->seq);
+	if (strcmp(type, "ingest") == 0) {
+		const char *sha;
+		item = json_object_get(ev, "item");
+		id = json_string_value(json_object_get(item, "id"));
+		sha = json_string_value(json_object_get(item, "sha256"));
+		if (id == NULL || sha == NULL || strlen(sha) != 64 || cs__unhex(sha, 64, shab) < 0) {
+			*why = "ingest event lacks a valid id or sha256";
+			rc = -1;
+			goto out;
+		}
+		if (get_item_raw(c, txn, id, &rec) == 0) {
+			*why = "ingest event repeats an existing evidence id";
+			rc = -1;
+			goto out;
+		}
+		rec = json_deep_copy(item);
+		if (rec == NULL) {
+			rc = ENOMEM;
+			goto out;
+		}
+		json_object_set_new(rec, "sightings", json_integer(1));
+		rc = put_item(c, txn, id, rec);
+		if (rc == 0) {
+			k.mv_size = 32;
+			k.mv_data = shab;
+			d.mv_size = strlen(id);
+			d.mv_data = (void *)id;
+			rc = mdb_put(txn, c->dbi[CS_DBI_BY_SHA], &k, &d, MDB_NOOVERWRITE);
+			if (rc == MDB_KEYEXIST) {
+				*why = "ingest event repeats a stored digest as a new item";
+				rc = -1;
+				goto out;
+			}
+		}
+		if (rc == 0)
+			rc = index_meta(c, txn, id, item);
+	} else if (strcmp(type, "sighting") == 0) {
+		id = json_string_value(json_object_get(ev, "id"));
+		if (id == NULL || get_item_raw(c, txn, id, &rec) != 0) {
+			*why = "sighting event names an unknown evidence id";
+			rc = -1;
+			goto out;
+		}
+		json_object_set_new(rec, "sightings",
+		    json_integer(json_integer_value(json_object_get(rec, "sightings")) + 1));
+		rc = put_item(c, txn, id, rec);
+		if (rc == 0)
+			rc = index_meta(c, txn, id, json_object_get(ev, "sighting"));
+	} else {
+		/* Event types from later versions are kept in the ledger and tree. */
+		id = json_string_value(json_object_get(ev, "id"));
+		rc = 0;
+	}
+	if (rc == 0 && id != NULL) {
+		k.mv_size = strlen(id);
+		k.mv_data = (void *)id;
+		d.mv_size = 8;
+		d.mv_data = seqb;
+		rc = k.mv_size > 0 && k.mv_size <= 480 ?
+		    mdb_put(txn, c->dbi[CS_DBI_ITEM_EVENTS], &k, &d, 0) : 0;
+	}
+	if (rc != 0)
+		goto out;
+
+	memcpy(leafv, a->leaf, 32);
+	put_be64(leafv + 32, a->data_off);
+	leafv[40] = (uint8_t)(a->len >> 24);
+	leafv[41] = (uint8_t)(a->len >> 16);
+	leafv[42] = (uint8_t)(a->len >> 8);
+	leafv[43] = (uint8_t)a->len;
+	k.mv_size = 8;
+	k.mv_data = seqb;
+	d.mv_size = 44;
+	d.mv_data = leafv;
+	rc = mdb_put(txn, c->dbi[CS_DBI_LEAVES], &k, &d, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		*why = "ledger index applied twice";
+		rc = -1;
+		goto out;
+	}
+	if (rc == 0 && cs_merkle_append(w_get, w_put, &w, a->seq, a->leaf) < 0)
+		rc = w.mdb_rc != 0 ? w.mdb_rc : MDB_CORRUPTED;
+	if (rc == 0)
+		rc = meta_put(c, txn, "size", a->seq + 1);
+	if (rc == 0)
+		rc = meta_put(c, txn, "journal_end", a->next);
+	if (rc == 0)
+		rc = meta_put(c, txn, "last_ms", (uint64_t)*last_ms);
+out:
+	json_decref(rec);
+	json_decref(ev);
+	return rc;
+}
+
+int
+cs__catalog_apply(struct cs__catalog *c, const struct cs__applied *evs, size_t n)
+{
+	for (int attempt = 0; attempt < 40; attempt++) {
+		struct cs__catalog_state st;
+		const char *why = NULL;
+		MDB_txn *txn = NULL;
+		int64_t last_ms;
+		int rc;
+
+		rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			mdb_env_set_mapsize(c->env, 0);
+			continue;
+		}
+		if (rc != 0)
+			return from_mdb(rc);
+		rc = cs__catalog_state(c, txn, &st);
+		if (rc < 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		last_ms = st.last_ms;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			if (evs[i].seq != st.size + i) {
+				mdb_txn_abort(txn);
+				return CS_ELEDGER;
+			}
+			rc = apply_one(c, txn, &evs[i], &why, &last_ms);
+		}
+		if (rc == 0) {
+			CS_FAILPOINT("lmdb-commit");
+			rc = mdb_txn_commit(txn);
+			txn = NULL;
+		}
+		if (txn != NULL)
+			mdb_txn_abort(txn);
+		if (rc == MDB_MAP_FULL) {
+			MDB_envinfo info;
+			mdb_env_info(c->env, &info);
+			rc = mdb_env_set_mapsize(c->env, info.me_mapsize * 2);
+			if (rc != 0)
+				return from_mdb(rc);
+			continue;
+		}
+		if (rc == -1)
+			return CS_ELEDGER;
+		return from_mdb(rc);
+	}
+	return CS_ESTORE;
+}
+
+int
+cs__catalog_get_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t **rec)
+{
+	return from_mdb(get_item_raw(c, txn, id, rec));
+}
+
+int
+cs__catalog_id_by_sha(struct cs__catalog *c, MDB_txn *txn, const uint8_t sha[32], char *id,
+    size_t idn)
+{
+	MDB_val k = {32, (void *)sha}, d;
+	int rc = mdb_get(txn, c->dbi[CS_DBI_BY_SHA], &k, &d);
+
+	if (rc != 0)
+		return from_mdb(rc);
+	if (d.mv_size >= idn)
+		return CS_ESTORE;
+	memcpy(id, d.mv_data, d.mv_size);
+	id[d.mv_size] = '\0';
+	return 0;
+}
+
+int
+cs__catalog_leaf(struct cs__catalog *c, MDB_txn *txn, uint64_t seq, uint8_t leaf[32],
+    uint64_t *off, uint32_t *len)
+{
+	uint8_t kb[8];
+	MDB_val k = {8, kb}, d;
+	const uint8_t *p;
+	int rc;
+
+	put_be64(kb, seq);
+	rc = mdb_get(txn, c->dbi[CS_DBI_LEAVES], &k, &d);
+	if (rc != 0)
+		return from_mdb(rc);
+	if (d.mv_size != 44)
+		return CS_ESTORE;
+	p = d.mv_data;
+	if (leaf != NULL)
+		memcpy(leaf, p, 32);
+	if (off != NULL)
+		*off = get_be64(p + 32);
+	if (len != NULL)
+		*len = (uint32_t)p[40] << 24 | (uint32_t)p[41] << 16 | (uint32_t)p[42] << 8 | p[43];
+	return 0;
+}
+
+/* Collects the dupsort values (ids) stored under `key` in table `dbi`. */
+static int
+dup_values(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t keylen,
+    int (*cb)(void *ctx, MDB_val *v), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k = {keylen, (void *)key}, d;
+	int rc;
+
+	if (keylen == 0 || keylen > 480)
+		return 0;
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+	while (rc == 0) {
+		int r = cb(ctx, &d);
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return r < 0 ? r : 0;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : from_mdb(rc);
+}
+
+struct seqs {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int
+collect_seq(void *ctx, MDB_val *v)
+{
+	struct seqs *s = ctx;
+
+	if (v->mv_size != 8)
+		return CS_ESTORE;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		s->v = nv;
+		s->cap = cap;
+	}
+	s->v[s->n++] = get_be64(v->mv_data);
+	return 0;
+}
+
+int
+cs__catalog_item_seqs(struct cs__catalog *c, MDB_txn *txn, const char *id, uint64_t **seqs,
+    size_t *n)
+{
+	struct seqs s = {0};
+	int rc = dup_values(txn, c->dbi[CS_DBI_ITEM_EVENTS], id, strlen(id), collect_seq, &s);
+
+	if (rc < 0) {
+		free(s.v);
+		return rc;
+	}
+	*seqs = s.v;
+	*n = s.n;
+	return 0;
+}
+
+int
+cs__catalog_each_item(struct cs__catalog *c, MDB_txn *txn,
+    int (*cb)(void *ctx, const char *id, json_t *rec), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	rc = mdb_cursor_open(txn, c->dbi[CS_DBI_ITEMS], &cur);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		char id[512];
+		json_t *rec;
+		int r;
+
+		if (k.mv_size >= sizeof(id)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		rec = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+		r = cb(ctx, id, rec);
+		json_decref(rec);
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return r < 0 ? r : 0;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : from_mdb(rc);
+}
+
+/* find: candidates come from one index, then every other criterion filters. */
+struct find_ctx {
+	struct cs__catalog *c;
+	MDB_txn *txn;
+	const struct cs_query *q;
+	char from[32], to[32];
+	json_t *out;
+};
+
+static int
+has_dup(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id)
+{
+	MDB_cursor *cur;
+	MDB_val k = {strlen(key), (void *)key}, d = {strlen(id), (void *)id};
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 480 || mdb_cursor_open(txn, dbi, &cur) != 0)
+		return 0;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH);
+	mdb_cursor_close(cur);
+	return rc == 0;
+}
+
+static int
+matches(struct find_ctx *f, const char *id, json_t *rec)
+{
+	const struct cs_query *q = f->q;
+	struct cs__catalog *c = f->c;
+
+	if (q->case_no && !has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], q->case_no, id))
+		return 0;
+	if (q->officer && !has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id))
+		return 0;
+	if (q->device && !has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id))
+		return 0;
+	if (q->sha256) {
+		const char *s = json_string_value(json_object_get(rec, "sha256"));
+		if (s == NULL || strcasecmp(s, q->sha256) != 0)
+			return 0;
+	}
+	if (f->from[0] || f->to[0]) {
+		const char *t = json_string_value(json_object_get(rec, "recorded_start"));
+		if (t == NULL)
+			return 0;
+		if (f->from[0] && strcmp(t, f->from) < 0)
+			return 0;
+		if (f->to[0] && strcmp(t, f->to) > 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+find_add(void *ctx, MDB_val *v)
+{
+	struct find_ctx *f = ctx;
+	char id[512];
+	json_t *rec = NULL;
+	size_t i;
+	json_t *e;
+
+	if (v->mv_size >= sizeof(id))
+		return CS_ESTORE;
+	memcpy(id, v->mv_data, v->mv_size);
+	id[v->mv_size] = '\0';
+	json_array_foreach(f->out, i, e)
+	{
+		if (strcmp(json_string_value(json_object_get(e, "id")), id) == 0)
+			return 0;
+	}
+	if (get_item_raw(f->c, f->txn, id, &rec) != 0)
+		return CS_ESTORE;
+	if (matches(f, id, rec))
+		json_array_append(f->out, rec);
+	json_decref(rec);
+	return 0;
+}
+
+int
+cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
+{
+	struct find_ctx f = {c, txn, q, "", "", out};
+	int64_t ms;
+
+	if (q->from != NULL) {
+		if (cs__time_parse(q->from, &ms) < 0)
+			return CS_EFORMAT;
+		cs__time_format(ms, f.from, sizeof(f.from));
+	}
+	if (q->to != NULL) {
+		if (cs__time_parse(q->to, &ms) < 0)
+			return CS_EFORMAT;
+		cs__time_format(ms, f.to, sizeof(f.to));
+	}
+	if (q->case_no)
+		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], q->case_no, strlen(q->case_no),
+		    find_add, &f);
+	if (q->officer)
+		return dup_values(txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, strlen(q->officer),
+		    find_add, &f);
+	if (q->device)
+		return dup_values(txn, c->dbi[CS_DBI_BY_DEVICE], q->device, strlen(q->device),
+		    find_add, &f);
+	if (q->sha256) {
+		uint8_t sha[32];
+		MDB_val k = {32, sha}, d;
+		int rc;
+		if (strlen(q->sha256) != 64 || cs__unhex(q->sha256, 64, sha) < 0)
+			return CS_EFORMAT;
+		rc = mdb_get(txn, c->dbi[CS_DBI_BY_SHA], &k, &d);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0)
+			return from_mdb(rc);
+		return find_add(&f, &d);
+	}
+	if (f.from[0] || f.to[0]) {
+		MDB_cursor *cur;
+		MDB_val k, d;
+		int rc = mdb_cursor_open(txn, c->dbi[CS_DBI_BY_TIME], &cur);
+		if (rc != 0)
+			return from_mdb(rc);
+		k.mv_size = strlen(f.from);
+		k.mv_data = f.from;
+		rc = f.from[0] ? mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE) :
+		                 mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+		while (rc == 0) {
+			if (f.to[0] && (k.mv_size != strlen(f.to) || memcmp(k.mv_data, f.to, k.mv_size) > 0))
+				break;
+			rc = find_add(&f, &d);
+			if (rc < 0)
+				break;
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+		}
+		mdb_cursor_close(cur);
+		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
+	}
+	return -EINVAL;
+}
+
+static void
+key_text(const MDB_val *k, char *buf, size_t n)
+{
+	const uint8_t *p = k->mv_data;
+	int printable = cs__utf8_clean(k->mv_data, k->mv_size);
+
+	if (printable && k->mv_size < n) {
+		memcpy(buf, p, k->mv_size);
+		buf[k->mv_size] = '\0';
+	} else if (k->mv_size * 2 < n) {
+		cs__hex(p, k->mv_size, buf);
+	} else {
+		snprintf(buf, n, "(%zu-byte key)", k->mv_size);
+	}
+}
+
+int
+cs__catalog_compare(struct cs__catalog *a, struct cs__catalog *b,
+    void (*diff)(void *ctx, const char *table, const char *key, const char *what), void *ctx)
+{
+	MDB_txn *ta = NULL, *tb = NULL;
+	int ndiff = 0, rc;
+
+	rc = cs__catalog_rtxn(a, &ta);
+	if (rc == 0)
+		rc = cs__catalog_rtxn(b, &tb);
+	if (rc < 0)
+		goto out;
+	for (int i = 0; i < CS_DBI_COUNT; i++) {
+		MDB_cursor *ca = NULL, *cb = NULL;
+		MDB_val ka, da, kb, db;
+		int ra, rb;
+		char key[160];
+
+		if (mdb_cursor_open(ta, a->dbi[i], &ca) != 0 || mdb_cursor_open(tb, b->dbi[i], &cb) != 0) {
+			mdb_cursor_close(ca);
+			rc = CS_ESTORE;
+			goto out;
+		}
+		ra = mdb_cursor_get(ca, &ka, &da, MDB_FIRST);
+		rb = mdb_cursor_get(cb, &kb, &db, MDB_FIRST);
+		while (ra == 0 || rb == 0) {
+			int cmp;
+			if (ra != 0)
+				cmp = 1;
+			else if (rb != 0)
+				cmp = -1;
+			else {
+				cmp = mdb_cmp(ta, a->dbi[i], &ka, &kb);
+				if (cmp == 0 && is_dupsort(i))
+					cmp = mdb_dcmp(ta, a->dbi[i], &da, &db);
+			}
+			if (cmp == 0 && ra == 0 && rb == 0) {
+				/* Same key (and, for dupsort, same value): compare values. */
+				if (da.mv_size != db.mv_size ||
+				    memcmp(da.mv_data, db.mv_data, da.mv_size) != 0) {
+					key_text(&ka, key, sizeof(key));
+					diff(ctx, dbi_names[i], key, "differs from the ledger's replay");
+					ndiff++;
+				}
+				ra = mdb_cursor_get(ca, &ka, &da, MDB_NEXT);
+				rb = mdb_cursor_get(cb, &kb, &db, MDB_NEXT);
+			} else if (cmp < 0) {
+				key_text(&ka, key, sizeof(key));
+				diff(ctx, dbi_names[i], key, "is in the catalog but not in the ledger");
+				ndiff++;
+				ra = mdb_cursor_get(ca, &ka, &da, MDB_NEXT);
+			} else {
+				key_text(&kb, key, sizeof(key));
+				diff(ctx, dbi_names[i], key, "is in the ledger but missing from the catalog");
+				ndiff++;
+				rb = mdb_cursor_get(cb, &kb, &db, MDB_NEXT);
+			}
+		}
+		mdb_cursor_close(ca);
+		mdb_cursor_close(cb);
+	}
+	rc = ndiff;
+out:
+	if (ta != NULL)
+		mdb_txn_abort(ta);
+	if (tb != NULL)
+		mdb_txn_abort(tb);
+	return rc;
+}

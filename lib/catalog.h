@@ -1,0 +1,103 @@
+/*
+ * The catalog: one LMDB environment under <root>/catalog that indexes the
+ * ledger. Every change to it is the application of ledger events by
+ * cs__catalog_apply(), the one function used both when an event is first
+ * written and when the ledger is replayed, so catalog == replay(ledger)
+ * holds by construction and is checked by verify. lib-internal.
+ */
+#ifndef CS_CATALOG_H
+#define CS_CATALOG_H
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	CS_DBI_ITEMS,       /* id -> record (canonical JSON) */
+	CS_DBI_BY_SHA,      /* sha256 (32 bytes) -> id */
+	CS_DBI_BY_CASE,     /* case number -> id (dupsort) */
+	CS_DBI_BY_OFFICER,  /* officer id -> id (dupsort) */
+	CS_DBI_BY_DEVICE,   /* device id -> id (dupsort) */
+	CS_DBI_BY_TIME,     /* recorded start, RFC 3339 UTC -> id (dupsort) */
+	CS_DBI_ITEM_EVENTS, /* id -> ledger index, 8 bytes big-endian (dupsort) */
+	CS_DBI_LEAVES,      /* ledger index -> leaf hash(32) | data offset(8) | length(4) */
+	CS_DBI_NODES,       /* level(1) | index(8) -> perfect subtree hash, levels >= 1 */
+	CS_DBI_META,        /* "size", "journal_end", "last_ms" -> 8 bytes big-endian */
+	CS_DBI_COUNT
+};
+
+struct cs__catalog {
+	MDB_env *env;
+	MDB_dbi dbi[CS_DBI_COUNT];
+};
+
+struct cs__catalog_state {
+	uint64_t size;        /* events applied = Merkle tree size */
+	uint64_t journal_end; /* journal offset just past the last applied entry */
+	int64_t last_ms;      /* time of the last event, ms since the epoch */
+};
+
+/* One event to apply: its index, exact bytes and place in the journal. */
+struct cs__applied {
+	uint64_t seq;
+	const char *ev;
+	uint32_t len;
+	uint64_t data_off;
+	uint64_t next;
+	uint8_t leaf[32];
+};
+
+/*
+ * Opens (creating when `create`) the environment in directory `dir`.
+ * `scratch` is for throw-away catalogs (verify's replay): no fsync there.
+ */
+int cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch);
+void cs__catalog_close(struct cs__catalog *c);
+
+/* Begins a read transaction (handles a map grown by another process). */
+int cs__catalog_rtxn(struct cs__catalog *c, MDB_txn **txn);
+int cs__catalog_state(struct cs__catalog *c, MDB_txn *txn, struct cs__catalog_state *s);
+
+/*
+ * Applies `n` events in one write transaction, growing the map and retrying
+ * when it is full. Each event's "seq" must equal its index. Returns 0 or
+ * CS_ELEDGER (an event that does not fit the catalog), CS_ESTORE, -errno.
+ */
+int cs__catalog_apply(struct cs__catalog *c, const struct cs__applied *evs, size_t n);
+
+int cs__catalog_get_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t **rec);
+int cs__catalog_id_by_sha(struct cs__catalog *c, MDB_txn *txn, const uint8_t sha[32],
+    char *id, size_t idn);
+int cs__catalog_leaf(struct cs__catalog *c, MDB_txn *txn, uint64_t seq, uint8_t leaf[32],
+    uint64_t *off, uint32_t *len);
+/* Ledger indexes of the item's events, ascending; *seqs malloc'd. */
+int cs__catalog_item_seqs(struct cs__catalog *c, MDB_txn *txn, const char *id, uint64_t **seqs,
+    size_t *n);
+/* Iterates every item id in order; stops if cb returns nonzero. */
+int cs__catalog_each_item(struct cs__catalog *c, MDB_txn *txn,
+    int (*cb)(void *ctx, const char *id, json_t *rec), void *ctx);
+
+/* A cs_merkle_get_fn over a read transaction: ctx is a struct cs__merkle_ctx. */
+struct cs__merkle_ctx {
+	struct cs__catalog *c;
+	MDB_txn *txn;
+};
+int cs__catalog_merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[32]);
+
+struct cs_query;
+/* Appends the records matching q to `out` (a JSON array). */
+int cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out);
+
+/*
+ * Compares every table of two catalogs entry by entry. Calls `diff` with
+ * the table name and a key (as text) for each difference; returns the
+ * number of differences.
+ */
+int cs__catalog_compare(struct cs__catalog *a, struct cs__catalog *b,
+    void (*diff)(void *ctx, const char *table, const char *key, const char *what), void *ctx);
+
+/* Canonical JSON bytes of `v` (sorted keys, compact, UTF-8), malloc'd. */
+char *cs__json_canonical(const json_t *v, size_t *len);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * The evidence store: content-addressed blobs, the ledger journal (the
+ * source of truth: an RFC 9162 Merkle log of canonical JSON events), the
+ * LMDB catalog that indexes it, and signed checkpoints. One process at a
+ * time may write a store (an exclusive lock on <root>/lock); any number may
+ * read it. See docs/formats.md for the on-disk layout.
+ *
+ * Every function returns 0 (or a count) on success, or a negative code
+ * (cs_strerror() describes it). Records and events are handed out as jansson
+ * objects owned by the caller (json_decref them).
+ */
+#ifndef CUSTOS_STORE_H
+#define CUSTOS_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cs_store;
+
+/* Metadata that comes with a file; every field may be NULL / 0. */
+struct cs_meta {
+	const char *case_no;  /* UTF-8, e.g. "平司罚〔2020〕1号" */
+	const char *category; /* enforcement category, e.g. "行政处罚" */
+	const char *stage;    /* one of 立案 调查 取证 审查 决定 送达 执行 (or English alias) */
+	const char *const *officers;
+	size_t n_officers;
+	const char *device;
+	const char *recorded_start; /* RFC 3339 */
+	const char *recorded_end;   /* RFC 3339 */
+	const char *source;         /* how it arrived: "cli", "inbox", "dock" */
+	json_t *extra;              /* optional object merged as "extra" (borrowed) */
+};
+
+struct cs_ingest_result {
+	char id[80];          /* evidence id: "<station>-<20 hex of sha256>" */
+	char sha256[65];      /* hex */
+	uint64_t size;
+	uint64_t seq;         /* ledger index of the event written */
+	int duplicate;        /* 1 if the bytes were already stored (a sighting) */
+};
+
+enum cs_open_flags {
+	CS_OPEN_READ = 0,
+	CS_OPEN_WRITE = 1, /* take the writer lock, recover a crashed writer */
+};
+
+/* Optional log sink for lib/ (warnings during recovery, for example). */
+typedef void (*cs_log_fn)(void *ctx, int level, const char *msg);
+enum { CS_LOG_ERROR = 0, CS_LOG_WARN = 1, CS_LOG_INFO = 2, CS_LOG_DEBUG = 3 };
+
+/*
+ * Creates a new store at `root` (created if missing; must be empty) for
+ * station `station` ([A-Za-z0-9._-], 1..32 chars): layout, catalog, and
+ * an Ed25519 signing key (mode 0400). Returns CS_EEXIST if a store is there.
+ */
+int cs_store_init(const char *root, const char *station);
+
+/*
+ * Opens the store at `root`. With CS_OPEN_WRITE it takes the writer lock
+ * (CS_EBUSY if held), removes stale temp files, cuts a torn ledger tail,
+ * brings the catalog up to the ledger, and (after a crash) handles orphan
+ * blobs. `log` may be NULL. *out is set only on success.
+ */
+int cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log, void *logctx);
+void cs_store_close(struct cs_store *st); /* NULL is a no-op */
+
+const char *cs_store_station(const struct cs_store *st);
+const char *cs_store_origin(const struct cs_store *st);
+
+/*
+ * Ingests the open file `fd` (read from its current offset 0) named `name`
+ * (the original file name, kept as metadata only). Reads it once, hashing
+ * and writing the blob in the same pass; then appends the ledger event and
+ * indexes it. On return 0 the file is durable and recorded. A failed write
+ * or fsync on the blob or ledger returns an error and puts the store in the
+ * failed state (CS_EFAILED for every later write).
+ */
+int cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct cs_meta *meta,
+    struct cs_ingest_result *res);
+/*
+ * Opens `path` safely (no symlinks, no FIFOs, devices or directories:
+ * CS_ENOTREG / -ELOOP) and ingests it.
+ */
+int cs_store_ingest_path(struct cs_store *st, const char *path, const struct cs_meta *meta,
+    struct cs_ingest_result *res);
+
+/* Validates metadata without ingesting; on error *field names the bad field. */
+int cs_meta_check(const struct cs_meta *meta, const char **field);
+
+/*
+ * Signs a checkpoint for the current tree if it grew since the last one
+ * (refusing with CS_ECONFLICT if the last one is not a prefix of this tree).
+ * If `note` is not NULL, returns the latest checkpoint note (malloc'd).
+ */
+int cs_store_checkpoint(struct cs_store *st, char **note);
+/* The latest signed checkpoint note (malloc'd) or CS_ENOTFOUND. */
+int cs_store_latest_checkpoint(struct cs_store *st, char **note);
+/* The verifier key (malloc'd). */
+int cs_store_verifier_key(struct cs_store *st, char **vkey);
+
+struct cs_query {
+	const char *case_no;
+	const char *officer;
+	const char *device;
+	const char *sha256; /* hex */
+	const char *from;   /* RFC 3339, recorded_start >= from */
+	const char *to;     /* RFC 3339, recorded_start <= to */
+};
+/* Matching records as a JSON array (new reference in *out). */
+int cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out);
+/* The item's record (CS_ENOTFOUND if no such id). */
+int cs_store_get(struct cs_store *st, const char *id, json_t **out);
+/* The item's ledger events: array of {"seq": n, "event": {...}}. */
+int cs_store_item_events(struct cs_store *st, const char *id, json_t **out);
+/* Number of events in the ledger (the tree size). */
+uint64_t cs_store_size(struct cs_store *st);
+/* Event `seq` as parsed JSON, and optionally its exact bytes (malloc'd). */
+int cs_store_event(struct cs_store *st, uint64_t seq, json_t **event, char **raw, size_t *rawlen);
+
+/*
+ * The tlog-proof@v1 text proving the item's ingest event is included in the
+ * latest checkpoint. CS_ENOTFOUND if the id is unknown; -EAGAIN if the
+ * latest checkpoint does not cover the event yet.
+ */
+int cs_store_prove(struct cs_store *st, const char *id, char **out);
+
+/* One problem found by verify. */
+struct cs_problem {
+	const char *kind;   /* "blob-missing", "blob-damaged", "ledger-damaged", ... */
+	const char *id;     /* evidence id or NULL */
+	int64_t position;   /* ledger index or -1 */
+	const char *detail; /* a sentence */
+};
+typedef void (*cs_problem_fn)(void *ctx, const struct cs_problem *p);
+/* Progress: phase name, done, total (total 0 when unknown). */
+typedef void (*cs_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+
+/*
+ * Checks the store: re-hashes the blobs of `ids` (all items when n == 0),
+ * re-reads and re-hashes the whole ledger journal, compares it with the
+ * catalog's leaves and with a fresh replay, recomputes the Merkle root at
+ * every checkpoint and checks their signatures. Calls `report` for every
+ * problem; returns the number of problems (0: all good) or < 0 if the
+ * check itself could not run.
+ */
+int cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_problem_fn report,
+    cs_progress_fn progress, void *ctx);
+
+/*
+ * Rebuilds the catalog of the store at `root` from its ledger journal
+ * alone. Takes the writer lock. Returns the number of events replayed.
+ */
+int64_t cs_store_rebuild(const char *root, cs_progress_fn progress, void *ctx);
+
+/* Iterates events [from, from + count) in order; stops early if cb returns nonzero. */
+typedef int (*cs_event_fn)(void *ctx, uint64_t seq, json_t *event);
+int cs_store_log(struct cs_store *st, uint64_t from, uint64_t count, cs_event_fn cb, void *ctx);
+
+#endif

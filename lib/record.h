@@ -1,0 +1,27 @@
+/*
+ * Evidence metadata: validation and canonical JSON form of struct cs_meta,
+ * shared by ingest and sighting events. lib-internal.
+ */
+#ifndef CS_RECORD_H
+#define CS_RECORD_H
+
+#include <jansson.h>
+
+#include "custos/store.h"
+
+/*
+ * Validates `m` and returns its JSON object form (new reference) in *out:
+ * keys "case", "category", "stage" (canonical Chinese name), "officers",
+ * "device", "recorded_start", "recorded_end" (RFC 3339 UTC, ms), "source",
+ * "extra"; absent fields are left out. On CS_EFORMAT, *field names the
+ * offending field.
+ */
+int cs__meta_json(const struct cs_meta *m, json_t **out, const char **field);
+
+/* 1 if `s` is a valid station name: [A-Za-z0-9._-], 1..32 chars. */
+int cs__station_valid(const char *s);
+
+/* A JSON string for an untrusted file name: its last path component, made valid UTF-8. */
+json_t *cs__name_json(const char *name);
+
+#endif

@@ -1,0 +1,1158 @@
+/*
+ * The evidence store: creating and opening a store (with crash recovery),
+ * ingesting files, signing checkpoints, and the read side (find, show,
+ * events, proofs). The order of every write is fixed: blob durable, then the
+ * ledger entry durable, then the catalog transaction committed, then the
+ * caller is told. A failed write or fsync on the blob or the ledger is never
+ * retried: the store enters the failed state and refuses further writes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "custos/error.h"
+#include "custos/merkle.h"
+#include "record.h"
+#include "store_internal.h"
+#include "util.h"
+
+#define REPLAY_BATCH 512
+
+void
+cs__store_log(struct cs_store *st, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (st->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	st->log(st->logctx, level, msg);
+}
+
+static char *
+path_join(const char *root, const char *rel)
+{
+	size_t n = strlen(root) + strlen(rel) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", root, rel);
+	return p;
+}
+
+int
+cs_store_init(const char *root, const char *station)
+{
+	static const char *const dirs[] = {"objects", "objects/sha256", "tmp", "ledger",
+		"checkpoints", "keys"};
+	char origin[80], created[32];
+	char *keypath = NULL, *catdir = NULL, *vkey = NULL, *meta = NULL;
+	struct cs_signer *signer = NULL;
+	struct cs__catalog cat = {0};
+	struct cs__journal j = {.fd = -1};
+	json_t *info = NULL;
+	int rootfd = -1, rc;
+	struct stat sb;
+
+	if (!cs__station_valid(station))
+		return CS_EFORMAT;
+	snprintf(origin, sizeof(origin), "custos/%s", station);
+	if (mkdir(root, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	if (fstatat(rootfd, "custos.json", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		rc = CS_EEXIST;
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		rc = cs__mkdir_durable(rootfd, dirs[i], strcmp(dirs[i], "keys") == 0 ? 0700 : 0750);
+		if (rc < 0)
+			goto out;
+	}
+	keypath = path_join(root, "keys/ledger.key");
+	catdir = path_join(root, "catalog");
+	if (keypath == NULL || catdir == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = cs_signer_generate(keypath, origin);
+	if (rc < 0)
+		goto out;
+	rc = cs_signer_load(&signer, keypath);
+	if (rc == 0)
+		rc = cs_signer_verifier_key(signer, &vkey);
+	if (rc < 0)
+		goto out;
+	{
+		size_t vl = strlen(vkey);
+		char *line = malloc(vl + 2);
+		if (line == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(line, vkey, vl);
+		line[vl] = '\n';
+		rc = cs__write_file_new(rootfd, "keys/ledger.pub", line, vl + 1, 0444);
+		free(line);
+		if (rc < 0)
+			goto out;
+	}
+	rc = cs__journal_open(&j, rootfd, 1, 1);
+	if (rc < 0)
+		goto out;
+	rc = cs__catalog_open(&cat, catdir, 1, 0);
+	if (rc < 0)
+		goto out;
+	rc = cs__fsync_dir(rootfd, NULL);
+	if (rc < 0)
+		goto out;
+
+	/* custos.json is written last: its presence marks a complete store. */
+	cs__time_format(cs__now_ms(), created, sizeof(created));
+	info = json_pack("{s:i, s:s, s:s, s:s, s:s}", "format", 1, "station", station, "origin",
+	    origin, "created", created, "verifier_key", vkey);
+	meta = info != NULL ? json_dumps(info, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	if (meta == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = cs__write_file_new(rootfd, "custos.json", meta, strlen(meta), 0444);
+out:
+	cs__catalog_close(&cat);
+	cs__journal_close(&j);
+	cs_signer_free(signer);
+	json_decref(info);
+	free(meta);
+	free(vkey);
+	free(keypath);
+	free(catdir);
+	if (rootfd >= 0)
+		close(rootfd);
+	return rc;
+}
+
+static int
+read_info(struct cs_store *st)
+{
+	json_t *info = NULL;
+	const char *station, *origin;
+	char *text = NULL;
+	int rc;
+
+	rc = cs__read_file(st->rootfd, "custos.json", 1 << 16, &text, NULL);
+	if (rc < 0)
+		return rc == -ENOENT ? CS_ENOTFOUND : rc;
+	info = json_loads(text, 0, NULL);
+	station = json_string_value(json_object_get(info, "station"));
+	origin = json_string_value(json_object_get(info, "origin"));
+	if (info == NULL || station == NULL || origin == NULL || !cs__station_valid(station) ||
+	    strlen(origin) >= sizeof(st->origin) ||
+	    json_integer_value(json_object_get(info, "format")) != 1) {
+		rc = CS_EFORMAT;
+	} else {
+		snprintf(st->station, sizeof(st->station), "%s", station);
+		snprintf(st->origin, sizeof(st->origin), "%s", origin);
+		rc = 0;
+	}
+	json_decref(info);
+	free(text);
+	return rc;
+}
+
+int
+cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_t first_seq,
+    uint64_t *end, uint64_t *count, int *torn, cs_progress_fn progress, void *ctx)
+{
+	struct cs__applied batch[REPLAY_BATCH];
+	char *bufs[REPLAY_BATCH];
+	uint64_t fsize = 0, seq = first_seq, done = 0;
+	size_t n = 0;
+	int rc = 0, r;
+
+	*torn = 0;
+	(void)cs__journal_filesize(j, &fsize);
+	for (;;) {
+		struct cs__jentry e;
+		char *buf = NULL;
+
+		r = cs__journal_read(j, off, &e, &buf, torn);
+		if (r == 1) {
+			batch[n] = (struct cs__applied){seq, buf, e.len, e.data, e.next, {0}};
+			memcpy(batch[n].leaf, e.leaf, 32);
+			bufs[n++] = buf;
+			seq++;
+			off = e.next;
+		}
+		if (n == REPLAY_BATCH || (r != 1 && n > 0)) {
+			rc = cs__catalog_apply(cat, batch, n);
+			for (size_t i = 0; i < n; i++)
+				free(bufs[i]);
+			done += n;
+			n = 0;
+			if (rc < 0)
+				break;
+			if (progress != NULL)
+				progress(ctx, "replay", off, fsize);
+		}
+		if (r != 1) {
+			rc = rc < 0 ? rc : (r == 0 ? 0 : r);
+			break;
+		}
+	}
+	*end = off;
+	*count = done;
+	return rc;
+}
+
+/* Removes every file in <root>/tmp: with the writer lock held, all are stale. */
+static void
+clean_tmp(struct cs_store *st)
+{
+	int fd = openat(st->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
+		                                (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			cs__store_log(st, CS_LOG_INFO, "removed stale temp file tmp/%s", de->d_name);
+		else if (errno == EISDIR)
+			cs__store_log(st, CS_LOG_WARN, "tmp/%s is a directory; left alone", de->d_name);
+	}
+	closedir(d);
+}
+
+/*
+ * After a crash: a blob may have been placed whose ledger event was never
+ * written. It was never acknowledged, so it is moved out of objects/ into
+ * orphans/ (kept, not destroyed), where an operator can inspect it; a later
+ * ingest of the same bytes stores them again.
+ */
+static int
+handle_orphans(struct cs_store *st)
+{
+	char path[CS_BLOB_PATH_MAX + 8], dst[128];
+	MDB_txn *txn = NULL;
+	int moved = 0, rc;
+	DIR *d1 = NULL;
+	struct dirent *a;
+
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		return rc;
+	{
+		int fd = openat(st->rootfd, "objects/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		d1 = fdopendir(fd);
+		if (d1 == NULL) {
+			close(fd);
+			rc = -errno;
+			goto out;
+		}
+	}
+	while ((a = readdir(d1)) != NULL) {
+		DIR *d2;
+		struct dirent *b;
+		int fd2;
+
+		if (strlen(a->d_name) != 2)
+			continue;
+		fd2 = openat(dirfd(d1), a->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd2 < 0 || (d2 = fdopendir(fd2)) == NULL) {
+			if (fd2 >= 0)
+				close(fd2);
+			continue;
+		}
+		while ((b = readdir(d2)) != NULL) {
+			DIR *d3;
+			struct dirent *c;
+			int fd3;
+
+			if (strlen(b->d_name) != 2)
+				continue;
+			fd3 = openat(dirfd(d2), b->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd3 < 0 || (d3 = fdopendir(fd3)) == NULL) {
+				if (fd3 >= 0)
+					close(fd3);
+				continue;
+			}
+			while ((c = readdir(d3)) != NULL) {
+				uint8_t sha[32];
+				char id[128];
+
+				if (strlen(c->d_name) != 64 || cs__unhex(c->d_name, 64, sha) < 0)
+					continue;
+				if (cs__catalog_id_by_sha(&st->cat, txn, sha, id, sizeof(id)) == 0)
+					continue;
+				cs__blob_path(c->d_name, path, sizeof(path));
+				(void)cs__mkdir_durable(st->rootfd, "orphans", 0750);
+				snprintf(dst, sizeof(dst), "orphans/%.64s", c->d_name);
+				if (renameat(st->rootfd, path, st->rootfd, dst) == 0) {
+					moved++;
+					cs__store_log(st, CS_LOG_WARN,
+					    "blob %s has no ledger record (an interrupted ingest); moved "
+					    "to orphans/",
+					    c->d_name);
+				}
+			}
+			closedir(d3);
+		}
+		closedir(d2);
+	}
+	if (moved > 0)
+		(void)cs__fsync_dir(st->rootfd, "orphans");
+	rc = moved;
+out:
+	if (d1 != NULL)
+		closedir(d1);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Writer start-up: bring the catalog up to the journal and cut a torn tail. */
+static int
+recover(struct cs_store *st)
+{
+	struct cs__catalog_state s;
+	uint64_t fsize, end, count;
+	MDB_txn *txn;
+	int torn, rc, crashed;
+	struct stat sb;
+
+	clean_tmp(st);
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		return rc;
+	rc = cs__catalog_state(&st->cat, txn, &s);
+	mdb_txn_abort(txn);
+	if (rc < 0)
+		return rc;
+	rc = cs__journal_filesize(&st->j, &fsize);
+	if (rc < 0)
+		return rc;
+	if (s.journal_end == 0)
+		s.journal_end = CS_JOURNAL_HDR;
+	if (fsize < s.journal_end) {
+		cs__store_log(st, CS_LOG_ERROR,
+		    "the ledger journal is shorter (%llu bytes) than the catalog records (%llu "
+		    "bytes): it was truncated or replaced; run `custos verify`",
+		    (unsigned long long)fsize, (unsigned long long)s.journal_end);
+		return CS_ELEDGER;
+	}
+	rc = cs__replay(&st->j, &st->cat, s.journal_end, s.size, &end, &count, &torn, NULL, NULL);
+	if (count > 0)
+		cs__store_log(st, CS_LOG_WARN,
+		    "recovered %llu ledger event(s) written before a crash into the catalog",
+		    (unsigned long long)count);
+	if (rc == CS_ELEDGER || (rc == 0 && end < fsize)) {
+		/* Entries past the catalog were never acknowledged: a torn tail. */
+		cs__store_log(st, CS_LOG_WARN,
+		    "cut a torn ledger tail of %llu byte(s) left by an interrupted write",
+		    (unsigned long long)(fsize - end));
+		rc = cs__journal_truncate(&st->j, end);
+	}
+	if (rc < 0)
+		return rc;
+	st->j.end = end;
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		return rc;
+	rc = cs__catalog_state(&st->cat, txn, &s);
+	mdb_txn_abort(txn);
+	if (rc < 0)
+		return rc;
+	st->size = s.size;
+	st->last_ms = s.last_ms;
+
+	crashed = fstatat(st->rootfd, "WRITER", &sb, AT_SYMLINK_NOFOLLOW) == 0;
+	if (crashed) {
+		rc = handle_orphans(st);
+		if (rc < 0)
+			return rc;
+	} else {
+		int fd = openat(st->rootfd, "WRITER", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+		rc = cs__fsync_dir(st->rootfd, NULL);
+	}
+	return rc;
+}
+
+int
+cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log, void *logctx)
+{
+	struct cs_store *st;
+	char *catdir = NULL, *keypath = NULL;
+	struct stat sb;
+	int rc;
+
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return -ENOMEM;
+	st->rootfd = -1;
+	st->lockfd = -1;
+	st->j.fd = -1;
+	st->flags = flags;
+	st->log = log;
+	st->logctx = logctx;
+	pthread_mutex_init(&st->wlock, NULL);
+	st->root = strdup(root);
+	if (st->root == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	st->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->rootfd < 0) {
+		rc = errno == ENOENT ? CS_ENOTFOUND : -errno;
+		goto fail;
+	}
+	rc = read_info(st);
+	if (rc < 0)
+		goto fail;
+	if (flags & CS_OPEN_WRITE) {
+		st->lockfd = openat(st->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (st->lockfd < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
+			rc = errno == EWOULDBLOCK ? CS_EBUSY : -errno;
+			goto fail;
+		}
+	}
+	catdir = path_join(root, "catalog");
+	if (catdir == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (fstatat(st->rootfd, "catalog/data.mdb", &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = CS_ESTORE; /* the catalog is gone: `custos rebuild` makes it again */
+		goto fail;
+	}
+	rc = cs__catalog_open(&st->cat, catdir, (flags & CS_OPEN_WRITE) != 0, 0);
+	if (rc < 0)
+		goto fail;
+	rc = cs__journal_open(&st->j, st->rootfd, (flags & CS_OPEN_WRITE) != 0, 0);
+	if (rc < 0)
+		goto fail;
+	if (flags & CS_OPEN_WRITE) {
+		keypath = path_join(root, "keys/ledger.key");
+		rc = keypath != NULL ? cs_signer_load(&st->signer, keypath) : -ENOMEM;
+		if (rc < 0)
+			goto fail;
+		rc = recover(st);
+		if (rc < 0)
+			goto fail;
+	}
+	free(catdir);
+	free(keypath);
+	*out = st;
+	return 0;
+fail:
+	free(catdir);
+	free(keypath);
+	cs__catalog_close(&st->cat);
+	cs__journal_close(&st->j);
+	cs_signer_free(st->signer);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	if (st->rootfd >= 0)
+		close(st->rootfd);
+	pthread_mutex_destroy(&st->wlock);
+	free(st->root);
+	free(st);
+	return rc;
+}
+
+void
+cs_store_close(struct cs_store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->lockfd >= 0 && !st->failed) {
+		/* A clean stop: no orphan scan needed at the next start. */
+		if (unlinkat(st->rootfd, "WRITER", 0) == 0)
+			(void)cs__fsync_dir(st->rootfd, NULL);
+	}
+	cs__catalog_close(&st->cat);
+	cs__journal_close(&st->j);
+	cs_signer_free(st->signer);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	close(st->rootfd);
+	pthread_mutex_destroy(&st->wlock);
+	free(st->root);
+	free(st);
+}
+
+const char *
+cs_store_station(const struct cs_store *st)
+{
+	return st->station;
+}
+
+const char *
+cs_store_origin(const struct cs_store *st)
+{
+	return st->origin;
+}
+
+uint64_t
+cs_store_size(struct cs_store *st)
+{
+	struct cs__catalog_state s = {0};
+	MDB_txn *txn;
+
+	if (cs__catalog_rtxn(&st->cat, &txn) < 0)
+		return 0;
+	(void)cs__catalog_state(&st->cat, txn, &s);
+	mdb_txn_abort(txn);
+	return s.size;
+}
+
+static int
+is_store_fault(int rc)
+{
+	return rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == -EFBIG;
+}
+
+/* Appends one event (with "seq" and "time" filled in) and indexes it. wlock held. */
+static int
+commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
+{
+	struct cs__applied a;
+	struct cs__jentry e;
+	char tbuf[32], *s = NULL;
+	int64_t now = cs__now_ms();
+	size_t len;
+	int rc;
+
+	/* Ledger time never goes backwards, even when the wall clock does. */
+	if (now < st->last_ms)
+		now = st->last_ms;
+	cs__time_format(now, tbuf, sizeof(tbuf));
+	json_object_set_new(ev, "seq", json_integer((json_int_t)st->size));
+	json_object_set_new(ev, "time", json_string(tbuf));
+	json_object_set_new(ev, "v", json_integer(1));
+	if (json_is_object(json_object_get(ev, "item")))
+		json_object_set_new(json_object_get(ev, "item"), "ingested_at", json_string(tbuf));
+	s = cs__json_canonical(ev, &len);
+	if (s == NULL)
+		return -ENOMEM;
+	rc = cs__journal_append(&st->j, s, (uint32_t)len, &e);
+	if (rc < 0) {
+		st->failed = 1;
+		cs__store_log(st, CS_LOG_ERROR,
+		    "writing the ledger journal failed (%s); the store stops taking work",
+		    cs_strerror(rc));
+		goto out;
+	}
+	a = (struct cs__applied){st->size, s, (uint32_t)len, e.data, e.next, {0}};
+	memcpy(a.leaf, e.leaf, 32);
+	rc = cs__catalog_apply(&st->cat, &a, 1);
+	if (rc < 0) {
+		/* The event is durable in the ledger; the next start indexes it. */
+		st->failed = 1;
+		cs__store_log(st, CS_LOG_ERROR,
+		    "the catalog could not record ledger event %llu (%s); the store stops "
+		    "taking work until it is restarted",
+		    (unsigned long long)st->size, cs_strerror(rc));
+		goto out;
+	}
+	*seq_out = st->size;
+	st->size++;
+	st->last_ms = now;
+out:
+	free(s);
+	return rc;
+}
+
+int
+cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct cs_meta *meta,
+    struct cs_ingest_result *res)
+{
+	static const struct cs_meta none;
+	struct cs__blob_put bp;
+	struct cs_ingest_result r = {0};
+	json_t *mj = NULL, *ev = NULL, *item;
+	char hex[65], tbuf[32];
+	const char *field = NULL;
+	MDB_txn *txn = NULL;
+	int rc, locked = 0;
+
+	if (st->lockfd < 0)
+		return -EBADF;
+	if (st->failed)
+		return CS_EFAILED;
+	rc = cs__meta_json(meta != NULL ? meta : &none, &mj, &field);
+	if (rc < 0)
+		return rc;
+
+	rc = cs__blob_put(st->rootfd, fd, &bp);
+	if (rc < 0) {
+		if (is_store_fault(rc)) {
+			st->failed = 1;
+			cs__store_log(st, CS_LOG_ERROR,
+			    "writing a blob failed (%s); the store stops taking work", cs_strerror(rc));
+		}
+		goto out;
+	}
+	cs__hex(bp.digest, 32, hex);
+	if (bp.repaired)
+		cs__store_log(st, CS_LOG_WARN, "stored blob %s was damaged; replaced with verified bytes",
+		    hex);
+	memcpy(r.sha256, hex, 65);
+	r.size = bp.size;
+
+	pthread_mutex_lock(&st->wlock);
+	locked = 1;
+	if (st->failed) {
+		rc = CS_EFAILED;
+		goto out;
+	}
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		goto out;
+	rc = cs__catalog_id_by_sha(&st->cat, txn, bp.digest, r.id, sizeof(r.id));
+	if (rc == 0) {
+		r.duplicate = 1;
+		json_object_set_new(mj, "name", cs__name_json(name != NULL ? name : ""));
+		ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id, "sighting", mj);
+	} else if (rc == CS_ENOTFOUND) {
+		/* The id is the station and a digest prefix, longer if a prefix collides. */
+		for (int n = 20; n <= 64; n += 4) {
+			json_t *other = NULL;
+			snprintf(r.id, sizeof(r.id), "%s-%.*s", st->station, n, hex);
+			if (cs__catalog_get_item(&st->cat, txn, r.id, &other) == CS_ENOTFOUND)
+				break;
+			json_decref(other);
+		}
+		cs__time_format(cs__now_ms(), tbuf, sizeof(tbuf));
+		item = json_deep_copy(mj);
+		json_object_set_new(item, "id", json_string(r.id));
+		json_object_set_new(item, "sha256", json_string(hex));
+		json_object_set_new(item, "size", json_integer((json_int_t)bp.size));
+		json_object_set_new(item, "name", cs__name_json(name != NULL ? name : ""));
+		json_object_set_new(item, "station", json_string(st->station));
+		ev = json_pack("{s:s, s:o}", "event", "ingest", "item", item);
+	} else {
+		goto out;
+	}
+	mdb_txn_abort(txn);
+	txn = NULL;
+	if (ev == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = commit_event(st, ev, &r.seq);
+	if (rc < 0)
+		goto out;
+	*res = r;
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (locked)
+		pthread_mutex_unlock(&st->wlock);
+	json_decref(ev);
+	json_decref(mj);
+	return rc;
+}
+
+int
+cs_store_ingest_path(struct cs_store *st, const char *path, const struct cs_meta *meta,
+    struct cs_ingest_result *res)
+{
+	struct stat sb;
+	int fd, rc;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = S_ISDIR(sb.st_mode) ? -EISDIR : CS_ENOTREG;
+		goto out;
+	}
+	rc = cs_store_ingest_fd(st, fd, path, meta, res);
+out:
+	close(fd);
+	return rc;
+}
+
+/* Checkpoints: <root>/checkpoints/<20-digit size>, each a signed note. */
+static int
+cp_cmp(const void *a, const void *b)
+{
+	const struct cs__cp *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+static int
+load_verifier(struct cs_store *st, struct cs_verifier **v)
+{
+	char *text = NULL;
+	size_t len;
+	int rc = cs__read_file(st->rootfd, "keys/ledger.pub", 4096, &text, &len);
+
+	if (rc < 0)
+		return rc;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		len--;
+	rc = cs_verifier_parse(v, text, len);
+	free(text);
+	return rc;
+}
+
+int
+cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n)
+{
+	struct cs_verifier *v = NULL;
+	struct cs__cp *cps = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd, rc;
+
+	rc = load_verifier(st, &v);
+	if (rc < 0)
+		return rc;
+	fd = openat(st->rootfd, "checkpoints", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct cs__cp cp = {0};
+		struct cs_checkpoint c;
+		char rel[64];
+		size_t tl;
+
+		if (strlen(de->d_name) != 20 || strspn(de->d_name, "0123456789") != 20)
+			continue;
+		snprintf(cp.file, sizeof(cp.file), "%.20s", de->d_name);
+		cp.size = strtoull(de->d_name, NULL, 10);
+		snprintf(rel, sizeof(rel), "checkpoints/%.20s", de->d_name);
+		if (cs__read_file(st->rootfd, rel, 1 << 16, &cp.note, &cp.len) == 0 &&
+		    cs_note_verify(v, cp.note, cp.len, &tl) == 0 &&
+		    cs_checkpoint_parse(&c, cp.note, tl) == 0 && c.size == cp.size &&
+		    strcmp(c.origin, st->origin) == 0) {
+			cp.valid = 1;
+			memcpy(cp.root, c.root, 32);
+		}
+		if (count == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct cs__cp *np = realloc(cps, nc * sizeof(*np));
+			if (np == NULL) {
+				free(cp.note);
+				rc = -ENOMEM;
+				goto out;
+			}
+			cps = np;
+			cap = nc;
+		}
+		cps[count++] = cp;
+	}
+	qsort(cps, count, sizeof(*cps), cp_cmp);
+	*out = cps;
+	*n = count;
+	cps = NULL;
+	count = 0;
+	rc = 0;
+out:
+	cs__checkpoints_free(cps, count);
+	if (d != NULL)
+		closedir(d);
+	cs_verifier_free(v);
+	return rc;
+}
+
+void
+cs__checkpoints_free(struct cs__cp *cps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(cps[i].note);
+	free(cps);
+}
+
+int
+cs_store_latest_checkpoint(struct cs_store *st, char **note)
+{
+	struct cs__cp *cps = NULL;
+	size_t n = 0;
+	int rc = cs__checkpoints_load(st, &cps, &n);
+
+	if (rc < 0)
+		return rc;
+	rc = CS_ENOTFOUND;
+	for (size_t i = n; i-- > 0;) {
+		if (cps[i].valid) {
+			*note = cps[i].note;
+			cps[i].note = NULL;
+			rc = 0;
+			break;
+		}
+	}
+	cs__checkpoints_free(cps, n);
+	return rc;
+}
+
+int
+cs_store_checkpoint(struct cs_store *st, char **note)
+{
+	struct cs__merkle_ctx m = {&st->cat, NULL};
+	struct cs_checkpoint cp = {0};
+	struct cs__cp *cps = NULL;
+	size_t n = 0, textlen, notelen;
+	char text[512], name[48], *signed_note = NULL;
+	uint8_t root[32];
+	uint64_t size;
+	int rc;
+
+	if (st->lockfd < 0)
+		return -EBADF;
+	pthread_mutex_lock(&st->wlock);
+	if (st->failed) {
+		rc = CS_EFAILED;
+		goto out;
+	}
+	rc = cs__catalog_rtxn(&st->cat, &m.txn);
+	if (rc < 0)
+		goto out;
+	size = st->size;
+	rc = cs__checkpoints_load(st, &cps, &n);
+	if (rc < 0)
+		goto out;
+	/* A log never signs two inconsistent checkpoints: every earlier one must be a prefix. */
+	for (size_t i = 0; i < n; i++) {
+		if (!cps[i].valid)
+			continue;
+		if (cps[i].size > size) {
+			cs__store_log(st, CS_LOG_ERROR,
+			    "checkpoint %s covers %llu events but the ledger has %llu: the store "
+			    "was rolled back; refusing to sign",
+			    cps[i].file, (unsigned long long)cps[i].size, (unsigned long long)size);
+			rc = CS_ECONFLICT;
+			goto out;
+		}
+		rc = cs_merkle_root(cs__catalog_merkle_get, &m, cps[i].size, root);
+		if (rc < 0)
+			goto out;
+		if (memcmp(root, cps[i].root, 32) != 0) {
+			cs__store_log(st, CS_LOG_ERROR,
+			    "checkpoint %s does not match the ledger; refusing to sign", cps[i].file);
+			rc = CS_ECONFLICT;
+			goto out;
+		}
+	}
+	if (n > 0 && cps[n - 1].valid && cps[n - 1].size == size) {
+		if (note != NULL) {
+			*note = cps[n - 1].note;
+			cps[n - 1].note = NULL;
+		}
+		rc = 0;
+		goto out;
+	}
+	rc = cs_merkle_root(cs__catalog_merkle_get, &m, size, cp.root);
+	if (rc < 0)
+		goto out;
+	snprintf(cp.origin, sizeof(cp.origin), "%s", st->origin);
+	cp.size = size;
+	rc = cs_checkpoint_format(&cp, text, sizeof(text));
+	if (rc < 0)
+		goto out;
+	textlen = (size_t)rc;
+	rc = cs_note_sign(st->signer, text, textlen, &signed_note, &notelen);
+	if (rc < 0)
+		goto out;
+	snprintf(name, sizeof(name), "checkpoints/%020llu", (unsigned long long)size);
+	CS_FAILPOINT("checkpoint");
+	rc = cs__write_file_new(st->rootfd, name, signed_note, notelen, 0444);
+	if (rc == CS_EEXIST) {
+		/* An unreadable or foreign file holds this size's name. */
+		cs__store_log(st, CS_LOG_ERROR, "%s exists but is not a valid checkpoint", name);
+		goto out;
+	}
+	if (rc < 0) {
+		st->failed = 1;
+		goto out;
+	}
+	if (note != NULL) {
+		*note = signed_note;
+		signed_note = NULL;
+	}
+out:
+	if (m.txn != NULL)
+		mdb_txn_abort(m.txn);
+	pthread_mutex_unlock(&st->wlock);
+	cs__checkpoints_free(cps, n);
+	free(signed_note);
+	return rc;
+}
+
+int
+cs_store_verifier_key(struct cs_store *st, char **vkey)
+{
+	char *text = NULL;
+	size_t len;
+	int rc = cs__read_file(st->rootfd, "keys/ledger.pub", 4096, &text, &len);
+
+	if (rc < 0)
+		return rc;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	*vkey = text;
+	return 0;
+}
+
+int
+cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out)
+{
+	json_t *arr = json_array();
+	MDB_txn *txn;
+	int rc;
+
+	if (arr == NULL)
+		return -ENOMEM;
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0) {
+		json_decref(arr);
+		return rc;
+	}
+	rc = cs__catalog_find(&st->cat, txn, q, arr);
+	mdb_txn_abort(txn);
+	if (rc < 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}
+
+int
+cs_store_get(struct cs_store *st, const char *id, json_t **out)
+{
+	MDB_txn *txn;
+	int rc = cs__catalog_rtxn(&st->cat, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = cs__catalog_get_item(&st->cat, txn, id, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+event_in(struct cs_store *st, MDB_txn *txn, uint64_t seq, json_t **event, char **raw,
+    size_t *rawlen)
+{
+	uint64_t off;
+	uint32_t len;
+	char *buf;
+	uint8_t leaf[32], want[32];
+	ssize_t n;
+	int rc;
+
+	rc = cs__catalog_leaf(&st->cat, txn, seq, want, &off, &len);
+	if (rc < 0)
+		return rc;
+	if (len > CS_JOURNAL_MAX_ENTRY)
+		return CS_ELEDGER;
+	buf = malloc((size_t)len + 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	n = cs__pread_all(st->j.fd, buf, len, (off_t)off);
+	if (n != (ssize_t)len) {
+		free(buf);
+		return n < 0 ? (int)n : CS_ELEDGER;
+	}
+	buf[len] = '\0';
+	cs_merkle_leaf_hash(buf, len, leaf);
+	if (memcmp(leaf, want, 32) != 0) {
+		free(buf);
+		return CS_ELEDGER;
+	}
+	if (event != NULL) {
+		*event = json_loadb(buf, len, 0, NULL);
+		if (*event == NULL) {
+			free(buf);
+			return CS_ELEDGER;
+		}
+	}
+	if (raw != NULL) {
+		*raw = buf;
+		*rawlen = len;
+	} else {
+		free(buf);
+	}
+	return 0;
+}
+
+int
+cs_store_event(struct cs_store *st, uint64_t seq, json_t **event, char **raw, size_t *rawlen)
+{
+	MDB_txn *txn;
+	int rc = cs__catalog_rtxn(&st->cat, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = event_in(st, txn, seq, event, raw, rawlen);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+cs_store_item_events(struct cs_store *st, const char *id, json_t **out)
+{
+	uint64_t *seqs = NULL;
+	json_t *arr = NULL, *rec = NULL;
+	MDB_txn *txn;
+	size_t n = 0;
+	int rc = cs__catalog_rtxn(&st->cat, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = cs__catalog_get_item(&st->cat, txn, id, &rec);
+	if (rc < 0)
+		goto out;
+	rc = cs__catalog_item_seqs(&st->cat, txn, id, &seqs, &n);
+	if (rc < 0)
+		goto out;
+	arr = json_array();
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		json_t *ev = NULL;
+		rc = event_in(st, txn, seqs[i], &ev, NULL, NULL);
+		if (rc == 0)
+			json_array_append_new(arr, json_pack("{s:I, s:o}", "seq",
+			    (json_int_t)seqs[i], "event", ev));
+	}
+	if (rc == 0) {
+		*out = arr;
+		arr = NULL;
+	}
+out:
+	json_decref(arr);
+	json_decref(rec);
+	free(seqs);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+cs_store_log(struct cs_store *st, uint64_t from, uint64_t count, cs_event_fn cb, void *ctx)
+{
+	struct cs__catalog_state s;
+	MDB_txn *txn;
+	int rc = cs__catalog_rtxn(&st->cat, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = cs__catalog_state(&st->cat, txn, &s);
+	for (uint64_t i = from; rc == 0 && i < s.size && i - from < count; i++) {
+		json_t *ev = NULL;
+		rc = event_in(st, txn, i, &ev, NULL, NULL);
+		if (rc == 0) {
+			int stop = cb(ctx, i, ev);
+			json_decref(ev);
+			if (stop)
+				break;
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+cs_store_prove(struct cs_store *st, const char *id, char **out)
+{
+	struct cs__merkle_ctx m = {&st->cat, NULL};
+	struct cs_tlog_proof p = {0};
+	struct cs_checkpoint cp;
+	struct cs_verifier *v = NULL;
+	uint64_t *seqs = NULL;
+	char *note = NULL, *raw = NULL;
+	size_t n = 0, rawlen = 0, tl, outlen;
+	json_t *rec = NULL;
+	int rc;
+
+	rc = cs_store_latest_checkpoint(st, &note);
+	if (rc < 0)
+		return rc;
+	rc = load_verifier(st, &v);
+	if (rc == 0)
+		rc = cs_note_verify(v, note, strlen(note), &tl);
+	if (rc == 0)
+		rc = cs_checkpoint_parse(&cp, note, tl);
+	if (rc < 0)
+		goto out;
+	rc = cs__catalog_rtxn(&st->cat, &m.txn);
+	if (rc < 0)
+		goto out;
+	rc = cs__catalog_get_item(&st->cat, m.txn, id, &rec);
+	if (rc == 0)
+		rc = cs__catalog_item_seqs(&st->cat, m.txn, id, &seqs, &n);
+	if (rc < 0)
+		goto out;
+	if (n == 0) {
+		rc = CS_ELEDGER;
+		goto out;
+	}
+	if (seqs[0] >= cp.size) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	rc = event_in(st, m.txn, seqs[0], NULL, &raw, &rawlen);
+	if (rc < 0)
+		goto out;
+	rc = cs_merkle_inclusion_proof(cs__catalog_merkle_get, &m, seqs[0], cp.size, p.hashes,
+	    &p.count);
+	if (rc < 0)
+		goto out;
+	p.index = seqs[0];
+	p.extra = (uint8_t *)raw;
+	p.extra_len = rawlen;
+	p.checkpoint = note;
+	p.checkpoint_len = strlen(note);
+	rc = cs_tlog_proof_format(&p, out, &outlen);
+out:
+	if (m.txn != NULL)
+		mdb_txn_abort(m.txn);
+	cs_verifier_free(v);
+	json_decref(rec);
+	free(seqs);
+	free(raw);
+	free(note);
+	return rc;
+}

@@ -1,0 +1,1037 @@
+/*
+ * custos: the command-line tool for archivists, auditors and administrators.
+ * It parses arguments, calls lib/ and prints; every rule about evidence lives
+ * in lib/. Exit status: 0 success, 1 a check found a problem, 2 a usage or
+ * input error (the message names it), 3 the store could not be used.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "custos/error.h"
+#include "custos/merkle.h"
+#include "custos/note.h"
+#include "custos/store.h"
+
+enum { EXIT_OK = 0, EXIT_PROBLEM = 1, EXIT_USAGE = 2, EXIT_STORE = 3 };
+
+struct opts {
+	const char *store;
+	int json;
+	int quiet;
+};
+
+static const char *prog = "custos";
+
+__attribute__((format(printf, 1, 2))) static void
+errmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+lib_log(void *ctx, int level, const char *msg)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+
+	(void)ctx;
+	if (level <= CS_LOG_INFO)
+		fprintf(stderr, "%s: %s: %s\n", prog, names[level], msg);
+}
+
+static void
+print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+}
+
+static const char *
+store_dir(const struct opts *o)
+{
+	if (o->store != NULL)
+		return o->store;
+	return getenv("CUSTOS_STORE");
+}
+
+/* Opens the store or prints why not; returns NULL on failure. */
+static struct cs_store *
+open_store(const struct opts *o, int flags, int *exit_code)
+{
+	const char *dir = store_dir(o);
+	struct cs_store *st = NULL;
+	int rc;
+
+	if (dir == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		*exit_code = EXIT_USAGE;
+		return NULL;
+	}
+	rc = cs_store_open(&st, dir, flags, lib_log, NULL);
+	if (rc == 0)
+		return st;
+	*exit_code = EXIT_STORE;
+	if (rc == CS_ENOTFOUND)
+		errmsg("%s is not a custos store (no custos.json); create one with `custos init`",
+		    dir);
+	else if (rc == CS_EBUSY)
+		errmsg("the store %s is in use by another writer (custosd or another custos "
+		       "command); try again when it has finished",
+		    dir);
+	else if (rc == CS_ESTORE)
+		errmsg("the catalog of %s is missing or unreadable; `custos rebuild` makes it "
+		       "again from the ledger",
+		    dir);
+	else if (rc == CS_ELEDGER)
+		errmsg("the ledger of %s does not match its catalog; run `custos verify` to see "
+		       "what is damaged",
+		    dir);
+	else
+		errmsg("cannot open the store %s: %s", dir, cs_strerror(rc));
+	return NULL;
+}
+
+/* Common options; returns 0, or 1 if --help was printed, or -1 on error. */
+#define COMMON_LONGOPTS                                                                      \
+	{"store", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'J'},           \
+	    {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}
+
+static int
+common_opt(int c, struct opts *o, const char *usage)
+{
+	switch (c) {
+	case 'S':
+		o->store = optarg;
+		return 0;
+	case 'J':
+		o->json = 1;
+		return 0;
+	case 'q':
+		o->quiet = 1;
+		return 0;
+	case 'h':
+		fputs(usage, stdout);
+		return 1;
+	default:
+		fputs(usage, stderr);
+		return -1;
+	}
+}
+
+/* ---- init ---- */
+
+static const char usage_init[] =
+    "usage: custos init [--station NAME] [--store DIR]\n"
+    "\n"
+    "Creates a new evidence store in DIR (or $CUSTOS_STORE) with its catalog, ledger\n"
+    "and Ed25519 signing key. NAME identifies this station in evidence ids and in\n"
+    "the signed checkpoints' origin line (letters, digits, '.', '_', '-'; default:\n"
+    "the host name).\n";
+
+static int
+cmd_init(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{"station", required_argument, NULL, 's'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	char host[65] = "station";
+	const char *station = NULL, *dir;
+	char *vkey = NULL;
+	struct cs_store *st;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+		if (c == 's') {
+			station = optarg;
+			continue;
+		}
+		rc = common_opt(c, o, usage_init);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (optind != argc) {
+		fputs(usage_init, stderr);
+		return EXIT_USAGE;
+	}
+	dir = store_dir(o);
+	if (dir == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return EXIT_USAGE;
+	}
+	if (station == NULL) {
+		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "station");
+		host[strcspn(host, ".")] = '\0';
+		station = host;
+	}
+	rc = cs_store_init(dir, station);
+	if (rc == CS_EFORMAT) {
+		errmsg("invalid station name '%s': use 1 to 32 letters, digits, '.', '_' or '-'",
+		    station);
+		return EXIT_USAGE;
+	}
+	if (rc == CS_EEXIST) {
+		errmsg("%s already holds a custos store; nothing was changed", dir);
+		return EXIT_USAGE;
+	}
+	if (rc < 0) {
+		errmsg("cannot create a store in %s: %s", dir, cs_strerror(rc));
+		return EXIT_STORE;
+	}
+	st = open_store(o, CS_OPEN_WRITE, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_store_checkpoint(st, NULL);
+	if (rc == 0)
+		rc = cs_store_verifier_key(st, &vkey);
+	if (rc < 0) {
+		errmsg("the store was created but its first checkpoint failed: %s", cs_strerror(rc));
+		cs_store_close(st);
+		return EXIT_STORE;
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "store", dir, "station",
+		    cs_store_station(st), "origin", cs_store_origin(st), "verifier_key", vkey);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("created store %s for station %s\n", dir, cs_store_station(st));
+		printf("verifier key (give it to whoever checks this store's proofs):\n%s\n", vkey);
+	}
+	free(vkey);
+	cs_store_close(st);
+	return EXIT_OK;
+}
+
+/* ---- ingest ---- */
+
+static const char usage_ingest[] =
+    "usage: custos ingest FILE... --case CASE [--category C] [--stage S]\n"
+    "                     [--officer ID]... [--device ID] [--recorded-at TIME]\n"
+    "                     [--recorded-end TIME] [--store DIR] [--json]\n"
+    "\n"
+    "Secures each FILE in the store: its bytes are hashed while they are copied,\n"
+    "written durably under their SHA-256, and recorded in the signed ledger and the\n"
+    "catalog. Prints each file's evidence id. The same bytes ingested again are\n"
+    "stored once and recorded as another sighting.\n"
+    "\n"
+    "  --case CASE        case number, e.g. 平司罚〔2020〕1号 (required)\n"
+    "  --category C       enforcement category, e.g. 行政处罚 or 行政检查\n"
+    "  --stage S          立案 调查 取证 审查 决定 送达 执行 (or filing, investigation,\n"
+    "                     collection, review, decision, service, enforcement)\n"
+    "  --officer ID       enforcing officer's id; repeat for several\n"
+    "  --device ID        recorder id\n"
+    "  --recorded-at T    recording start, RFC 3339 (2026-11-28T08:30:00+08:00)\n"
+    "  --recorded-end T   recording end, RFC 3339\n"
+    "\n"
+    "Directories, symbolic links, FIFOs and device nodes are refused.\n"
+    "Exit status: 0 all secured, 2 a file or option was refused, 3 store failure.\n";
+
+static const char *
+refusal(int rc)
+{
+	switch (rc) {
+	case -ELOOP:
+		return "it is a symbolic link; give the path of the file itself";
+	case -EISDIR:
+		return "it is a directory; give the files inside it";
+	case CS_ENOTREG:
+		return "it is not a regular file (a FIFO, socket or device node)";
+	case -ENOENT:
+		return "no such file";
+	case -EACCES:
+	case -EPERM:
+		return "permission denied; this user cannot read it";
+	case CS_ECHANGED:
+		return "it changed while it was being read; secure it again once it is complete";
+	default:
+		return cs_strerror(rc);
+	}
+}
+
+static int
+cmd_ingest(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"case", required_argument, NULL, 'c'},
+		{"category", required_argument, NULL, 'C'}, {"stage", required_argument, NULL, 'g'},
+		{"officer", required_argument, NULL, 'o'}, {"device", required_argument, NULL, 'd'},
+		{"recorded-at", required_argument, NULL, 't'},
+		{"recorded-end", required_argument, NULL, 'e'}, COMMON_LONGOPTS,
+		{NULL, 0, NULL, 0}};
+	const char *officers[64];
+	struct cs_meta m = {0};
+	struct cs_store *st;
+	const char *field;
+	json_t *out = NULL;
+	int c, rc, code = EXIT_OK, secured = 0;
+
+	m.officers = officers;
+	m.source = "cli";
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			m.case_no = optarg;
+			break;
+		case 'C':
+			m.category = optarg;
+			break;
+		case 'g':
+			m.stage = optarg;
+			break;
+		case 'o':
+			if (m.n_officers == 64) {
+				errmsg("too many --officer options (at most 64)");
+				return EXIT_USAGE;
+			}
+			officers[m.n_officers++] = optarg;
+			break;
+		case 'd':
+			m.device = optarg;
+			break;
+		case 't':
+			m.recorded_start = optarg;
+			break;
+		case 'e':
+			m.recorded_end = optarg;
+			break;
+		default:
+			rc = common_opt(c, o, usage_ingest);
+			if (rc != 0)
+				return rc > 0 ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		errmsg("no file given");
+		fputs(usage_ingest, stderr);
+		return EXIT_USAGE;
+	}
+	if (m.case_no == NULL) {
+		errmsg("--case is required: every piece of evidence belongs to a case");
+		return EXIT_USAGE;
+	}
+	if (cs_meta_check(&m, &field) < 0) {
+		if (strcmp(field, "stage") == 0)
+			errmsg("unknown --stage '%s': use 立案, 调查, 取证, 审查, 决定, 送达 or 执行", m.stage);
+		else if (strncmp(field, "recorded", 8) == 0)
+			errmsg("invalid --%s: give an RFC 3339 time such as 2026-11-28T08:30:00+08:00%s",
+			    strcmp(field, "recorded_start") == 0 ? "recorded-at" : "recorded-end",
+			    strcmp(field, "recorded_end") == 0 ? ", not before the start" : "");
+		else
+			errmsg("invalid --%s: it must be 1 to 256 bytes of UTF-8 text without control "
+			       "characters",
+			    field);
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_WRITE, &code);
+	if (st == NULL)
+		return code;
+	out = json_array();
+	for (int i = optind; i < argc; i++) {
+		struct cs_ingest_result r;
+		rc = cs_store_ingest_path(st, argv[i], &m, &r);
+		if (rc < 0) {
+			if (rc == CS_EFAILED || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ||
+			    rc == -EROFS) {
+				errmsg("could not secure '%s': %s; the store stopped taking work and "
+				       "nothing more is ingested",
+				    argv[i], cs_strerror(rc));
+				code = EXIT_STORE;
+				break;
+			}
+			errmsg("refused '%s': %s", argv[i], refusal(rc));
+			code = EXIT_USAGE;
+			continue;
+		}
+		secured++;
+		if (o->json) {
+			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "file",
+			    argv[i], "id", r.id, "sha256", r.sha256, "size", (json_int_t)r.size,
+			    "seq", (json_int_t)r.seq, "duplicate", r.duplicate));
+		} else if (!o->quiet) {
+			printf("%s\t%s\t%s%s\n", r.id, r.sha256, argv[i],
+			    r.duplicate ? "\t(already stored; recorded as another sighting)" : "");
+		}
+	}
+	if (secured > 0 && code != EXIT_STORE) {
+		rc = cs_store_checkpoint(st, NULL);
+		if (rc < 0) {
+			errmsg("the files are secured but signing a checkpoint failed: %s",
+			    cs_strerror(rc));
+			code = EXIT_STORE;
+		}
+	}
+	if (o->json)
+		print_json(out);
+	json_decref(out);
+	cs_store_close(st);
+	return code;
+}
+
+/* ---- find / show / log ---- */
+
+static void
+print_record_line(json_t *r)
+{
+	const char *start = json_string_value(json_object_get(r, "recorded_start"));
+	const char *stage = json_string_value(json_object_get(r, "stage"));
+
+	printf("%s\t%s\t%s\t%s\t%lld\t%s\n", json_string_value(json_object_get(r, "id")),
+	    json_string_value(json_object_get(r, "case")) ? json_string_value(json_object_get(r, "case")) : "-",
+	    stage ? stage : "-", start ? start : "-",
+	    (long long)json_integer_value(json_object_get(r, "size")),
+	    json_string_value(json_object_get(r, "name")));
+}
+
+static const char usage_find[] =
+    "usage: custos find (--case C | --officer O | --device D | --sha256 H |\n"
+    "                    --from T --to T) [--store DIR] [--json]\n"
+    "\n"
+    "Lists the evidence matching every criterion given. --from/--to select by\n"
+    "recording start time (RFC 3339); either may be left out. Output columns: id,\n"
+    "case, stage, recorded start, size, original name.\n";
+
+static int
+cmd_find(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"case", required_argument, NULL, 'c'},
+		{"officer", required_argument, NULL, 'o'}, {"device", required_argument, NULL, 'd'},
+		{"sha256", required_argument, NULL, 's'}, {"from", required_argument, NULL, 'f'},
+		{"to", required_argument, NULL, 't'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_query q = {0};
+	struct cs_store *st;
+	json_t *res = NULL, *r;
+	size_t i;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': q.case_no = optarg; break;
+		case 'o': q.officer = optarg; break;
+		case 'd': q.device = optarg; break;
+		case 's': q.sha256 = optarg; break;
+		case 'f': q.from = optarg; break;
+		case 't': q.to = optarg; break;
+		default:
+			rc = common_opt(c, o, usage_find);
+			if (rc != 0)
+				return rc > 0 ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (!q.case_no && !q.officer && !q.device && !q.sha256 && !q.from && !q.to)) {
+		fputs(usage_find, stderr);
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_store_find(st, &q, &res);
+	if (rc == CS_EFORMAT) {
+		errmsg("invalid query: --sha256 takes 64 hex digits, --from/--to RFC 3339 times");
+		code = EXIT_USAGE;
+	} else if (rc < 0) {
+		errmsg("search failed: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+	} else if (o->json) {
+		print_json(res);
+	} else {
+		json_array_foreach(res, i, r)
+			print_record_line(r);
+		if (json_array_size(res) == 0 && !o->quiet)
+			fprintf(stderr, "%s: no evidence matches\n", prog);
+	}
+	json_decref(res);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_show[] =
+    "usage: custos show ID [--store DIR] [--json]\n"
+    "\n"
+    "Prints the evidence record ID and every ledger event about it.\n";
+
+static int
+cmd_show(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_store *st;
+	json_t *rec = NULL, *evs = NULL, *e;
+	const char *key;
+	json_t *val;
+	size_t i;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		rc = common_opt(c, o, usage_show);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (optind + 1 != argc) {
+		fputs(usage_show, stderr);
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_store_get(st, argv[optind], &rec);
+	if (rc == 0)
+		rc = cs_store_item_events(st, argv[optind], &evs);
+	if (rc == CS_ENOTFOUND) {
+		errmsg("no evidence item has the id '%s'; `custos find` searches by case number",
+		    argv[optind]);
+		code = EXIT_USAGE;
+	} else if (rc < 0) {
+		errmsg("cannot read '%s': %s", argv[optind], cs_strerror(rc));
+		code = EXIT_STORE;
+	} else if (o->json) {
+		json_t *j = json_pack("{s:O, s:O}", "record", rec, "events", evs);
+		print_json(j);
+		json_decref(j);
+	} else {
+		json_object_foreach(rec, key, val)
+		{
+			char *s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+			printf("%-16s %s\n", key,
+			    json_is_string(val) ? json_string_value(val) : (s ? s : "?"));
+			free(s);
+		}
+		printf("events:\n");
+		json_array_foreach(evs, i, e)
+		{
+			json_t *ev = json_object_get(e, "event");
+			printf("  #%lld  %s  %s\n", (long long)json_integer_value(json_object_get(e, "seq")),
+			    json_string_value(json_object_get(ev, "time")),
+			    json_string_value(json_object_get(ev, "event")));
+		}
+	}
+	json_decref(rec);
+	json_decref(evs);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_log[] =
+    "usage: custos log [--from N] [--limit N] [--store DIR] [--json]\n"
+    "\n"
+    "Lists ledger events in order, starting at index N (default 0).\n";
+
+struct logctx {
+	const struct opts *o;
+	json_t *arr;
+};
+
+static int
+log_one(void *ctx, uint64_t seq, json_t *ev)
+{
+	struct logctx *l = ctx;
+	const char *id = json_string_value(json_object_get(ev, "id"));
+
+	if (id == NULL)
+		id = json_string_value(json_object_get(json_object_get(ev, "item"), "id"));
+	if (l->o->json) {
+		json_array_append(l->arr, ev);
+	} else {
+		printf("%llu\t%s\t%s\t%s\n", (unsigned long long)seq,
+		    json_string_value(json_object_get(ev, "time")),
+		    json_string_value(json_object_get(ev, "event")), id ? id : "-");
+	}
+	return 0;
+}
+
+static int
+cmd_log(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"from", required_argument, NULL, 'f'},
+		{"limit", required_argument, NULL, 'l'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	uint64_t from = 0, limit = UINT64_MAX;
+	struct logctx l = {o, NULL};
+	struct cs_store *st;
+	char *end;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+		case 'l':
+			errno = 0;
+			if (c == 'f')
+				from = strtoull(optarg, &end, 10);
+			else
+				limit = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || optarg[0] == '\0') {
+				errmsg("--%s takes a non-negative number, not '%s'",
+				    c == 'f' ? "from" : "limit", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			rc = common_opt(c, o, usage_log);
+			if (rc != 0)
+				return rc > 0 ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage_log, stderr);
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	l.arr = json_array();
+	rc = cs_store_log(st, from, limit, log_one, &l);
+	if (rc < 0) {
+		errmsg("reading the ledger failed: %s; run `custos verify`", cs_strerror(rc));
+		code = EXIT_PROBLEM;
+	}
+	if (o->json)
+		print_json(l.arr);
+	json_decref(l.arr);
+	cs_store_close(st);
+	return code;
+}
+
+/* ---- verify / rebuild ---- */
+
+static const char usage_verify[] =
+    "usage: custos verify [ID...] [--store DIR] [--json]\n"
+    "\n"
+    "Checks the store: re-reads and re-hashes the ledger, recomputes the Merkle\n"
+    "root at every signed checkpoint and checks the signatures, compares the\n"
+    "catalog with a replay of the ledger, and re-hashes the stored bytes of every\n"
+    "item (or only of the items named). Reports each damaged or missing item by\n"
+    "id and each ledger problem by position.\n"
+    "Exit status: 0 all intact, 1 problems found, 3 the check could not run.\n";
+
+struct verify_out {
+	const struct opts *o;
+	json_t *problems;
+	int tty;
+	time_t last;
+};
+
+static void
+on_problem(void *ctx, const struct cs_problem *p)
+{
+	struct verify_out *v = ctx;
+
+	if (v->tty)
+		fputs("\r\033[K", stderr);
+	if (v->o->json) {
+		json_t *j = json_pack("{s:s, s:s}", "kind", p->kind, "detail", p->detail);
+		if (p->id != NULL)
+			json_object_set_new(j, "id", json_string(p->id));
+		if (p->position >= 0)
+			json_object_set_new(j, "position", json_integer(p->position));
+		json_array_append_new(v->problems, j);
+	} else {
+		printf("PROBLEM %s: %s\n", p->kind, p->detail);
+		fflush(stdout);
+	}
+}
+
+static void
+on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct verify_out *v = ctx;
+	time_t now;
+
+	if (!v->tty)
+		return;
+	now = time(NULL);
+	if (now == v->last && done != total)
+		return;
+	v->last = now;
+	if (strcmp(phase, "blobs") == 0)
+		fprintf(stderr, "\r\033[Kchecking stored files: %llu of %llu", (unsigned long long)done,
+		    (unsigned long long)total);
+	else if (total > 0)
+		fprintf(stderr, "\r\033[Kchecking the %s: %3.0f%%", phase,
+		    100.0 * (double)done / (double)total);
+}
+
+static int
+cmd_verify(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct verify_out v = {o, NULL, 0, 0};
+	struct cs_store *st;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		rc = common_opt(c, o, usage_verify);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	v.problems = json_array();
+	v.tty = isatty(STDERR_FILENO) && !o->quiet;
+	rc = cs_store_verify(st, (const char *const *)argv + optind, (size_t)(argc - optind),
+	    on_problem, on_progress, &v);
+	if (v.tty)
+		fputs("\r\033[K", stderr);
+	if (rc < 0) {
+		errmsg("the check could not run: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+	} else {
+		code = rc > 0 ? EXIT_PROBLEM : EXIT_OK;
+		if (o->json) {
+			json_t *j = json_pack("{s:b, s:i, s:I, s:O}", "ok", rc == 0, "problem_count", rc,
+			    "ledger_size", (json_int_t)cs_store_size(st), "problems", v.problems);
+			print_json(j);
+			json_decref(j);
+		} else if (rc == 0) {
+			printf("all intact: %llu ledger events, every stored file matches its digest\n",
+			    (unsigned long long)cs_store_size(st));
+		} else {
+			printf("%d problem(s) found; the store is damaged: keep it as it is and report "
+			       "it\n",
+			    rc);
+		}
+	}
+	json_decref(v.problems);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_rebuild[] =
+    "usage: custos rebuild [--store DIR] [--json]\n"
+    "\n"
+    "Makes the catalog again from the ledger journal alone and replaces the old\n"
+    "one (use it when the catalog was lost or damaged). Needs the writer lock.\n";
+
+static int
+cmd_rebuild(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct verify_out v = {o, NULL, 0, 0};
+	const char *dir;
+	int64_t n;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		rc = common_opt(c, o, usage_rebuild);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	dir = store_dir(o);
+	if (dir == NULL || optind != argc) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return EXIT_USAGE;
+	}
+	v.tty = isatty(STDERR_FILENO) && !o->quiet;
+	n = cs_store_rebuild(dir, on_progress, &v);
+	if (v.tty)
+		fputs("\r\033[K", stderr);
+	if (n < 0) {
+		if (n == CS_EBUSY)
+			errmsg("the store %s is in use by another writer; stop it first", dir);
+		else if (n == CS_ELEDGER)
+			errmsg("the ledger is damaged part-way; the old catalog was kept. Run "
+			       "`custos verify` to see where");
+		else
+			errmsg("rebuild failed: %s", cs_strerror((int)n));
+		return n == CS_ELEDGER ? EXIT_PROBLEM : EXIT_STORE;
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:I}", "events", (json_int_t)n);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("rebuilt the catalog from %lld ledger events\n", (long long)n);
+	}
+	return EXIT_OK;
+}
+
+/* ---- checkpoint / pubkey / prove / check-proof ---- */
+
+static const char usage_checkpoint[] =
+    "usage: custos checkpoint [--store DIR]\n"
+    "\n"
+    "Signs a checkpoint of the ledger if it grew since the last one (when no other\n"
+    "writer holds the store) and prints the latest signed checkpoint.\n";
+
+static int
+cmd_checkpoint(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_store *st = NULL;
+	char *note = NULL;
+	const char *dir;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		rc = common_opt(c, o, usage_checkpoint);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	dir = store_dir(o);
+	if (dir != NULL && cs_store_open(&st, dir, CS_OPEN_WRITE, lib_log, NULL) == 0) {
+		rc = cs_store_checkpoint(st, &note);
+	} else {
+		st = open_store(o, CS_OPEN_READ, &code);
+		if (st == NULL)
+			return code;
+		rc = cs_store_latest_checkpoint(st, &note);
+	}
+	if (rc < 0) {
+		errmsg("no checkpoint: %s", cs_strerror(rc));
+		code = rc == CS_ECONFLICT ? EXIT_PROBLEM : EXIT_STORE;
+	} else {
+		fputs(note, stdout);
+	}
+	free(note);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_pubkey[] =
+    "usage: custos pubkey [--store DIR]\n"
+    "\n"
+    "Prints the store's verifier key (C2SP signed-note format), which checks its\n"
+    "checkpoints and proofs.\n";
+
+static int
+cmd_pubkey(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_store *st;
+	char *vkey = NULL;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		rc = common_opt(c, o, usage_pubkey);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_store_verifier_key(st, &vkey);
+	if (rc < 0) {
+		errmsg("cannot read the verifier key: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+	} else {
+		printf("%s\n", vkey);
+	}
+	free(vkey);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_prove[] =
+    "usage: custos prove ID [--store DIR]\n"
+    "\n"
+    "Prints the inclusion proof of the item's ingest event in the latest signed\n"
+    "checkpoint, in the C2SP tlog-proof@v1 format. The event's exact bytes are on\n"
+    "the 'extra' line, so the proof and the verifier key are all a checker needs\n"
+    "(see `custos check-proof`).\n";
+
+static int
+cmd_prove(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_store *st;
+	char *proof = NULL;
+	int c, rc, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		rc = common_opt(c, o, usage_prove);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (optind + 1 != argc) {
+		fputs(usage_prove, stderr);
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_store_prove(st, argv[optind], &proof);
+	if (rc == CS_ENOTFOUND) {
+		errmsg("no evidence item has the id '%s'", argv[optind]);
+		code = EXIT_USAGE;
+	} else if (rc == -EAGAIN) {
+		errmsg("'%s' is not yet covered by a signed checkpoint; run `custos checkpoint` "
+		       "and try again",
+		    argv[optind]);
+		code = EXIT_PROBLEM;
+	} else if (rc < 0) {
+		errmsg("cannot prove '%s': %s", argv[optind], cs_strerror(rc));
+		code = EXIT_STORE;
+	} else {
+		fputs(proof, stdout);
+	}
+	free(proof);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_check_proof[] =
+    "usage: custos check-proof PROOF-FILE --key VERIFIER-KEY [--json]\n"
+    "\n"
+    "Checks a tlog-proof@v1 file made by `custos prove` without any store: the\n"
+    "checkpoint's signature by the key, and the event's inclusion in the signed\n"
+    "tree. Prints the proven event. Exit status 0 if it holds, 1 if not.\n";
+
+static int
+cmd_check_proof(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"key", required_argument, NULL, 'k'},
+		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_tlog_proof p = {0};
+	struct cs_verifier *v = NULL;
+	struct cs_checkpoint cp;
+	const char *key = NULL;
+	uint8_t leaf[32];
+	char *text = NULL;
+	size_t len = 0, tl;
+	FILE *f;
+	int c, rc, code = EXIT_PROBLEM;
+
+	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
+		if (c == 'k') {
+			key = optarg;
+			continue;
+		}
+		rc = common_opt(c, o, usage_check_proof);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (optind + 1 != argc || key == NULL) {
+		fputs(usage_check_proof, stderr);
+		return EXIT_USAGE;
+	}
+	f = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "r");
+	if (f == NULL) {
+		errmsg("cannot open %s: %s", argv[optind], strerror(errno));
+		return EXIT_USAGE;
+	}
+	text = malloc(1 << 20);
+	if (text != NULL)
+		len = fread(text, 1, (1 << 20) - 1, f);
+	if (f != stdin)
+		fclose(f);
+	if (text == NULL)
+		return EXIT_STORE;
+	text[len] = '\0';
+	if (cs_verifier_parse(&v, key, strlen(key)) < 0) {
+		errmsg("the verifier key is malformed; it looks like name+hex+base64");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (cs_tlog_proof_parse(&p, text, len) < 0) {
+		errmsg("%s is not a tlog-proof@v1 file", argv[optind]);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	rc = cs_note_verify(v, p.checkpoint, p.checkpoint_len, &tl);
+	if (rc < 0) {
+		errmsg("FAILED: the checkpoint is not signed by this key");
+		goto out;
+	}
+	if (cs_checkpoint_parse(&cp, p.checkpoint, tl) < 0 || p.extra == NULL) {
+		errmsg("FAILED: the proof has no event bytes or a malformed checkpoint");
+		goto out;
+	}
+	cs_merkle_leaf_hash(p.extra, p.extra_len, leaf);
+	rc = cs_merkle_verify_inclusion(p.index, cp.size, leaf, (const uint8_t(*)[32])p.hashes,
+	    p.count, cp.root);
+	if (rc < 0) {
+		errmsg("FAILED: the event is not included in the signed tree");
+		goto out;
+	}
+	code = EXIT_OK;
+	if (o->json) {
+		json_t *ev = json_loadb((const char *)p.extra, p.extra_len, 0, NULL);
+		json_t *j = json_pack("{s:b, s:s, s:I, s:I, s:o*}", "ok", 1, "origin", cp.origin,
+		    "tree_size", (json_int_t)cp.size, "index", (json_int_t)p.index, "event", ev);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("OK: event %llu is in the tree of %llu events signed by %s\n",
+		    (unsigned long long)p.index, (unsigned long long)cp.size, cp.origin);
+		printf("%.*s\n", (int)p.extra_len, (const char *)p.extra);
+	}
+out:
+	cs_tlog_proof_fini(&p);
+	cs_verifier_free(v);
+	free(text);
+	return code;
+}
+
+/* ---- main ---- */
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **, struct opts *);
+	const char *summary;
+} commands[] = {
+	{"init", cmd_init, "create a store and its signing key"},
+	{"ingest", cmd_ingest, "secure files as evidence of a case"},
+	{"find", cmd_find, "find evidence by case, officer, device, digest or time"},
+	{"show", cmd_show, "show one item and its ledger events"},
+	{"verify", cmd_verify, "check blobs, ledger, checkpoints and catalog"},
+	{"rebuild", cmd_rebuild, "make the catalog again from the ledger"},
+	{"prove", cmd_prove, "print an item's inclusion proof (tlog-proof@v1)"},
+	{"check-proof", cmd_check_proof, "check a proof with a verifier key, without a store"},
+	{"checkpoint", cmd_checkpoint, "sign and print the latest checkpoint"},
+	{"pubkey", cmd_pubkey, "print the store's verifier key"},
+	{"log", cmd_log, "list ledger events"},
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: custos COMMAND [OPTIONS]\n\n"
+	           "custos keeps evidence files tamper-evident: content-addressed storage,\n"
+	           "a signed Merkle ledger and a catalog by case number.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nThe store is --store DIR or $CUSTOS_STORE. `custos COMMAND --help` and\n"
+	           "`man custos` tell more. --json gives machine-readable output.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = {0};
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("custos %s\n", CUSTOS_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			argv[1] = argv[0];
+			return commands[i].fn(argc - 1, argv + 1, &o);
+		}
+	}
+	errmsg("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
