@@ -147,7 +147,7 @@ cs_merkle_range_hash(cs_merkle_get_fn get, void *ctx, uint64_t lo, uint64_t hi, 
 	n = hi - lo;
 	/*
 	 * RFC ranges start at a multiple of the smallest power of two that holds
-	 * them. That alignment makes every perfect piece below a stored subtree.
+	 * them. With that alignment each perfect piece below is a stored subtree.
 	 */
 	ceil_bits = bit_len(n - 1);
 	mask = ceil_bits == 64 ? UINT64_MAX : (UINT64_C(1) << ceil_bits) - 1;

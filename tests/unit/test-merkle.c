@@ -9,8 +9,8 @@
  * leaves, where every leaf is the same so each level has one hash.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -46,7 +46,7 @@
 struct mem_tree {
 	uint8_t node[MAX_LEVELS][MAX_LEAVES][32];
 	bool have[MAX_LEVELS][MAX_LEAVES];
-	unsigned gets;   /* get() calls, reset by the caller */
+	unsigned gets;    /* get() calls, reset by the caller */
 	unsigned fail_at; /* fail the fail_at-th get() or put() from now; 0: never */
 };
 
@@ -204,7 +204,8 @@ test_basic_hashes(void)
 	/* The RFC 6962 test tree: appended leaf by leaf, root after each. */
 	for (i = 0; i < 8; i++) {
 		cs_merkle_leaf_hash(rfc_leaves[i].data, rfc_leaves[i].len, h);
-		is_int(cs_merkle_append(mem_get, mem_put, &rfc_tree, i, h), 0, "append RFC leaf %u", i);
+		is_int(cs_merkle_append(mem_get, mem_put, &rfc_tree, i, h), 0, "append RFC leaf %u",
+		    i);
 		snprintf(what, sizeof(what), "RFC 6962 test tree root at size %u", i + 1);
 		cs_merkle_root(mem_get, &rfc_tree, i + 1, h);
 		is_hash(h, rfc_roots[i], what);
@@ -396,7 +397,8 @@ run_inclusion(json_t *doc, struct vec_stats *st)
 	if (rc == 0 && size <= 8 && rootb.len == 32) {
 		cs_merkle_root(mem_get, &rfc_tree, size, root);
 		if (memcmp(root, rootb.b, 32) == 0) {
-			rc = cs_merkle_inclusion_proof(mem_get, &rfc_tree, index, size, gen, &gcount);
+			rc = cs_merkle_inclusion_proof(
+			    mem_get, &rfc_tree, index, size, gen, &gcount);
 			if (rc != 0 || !same_proof(CPROOF(gen), gcount, CPROOF(proof), count))
 				res = -1;
 			else
@@ -482,9 +484,9 @@ run_vector(const char *path, bool inclusion, struct vec_stats *st)
 	wanterr = json_is_true(json_object_get(doc, "wantErr"));
 	goterr = inclusion ? run_inclusion(doc, st) : run_consistency(doc, st);
 out:
-	if (goterr < 0)
+	if (goterr < 0) {
 		ok(0, "%s: malformed vector, unexpected error, or proof not reproduced", name);
-	else {
+	} else {
 		desc = json_string_value(json_object_get(doc, "desc"));
 		ok(goterr == wanterr, "%s: %s (%s)", name, desc != NULL ? desc : "",
 		    wanterr ? "rejected" : "accepted");
@@ -513,7 +515,8 @@ walk(const char *dir, bool inclusion, struct vec_stats *st)
 
 		if (de->d_name[0] == '.' || strncmp(de->d_name, "subtree", 7) == 0)
 			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+			sizeof(path) ||
 		    stat(path, &sb) != 0) {
 			ok(0, "%s/%s: path too long or unreadable", dir, de->d_name);
 			continue;
@@ -540,8 +543,10 @@ test_vectors(void)
 	walk(dir, true, &st);
 	snprintf(dir, sizeof(dir), "%s/merkle/consistency", base);
 	walk(dir, false, &st);
-	if (!ok(st.inclusion >= MIN_INCLUSION_VECTORS, "%u inclusion vectors checked", st.inclusion))
-		printf("#   want at least %d (is CS_VECTORS=%s right?)\n", MIN_INCLUSION_VECTORS, base);
+	if (!ok(st.inclusion >= MIN_INCLUSION_VECTORS, "%u inclusion vectors checked",
+		st.inclusion))
+		printf("#   want at least %d (is CS_VECTORS=%s right?)\n", MIN_INCLUSION_VECTORS,
+		    base);
 	if (!ok(st.consistency >= MIN_CONSISTENCY_VECTORS, "%u consistency vectors checked",
 		st.consistency))
 		printf("#   want at least %d\n", MIN_CONSISTENCY_VECTORS);
@@ -570,7 +575,8 @@ build_reference(void)
 	for (len = 2; len <= MAX_LEAVES; len++) {
 		k = (unsigned)split_point(len);
 		for (lo = 0; lo + len <= MAX_LEAVES; lo++)
-			cs_merkle_node_hash(mth[lo][lo + k], mth[lo + k][lo + len], mth[lo][lo + len]);
+			cs_merkle_node_hash(
+			    mth[lo][lo + k], mth[lo + k][lo + len], mth[lo][lo + len]);
 	}
 }
 
@@ -686,27 +692,30 @@ check_inclusion(unsigned n, struct tally *t)
 		rc = cs_merkle_verify_inclusion(i, n, leaves[i], CPROOF(proof), count, root);
 		check(t, rc == 0, "verify_inclusion(%u, %u) = %d", i, n, rc);
 		if (n > 1) {
-			rc = cs_merkle_verify_inclusion((i + 1) % n, n, leaves[i], CPROOF(proof), count,
-			    root);
+			rc = cs_merkle_verify_inclusion(
+			    (i + 1) % n, n, leaves[i], CPROOF(proof), count, root);
 			check(t, rc == CS_EPROOF, "verify_inclusion at wrong index %u of %u = %d",
 			    (i + 1) % n, n, rc);
-			rc = cs_merkle_verify_inclusion(i, n, leaves[(i + 1) % n], CPROOF(proof), count,
-			    root);
-			check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) of the wrong leaf = %d", i,
-			    n, rc);
-			rc = cs_merkle_verify_inclusion(i, n, leaves[i], CPROOF(proof), count - 1, root);
-			check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) truncated = %d", i, n, rc);
+			rc = cs_merkle_verify_inclusion(
+			    i, n, leaves[(i + 1) % n], CPROOF(proof), count, root);
+			check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) of the wrong leaf = %d",
+			    i, n, rc);
+			rc = cs_merkle_verify_inclusion(
+			    i, n, leaves[i], CPROOF(proof), count - 1, root);
+			check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) truncated = %d", i, n,
+			    rc);
 			/* One flipped bit, in a different hash and bit from case to case. */
 			proof[i % count][(i * 7 + n) % 32] ^= (uint8_t)(1u << (i % 8));
-			rc = cs_merkle_verify_inclusion(i, n, leaves[i], CPROOF(proof), count, root);
-			check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) with a flipped bit = %d", i,
-			    n, rc);
+			rc = cs_merkle_verify_inclusion(
+			    i, n, leaves[i], CPROOF(proof), count, root);
+			check(t, rc == CS_EPROOF,
+			    "verify_inclusion(%u, %u) with a flipped bit = %d", i, n, rc);
 			proof[i % count][(i * 7 + n) % 32] ^= (uint8_t)(1u << (i % 8));
 		}
 		memcpy(proof[count], root, 32);
 		rc = cs_merkle_verify_inclusion(i, n, leaves[i], CPROOF(proof), count + 1, root);
-		check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) with a trailing hash = %d", i, n,
-		    rc);
+		check(t, rc == CS_EPROOF, "verify_inclusion(%u, %u) with a trailing hash = %d", i,
+		    n, rc);
 	}
 	rc = cs_merkle_inclusion_proof(mem_get, &tree, n, n, proof, &count);
 	check(t, rc == -EINVAL, "inclusion_proof(%u, %u) = %d", n, n, rc);
@@ -755,16 +764,16 @@ check_consistency(unsigned n, struct tally *t)
 		    n, rc);
 		if (m == n)
 			continue;
-		rc = cs_merkle_verify_consistency(m + 1, n, mth[0][m + 1], root2, CPROOF(proof),
-		    count);
+		rc = cs_merkle_verify_consistency(
+		    m + 1, n, mth[0][m + 1], root2, CPROOF(proof), count);
 		check(t, rc == CS_EPROOF, "verify_consistency(%u, %u) given the proof for %u = %d",
 		    m + 1, n, m, rc);
 		rc = cs_merkle_verify_consistency(m, n, root1, root2, CPROOF(proof), count - 1);
 		check(t, rc == CS_EPROOF, "verify_consistency(%u, %u) truncated = %d", m, n, rc);
 		proof[m % count][(m * 5 + n) % 32] ^= (uint8_t)(1u << (n % 8));
 		rc = cs_merkle_verify_consistency(m, n, root1, root2, CPROOF(proof), count);
-		check(t, rc == CS_EPROOF, "verify_consistency(%u, %u) with a flipped bit = %d", m, n,
-		    rc);
+		check(t, rc == CS_EPROOF, "verify_consistency(%u, %u) with a flipped bit = %d", m,
+		    n, rc);
 	}
 	rc = cs_merkle_consistency_proof(mem_get, &tree, 0, n, proof, &count);
 	check(t, rc == -EINVAL, "consistency_proof(0, %u) = %d", n, rc);
@@ -799,15 +808,16 @@ test_trees(void)
 		rc = cs_merkle_stream_push(&s, leaves[n - 1]);
 		check(&tr, rc == 0, "stream_push = %d", rc);
 		rc = cs_merkle_stream_root(&s, h);
-		check(&tr, rc == 0 && memcmp(h, mth[0][n], 32) == 0, "stream root(%u) is not MTH", n);
+		check(
+		    &tr, rc == 0 && memcmp(h, mth[0][n], 32) == 0, "stream root(%u) is not MTH", n);
 		ok(tr.fails == 0, "size %u: append, root and stream root", n);
 
 		check_inclusion(n, &ti);
-		ok(ti.fails == 0, "size %u: inclusion proofs are RFC PATH, verify, reject tampering",
-		    n);
+		ok(ti.fails == 0,
+		    "size %u: inclusion proofs are RFC PATH, verify, reject tampering", n);
 		check_consistency(n, &tc);
-		ok(tc.fails == 0, "size %u: consistency proofs are RFC PROOF, verify, reject tampering",
-		    n);
+		ok(tc.fails == 0,
+		    "size %u: consistency proofs are RFC PROOF, verify, reject tampering", n);
 	}
 }
 
@@ -886,25 +896,26 @@ test_huge(void)
 	for (i = 0; i < sizeof(incl) / sizeof(incl[0]); i++) {
 		count = 0;
 		uni_mth(incl[i].size, r2);
-		rc = cs_merkle_inclusion_proof(uni_get, NULL, incl[i].index, incl[i].size, proof,
-		    &count);
+		rc = cs_merkle_inclusion_proof(
+		    uni_get, NULL, incl[i].index, incl[i].size, proof, &count);
 		is_int(rc, 0, "inclusion_proof(%#llx, %#llx)", (unsigned long long)incl[i].index,
 		    (unsigned long long)incl[i].size);
 		is_int(count, incl[i].count, "... has %zu hashes", incl[i].count);
-		is_int(cs_merkle_verify_inclusion(incl[i].index, incl[i].size, uni[0], CPROOF(proof),
-			   count, r2),
+		is_int(cs_merkle_verify_inclusion(
+			   incl[i].index, incl[i].size, uni[0], CPROOF(proof), count, r2),
 		    0, "... and verifies");
 	}
 	for (i = 0; i < sizeof(cons) / sizeof(cons[0]); i++) {
 		count = 0;
 		uni_mth(cons[i].m, r1);
 		uni_mth(cons[i].n, r2);
-		rc = cs_merkle_consistency_proof(uni_get, NULL, cons[i].m, cons[i].n, proof, &count);
+		rc = cs_merkle_consistency_proof(
+		    uni_get, NULL, cons[i].m, cons[i].n, proof, &count);
 		is_int(rc, 0, "consistency_proof(%#llx, %#llx)", (unsigned long long)cons[i].m,
 		    (unsigned long long)cons[i].n);
 		is_int(count, cons[i].count, "... has %zu hashes", cons[i].count);
-		is_int(cs_merkle_verify_consistency(cons[i].m, cons[i].n, r1, r2, CPROOF(proof),
-			   count),
+		is_int(cs_merkle_verify_consistency(
+			   cons[i].m, cons[i].n, r1, r2, CPROOF(proof), count),
 		    0, "... and verifies");
 	}
 	is_int(uni_bad_gets, 0, "no get() outside the 64-bit leaf space");
@@ -922,8 +933,10 @@ test_huge(void)
 	is_int(cs_merkle_range_hash(uni_get, NULL, 4, 7, h), 0, "range_hash [4, 7)");
 	uni_mth(3, r1);
 	ok(memcmp(h, r1, 32) == 0, "range_hash [4, 7) is MTH of 3 leaves");
-	is_int(cs_merkle_range_hash(uni_get, NULL, 2, 5, h), -EINVAL, "range_hash [2, 5): unaligned");
-	is_int(cs_merkle_range_hash(uni_get, NULL, 1, 3, h), -EINVAL, "range_hash [1, 3): unaligned");
+	is_int(
+	    cs_merkle_range_hash(uni_get, NULL, 2, 5, h), -EINVAL, "range_hash [2, 5): unaligned");
+	is_int(
+	    cs_merkle_range_hash(uni_get, NULL, 1, 3, h), -EINVAL, "range_hash [1, 3): unaligned");
 	is_int(cs_merkle_range_hash(uni_get, NULL, 5, 5, h), -EINVAL, "range_hash [5, 5): empty");
 	is_int(cs_merkle_range_hash(uni_get, NULL, 1, UINT64_MAX, h), -EINVAL,
 	    "range_hash [1, 2^64 - 1): unaligned");

@@ -201,6 +201,34 @@ test_example(int k)
 			badtrunc++;
 	}
 	ok(badtrunc == 0, "example %d: every truncation is rejected", k);
+
+	/*
+	 * xor 0x01 always changes a base64 digit's data bits, so try every
+	 * digit in the signature's last place too: the ones that differ only in
+	 * the unused bits decode to the same bytes and must still be refused.
+	 */
+	{
+		static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                               "abcdefghijklmnopqrstuvwxyz0123456789+/";
+		size_t at = ex->note_len - 2; /* before the final newline */
+		size_t alt = 0;
+		char orig;
+
+		while (at > 0 && copy[at] == '=')
+			at--;
+		orig = copy[at];
+		for (size_t c = 0; c < sizeof(alphabet) - 1; c++) {
+			if (alphabet[c] == orig)
+				continue;
+			copy[at] = alphabet[c];
+			rc = cs_note_verify(v, copy, ex->note_len, &tl);
+			if (rc != CS_ESIG && rc != CS_EFORMAT)
+				alt++;
+		}
+		copy[at] = orig;
+		ok(alt == 0 && at + 1 < ex->note_len - 1,
+		    "example %d: no other digit in the padded last place verifies", k);
+	}
 	free(copy);
 
 	other = verifier(examples[(k + 1) % nexamples].vkey);
