@@ -116,7 +116,11 @@ cs__journal_read(struct cs__journal *j, uint64_t off, struct cs__jentry *e, char
 		return n < 0 ? (int)n : CS_ELEDGER;
 	}
 	data[e->len] = '\0';
-	cs_merkle_leaf_hash(data, e->len, leaf);
+	rc = cs_merkle_leaf_hash(data, e->len, leaf);
+	if (rc < 0) {
+		free(data);
+		return rc;
+	}
 	if (memcmp(leaf, e->leaf, 32) != 0) {
 		free(data);
 		return CS_ELEDGER;
@@ -146,7 +150,9 @@ cs__journal_append(struct cs__journal *j, const char *ev, uint32_t len, struct c
 	rec[2] = (uint8_t)(len >> 8);
 	rec[3] = (uint8_t)len;
 	memcpy(rec + 4, ev, len);
-	cs_merkle_leaf_hash(ev, len, rec + 4 + len);
+	rc = cs_merkle_leaf_hash(ev, len, rec + 4 + len);
+	if (rc < 0)
+		goto out;
 
 	/* One pwrite for the whole entry, so a crash tears at most this entry. */
 	CS_FAILPOINT("ledger-write");

@@ -999,8 +999,7 @@ event_in(struct cs_store *st, MDB_txn *txn, uint64_t seq, json_t **event, char *
 		return n < 0 ? (int)n : CS_ELEDGER;
 	}
 	buf[len] = '\0';
-	cs_merkle_leaf_hash(buf, len, leaf);
-	if (memcmp(leaf, want, 32) != 0) {
+	if (cs_merkle_leaf_hash(buf, len, leaf) < 0 || memcmp(leaf, want, 32) != 0) {
 		free(buf);
 		return CS_ELEDGER;
 	}

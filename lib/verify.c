@@ -124,14 +124,16 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 				    "the catalog's leaf for ledger entry %llu differs from the journal",
 				    (unsigned long long)seq);
 		}
-		cs_merkle_stream_push(&ms, e.leaf);
+		rc = cs_merkle_stream_push(&ms, e.leaf);
+		if (rc < 0)
+			goto out;
 		seq++;
 		off = e.next;
 		while (nextcp < ncp && (!cps[nextcp].valid || cps[nextcp].size == seq)) {
 			if (cps[nextcp].valid) {
 				uint8_t root[32];
-				cs_merkle_stream_root(&ms, root);
-				if (memcmp(root, cps[nextcp].root, 32) != 0)
+				if (cs_merkle_stream_root(&ms, root) < 0 ||
+				    memcmp(root, cps[nextcp].root, 32) != 0)
 					problem(v, "checkpoint-mismatch", NULL, (int64_t)seq - 1,
 					    "the ledger's first %llu entries do not hash to the root "
 					    "signed in checkpoint %s",
@@ -161,8 +163,8 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 		struct cs__merkle_ctx m = {&st->cat, txn};
 		uint8_t a[32], b[32];
 		if (seq == s.size && s.size > 0) {
-			cs_merkle_stream_root(&ms, a);
-			if (cs_merkle_root(cs__catalog_merkle_get, &m, s.size, b) < 0 ||
+			if (cs_merkle_stream_root(&ms, a) < 0 ||
+			    cs_merkle_root(cs__catalog_merkle_get, &m, s.size, b) < 0 ||
 			    memcmp(a, b, 32) != 0)
 				problem(v, "catalog-tree-mismatch", NULL, -1,
 				    "the catalog's Merkle tree does not match the ledger");

@@ -949,8 +949,9 @@ cmd_check_proof(int argc, char **argv, struct opts *o)
 		errmsg("FAILED: the proof has no event bytes or a malformed checkpoint");
 		goto out;
 	}
-	cs_merkle_leaf_hash(p.extra, p.extra_len, leaf);
-	rc = cs_merkle_verify_inclusion(p.index, cp.size, leaf, (const uint8_t(*)[32])p.hashes,
+	rc = cs_merkle_leaf_hash(p.extra, p.extra_len, leaf);
+	if (rc == 0)
+		rc = cs_merkle_verify_inclusion(p.index, cp.size, leaf, (const uint8_t(*)[32])p.hashes,
 	    p.count, cp.root);
 	if (rc < 0) {
 		errmsg("FAILED: the event is not included in the signed tree");

@@ -43,9 +43,10 @@ void cs_verifier_free(struct cs_verifier *v);
 const char *cs_verifier_name(const struct cs_verifier *v);
 
 /*
- * Signs `text` (which must end in '\n' and must not contain a blank line...
- * as the spec requires) and returns the whole note, malloc'd and
- * NUL-terminated, in *out (*outlen without the NUL).
+ * Signs `text` (which must end in '\n' and be UTF-8 without control
+ * characters other than '\n'; blank lines are allowed, since the spec ends
+ * the text at the note's last blank line) and returns the whole note,
+ * malloc'd and NUL-terminated, in *out (*outlen without the NUL).
  */
 int cs_note_sign(const struct cs_signer *s, const char *text, size_t len, char **out,
     size_t *outlen);
@@ -86,7 +87,11 @@ int cs_tlog_proof_format(const struct cs_tlog_proof *p, char **out, size_t *outl
 int cs_tlog_proof_parse(struct cs_tlog_proof *p, const char *text, size_t len);
 void cs_tlog_proof_fini(struct cs_tlog_proof *p);
 
-/* Base64 (standard alphabet, padded). Return the output length or < 0. */
+/*
+ * Base64 (standard alphabet, padded, canonical). Return the output length or
+ * < 0. Encoding NUL-terminates `out`; decoding rejects whitespace and
+ * non-zero unused bits (CS_EFORMAT) and never writes past the decoded length.
+ */
 int cs_base64_encode(const uint8_t *in, size_t len, char *out, size_t outcap);
 int cs_base64_decode(const char *in, size_t len, uint8_t *out, size_t outcap);
 
