@@ -1,0 +1,46 @@
+#!/bin/sh
+# Sets everything up (missing Debian packages, builds) and runs the whole test
+# suite twice: an optimised build and an AddressSanitizer + UndefinedBehavior
+# Sanitizer build. Ends with the line "N passed, N failed[, N skipped]" and
+# exits non-zero if anything failed.
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh build
+if [ ! -f build-asan/build.ninja ]; then
+	meson setup build-asan --buildtype=debug -Dwerror=true \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C build-asan >/dev/null
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
+export TMPDIR="${TMPDIR:-/tmp}"
+
+status=0
+echo "== tests (optimised build) =="
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+echo "== tests (ASan + UBSan build) =="
+CUSTOS_ASAN=1 meson test -C build-asan --print-errorlogs --num-processes 2 \
+	--timeout-multiplier 3 || status=1
+
+# Count the results of both runs from meson's machine-readable logs.
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)["result"]
+            if r in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif r == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+line = f"{passed} passed, {failed} failed"
+if skipped:
+    line += f", {skipped} skipped"
+print(line)
+PY
+exit $status
