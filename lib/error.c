@@ -38,6 +38,8 @@ cs_strerror(int err)
 		return "store stopped after an earlier write or fsync failure";
 	case CS_EEXIST:
 		return "already exists";
+	case CS_ELINKED:
+		return "file has more than one hard link";
 	case CS_ECONFLICT:
 		return "checkpoint would be inconsistent with an earlier one";
 	}

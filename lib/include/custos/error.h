@@ -23,6 +23,7 @@ enum {
 	CS_EFAILED = -20012,   /* an earlier durability failure stopped the store */
 	CS_EEXIST = -20013,    /* already exists (store, key) */
 	CS_ECONFLICT = -20014, /* checkpoint would be inconsistent with an older one */
+	CS_ELINKED = -20015,   /* source file has more than one hard link */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */
