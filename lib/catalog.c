@@ -115,6 +115,13 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 			goto fail;
 		}
 	}
+	rc = mdb_dbi_open(txn, "jobs", create ? MDB_CREATE : 0, &c->jobs);
+	if (rc == MDB_NOTFOUND && !create)
+		c->jobs = 0; /* a store written before jobs existed; read-only use */
+	else if (rc != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
 	rc = mdb_txn_commit(txn);
 	if (rc != 0)
 		goto fail;

@@ -30,6 +30,11 @@ enum {
 struct cs__catalog {
 	MDB_env *env;
 	MDB_dbi dbi[CS_DBI_COUNT];
+	/*
+	 * Operational state that is not evidence and not in the ledger: the
+	 * daemon's per-source-file jobs. Not compared by verify, not rebuilt.
+	 */
+	MDB_dbi jobs;
 };
 
 struct cs__catalog_state {

@@ -158,3 +158,19 @@ typedef int (*cs_event_fn)(void *ctx, uint64_t seq, json_t *event);
 int cs_store_log(struct cs_store *st, uint64_t from, uint64_t count, cs_event_fn cb, void *ctx);
 
 #endif
+
+/*
+ * Jobs: the daemon's persistent state per source file (discovered,
+ * secured, released, refused), kept in the catalog environment but outside
+ * the ledger: it is operational state, not evidence. `key` names the source
+ * (for example "inbox/0/path/in/inbox"); `job` is a JSON object.
+ */
+int cs_store_job_put(struct cs_store *st, const char *key, const json_t *job);
+/* CS_ENOTFOUND if there is no job under key. */
+int cs_store_job_get(struct cs_store *st, const char *key, json_t **job);
+int cs_store_job_del(struct cs_store *st, const char *key);
+/* Counts of jobs per "state" value, as a JSON object (new reference). */
+int cs_store_job_counts(struct cs_store *st, json_t **out);
+
+/* SHA-256 of everything readable from `fd` (from offset 0): hex digest and size. */
+int cs_hash_fd(int fd, char hex[65], uint64_t *size);
