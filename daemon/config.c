@@ -1,0 +1,219 @@
+/*
+ * The INI configuration of custosd. Sections and keys:
+ *   [store]  root = DIR, station = NAME
+ *   [inbox]  dir = DIR            (repeat for several upload directories)
+ *   [docks]  root = DIR
+ *   [ingest] settle_seconds = N, concurrency = N, rescan_seconds = N,
+ *            max_file_size = N[K|M|G], release = keep|delete
+ *   [control] socket = PATH
+ *   [log]    level = error|warning|info|debug
+ * Unknown sections or keys are errors: a typo must not be silently ignored.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+struct load {
+	struct cs_config *c;
+	char *err;
+	size_t errn;
+};
+
+void
+cs_config_init(struct cs_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->settle_ms = 2000;
+	c->concurrency = 2;
+	c->rescan_s = 60;
+	c->log_level = 2;
+}
+
+void
+cs_config_fini(struct cs_config *c)
+{
+	free(c->store);
+	free(c->station);
+	free(c->docks);
+	free(c->socket);
+	for (size_t i = 0; i < c->n_inboxes; i++)
+		free(c->inboxes[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+parse_uint(const char *v, uint64_t max, uint64_t *out, int allow_suffix)
+{
+	char *end;
+	unsigned long long n;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (allow_suffix && *end != '\0' && end[1] == '\0') {
+		unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 :
+		    *end == 'G' || *end == 'g' ? 30 : *end == 'T' || *end == 't' ? 40 : 0;
+		if (shift == 0 || n > (UINT64_MAX >> shift))
+			return -1;
+		n <<= shift;
+		end++;
+	}
+	if (*end != '\0' || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst != NULL;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load *l = user;
+	struct cs_config *c = l->c;
+	uint64_t n;
+
+#define BAD(...)                                                                             \
+	do {                                                                                 \
+		if (l->err[0] == '\0') /* inih reports the first error's line */            \
+			snprintf(l->err, l->errn, __VA_ARGS__);                              \
+		return 0;                                                                    \
+	} while (0)
+	if (value[0] == '\0')
+		BAD("'%s' has no value", name);
+	if (strcmp(section, "store") == 0) {
+		if (strcmp(name, "root") == 0)
+			return set_str(&c->store, value);
+		if (strcmp(name, "station") == 0)
+			return set_str(&c->station, value);
+	} else if (strcmp(section, "inbox") == 0) {
+		if (strcmp(name, "dir") == 0) {
+			if (c->n_inboxes == CFG_MAX_INBOXES)
+				BAD("too many upload directories (at most %d)", CFG_MAX_INBOXES);
+			c->inboxes[c->n_inboxes] = strdup(value);
+			return c->inboxes[c->n_inboxes++] != NULL;
+		}
+	} else if (strcmp(section, "docks") == 0) {
+		if (strcmp(name, "root") == 0)
+			return set_str(&c->docks, value);
+	} else if (strcmp(section, "ingest") == 0) {
+		if (strcmp(name, "settle_seconds") == 0) {
+			if (parse_uint(value, 3600, &n, 0) < 0)
+				BAD("settle_seconds must be a whole number from 0 to 3600, "
+				    "not '%s'", value);
+			c->settle_ms = (unsigned)n * 1000;
+			return 1;
+		}
+		if (strcmp(name, "concurrency") == 0) {
+			if (parse_uint(value, 64, &n, 0) < 0 || n == 0)
+				BAD("concurrency must be from 1 to 64, not '%s'", value);
+			c->concurrency = (unsigned)n;
+			return 1;
+		}
+		if (strcmp(name, "rescan_seconds") == 0) {
+			if (parse_uint(value, 86400, &n, 0) < 0 || n == 0)
+				BAD("rescan_seconds must be from 1 to 86400, not '%s'", value);
+			c->rescan_s = (unsigned)n;
+			return 1;
+		}
+		if (strcmp(name, "max_file_size") == 0) {
+			if (parse_uint(value, UINT64_MAX, &n, 1) < 0)
+				BAD("max_file_size must be a size such as 8G or 500M, not '%s'",
+				    value);
+			c->max_size = n;
+			return 1;
+		}
+		if (strcmp(name, "release") == 0) {
+			if (strcmp(value, "keep") == 0)
+				c->release_delete = 0;
+			else if (strcmp(value, "delete") == 0)
+				c->release_delete = 1;
+			else
+				BAD("release must be 'keep' or 'delete', not '%s'", value);
+			return 1;
+		}
+	} else if (strcmp(section, "control") == 0) {
+		if (strcmp(name, "socket") == 0)
+			return set_str(&c->socket, value);
+	} else if (strcmp(section, "log") == 0) {
+		if (strcmp(name, "level") == 0) {
+			static const char *const levels[] = {"error", "warning", "info", "debug"};
+			for (int i = 0; i < 4; i++)
+				if (strcasecmp(value, levels[i]) == 0) {
+					c->log_level = i;
+					return 1;
+				}
+			BAD("level must be error, warning, info or debug, not '%s'", value);
+		}
+	} else {
+		BAD("unknown section [%s]", section);
+	}
+	BAD("unknown setting '%s' in [%s]", name, section);
+#undef BAD
+}
+
+int
+cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn)
+{
+	struct load l = {c, err, errn};
+	int rc;
+
+	err[0] = '\0';
+	rc = ini_parse(path, handler, &l);
+	if (rc == -1) {
+		snprintf(err, errn, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (rc == -2) {
+		snprintf(err, errn, "%s: out of memory", path);
+		return -1;
+	}
+	if (rc > 0) {
+		char msg[512];
+		if (err[0] == '\0')
+			snprintf(err, errn, "%s: line %d: not a 'key = value' line or a [section]",
+			    path, rc);
+		else {
+			snprintf(msg, sizeof(msg), "%s: line %d: %s", path, rc, err);
+			snprintf(err, errn, "%s", msg);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int
+cs_config_check(const struct cs_config *c, char *err, size_t errn)
+{
+	if (c->store == NULL) {
+		snprintf(err, errn, "no store: set root in [store] or give --store DIR");
+		return -1;
+	}
+	if (c->n_inboxes == 0 && c->docks == NULL) {
+		snprintf(err, errn,
+		    "nothing to watch: give at least one upload directory ([inbox] dir, --inbox) "
+		    "or a dock root ([docks] root, --docks)");
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_inboxes; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->inboxes[i], c->inboxes[j]) == 0) {
+				snprintf(err, errn, "upload directory %s is listed twice", c->inboxes[i]);
+				return -1;
+			}
+	return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * custosd's configuration: an INI file (parsed with libinih) overridden by
+ * command-line options. Loading validates everything and names the first
+ * problem with its line number, so a bad file never half-applies.
+ */
+#ifndef CUSTOSD_CONFIG_H
+#define CUSTOSD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_INBOXES 64
+
+struct cs_config {
+	char *store;        /* store root */
+	char *station;      /* station id used when the store is created */
+	char *inboxes[CFG_MAX_INBOXES];
+	size_t n_inboxes;
+	char *docks;        /* dock root or NULL */
+	char *socket;       /* control socket path (default <store>/custosd.sock) */
+	unsigned settle_ms; /* a file must be unchanged this long before it is taken */
+	unsigned concurrency;
+	unsigned rescan_s;
+	uint64_t max_size;  /* bytes, 0 = no cap */
+	int release_delete; /* delete a source once it is secured and re-verified */
+	int log_level;      /* 0 error .. 3 debug */
+};
+
+void cs_config_init(struct cs_config *c);
+void cs_config_fini(struct cs_config *c);
+/*
+ * Loads `path` into c (which should be cs_config_init'ed). Returns 0, or -1
+ * with a message naming the problem (and its line) in err.
+ */
+int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
+/* Checks a complete configuration (after command-line overrides). */
+int cs_config_check(const struct cs_config *c, char *err, size_t errn);
+
+#endif

@@ -1,0 +1,1196 @@
+/*
+ * custosd: the daemon that secures files arriving in upload directories
+ * without anyone typing a command. The libuv loop decides when things run:
+ * inotify (IN_CLOSE_WRITE, IN_MOVED_TO) and a periodic rescan find files, a
+ * settle timer waits until a file has stopped changing, and each file is
+ * then secured by a work item on the thread pool (open beneath the inbox
+ * with openat2, ingest, re-read and compare the digest, release). Every rule
+ * about evidence lives in lib/; this file only schedules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+#include <dirent.h>
+
+#include "config.h"
+#include "custos/error.h"
+#include "custos/source.h"
+#include "custos/store.h"
+
+/* ---- logging: one line per event, with a journald priority prefix ---- */
+
+static int log_level = 2;
+static int log_prefix; /* "<N>" prefixes when stderr goes to the journal */
+
+__attribute__((format(printf, 2, 3))) static void
+logmsg(int level, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	static const int prio[] = {3, 4, 6, 7};
+	char buf[2048];
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* One event, one line: control characters from file names become '?'. */
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = '?';
+	if (log_prefix)
+		fprintf(stderr, "<%d>%s\n", prio[level], buf);
+	else
+		fprintf(stderr, "custosd: %s: %s\n", names[level], buf);
+}
+
+static void
+lib_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	logmsg(level, "%s", msg);
+}
+
+/* ---- candidates: files seen in an inbox, waiting to settle ---- */
+
+struct cand {
+	struct cand *next;      /* hash chain */
+	struct cand *qnext;     /* ready queue */
+	struct inbox *ib;
+	char *rel;              /* path relative to the inbox */
+	off_t size;
+	struct timespec mtime;
+	uint64_t changed_at;    /* loop time (ms) of the last observed change */
+	int queued, running, done;
+};
+
+struct inbox {
+	int index;
+	char *path;
+	int dirfd;
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct cs_config cfg;
+	const char *config_path;
+	struct cs_store *st;
+	struct inbox inboxes[CFG_MAX_INBOXES];
+	size_t n_inboxes;
+
+	int ifd; /* inotify */
+	uv_poll_t inotify_poll;
+	struct wdmap {
+		int wd;
+		struct inbox *ib;
+		char *rel; /* directory relative to the inbox ("" for the top) */
+	} *wds;
+	size_t n_wds, cap_wds;
+
+	struct cand **table;
+	size_t table_size, n_cands;
+	struct cand *qhead, *qtail;
+	size_t queued, in_flight;
+
+	uv_timer_t tick, rescan, checkpoint, watchdog;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_pipe_t control;
+	int control_open;
+
+	uint64_t secured, released, refused, duplicates;
+	uint64_t checkpointed_size;
+	int checkpoint_running;
+	int stopping;
+	int failed; /* the store failed: take no more work */
+};
+
+static uint64_t
+hash_str(const struct inbox *ib, const char *s)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)ib->index;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct cand *
+cand_find(struct daemon *d, struct inbox *ib, const char *rel, int create)
+{
+	uint64_t h = hash_str(ib, rel) % d->table_size;
+	struct cand *c;
+
+	for (c = d->table[h]; c != NULL; c = c->next)
+		if (c->ib == ib && strcmp(c->rel, rel) == 0)
+			return c;
+	if (!create)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->rel = strdup(rel)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->ib = ib;
+	c->size = -1;
+	c->next = d->table[h];
+	d->table[h] = c;
+	d->n_cands++;
+	return c;
+}
+
+static void
+cand_remove(struct daemon *d, struct cand *c)
+{
+	uint64_t h = hash_str(c->ib, c->rel) % d->table_size;
+
+	for (struct cand **p = &d->table[h]; *p != NULL; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	d->n_cands--;
+	free(c->rel);
+	free(c);
+}
+
+/* ---- names that are not (yet) evidence ---- */
+
+static int
+has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int
+ignored_name(const char *name)
+{
+	return name[0] == '.' || has_suffix(name, ".part") || has_suffix(name, ".tmp") ||
+	    has_suffix(name, ".crdownload");
+}
+
+/* A sidecar "<file>.json" belongs to <file> when <file> exists beside it. */
+static int
+is_sidecar(int dirfd, const char *rel)
+{
+	char base[PATH_MAX];
+	struct stat sb;
+	size_t n = strlen(rel);
+
+	if (!has_suffix(rel, ".json") || n - 5 >= sizeof(base) || n <= 5)
+		return 0;
+	memcpy(base, rel, n - 5);
+	base[n - 5] = '\0';
+	return fstatat(dirfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode);
+}
+
+static char *
+job_key(const struct inbox *ib, const char *rel)
+{
+	size_t n = strlen(rel) + 32;
+	char *k = malloc(n);
+
+	if (k != NULL)
+		snprintf(k, n, "inbox/%d/%s", ib->index, rel);
+	return k;
+}
+
+/* A job already finished for exactly this file (same inode, size, mtime)? */
+static int
+already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct stat *sb)
+{
+	char *key = job_key(ib, rel);
+	json_t *job = NULL;
+	int done = 0;
+
+	if (key != NULL && cs_store_job_get(d->st, key, &job) == 0) {
+		const char *state = json_string_value(json_object_get(job, "state"));
+		done = state != NULL &&
+		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0) &&
+		    json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino &&
+		    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb->st_size &&
+		    json_integer_value(json_object_get(job, "mtime_ns")) ==
+		        (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+	}
+	json_decref(job);
+	free(key);
+	return done;
+}
+
+/* ---- discovery ---- */
+
+static void watch_dir(struct daemon *d, struct inbox *ib, const char *rel);
+
+/* Notes that `rel` exists now; a change restarts its settle time. */
+static void
+observe(struct daemon *d, struct inbox *ib, const char *rel)
+{
+	struct stat sb;
+	struct cand *c;
+	const char *name = strrchr(rel, '/');
+
+	name = name != NULL ? name + 1 : rel;
+	if (ignored_name(name))
+		return;
+	if (fstatat(ib->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (S_ISDIR(sb.st_mode)) {
+		watch_dir(d, ib, rel);
+		return;
+	}
+	if (is_sidecar(ib->dirfd, rel))
+		return;
+	c = cand_find(d, ib, rel, 0);
+	if (c == NULL) {
+		if (already_done(d, ib, rel, &sb))
+			return;
+		c = cand_find(d, ib, rel, 1);
+		if (c == NULL)
+			return;
+	}
+	if (c->queued || c->running)
+		return;
+	if (c->size != sb.st_size || c->mtime.tv_sec != sb.st_mtim.tv_sec ||
+	    c->mtime.tv_nsec != sb.st_mtim.tv_nsec) {
+		c->size = sb.st_size;
+		c->mtime = sb.st_mtim;
+		c->changed_at = uv_now(d->loop);
+	}
+}
+
+static void
+scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	if (depth > 32)
+		return;
+	fd = rel[0] ? openat(ib->dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
+	              dup(ib->dirfd);
+	if (fd < 0)
+		return;
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return;
+	}
+	if (rel[0])
+		watch_dir(d, ib, rel);
+	while ((de = readdir(dir)) != NULL) {
+		char sub[PATH_MAX];
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
+		    (int)sizeof(sub))
+			continue;
+		if (de->d_type == DT_DIR) {
+			if (!ignored_name(de->d_name))
+				scan_dir(d, ib, sub, depth + 1);
+		} else {
+			observe(d, ib, sub);
+		}
+	}
+	closedir(dir);
+}
+
+static void
+rescan_all(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_inboxes; i++)
+		scan_dir(d, &d->inboxes[i], "", 0);
+}
+
+static void
+watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
+{
+	char path[PATH_MAX];
+	int wd;
+
+	snprintf(path, sizeof(path), "%s%s%s", ib->path, rel[0] ? "/" : "", rel);
+	wd = inotify_add_watch(d->ifd, path,
+	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+	if (wd < 0) {
+		if (errno == ENOSPC)
+			logmsg(1, "inotify watch limit reached at %s; relying on rescans", path);
+		return;
+	}
+	for (size_t i = 0; i < d->n_wds; i++)
+		if (d->wds[i].wd == wd)
+			return;
+	if (d->n_wds == d->cap_wds) {
+		size_t cap = d->cap_wds ? d->cap_wds * 2 : 16;
+		void *n = realloc(d->wds, cap * sizeof(*d->wds));
+		if (n == NULL)
+			return;
+		d->wds = n;
+		d->cap_wds = cap;
+	}
+	d->wds[d->n_wds].wd = wd;
+	d->wds[d->n_wds].ib = ib;
+	d->wds[d->n_wds].rel = strdup(rel);
+	d->n_wds++;
+	if (rel[0])
+		scan_dir(d, ib, rel, 1); /* files that arrived before the watch */
+}
+
+static void
+on_inotify(uv_poll_t *h, int status, int events)
+{
+	struct daemon *d = h->data;
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	(void)events;
+	if (status < 0)
+		return;
+	while ((n = read(d->ifd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				logmsg(1, "inotify queue overflowed; rescanning");
+				rescan_all(d);
+				continue;
+			}
+			if (ev->len == 0 || d->stopping)
+				continue;
+			for (size_t i = 0; i < d->n_wds; i++) {
+				char rel[PATH_MAX];
+				if (d->wds[i].wd != ev->wd)
+					continue;
+				if (snprintf(rel, sizeof(rel), "%s%s%s", d->wds[i].rel,
+				        d->wds[i].rel[0] ? "/" : "", ev->name) < (int)sizeof(rel))
+					observe(d, d->wds[i].ib, rel);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- securing a file (thread pool) ---- */
+
+struct work {
+	uv_work_t req;
+	struct daemon *d;
+	struct cand *c;
+	/* results, written in the work callback, read in the done callback */
+	int rc;
+	int stage; /* 0 open, 1 ingest, 2 re-read, 3 release */
+	struct cs_ingest_result res;
+	char sidecar_error[256];
+};
+
+/* Reads "<rel>.json" beside the file, if there is one; untrusted input. */
+static json_t *
+load_sidecar(struct work *w, int dirfd, const char *rel)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	json_error_t jerr;
+	json_t *j = NULL;
+	char *buf = NULL;
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
+		return NULL;
+	fd = cs_source_open(dirfd, path, 1 << 16, &sb);
+	if (fd == -ENOENT)
+		return NULL;
+	if (fd < 0) {
+		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "%s", cs_strerror(fd));
+		return NULL;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	n = buf != NULL ? read(fd, buf, (size_t)sb.st_size) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "unreadable");
+		return NULL;
+	}
+	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (j == NULL || !json_is_object(j)) {
+		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "line %d: %s", jerr.line,
+		    j == NULL ? jerr.text : "not a JSON object");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void
+secure_work(uv_work_t *req)
+{
+	struct work *w = req->data;
+	struct inbox *ib = w->c->ib;
+	const char *rel = w->c->rel;
+	const char *officers[64];
+	struct cs_meta m = {0};
+	struct stat sb, again;
+	json_t *side, *job = NULL, *v;
+	char hex[65], *key = NULL;
+	uint64_t size;
+	size_t i;
+	int fd;
+
+	w->stage = 0;
+	fd = cs_source_open(ib->dirfd, rel, w->d->cfg.max_size, &sb);
+	if (fd < 0) {
+		w->rc = fd;
+		return;
+	}
+	side = load_sidecar(w, ib->dirfd, rel);
+	m.source = "inbox";
+	m.officers = officers;
+	if (side != NULL) {
+		m.case_no = json_string_value(json_object_get(side, "case"));
+		m.category = json_string_value(json_object_get(side, "category"));
+		m.stage = json_string_value(json_object_get(side, "stage"));
+		m.device = json_string_value(json_object_get(side, "device"));
+		m.recorded_start = json_string_value(json_object_get(side, "recorded_start"));
+		m.recorded_end = json_string_value(json_object_get(side, "recorded_end"));
+		json_array_foreach(json_object_get(side, "officers"), i, v)
+		{
+			if (m.n_officers < 64 && json_string_value(v) != NULL)
+				officers[m.n_officers++] = json_string_value(v);
+		}
+		{
+			const char *field = NULL;
+			if (cs_meta_check(&m, &field) < 0) {
+				/* Bad metadata never costs the evidence: secure it without. */
+				snprintf(w->sidecar_error, sizeof(w->sidecar_error),
+				    "field '%s' is invalid", field);
+				memset(&m, 0, sizeof(m));
+				m.source = "inbox";
+			}
+		}
+	}
+	w->stage = 1;
+	w->rc = cs_store_ingest_fd(w->d->st, fd, rel, &m, &w->res);
+	json_decref(side);
+	if (w->rc < 0)
+		goto out;
+
+	/* Nothing leaves the inbox unproven: re-read the source, same digest. */
+	w->stage = 2;
+	w->rc = cs_hash_fd(fd, hex, &size);
+	if (w->rc == 0 && (strcmp(hex, w->res.sha256) != 0 || size != w->res.size))
+		w->rc = CS_ECHANGED;
+	if (w->rc < 0)
+		goto out;
+
+	w->stage = 3;
+	key = job_key(ib, rel);
+	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
+	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
+	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	if (w->d->cfg.release_delete) {
+		/* Delete only the very file that was read (same inode, unchanged). */
+		if (fstatat(ib->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    again.st_ino == sb.st_ino && again.st_dev == sb.st_dev &&
+		    again.st_size == sb.st_size && again.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
+		    again.st_mtim.tv_sec == sb.st_mtim.tv_sec) {
+			if (unlinkat(ib->dirfd, rel, 0) == 0) {
+				char side_path[PATH_MAX];
+				if (snprintf(side_path, sizeof(side_path), "%s.json", rel) <
+				    (int)sizeof(side_path))
+					(void)unlinkat(ib->dirfd, side_path, 0);
+			}
+		}
+	}
+	w->rc = key != NULL && job != NULL ? cs_store_job_put(w->d->st, key, job) : -ENOMEM;
+out:
+	json_decref(job);
+	free(key);
+	close(fd);
+}
+
+static void pump(struct daemon *d);
+
+static void
+record_refusal(struct daemon *d, struct cand *c, int rc)
+{
+	struct stat sb;
+	json_t *job;
+	char *key = job_key(c->ib, c->rel);
+
+	if (key == NULL || fstatat(c->ib->dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		free(key);
+		return;
+	}
+	job = json_pack("{s:s, s:s, s:I, s:I, s:I}", "state", "refused", "reason", cs_strerror(rc),
+	    "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino, "mtime_ns",
+	    (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	(void)cs_store_job_put(d->st, key, job);
+	json_decref(job);
+	free(key);
+}
+
+static void
+secure_done(uv_work_t *req, int status)
+{
+	struct work *w = req->data;
+	struct daemon *d = w->d;
+	struct cand *c = w->c;
+
+	(void)status;
+	d->in_flight--;
+	c->running = 0;
+	if (w->sidecar_error[0])
+		logmsg(1, "%s/%s.json: malformed sidecar (%s); the file is secured with what is known",
+		    c->ib->path, c->rel, w->sidecar_error);
+	if (w->rc == 0) {
+		d->secured++;
+		d->released++;
+		if (w->res.duplicate)
+			d->duplicates++;
+		logmsg(2, "secured %s/%s as %s (%llu bytes, sha256 %s)%s", c->ib->path, c->rel,
+		    w->res.id, (unsigned long long)w->res.size, w->res.sha256,
+		    w->res.duplicate ? ", already stored: recorded as another sighting" : "");
+		cand_remove(d, c);
+	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {
+		/* Still being written, or replaced: wait for it to settle again. */
+		if (w->rc == CS_ECHANGED)
+			logmsg(2, "%s/%s changed while it was being read; it will be taken again once "
+			          "it settles",
+			    c->ib->path, c->rel);
+		if (w->rc == -ENOENT)
+			cand_remove(d, c);
+		else
+			c->size = -1;
+	} else if (w->rc == CS_EFAILED || (w->stage == 1 && (w->rc == -EIO || w->rc == -ENOSPC ||
+	                                                        w->rc == -EDQUOT))) {
+		if (!d->failed)
+			logmsg(0, "the store failed while securing %s/%s (%s); custosd takes no more "
+			          "files. Sources stay where they are. Fix the storage, then restart",
+			    c->ib->path, c->rel, cs_strerror(w->rc));
+		d->failed = 1;
+		sd_notifyf(0, "STATUS=STOPPED: store failure (%s); restart after fixing storage",
+		    cs_strerror(w->rc));
+		c->size = -1;
+	} else {
+		logmsg(1, "refused %s/%s: %s; it stays in the inbox untouched", c->ib->path, c->rel,
+		    cs_strerror(w->rc));
+		d->refused++;
+		record_refusal(d, c, w->rc);
+		cand_remove(d, c);
+	}
+	free(w);
+	pump(d);
+}
+
+static void
+pump(struct daemon *d)
+{
+	while (!d->failed && !d->stopping && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
+		struct cand *c = d->qhead;
+		struct work *w;
+		int rc;
+
+		d->qhead = c->qnext;
+		if (d->qhead == NULL)
+			d->qtail = NULL;
+		d->queued--;
+		c->queued = 0;
+		w = calloc(1, sizeof(*w));
+		if (w == NULL)
+			return;
+		w->d = d;
+		w->c = c;
+		w->req.data = w;
+		c->running = 1;
+		rc = uv_queue_work(d->loop, &w->req, secure_work, secure_done);
+		if (rc < 0) {
+			c->running = 0;
+			free(w);
+			return;
+		}
+		d->in_flight++;
+	}
+}
+
+/* Every second: files unchanged for the settle time join the queue. */
+static void
+on_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_now(d->loop);
+
+	for (size_t h = 0; h < d->table_size; h++) {
+		struct cand *c = d->table[h], *next;
+		for (; c != NULL; c = next) {
+			struct stat sb;
+			next = c->next;
+			if (c->queued || c->running)
+				continue;
+			if (fstatat(c->ib->dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+				cand_remove(d, c);
+				continue;
+			}
+			if (sb.st_size != c->size || sb.st_mtim.tv_sec != c->mtime.tv_sec ||
+			    sb.st_mtim.tv_nsec != c->mtime.tv_nsec) {
+				c->size = sb.st_size;
+				c->mtime = sb.st_mtim;
+				c->changed_at = now;
+				continue;
+			}
+			if (now - c->changed_at < d->cfg.settle_ms)
+				continue;
+			c->queued = 1;
+			c->qnext = NULL;
+			if (d->qtail != NULL)
+				d->qtail->qnext = c;
+			else
+				d->qhead = c;
+			d->qtail = c;
+			d->queued++;
+		}
+	}
+	pump(d);
+}
+
+static void
+on_rescan(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (!d->stopping)
+		rescan_all(d);
+}
+
+/* ---- checkpoints (thread pool, one at a time) ---- */
+
+struct cpwork {
+	uv_work_t req;
+	struct daemon *d;
+	int rc;
+};
+
+static void
+checkpoint_work(uv_work_t *req)
+{
+	struct cpwork *w = req->data;
+
+	w->rc = cs_store_checkpoint(w->d->st, NULL);
+}
+
+static void
+checkpoint_done(uv_work_t *req, int status)
+{
+	struct cpwork *w = req->data;
+
+	(void)status;
+	w->d->checkpoint_running = 0;
+	if (w->rc < 0)
+		logmsg(0, "signing a checkpoint failed: %s", cs_strerror(w->rc));
+	free(w);
+}
+
+static void
+on_checkpoint(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t size = cs_store_size(d->st);
+	struct cpwork *w;
+
+	if (d->checkpoint_running || size == d->checkpointed_size || d->failed)
+		return;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return;
+	w->d = d;
+	w->req.data = w;
+	d->checkpoint_running = 1;
+	d->checkpointed_size = size;
+	if (uv_queue_work(d->loop, &w->req, checkpoint_work, checkpoint_done) < 0) {
+		d->checkpoint_running = 0;
+		free(w);
+	}
+}
+
+static void
+on_watchdog(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s: %zu waiting, %zu in progress, %llu secured",
+	    d->failed ? "STOPPED (store failure)" : "running", d->queued, d->in_flight,
+	    (unsigned long long)d->secured);
+}
+
+/* ---- control socket: one JSON request per line, one JSON answer per line ---- */
+
+struct client {
+	uv_pipe_t pipe;
+	struct daemon *d;
+	char buf[4096];
+	size_t len;
+	uid_t uid;
+};
+
+static json_t *
+status_json(struct daemon *d)
+{
+	json_t *jobs = NULL;
+	char *cp = NULL;
+	json_t *j;
+
+	(void)cs_store_job_counts(d->st, &jobs);
+	(void)cs_store_latest_checkpoint(d->st, &cp);
+	j = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:s*}", "state",
+	    d->failed ? "failed" : d->stopping ? "stopping" : "running", "station",
+	    cs_store_station(d->st), "taking_files", !d->failed && !d->stopping, "queued",
+	    (json_int_t)d->queued, "in_progress", (json_int_t)d->in_flight, "waiting_to_settle",
+	    (json_int_t)(d->n_cands - d->queued - d->in_flight), "secured",
+	    (json_int_t)d->secured, "duplicates", (json_int_t)d->duplicates, "refused",
+	    (json_int_t)d->refused, "ledger_size", (json_int_t)cs_store_size(d->st), "jobs", jobs,
+	    "checkpoint", cp);
+	free(cp);
+	return j;
+}
+
+static void
+on_client_close(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+	free(req);
+}
+
+static void
+reply(struct client *cl, json_t *j)
+{
+	uv_write_t *req = malloc(sizeof(*req));
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t n = s != NULL ? strlen(s) : 0;
+	char *line = s != NULL ? realloc(s, n + 2) : NULL;
+	uv_buf_t b;
+
+	if (req == NULL || line == NULL) {
+		free(req);
+		free(line != NULL ? line : s);
+		return;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	b = uv_buf_init(line, (unsigned)(n + 1));
+	req->data = line;
+	if (uv_write(req, (uv_stream_t *)&cl->pipe, &b, 1, on_write) < 0) {
+		free(line);
+		free(req);
+	}
+}
+
+static void
+handle_request(struct client *cl, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(line, len, 0, &jerr), *ans;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+
+	if (req == NULL || cmd == NULL)
+		ans = json_pack("{s:b, s:s}", "ok", 0, "error",
+		    "a request is one JSON object per line with a \"cmd\"");
+	else if (strcmp(cmd, "status") == 0) {
+		ans = status_json(cl->d);
+		json_object_set_new(ans, "ok", json_true());
+	} else
+		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
+	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
+	reply(cl, ans);
+	json_decref(ans);
+	json_decref(req);
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct client *cl = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof(cl->buf) - cl->len));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct client *cl = s->data;
+	char *nl;
+
+	(void)buf;
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, on_client_close);
+		return;
+	}
+	cl->len += (size_t)n;
+	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
+		size_t linelen = (size_t)(nl - cl->buf);
+		handle_request(cl, cl->buf, linelen);
+		memmove(cl->buf, nl + 1, cl->len - linelen - 1);
+		cl->len -= linelen + 1;
+	}
+	if (cl->len == sizeof(cl->buf)) {
+		/* A line longer than any request: refuse and hang up. */
+		uv_close((uv_handle_t *)s, on_client_close);
+	}
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct daemon *d = server->data;
+	struct client *cl;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (status < 0)
+		return;
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL)
+		return;
+	cl->d = d;
+	uv_pipe_init(d->loop, &cl->pipe, 0);
+	cl->pipe.data = cl;
+	if (uv_accept(server, (uv_stream_t *)&cl->pipe) < 0) {
+		uv_close((uv_handle_t *)&cl->pipe, on_client_close);
+		return;
+	}
+	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		cl->uid = cred.uid;
+	uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, on_read);
+}
+
+static int
+control_start(struct daemon *d)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (d->cfg.socket != NULL)
+		snprintf(path, sizeof(path), "%s", d->cfg.socket);
+	else
+		snprintf(path, sizeof(path), "%s/custosd.sock", d->cfg.store);
+	(void)unlink(path);
+	uv_pipe_init(d->loop, &d->control, 0);
+	d->control.data = d;
+	rc = uv_pipe_bind(&d->control, path);
+	if (rc == 0) {
+		(void)chmod(path, 0660);
+		rc = uv_listen((uv_stream_t *)&d->control, 16, on_connection);
+	}
+	if (rc < 0) {
+		logmsg(0, "cannot open the control socket %s: %s", path, uv_strerror(rc));
+		uv_close((uv_handle_t *)&d->control, NULL);
+		return rc;
+	}
+	d->control_open = 1;
+	return 0;
+}
+
+/* ---- inboxes, signals, start and stop ---- */
+
+static int
+inboxes_open(struct daemon *d, const struct cs_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_inboxes; i++) {
+		struct inbox *ib = &d->inboxes[i];
+		ib->index = (int)i;
+		ib->path = strdup(cfg->inboxes[i]);
+		ib->dirfd = open(cfg->inboxes[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (ib->path == NULL || ib->dirfd < 0) {
+			logmsg(0, "cannot open upload directory %s: %s", cfg->inboxes[i],
+			    strerror(errno));
+			free(ib->path);
+			return -1;
+		}
+		d->n_inboxes++;
+		watch_dir(d, ib, "");
+	}
+	return 0;
+}
+
+static void
+begin_stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	sd_notify(0, "STOPPING=1");
+	logmsg(2, "stopping: taking no new files; %zu in progress will finish", d->in_flight);
+	uv_timer_stop(&d->tick);
+	uv_timer_stop(&d->rescan);
+	uv_poll_stop(&d->inotify_poll);
+	uv_close((uv_handle_t *)&d->tick, NULL);
+	uv_close((uv_handle_t *)&d->rescan, NULL);
+	uv_close((uv_handle_t *)&d->checkpoint, NULL);
+	uv_close((uv_handle_t *)&d->watchdog, NULL);
+	uv_close((uv_handle_t *)&d->inotify_poll, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	if (d->control_open)
+		uv_close((uv_handle_t *)&d->control, NULL);
+	/* Queued work items still run to completion; uv_run returns after them. */
+}
+
+static void
+on_sigterm(uv_signal_t *s, int signum)
+{
+	(void)signum;
+	begin_stop(s->data);
+}
+
+static void
+on_sighup(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	struct cs_config nc;
+	char err[512];
+
+	(void)signum;
+	if (d->config_path == NULL) {
+		logmsg(2, "SIGHUP: no configuration file to reload");
+		return;
+	}
+	cs_config_init(&nc);
+	if (cs_config_load(&nc, d->config_path, err, sizeof(err)) < 0 ||
+	    (nc.store == NULL && (nc.store = strdup(d->cfg.store)) == NULL) ||
+	    cs_config_check(&nc, err, sizeof(err)) < 0) {
+		logmsg(0, "reload refused, the running configuration stays: %s", err);
+		cs_config_fini(&nc);
+		return;
+	}
+	if (strcmp(nc.store, d->cfg.store) != 0)
+		logmsg(1, "reload: a new store root takes effect only after a restart");
+	/* Settings that apply at once; a changed inbox list needs a restart. */
+	d->cfg.settle_ms = nc.settle_ms;
+	d->cfg.concurrency = nc.concurrency;
+	d->cfg.max_size = nc.max_size;
+	d->cfg.release_delete = nc.release_delete;
+	d->cfg.log_level = nc.log_level;
+	log_level = nc.log_level;
+	if (nc.rescan_s != d->cfg.rescan_s) {
+		d->cfg.rescan_s = nc.rescan_s;
+		uv_timer_set_repeat(&d->rescan, (uint64_t)nc.rescan_s * 1000);
+	}
+	logmsg(2, "configuration reloaded from %s", d->config_path);
+	cs_config_fini(&nc);
+	pump(d);
+}
+
+static const char usage[] =
+    "usage: custosd [--config FILE] [--store DIR] [--inbox DIR]... [--docks DIR]\n"
+    "               [--station NAME] [--foreground] [--check-config]\n"
+    "\n"
+    "Watches upload directories and secures every complete file that arrives:\n"
+    "hashes and stores it, records it in the signed ledger, re-reads the source to\n"
+    "prove the copy, then releases it. Runs in the foreground (under systemd,\n"
+    "Type=notify). SIGHUP reloads the configuration; SIGTERM finishes the files in\n"
+    "progress and exits.\n"
+    "\n"
+    "  --config FILE   INI configuration (see custosd(8))\n"
+    "  --store DIR     store root (created on first start)\n"
+    "  --inbox DIR     an upload directory to watch; repeat for several\n"
+    "  --docks DIR     recorder dock root\n"
+    "  --station NAME  station id when the store is created\n"
+    "  --foreground    accepted for clarity; custosd never forks\n"
+    "  --check-config  validate the configuration, print the first error, exit\n";
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+		{"store", required_argument, NULL, 's'}, {"inbox", required_argument, NULL, 'i'},
+		{"docks", required_argument, NULL, 'd'}, {"station", required_argument, NULL, 'S'},
+		{"foreground", no_argument, NULL, 'f'}, {"check-config", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	struct daemon d;
+	char *cli_inboxes[CFG_MAX_INBOXES];
+	const char *cli_store = NULL, *cli_docks = NULL, *cli_station = NULL;
+	size_t n_cli_inboxes = 0;
+	int check_only = 0, c, rc;
+	char err[512];
+	struct stat sb;
+	uint64_t wd_usec = 0;
+
+	memset(&d, 0, sizeof(d));
+	cs_config_init(&d.cfg);
+	log_prefix = getenv("JOURNAL_STREAM") != NULL;
+	while ((c = getopt_long(argc, argv, "c:s:i:d:fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': d.config_path = optarg; break;
+		case 's': cli_store = optarg; break;
+		case 'i':
+			if (n_cli_inboxes == CFG_MAX_INBOXES) {
+				fprintf(stderr, "custosd: too many --inbox options\n");
+				return 2;
+			}
+			cli_inboxes[n_cli_inboxes++] = optarg;
+			break;
+		case 'd': cli_docks = optarg; break;
+		case 'S': cli_station = optarg; break;
+		case 'f': break;
+		case 'k': check_only = 1; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (d.config_path != NULL && cs_config_load(&d.cfg, d.config_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "custosd: %s\n", err);
+		return 2;
+	}
+	if (cli_store != NULL) {
+		free(d.cfg.store);
+		d.cfg.store = strdup(cli_store);
+	}
+	if (cli_docks != NULL) {
+		free(d.cfg.docks);
+		d.cfg.docks = strdup(cli_docks);
+	}
+	if (cli_station != NULL) {
+		free(d.cfg.station);
+		d.cfg.station = strdup(cli_station);
+	}
+	if (n_cli_inboxes > 0) {
+		for (size_t i = 0; i < d.cfg.n_inboxes; i++)
+			free(d.cfg.inboxes[i]);
+		d.cfg.n_inboxes = 0;
+		for (size_t i = 0; i < n_cli_inboxes; i++)
+			d.cfg.inboxes[d.cfg.n_inboxes++] = strdup(cli_inboxes[i]);
+	}
+	if (cs_config_check(&d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "custosd: %s\n", err);
+		return 2;
+	}
+	if (check_only) {
+		printf("configuration is valid\n");
+		cs_config_fini(&d.cfg);
+		return 0;
+	}
+	log_level = d.cfg.log_level;
+	if (d.cfg.docks != NULL)
+		logmsg(1, "dock root %s: recorder docks are not handled by this version yet; "
+		          "only upload directories are watched",
+		    d.cfg.docks);
+
+	/* First start: create the store on its default. */
+	{
+		char marker[PATH_MAX];
+		snprintf(marker, sizeof(marker), "%s/custos.json", d.cfg.store);
+		if (stat(marker, &sb) < 0) {
+			rc = cs_store_init(d.cfg.store,
+			    d.cfg.station != NULL ? d.cfg.station : "station");
+			if (rc < 0) {
+				logmsg(0, "cannot create the store %s: %s", d.cfg.store,
+				    cs_strerror(rc));
+				return 3;
+			}
+			logmsg(2, "created store %s", d.cfg.store);
+		}
+	}
+	rc = cs_store_open(&d.st, d.cfg.store, CS_OPEN_WRITE, lib_log, NULL);
+	if (rc < 0) {
+		logmsg(0, "cannot open the store %s: %s%s", d.cfg.store, cs_strerror(rc),
+		    rc == CS_EBUSY ? " (another custosd or custos command holds it)" : "");
+		return 3;
+	}
+	d.checkpointed_size = cs_store_size(d.st);
+
+	d.loop = uv_default_loop();
+	d.table_size = 16381;
+	d.table = calloc(d.table_size, sizeof(*d.table));
+	d.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d.table == NULL || d.ifd < 0) {
+		logmsg(0, "cannot start: %s", strerror(errno));
+		return 3;
+	}
+	uv_poll_init(d.loop, &d.inotify_poll, d.ifd);
+	d.inotify_poll.data = &d;
+	uv_poll_start(&d.inotify_poll, UV_READABLE, on_inotify);
+	if (inboxes_open(&d, &d.cfg) < 0)
+		return 3;
+
+	uv_timer_init(d.loop, &d.tick);
+	uv_timer_init(d.loop, &d.rescan);
+	uv_timer_init(d.loop, &d.checkpoint);
+	uv_timer_init(d.loop, &d.watchdog);
+	d.tick.data = d.rescan.data = d.checkpoint.data = d.watchdog.data = &d;
+	uv_timer_start(&d.tick, on_tick, 200, d.cfg.settle_ms < 1000 ? 200 : 1000);
+	uv_timer_start(&d.rescan, on_rescan, (uint64_t)d.cfg.rescan_s * 1000,
+	    (uint64_t)d.cfg.rescan_s * 1000);
+	uv_timer_start(&d.checkpoint, on_checkpoint, 2000, 2000);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
+		uv_timer_start(&d.watchdog, on_watchdog, 0, wd_usec / 2000);
+	else
+		uv_timer_start(&d.watchdog, on_watchdog, 0, 10000);
+
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, on_sigterm, SIGTERM);
+	uv_signal_start(&d.sigint, on_sigterm, SIGINT);
+	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	(void)control_start(&d);
+
+	rescan_all(&d); /* files that arrived while custosd was down */
+	logmsg(2, "watching %zu upload director%s; store %s (station %s)", d.n_inboxes,
+	    d.n_inboxes == 1 ? "y" : "ies", d.cfg.store, cs_store_station(d.st));
+	sd_notifyf(0, "READY=1\nSTATUS=watching %zu upload directories", d.n_inboxes);
+
+	uv_run(d.loop, UV_RUN_DEFAULT);
+
+	/* Every work item has finished: sign what was secured, then close. */
+	rc = cs_store_checkpoint(d.st, NULL);
+	if (rc < 0 && !d.failed)
+		logmsg(0, "final checkpoint failed: %s", cs_strerror(rc));
+	cs_store_close(d.st);
+	uv_loop_close(d.loop);
+	for (size_t h = 0; h < d.table_size; h++)
+		while (d.table[h] != NULL)
+			cand_remove(&d, d.table[h]);
+	free(d.table);
+	for (size_t i = 0; i < d.n_wds; i++)
+		free(d.wds[i].rel);
+	free(d.wds);
+	for (size_t i = 0; i < d.n_inboxes; i++) {
+		close(d.inboxes[i].dirfd);
+		free(d.inboxes[i].path);
+	}
+	close(d.ifd);
+	logmsg(2, "stopped: %llu file(s) secured in this run", (unsigned long long)d.secured);
+	cs_config_fini(&d.cfg);
+	return d.failed ? 1 : 0;
+}
