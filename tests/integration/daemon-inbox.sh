@@ -1,0 +1,114 @@
+#!/bin/bash
+# custosd on upload directories, with a real daemon process and real files:
+# a file written slowly in chunks is taken once and complete; files that
+# arrived while custosd was stopped are taken at start; hostile entries
+# (symlinks, hard links, FIFOs) neither hang it nor leak outside files;
+# a broken configuration on SIGHUP keeps it running; SIGTERM exits cleanly.
+. "$(dirname "$0")/lib.sh"
+: "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
+
+IN="$WORK/inbox"
+mkdir -p "$IN" "$WORK/outside"
+CONF="$WORK/custosd.conf"
+cat >"$CONF" <<EOC
+[store]
+root = $CUSTOS_STORE
+station = DTEST
+[inbox]
+dir = $IN
+[ingest]
+settle_seconds = 1
+rescan_seconds = 2
+EOC
+
+start_daemon() {
+	"$CUSTOSD" --config "$CONF" >>"$WORK/daemon.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 50); do
+		[ -S "$CUSTOS_STORE/custosd.sock" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for N: until the catalog holds N ledger events (or 30 s).
+wait_events() {
+	for _ in $(seq 300); do
+		n=$("$CUSTOS" log --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo 0)
+		[ "$n" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+t_run "custosd --check-config accepts a valid file" "$CUSTOSD" --config "$CONF" --check-config
+printf '[ingest]\nconcurrency = lots\n' >"$WORK/bad.conf"
+t_status 2 "custosd --check-config refuses a bad value" "$CUSTOSD" --config "$WORK/bad.conf" --check-config --store "$WORK/x" --inbox "$IN"
+t_grep "the error names the line and the setting" "line 2: concurrency" "$WORK/last.err"
+
+start_daemon
+t_ok $? "custosd starts and opens its control socket"
+
+# A slow writer: 6 chunks of 200 KiB, 0.7 s apart (longer than the settle time).
+head -c 1228800 /dev/urandom >"$WORK/slow.src"
+(
+	for i in 0 1 2 3 4 5; do
+		dd if="$WORK/slow.src" of="$IN/slow.bin" bs=204800 skip=$i seek=$i count=1 conv=notrunc status=none
+		sleep 0.7
+	done
+) &
+WRITER=$!
+wait $WRITER
+wait_events 1
+want=$(sha256sum <"$WORK/slow.src" | cut -d' ' -f1)
+"$CUSTOS" find --sha256 "$want" --json >"$WORK/found.json"
+t_grep "the slowly written file is secured complete" "\"size\": 1228800" "$WORK/found.json"
+sleep 2.5
+n=$("$CUSTOS" log --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+t_ok $([ "$n" -eq 1 ] && echo 0 || echo 1) "it was taken exactly once, never half (ledger has $n event)"
+
+# Hostile entries.
+echo "outside secret" >"$WORK/outside/secret"
+ln -s "$WORK/outside/secret" "$IN/link-to-file"
+ln -s "$WORK/outside" "$IN/link-to-dir"
+ln "$WORK/outside/secret" "$IN/hardlink"
+mkfifo "$IN/fifo"
+echo "good file" >"$IN/good.txt"
+wait_events 2
+sleep 3
+secret=$(sha256sum <"$WORK/outside/secret" | cut -d' ' -f1)
+"$CUSTOS" find --sha256 "$secret" --json >"$WORK/leak.json"
+t_grep "no file from outside the inbox was taken" '^\[\]$' "$WORK/leak.json"
+kill -0 $DPID
+t_ok $? "custosd is still running after the hostile entries"
+t_grep "the refusals are logged by name" "refused .*link-to-file" "$WORK/daemon.log"
+echo '{"cmd":"status"}' | python3 -c '
+import socket,sys,json
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.read().encode())
+print(json.dumps(json.loads(s.makefile().readline()), sort_keys=True))' "$CUSTOS_STORE/custosd.sock" >"$WORK/status.json"
+t_grep "status over the control socket answers" '"ok": true' "$WORK/status.json"
+
+# SIGHUP with a broken configuration keeps the daemon running on the old one.
+cp "$CONF" "$CONF.good"
+echo "this is not ini" >>"$CONF"
+kill -HUP $DPID
+sleep 0.5
+kill -0 $DPID
+t_ok $? "custosd survives SIGHUP with a broken configuration"
+t_grep "the refused reload is explained" "reload refused" "$WORK/daemon.log"
+cp "$CONF.good" "$CONF"
+
+# Stop; files that arrive while it is down are taken at the next start.
+kill -TERM $DPID
+wait $DPID
+t_ok $? "SIGTERM stops custosd cleanly (exit 0)"
+echo "arrived while stopped 1" >"$IN/offline1.txt"
+echo "arrived while stopped 2" >"$IN/offline2.txt"
+before=$("$CUSTOS" log --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+start_daemon
+wait_events $((before + 2))
+t_ok $? "files created while custosd was stopped are taken at start"
+kill -TERM $DPID
+wait $DPID
+t_run "custos verify passes afterwards" "$CUSTOS" verify
+t_done
