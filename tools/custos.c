@@ -264,6 +264,37 @@ refusal(int rc)
 	}
 }
 
+/*
+ * A file name as it is printed (one output line, JSON text): control
+ * characters and bytes that are not UTF-8 become '?'. Returns malloc'd text.
+ */
+static char *
+shown_name(const char *name)
+{
+	size_t n = strlen(name), o = 0;
+	char *s = malloc(n + 1);
+
+	if (s == NULL)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)name[i];
+		size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		json_t *ok = c >= 0x80 && i + len <= n ? json_stringn(name + i, len) : NULL;
+
+		if (ok != NULL) {
+			memcpy(s + o, name + i, len);
+			o += len;
+			i += len;
+			json_decref(ok);
+		} else {
+			s[o++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+			i++;
+		}
+	}
+	s[o] = '\0';
+	return s;
+}
+
 static int
 cmd_ingest(int argc, char **argv, struct opts *o)
 {
@@ -343,29 +374,34 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 	out = json_array();
 	for (int i = optind; i < argc; i++) {
 		struct cs_ingest_result r;
+		char *shown = shown_name(argv[i]);
+		const char *name = shown != NULL ? shown : "?";
 		rc = cs_store_ingest_path(st, argv[i], &m, &r);
 		if (rc < 0) {
 			if (rc == CS_EFAILED || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ||
 			    rc == -EROFS) {
 				errmsg("could not secure '%s': %s; the store stopped taking work and "
 				       "nothing more is ingested",
-				    argv[i], cs_strerror(rc));
+				    name, cs_strerror(rc));
 				code = EXIT_STORE;
+				free(shown);
 				break;
 			}
-			errmsg("refused '%s': %s", argv[i], refusal(rc));
+			errmsg("refused '%s': %s", name, refusal(rc));
 			code = EXIT_USAGE;
+			free(shown);
 			continue;
 		}
 		secured++;
 		if (o->json) {
 			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "file",
-			    argv[i], "id", r.id, "sha256", r.sha256, "size", (json_int_t)r.size,
+			    name, "id", r.id, "sha256", r.sha256, "size", (json_int_t)r.size,
 			    "seq", (json_int_t)r.seq, "duplicate", r.duplicate));
 		} else if (!o->quiet) {
-			printf("%s\t%s\t%s%s\n", r.id, r.sha256, argv[i],
+			printf("%s\t%s\t%s%s\n", r.id, r.sha256, name,
 			    r.duplicate ? "\t(already stored; recorded as another sighting)" : "");
 		}
+		free(shown);
 	}
 	if (secured > 0 && code != EXIT_STORE) {
 		rc = cs_store_checkpoint(st, NULL);
