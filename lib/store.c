@@ -173,8 +173,9 @@ read_info(struct cs_store *st)
 }
 
 int
-cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_t first_seq,
-    uint64_t *end, uint64_t *count, int *torn, cs_progress_fn progress, void *ctx)
+cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_t stop,
+    uint64_t first_seq, uint64_t *end, uint64_t *count, int *torn, cs_progress_fn progress,
+    void *ctx)
 {
 	struct cs__applied batch[REPLAY_BATCH];
 	char *bufs[REPLAY_BATCH];
@@ -188,7 +189,7 @@ cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_
 		struct cs__jentry e;
 		char *buf = NULL;
 
-		r = cs__journal_read(j, off, &e, &buf, torn);
+		r = off >= stop ? 0 : cs__journal_read(j, off, &e, &buf, torn);
 		if (r == 1) {
 			batch[n] = (struct cs__applied){seq, buf, e.len, e.data, e.next, {0}};
 			memcpy(batch[n].leaf, e.leaf, 32);
@@ -334,6 +335,23 @@ out:
 	return rc;
 }
 
+/* The size of the largest validly signed checkpoint (0 if none). */
+static uint64_t
+checkpointed_size(struct cs_store *st)
+{
+	struct cs__cp *cps = NULL;
+	uint64_t max = 0;
+	size_t n = 0;
+
+	if (cs__checkpoints_load(st, &cps, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (cps[i].valid && cps[i].size > max)
+			max = cps[i].size;
+	cs__checkpoints_free(cps, n);
+	return max;
+}
+
 /* Writer start-up: bring the catalog up to the journal and cut a torn tail. */
 static int
 recover(struct cs_store *st)
@@ -364,13 +382,32 @@ recover(struct cs_store *st)
 		    (unsigned long long)fsize, (unsigned long long)s.journal_end);
 		return CS_ELEDGER;
 	}
-	rc = cs__replay(&st->j, &st->cat, s.journal_end, s.size, &end, &count, &torn, NULL, NULL);
+	rc = cs__replay(&st->j, &st->cat, s.journal_end, UINT64_MAX, s.size, &end, &count, &torn,
+	    NULL, NULL);
 	if (count > 0)
 		cs__store_log(st, CS_LOG_WARN,
 		    "recovered %llu ledger event(s) written before a crash into the catalog",
 		    (unsigned long long)count);
 	if (rc == CS_ELEDGER || (rc == 0 && end < fsize)) {
-		/* Entries past the catalog were never acknowledged: a torn tail. */
+		/*
+		 * Only a torn tail may be cut: the bad entry must be the last thing
+		 * in the file (cut short, or its final write incomplete) and no
+		 * signed checkpoint may cover it. Anything else is damage to
+		 * acknowledged history, which is never cut: the writer refuses.
+		 */
+		struct cs__jentry e;
+		int etorn = 0, last, covered;
+		int r = cs__journal_read(&st->j, end, &e, NULL, &etorn);
+		last = etorn || (r == CS_ELEDGER && e.len > 0 && e.next == fsize);
+		covered = checkpointed_size(st) > s.size + count;
+		if (r == 1 || !last || covered) {
+			cs__store_log(st, CS_LOG_ERROR,
+			    "ledger entry %llu (journal offset %llu) is damaged and is not a torn tail%s; "
+			    "nothing was cut. Run `custos verify`",
+			    (unsigned long long)(s.size + count), (unsigned long long)end,
+			    covered ? " (a signed checkpoint covers it)" : "");
+			return CS_ELEDGER;
+		}
 		cs__store_log(st, CS_LOG_WARN,
 		    "cut a torn ledger tail of %llu byte(s) left by an interrupted write",
 		    (unsigned long long)(fsize - end));
@@ -378,6 +415,13 @@ recover(struct cs_store *st)
 	}
 	if (rc < 0)
 		return rc;
+	if (checkpointed_size(st) > s.size + count) {
+		cs__store_log(st, CS_LOG_ERROR,
+		    "a signed checkpoint covers %llu ledger events but only %llu are here: the "
+		    "ledger was truncated or rolled back; refusing to write. Run `custos verify`",
+		    (unsigned long long)checkpointed_size(st), (unsigned long long)(s.size + count));
+		return CS_ELEDGER;
+	}
 	st->j.end = end;
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)
@@ -691,6 +735,17 @@ cs_store_ingest_path(struct cs_store *st, const char *path, const struct cs_meta
 	struct stat sb;
 	int fd, rc;
 
+	/*
+	 * Look before opening: a socket cannot be opened (ENXIO, an unclear
+	 * refusal) and opening a device node can act on the device. The fstat
+	 * below still decides, in case the path changes in between.
+	 */
+	if (lstat(path, &sb) < 0)
+		return -errno;
+	if (S_ISLNK(sb.st_mode))
+		return -ELOOP;
+	if (!S_ISREG(sb.st_mode))
+		return S_ISDIR(sb.st_mode) ? -EISDIR : CS_ENOTREG;
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -785,7 +840,8 @@ cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n)
 		}
 		cps[count++] = cp;
 	}
-	qsort(cps, count, sizeof(*cps), cp_cmp);
+	if (count > 1) /* qsort(NULL, 0, ...) is undefined (UBSan stops init on it) */
+		qsort(cps, count, sizeof(*cps), cp_cmp);
 	*out = cps;
 	*n = count;
 	cps = NULL;

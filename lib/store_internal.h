@@ -33,9 +33,14 @@ struct cs_store {
 void cs__store_log(struct cs_store *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Applies journal entries from `off` on into `cat`, in batches; sets *end, *count. */
-int cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_t first_seq,
-    uint64_t *end, uint64_t *count, int *torn, cs_progress_fn progress, void *ctx);
+/*
+ * Applies journal entries from `off` on into `cat`, in batches, stopping
+ * before the first entry that starts at or after `stop` (UINT64_MAX: the
+ * end of the journal); sets *end, *count.
+ */
+int cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_t stop,
+    uint64_t first_seq, uint64_t *end, uint64_t *count, int *torn, cs_progress_fn progress,
+    void *ctx);
 
 /* Loads all checkpoints, sorted by size (ascending). Notes malloc'd. */
 struct cs__cp {

@@ -1,4 +1,421 @@
 #!/bin/bash
+# Crash points (DESIGN invariants 1, 2 and 4): custos-failpoint ends itself
+# with _exit(99) at its k-th durable step (CUSTOS_CRASH_AT=k). Each scenario
+# is traced once (CUSTOS_CRASH_TRACE=1) to count its K steps, then crashed at
+# every k in 1..K (and K+1, which must complete with exit 0), each time on a
+# fresh copy of a prepared store. After each crash:
+#   - `custos verify` passes read-only, before any writer has recovered;
+#   - every file is fully present (one item, right size) or absent, and the
+#     ledger holds exactly one event for each of the first E files, in order
+#     (ingest, or sighting for bytes already stored), and nothing else;
+#   - a writer (`custos checkpoint`) recovers: it indexes at most the one
+#     event left unindexed, signs a checkpoint of the whole ledger, leaves
+#     tmp/ empty and no blob in objects/ without its record (orphans/ holds
+#     only whole blobs), and verify passes;
+#   - re-running the same ingest completes it: every file present exactly
+#     once, exactly one new event per file, `custos log --json` as long as
+#     the ledger, verify passes.
+# Scenarios: one small file, one 20 MB file, a batch of 50 small files (an
+# empty one, a copy of an item stored before and a duplicate inside the
+# batch), crashes during the recovery of a crashed store (an unindexed ledger
+# event; an orphan blob), a torn last ledger entry, and `custos init` itself.
+# The batch has about 500 crash points: every k up to 200 is tried, then every
+# 7th and the last ten, to keep the run short (CRASH_POINTS_ALL=1 tries all).
 . "$(dirname "$0")/lib.sh"
-echo "# not written yet"
-exit 77
+: "${CUSTOS_FP:?CUSTOS_FP must point at custos-failpoint}"
+
+CASE='平司罚〔2020〕1号'
+ST=fp
+S="$CUSTOS_STORE" # the store each crash runs on (a fresh copy every time)
+IN="$WORK/in"
+mkdir -p "$IN"
+
+digest() { sha256sum "$1" | cut -c1-64; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+log_count() { "$CUSTOS" log 2>/dev/null | grep -c .; }
+log_json_count() { "$CUSTOS" log --json 2>/dev/null | grep -c '^    "event": "'; }
+catalog_digests() {
+	"$CUSTOS" find --case "$CASE" --json | sed -n 's/^ *"sha256": "\([0-9a-f]\{64\}\)".*/\1/p' | sort
+}
+blob_digests() { find "$S/objects/sha256" -type f -printf '%f\n' | sort; }
+
+ERRS=()
+fail() { ERRS+=("$*"); }
+
+# snapshot: reads every item of the case once into CNT[sha256] (items with
+# those bytes) and SIZE[sha256].
+declare -A CNT SIZE
+snapshot() {
+	local sha size
+	CNT=() SIZE=()
+	while read -r sha size; do
+		CNT[$sha]=$((${CNT[$sha]:-0} + 1))
+		SIZE[$sha]=$size
+	done < <("$CUSTOS" find --case "$CASE" --json |
+		sed -n 's/^ *"sha256": "\([0-9a-f]*\)".*/\1/p; s/^ *"size": \([0-9]*\).*/\1/p' | paste - -)
+}
+# file_state SHA SIZE (after snapshot): sets FS to "ok" (one item of that
+# size), "absent", or a complaint. (No subshell: it runs for every file.)
+file_state() {
+	local n=${CNT[$1]:-0}
+	if [ "$n" -eq 0 ]; then
+		FS=absent
+	elif [ "$n" -ne 1 ]; then
+		FS="$n items"
+	elif [ "${SIZE[$1]}" != "$2" ]; then
+		FS="one item of size ${SIZE[$1]}, file has $2"
+	else
+		FS=ok
+	fi
+}
+# by_sha SHA SIZE: the digest index agrees: `find --sha256` gives one item of that size.
+by_sha() {
+	local out
+	out=$("$CUSTOS" find --sha256 "$1" 2>/dev/null)
+	[ "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ] && [ "$(printf '%s\n' "$out" | cut -f5)" = "$2" ]
+}
+
+# set_batch NAME FILE...: the files of the scenario, in ingest order, and
+# their "path sha256 size" lines in $MANIFEST.
+set_batch() {
+	local f
+	MANIFEST="$WORK/$1.manifest"
+	shift
+	FILES=("$@")
+	N=${#FILES[@]}
+	: >"$MANIFEST"
+	for f in "${FILES[@]}"; do
+		echo "$f $(digest "$f") $(stat -c %s "$f")" >>"$MANIFEST"
+	done
+}
+
+# check_prefix WHEN FROM PRESENT_FILE: the ledger events from seq FROM on must
+# be exactly one per file for the first E files, in order (ingest, or
+# sighting for bytes already stored), and each file must be stored iff its
+# bytes were stored before (PRESENT_FILE) or are among those first E files.
+# Sets E. For small batches also asks the digest index for every file.
+check_prefix() {
+	local when=$1 from=$2 present=$3 i=0 name sha size ev want
+	local -A have=()
+	local -a evs=()
+	while read -r sha; do have[$sha]=1; done <"$present"
+	mapfile -t evs < <("$CUSTOS" log --from "$from" | cut -f3,4)
+	E=${#evs[@]}
+	[ "$E" -le "$N" ] || fail "$when: $E new ledger events for $N files"
+	snapshot
+	while read -r name sha size; do
+		if [ $i -lt "$E" ]; then
+			if [ -n "${have[$sha]:-}" ]; then want="sighting"; else want="ingest"; fi
+			want="$want	$ST-${sha:0:20}"
+			ev=${evs[$i]}
+			[ "$ev" = "$want" ] || fail "$when: ledger event $((from + i)) is '$ev', expected '$want' for ${name##*/}"
+			have[$sha]=1
+		fi
+		i=$((i + 1))
+	done <"$MANIFEST"
+	while read -r name sha size; do
+		file_state "$sha" "$size"
+		if [ -n "${have[$sha]:-}" ]; then
+			[ "$FS" = ok ] || fail "$when: ${name##*/} should be stored ($E events): $FS"
+			if [ "$N" -le 5 ] && ! by_sha "$sha" "$size"; then
+				fail "$when: find --sha256 does not give one item of $size bytes for ${name##*/}"
+			fi
+		else
+			[ "$FS" = absent ] || fail "$when: ${name##*/} should be absent ($E events): $FS"
+		fi
+	done <"$MANIFEST"
+}
+
+# store_consistent WHEN: after a writer ran: tmp/ empty, objects/ == catalog,
+# orphans/ holds only whole blobs named by their digest.
+store_consistent() {
+	local when=$1 left f diff
+	left=$(ls -A "$S/tmp")
+	[ -z "$left" ] || fail "$when: tmp/ not empty: $(echo $left)"
+	diff=$(diff <(catalog_digests) <(blob_digests) | grep '^[<>]')
+	[ -z "$diff" ] || fail "$when: catalog and objects/ differ (< record without blob, > blob without record): $(echo $diff | head -c 300)"
+	if [ -d "$S/orphans" ]; then
+		for f in "$S"/orphans/*; do
+			[ -e "$f" ] || continue
+			[ "$(digest "$f")" = "${f##*/}" ] || fail "$when: orphans/${f##*/} does not hold the bytes its name says"
+		done
+	fi
+}
+
+run_verify() {
+	"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
+		fail "$1: custos verify failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
+}
+
+STRAY=0
+# check_store: every check after a crash (or a simulated torn write) of an
+# ingest of $FILES on a copy of the template: read-only, recovery, re-run.
+# Sets E_RO and E_REC (events of the batch before and after recovery).
+check_store() {
+	local L_ro L_rec L_fin cp_size
+	run_verify "read-only verify"
+	L_ro=$(log_count)
+	check_prefix "before recovery" "$L_T" "$TPL_PRESENT"
+	E_RO=$E
+	if ! "$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err"; then
+		fail "custos checkpoint (recovery) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
+	fi
+	L_rec=$(log_count)
+	[ $((L_rec - L_ro)) -ge 0 ] && [ $((L_rec - L_ro)) -le 1 ] ||
+		fail "recovery changed the ledger from $L_ro to $L_rec events (at most one unindexed event can exist)"
+	cp_size=$(sed -n 2p "$WORK/cp.out")
+	[ "$cp_size" = "$L_rec" ] || fail "the checkpoint covers '$cp_size' events, the ledger has $L_rec"
+	run_verify "verify after recovery"
+	store_consistent "after recovery"
+	check_prefix "after recovery" "$L_T" "$TPL_PRESENT"
+	E_REC=$E
+	catalog_digests >"$WORK/present.rec"
+	if ! "$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >"$WORK/rerun.out" 2>"$WORK/rerun.err"; then
+		fail "re-running the ingest failed: $(head -3 "$WORK/rerun.err" | tr '\n' ' ')"
+	fi
+	L_fin=$(log_count)
+	[ "$L_fin" -eq $((L_rec + N)) ] || fail "after the re-run the ledger has $L_fin events, expected $L_rec + $N"
+	[ "$(log_json_count)" -eq "$L_fin" ] || fail "custos log --json lists $(log_json_count) events, the ledger has $L_fin"
+	check_prefix "after the re-run" "$L_rec" "$WORK/present.rec"
+	[ "$E" -eq "$N" ] || fail "the re-run left $E events for $N files"
+	run_verify "verify after the re-run"
+	store_consistent "after the re-run"
+	[ -z "$(find "$S" -name '.*.tmp-*' | head -1)" ] || STRAY=$((STRAY + 1))
+}
+
+report() {
+	local desc=$1 e
+	if [ ${#ERRS[@]} -eq 0 ]; then
+		t_ok 0 "$desc"
+	else
+		t_ok 1 "$desc"
+		for e in "${ERRS[@]}"; do echo "#   $e"; done
+		[ "${KEEP:-0}" = 1 ] && cp -a "$S" "$WORK/failed-$T_N"
+	fi
+}
+
+# trace NAME BASE CMD...: runs CMD once on a copy of BASE with the trace on;
+# sets K and PNAME[1..K].
+declare -a PNAME
+trace() {
+	local name=$1 base=$2 n p
+	shift 2
+	rm -rf "$S"
+	[ -z "$base" ] || cp -a "$base" "$S"
+	CUSTOS_CRASH_TRACE=1 "$@" >/dev/null 2>"$WORK/trace.err"
+	t_ok $? "$name: an uncrashed run under the trace succeeds"
+	PNAME=()
+	while read -r _ n p; do PNAME[$n]=$p; done < <(grep '^failpoint [0-9]* ' "$WORK/trace.err")
+	K=${#PNAME[@]}
+	[ "$K" -gt 0 ]
+	t_ok $? "$name: $K crash points traced ($(grep '^failpoint' "$WORK/trace.err" | cut -d' ' -f3 | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s=", "}'))"
+}
+
+# points K: the k to try; all up to 200, then every 7th and the last ten.
+points() {
+	local k
+	for ((k = 1; k <= $1 + 1; k++)); do
+		if [ "${CRASH_POINTS_ALL:-0}" = 1 ] || [ $k -le 200 ] || [ $(((k - 200) % 7)) -eq 0 ] ||
+			[ $k -gt $(($1 - 10)) ]; then
+			echo $k
+		fi
+	done
+}
+
+TOTAL=0
+# crash_ingest NAME BASE: crashes `custos ingest $FILES` on copies of BASE at
+# each point and checks the store.
+crash_ingest() {
+	local name=$1 base=$2 k rc want what tried=0 t0
+	t0=$(now_ms)
+	trace "$name" "$base" "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE"
+	for k in $(points "$K"); do
+		ERRS=()
+		rm -rf "$S"
+		cp -a "$base" "$S"
+		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/crash.err"
+		rc=$?
+		want=99
+		[ "$k" -le "$K" ] || want=0
+		[ $rc -eq $want ] || fail "custos-failpoint exited $rc, expected $want: $(head -2 "$WORK/crash.err" | tr '\n' ' ')"
+		check_store
+		tried=$((tried + 1))
+		what="${PNAME[$k]:-none: completes}"
+		report "$name: crash at $k/$K ($what): $E_RO of $N events before recovery, $E_REC after; re-run completes"
+	done
+	TOTAL=$((TOTAL + tried))
+	echo "# $name: $tried of $((K + 1)) crash points tried in $(($(now_ms) - t0)) ms"
+}
+
+# ---- the template: a store with two items and a checkpoint ----
+TPL="$WORK/template"
+export CUSTOS_STORE="$TPL"
+"$CUSTOS" init --station "$ST" >/dev/null || { echo "Bail out! init failed"; exit 1; }
+head -c 5000 /dev/urandom >"$IN/prior1"
+head -c 70000 /dev/urandom >"$IN/prior2"
+t_run "template: two items stored" "$CUSTOS" ingest "$IN/prior1" "$IN/prior2" --case "$CASE"
+L_T=$(log_count)
+TPL_PRESENT="$WORK/template.present"
+catalog_digests >"$TPL_PRESENT"
+export CUSTOS_STORE="$S"
+t_start=$(now_ms)
+
+# ---- one small file ----
+head -c 3000 /dev/urandom >"$IN/small"
+set_batch small "$IN/small"
+crash_ingest small "$TPL"
+
+# ---- one large file (20 blob-write steps of 1 MiB) ----
+head -c $((20 << 20)) /dev/urandom >"$IN/large"
+set_batch large "$IN/large"
+crash_ingest large "$TPL"
+
+# ---- a batch of 50 ----
+mkdir -p "$IN/batch"
+: >"$IN/batch/f01"
+for i in $(seq -w 2 50); do
+	head -c $((RANDOM % 4000 + 1)) /dev/urandom >"$IN/batch/f$i"
+done
+cp "$IN/prior1" "$IN/batch/f10" # stored before: a sighting
+cp "$IN/batch/f05" "$IN/batch/f30" # a duplicate inside the batch
+set_batch batch "$IN"/batch/f*
+crash_ingest batch "$TPL"
+
+# ---- crashes during recovery ----
+# Base states: the small file's ingest crashed just before its catalog commit
+# (its ledger event is durable but unindexed), and just after its blob was
+# linked (an orphan blob without a ledger event). Then the recovering writer
+# (`custos checkpoint`) is itself crashed at each of its points.
+set_batch small "$IN/small"
+trace small-again "$TPL" "$CUSTOS_FP" ingest "$IN/small" --case "$CASE"
+k_commit=0 k_linked=0
+for ((k = 1; k <= K; k++)); do
+	[ "${PNAME[$k]}" = lmdb-commit ] && [ $k_commit = 0 ] && k_commit=$k
+	[ "${PNAME[$k]}" = blob-link ] && [ $k_linked = 0 ] && k_linked=$((k + 1))
+done
+for st in unindexed:$k_commit orphan:$k_linked; do
+	base="$WORK/base-${st%%:*}"
+	rm -rf "$base"
+	cp -a "$TPL" "$base"
+	CUSTOS_STORE="$base" CUSTOS_CRASH_AT=${st#*:} "$CUSTOS_FP" ingest "$IN/small" --case "$CASE" >/dev/null 2>&1
+	[ $? -eq 99 ]
+	t_ok $? "recovery base '${st%%:*}': the ingest of the small file crashed at point ${st#*:}"
+	name="recovery of '${st%%:*}'"
+	trace "$name" "$base" "$CUSTOS_FP" checkpoint
+	tried=0
+	for k in $(points "$K"); do
+		ERRS=()
+		rm -rf "$S"
+		cp -a "$base" "$S"
+		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" checkpoint >/dev/null 2>"$WORK/crash.err"
+		rc=$?
+		want=99
+		[ "$k" -le "$K" ] || want=0
+		[ $rc -eq $want ] || fail "custos-failpoint checkpoint exited $rc, expected $want"
+		check_store
+		if [ "${st%%:*}" = unindexed ] && [ "$E_REC" -ne 1 ]; then
+			fail "the durable ledger event of the crashed ingest was lost"
+		fi
+		if [ "${st%%:*}" = orphan ] && [ "$E_REC" -ne 0 ]; then
+			fail "an orphan blob became an item without its ingest"
+		fi
+		tried=$((tried + 1))
+		report "$name: crash at $k/$K (${PNAME[$k]:-none: completes}): $E_REC event(s) after recovery; re-run completes"
+	done
+	TOTAL=$((TOTAL + tried))
+done
+h=$(digest "$IN/small")
+[ -f "$WORK/base-orphan/objects/sha256/${h:0:2}/${h:2:2}/$h" ] &&
+	! grep -q "$h" <(CUSTOS_STORE="$WORK/base-orphan" "$CUSTOS" find --sha256 "$h")
+t_ok $? "the orphan base really has the blob in objects/ without a record"
+
+# ---- a torn last ledger entry (a write cut short by a power loss) ----
+# From the 'unindexed' state, cut the unindexed entry short: in its 4-byte
+# length prefix, and in its body. Nobody was told of it: read-only verify
+# passes, the writer cuts it, the file is absent and a re-run stores it.
+tpl_journal=$(stat -c %s "$TPL/ledger/journal")
+for cut in 2 40; do
+	ERRS=()
+	rm -rf "$S"
+	cp -a "$WORK/base-unindexed" "$S"
+	truncate -s $((tpl_journal + cut)) "$S/ledger/journal"
+	check_store
+	[ "$E_RO" -eq 0 ] && [ "$E_REC" -eq 0 ] || fail "a torn entry became an event ($E_RO, $E_REC)"
+	grep -q 'torn ledger tail' "$WORK/recover.err" || fail "the writer did not say it cut a torn tail"
+	[ "$(stat -c %s "$S/ledger/journal")" -gt "$tpl_journal" ] || fail "the journal did not grow again on re-run"
+	TOTAL=$((TOTAL + 1))
+	report "torn last ledger entry ($cut bytes of it left): verify passes, the writer cuts it, a re-run stores the file"
+done
+
+# ---- custos init ----
+trace init "" "$CUSTOS_FP" init --station "$ST"
+complete=0 partial=0 reinit_ok=0 reinit_refused=0 stray_keys=0
+refusals=""
+for ((k = 1; k <= K + 1; k++)); do
+	ERRS=()
+	rm -rf "$S"
+	CUSTOS_CRASH_AT=$k "$CUSTOS_FP" init --station "$ST" >/dev/null 2>"$WORK/crash.err"
+	rc=$?
+	want=99
+	[ "$k" -le "$K" ] || want=0
+	[ $rc -eq $want ] || fail "custos-failpoint init exited $rc, expected $want"
+	if [ -f "$S/custos.json" ]; then
+		# Complete: a usable store, whose key files agree, which init will not touch.
+		complete=$((complete + 1))
+		outcome="store complete"
+		run_verify "verify of the new store"
+		grep -qF "\"verifier_key\": \"$(cat "$S/keys/ledger.pub")\"" "$S/custos.json" ||
+			fail "custos.json and keys/ledger.pub name different keys"
+		before=$(cat "$S/custos.json" "$S/keys/ledger.key" "$S/keys/ledger.pub" | sha256sum)
+		"$CUSTOS" init --station "$ST" >/dev/null 2>&1
+		rc=$?
+		[ $rc -eq 2 ] || fail "init over a complete store exited $rc, expected 2"
+		[ "$before" = "$(cat "$S/custos.json" "$S/keys/ledger.key" "$S/keys/ledger.pub" | sha256sum)" ] ||
+			fail "init over a complete store changed it"
+		"$CUSTOS" ingest "$IN/small" --case "$CASE" >/dev/null 2>"$WORK/ingest.err" ||
+			fail "ingest into the new store failed: $(head -2 "$WORK/ingest.err" | tr '\n' ' ')"
+		[ "$(log_count)" -eq 1 ] || fail "the new store has $(log_count) events after one ingest"
+		[ "$("$CUSTOS" checkpoint 2>/dev/null | sed -n 2p)" = 1 ] || fail "the checkpoint does not cover the one event"
+		run_verify "verify after the first ingest"
+		[ -z "$(ls -A "$S/tmp")" ] || fail "tmp/ not empty"
+	else
+		# Incomplete: no command may use it as a store; init must work again,
+		# at least once the half-made directory is removed.
+		partial=$((partial + 1))
+		[ -d "$S/keys" ] && [ -n "$(find "$S/keys" -name '.*.tmp-*')" ] && stray_keys=$((stray_keys + 1))
+		"$CUSTOS" verify >/dev/null 2>&1
+		rc=$?
+		[ $rc -eq 3 ] || fail "verify of a half-made store exited $rc, expected 3"
+		"$CUSTOS" ingest "$IN/small" --case "$CASE" >/dev/null 2>&1
+		rc=$?
+		[ $rc -eq 3 ] || fail "ingest into a half-made store exited $rc, expected 3"
+		[ ! -e "$S/custos.json" ] || fail "a refused command made custos.json"
+		if "$CUSTOS" init --station "$ST" >/dev/null 2>"$WORK/reinit.err"; then
+			reinit_ok=$((reinit_ok + 1))
+			outcome="incomplete; init again in place works"
+			run_verify "verify after init in place"
+		else
+			reinit_refused=$((reinit_refused + 1))
+			outcome="incomplete; init again in place refused"
+			[ ! -e "$S/custos.json" ] || fail "a refused init made custos.json"
+			case "$refusals" in *"$(head -1 "$WORK/reinit.err")"*) ;;
+			*) refusals="$refusals${refusals:+ | }$(head -1 "$WORK/reinit.err")" ;;
+			esac
+			rm -rf "$S"
+			"$CUSTOS" init --station "$ST" >/dev/null 2>&1 || fail "init after removing the half-made store failed"
+			run_verify "verify after init in a removed directory"
+		fi
+		"$CUSTOS" ingest "$IN/small" --case "$CASE" >/dev/null 2>&1 || fail "ingest into the re-made store failed"
+		run_verify "verify after the first ingest"
+	fi
+	TOTAL=$((TOTAL + 1))
+	report "init: crash at $k/$K (${PNAME[$k]:-none: completes}): $outcome"
+done
+echo "# init: $complete crashes left a complete store, $partial a half-made one;" \
+	"init again in place worked after $reinit_ok and was refused after $reinit_refused"
+[ -z "$refusals" ] || echo "# init: refused with: $(echo "$refusals" | sed "s|$S|STORE|g")"
+[ "$stray_keys" -eq 0 ] || echo "# note: $stray_keys half-made stores kept a temp copy of a signing key in keys/"
+[ "$STRAY" -eq 0 ] || echo "# note: $STRAY crashed stores kept a temp file outside tmp/ (.NAME.tmp-PID)"
+
+echo "# crash-points: $TOTAL crash points exercised in $(($(now_ms) - t_start)) ms"
+t_done
