@@ -40,10 +40,6 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 sleep_ms() { sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }
 digest() { sha256sum "$1" | cut -c1-64; }
-log_count() { "$CUSTOS" log 2>/dev/null | grep -c .; }
-catalog_digests() {
-	"$CUSTOS" find --case "$CASE" --json | sed -n 's/^ *"sha256": "\([0-9a-f]\{64\}\)".*/\1/p' | sort
-}
 blob_digests() { find "$CUSTOS_STORE/objects/sha256" -type f -printf '%f\n' | sort; }
 
 new_store() {
@@ -83,19 +79,24 @@ make_batch() {
 ERRS=()
 fail() { ERRS+=("$*"); }
 
-# snapshot: reads every item of the case once into CNT[sha256] (items with
-# those bytes) and SIZE[sha256].
+# state: reads the ledger once (LOG: "event<TAB>id" per event; L: their
+# number) and every item of the case once (CNT[sha256]: items with those
+# bytes; SIZE[sha256]; the digests, sorted, in $WORK/catalog).
 declare -A CNT SIZE
-snapshot() {
+declare -a LOG
+state() {
 	local sha size
+	mapfile -t LOG < <("$CUSTOS" log | cut -f3,4)
+	L=${#LOG[@]}
 	CNT=() SIZE=()
 	while read -r sha size; do
 		CNT[$sha]=$((${CNT[$sha]:-0} + 1))
 		SIZE[$sha]=$size
 	done < <("$CUSTOS" find --case "$CASE" --json |
 		sed -n 's/^ *"sha256": "\([0-9a-f]*\)".*/\1/p; s/^ *"size": \([0-9]*\).*/\1/p' | paste - -)
+	printf '%s\n' "${!CNT[@]}" | sed '/^$/d' | sort >"$WORK/catalog"
 }
-# file_state SHA SIZE (after snapshot): sets FS to "ok" (one item of that
+# file_state SHA SIZE (after state): sets FS to "ok" (one item of that
 # size), "absent", or a complaint. (No subshell: it runs for every file.)
 file_state() {
 	local n=${CNT[$1]:-0}
@@ -126,12 +127,11 @@ check_prefix() {
 	local -A have=()
 	local -a evs=()
 	while read -r sha; do have[$sha]=1; done <"$present"
-	mapfile -t evs < <("$CUSTOS" log --from "$from" | cut -f3,4)
+	evs=("${LOG[@]:$from}")
 	E=${#evs[@]}
 	if [ "$E" -gt 20 ]; then
 		fail "$when: $E new ledger events for a batch of 20 files"
 	fi
-	snapshot
 	while read -r name sha size; do
 		if [ $i -lt "$E" ]; then
 			if [ -n "${have[$sha]:-}" ]; then want="sighting"; else want="ingest"; fi
@@ -155,13 +155,13 @@ check_prefix() {
 	done <"$BATCH.manifest"
 }
 
-# store_consistent WHEN: after a writer ran: tmp/ empty, objects/ == catalog,
+# store_consistent WHEN (after state): after a writer ran: tmp/ empty, objects/ == catalog,
 # orphans/ holds only whole blobs named by their digest.
 store_consistent() {
 	local when=$1 left f diff
 	left=$(ls -A "$CUSTOS_STORE/tmp")
 	[ -z "$left" ] || fail "$when: tmp/ not empty: $(echo $left)"
-	diff=$(diff <(catalog_digests) <(blob_digests) | grep '^[<>]')
+	diff=$(diff "$WORK/catalog" <(blob_digests) | grep '^[<>]')
 	[ -z "$diff" ] || fail "$when: catalog and objects/ differ (< record without blob, > blob without record): $(echo $diff | head -c 300)"
 	if [ -d "$CUSTOS_STORE/orphans" ]; then
 		for f in "$CUSTOS_STORE"/orphans/*; do
@@ -211,8 +211,9 @@ while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
 	BATCH="$WORK/batch"
 	make_batch "$BATCH" $fresh_big
 	n=${#FILES[@]}
-	L0=$(log_count)
-	catalog_digests >"$WORK/present"
+	state
+	L0=$L
+	cp "$WORK/catalog" "$WORK/present"
 
 	delay=$((RANDOM % (T + 1)))
 	"${STDBUF[@]}" "$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >"$WORK/ack" 2>"$WORK/kill.err" &
@@ -233,7 +234,8 @@ while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
 	fi
 
 	# 1. What was acknowledged is durable, even before any recovery.
-	snapshot
+	state
+	L_ro=$L
 	while IFS=$'\t' read -r id sha file rest; do
 		[ -n "$sha" ] || continue
 		file_state "$sha" "$(stat -c %s "$file")"
@@ -243,7 +245,6 @@ while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
 
 	# 2. Read-only checks, before any writer has recovered the store.
 	run_verify "read-only verify after the kill"
-	L_ro=$(log_count)
 	check_prefix "before recovery" "$L0" "$WORK/present"
 
 	# 3. The first writer recovers; then everything must be tidy.
@@ -254,7 +255,8 @@ while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
 	stats_recovered=$((stats_recovered + $(grep -c 'recovered .* ledger event' "$WORK/recover.err")))
 	stats_torn=$((stats_torn + $(grep -c 'torn ledger tail' "$WORK/recover.err")))
 	stats_tmp=$((stats_tmp + $(grep -c 'stale temp file' "$WORK/recover.err")))
-	L_rec=$(log_count)
+	state
+	L_rec=$L
 	[ $((L_rec - L_ro)) -ge 0 ] && [ $((L_rec - L_ro)) -le 1 ] ||
 		fail "recovery changed the ledger from $L_ro to $L_rec events (at most one unindexed event can exist)"
 	[ "$(sed -n 2p "$WORK/cp.out")" = "$L_rec" ] ||
@@ -262,17 +264,17 @@ while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
 	run_verify "verify after recovery"
 	store_consistent "after recovery"
 	BYSHA=1 check_prefix "after recovery" "$L0" "$WORK/present"
-	lost=$(comm -23 "$WORK/present" <(catalog_digests))
+	lost=$(comm -23 "$WORK/present" "$WORK/catalog")
 	[ -z "$lost" ] || fail "items stored before the run are gone: $(echo $lost)"
 
 	# 4. Re-running the batch completes it: one event per file.
-	catalog_digests >"$WORK/present.rec"
+	cp "$WORK/catalog" "$WORK/present.rec"
 	if ! "$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >"$WORK/rerun.out" 2>"$WORK/rerun.err"; then
 		fail "re-running the batch failed: $(head -3 "$WORK/rerun.err" | tr '\n' ' ')"
 	fi
 	[ "$(grep -c . "$WORK/rerun.out")" -eq "$n" ] || fail "the re-run acknowledged $(grep -c . "$WORK/rerun.out") of $n files"
-	L_fin=$(log_count)
-	[ "$L_fin" -eq $((L_rec + n)) ] || fail "after the re-run the ledger has $L_fin events, expected $L_rec + $n"
+	state
+	[ "$L" -eq $((L_rec + n)) ] || fail "after the re-run the ledger has $L events, expected $L_rec + $n"
 	check_prefix "after the re-run" "$L_rec" "$WORK/present.rec"
 	[ "$E" -eq "$n" ] || fail "the re-run left $E events for $n files"
 	run_verify "verify after the re-run"
