@@ -11,12 +11,14 @@
 #     absent; the ledger holds exactly one event for each of the first E files
 #     of the batch, in order (ingest, or sighting for bytes already stored),
 #     and nothing else; items stored before the run are all still there;
-#   - after recovery no blob is left in tmp/, every blob in objects/ has its
-#     record and every record its blob, and orphans/ holds only whole blobs;
+#   - after recovery (in every other run the recovering writer is itself
+#     killed first, at a random moment of its short run) no blob is left in
+#     tmp/, every blob in objects/ has its record and every record its blob,
+#     and orphans/ holds only whole blobs;
 #   - re-running the batch completes it: every file found once, one event per
 #     file, verify passes.
-# Most runs continue one store so that state (and crashes during recovery)
-# accumulates; every sixth run starts a fresh store.
+# Most runs continue one store so that state accumulates; every sixth run
+# starts a fresh store.
 # CRASH_RUNS (default 30) is the number of kills that must land mid-run;
 # CRASH_SEED repeats the random choices (timing still varies).
 . "$(dirname "$0")/lib.sh"
@@ -193,7 +195,7 @@ done
 echo "# kills land between 0 and $T ms after the start"
 
 # ---- the kills ----
-kills=0 attempts=0 finished=0 fresh=0 failures=0
+kills=0 attempts=0 finished=0 fresh=0 failures=0 rec_kills=0
 stats_orphans=0 stats_recovered=0 stats_torn=0 stats_tmp=0
 t_start=$(now_ms)
 while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
@@ -247,7 +249,16 @@ while [ $kills -lt "$RUNS" ] && [ $attempts -lt $((RUNS * 3)) ]; do
 	run_verify "read-only verify after the kill"
 	check_prefix "before recovery" "$L0" "$WORK/present"
 
-	# 3. The first writer recovers; then everything must be tidy.
+	# 3. The first writer recovers (every other run, one is killed while it
+	# recovers, first); then everything must be tidy.
+	if [ $((attempts % 2)) -eq 0 ]; then
+		"$CUSTOS" checkpoint >/dev/null 2>&1 &
+		pid=$!
+		sleep_ms $((RANDOM % 8))
+		kill -9 $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		[ $? -eq 137 ] && rec_kills=$((rec_kills + 1))
+	fi
 	if ! "$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err"; then
 		fail "custos checkpoint (recovery) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
 	fi
@@ -298,6 +309,6 @@ t_ok $((kills < RUNS)) "at least $RUNS kills landed mid-run ($kills in $attempts
 # its unlink) are harmless, but are listed so they are not forgotten.
 stray=$(find "$CUSTOS_STORE" -name '.*.tmp-*' | sed "s|$CUSTOS_STORE/||")
 [ -z "$stray" ] || echo "# note: stray temp files outside tmp/: $(echo $stray)"
-echo "# recovery: $stats_recovered ledger events indexed, $stats_torn torn tails cut, $stats_orphans orphan blobs moved, $stats_tmp stale temp files removed"
-echo "# crash-kill: $attempts runs ($kills killed mid-run, $fresh on fresh stores), $failures failures, ${elapsed} ms"
+echo "# recovery: $rec_kills recovering writers killed; $stats_recovered ledger events indexed, $stats_torn torn tails cut, $stats_orphans orphan blobs moved, $stats_tmp stale temp files removed"
+echo "# crash-kill: $attempts runs, $failures failures ($kills killed mid-run, $finished finished before the kill; $fresh on fresh stores; ${elapsed} ms)"
 t_done

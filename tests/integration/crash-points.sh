@@ -19,8 +19,10 @@
 # empty one, a copy of an item stored before and a duplicate inside the
 # batch), crashes during the recovery of a crashed store (an unindexed ledger
 # event; an orphan blob), a torn last ledger entry, and `custos init` itself.
-# The batch has about 500 crash points: every k up to 200 is tried, then every
-# 7th and the last ten, to keep the run short (CRASH_POINTS_ALL=1 tries all).
+# The batch has about 450 crash points: every k up to 200 is tried, then every
+# 7th and the last ten, to keep the run short (under the sanitizers,
+# CUSTOS_ASAN=1: every k up to 60, then every 15th); CRASH_POINTS_ALL=1 tries
+# them all. The trace itself is also checked for the order of the steps.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOS_FP:?CUSTOS_FP must point at custos-failpoint}"
 
@@ -226,6 +228,42 @@ points() {
 	done
 }
 
+# trace_order NAME: checks the order of the durable steps in the trace of an
+# ingest of $FILES on the template (DESIGN invariant 1 and store.c's rule):
+# for each file stored anew, its blob is fsynced, then linked, then its
+# directory fsynced, before its ledger entry is written; for every file the
+# ledger entry is fsynced before the catalog commits it.
+trace_order() {
+	local sha name size
+	local -A have=()
+	local types=""
+	while read -r sha; do have[$sha]=1; done <"$TPL_PRESENT"
+	while read -r name sha size; do
+		if [ -n "${have[$sha]:-}" ]; then types="$types sighting"; else types="$types ingest"; fi
+		have[$sha]=1
+	done <"$MANIFEST"
+	grep '^failpoint ' "$WORK/trace.err" | awk -v types="$types" '
+		function reset() { fs = 0; linked = 0; dsync = 0; lw = 0; lf = 0 }
+		function err(m) { printf "file %d (step %d): %s\n", i, $2, m; bad = 1 }
+		BEGIN { n = split(types, T, " "); i = 1; reset() }
+		$3 == "blob-fsync" { fs = 1 }
+		$3 == "blob-link" { if (!fs) err("linked before its fsync"); linked = 1 }
+		$3 == "fsync-dir" && linked { dsync = 1 }
+		$3 == "ledger-write" {
+			if (T[i] == "ingest" && !(linked && dsync))
+				err("ledger entry written before the blob was linked and its directory fsynced")
+			lw = 1
+		}
+		$3 == "ledger-fsync" { if (!lw) err("ledger fsync without a write"); lf = 1 }
+		$3 == "lmdb-commit" { if (!lf) err("catalog commit before the ledger fsync"); i++; reset() }
+		END {
+			if (i - 1 != n) { printf "%d catalog commits for %d files\n", i - 1, n; bad = 1 }
+			exit bad
+		}' >"$WORK/order.out"
+	t_ok $? "$1: trace order: each new blob fsynced, linked and its directory fsynced before its ledger entry; each ledger entry fsynced before its catalog commit"
+	sed 's/^/#   /' "$WORK/order.out" | head -5
+}
+
 TOTAL=0
 # crash_ingest NAME BASE: crashes `custos ingest $FILES` on copies of BASE at
 # each point and checks the store.
@@ -233,6 +271,7 @@ crash_ingest() {
 	local name=$1 base=$2 k rc want what tried=0 t0
 	t0=$(now_ms)
 	trace "$name" "$base" "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE"
+	trace_order "$name"
 	for k in $(points "$K"); do
 		ERRS=()
 		rm -rf "$S"
