@@ -2,7 +2,8 @@
  * The INI configuration of custosd. Sections and keys:
  *   [store]  root = DIR, station = NAME
  *   [inbox]  dir = DIR            (repeat for several upload directories)
- *   [docks]  root = DIR
+ *   [docks]  root = DIR, pattern = PATTERN (repeatable),
+ *            recorder_utc_offset = +08:00
  *   [ingest] settle_seconds = N, concurrency = N, rescan_seconds = N,
  *            max_file_size = N[K|M|G], release = keep|delete
  *   [control] socket = PATH
@@ -32,6 +33,7 @@ cs_config_init(struct cs_config *c)
 	c->concurrency = 2;
 	c->rescan_s = 60;
 	c->log_level = 2;
+	c->recorder_utc_offset_min = 8 * 60;
 }
 
 void
@@ -43,6 +45,8 @@ cs_config_fini(struct cs_config *c)
 	free(c->socket);
 	for (size_t i = 0; i < c->n_inboxes; i++)
 		free(c->inboxes[i]);
+	for (size_t i = 0; i < c->n_patterns; i++)
+		free(c->patterns[i]);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -110,6 +114,25 @@ handler(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(section, "docks") == 0) {
 		if (strcmp(name, "root") == 0)
 			return set_str(&c->docks, value);
+		if (strcmp(name, "pattern") == 0) {
+			char why[200];
+			if (c->n_patterns == 16)
+				BAD("too many file-name patterns (at most 16)");
+			if (cs_pattern_check(value, why, sizeof(why)) < 0)
+				BAD("pattern '%s': %s", value, why);
+			c->patterns[c->n_patterns] = strdup(value);
+			return c->patterns[c->n_patterns++] != NULL;
+		}
+		if (strcmp(name, "recorder_utc_offset") == 0) {
+			int h, m;
+			char sign, extra;
+			if (sscanf(value, "%c%2d:%2d%c", &sign, &h, &m, &extra) != 3 ||
+			    (sign != '+' && sign != '-') || h > 14 || m > 59)
+				BAD("recorder_utc_offset must look like +08:00 or -05:00, not '%s'",
+				    value);
+			c->recorder_utc_offset_min = (sign == '-' ? -1 : 1) * (h * 60 + m);
+			return 1;
+		}
 	} else if (strcmp(section, "ingest") == 0) {
 		if (strcmp(name, "settle_seconds") == 0) {
 			if (parse_uint(value, 3600, &n, 0) < 0)
@@ -215,5 +238,46 @@ cs_config_check(const struct cs_config *c, char *err, size_t errn)
 				snprintf(err, errn, "upload directory %s is listed twice", c->inboxes[i]);
 				return -1;
 			}
+	return 0;
+}
+
+int
+cs_pattern_check(const char *p, char *err, size_t errn)
+{
+	static const char *const names[] = {"device", "officer", "time", "seq", "ext", "any"};
+	int placeholders = 0;
+
+	while (*p != '\0') {
+		if (*p == '{') {
+			const char *end = strchr(p, '}');
+			size_t n, i;
+			if (end == NULL) {
+				snprintf(err, errn, "an unclosed '{'");
+				return -1;
+			}
+			n = (size_t)(end - p - 1);
+			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (strlen(names[i]) == n && strncmp(p + 1, names[i], n) == 0)
+					break;
+			if (i == sizeof(names) / sizeof(names[0])) {
+				snprintf(err, errn,
+				    "unknown field {%.*s}; use {device} {officer} {time} {seq} {ext} {any}",
+				    (int)n, p + 1);
+				return -1;
+			}
+			if (end[1] == '{') {
+				snprintf(err, errn, "two fields must be separated by a literal character");
+				return -1;
+			}
+			placeholders++;
+			p = end + 1;
+		} else {
+			p++;
+		}
+	}
+	if (placeholders == 0) {
+		snprintf(err, errn, "no field such as {device} or {seq}");
+		return -1;
+	}
 	return 0;
 }

@@ -17,6 +17,9 @@ struct cs_config {
 	char *inboxes[CFG_MAX_INBOXES];
 	size_t n_inboxes;
 	char *docks;        /* dock root or NULL */
+	char *patterns[16]; /* recorder file-name patterns (see dock.c) */
+	size_t n_patterns;
+	int recorder_utc_offset_min; /* recorders' clock zone, minutes east of UTC */
 	char *socket;       /* control socket path (default <store>/custosd.sock) */
 	unsigned settle_ms; /* a file must be unchanged this long before it is taken */
 	unsigned concurrency;
@@ -35,5 +38,7 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
+/* Checks a file-name pattern; returns 0 or -1 with the reason in err. */
+int cs_pattern_check(const char *pattern, char *err, size_t errn);
 
 #endif

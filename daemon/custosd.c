@@ -26,6 +26,7 @@
 #include <dirent.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "custos/error.h"
 #include "custos/source.h"
 #include "custos/store.h"
@@ -35,7 +36,7 @@
 static int log_level = 2;
 static int log_prefix; /* "<N>" prefixes when stderr goes to the journal */
 
-__attribute__((format(printf, 2, 3))) static void
+void
 logmsg(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -65,59 +66,6 @@ lib_log(void *ctx, int level, const char *msg)
 	logmsg(level, "%s", msg);
 }
 
-/* ---- candidates: files seen in an inbox, waiting to settle ---- */
-
-struct cand {
-	struct cand *next;      /* hash chain */
-	struct cand *qnext;     /* ready queue */
-	struct inbox *ib;
-	char *rel;              /* path relative to the inbox */
-	off_t size;
-	struct timespec mtime;
-	uint64_t changed_at;    /* loop time (ms) of the last observed change */
-	int queued, running, done;
-};
-
-struct inbox {
-	int index;
-	char *path;
-	int dirfd;
-};
-
-struct daemon {
-	uv_loop_t *loop;
-	struct cs_config cfg;
-	const char *config_path;
-	struct cs_store *st;
-	struct inbox inboxes[CFG_MAX_INBOXES];
-	size_t n_inboxes;
-
-	int ifd; /* inotify */
-	uv_poll_t inotify_poll;
-	struct wdmap {
-		int wd;
-		struct inbox *ib;
-		char *rel; /* directory relative to the inbox ("" for the top) */
-	} *wds;
-	size_t n_wds, cap_wds;
-
-	struct cand **table;
-	size_t table_size, n_cands;
-	struct cand *qhead, *qtail;
-	size_t queued, in_flight;
-
-	uv_timer_t tick, rescan, checkpoint, watchdog;
-	uv_signal_t sigterm, sigint, sighup;
-	uv_pipe_t control;
-	int control_open;
-
-	uint64_t secured, released, refused, duplicates;
-	uint64_t checkpointed_size;
-	int checkpoint_running;
-	int stopping;
-	int failed; /* the store failed: take no more work */
-};
-
 static uint64_t
 hash_str(const struct inbox *ib, const char *s)
 {
@@ -146,6 +94,7 @@ cand_find(struct daemon *d, struct inbox *ib, const char *rel, int create)
 	}
 	c->ib = ib;
 	c->size = -1;
+	ib->pending++;
 	c->next = d->table[h];
 	d->table[h] = c;
 	d->n_cands++;
@@ -163,6 +112,7 @@ cand_remove(struct daemon *d, struct cand *c)
 			break;
 		}
 	d->n_cands--;
+	c->ib->pending--;
 	free(c->rel);
 	free(c);
 }
@@ -199,13 +149,22 @@ is_sidecar(int dirfd, const char *rel)
 	return fstatat(dirfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode);
 }
 
+/*
+ * The job of a file: "inbox/<n>/<path>" in an upload directory, and
+ * "dock/<device id>/<path>" on a recorder, so that a recorder docked again
+ * (at another mount point, perhaps) is recognised by its identity.
+ */
 static char *
 job_key(const struct inbox *ib, const char *rel)
 {
-	size_t n = strlen(rel) + 32;
+	size_t n = strlen(rel) + 300;
 	char *k = malloc(n);
 
-	if (k != NULL)
+	if (k == NULL)
+		return NULL;
+	if (ib->dock != NULL)
+		snprintf(k, n, "dock/%s/%s", dock_device(ib->dock), rel);
+	else
 		snprintf(k, n, "inbox/%d/%s", ib->index, rel);
 	return k;
 }
@@ -222,7 +181,9 @@ already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct s
 		const char *state = json_string_value(json_object_get(job, "state"));
 		done = state != NULL &&
 		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0) &&
-		    json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino &&
+		    /* A remounted recorder gives its files new inode numbers. */
+		    (ib->dock != NULL ||
+		        json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino) &&
 		    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb->st_size &&
 		    json_integer_value(json_object_get(job, "mtime_ns")) ==
 		        (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
@@ -234,10 +195,9 @@ already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct s
 
 /* ---- discovery ---- */
 
-static void watch_dir(struct daemon *d, struct inbox *ib, const char *rel);
 
 /* Notes that `rel` exists now; a change restarts its settle time. */
-static void
+void
 observe(struct daemon *d, struct inbox *ib, const char *rel)
 {
 	struct stat sb;
@@ -245,7 +205,7 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 	const char *name = strrchr(rel, '/');
 
 	name = name != NULL ? name + 1 : rel;
-	if (ignored_name(name))
+	if (ignored_name(name) || (ib->dock != NULL && dock_own_file(rel)))
 		return;
 	if (fstatat(ib->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
@@ -270,10 +230,11 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 		c->size = sb.st_size;
 		c->mtime = sb.st_mtim;
 		c->changed_at = uv_now(d->loop);
+		ib->changed_at = c->changed_at;
 	}
 }
 
-static void
+void
 scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 {
 	struct dirent *de;
@@ -283,7 +244,7 @@ scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 	if (depth > 32)
 		return;
 	fd = rel[0] ? openat(ib->dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
-	              dup(ib->dirfd);
+	              openat(ib->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	dir = fdopendir(fd);
@@ -317,7 +278,52 @@ rescan_all(struct daemon *d)
 		scan_dir(d, &d->inboxes[i], "", 0);
 }
 
-static void
+/* Forgets every watch of a tree (a recorder folder that went away). */
+void
+unwatch_tree(struct daemon *d, struct inbox *ib)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < d->n_wds; i++) {
+		if (d->wds[i].ib == ib) {
+			(void)inotify_rm_watch(d->ifd, d->wds[i].wd);
+			free(d->wds[i].rel);
+			continue;
+		}
+		d->wds[j++] = d->wds[i];
+	}
+	d->n_wds = j;
+}
+
+/* Drops a tree's candidates that are not being secured right now. */
+void
+drop_candidates(struct daemon *d, struct inbox *ib)
+{
+	struct cand **pp;
+
+	for (pp = &d->qhead; *pp != NULL;) {
+		if ((*pp)->ib == ib) {
+			(*pp)->queued = 0;
+			*pp = (*pp)->qnext;
+			d->queued--;
+		} else {
+			pp = &(*pp)->qnext;
+		}
+	}
+	d->qtail = NULL;
+	for (struct cand *c = d->qhead; c != NULL; c = c->qnext)
+		d->qtail = c;
+	for (size_t h = 0; h < d->table_size; h++) {
+		struct cand *c = d->table[h], *next;
+		for (; c != NULL; c = next) {
+			next = c->next;
+			if (c->ib == ib && !c->running)
+				cand_remove(d, c);
+		}
+	}
+}
+
+void
 watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
 {
 	char path[PATH_MAX];
@@ -369,12 +375,22 @@ on_inotify(uv_poll_t *h, int status, int events)
 				rescan_all(d);
 				continue;
 			}
-			if (ev->len == 0 || d->stopping)
+			if (d->stopping)
+				continue;
+			if (ev->wd == d->dock_wd && d->dock_wd >= 0) {
+				dock_rescan(d);
+				continue;
+			}
+			if (ev->len == 0)
 				continue;
 			for (size_t i = 0; i < d->n_wds; i++) {
 				char rel[PATH_MAX];
 				if (d->wds[i].wd != ev->wd)
 					continue;
+				if (d->wds[i].ib == NULL) {
+					dock_rescan(d); /* a recorder came or went */
+					break;
+				}
 				if (snprintf(rel, sizeof(rel), "%s%s%s", d->wds[i].rel,
 				        d->wds[i].rel[0] ? "/" : "", ev->name) < (int)sizeof(rel))
 					observe(d, d->wds[i].ib, rel);
@@ -395,6 +411,8 @@ struct work {
 	int stage; /* 0 open, 1 ingest, 2 re-read, 3 release */
 	struct cs_ingest_result res;
 	char sidecar_error[256];
+	char metabuf[512]; /* strings of dock metadata parsed from the file name */
+	json_t *extra;
 };
 
 /* Reads "<rel>.json" beside the file, if there is one; untrusted input. */
@@ -458,9 +476,11 @@ secure_work(uv_work_t *req)
 		w->rc = fd;
 		return;
 	}
-	side = load_sidecar(w, ib->dirfd, rel);
+	side = ib->dock == NULL ? load_sidecar(w, ib->dirfd, rel) : NULL;
 	m.source = "inbox";
 	m.officers = officers;
+	if (ib->dock != NULL)
+		dock_meta(ib->dock, rel, &m, officers, w->metabuf, sizeof(w->metabuf), &w->extra);
 	if (side != NULL) {
 		m.case_no = json_string_value(json_object_get(side, "case"));
 		m.category = json_string_value(json_object_get(side, "category"));
@@ -503,7 +523,7 @@ secure_work(uv_work_t *req)
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
 	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
 	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
-	if (w->d->cfg.release_delete) {
+	if (w->d->cfg.release_delete && ib->dock == NULL) {
 		/* Delete only the very file that was read (same inode, unchanged). */
 		if (fstatat(ib->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    again.st_ino == sb.st_ino && again.st_dev == sb.st_dev &&
@@ -524,7 +544,6 @@ out:
 	close(fd);
 }
 
-static void pump(struct daemon *d);
 
 static void
 record_refusal(struct daemon *d, struct cand *c, int rc)
@@ -594,11 +613,12 @@ secure_done(uv_work_t *req, int status)
 		record_refusal(d, c, w->rc);
 		cand_remove(d, c);
 	}
+	json_decref(w->extra);
 	free(w);
 	pump(d);
 }
 
-static void
+void
 pump(struct daemon *d)
 {
 	while (!d->failed && !d->stopping && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
@@ -666,6 +686,7 @@ on_tick(uv_timer_t *t)
 		}
 	}
 	pump(d);
+	dock_tick(d);
 }
 
 static void
@@ -673,8 +694,10 @@ on_rescan(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 
-	if (!d->stopping)
+	if (!d->stopping) {
 		rescan_all(d);
+		dock_rescan(d);
+	}
 }
 
 /* ---- checkpoints (thread pool, one at a time) ---- */
@@ -765,6 +788,8 @@ status_json(struct daemon *d)
 	    (json_int_t)d->refused, "ledger_size", (json_int_t)cs_store_size(d->st), "jobs", jobs,
 	    "checkpoint", cp);
 	free(cp);
+	if (d->dock_rootfd >= 0)
+		json_object_set_new(j, "docks", dock_status(d));
 	return j;
 }
 
@@ -1099,10 +1124,6 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_level = d.cfg.log_level;
-	if (d.cfg.docks != NULL)
-		logmsg(1, "dock root %s: recorder docks are not handled by this version yet; "
-		          "only upload directories are watched",
-		    d.cfg.docks);
 
 	/* First start: create the store on its default. */
 	{
@@ -1140,6 +1161,10 @@ main(int argc, char **argv)
 	uv_poll_start(&d.inotify_poll, UV_READABLE, on_inotify);
 	if (inboxes_open(&d, &d.cfg) < 0)
 		return 3;
+	d.dock_rootfd = -1;
+	d.dock_wd = -1;
+	if (d.cfg.docks != NULL && dock_start(&d) < 0)
+		return 3;
 
 	uv_timer_init(d.loop, &d.tick);
 	uv_timer_init(d.loop, &d.rescan);
@@ -1166,8 +1191,9 @@ main(int argc, char **argv)
 	(void)control_start(&d);
 
 	rescan_all(&d); /* files that arrived while custosd was down */
-	logmsg(2, "watching %zu upload director%s; store %s (station %s)", d.n_inboxes,
-	    d.n_inboxes == 1 ? "y" : "ies", d.cfg.store, cs_store_station(d.st));
+	logmsg(2, "watching %zu upload director%s%s%s; store %s (station %s)", d.n_inboxes,
+	    d.n_inboxes == 1 ? "y" : "ies", d.cfg.docks ? " and the dock root " : "",
+	    d.cfg.docks ? d.cfg.docks : "", d.cfg.store, cs_store_station(d.st));
 	sd_notifyf(0, "READY=1\nSTATUS=watching %zu upload directories", d.n_inboxes);
 
 	uv_run(d.loop, UV_RUN_DEFAULT);
@@ -1176,6 +1202,7 @@ main(int argc, char **argv)
 	rc = cs_store_checkpoint(d.st, NULL);
 	if (rc < 0 && !d.failed)
 		logmsg(0, "final checkpoint failed: %s", cs_strerror(rc));
+	dock_stop(&d);
 	cs_store_close(d.st);
 	uv_loop_close(d.loop);
 	for (size_t h = 0; h < d.table_size; h++)

@@ -1364,3 +1364,85 @@ cs_hash_fd(int fd, char hex[65], uint64_t *size)
 		cs__hex(digest, 32, hex);
 	return rc;
 }
+
+int
+cs_store_jobs_each(struct cs_store *st, const char *prefix,
+    int (*cb)(void *ctx, const char *key, json_t *job), void *ctx)
+{
+	size_t plen = strlen(prefix);
+	MDB_cursor *cur = NULL;
+	MDB_val k = {plen, (void *)prefix}, d;
+	MDB_txn *txn;
+	int rc;
+
+	if (st->cat.jobs == 0)
+		return 0;
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, st->cat.jobs, &cur);
+	if (rc == 0)
+		rc = plen > 0 ? mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE) :
+		                mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+		char key[512];
+		json_t *job;
+		int stop;
+
+		if (k.mv_size >= sizeof(key))
+			break;
+		memcpy(key, k.mv_data, k.mv_size);
+		key[k.mv_size] = '\0';
+		job = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+		stop = job != NULL ? cb(ctx, key, job) : 0;
+		json_decref(job);
+		if (stop)
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : CS_ESTORE;
+}
+
+int
+cs_receipt_write(struct cs_store *st, int dirfd, json_t *body)
+{
+	char *cp = NULL, *text = NULL, *note = NULL;
+	size_t len, notelen;
+	int rc;
+
+	rc = cs_store_checkpoint(st, &cp);
+	if (rc < 0)
+		return rc;
+	json_object_set_new(body, "checkpoint", json_string(cp));
+	json_object_set_new(body, "station", json_string(st->station));
+	json_object_set_new(body, "origin", json_string(st->origin));
+	text = cs__json_canonical(body, &len);
+	if (text == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* A note's text ends with a newline; canonical JSON has none inside. */
+	{
+		char *t = realloc(text, len + 2);
+		if (t == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		text = t;
+		text[len++] = '\n';
+		text[len] = '\0';
+	}
+	rc = cs_note_sign(st->signer, text, len, &note, &notelen);
+	if (rc < 0)
+		goto out;
+	CS_FAILPOINT("receipt");
+	rc = cs__write_file_replace(dirfd, "CUSTOS-RECEIPT.json", note, notelen, 0444);
+out:
+	free(cp);
+	free(text);
+	free(note);
+	return rc;
+}

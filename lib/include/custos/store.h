@@ -174,3 +174,16 @@ int cs_store_job_counts(struct cs_store *st, json_t **out);
 
 /* SHA-256 of everything readable from `fd` (from offset 0): hex digest and size. */
 int cs_hash_fd(int fd, char hex[65], uint64_t *size);
+
+/* Calls cb for every job whose key starts with `prefix`, in key order. */
+int cs_store_jobs_each(struct cs_store *st, const char *prefix,
+    int (*cb)(void *ctx, const char *key, json_t *job), void *ctx);
+
+/*
+ * Writes a signed receipt as "CUSTOS-RECEIPT.json" into directory `dirfd`
+ * (a recorder's folder): signs a checkpoint covering every event so far,
+ * adds it to `body` as "checkpoint", and signs the canonical JSON of body as
+ * a C2SP signed note with the store's key. The file is written durably
+ * (temp, fsync, rename, directory fsync). Writer only.
+ */
+int cs_receipt_write(struct cs_store *st, int dirfd, json_t *body);

@@ -1,0 +1,104 @@
+/*
+ * custosd's shared state, for custosd.c (the loop, upload directories, the
+ * pipeline, the control socket) and dock.c (recorder docks and their
+ * sessions). Daemon-internal: nothing here is part of lib/.
+ */
+#ifndef CUSTOSD_DAEMON_H
+#define CUSTOSD_DAEMON_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include <uv.h>
+
+#include "config.h"
+#include "custos/store.h"
+
+struct dock;
+
+/* A candidate: a file seen in a watched tree, waiting to settle. */
+
+struct cand {
+	struct cand *next;      /* hash chain */
+	struct cand *qnext;     /* ready queue */
+	struct inbox *ib;
+	char *rel;              /* path relative to the inbox */
+	off_t size;
+	struct timespec mtime;
+	uint64_t changed_at;    /* loop time (ms) of the last observed change */
+	int queued, running, done;
+};
+
+/* A watched tree: an upload directory, or a docked recorder's folder. */
+struct inbox {
+	int index;
+	char *path;
+	int dirfd;
+	struct dock *dock; /* NULL for an upload directory */
+	size_t pending;    /* candidates of this tree not yet secured or refused */
+	uint64_t changed_at; /* loop time of the last change seen in this tree */
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct cs_config cfg;
+	const char *config_path;
+	struct cs_store *st;
+	struct inbox inboxes[CFG_MAX_INBOXES];
+	size_t n_inboxes;
+
+	int ifd; /* inotify */
+	uv_poll_t inotify_poll;
+	struct wdmap {
+		int wd;
+		struct inbox *ib;
+		char *rel; /* directory relative to the inbox ("" for the top) */
+	} *wds;
+	size_t n_wds, cap_wds;
+
+	struct cand **table;
+	size_t table_size, n_cands;
+	struct cand *qhead, *qtail;
+	size_t queued, in_flight;
+
+	uv_timer_t tick, rescan, checkpoint, watchdog;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_pipe_t control;
+	int control_open;
+
+	/* recorder docks (dock.c) */
+	int dock_rootfd;
+	int dock_wd;
+	struct dock *docks;
+
+	uint64_t secured, released, refused, duplicates;
+	uint64_t checkpointed_size;
+	int checkpoint_running;
+	int stopping;
+	int failed; /* the store failed: take no more work */
+};
+
+
+__attribute__((format(printf, 2, 3))) void logmsg(int level, const char *fmt, ...);
+void observe(struct daemon *d, struct inbox *ib, const char *rel);
+void scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth);
+void watch_dir(struct daemon *d, struct inbox *ib, const char *rel);
+void unwatch_tree(struct daemon *d, struct inbox *ib);
+void drop_candidates(struct daemon *d, struct inbox *ib);
+void pump(struct daemon *d);
+
+/* dock.c */
+int dock_start(struct daemon *d);
+void dock_rescan(struct daemon *d);
+void dock_tick(struct daemon *d);
+void dock_stop(struct daemon *d);
+/* Fills *m for file `rel` of a dock (pattern, device identity, clock); work thread. */
+void dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
+    char *bufs, size_t bufn, json_t **extra);
+const char *dock_device(const struct dock *k);
+json_t *dock_status(struct daemon *d);
+/* Top-level names in a recorder folder that are custos's own, not evidence. */
+int dock_own_file(const char *rel);
+
+#endif

@@ -1,0 +1,782 @@
+/*
+ * Recorder docks. Each subdirectory of the dock root is a docked recorder
+ * (a mount point or a folder the dock fills) holding DEVICE.json — device
+ * id, model, officer id and the recorder's clock reading at docking — and
+ * its media in any tree below. When one appears a dock session opens: the
+ * folder becomes a watched tree whose files go through the same pipeline as
+ * an upload directory's, with metadata from the identity file and from the
+ * file names (configurable patterns). When every file is secured, a signed
+ * CUSTOS-RECEIPT.json is written into the folder, the sequence gaps against
+ * all that was ever secured from that device are recorded, and the session
+ * closes. A recorder removed mid-session leaves it interrupted; docking it
+ * again resumes it, and a file already secured is never taken twice.
+ *
+ * Sessions live in the catalog's jobs table: "session/<device>" is the
+ * latest session of a device, "session-done/<device>/<id>" the closed ones,
+ * "device/<device>" the sequence numbers secured from it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "custos/error.h"
+#include "custos/source.h"
+#include "daemon.h"
+
+#define DEFAULT_PATTERN "{device}_{officer}_{time}_{seq}.{ext}"
+
+struct dock {
+	struct dock *next;
+	struct daemon *d;
+	char name[NAME_MAX + 1]; /* the folder's name under the dock root */
+	struct inbox tree;
+	dev_t dev;
+	ino_t ino;
+	int active;
+	int finalizing;
+	int complete;
+	int attention_logged;
+	char device[128], model[128], officer[128];
+	char session[200];
+	int64_t docked_at_ms, recorder_clock_ms, offset_ms;
+	char recorder_clock[40];
+	int offset_min; /* recorders' zone, from the configuration */
+	char *patterns[16];
+	size_t n_patterns;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+format_ms(int64_t ms, char *buf, size_t n)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* Parses RFC 3339 through the library's rules (an ingest-metadata check). */
+static int
+parse_time(const char *s, int64_t *ms)
+{
+	struct tm tm = {0};
+	char *end;
+	int off_h = 0, off_m = 0, sign = 0;
+
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL)
+		return -1;
+	if (*end == '.')
+		while (*++end >= '0' && *end <= '9')
+			;
+	if (*end == 'Z' || *end == 'z')
+		end++;
+	else if ((*end == '+' || *end == '-') && sscanf(end + 1, "%2d:%2d", &off_h, &off_m) == 2) {
+		sign = *end == '+' ? 1 : -1;
+		end += 6;
+	} else
+		return -1;
+	if (*end != '\0')
+		return -1;
+	*ms = ((int64_t)timegm(&tm) - sign * (off_h * 3600 + off_m * 60)) * 1000;
+	return 0;
+}
+
+const char *
+dock_device(const struct dock *k)
+{
+	return k->device;
+}
+
+int
+dock_own_file(const char *rel)
+{
+	return strcmp(rel, "DEVICE.json") == 0 || strcmp(rel, "CUSTOS-RECEIPT.json") == 0;
+}
+
+/* ---- file-name patterns ---- */
+
+struct name_fields {
+	char device[64], officer[64], time[16], seq[24];
+};
+
+/* Matches `name` against `pat`; fields are copied into f. 1 on a match. */
+static int
+match_pattern(const char *pat, const char *name, struct name_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	while (*pat != '\0') {
+		if (*pat != '{') {
+			if (*name++ != *pat++)
+				return 0;
+			continue;
+		}
+		const char *close = strchr(pat, '}');
+		char field[16], stop = close[1];
+		const char *start = name;
+		size_t n, flen = (size_t)(close - pat - 1);
+
+		snprintf(field, sizeof(field), "%.*s", (int)flen, pat + 1);
+		pat = close + 1;
+		if (strcmp(field, "time") == 0) {
+			for (n = 0; n < 14; n++)
+				if (name[n] < '0' || name[n] > '9')
+					return 0;
+			name += 14;
+		} else if (strcmp(field, "seq") == 0) {
+			while (*name >= '0' && *name <= '9')
+				name++;
+		} else if (stop == '\0') {
+			name += strlen(name);
+		} else {
+			const char *s = strchr(name, stop);
+			if (s == NULL)
+				return 0;
+			name = s;
+		}
+		n = (size_t)(name - start);
+		if (n == 0)
+			return 0;
+		if (strcmp(field, "device") == 0 && n < sizeof(f->device))
+			memcpy(f->device, start, n);
+		else if (strcmp(field, "officer") == 0 && n < sizeof(f->officer))
+			memcpy(f->officer, start, n);
+		else if (strcmp(field, "time") == 0)
+			memcpy(f->time, start, n);
+		else if (strcmp(field, "seq") == 0 && n < sizeof(f->seq))
+			memcpy(f->seq, start, n);
+	}
+	return *name == '\0';
+}
+
+static int
+parse_name(const struct dock *k, const char *rel, struct name_fields *f)
+{
+	const char *base = strrchr(rel, '/');
+
+	base = base != NULL ? base + 1 : rel;
+	for (size_t i = 0; i < k->n_patterns; i++)
+		if (match_pattern(k->patterns[i], base, f))
+			return 1;
+	return 0;
+}
+
+/* A recorder's "YYYYMMDDhhmmss" in its own zone, to ms since the epoch. */
+static int
+name_time(const struct dock *k, const char *t, int64_t *ms)
+{
+	struct tm tm = {0};
+
+	if (strlen(t) != 14 || strptime(t, "%Y%m%d%H%M%S", &tm) == NULL)
+		return -1;
+	*ms = ((int64_t)timegm(&tm) - (int64_t)k->offset_min * 60) * 1000;
+	return 0;
+}
+
+void
+dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
+    char *bufs, size_t bufn, json_t **extra)
+{
+	struct name_fields f;
+	int64_t reported;
+
+	m->source = "dock";
+	m->device = k->device;
+	if (k->officer[0] != '\0') {
+		officers[0] = k->officer;
+		m->n_officers = 1;
+	}
+	*extra = json_pack("{s:s, s:s, s:s, s:I}", "dock_session", k->session, "recorder_model",
+	    k->model, "recorder_clock_at_docking", k->recorder_clock, "clock_offset_ms",
+	    (json_int_t)k->offset_ms);
+	if (parse_name(k, rel, &f)) {
+		if (f.officer[0] != '\0' && strcmp(f.officer, k->officer) != 0 && bufn > 64) {
+			snprintf(bufs, 64, "%s", f.officer);
+			officers[m->n_officers++] = bufs;
+		}
+		if (f.seq[0] != '\0')
+			json_object_set_new(*extra, "seq", json_integer(strtoll(f.seq, NULL, 10)));
+		if (f.device[0] != '\0')
+			json_object_set_new(*extra, "name_device", json_string(f.device));
+		if (f.time[0] != '\0' && name_time(k, f.time, &reported) == 0 && bufn >= 128) {
+			/* Stored both ways: as the recorder reported it, and corrected. */
+			char *corr = bufs + 64;
+			char rep[40];
+			format_ms(reported, rep, sizeof(rep));
+			format_ms(reported + k->offset_ms, corr, 64);
+			json_object_set_new(*extra, "recorded_start_reported", json_string(rep));
+			m->recorded_start = corr;
+		}
+	}
+	m->extra = *extra;
+}
+
+/* ---- sessions ---- */
+
+static char *
+key_of(const char *prefix, const char *device)
+{
+	size_t n = strlen(prefix) + strlen(device) + 2;
+	char *k = malloc(n);
+
+	if (k != NULL)
+		snprintf(k, n, "%s%s", prefix, device);
+	return k;
+}
+
+static json_t *
+session_get(struct daemon *d, const char *device)
+{
+	char *key = key_of("session/", device);
+	json_t *s = NULL;
+
+	if (key != NULL && cs_store_job_get(d->st, key, &s) < 0)
+		s = NULL;
+	free(key);
+	return s;
+}
+
+static void
+session_put(struct daemon *d, const char *device, json_t *s)
+{
+	char *key = key_of("session/", device);
+
+	if (key == NULL || cs_store_job_put(d->st, key, s) < 0)
+		logmsg(0, "recorder %s: the dock session could not be saved", device);
+	free(key);
+}
+
+/* Reads and checks DEVICE.json; -1 with a reason when it is not usable (yet). */
+static int
+read_identity(struct dock *k, char *why, size_t whyn)
+{
+	struct stat sb;
+	json_error_t jerr;
+	json_t *j = NULL;
+	const char *dev, *model, *officer, *clock;
+	char buf[65536];
+	ssize_t n;
+	int fd, rc = -1;
+
+	fd = cs_source_open(k->tree.dirfd, "DEVICE.json", sizeof(buf) - 1, &sb);
+	if (fd < 0) {
+		snprintf(why, whyn, "DEVICE.json: %s", cs_strerror(fd));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(why, whyn, "DEVICE.json: unreadable");
+		return -1;
+	}
+	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	dev = json_string_value(json_object_get(j, "device_id"));
+	model = json_string_value(json_object_get(j, "model"));
+	officer = json_string_value(json_object_get(j, "officer_id"));
+	clock = json_string_value(json_object_get(j, "clock"));
+	if (j == NULL) {
+		snprintf(why, whyn, "DEVICE.json line %d: %s", jerr.line, jerr.text);
+	} else if (dev == NULL || strlen(dev) == 0 || strlen(dev) >= sizeof(k->device) ||
+	           strchr(dev, '/') != NULL) {
+		snprintf(why, whyn, "DEVICE.json: \"device_id\" is missing or invalid");
+	} else {
+		struct cs_meta m = {.device = dev, .case_no = NULL};
+		const char *field;
+		if (cs_meta_check(&m, &field) < 0) {
+			snprintf(why, whyn, "DEVICE.json: \"device_id\" is not clean text");
+			goto out;
+		}
+		snprintf(k->device, sizeof(k->device), "%s", dev);
+		snprintf(k->model, sizeof(k->model), "%s", model ? model : "");
+		snprintf(k->officer, sizeof(k->officer), "%s", officer ? officer : "");
+		k->docked_at_ms = now_ms();
+		k->offset_ms = 0;
+		k->recorder_clock[0] = '\0';
+		if (clock != NULL && parse_time(clock, &k->recorder_clock_ms) == 0) {
+			snprintf(k->recorder_clock, sizeof(k->recorder_clock), "%s", clock);
+			k->offset_ms = k->docked_at_ms - k->recorder_clock_ms;
+		} else if (clock != NULL) {
+			logmsg(1, "recorder %s: DEVICE.json \"clock\" '%s' is not an RFC 3339 time; "
+			          "recording times are kept as reported",
+			    dev, clock);
+		}
+		rc = 0;
+	}
+out:
+	json_decref(j);
+	return rc;
+}
+
+static struct dock *
+find_dock(struct daemon *d, const char *name)
+{
+	for (struct dock *k = d->docks; k != NULL; k = k->next)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+static void
+open_session(struct daemon *d, struct dock *k)
+{
+	char why[256], stamp[40], path[PATH_MAX];
+	json_t *s;
+	struct stat sb;
+
+	k->tree.dirfd = openat(d->dock_rootfd, k->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (k->tree.dirfd < 0 || fstat(k->tree.dirfd, &sb) < 0)
+		return;
+	if (read_identity(k, why, sizeof(why)) < 0) {
+		if (!k->attention_logged)
+			logmsg(1, "dock %s: no session yet: %s", k->name, why);
+		k->attention_logged = 1;
+		close(k->tree.dirfd);
+		k->tree.dirfd = -1;
+		return;
+	}
+	k->attention_logged = 0;
+	k->dev = sb.st_dev;
+	k->ino = sb.st_ino;
+	s = session_get(d, k->device);
+	if (s != NULL && strcmp(json_string_value(json_object_get(s, "state")), "complete") != 0) {
+		snprintf(k->session, sizeof(k->session), "%s",
+		    json_string_value(json_object_get(s, "session")));
+		logmsg(2, "recorder %s docked again at %s: resuming session %s", k->device, k->name,
+		    k->session);
+	} else {
+		time_t t = (time_t)(k->docked_at_ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(k->session, sizeof(k->session), "%s-%s", k->device, stamp);
+		logmsg(2, "recorder %s (%s, officer %s) docked at %s: session %s opened, clock offset "
+		          "%+.3f s",
+		    k->device, k->model[0] ? k->model : "model unknown",
+		    k->officer[0] ? k->officer : "unknown", k->name, k->session,
+		    (double)k->offset_ms / 1000.0);
+	}
+	json_decref(s);
+	format_ms(k->docked_at_ms, stamp, sizeof(stamp));
+	s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "session", k->session,
+	    "device", k->device, "model", k->model, "officer", k->officer, "folder", k->name,
+	    "state", "open", "docked_at", stamp, "clock_offset_ms", (json_int_t)k->offset_ms,
+	    "recorder_clock", k->recorder_clock);
+	session_put(d, k->device, s);
+	json_decref(s);
+
+	snprintf(path, sizeof(path), "%s/%s", d->cfg.docks, k->name);
+	free(k->tree.path);
+	k->tree.path = strdup(path);
+	k->tree.dock = k;
+	k->tree.changed_at = uv_now(d->loop);
+	k->active = 1;
+	k->complete = 0;
+	watch_dir(d, &k->tree, "");
+	scan_dir(d, &k->tree, "", 0);
+}
+
+static void
+interrupt_session(struct daemon *d, struct dock *k)
+{
+	json_t *s;
+
+	unwatch_tree(d, &k->tree);
+	drop_candidates(d, &k->tree);
+	if (k->tree.dirfd >= 0)
+		close(k->tree.dirfd);
+	k->tree.dirfd = -1;
+	k->active = 0;
+	if (k->complete) {
+		logmsg(2, "recorder %s undocked after its receipt", k->device);
+		return;
+	}
+	s = session_get(d, k->device);
+	if (s != NULL) {
+		json_object_set_new(s, "state", json_string("interrupted"));
+		session_put(d, k->device, s);
+	}
+	json_decref(s);
+	logmsg(1, "recorder %s was removed before all its files were secured: session %s is "
+	          "interrupted and resumes when it is docked again. Do not wipe it",
+	    k->device, k->session);
+}
+
+void
+dock_rescan(struct daemon *d)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	if (d->dock_rootfd < 0 || d->stopping)
+		return;
+	/* Recorders that went away (or were replaced by another folder). */
+	for (struct dock *k = d->docks; k != NULL; k = k->next) {
+		struct stat sb;
+		if (!k->active)
+			continue;
+		if (fstatat(d->dock_rootfd, k->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    sb.st_ino != k->ino || sb.st_dev != k->dev ||
+		    faccessat(k->tree.dirfd, "DEVICE.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			interrupt_session(d, k);
+		else
+			scan_dir(d, &k->tree, "", 0); /* inotify is not trusted alone */
+	}
+	fd = openat(d->dock_rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		struct dock *k;
+		struct stat sb;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(d->dock_rootfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(sb.st_mode))
+			continue;
+		k = find_dock(d, de->d_name);
+		if (k != NULL && k->active)
+			continue;
+		if (k == NULL) {
+			k = calloc(1, sizeof(*k));
+			if (k == NULL)
+				break;
+			k->d = d;
+			snprintf(k->name, sizeof(k->name), "%s", de->d_name);
+			k->tree.dirfd = -1;
+			k->tree.index = -1;
+			k->offset_min = d->cfg.recorder_utc_offset_min;
+			for (size_t i = 0; i < d->cfg.n_patterns; i++)
+				k->patterns[k->n_patterns++] = d->cfg.patterns[i];
+			if (k->n_patterns == 0)
+				k->patterns[k->n_patterns++] = (char *)DEFAULT_PATTERN;
+			k->next = d->docks;
+			d->docks = k;
+		}
+		open_session(d, k);
+	}
+	closedir(dir);
+}
+
+/* ---- closing a session: the receipt (thread pool) ---- */
+
+struct finalize {
+	uv_work_t req;
+	struct dock *k;
+	struct daemon *d;
+	int rc;
+	int missing, refused;
+	char first_missing[256];
+	size_t files;
+	json_t *gaps;
+};
+
+struct walk {
+	struct finalize *f;
+	json_t *files;
+	json_t *seqs;
+};
+
+static void
+walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
+{
+	struct dock *k = w->f->k;
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	if (depth > 32)
+		return;
+	fd = rel[0] ? openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
+	                  openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		w->f->missing++;
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		char sub[PATH_MAX], key[PATH_MAX + 200];
+		struct stat sb;
+		json_t *job = NULL;
+		const char *state;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
+		    (int)sizeof(sub))
+			continue;
+		if (fstatat(dirfd, sub, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			walk_tree(w, dirfd, sub, depth + 1);
+			continue;
+		}
+		if (dock_own_file(sub) || de->d_name[0] == '.')
+			continue;
+		snprintf(key, sizeof(key), "dock/%s/%s", k->device, sub);
+		if (cs_store_job_get(w->f->d->st, key, &job) < 0) {
+			if (w->f->missing++ == 0)
+				snprintf(w->f->first_missing, sizeof(w->f->first_missing), "%.255s", sub);
+			continue;
+		}
+		state = json_string_value(json_object_get(job, "state"));
+		if (state != NULL && strcmp(state, "refused") == 0) {
+			w->f->refused++;
+		} else if (state == NULL || strcmp(state, "released") != 0 ||
+		           json_integer_value(json_object_get(job, "size")) != (json_int_t)sb.st_size ||
+		           json_integer_value(json_object_get(job, "mtime_ns")) !=
+		               (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) {
+			if (w->f->missing++ == 0)
+				snprintf(w->f->first_missing, sizeof(w->f->first_missing), "%.255s", sub);
+		} else {
+			struct name_fields nf;
+			json_array_append_new(w->files, json_pack("{s:s, s:O, s:O, s:O, s:s}", "name", sub,
+			    "size", json_object_get(job, "size"), "sha256", json_object_get(job, "sha256"),
+			    "id", json_object_get(job, "id"), "custody", "local"));
+			if (parse_name(k, sub, &nf) && nf.seq[0] != '\0')
+				json_array_append_new(w->seqs, json_integer(strtoll(nf.seq, NULL, 10)));
+		}
+		json_decref(job);
+	}
+	closedir(dir);
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Merges this session's sequence numbers into the device's record; returns the gaps. */
+static json_t *
+update_sequences(struct daemon *d, const char *device, json_t *seqs)
+{
+	char *key = key_of("device/", device);
+	json_t *rec = NULL, *all, *gaps = json_array(), *v;
+	long long *nums;
+	size_t n = 0, i;
+
+	if (key == NULL || gaps == NULL)
+		goto out;
+	if (cs_store_job_get(d->st, key, &rec) < 0)
+		rec = json_pack("{s:[]}", "seqs");
+	all = json_object_get(rec, "seqs");
+	json_array_extend(all, seqs);
+	nums = malloc((json_array_size(all) + 1) * sizeof(*nums));
+	if (nums == NULL)
+		goto out;
+	json_array_foreach(all, i, v)
+		nums[n++] = json_integer_value(v);
+	qsort(nums, n, sizeof(*nums), cmp_int);
+	/* Keep each number once; a gap is a run of numbers never secured. */
+	json_array_clear(all);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && nums[i] == nums[i - 1])
+			continue;
+		if (i > 0 && nums[i] > nums[i - 1] + 1)
+			json_array_append_new(gaps, json_pack("[I, I]", (json_int_t)nums[i - 1] + 1,
+			    (json_int_t)nums[i] - 1));
+		json_array_append_new(all, json_integer(nums[i]));
+	}
+	free(nums);
+	json_object_set(rec, "gaps", gaps);
+	(void)cs_store_job_put(d->st, key, rec);
+out:
+	json_decref(rec);
+	free(key);
+	return gaps;
+}
+
+static void
+finalize_work(uv_work_t *req)
+{
+	struct finalize *f = req->data;
+	struct dock *k = f->k;
+	struct walk w = {f, json_array(), json_array()};
+	json_t *body = NULL, *s;
+
+	walk_tree(&w, k->tree.dirfd, "", 0);
+	f->files = json_array_size(w.files);
+	if (f->missing > 0 || f->refused > 0) {
+		f->rc = 1; /* not yet, or needs a person */
+		goto out;
+	}
+	f->gaps = update_sequences(f->d, k->device, w.seqs);
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O, s:s, s:O}", "receipt",
+	    "custos dock receipt v1", "session", k->session, "device", k->device, "model", k->model,
+	    "officer", k->officer, "recorder_clock_at_docking", k->recorder_clock, "clock_offset_ms",
+	    (json_int_t)k->offset_ms, "files", w.files, "release_policy", "local", "sequence_gaps",
+	    f->gaps);
+	f->rc = body != NULL ? cs_receipt_write(f->d->st, k->tree.dirfd, body) : -ENOMEM;
+	if (f->rc < 0)
+		goto out;
+	s = session_get(f->d, k->device);
+	if (s != NULL) {
+		char *key = key_of("session-done/", k->session);
+		char stamp[40];
+		format_ms(now_ms(), stamp, sizeof(stamp));
+		json_object_set_new(s, "state", json_string("complete"));
+		json_object_set_new(s, "closed_at", json_string(stamp));
+		json_object_set_new(s, "files", json_integer((json_int_t)f->files));
+		json_object_set(s, "sequence_gaps", f->gaps);
+		session_put(f->d, k->device, s);
+		if (key != NULL)
+			(void)cs_store_job_put(f->d->st, key, s);
+		free(key);
+		json_decref(s);
+	}
+out:
+	json_decref(body);
+	json_decref(w.files);
+	json_decref(w.seqs);
+}
+
+static void
+finalize_done(uv_work_t *req, int status)
+{
+	struct finalize *f = req->data;
+	struct dock *k = f->k;
+	char gaps[256] = "";
+
+	(void)status;
+	k->finalizing = 0;
+	if (f->rc == 1) {
+		if (f->refused > 0 && !k->attention_logged) {
+			logmsg(1, "recorder %s: %d file(s) were refused (see above); no receipt is "
+			          "written, so the recorder must not be wiped. An operator must look at it",
+			    k->device, f->refused);
+			k->attention_logged = 1;
+		}
+	} else if (f->rc < 0) {
+		logmsg(0, "recorder %s: writing the receipt failed: %s; will try again", k->device,
+		    cs_strerror(f->rc));
+	} else {
+		size_t i;
+		json_t *g;
+		k->complete = 1;
+		json_array_foreach(f->gaps, i, g)
+		{
+			size_t len = strlen(gaps);
+			snprintf(gaps + len, sizeof(gaps) - len, "%s%lld-%lld", i ? ", " : "",
+			    (long long)json_integer_value(json_array_get(g, 0)),
+			    (long long)json_integer_value(json_array_get(g, 1)));
+		}
+		logmsg(2, "recorder %s: all %zu file(s) secured; receipt written; session %s closed; "
+		          "clock offset %+.3f s",
+		    k->device, f->files, k->session, (double)k->offset_ms / 1000.0);
+		if (gaps[0] != '\0')
+			logmsg(1, "recorder %s: sequence numbers never secured from this device: %s",
+			    k->device, gaps);
+	}
+	json_decref(f->gaps);
+	free(f);
+}
+
+void
+dock_tick(struct daemon *d)
+{
+	uint64_t now = uv_now(d->loop);
+
+	for (struct dock *k = d->docks; k != NULL; k = k->next) {
+		struct finalize *f;
+
+		if (!k->active || k->finalizing || d->failed || d->stopping)
+			continue;
+		if (k->complete && k->tree.pending == 0)
+			continue;
+		if (k->tree.pending > 0) {
+			k->complete = 0; /* new files: a new receipt once they are secured */
+			continue;
+		}
+		if (now - k->tree.changed_at < d->cfg.settle_ms + 500)
+			continue;
+		f = calloc(1, sizeof(*f));
+		if (f == NULL)
+			return;
+		f->k = k;
+		f->d = d;
+		f->req.data = f;
+		k->finalizing = 1;
+		if (uv_queue_work(d->loop, &f->req, finalize_work, finalize_done) < 0) {
+			k->finalizing = 0;
+			free(f);
+		}
+	}
+}
+
+int
+dock_start(struct daemon *d)
+{
+	if (mkdir(d->cfg.docks, 0750) < 0 && errno != EEXIST) {
+		logmsg(0, "cannot create the dock root %s: %s", d->cfg.docks, strerror(errno));
+		return -1;
+	}
+	d->dock_rootfd = open(d->cfg.docks, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dock_rootfd < 0) {
+		logmsg(0, "cannot open the dock root %s: %s", d->cfg.docks, strerror(errno));
+		return -1;
+	}
+	d->dock_wd = inotify_add_watch(d->ifd, d->cfg.docks,
+	    IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW);
+	dock_rescan(d);
+	return 0;
+}
+
+json_t *
+dock_status(struct daemon *d)
+{
+	json_t *arr = json_array();
+
+	for (struct dock *k = d->docks; k != NULL; k = k->next) {
+		if (k->device[0] == '\0')
+			continue;
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I}", "folder",
+		    k->name, "device", k->device, "session", k->session, "docked", k->active,
+		    "complete", k->complete, "pending", (json_int_t)k->tree.pending, "clock_offset_ms",
+		    (json_int_t)k->offset_ms));
+	}
+	return arr;
+}
+
+void
+dock_stop(struct daemon *d)
+{
+	struct dock *k = d->docks, *next;
+
+	for (; k != NULL; k = next) {
+		next = k->next;
+		if (k->tree.dirfd >= 0)
+			close(k->tree.dirfd);
+		free(k->tree.path);
+		free(k);
+	}
+	d->docks = NULL;
+	if (d->dock_rootfd >= 0)
+		close(d->dock_rootfd);
+	d->dock_rootfd = -1;
+}
