@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1012,6 +1014,279 @@ out:
 	return code;
 }
 
+
+/* ---- status / docks / check-receipt ---- */
+
+static const char usage_status[] =
+    "usage: custos status [--socket PATH] [--store DIR] [--json]\n"
+    "\n"
+    "Asks the running custosd (through its control socket, by default\n"
+    "STORE/custosd.sock) for its state: files waiting, in progress, secured and\n"
+    "refused, the ledger size, the latest checkpoint and the docked recorders.\n";
+
+static int
+cmd_status(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"socket", required_argument, NULL, 'k'},
+		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *sock = NULL, *dir;
+	char path[sizeof(sa.sun_path)], buf[65536];
+	json_t *ans, *docks, *k;
+	size_t len = 0, i;
+	int c, rc, fd;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'k') {
+			sock = optarg;
+			continue;
+		}
+		rc = common_opt(c, o, usage_status);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	dir = store_dir(o);
+	if (sock == NULL && dir == NULL) {
+		errmsg("no store given: use --store DIR, set CUSTOS_STORE, or give --socket PATH");
+		return EXIT_USAGE;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s%s", sock ? sock : dir,
+	        sock ? "" : "/custosd.sock") >= sizeof(path)) {
+		errmsg("the control socket path is too long");
+		return EXIT_USAGE;
+	}
+	memcpy(sa.sun_path, path, sizeof(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		errmsg("custosd is not answering at %s (%s); is it running for this store?", path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_STORE;
+	}
+	if (write(fd, "{\"cmd\":\"status\"}\n", 17) != 17) {
+		close(fd);
+		errmsg("cannot send to custosd: %s", strerror(errno));
+		return EXIT_STORE;
+	}
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf, '\n', len) != NULL)
+			break;
+	}
+	close(fd);
+	buf[len] = '\0';
+	ans = json_loads(buf, 0, NULL);
+	if (ans == NULL) {
+		errmsg("custosd sent an answer that is not JSON");
+		return EXIT_STORE;
+	}
+	if (o->json) {
+		print_json(ans);
+	} else {
+		printf("custosd is %s (station %s)\n", json_string_value(json_object_get(ans, "state")),
+		    json_string_value(json_object_get(ans, "station")));
+		printf("  waiting to settle %lld, queued %lld, in progress %lld\n",
+		    (long long)json_integer_value(json_object_get(ans, "waiting_to_settle")),
+		    (long long)json_integer_value(json_object_get(ans, "queued")),
+		    (long long)json_integer_value(json_object_get(ans, "in_progress")));
+		printf("  secured %lld (of which already stored %lld), refused %lld since start\n",
+		    (long long)json_integer_value(json_object_get(ans, "secured")),
+		    (long long)json_integer_value(json_object_get(ans, "duplicates")),
+		    (long long)json_integer_value(json_object_get(ans, "refused")));
+		printf("  ledger: %lld events\n",
+		    (long long)json_integer_value(json_object_get(ans, "ledger_size")));
+		docks = json_object_get(ans, "docks");
+		json_array_foreach(docks, i, k)
+		{
+			printf("  dock %s: recorder %s, session %s, %s, %lld file(s) pending\n",
+			    json_string_value(json_object_get(k, "folder")),
+			    json_string_value(json_object_get(k, "device")),
+			    json_string_value(json_object_get(k, "session")),
+			    json_is_true(json_object_get(k, "complete")) ? "receipt written" :
+			    json_is_true(json_object_get(k, "docked")) ? "securing" : "undocked",
+			    (long long)json_integer_value(json_object_get(k, "pending")));
+		}
+	}
+	json_decref(ans);
+	return EXIT_OK;
+}
+
+static const char usage_docks[] =
+    "usage: custos docks [--all] [--store DIR] [--json]\n"
+    "\n"
+    "Lists recorder dock sessions: the latest session of every recorder (with\n"
+    "--all, every closed session too), with its state (open, interrupted,\n"
+    "complete), files secured, sequence gaps and the recorder's clock offset.\n";
+
+struct docks_ctx {
+	const struct opts *o;
+	json_t *arr;
+};
+
+static int
+dock_row(void *ctx, const char *key, json_t *s)
+{
+	struct docks_ctx *dc = ctx;
+	json_t *gaps = json_object_get(s, "sequence_gaps"), *g;
+	char gtext[256] = "";
+	size_t i;
+
+	(void)key;
+	json_array_append(dc->arr, s);
+	if (dc->o->json)
+		return 0;
+	json_array_foreach(gaps, i, g)
+	{
+		size_t len = strlen(gtext);
+		long long a = (long long)json_integer_value(json_array_get(g, 0));
+		long long b = (long long)json_integer_value(json_array_get(g, 1));
+		if (a == b)
+			snprintf(gtext + len, sizeof(gtext) - len, "%s%lld", i ? "," : "", a);
+		else
+			snprintf(gtext + len, sizeof(gtext) - len, "%s%lld-%lld", i ? "," : "", a, b);
+	}
+	printf("%s\t%s\t%s\tfiles %lld\tgaps %s\tclock offset %+.1f s\tdocked %s\n",
+	    json_string_value(json_object_get(s, "device")),
+	    json_string_value(json_object_get(s, "session")),
+	    json_string_value(json_object_get(s, "state")),
+	    (long long)json_integer_value(json_object_get(s, "files")), gtext[0] ? gtext : "none",
+	    (double)json_integer_value(json_object_get(s, "clock_offset_ms")) / 1000.0,
+	    json_string_value(json_object_get(s, "docked_at")));
+	return 0;
+}
+
+static int
+cmd_docks(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"all", no_argument, NULL, 'a'}, COMMON_LONGOPTS,
+		{NULL, 0, NULL, 0}};
+	struct docks_ctx dc = {o, NULL};
+	struct cs_store *st;
+	int c, rc, all = 0, code = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'a') {
+			all = 1;
+			continue;
+		}
+		rc = common_opt(c, o, usage_docks);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (optind != argc) {
+		fputs(usage_docks, stderr);
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	dc.arr = json_array();
+	rc = cs_store_jobs_each(st, "session/", dock_row, &dc);
+	if (rc == 0 && all)
+		rc = cs_store_jobs_each(st, "session-done/", dock_row, &dc);
+	if (rc < 0) {
+		errmsg("cannot read the dock sessions: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+	} else if (o->json) {
+		print_json(dc.arr);
+	} else if (json_array_size(dc.arr) == 0 && !o->quiet) {
+		fprintf(stderr, "%s: no dock sessions\n", prog);
+	}
+	json_decref(dc.arr);
+	cs_store_close(st);
+	return code;
+}
+
+static const char usage_check_receipt[] =
+    "usage: custos check-receipt RECEIPT --key VERIFIER-KEY [--json]\n"
+    "\n"
+    "Checks a CUSTOS-RECEIPT.json written by custosd into a recorder's folder: the\n"
+    "signature by the station's key, then lists what it says was secured. A\n"
+    "recorder may be wiped only when its receipt checks out. Exit 0 if it does.\n";
+
+static int
+cmd_check_receipt(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"key", required_argument, NULL, 'k'},
+		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct cs_verifier *v = NULL;
+	const char *key = NULL;
+	json_t *r = NULL, *files, *f;
+	char *text = NULL;
+	size_t len = 0, tl, i;
+	FILE *fp;
+	int c, rc, code = EXIT_PROBLEM;
+
+	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
+		if (c == 'k') {
+			key = optarg;
+			continue;
+		}
+		rc = common_opt(c, o, usage_check_receipt);
+		if (rc != 0)
+			return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (optind + 1 != argc || key == NULL) {
+		fputs(usage_check_receipt, stderr);
+		return EXIT_USAGE;
+	}
+	fp = fopen(argv[optind], "r");
+	if (fp == NULL) {
+		errmsg("cannot open %s: %s", argv[optind], strerror(errno));
+		return EXIT_USAGE;
+	}
+	text = malloc(4 << 20);
+	if (text != NULL)
+		len = fread(text, 1, (4 << 20) - 1, fp);
+	fclose(fp);
+	if (text == NULL)
+		return EXIT_STORE;
+	text[len] = '\0';
+	if (cs_verifier_parse(&v, key, strlen(key)) < 0) {
+		errmsg("the verifier key is malformed; it looks like name+hex+base64");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (cs_note_verify(v, text, len, &tl) < 0) {
+		errmsg("FAILED: %s is not signed by this key or was altered; do not wipe the "
+		       "recorder",
+		    argv[optind]);
+		goto out;
+	}
+	r = json_loadb(text, tl, 0, NULL);
+	files = json_object_get(r, "files");
+	if (r == NULL || !json_is_array(files)) {
+		errmsg("FAILED: the signed text is not a custos receipt");
+		goto out;
+	}
+	code = EXIT_OK;
+	if (o->json) {
+		json_object_set_new(r, "ok", json_true());
+		print_json(r);
+	} else {
+		printf("OK: receipt of session %s for recorder %s, signed by %s\n",
+		    json_string_value(json_object_get(r, "session")),
+		    json_string_value(json_object_get(r, "device")),
+		    json_string_value(json_object_get(r, "origin")));
+		json_array_foreach(files, i, f)
+			printf("  %s\t%lld\t%s\t%s\n", json_string_value(json_object_get(f, "id")),
+			    (long long)json_integer_value(json_object_get(f, "size")),
+			    json_string_value(json_object_get(f, "sha256")),
+			    json_string_value(json_object_get(f, "name")));
+		printf("%zu file(s) secured (custody: %s)\n", json_array_size(files),
+		    json_string_value(json_object_get(r, "release_policy")));
+	}
+out:
+	json_decref(r);
+	cs_verifier_free(v);
+	free(text);
+	return code;
+}
+
 /* ---- main ---- */
 
 static const struct {
@@ -1030,6 +1305,9 @@ static const struct {
 	{"checkpoint", cmd_checkpoint, "sign and print the latest checkpoint"},
 	{"pubkey", cmd_pubkey, "print the store's verifier key"},
 	{"log", cmd_log, "list ledger events"},
+	{"status", cmd_status, "ask the running custosd for its queues and docks"},
+	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
+	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},
 };
 
 static void
