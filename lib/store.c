@@ -218,11 +218,15 @@ cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_
 	return rc;
 }
 
-/* Removes every file in <root>/tmp: with the writer lock held, all are stale. */
+/*
+ * Removes stale temp files: everything in <root>/tmp, and the
+ * ".<name>.tmp-<pid>" files that an interrupted durable write leaves beside
+ * checkpoints, keys and custos.json. With the writer lock held, all are stale.
+ */
 static void
-clean_tmp(struct cs_store *st)
+clean_dir(struct cs_store *st, const char *rel, int only_temp_names)
 {
-	int fd = openat(st->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	struct dirent *de;
 	DIR *d;
 
@@ -237,12 +241,24 @@ clean_tmp(struct cs_store *st)
 		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
 		                                (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
+		if (only_temp_names && (de->d_name[0] != '.' || strstr(de->d_name, ".tmp-") == NULL))
+			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			cs__store_log(st, CS_LOG_INFO, "removed stale temp file tmp/%s", de->d_name);
+			cs__store_log(st, CS_LOG_INFO, "removed stale temp file %s/%s", rel, de->d_name);
 		else if (errno == EISDIR)
-			cs__store_log(st, CS_LOG_WARN, "tmp/%s is a directory; left alone", de->d_name);
+			cs__store_log(st, CS_LOG_WARN, "%s/%s is a directory; left alone", rel,
+			    de->d_name);
 	}
 	closedir(d);
+}
+
+static void
+clean_tmp(struct cs_store *st)
+{
+	clean_dir(st, "tmp", 0);
+	clean_dir(st, "checkpoints", 1);
+	clean_dir(st, "keys", 1);
+	clean_dir(st, ".", 1);
 }
 
 /*

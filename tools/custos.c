@@ -188,7 +188,15 @@ cmd_init(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	if (rc == CS_EEXIST) {
-		errmsg("%s already holds a custos store; nothing was changed", dir);
+		char marker[4096];
+		struct stat sb;
+		snprintf(marker, sizeof(marker), "%s/custos.json", dir);
+		if (stat(marker, &sb) < 0)
+			errmsg("%s holds an unfinished store (an earlier `custos init` was "
+			       "interrupted); remove the directory and run `custos init` again",
+			    dir);
+		else
+			errmsg("%s already holds a custos store; nothing was changed", dir);
 		return EXIT_USAGE;
 	}
 	if (rc < 0) {
@@ -819,9 +827,16 @@ cmd_checkpoint(int argc, char **argv, struct opts *o)
 			return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	}
 	dir = store_dir(o);
-	if (dir != NULL && cs_store_open(&st, dir, CS_OPEN_WRITE, lib_log, NULL) == 0) {
+	rc = dir != NULL ? cs_store_open(&st, dir, CS_OPEN_WRITE, lib_log, NULL) : CS_EBUSY;
+	if (rc == 0) {
 		rc = cs_store_checkpoint(st, &note);
+	} else if (rc != CS_EBUSY) {
+		/* Not merely busy: recovery found a problem; say so, never hide it. */
+		st = open_store(o, CS_OPEN_WRITE, &code);
+		cs_store_close(st);
+		return code;
 	} else {
+		/* custosd holds the store and signs its own checkpoints: show the latest. */
 		st = open_store(o, CS_OPEN_READ, &code);
 		if (st == NULL)
 			return code;
