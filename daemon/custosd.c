@@ -377,6 +377,17 @@ on_inotify(uv_poll_t *h, int status, int events)
 			}
 			if (d->stopping)
 				continue;
+			if (ev->mask & (IN_IGNORED | IN_UNMOUNT)) {
+				/* A watched directory is gone (deleted, or a recorder unmounted). */
+				for (size_t i = 0; i < d->n_wds; i++)
+					if (d->wds[i].wd == ev->wd) {
+						free(d->wds[i].rel);
+						d->wds[i] = d->wds[--d->n_wds];
+						break;
+					}
+				dock_rescan(d);
+				continue;
+			}
 			if (ev->wd == d->dock_wd && d->dock_wd >= 0) {
 				dock_rescan(d);
 				continue;

@@ -44,6 +44,7 @@ struct dock {
 	int finalizing;
 	int complete;
 	int attention_logged;
+	uint64_t retry_at; /* loop time before which a failed receipt is not retried */
 	char device[128], model[128], officer[128];
 	char session[200];
 	int64_t docked_at_ms, recorder_clock_ms, offset_ms;
@@ -666,6 +667,8 @@ finalize_done(uv_work_t *req, int status)
 	(void)status;
 	k->finalizing = 0;
 	if (f->rc == 1) {
+		/* Not every file is secured yet (or one was refused): look again shortly. */
+		k->retry_at = uv_now(f->d->loop) + 2000;
 		if (f->refused > 0 && !k->attention_logged) {
 			logmsg(1, "recorder %s: %d file(s) were refused (see above); no receipt is "
 			          "written, so the recorder must not be wiped. An operator must look at it",
@@ -673,8 +676,9 @@ finalize_done(uv_work_t *req, int status)
 			k->attention_logged = 1;
 		}
 	} else if (f->rc < 0) {
-		logmsg(0, "recorder %s: writing the receipt failed: %s; will try again", k->device,
-		    cs_strerror(f->rc));
+		logmsg(0, "recorder %s: writing the receipt failed: %s; trying again in 30 s",
+		    k->device, cs_strerror(f->rc));
+		k->retry_at = uv_now(f->d->loop) + 30000;
 	} else {
 		size_t i;
 		json_t *g;
@@ -713,7 +717,7 @@ dock_tick(struct daemon *d)
 			k->complete = 0; /* new files: a new receipt once they are secured */
 			continue;
 		}
-		if (now - k->tree.changed_at < d->cfg.settle_ms + 500)
+		if (now - k->tree.changed_at < d->cfg.settle_ms + 500 || now < k->retry_at)
 			continue;
 		f = calloc(1, sizeof(*f));
 		if (f == NULL)
