@@ -467,9 +467,48 @@ load_sidecar(struct work *w, int dirfd, const char *rel)
 }
 
 static void
+record_refusal(struct daemon *d, struct cand *c, int rc)
+{
+	struct stat sb;
+	json_t *job;
+	char *key = job_key(c->ib, c->rel);
+
+	if (key == NULL || fstatat(c->ib->dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		free(key);
+		return;
+	}
+	job = json_pack("{s:s, s:s, s:I, s:I, s:I}", "state", "refused", "reason", cs_strerror(rc),
+	    "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino, "mtime_ns",
+	    (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	(void)cs_store_job_put(d->st, key, job);
+	json_decref(job);
+	free(key);
+}
+
+/* Errors that mean "this entry is not acceptable evidence", not "try again". */
+static int
+is_refusal(int rc)
+{
+	return rc < 0 && rc != CS_ECHANGED && rc != -ENOENT && rc != CS_EFAILED && rc != -EIO &&
+	    rc != -ENOSPC && rc != -EDQUOT && rc != -ENOMEM && rc != CS_ESTORE;
+}
+
+static void secure_file(struct work *w);
+
+/* Work item: secure one file; a refusal is recorded here, off the loop thread. */
+static void
 secure_work(uv_work_t *req)
 {
 	struct work *w = req->data;
+
+	secure_file(w);
+	if (is_refusal(w->rc))
+		record_refusal(w->d, w->c, w->rc);
+}
+
+static void
+secure_file(struct work *w)
+{
 	struct inbox *ib = w->c->ib;
 	const char *rel = w->c->rel;
 	const char *officers[64];
@@ -557,25 +596,6 @@ out:
 
 
 static void
-record_refusal(struct daemon *d, struct cand *c, int rc)
-{
-	struct stat sb;
-	json_t *job;
-	char *key = job_key(c->ib, c->rel);
-
-	if (key == NULL || fstatat(c->ib->dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		free(key);
-		return;
-	}
-	job = json_pack("{s:s, s:s, s:I, s:I, s:I}", "state", "refused", "reason", cs_strerror(rc),
-	    "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino, "mtime_ns",
-	    (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
-	(void)cs_store_job_put(d->st, key, job);
-	json_decref(job);
-	free(key);
-}
-
-static void
 secure_done(uv_work_t *req, int status)
 {
 	struct work *w = req->data;
@@ -621,7 +641,6 @@ secure_done(uv_work_t *req, int status)
 		logmsg(1, "refused %s/%s: %s; it stays in the inbox untouched", c->ib->path, c->rel,
 		    cs_strerror(w->rc));
 		d->refused++;
-		record_refusal(d, c, w->rc);
 		cand_remove(d, c);
 	}
 	json_decref(w->extra);
