@@ -24,6 +24,11 @@ echo "== tests (ASan + UBSan build) =="
 CUSTOS_ASAN=1 meson test -C build-asan --print-errorlogs --num-processes 2 \
 	--timeout-multiplier 3 || status=1
 
+# The reliability figures (test, runs, failures) of both runs.
+echo "== reliability figures =="
+python3 tests/reliability/table.py build/meson-logs/testlog.json \
+	build-asan/meson-logs/testlog.json || true
+
 # Count the results of both runs from meson's machine-readable logs.
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
