@@ -205,7 +205,12 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 	const char *name = strrchr(rel, '/');
 
 	name = name != NULL ? name + 1 : rel;
-	if (ignored_name(name) || (ib->dock != NULL && dock_own_file(rel)))
+	/*
+	 * An upload directory holds files still being uploaded (.part, dotfiles)
+	 * and sidecars; a recorder holds only finished recordings: there every
+	 * file but custos's own is evidence, so none can be wiped unsecured.
+	 */
+	if (ib->dock != NULL ? dock_own_file(rel) : ignored_name(name))
 		return;
 	if (fstatat(ib->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
@@ -213,7 +218,7 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 		watch_dir(d, ib, rel);
 		return;
 	}
-	if (is_sidecar(ib->dirfd, rel))
+	if (ib->dock == NULL && is_sidecar(ib->dirfd, rel))
 		return;
 	c = cand_find(d, ib, rel, 0);
 	if (c == NULL) {
@@ -262,7 +267,7 @@ scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 		    (int)sizeof(sub))
 			continue;
 		if (de->d_type == DT_DIR) {
-			if (!ignored_name(de->d_name))
+			if (ib->dock != NULL || !ignored_name(de->d_name))
 				scan_dir(d, ib, sub, depth + 1);
 		} else {
 			observe(d, ib, sub);
@@ -422,6 +427,7 @@ struct work {
 	int stage; /* 0 open, 1 ingest, 2 re-read, 3 release */
 	struct cs_ingest_result res;
 	char sidecar_error[256];
+	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	char metabuf[512]; /* strings of dock metadata parsed from the file name */
 	json_t *extra;
 };
@@ -467,13 +473,13 @@ load_sidecar(struct work *w, int dirfd, const char *rel)
 }
 
 static void
-record_refusal(struct daemon *d, struct cand *c, int rc)
+record_refusal(struct daemon *d, struct cand *c, int dirfd, int rc)
 {
 	struct stat sb;
 	json_t *job;
 	char *key = job_key(c->ib, c->rel);
 
-	if (key == NULL || fstatat(c->ib->dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (key == NULL || fstatat(dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 		free(key);
 		return;
 	}
@@ -503,7 +509,7 @@ secure_work(uv_work_t *req)
 
 	secure_file(w);
 	if (is_refusal(w->rc))
-		record_refusal(w->d, w->c, w->rc);
+		record_refusal(w->d, w->c, w->dirfd, w->rc);
 }
 
 static void
@@ -521,12 +527,12 @@ secure_file(struct work *w)
 	int fd;
 
 	w->stage = 0;
-	fd = cs_source_open(ib->dirfd, rel, w->d->cfg.max_size, &sb);
+	fd = cs_source_open(w->dirfd, rel, w->d->cfg.max_size, &sb);
 	if (fd < 0) {
 		w->rc = fd;
 		return;
 	}
-	side = ib->dock == NULL ? load_sidecar(w, ib->dirfd, rel) : NULL;
+	side = ib->dock == NULL ? load_sidecar(w, w->dirfd, rel) : NULL;
 	m.source = "inbox";
 	m.officers = officers;
 	if (ib->dock != NULL)
@@ -575,15 +581,15 @@ secure_file(struct work *w)
 	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
 	if (w->d->cfg.release_delete && ib->dock == NULL) {
 		/* Delete only the very file that was read (same inode, unchanged). */
-		if (fstatat(ib->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (fstatat(w->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    again.st_ino == sb.st_ino && again.st_dev == sb.st_dev &&
 		    again.st_size == sb.st_size && again.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
 		    again.st_mtim.tv_sec == sb.st_mtim.tv_sec) {
-			if (unlinkat(ib->dirfd, rel, 0) == 0) {
+			if (unlinkat(w->dirfd, rel, 0) == 0) {
 				char side_path[PATH_MAX];
 				if (snprintf(side_path, sizeof(side_path), "%s.json", rel) <
 				    (int)sizeof(side_path))
-					(void)unlinkat(ib->dirfd, side_path, 0);
+					(void)unlinkat(w->dirfd, side_path, 0);
 			}
 		}
 	}
@@ -644,6 +650,7 @@ secure_done(uv_work_t *req, int status)
 		cand_remove(d, c);
 	}
 	json_decref(w->extra);
+	close(w->dirfd);
 	free(w);
 	pump(d);
 }
@@ -667,10 +674,17 @@ pump(struct daemon *d)
 		w->d = d;
 		w->c = c;
 		w->req.data = w;
+		w->dirfd = fcntl(c->ib->dirfd, F_DUPFD_CLOEXEC, 0);
+		if (w->dirfd < 0) {
+			free(w);
+			c->size = -1; /* out of descriptors: back off, try again later */
+			return;
+		}
 		c->running = 1;
 		rc = uv_queue_work(d->loop, &w->req, secure_work, secure_done);
 		if (rc < 0) {
 			c->running = 0;
+			close(w->dirfd);
 			free(w);
 			return;
 		}

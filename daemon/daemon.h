@@ -101,4 +101,22 @@ json_t *dock_status(struct daemon *d);
 /* Top-level names in a recorder folder that are custos's own, not evidence. */
 int dock_own_file(const char *rel);
 
+/* The fields a recorder file-name pattern takes from a name. */
+struct name_fields {
+	char device[64], officer[64], time[16], seq[24];
+};
+/*
+ * Matches file name `name` against `pat` (one that passed cs_pattern_check);
+ * fields are copied into f. 1 on a match.
+ */
+int dock_match_pattern(const char *pat, const char *name, struct name_fields *f);
+/*
+ * For tests/fuzz: a dock of folder `dirfd` outside any daemon, its identity
+ * read from DEVICE.json as a docking reads it (patterns: as in the
+ * configuration, none for the default). Free it with free(). 0, or -1 with
+ * the reason in why.
+ */
+int dock_identity_load(struct dock **out, int dirfd, char *const *patterns, size_t n_patterns,
+    int offset_min, char *why, size_t whyn);
+
 #endif

@@ -44,6 +44,7 @@ struct dock {
 	int finalizing;
 	int complete;
 	int attention_logged;
+	int missing_logged;
 	uint64_t retry_at; /* loop time before which a failed receipt is not retried */
 	char device[128], model[128], officer[128];
 	char session[200];
@@ -110,18 +111,14 @@ dock_device(const struct dock *k)
 int
 dock_own_file(const char *rel)
 {
-	return strcmp(rel, "DEVICE.json") == 0 || strcmp(rel, "CUSTOS-RECEIPT.json") == 0;
+	return strcmp(rel, "DEVICE.json") == 0 || strcmp(rel, "CUSTOS-RECEIPT.json") == 0 ||
+	    strncmp(rel, ".CUSTOS-RECEIPT.json.tmp-", 25) == 0;
 }
 
 /* ---- file-name patterns ---- */
 
-struct name_fields {
-	char device[64], officer[64], time[16], seq[24];
-};
-
-/* Matches `name` against `pat`; fields are copied into f. 1 on a match. */
-static int
-match_pattern(const char *pat, const char *name, struct name_fields *f)
+int
+dock_match_pattern(const char *pat, const char *name, struct name_fields *f)
 {
 	memset(f, 0, sizeof(*f));
 	while (*pat != '\0') {
@@ -156,14 +153,15 @@ match_pattern(const char *pat, const char *name, struct name_fields *f)
 		n = (size_t)(name - start);
 		if (n == 0)
 			return 0;
+		/* A field named twice takes its last value, whole. */
 		if (strcmp(field, "device") == 0 && n < sizeof(f->device))
-			memcpy(f->device, start, n);
+			snprintf(f->device, sizeof(f->device), "%.*s", (int)n, start);
 		else if (strcmp(field, "officer") == 0 && n < sizeof(f->officer))
-			memcpy(f->officer, start, n);
+			snprintf(f->officer, sizeof(f->officer), "%.*s", (int)n, start);
 		else if (strcmp(field, "time") == 0)
 			memcpy(f->time, start, n);
 		else if (strcmp(field, "seq") == 0 && n < sizeof(f->seq))
-			memcpy(f->seq, start, n);
+			snprintf(f->seq, sizeof(f->seq), "%.*s", (int)n, start);
 	}
 	return *name == '\0';
 }
@@ -175,7 +173,7 @@ parse_name(const struct dock *k, const char *rel, struct name_fields *f)
 
 	base = base != NULL ? base + 1 : rel;
 	for (size_t i = 0; i < k->n_patterns; i++)
-		if (match_pattern(k->patterns[i], base, f))
+		if (dock_match_pattern(k->patterns[i], base, f))
 			return 1;
 	return 0;
 }
@@ -326,6 +324,29 @@ out:
 	return rc;
 }
 
+int
+dock_identity_load(struct dock **out, int dirfd, char *const *patterns, size_t n_patterns,
+    int offset_min, char *why, size_t whyn)
+{
+	struct dock *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return -1;
+	k->tree.dirfd = dirfd;
+	k->tree.index = -1;
+	k->offset_min = offset_min;
+	for (size_t i = 0; i < n_patterns && i < 16; i++)
+		k->patterns[k->n_patterns++] = patterns[i];
+	if (k->n_patterns == 0)
+		k->patterns[k->n_patterns++] = (char *)DEFAULT_PATTERN;
+	if (read_identity(k, why, whyn) < 0) {
+		free(k);
+		return -1;
+	}
+	*out = k;
+	return 0;
+}
+
 static struct dock *
 find_dock(struct daemon *d, const char *name)
 {
@@ -358,9 +379,15 @@ open_session(struct daemon *d, struct dock *k)
 	k->dev = sb.st_dev;
 	k->ino = sb.st_ino;
 	s = session_get(d, k->device);
-	if (s != NULL && strcmp(json_string_value(json_object_get(s, "state")), "complete") != 0) {
+	if (s != NULL && json_string_value(json_object_get(s, "state")) != NULL &&
+	    json_string_value(json_object_get(s, "session")) != NULL &&
+	    strcmp(json_string_value(json_object_get(s, "state")), "complete") != 0) {
+		const char *clk = json_string_value(json_object_get(s, "recorder_clock"));
 		snprintf(k->session, sizeof(k->session), "%s",
 		    json_string_value(json_object_get(s, "session")));
+		/* The same clock reading as at the first docking: its offset holds. */
+		if (clk != NULL && strcmp(clk, k->recorder_clock) == 0)
+			k->offset_ms = json_integer_value(json_object_get(s, "clock_offset_ms"));
 		logmsg(2, "recorder %s docked again at %s: resuming session %s", k->device, k->name,
 		    k->session);
 	} else {
@@ -489,6 +516,7 @@ struct finalize {
 	struct daemon *d;
 	int rc;
 	int missing, refused;
+	int dirfd; /* the recorder folder, duplicated for this item */
 	char first_missing[256];
 	size_t files;
 	json_t *gaps;
@@ -535,7 +563,7 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 			walk_tree(w, dirfd, sub, depth + 1);
 			continue;
 		}
-		if (dock_own_file(sub) || de->d_name[0] == '.')
+		if (dock_own_file(sub))
 			continue;
 		snprintf(key, sizeof(key), "dock/%s/%s", k->device, sub);
 		if (cs_store_job_get(w->f->d->st, key, &job) < 0) {
@@ -621,7 +649,7 @@ finalize_work(uv_work_t *req)
 	struct walk w = {f, json_array(), json_array()};
 	json_t *body = NULL, *s;
 
-	walk_tree(&w, k->tree.dirfd, "", 0);
+	walk_tree(&w, f->dirfd, "", 0);
 	f->files = json_array_size(w.files);
 	if (f->missing > 0 || f->refused > 0) {
 		f->rc = 1; /* not yet, or needs a person */
@@ -633,7 +661,7 @@ finalize_work(uv_work_t *req)
 	    "officer", k->officer, "recorder_clock_at_docking", k->recorder_clock, "clock_offset_ms",
 	    (json_int_t)k->offset_ms, "files", w.files, "release_policy", "local", "sequence_gaps",
 	    f->gaps);
-	f->rc = body != NULL ? cs_receipt_write(f->d->st, k->tree.dirfd, body) : -ENOMEM;
+	f->rc = body != NULL ? cs_receipt_write(f->d->st, f->dirfd, body) : -ENOMEM;
 	if (f->rc < 0)
 		goto out;
 	s = session_get(f->d, k->device);
@@ -669,6 +697,13 @@ finalize_done(uv_work_t *req, int status)
 	if (f->rc == 1) {
 		/* Not every file is secured yet (or one was refused): look again shortly. */
 		k->retry_at = uv_now(f->d->loop) + 2000;
+		if (f->missing > 0 && uv_now(f->d->loop) - k->tree.changed_at > 60000 &&
+		    !k->missing_logged) {
+			logmsg(1, "recorder %s: %d file(s) not secured yet, for example %s; no receipt "
+			          "until they are",
+			    k->device, f->missing, f->first_missing);
+			k->missing_logged = 1;
+		}
 		if (f->refused > 0 && !k->attention_logged) {
 			logmsg(1, "recorder %s: %d file(s) were refused (see above); no receipt is "
 			          "written, so the recorder must not be wiped. An operator must look at it",
@@ -698,6 +733,7 @@ finalize_done(uv_work_t *req, int status)
 			    k->device, gaps);
 	}
 	json_decref(f->gaps);
+	close(f->dirfd);
 	free(f);
 }
 
@@ -725,9 +761,15 @@ dock_tick(struct daemon *d)
 		f->k = k;
 		f->d = d;
 		f->req.data = f;
+		f->dirfd = fcntl(k->tree.dirfd, F_DUPFD_CLOEXEC, 0);
+		if (f->dirfd < 0) {
+			free(f);
+			continue;
+		}
 		k->finalizing = 1;
 		if (uv_queue_work(d->loop, &f->req, finalize_work, finalize_done) < 0) {
 			k->finalizing = 0;
+			close(f->dirfd);
 			free(f);
 		}
 	}
