@@ -429,6 +429,7 @@ struct work {
 	char sidecar_error[256];
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	char metabuf[512]; /* strings of dock metadata parsed from the file name */
+	int resumed;       /* finished a file whose event was written before a crash */
 	json_t *extra;
 };
 
@@ -501,6 +502,40 @@ is_refusal(int rc)
 
 static void secure_file(struct work *w);
 
+/*
+ * A job left "ingested" for exactly this file (same identity): a crash came
+ * after its ledger event and before its release. Fills w->res from the job.
+ */
+static int
+resume_ingested(struct work *w, const char *key, const struct stat *sb)
+{
+	json_t *job = NULL;
+	const char *state, *id, *sha;
+	int yes = 0;
+
+	if (cs_store_job_get(w->d->st, key, &job) < 0)
+		return 0;
+	state = json_string_value(json_object_get(job, "state"));
+	id = json_string_value(json_object_get(job, "id"));
+	sha = json_string_value(json_object_get(job, "sha256"));
+	if (state != NULL && strcmp(state, "ingested") == 0 && id != NULL && sha != NULL &&
+	    strlen(sha) == 64 && strlen(id) < sizeof(w->res.id) &&
+	    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb->st_size &&
+	    json_integer_value(json_object_get(job, "mtime_ns")) ==
+	        (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec &&
+	    (w->c->ib->dock != NULL ||
+	        json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino)) {
+		memset(&w->res, 0, sizeof(w->res));
+		snprintf(w->res.id, sizeof(w->res.id), "%s", id);
+		memcpy(w->res.sha256, sha, 65);
+		w->res.size = (uint64_t)sb->st_size;
+		w->resumed = 1;
+		yes = 1;
+	}
+	json_decref(job);
+	return yes;
+}
+
 /* Work item: secure one file; a refusal is recorded here, off the loop thread. */
 static void
 secure_work(uv_work_t *req)
@@ -520,7 +555,7 @@ secure_file(struct work *w)
 	const char *officers[64];
 	struct cs_meta m = {0};
 	struct stat sb, again;
-	json_t *side, *job = NULL, *v;
+	json_t *side, *job = NULL, *v, *ident = NULL;
 	char hex[65], *key = NULL;
 	uint64_t size;
 	size_t i;
@@ -561,7 +596,23 @@ secure_file(struct work *w)
 		}
 	}
 	w->stage = 1;
-	w->rc = cs_store_ingest_fd(w->d->st, fd, rel, &m, &w->res);
+	key = job_key(ib, rel);
+	ident = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)sb.st_ino, "size",
+	    (json_int_t)sb.st_size, "mtime_ns",
+	    (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	if (key == NULL || ident == NULL) {
+		w->rc = -ENOMEM;
+		json_decref(side);
+		goto out;
+	}
+	if (resume_ingested(w, key, &sb)) {
+		/* Its event was written before a crash: finish it, take nothing again. */
+		w->rc = 0;
+	} else {
+		m.job_key = key;
+		m.job_ident = ident;
+		w->rc = cs_store_ingest_fd(w->d->st, fd, rel, &m, &w->res);
+	}
 	json_decref(side);
 	if (w->rc < 0)
 		goto out;
@@ -575,7 +626,6 @@ secure_file(struct work *w)
 		goto out;
 
 	w->stage = 3;
-	key = job_key(ib, rel);
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
 	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
 	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
@@ -596,6 +646,7 @@ secure_file(struct work *w)
 	w->rc = key != NULL && job != NULL ? cs_store_job_put(w->d->st, key, job) : -ENOMEM;
 out:
 	json_decref(job);
+	json_decref(ident);
 	free(key);
 	close(fd);
 }
@@ -621,6 +672,7 @@ secure_done(uv_work_t *req, int status)
 			d->duplicates++;
 		logmsg(2, "secured %s/%s as %s (%llu bytes, sha256 %s)%s", c->ib->path, c->rel,
 		    w->res.id, (unsigned long long)w->res.size, w->res.sha256,
+		    w->resumed ? ", finishing an ingest interrupted by a crash" :
 		    w->res.duplicate ? ", already stored: recorded as another sighting" : "");
 		cand_remove(d, c);
 	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {

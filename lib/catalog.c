@@ -8,6 +8,7 @@
  * reaches a caller.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,14 +63,98 @@ get_be64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * Not json_dumps(): jansson (2.14) ignores a failure to write an object key,
+ * so one failed allocation inside json_dumps() can yield malformed JSON
+ * (`{"case:"C-1"}`) instead of NULL. Here the first failed write makes every
+ * later write fail too, so the dump as a whole fails.
+ */
+struct dumpbuf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static int
+dump_cb(const char *buf, size_t size, void *data)
+{
+	struct dumpbuf *d = data;
+
+	if (d->failed)
+		return -1;
+	if (size >= d->cap - d->len) {
+		size_t nc = d->cap * 2 > d->len + size + 1 ? d->cap * 2 : d->len + size + 1;
+		char *np = realloc(d->p, nc);
+		if (np == NULL) {
+			d->failed = 1;
+			return -1;
+		}
+		d->p = np;
+		d->cap = nc;
+	}
+	memcpy(d->p + d->len, buf, size);
+	d->len += size;
+	d->p[d->len] = '\0';
+	return 0;
+}
+
+/*
+ * jansson's allocations go through json_alloc(), which notes (per thread)
+ * that one failed: jansson's parser ignores a failure to grow its token
+ * buffer and parses on without the character (json_loadb() then returns a
+ * wrong value, not NULL). The hook is set for the whole process, once.
+ */
+static _Thread_local int json_alloc_failed;
+static pthread_once_t json_hook_once = PTHREAD_ONCE_INIT;
+
+static void *
+json_alloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL)
+		json_alloc_failed = 1;
+	return p;
+}
+
+static void
+json_hook(void)
+{
+	json_set_alloc_funcs(json_alloc, free);
+}
+
+json_t *
+cs__json_load(const void *buf, size_t len, size_t flags, int *oom)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	pthread_once(&json_hook_once, json_hook);
+	json_alloc_failed = 0;
+	v = json_loadb(buf, len, flags, &jerr);
+	*oom = json_alloc_failed ||
+	    (v == NULL && json_error_code(&jerr) == json_error_out_of_memory);
+	if (*oom) {
+		json_decref(v);
+		v = NULL;
+	}
+	return v;
+}
+
 char *
 cs__json_canonical(const json_t *v, size_t *len)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	struct dumpbuf d = {NULL, 0, 0, 0};
 
-	if (s != NULL && len != NULL)
-		*len = strlen(s);
-	return s;
+	if (json_dump_callback(v, dump_cb, &d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) <
+	        0 ||
+	    d.failed || d.p == NULL) {
+		free(d.p);
+		return NULL;
+	}
+	if (len != NULL)
+		*len = d.len;
+	return d.p;
 }
 
 int
@@ -335,16 +420,52 @@ static int
 get_item_raw(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t **rec)
 {
 	MDB_val k = {strlen(id), (void *)id}, d;
-	json_error_t jerr;
-	int rc;
+	int rc, oom;
 
 	if (k.mv_size == 0 || k.mv_size > 480)
 		return MDB_NOTFOUND;
 	rc = mdb_get(txn, c->dbi[CS_DBI_ITEMS], &k, &d);
 	if (rc != 0)
 		return rc;
-	*rec = json_loadb(d.mv_data, d.mv_size, 0, &jerr);
-	return *rec == NULL ? MDB_CORRUPTED : 0;
+	*rec = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
+	if (*rec == NULL)
+		return oom ? ENOMEM : MDB_CORRUPTED;
+	return 0;
+}
+
+/*
+ * An event that secured a file from a watched source names the source's job
+ * ("job": {"key", "ino", "size", "mtime_ns"}). Its job becomes "ingested" in
+ * the same transaction, so that a daemon killed after the event (even before
+ * this commit: replay does the same) finishes that file without taking it
+ * again.
+ */
+static int
+put_job(struct cs__catalog *c, MDB_txn *txn, json_t *job, const char *id, const char *sha)
+{
+	const char *key = json_string_value(json_object_get(job, "key"));
+	json_t *v;
+	char *s;
+	size_t len;
+	MDB_val k, d;
+	int rc;
+
+	if (c->jobs == 0 || key == NULL || sha == NULL || strlen(key) == 0 || strlen(key) > 480)
+		return 0;
+	v = json_pack("{s:s, s:s, s:s, s:O*, s:O*, s:O*}", "state", "ingested", "id", id, "sha256",
+	    sha, "ino", json_object_get(job, "ino"), "size", json_object_get(job, "size"),
+	    "mtime_ns", json_object_get(job, "mtime_ns"));
+	s = v != NULL ? cs__json_canonical(v, &len) : NULL;
+	json_decref(v);
+	if (s == NULL)
+		return ENOMEM;
+	k.mv_size = strlen(key);
+	k.mv_data = (void *)key;
+	d.mv_size = len;
+	d.mv_data = s;
+	rc = mdb_put(txn, c->jobs, &k, &d, 0);
+	free(s);
+	return rc;
 }
 
 /*
@@ -359,12 +480,15 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	json_t *ev = NULL, *item, *rec = NULL;
 	struct wctx w = {c, txn, 0};
 	const char *type, *id, *t;
-	json_error_t jerr;
 	MDB_val k, d;
 	int64_t ms;
-	int rc;
+	int rc, oom;
 
-	ev = json_loadb(a->ev, a->len, JSON_REJECT_DUPLICATES, &jerr);
+	ev = cs__json_load(a->ev, a->len, JSON_REJECT_DUPLICATES, &oom);
+	if (ev == NULL && oom) {
+		rc = ENOMEM; /* not a ledger problem */
+		goto out;
+	}
 	if (ev == NULL || !json_is_object(ev)) {
 		*why = "event is not a JSON object";
 		rc = -1;
@@ -401,17 +525,20 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			rc = -1;
 			goto out;
 		}
-		if (get_item_raw(c, txn, id, &rec) == 0) {
+		rc = get_item_raw(c, txn, id, &rec);
+		if (rc == 0) {
 			*why = "ingest event repeats an existing evidence id";
 			rc = -1;
 			goto out;
 		}
+		if (rc != MDB_NOTFOUND)
+			goto out;
+		json_decref(rec);
 		rec = json_deep_copy(item);
-		if (rec == NULL) {
+		if (rec == NULL || json_object_set_new(rec, "sightings", json_integer(1)) < 0) {
 			rc = ENOMEM;
 			goto out;
 		}
-		json_object_set_new(rec, "sightings", json_integer(1));
 		rc = put_item(c, txn, id, rec);
 		if (rc == 0) {
 			k.mv_size = 32;
@@ -429,13 +556,19 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			rc = index_meta(c, txn, id, item);
 	} else if (strcmp(type, "sighting") == 0) {
 		id = json_string_value(json_object_get(ev, "id"));
-		if (id == NULL || get_item_raw(c, txn, id, &rec) != 0) {
+		rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
+		if (rc == ENOMEM)
+			goto out;
+		if (rc != 0) {
 			*why = "sighting event names an unknown evidence id";
 			rc = -1;
 			goto out;
 		}
-		json_object_set_new(rec, "sightings",
-		    json_integer(json_integer_value(json_object_get(rec, "sightings")) + 1));
+		if (json_object_set_new(rec, "sightings",
+		        json_integer(json_integer_value(json_object_get(rec, "sightings")) + 1)) < 0) {
+			rc = ENOMEM;
+			goto out;
+		}
 		rc = put_item(c, txn, id, rec);
 		if (rc == 0)
 			rc = index_meta(c, txn, id, json_object_get(ev, "sighting"));
@@ -452,6 +585,9 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		rc = k.mv_size > 0 && k.mv_size <= 480 ?
 		    mdb_put(txn, c->dbi[CS_DBI_ITEM_EVENTS], &k, &d, 0) : 0;
 	}
+	if (rc == 0 && id != NULL && rec != NULL && json_is_object(json_object_get(ev, "job")))
+		rc = put_job(c, txn, json_object_get(ev, "job"), id,
+		    json_string_value(json_object_get(rec, "sha256")));
 	if (rc != 0)
 		goto out;
 
@@ -666,7 +802,7 @@ cs__catalog_each_item(struct cs__catalog *c, MDB_txn *txn,
 	while (rc == 0) {
 		char id[512];
 		json_t *rec;
-		int r;
+		int r, oom;
 
 		if (k.mv_size >= sizeof(id)) {
 			rc = MDB_CORRUPTED;
@@ -674,7 +810,11 @@ cs__catalog_each_item(struct cs__catalog *c, MDB_txn *txn,
 		}
 		memcpy(id, k.mv_data, k.mv_size);
 		id[k.mv_size] = '\0';
-		rec = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+		rec = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
+		if (rec == NULL && oom) {
+			mdb_cursor_close(cur);
+			return -ENOMEM; /* not an unreadable record */
+		}
 		r = cb(ctx, id, rec);
 		json_decref(rec);
 		if (r != 0) {
@@ -696,6 +836,7 @@ struct find_ctx {
 	json_t *out;
 };
 
+/* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
 static int
 has_dup(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id)
 {
@@ -703,25 +844,30 @@ has_dup(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id)
 	MDB_val k = {strlen(key), (void *)key}, d = {strlen(id), (void *)id};
 	int rc;
 
-	if (k.mv_size == 0 || k.mv_size > 480 || mdb_cursor_open(txn, dbi, &cur) != 0)
+	if (k.mv_size == 0 || k.mv_size > 480)
 		return 0;
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0)
+		return from_mdb(rc);
 	rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH);
 	mdb_cursor_close(cur);
 	return rc == 0;
 }
 
+/* 1 if the item matches the query, 0 if not, negative on an error. */
 static int
 matches(struct find_ctx *f, const char *id, json_t *rec)
 {
 	const struct cs_query *q = f->q;
 	struct cs__catalog *c = f->c;
+	int r;
 
-	if (q->case_no && !has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], q->case_no, id))
-		return 0;
-	if (q->officer && !has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id))
-		return 0;
-	if (q->device && !has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id))
-		return 0;
+	if (q->case_no && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], q->case_no, id)) <= 0)
+		return r;
+	if (q->officer && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
+		return r;
+	if (q->device && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
+		return r;
 	if (q->sha256) {
 		const char *s = json_string_value(json_object_get(rec, "sha256"));
 		if (s == NULL || strcasecmp(s, q->sha256) != 0)
@@ -747,6 +893,7 @@ find_add(void *ctx, MDB_val *v)
 	json_t *rec = NULL;
 	size_t i;
 	json_t *e;
+	int rc;
 
 	if (v->mv_size >= sizeof(id))
 		return CS_ESTORE;
@@ -757,12 +904,15 @@ find_add(void *ctx, MDB_val *v)
 		if (strcmp(json_string_value(json_object_get(e, "id")), id) == 0)
 			return 0;
 	}
-	if (get_item_raw(f->c, f->txn, id, &rec) != 0)
-		return CS_ESTORE;
-	if (matches(f, id, rec))
-		json_array_append(f->out, rec);
+	rc = get_item_raw(f->c, f->txn, id, &rec);
+	if (rc != 0)
+		return rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+	/* a match left out of the answer (out of memory) must not go unnoticed */
+	rc = matches(f, id, rec);
+	if (rc > 0)
+		rc = json_array_append(f->out, rec) < 0 ? -ENOMEM : 0;
 	json_decref(rec);
-	return 0;
+	return rc;
 }
 
 int

@@ -116,6 +116,10 @@ cs_store_init(const char *root, const char *station)
 	rc = cs__catalog_open(&cat, catdir, 1, 0);
 	if (rc < 0)
 		goto out;
+	/* LMDB never fsyncs the directory it creates data.mdb in. */
+	rc = cs__fsync_dir(rootfd, "catalog");
+	if (rc < 0)
+		goto out;
 	rc = cs__fsync_dir(rootfd, NULL);
 	if (rc < 0)
 		goto out;
@@ -150,12 +154,16 @@ read_info(struct cs_store *st)
 	json_t *info = NULL;
 	const char *station, *origin;
 	char *text = NULL;
-	int rc;
+	int rc, oom;
 
 	rc = cs__read_file(st->rootfd, "custos.json", 1 << 16, &text, NULL);
 	if (rc < 0)
 		return rc == -ENOENT ? CS_ENOTFOUND : rc;
-	info = json_loads(text, 0, NULL);
+	info = cs__json_load(text, strlen(text), 0, &oom);
+	if (info == NULL && oom) {
+		free(text);
+		return -ENOMEM;
+	}
 	station = json_string_value(json_object_get(info, "station"));
 	origin = json_string_value(json_object_get(info, "origin"));
 	if (info == NULL || station == NULL || origin == NULL || !cs__station_valid(station) ||
@@ -273,6 +281,7 @@ handle_orphans(struct cs_store *st)
 	char path[CS_BLOB_PATH_MAX + 8], dst[128];
 	MDB_txn *txn = NULL;
 	int moved = 0, rc;
+	struct stat sb;
 	DIR *d1 = NULL;
 	struct dirent *a;
 
@@ -331,6 +340,15 @@ handle_orphans(struct cs_store *st)
 				snprintf(dst, sizeof(dst), "orphans/%.64s", c->d_name);
 				if (renameat(st->rootfd, path, st->rootfd, dst) == 0) {
 					moved++;
+					/*
+					 * Durable in orphans/ first, then gone from objects/.
+					 * A power loss in between leaves two links to one
+					 * file, where rename() does nothing: unlink instead.
+					 */
+					(void)cs__fsync_dir(st->rootfd, "orphans");
+					if (fstatat(dirfd(d3), c->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+						(void)unlinkat(dirfd(d3), c->d_name, 0);
+					(void)cs__fsync_dir(dirfd(d3), NULL);
 					cs__store_log(st, CS_LOG_WARN,
 					    "blob %s has no ledger record (an interrupted ingest); moved "
 					    "to orphans/",
@@ -351,7 +369,11 @@ out:
 	return rc;
 }
 
-/* The size of the largest validly signed checkpoint (0 if none). */
+/*
+ * The size of the largest validly signed checkpoint (0 if none); UINT64_MAX
+ * if the checkpoints cannot be read (out of memory), so that the checks
+ * below refuse rather than pass.
+ */
 static uint64_t
 checkpointed_size(struct cs_store *st)
 {
@@ -360,7 +382,7 @@ checkpointed_size(struct cs_store *st)
 	size_t n = 0;
 
 	if (cs__checkpoints_load(st, &cps, &n) < 0)
-		return 0;
+		return UINT64_MAX;
 	for (size_t i = 0; i < n; i++)
 		if (cps[i].valid && cps[i].size > max)
 			max = cps[i].size;
@@ -373,7 +395,7 @@ static int
 recover(struct cs_store *st)
 {
 	struct cs__catalog_state s;
-	uint64_t fsize, end, count;
+	uint64_t fsize, end, count, cpsize;
 	MDB_txn *txn;
 	int torn, rc, crashed;
 	struct stat sb;
@@ -431,11 +453,14 @@ recover(struct cs_store *st)
 	}
 	if (rc < 0)
 		return rc;
-	if (checkpointed_size(st) > s.size + count) {
+	cpsize = checkpointed_size(st);
+	if (cpsize == UINT64_MAX)
+		return -ENOMEM; /* the checkpoints could not be read */
+	if (cpsize > s.size + count) {
 		cs__store_log(st, CS_LOG_ERROR,
 		    "a signed checkpoint covers %llu ledger events but only %llu are here: the "
 		    "ledger was truncated or rolled back; refusing to write. Run `custos verify`",
-		    (unsigned long long)checkpointed_size(st), (unsigned long long)(s.size + count));
+		    (unsigned long long)cpsize, (unsigned long long)(s.size + count));
 		return CS_ELEDGER;
 	}
 	st->j.end = end;
@@ -555,7 +580,7 @@ cs_store_close(struct cs_store *st)
 {
 	if (st == NULL)
 		return;
-	if (st->lockfd >= 0 && !st->failed) {
+	if (st->lockfd >= 0 && !st->failed && !st->orphan) {
 		/* A clean stop: no orphan scan needed at the next start. */
 		if (unlinkat(st->rootfd, "WRITER", 0) == 0)
 			(void)cs__fsync_dir(st->rootfd, NULL);
@@ -617,11 +642,14 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 	if (now < st->last_ms)
 		now = st->last_ms;
 	cs__time_format(now, tbuf, sizeof(tbuf));
-	json_object_set_new(ev, "seq", json_integer((json_int_t)st->size));
-	json_object_set_new(ev, "time", json_string(tbuf));
-	json_object_set_new(ev, "v", json_integer(1));
-	if (json_is_object(json_object_get(ev, "item")))
-		json_object_set_new(json_object_get(ev, "item"), "ingested_at", json_string(tbuf));
+	/* Out of memory here must not leave a field out of a ledger event. */
+	if (json_object_set_new(ev, "seq", json_integer((json_int_t)st->size)) < 0 ||
+	    json_object_set_new(ev, "time", json_string(tbuf)) < 0 ||
+	    json_object_set_new(ev, "v", json_integer(1)) < 0 ||
+	    (json_is_object(json_object_get(ev, "item")) &&
+	        json_object_set_new(json_object_get(ev, "item"), "ingested_at", json_string(tbuf)) <
+	            0))
+		return -ENOMEM;
 	s = cs__json_canonical(ev, &len);
 	if (s == NULL)
 		return -ENOMEM;
@@ -664,7 +692,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	char hex[65], tbuf[32];
 	const char *field = NULL;
 	MDB_txn *txn = NULL;
-	int rc, locked = 0;
+	int rc, locked = 0, placed = 0;
 
 	if (st->lockfd < 0)
 		return -EBADF;
@@ -683,6 +711,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		}
 		goto out;
 	}
+	placed = !bp.existed;
 	cs__hex(bp.digest, 32, hex);
 	if (bp.repaired)
 		cs__store_log(st, CS_LOG_WARN, "stored blob %s was damaged; replaced with verified bytes",
@@ -702,25 +731,35 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	rc = cs__catalog_id_by_sha(&st->cat, txn, bp.digest, r.id, sizeof(r.id));
 	if (rc == 0) {
 		r.duplicate = 1;
-		json_object_set_new(mj, "name", cs__name_json(name != NULL ? name : ""));
-		ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id, "sighting", mj);
+		if (json_object_set_new(mj, "name", cs__name_json(name != NULL ? name : "")) == 0)
+			ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id, "sighting", mj);
 	} else if (rc == CS_ENOTFOUND) {
 		/* The id is the station and a digest prefix, longer if a prefix collides. */
 		for (int n = 20; n <= 64; n += 4) {
 			json_t *other = NULL;
 			snprintf(r.id, sizeof(r.id), "%s-%.*s", st->station, n, hex);
-			if (cs__catalog_get_item(&st->cat, txn, r.id, &other) == CS_ENOTFOUND)
-				break;
+			rc = cs__catalog_get_item(&st->cat, txn, r.id, &other);
 			json_decref(other);
+			if (rc == CS_ENOTFOUND)
+				break;
+			if (rc < 0) /* out of memory: not a taken id */
+				goto out;
 		}
 		cs__time_format(cs__now_ms(), tbuf, sizeof(tbuf));
 		item = json_deep_copy(mj);
-		json_object_set_new(item, "id", json_string(r.id));
-		json_object_set_new(item, "sha256", json_string(hex));
-		json_object_set_new(item, "size", json_integer((json_int_t)bp.size));
-		json_object_set_new(item, "name", cs__name_json(name != NULL ? name : ""));
-		json_object_set_new(item, "station", json_string(st->station));
-		ev = json_pack("{s:s, s:o}", "event", "ingest", "item", item);
+		if (item != NULL && (json_object_set_new(item, "id", json_string(r.id)) < 0 ||
+		                        json_object_set_new(item, "sha256", json_string(hex)) < 0 ||
+		                        json_object_set_new(item, "size",
+		                            json_integer((json_int_t)bp.size)) < 0 ||
+		                        json_object_set_new(item, "name",
+		                            cs__name_json(name != NULL ? name : "")) < 0 ||
+		                        json_object_set_new(item, "station",
+		                            json_string(st->station)) < 0)) {
+			json_decref(item);
+			item = NULL;
+		}
+		/* json_pack() fails on a NULL "o" (and ev stays NULL: -ENOMEM below) */
+		ev = item != NULL ? json_pack("{s:s, s:o}", "event", "ingest", "item", item) : NULL;
 	} else {
 		goto out;
 	}
@@ -730,11 +769,26 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		rc = -ENOMEM;
 		goto out;
 	}
+	if (meta != NULL && meta->job_key != NULL) {
+		json_t *job = json_pack("{s:s}", "key", meta->job_key);
+		if (job != NULL && meta->job_ident != NULL &&
+		    json_object_update(job, meta->job_ident) < 0) {
+			json_decref(job);
+			job = NULL;
+		}
+		/* json_object_set_new() takes the reference even when it fails. */
+		if (job == NULL || json_object_set_new(ev, "job", job) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	rc = commit_event(st, ev, &r.seq);
 	if (rc < 0)
 		goto out;
 	*res = r;
 out:
+	if (rc < 0 && placed)
+		st->orphan = 1; /* a new blob without its event (e.g. out of memory) */
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	if (locked)
@@ -836,9 +890,15 @@ cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n)
 		snprintf(cp.file, sizeof(cp.file), "%.20s", de->d_name);
 		cp.size = strtoull(de->d_name, NULL, 10);
 		snprintf(rel, sizeof(rel), "checkpoints/%.20s", de->d_name);
-		if (cs__read_file(st->rootfd, rel, 1 << 16, &cp.note, &cp.len) == 0 &&
-		    cs_note_verify(v, cp.note, cp.len, &tl) == 0 &&
-		    cs_checkpoint_parse(&c, cp.note, tl) == 0 && c.size == cp.size &&
+		rc = cs__read_file(st->rootfd, rel, 1 << 16, &cp.note, &cp.len);
+		if (rc == 0)
+			rc = cs_note_verify(v, cp.note, cp.len, &tl);
+		if (rc == -ENOMEM || rc == CS_ECRYPTO) {
+			/* the check could not be made: not an invalid checkpoint */
+			free(cp.note);
+			goto out;
+		}
+		if (rc == 0 && cs_checkpoint_parse(&c, cp.note, tl) == 0 && c.size == cp.size &&
 		    strcmp(c.origin, st->origin) == 0) {
 			cp.valid = 1;
 			memcpy(cp.root, c.root, 32);
@@ -1076,10 +1136,11 @@ event_in(struct cs_store *st, MDB_txn *txn, uint64_t seq, json_t **event, char *
 		return CS_ELEDGER;
 	}
 	if (event != NULL) {
-		*event = json_loadb(buf, len, 0, NULL);
+		int oom;
+		*event = cs__json_load(buf, len, 0, &oom);
 		if (*event == NULL) {
 			free(buf);
-			return CS_ELEDGER;
+			return oom ? -ENOMEM : CS_ELEDGER;
 		}
 	}
 	if (raw != NULL) {

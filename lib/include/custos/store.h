@@ -30,6 +30,12 @@ struct cs_meta {
 	const char *recorded_end;   /* RFC 3339 */
 	const char *source;         /* how it arrived: "cli", "inbox", "dock" */
 	json_t *extra;              /* optional object merged as "extra" (borrowed) */
+	/*
+	 * The daemon's job for the source file, recorded in the event as
+	 * "job": {"key": job_key, ...job_ident} and made "ingested" with it.
+	 */
+	const char *job_key;
+	json_t *job_ident; /* {"ino", "size", "mtime_ns"} (borrowed) */
 };
 
 struct cs_ingest_result {
