@@ -150,14 +150,14 @@ is_sidecar(int dirfd, const char *rel)
 }
 
 /*
- * The job of a file: "inbox/<n>/<path>" in an upload directory, and
+ * The job of a file: "inbox/<directory>/<path>" in an upload directory, and
  * "dock/<device id>/<path>" on a recorder, so that a recorder docked again
  * (at another mount point, perhaps) is recognised by its identity.
  */
 static char *
 job_key(const struct inbox *ib, const char *rel)
 {
-	size_t n = strlen(rel) + 300;
+	size_t n = strlen(rel) + strlen(ib->path != NULL ? ib->path : "") + 300;
 	char *k = malloc(n);
 
 	if (k == NULL)
@@ -165,7 +165,7 @@ job_key(const struct inbox *ib, const char *rel)
 	if (ib->dock != NULL)
 		snprintf(k, n, "dock/%s/%s", dock_device(ib->dock), rel);
 	else
-		snprintf(k, n, "inbox/%d/%s", ib->index, rel);
+		snprintf(k, n, "inbox/%s/%s", ib->path, rel);
 	return k;
 }
 
@@ -497,10 +497,12 @@ static int
 is_refusal(int rc)
 {
 	return rc < 0 && rc != CS_ECHANGED && rc != -ENOENT && rc != CS_EFAILED && rc != -EIO &&
+	    rc != CS_ESOURCE && rc != -EROFS && rc != -EFBIG &&
 	    rc != -ENOSPC && rc != -EDQUOT && rc != -ENOMEM && rc != CS_ESTORE;
 }
 
 static void secure_file(struct work *w);
+static void apply_cli(const struct daemon *d, struct cs_config *c);
 
 /*
  * A job left "ingested" for exactly this file (same identity): a crash came
@@ -584,14 +586,34 @@ secure_file(struct work *w)
 			if (m.n_officers < 64 && json_string_value(v) != NULL)
 				officers[m.n_officers++] = json_string_value(v);
 		}
-		{
+		/* Bad metadata never costs the evidence: drop each bad field, keep the rest. */
+		for (int tries = 0; tries < 8; tries++) {
 			const char *field = NULL;
-			if (cs_meta_check(&m, &field) < 0) {
-				/* Bad metadata never costs the evidence: secure it without. */
-				snprintf(w->sidecar_error, sizeof(w->sidecar_error),
-				    "field '%s' is invalid", field);
+			size_t len;
+			if (cs_meta_check(&m, &field) == 0 || field == NULL)
+				break;
+			len = strlen(w->sidecar_error);
+			snprintf(w->sidecar_error + len, sizeof(w->sidecar_error) - len,
+			    "%sfield '%s' is invalid and was left out", len ? "; " : "", field);
+			if (strcmp(field, "case") == 0)
+				m.case_no = NULL;
+			else if (strcmp(field, "category") == 0)
+				m.category = NULL;
+			else if (strcmp(field, "stage") == 0)
+				m.stage = NULL;
+			else if (strcmp(field, "device") == 0)
+				m.device = NULL;
+			else if (strcmp(field, "recorded_start") == 0)
+				m.recorded_start = NULL;
+			else if (strcmp(field, "recorded_end") == 0)
+				m.recorded_end = NULL;
+			else if (strcmp(field, "officers") == 0)
+				m.n_officers = 0;
+			else {
 				memset(&m, 0, sizeof(m));
 				m.source = "inbox";
+				m.officers = officers;
+				break;
 			}
 		}
 	}
@@ -663,7 +685,7 @@ secure_done(uv_work_t *req, int status)
 	d->in_flight--;
 	c->running = 0;
 	if (w->sidecar_error[0])
-		logmsg(1, "%s/%s.json: malformed sidecar (%s); the file is secured with what is known",
+		logmsg(1, "%s/%s.json: sidecar problem (%s); the file is secured with the rest",
 		    c->ib->path, c->rel, w->sidecar_error);
 	if (w->rc == 0) {
 		d->secured++;
@@ -771,6 +793,11 @@ on_tick(uv_timer_t *t)
 			}
 			if (now - c->changed_at < d->cfg.settle_ms)
 				continue;
+			/* "x.json" seen before "x" arrived is x's sidecar after all. */
+			if (c->ib->dock == NULL && is_sidecar(c->ib->dirfd, c->rel)) {
+				cand_remove(d, c);
+				continue;
+			}
 			c->queued = 1;
 			c->qnext = NULL;
 			if (d->qtail != NULL)
@@ -1018,7 +1045,12 @@ control_start(struct daemon *d)
 		snprintf(path, sizeof(path), "%s", d->cfg.socket);
 	else
 		snprintf(path, sizeof(path), "%s/custosd.sock", d->cfg.store);
-	(void)unlink(path);
+	{
+		struct stat sb;
+		/* Remove a stale socket of an earlier run, never anything else. */
+		if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			(void)unlink(path);
+	}
 	uv_pipe_init(d->loop, &d->control, 0);
 	d->control.data = d;
 	rc = uv_pipe_bind(&d->control, path);
@@ -1102,6 +1134,7 @@ on_sighup(uv_signal_t *s, int signum)
 	}
 	cs_config_init(&nc);
 	if (cs_config_load(&nc, d->config_path, err, sizeof(err)) < 0 ||
+	    (apply_cli(d, &nc), 0) ||
 	    (nc.store == NULL && (nc.store = strdup(d->cfg.store)) == NULL) ||
 	    cs_config_check(&nc, err, sizeof(err)) < 0) {
 		logmsg(0, "reload refused, the running configuration stays: %s", err);
@@ -1124,6 +1157,31 @@ on_sighup(uv_signal_t *s, int signum)
 	logmsg(2, "configuration reloaded from %s", d->config_path);
 	cs_config_fini(&nc);
 	pump(d);
+}
+
+/* Command-line options override the configuration file, at start and on reload. */
+static void
+apply_cli(const struct daemon *d, struct cs_config *c)
+{
+	if (d->cli_store != NULL) {
+		free(c->store);
+		c->store = strdup(d->cli_store);
+	}
+	if (d->cli_docks != NULL) {
+		free(c->docks);
+		c->docks = strdup(d->cli_docks);
+	}
+	if (d->cli_station != NULL) {
+		free(c->station);
+		c->station = strdup(d->cli_station);
+	}
+	if (d->n_cli_inboxes > 0) {
+		for (size_t i = 0; i < c->n_inboxes; i++)
+			free(c->inboxes[i]);
+		c->n_inboxes = 0;
+		for (size_t i = 0; i < d->n_cli_inboxes; i++)
+			c->inboxes[c->n_inboxes++] = strdup(d->cli_inboxes[i]);
+	}
 }
 
 static const char usage[] =
@@ -1153,9 +1211,6 @@ main(int argc, char **argv)
 		{"foreground", no_argument, NULL, 'f'}, {"check-config", no_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct daemon d;
-	char *cli_inboxes[CFG_MAX_INBOXES];
-	const char *cli_store = NULL, *cli_docks = NULL, *cli_station = NULL;
-	size_t n_cli_inboxes = 0;
 	int check_only = 0, c, rc;
 	char err[512];
 	struct stat sb;
@@ -1167,16 +1222,16 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:s:i:d:fh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': d.config_path = optarg; break;
-		case 's': cli_store = optarg; break;
+		case 's': d.cli_store = optarg; break;
 		case 'i':
-			if (n_cli_inboxes == CFG_MAX_INBOXES) {
+			if (d.n_cli_inboxes == CFG_MAX_INBOXES) {
 				fprintf(stderr, "custosd: too many --inbox options\n");
 				return 2;
 			}
-			cli_inboxes[n_cli_inboxes++] = optarg;
+			d.cli_inboxes[d.n_cli_inboxes++] = optarg;
 			break;
-		case 'd': cli_docks = optarg; break;
-		case 'S': cli_station = optarg; break;
+		case 'd': d.cli_docks = optarg; break;
+		case 'S': d.cli_station = optarg; break;
 		case 'f': break;
 		case 'k': check_only = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -1191,25 +1246,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "custosd: %s\n", err);
 		return 2;
 	}
-	if (cli_store != NULL) {
-		free(d.cfg.store);
-		d.cfg.store = strdup(cli_store);
-	}
-	if (cli_docks != NULL) {
-		free(d.cfg.docks);
-		d.cfg.docks = strdup(cli_docks);
-	}
-	if (cli_station != NULL) {
-		free(d.cfg.station);
-		d.cfg.station = strdup(cli_station);
-	}
-	if (n_cli_inboxes > 0) {
-		for (size_t i = 0; i < d.cfg.n_inboxes; i++)
-			free(d.cfg.inboxes[i]);
-		d.cfg.n_inboxes = 0;
-		for (size_t i = 0; i < n_cli_inboxes; i++)
-			d.cfg.inboxes[d.cfg.n_inboxes++] = strdup(cli_inboxes[i]);
-	}
+	apply_cli(&d, &d.cfg);
 	if (cs_config_check(&d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "custosd: %s\n", err);
 		return 2;
@@ -1244,6 +1281,12 @@ main(int argc, char **argv)
 	}
 	d.checkpointed_size = cs_store_size(d.st);
 
+	/* Room in libuv's pool for `concurrency` files plus checkpoints and receipts. */
+	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+		char n[16];
+		snprintf(n, sizeof(n), "%u", d.cfg.concurrency + 2);
+		setenv("UV_THREADPOOL_SIZE", n, 1);
+	}
 	d.loop = uv_default_loop();
 	d.table_size = 16381;
 	d.table = calloc(d.table_size, sizeof(*d.table));

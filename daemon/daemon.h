@@ -44,6 +44,10 @@ struct daemon {
 	uv_loop_t *loop;
 	struct cs_config cfg;
 	const char *config_path;
+	/* command-line overrides, applied at start and again on every reload */
+	const char *cli_store, *cli_docks, *cli_station;
+	char *cli_inboxes[CFG_MAX_INBOXES];
+	size_t n_cli_inboxes;
 	struct cs_store *st;
 	struct inbox inboxes[CFG_MAX_INBOXES];
 	size_t n_inboxes;

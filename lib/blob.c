@@ -345,7 +345,8 @@ copy_and_hash(int srcfd, int dstfd, uint8_t digest[32], uint64_t *size)
 			break;
 		ssize_t n = cs__pread_all(srcfd, p.buf[i], BUF_SIZE, (off_t)total);
 		if (n <= 0) {
-			rc = (int)n;
+			/* A source that cannot be read is the source's fault, not the store's. */
+			rc = n < 0 ? CS_ESOURCE : 0;
 			break;
 		}
 		if (EVP_DigestUpdate(md, p.buf[i], (size_t)n) != 1) {

@@ -38,6 +38,8 @@ cs_strerror(int err)
 		return "store stopped after an earlier write or fsync failure";
 	case CS_EEXIST:
 		return "already exists";
+	case CS_ESOURCE:
+		return "the source file could not be read (I/O error on the source)";
 	case CS_ELINKED:
 		return "file has more than one hard link";
 	case CS_ECONFLICT:

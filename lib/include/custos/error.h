@@ -24,6 +24,7 @@ enum {
 	CS_EEXIST = -20013,    /* already exists (store, key) */
 	CS_ECONFLICT = -20014, /* checkpoint would be inconsistent with an older one */
 	CS_ELINKED = -20015,   /* source file has more than one hard link */
+	CS_ESOURCE = -20016,   /* reading the source file failed (an I/O error) */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */
