@@ -1,35 +1,74 @@
 #!/bin/sh
-# Sets everything up (missing Debian packages, build) and runs custos on its
-# embedded default: a store under ./var/store. Until the daemon lands this is
-# a short demonstration of the CLI: a store is created, two recordings made
-# with ffmpeg are secured under a case number, found, verified and proven.
+# Sets everything up (missing Debian packages, build) and runs custosd, the
+# evidence ingestion daemon, in the foreground on its embedded default under
+# ./var (or $CUSTOS_VAR): store var/store (created on the first start, station
+# DEMO), upload directory var/inbox, recorder dock root var/docks, files taken
+# once unchanged for 2 s. It prints where to put files and how to look, then
+# logs every file it secures. Ctrl-C or SIGTERM stops it cleanly.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/setup.sh build
+if ! scripts/setup.sh build; then
+	echo "run.sh: setting up failed; see: meson setup build && ninja -C build" >&2
+	exit 1
+fi
 
 VAR="${CUSTOS_VAR:-$PWD/var}"
-export CUSTOS_STORE="$VAR/store"
-CUSTOS="$PWD/build/tools/custos"
-mkdir -p "$VAR/inbox"
-if [ ! -f "$CUSTOS_STORE/custos.json" ]; then
-	"$CUSTOS" init --station DEMO
-fi
-for n in 1 2; do
-	f="$VAR/inbox/DEV01_OF007_2026112808300${n}_000${n}.mp4"
-	[ -f "$f" ] || ffmpeg -loglevel error -f lavfi -i "testsrc=duration=2:size=320x240:rate=15" \
-		-f lavfi -i "sine=frequency=$((440 * n)):duration=2" -shortest \
-		-c:v libx264 -pix_fmt yuv420p -c:a aac "$f"
-done
-echo "== ingest =="
-"$CUSTOS" ingest "$VAR"/inbox/*.mp4 --case '平司罚〔2020〕1号' --category 行政处罚 \
-	--stage 取证 --officer OF007 --device DEV01 --recorded-at 2026-11-28T08:30:00+08:00
-echo "== find --case 平司罚〔2020〕1号 =="
-"$CUSTOS" find --case '平司罚〔2020〕1号'
-echo "== verify =="
-"$CUSTOS" verify
-id=$("$CUSTOS" find --case '平司罚〔2020〕1号' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-echo "== prove $id, then check the proof with the verifier key alone =="
-"$CUSTOS" prove "$id" > "$VAR/proof.txt"
-"$CUSTOS" check-proof "$VAR/proof.txt" --key "$("$CUSTOS" pubkey)"
-echo
-echo "The store is $CUSTOS_STORE; try: CUSTOS_STORE=$CUSTOS_STORE $CUSTOS --help"
+mkdir -p "$VAR/inbox" "$VAR/docks"
+VAR="$(cd "$VAR" && pwd)"
+STORE="$VAR/store"
+CONF="$VAR/custosd.conf"
+
+# Paths as shown to the user: relative to here when they are below it.
+case "$VAR" in
+"$PWD"/*) V="./${VAR#"$PWD"/}" ;;
+*) V="$VAR" ;;
+esac
+C="CUSTOS_STORE=$V/store build/tools/custos"
+
+# Written on every start; edit a copy and run custosd --config on it to keep changes.
+cat >"$CONF" <<EOF
+; Written by scripts/run.sh on every start. See custosd(8): man -l docs/man/custosd.8
+[store]
+root = $STORE
+station = DEMO
+
+[inbox]
+dir = $VAR/inbox
+
+[docks]
+root = $VAR/docks
+
+[ingest]
+settle_seconds = 2
+release = keep
+
+[log]
+level = info
+EOF
+
+cat <<EOF
+custosd is starting: store $V/store (station DEMO), configuration $V/custosd.conf.
+
+Put a file in the upload directory (write it under a .part name, then rename):
+  cp recording.mp4 $V/inbox/x.part && mv $V/inbox/x.part $V/inbox/recording.mp4
+Its metadata, if any, goes in a sidecar put in place right after the file:
+  printf '%s\n' '{"case": "平司罚〔2020〕1号", "category": "行政处罚", "stage": "取证",
+    "officers": ["OF007"], "device": "DEV01", "recorded_start": "2026-11-28T08:30:00+08:00"}' \\
+    > $V/inbox/r.tmp && mv $V/inbox/r.tmp $V/inbox/recording.mp4.json
+Dock a recorder: a folder with DEVICE.json, prepared elsewhere and moved in:
+  mkdir -p /tmp/rec1 && cp recording.mp4 /tmp/rec1/DEV01_OF007_20261128083001_0001.mp4
+  echo '{"device_id": "DEV01", "officer_id": "OF007", "clock": "'\$(date -Is)'"}' > /tmp/rec1/DEVICE.json
+  mv /tmp/rec1 $V/docks/
+No recording at hand? ffmpeg -f lavfi -i testsrc=duration=2 -pix_fmt yuv420p recording.mp4
+
+Look, from another terminal in $PWD:
+  $C status
+  $C find --case '平司罚〔2020〕1号'
+  $C find --device DEV01
+  $C docks
+  $C verify
+  build/tools/custos check-receipt $V/docks/rec1/CUSTOS-RECEIPT.json --key "\$($C pubkey)"
+
+Stop with Ctrl-C (or SIGTERM): files in progress finish first.
+EOF
+exec build/daemon/custosd --config "$CONF" --foreground
