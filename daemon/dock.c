@@ -91,7 +91,9 @@ parse_time(const char *s, int64_t *ms)
 			;
 	if (*end == 'Z' || *end == 'z')
 		end++;
-	else if ((*end == '+' || *end == '-') && sscanf(end + 1, "%2d:%2d", &off_h, &off_m) == 2) {
+	else if ((*end == '+' || *end == '-') && strspn(end + 1, "0123456789") == 2 &&
+	    end[3] == ':' && strspn(end + 4, "0123456789") == 2 &&
+	    sscanf(end + 1, "%2d:%2d", &off_h, &off_m) == 2) {
 		sign = *end == '+' ? 1 : -1;
 		end += 6;
 	} else
@@ -100,6 +102,16 @@ parse_time(const char *s, int64_t *ms)
 		return -1;
 	*ms = ((int64_t)timegm(&tm) - sign * (off_h * 3600 + off_m * 60)) * 1000;
 	return 0;
+}
+
+/* 1 if `s` passes the library's rules for a metadata text field (an officer id, say). */
+static int
+clean_text(const char *s)
+{
+	const char *one[1] = {s};
+	struct cs_meta m = {.officers = one, .n_officers = 1};
+
+	return cs_meta_check(&m, NULL) == 0;
 }
 
 const char *
@@ -207,7 +219,9 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 	    k->model, "recorder_clock_at_docking", k->recorder_clock, "clock_offset_ms",
 	    (json_int_t)k->offset_ms);
 	if (parse_name(k, rel, &f)) {
-		if (f.officer[0] != '\0' && strcmp(f.officer, k->officer) != 0 && bufn > 64) {
+		/* What a name gives that would not pass as metadata is left out, not the file. */
+		if (f.officer[0] != '\0' && strcmp(f.officer, k->officer) != 0 && bufn > 64 &&
+		    clean_text(f.officer)) {
 			snprintf(bufs, 64, "%s", f.officer);
 			officers[m->n_officers++] = bufs;
 		}
@@ -219,10 +233,12 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 			/* Stored both ways: as the recorder reported it, and corrected. */
 			char *corr = bufs + 64;
 			char rep[40];
+			struct cs_meta t = {.recorded_start = corr};
 			format_ms(reported, rep, sizeof(rep));
 			format_ms(reported + k->offset_ms, corr, 64);
 			json_object_set_new(*extra, "recorded_start_reported", json_string(rep));
-			m->recorded_start = corr;
+			if (cs_meta_check(&t, NULL) == 0)
+				m->recorded_start = corr;
 		}
 	}
 	m->extra = *extra;
@@ -303,6 +319,16 @@ read_identity(struct dock *k, char *why, size_t whyn)
 			snprintf(why, whyn, "DEVICE.json: \"device_id\" is not clean text");
 			goto out;
 		}
+		/* An officer id or model that would not pass as metadata is left out. */
+		if (officer != NULL &&
+		    (strlen(officer) >= sizeof(k->officer) || !clean_text(officer))) {
+			logmsg(1, "recorder %s: DEVICE.json \"officer_id\" is not clean text of "
+			          "at most %zu bytes; left out",
+			    dev, sizeof(k->officer) - 1);
+			officer = NULL;
+		}
+		if (model != NULL && (strlen(model) >= sizeof(k->model) || !clean_text(model)))
+			model = NULL;
 		snprintf(k->device, sizeof(k->device), "%s", dev);
 		snprintf(k->model, sizeof(k->model), "%s", model ? model : "");
 		snprintf(k->officer, sizeof(k->officer), "%s", officer ? officer : "");

@@ -105,4 +105,11 @@ int cs__catalog_compare(struct cs__catalog *a, struct cs__catalog *b,
 /* Canonical JSON bytes of `v` (sorted keys, compact, UTF-8), malloc'd. */
 char *cs__json_canonical(const json_t *v, size_t *len);
 
+/*
+ * json_loadb(), but NULL with *oom set if any allocation failed while parsing
+ * (jansson can drop a character of a string on a failed allocation and still
+ * return a value).
+ */
+json_t *cs__json_load(const void *buf, size_t len, size_t flags, int *oom);
+
 #endif

@@ -411,13 +411,18 @@ ed25519_verify(const uint8_t pub[32], const char *msg, size_t len, const uint8_t
 		rc = ssl_error();
 		goto out;
 	}
+	ERR_clear_error();
 	ok = EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)msg, len);
 	if (ok == 1) {
 		rc = 0;
-	} else if (ok == 0) {
-		ERR_clear_error();
+	} else if (ok == 0 && ERR_peek_error() == 0) {
 		rc = CS_ESIG;
 	} else {
+		/*
+		 * OpenSSL 3.0 also answers 0 ("does not verify") when it could not
+		 * check at all (out of memory fetching SHA-512), with an error
+		 * queued: that is not a bad signature.
+		 */
 		rc = ssl_error();
 	}
 out:

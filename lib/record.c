@@ -54,7 +54,8 @@ add_text(json_t *o, const char *key, const char *val)
 		return 0;
 	if (!text_ok(val))
 		return CS_EFORMAT;
-	json_object_set_new(o, key, json_string(val));
+	if (json_object_set_new(o, key, json_string(val)) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -69,7 +70,8 @@ add_time(json_t *o, const char *key, const char *val)
 	if (cs__time_parse(val, &ms) < 0)
 		return CS_EFORMAT;
 	cs__time_format(ms, buf, sizeof(buf));
-	json_object_set_new(o, key, json_string(buf));
+	if (json_object_set_new(o, key, json_string(buf)) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -82,17 +84,18 @@ cs__meta_json(const struct cs_meta *m, json_t **out, const char **field)
 
 	if (o == NULL)
 		return -ENOMEM;
-	if (add_text(o, "case", m->case_no) < 0)
+	/* rc: -ENOMEM if a field could not be added (it is then not "bad") */
+	if ((rc = add_text(o, "case", m->case_no)) < 0)
 		bad = "case";
-	else if (add_text(o, "category", m->category) < 0)
+	else if ((rc = add_text(o, "category", m->category)) < 0)
 		bad = "category";
-	else if (add_text(o, "device", m->device) < 0)
+	else if ((rc = add_text(o, "device", m->device)) < 0)
 		bad = "device";
-	else if (add_text(o, "source", m->source) < 0)
+	else if ((rc = add_text(o, "source", m->source)) < 0)
 		bad = "source";
-	else if (add_time(o, "recorded_start", m->recorded_start) < 0)
+	else if ((rc = add_time(o, "recorded_start", m->recorded_start)) < 0)
 		bad = "recorded_start";
-	else if (add_time(o, "recorded_end", m->recorded_end) < 0)
+	else if ((rc = add_time(o, "recorded_end", m->recorded_end)) < 0)
 		bad = "recorded_end";
 	if (bad == NULL && m->stage != NULL) {
 		const char *canon = NULL;
@@ -102,32 +105,39 @@ cs__meta_json(const struct cs_meta *m, json_t **out, const char **field)
 				canon = stages[i].name;
 		if (canon == NULL)
 			bad = "stage";
-		else
-			json_object_set_new(o, "stage", json_string(canon));
+		else if (json_object_set_new(o, "stage", json_string(canon)) < 0)
+			rc = -ENOMEM;
 	}
-	if (bad == NULL && m->recorded_start != NULL && m->recorded_end != NULL &&
+	if (bad == NULL && rc == 0 && m->recorded_start != NULL && m->recorded_end != NULL &&
 	    strcmp(json_string_value(json_object_get(o, "recorded_end")),
 	        json_string_value(json_object_get(o, "recorded_start"))) < 0)
 		bad = "recorded_end";
-	if (bad == NULL && m->n_officers > 0) {
+	if (bad == NULL && rc == 0 && m->n_officers > 0) {
 		if (m->n_officers > 64) {
 			bad = "officers";
 		} else {
 			officers = json_array();
-			for (size_t i = 0; i < m->n_officers && bad == NULL; i++) {
+			if (officers == NULL)
+				rc = -ENOMEM;
+			for (size_t i = 0; i < m->n_officers && bad == NULL && rc == 0; i++) {
 				if (m->officers[i] == NULL || !text_ok(m->officers[i]))
 					bad = "officers";
-				else
-					json_array_append_new(officers, json_string(m->officers[i]));
+				else if (json_array_append_new(officers, json_string(m->officers[i])) < 0)
+					rc = -ENOMEM;
 			}
-			json_object_set_new(o, "officers", officers);
+			if (officers != NULL && json_object_set_new(o, "officers", officers) < 0)
+				rc = -ENOMEM;
 		}
 	}
-	if (bad == NULL && m->extra != NULL) {
+	if (bad == NULL && rc == 0 && m->extra != NULL) {
 		if (!json_is_object(m->extra))
 			bad = "extra";
-		else
-			json_object_set(o, "extra", m->extra);
+		else if (json_object_set(o, "extra", m->extra) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc == -ENOMEM) {
+		json_decref(o);
+		return rc;
 	}
 	if (bad != NULL) {
 		if (field != NULL)

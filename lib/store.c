@@ -1300,6 +1300,9 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 
 	if (st->lockfd < 0 || st->cat.jobs == 0)
 		return -EBADF;
+	/* A commit fsyncs the catalog, perhaps the very file whose fsync failed. */
+	if (st->failed)
+		return CS_EFAILED;
 	if (k.mv_size == 0 || k.mv_size > 480)
 		return -ENAMETOOLONG;
 	if (job != NULL) {
@@ -1336,9 +1339,14 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 		break;
 	}
 	free(s);
-	if (rc > 0)
-		return -rc;
-	return rc == 0 ? 0 : CS_ESTORE;
+	rc = rc > 0 ? -rc : rc == 0 ? 0 : CS_ESTORE;
+	if (is_store_fault(rc)) {
+		st->failed = 1;
+		cs__store_log(st, CS_LOG_ERROR,
+		    "writing a job to the catalog failed (%s); the store stops taking work",
+		    cs_strerror(rc));
+	}
+	return rc;
 }
 
 int

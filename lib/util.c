@@ -322,6 +322,7 @@ cs__time_parse(const char *s, int64_t *ms)
 {
 	int y, mo, d, h, mi, sec, oh = 0, om = 0, frac = 0, sign = 0;
 	const char *p = s;
+	int64_t t;
 
 	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
 	    digits(&p, 2, &d))
@@ -363,8 +364,12 @@ cs__time_parse(const char *s, int64_t *ms)
 		return CS_EFORMAT;
 	if (sec == 60)
 		sec = 59; /* a leap second is kept inside its minute */
-	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
-	          sign * (oh * 3600 + om * 60)) * 1000 + frac;
+	t = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+	        sign * (oh * 3600 + om * 60)) * 1000 + frac;
+	/* In UTC too, 1970 to 9999: cs__time_format's form of it must parse again. */
+	if (t < 0 || t > INT64_C(253402300799999)) /* 9999-12-31T23:59:59.999Z */
+		return CS_EFORMAT;
+	*ms = t;
 	return 0;
 }
 

@@ -105,6 +105,10 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 		r = cs__journal_read(&st->j, off, &e, NULL, &torn);
 		if (r == 0)
 			break;
+		if (r == -ENOMEM || r == CS_ECRYPTO) {
+			rc = r; /* the entry could not be checked: not damage */
+			goto out;
+		}
 		if (r < 0) {
 			if (r == CS_ELEDGER && seq >= s.size && torn)
 				break; /* an unacknowledged tail; the writer cuts it */
@@ -215,7 +219,7 @@ verify_catalog(struct cs_store *st, struct vctx *v)
 	char rel[64], *dir;
 	uint64_t end, count, tail = 0;
 	MDB_txn *txn;
-	int torn, rc;
+	int torn, rc, dfd = st->rootfd;
 
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)
@@ -227,18 +231,37 @@ verify_catalog(struct cs_store *st, struct vctx *v)
 	if (s.journal_end == 0)
 		s.journal_end = CS_JOURNAL_HDR;
 	snprintf(rel, sizeof(rel), "tmp/verify-%ld", (long)getpid());
-	remove_catalog_dir(st->rootfd, rel);
 	dir = malloc(strlen(st->root) + sizeof(rel) + 2);
 	if (dir == NULL)
 		return -ENOMEM;
 	snprintf(dir, strlen(st->root) + sizeof(rel) + 2, "%s/%s", st->root, rel);
-	rc = cs__catalog_open(&scratch, dir, 1, 1);
-	if (rc < 0) {
+	/*
+	 * The scratch catalog goes in the store's tmp/, or in $TMPDIR when the
+	 * store has no room for it (full, or read-only): a store is checked
+	 * precisely when something went wrong with it.
+	 */
+	for (;;) {
+		const char *tmpdir = getenv("TMPDIR");
+		remove_catalog_dir(dfd, rel);
+		rc = cs__catalog_open(&scratch, dfd == st->rootfd ? dir : rel, 1, 1);
+		if (rc == 0)
+			rc = cs__replay(&st->j, &scratch, CS_JOURNAL_HDR, s.journal_end, 0, &end, &count,
+			    &torn, v->progress, v->ctx);
+		if (dfd != st->rootfd || !(rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS ||
+		                             rc == -EACCES || rc == -EPERM))
+			break;
+		cs__catalog_close(&scratch);
+		remove_catalog_dir(dfd, rel);
+		dfd = AT_FDCWD;
+		snprintf(rel, sizeof(rel), "%.36s/custos-verify-%ld",
+		    tmpdir != NULL && *tmpdir == '/' && strlen(tmpdir) <= 36 ? tmpdir : "/tmp",
+		    (long)getpid());
+	}
+	if (rc < 0 && scratch.env == NULL) {
+		remove_catalog_dir(dfd, rel);
 		free(dir);
 		return rc;
 	}
-	rc = cs__replay(&st->j, &scratch, CS_JOURNAL_HDR, s.journal_end, 0, &end, &count, &torn,
-	    v->progress, v->ctx);
 	if (rc == 0) {
 		rc = cs__catalog_compare(&st->cat, &scratch, on_diff, &d);
 		if (rc > 0)
@@ -263,7 +286,7 @@ verify_catalog(struct cs_store *st, struct vctx *v)
 		rc = 0;
 	}
 	cs__catalog_close(&scratch);
-	remove_catalog_dir(st->rootfd, rel);
+	remove_catalog_dir(dfd, rel);
 	free(dir);
 	return rc;
 }
@@ -288,6 +311,8 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 		return 0;
 	}
 	rc = cs__blob_check(b->st->rootfd, hex, (uint64_t)size);
+	if (rc == -ENOMEM || rc == CS_ECRYPTO)
+		return rc; /* the blob could not be checked: not damage */
 	cs__blob_path(hex, path, sizeof(path));
 	if (rc == -ENOENT)
 		problem(b->v, "blob-missing", id, -1, "the stored copy of %s (%s) is missing", id,
@@ -410,6 +435,10 @@ cs_store_rebuild(const char *root, cs_progress_fn progress, void *ctx)
 		remove_catalog_dir(rootfd, "catalog.rebuild");
 		goto out;
 	}
+	/* LMDB never fsyncs the directory it creates data.mdb in. */
+	rc = cs__fsync_dir(rootfd, "catalog.rebuild");
+	if (rc < 0)
+		goto out;
 	remove_catalog_dir(rootfd, "catalog");
 	if (renameat(rootfd, "catalog.rebuild", rootfd, "catalog") < 0) {
 		rc = -errno;

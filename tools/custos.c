@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "custos/error.h"
 #include "custos/merkle.h"
 #include "custos/note.h"
@@ -30,6 +32,7 @@ struct opts {
 };
 
 static const char *prog = "custos";
+static int output_failed; /* a --json answer could not be made (out of memory) */
 
 __attribute__((format(printf, 1, 2))) static void
 errmsg(const char *fmt, ...)
@@ -53,15 +56,52 @@ lib_log(void *ctx, int level, const char *msg)
 		fprintf(stderr, "%s: %s: %s\n", prog, names[level], msg);
 }
 
+/*
+ * Writes JSON through a callback that fails for good after its first failure:
+ * jansson (2.14) ignores a failure to write an object key, so json_dumps()
+ * can return malformed JSON after one failed allocation.
+ */
+struct outbuf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static int
+out_cb(const char *buf, size_t size, void *data)
+{
+	struct outbuf *b = data;
+
+	if (b->failed)
+		return -1;
+	if (size >= b->cap - b->len) {
+		size_t nc = b->cap * 2 > b->len + size + 1 ? b->cap * 2 : b->len + size + 1;
+		char *np = realloc(b->p, nc);
+		if (np == NULL) {
+			b->failed = 1;
+			return -1;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, buf, size);
+	b->len += size;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
 static void
 print_json(json_t *v)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	struct outbuf b = {NULL, 0, 0, 0};
 
-	if (s != NULL) {
-		puts(s);
-		free(s);
-	}
+	if (v != NULL &&
+	    json_dump_callback(v, out_cb, &b, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) == 0 &&
+	    !b.failed && b.p != NULL)
+		puts(b.p);
+	else
+		output_failed = 1;
+	free(b.p);
 }
 
 static const char *
@@ -365,7 +405,12 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		errmsg("--case is required: every piece of evidence belongs to a case");
 		return EXIT_USAGE;
 	}
-	if (cs_meta_check(&m, &field) < 0) {
+	rc = cs_meta_check(&m, &field);
+	if (rc == -ENOMEM) {
+		errmsg("out of memory");
+		return EXIT_STORE;
+	}
+	if (rc < 0) {
 		if (strcmp(field, "stage") == 0)
 			errmsg("unknown --stage '%s': use 立案, 调查, 取证, 审查, 决定, 送达 or 执行", m.stage);
 		else if (strncmp(field, "recorded", 8) == 0)
@@ -389,7 +434,7 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		rc = cs_store_ingest_path(st, argv[i], &m, &r);
 		if (rc < 0) {
 			if (rc == CS_EFAILED || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ||
-			    rc == -EROFS) {
+			    rc == -EROFS || rc == -ENOMEM) {
 				errmsg("could not secure '%s': %s; the store stopped taking work and "
 				       "nothing more is ingested",
 				    name, cs_strerror(rc));
@@ -1140,6 +1185,7 @@ static const char usage_docks[] =
 struct docks_ctx {
 	const struct opts *o;
 	json_t *arr;
+	int all;
 };
 
 static int
@@ -1150,7 +1196,11 @@ dock_row(void *ctx, const char *key, json_t *s)
 	char gtext[256] = "";
 	size_t i;
 
-	(void)key;
+	/* With --all, a closed latest session is listed once, from session-done/. */
+	if (dc->all && strncmp(key, "session/", 8) == 0 &&
+	    json_string_value(json_object_get(s, "state")) != NULL &&
+	    strcmp(json_string_value(json_object_get(s, "state")), "complete") == 0)
+		return 0;
 	json_array_append(dc->arr, s);
 	if (dc->o->json)
 		return 0;
@@ -1179,7 +1229,7 @@ cmd_docks(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {{"all", no_argument, NULL, 'a'}, COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}};
-	struct docks_ctx dc = {o, NULL};
+	struct docks_ctx dc = {o, NULL, 0};
 	struct cs_store *st;
 	int c, rc, all = 0, code = EXIT_OK;
 
@@ -1200,6 +1250,7 @@ cmd_docks(int argc, char **argv, struct opts *o)
 	if (st == NULL)
 		return code;
 	dc.arr = json_array();
+	dc.all = all;
 	rc = cs_store_jobs_each(st, "session/", dock_row, &dc);
 	if (rc == 0 && all)
 		rc = cs_store_jobs_each(st, "session-done/", dock_row, &dc);
@@ -1332,7 +1383,7 @@ usage(FILE *f)
 	           "custos keeps evidence files tamper-evident: content-addressed storage,\n"
 	           "a signed Merkle ledger and a catalog by case number.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nThe store is --store DIR or $CUSTOS_STORE. `custos COMMAND --help` and\n"
 	           "`man custos` tell more. --json gives machine-readable output.\n");
 }
@@ -1357,8 +1408,25 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
+			int code;
+			/*
+			 * OpenSSL 3.0 builds its default library context on first use;
+			 * if an allocation fails there it goes on with a half-built
+			 * context and crashes later (a NULL lock). Build it now and
+			 * stop cleanly if that fails.
+			 */
+			if (OPENSSL_init_crypto(0, NULL) != 1 ||
+			    OSSL_LIB_CTX_get0_global_default() == NULL) {
+				errmsg("out of memory");
+				return EXIT_STORE;
+			}
 			argv[1] = argv[0];
-			return commands[i].fn(argc - 1, argv + 1, &o);
+			code = commands[i].fn(argc - 1, argv + 1, &o);
+			if (output_failed && code == EXIT_OK) {
+				errmsg("out of memory: the answer could not be printed");
+				code = EXIT_STORE;
+			}
+			return code;
 		}
 	}
 	errmsg("unknown command '%s'", argv[1]);
