@@ -66,6 +66,8 @@ lib_log(void *ctx, int level, const char *msg)
 	logmsg(level, "%s", msg);
 }
 
+static void enqueue(struct daemon *d, struct cand *c);
+
 static uint64_t
 hash_str(const struct inbox *ib, const char *s)
 {
@@ -236,6 +238,11 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 		c->mtime = sb.st_mtim;
 		c->changed_at = uv_now(d->loop);
 		ib->changed_at = c->changed_at;
+	}
+	/* No settle time: a file closed after writing (or docked) is taken at once. */
+	if (d->cfg.settle_ms == 0 && !d->stopping && (ib->dock != NULL || !is_sidecar(ib->dirfd, rel))) {
+		enqueue(d, c);
+		pump(d);
 	}
 }
 
@@ -639,8 +646,13 @@ secure_file(struct work *w)
 	if (w->rc < 0)
 		goto out;
 
-	/* Nothing leaves the inbox unproven: re-read the source, same digest. */
+	/*
+	 * Nothing leaves the inbox unproven: re-read the source, same digest.
+	 * The cached pages of the first read are dropped first, so that the
+	 * second read comes from the device (a recorder's card) where it can.
+	 */
 	w->stage = 2;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	w->rc = cs_hash_fd(fd, hex, &size);
 	if (w->rc == 0 && (strcmp(hex, w->res.sha256) != 0 || size != w->res.size))
 		w->rc = CS_ECHANGED;
@@ -680,6 +692,8 @@ secure_done(uv_work_t *req, int status)
 	struct work *w = req->data;
 	struct daemon *d = w->d;
 	struct cand *c = w->c;
+
+	int c_ib_dock = c->ib->dock != NULL;
 
 	(void)status;
 	d->in_flight--;
@@ -727,6 +741,8 @@ secure_done(uv_work_t *req, int status)
 	close(w->dirfd);
 	free(w);
 	pump(d);
+	if (c_ib_dock && d->queued == 0)
+		dock_tick(d); /* the last file of a recorder: its receipt need not wait a tick */
 }
 
 void
@@ -766,7 +782,20 @@ pump(struct daemon *d)
 	}
 }
 
-/* Every second: files unchanged for the settle time join the queue. */
+static void
+enqueue(struct daemon *d, struct cand *c)
+{
+	c->queued = 1;
+	c->qnext = NULL;
+	if (d->qtail != NULL)
+		d->qtail->qnext = c;
+	else
+		d->qhead = c;
+	d->qtail = c;
+	d->queued++;
+}
+
+/* Every tick: files unchanged for the settle time join the queue. */
 static void
 on_tick(uv_timer_t *t)
 {
@@ -798,14 +827,7 @@ on_tick(uv_timer_t *t)
 				cand_remove(d, c);
 				continue;
 			}
-			c->queued = 1;
-			c->qnext = NULL;
-			if (d->qtail != NULL)
-				d->qtail->qnext = c;
-			else
-				d->qhead = c;
-			d->qtail = c;
-			d->queued++;
+			enqueue(d, c);
 		}
 	}
 	pump(d);

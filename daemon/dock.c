@@ -12,7 +12,7 @@
  * again resumes it, and a file already secured is never taken twice.
  *
  * Sessions live in the catalog's jobs table: "session/<device>" is the
- * latest session of a device, "session-done/<device>/<id>" the closed ones,
+ * latest session of a device, "session-done/<session id>" the closed ones,
  * "device/<device>" the sequence numbers secured from it.
  */
 #include <dirent.h>
@@ -70,9 +70,17 @@ format_ms(int64_t ms, char *buf, size_t n)
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 
+	char date[32];
+	int frac = (int)(ms % 1000);
+
+	if (frac < 0) {
+		frac += 1000;
+		secs--;
+	}
 	gmtime_r(&secs, &tm);
-	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	if (strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		date[0] = '\0';
+	snprintf(buf, n, "%.20s.%03dZ", date, frac);
 }
 
 /* Parses RFC 3339 through the library's rules (an ingest-metadata check). */
@@ -427,6 +435,15 @@ open_session(struct daemon *d, struct dock *k)
 		    k->device, k->model[0] ? k->model : "model unknown",
 		    k->officer[0] ? k->officer : "unknown", k->name, k->session,
 		    (double)k->offset_ms / 1000.0);
+		/*
+		 * A receipt left from an earlier session speaks only for that
+		 * session's files: it must not let the recorder be wiped while new
+		 * files wait to be secured. The new session writes its own.
+		 */
+		if (unlinkat(k->tree.dirfd, "CUSTOS-RECEIPT.json", 0) == 0)
+			logmsg(2, "recorder %s: removed the receipt of its earlier session; a new one "
+			          "follows when this session's files are secured",
+			    k->device);
 	}
 	json_decref(s);
 	format_ms(k->docked_at_ms, stamp, sizeof(stamp));
@@ -779,7 +796,8 @@ dock_tick(struct daemon *d)
 			k->complete = 0; /* new files: a new receipt once they are secured */
 			continue;
 		}
-		if (now - k->tree.changed_at < d->cfg.settle_ms + 500 || now < k->retry_at)
+		if (now - k->tree.changed_at < d->cfg.settle_ms + (d->cfg.settle_ms ? 500 : 100) ||
+		    now < k->retry_at)
 			continue;
 		f = calloc(1, sizeof(*f));
 		if (f == NULL)
