@@ -126,7 +126,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 		if (strcmp(name, "recorder_utc_offset") == 0) {
 			int h, m;
 			char sign, extra;
-			if (sscanf(value, "%c%2d:%2d%c", &sign, &h, &m, &extra) != 3 ||
+			if (strlen(value) != 6 || strspn(value + 1, "0123456789") != 2 ||
+			    value[3] != ':' || strspn(value + 4, "0123456789") != 2 ||
+			    sscanf(value, "%c%2d:%2d%c", &sign, &h, &m, &extra) != 3 ||
 			    (sign != '+' && sign != '-') || h > 14 || m > 59)
 				BAD("recorder_utc_offset must look like +08:00 or -05:00, not '%s'",
 				    value);

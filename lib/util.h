@@ -40,7 +40,7 @@ void cs__time_format(int64_t ms, char *buf, size_t n);
 /*
  * Parses an RFC 3339 date-time ("2026-11-28T08:52:48Z", fractional seconds
  * and a numeric offset allowed, 'T' or ' ' separator) into milliseconds UTC.
- * The time must lie in the years 1970 to 9999 in UTC as well as as written.
+ * The time must fall within the years 1970 to 9999 both as written and in UTC.
  */
 int cs__time_parse(const char *s, int64_t *ms);
 

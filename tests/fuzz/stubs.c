@@ -1,0 +1,66 @@
+/*
+ * Stand-ins for the custosd.c functions that daemon/dock.c calls, so the
+ * fuzz targets can link dock.c without the daemon's loop. None of them is
+ * reached from the functions fuzzed (dock_match_pattern,
+ * dock_identity_load, dock_meta) except logmsg, which formats its message
+ * (so that a bad argument still shows) and prints nothing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+
+void
+logmsg(int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	(void)level;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+}
+
+void
+observe(struct daemon *d, struct inbox *ib, const char *rel)
+{
+	(void)d, (void)ib, (void)rel;
+	abort();
+}
+
+void
+scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
+{
+	(void)d, (void)ib, (void)rel, (void)depth;
+	abort();
+}
+
+void
+watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
+{
+	(void)d, (void)ib, (void)rel;
+	abort();
+}
+
+void
+unwatch_tree(struct daemon *d, struct inbox *ib)
+{
+	(void)d, (void)ib;
+	abort();
+}
+
+void
+drop_candidates(struct daemon *d, struct inbox *ib)
+{
+	(void)d, (void)ib;
+	abort();
+}
+
+void
+pump(struct daemon *d)
+{
+	(void)d;
+	abort();
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Random single-bit flips for bitflips.sh.
+
+Each flip is made on a fresh copy (cp -a) of a prepared store: a category is
+drawn (blob, ledger journal, checkpoint, catalog), then a file of that
+category, a byte and a bit. `custos verify` must then exit 1 and name what was
+damaged:
+
+  blob        a PROBLEM line with the id of the item whose blob it is
+  journal     a PROBLEM line naming the ledger entry the byte belongs to
+              ("ledger entry N"; the 16-byte header: "ledger/journal")
+  checkpoint  a PROBLEM line naming checkpoints/<file>
+  catalog     catalog/data.mdb: LMDB keeps stale copies of pages, free pages
+              and the unused end of every 4 KiB page, so most of its bytes are
+              never read; a flip there changes nothing that can be observed.
+              A flip counts only if the catalog's content, as `mdb_dump -a`
+              prints it, changed; it must then be found: verify exits 1 with a
+              PROBLEM line, or refuses the catalog (exit 3 with a message).
+              For the catalog a byte is drawn again (up to 40 times) until the
+              flip is observable; the dead-space draws are counted, and verify
+              is run on a sample of them too (it must not crash).
+
+Never acceptable: exit 0 after a counted flip, a signal, a hang. Prints a
+JSON summary on stdout, '#' lines about every miss on stderr.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+
+
+def run(cmd, env=None, timeout=60):
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        return p.returncode, p.stdout.decode(errors='replace'), p.stderr.decode(errors='replace')
+    except subprocess.TimeoutExpired:
+        return 'timeout', '', ''
+
+
+def journal_entries(path):
+    """[(start, end, index)] of every entry: length, event, leaf hash."""
+    d = open(path, 'rb').read()
+    assert d[:16] == b'CUSTOS-LEDGER-1\n'
+    out, off, i = [], 16, 0
+    while off < len(d):
+        n = struct.unpack('>I', d[off:off + 4])[0]
+        out.append((off, off + 4 + n + 32, i))
+        off += 4 + n + 32
+        i += 1
+    return out
+
+
+def mdb_dump(catdir):
+    rc, out, _ = run(['mdb_dump', '-a', catdir])
+    return rc, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--base', required=True)
+    ap.add_argument('--work', required=True)
+    ap.add_argument('--flips', type=int, default=200)
+    ap.add_argument('--seed', type=int, default=None)
+    a = ap.parse_args()
+    custos = os.environ['CUSTOS']
+    seed = a.seed if a.seed is not None else random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    base = a.base
+    env = dict(os.environ)
+    env.pop('CUSTOS_STORE', None)
+
+    # What the prepared store holds.
+    rc, out, err = run([custos, 'log', '--json', '--store', base], env)
+    evs = json.loads(out)
+    id_of_sha = {}
+    for ev in evs:
+        if ev.get('event') == 'ingest':
+            id_of_sha[ev['item']['sha256']] = ev['item']['id']
+    blobs = []
+    for d, _, fs in os.walk(os.path.join(base, 'objects/sha256')):
+        for f in fs:
+            blobs.append(os.path.relpath(os.path.join(d, f), base))
+    cps = sorted('checkpoints/' + f for f in os.listdir(os.path.join(base, 'checkpoints'))
+                 if len(f) == 20 and f.isdigit())
+    entries = journal_entries(os.path.join(base, 'ledger/journal'))
+    have_mdb_dump = shutil.which('mdb_dump') is not None
+    dump0 = mdb_dump(os.path.join(base, 'catalog'))[1] if have_mdb_dump else None
+    cats = ['blob', 'journal', 'checkpoint', 'catalog']
+    files = {'blob': blobs, 'journal': ['ledger/journal'], 'checkpoint': cps,
+             'catalog': ['catalog/data.mdb']}
+
+    res = {'seed': seed, 'flips': 0, 'counted': 0, 'detected': 0, 'misses': 0,
+           'per_category': {c: {'flips': 0, 'detected': 0, 'refused': 0, 'dead': 0,
+                                'missed': 0} for c in cats},
+           'problem_kinds': {}}
+    store = os.path.join(a.work, 'flip')
+    for k in range(a.flips):
+        cat = rnd.choice(cats)
+        rel = rnd.choice(files[cat])
+        shutil.rmtree(store, ignore_errors=True)
+        subprocess.run(['cp', '-a', base, store], check=True)
+        path = os.path.join(store, rel)
+        size = os.path.getsize(path)
+        off = rnd.randrange(size)
+        bit = rnd.randrange(8)
+        mode = os.stat(path).st_mode
+        os.chmod(path, 0o600)
+        with open(path, 'r+b') as f:
+            f.seek(off)
+            b = f.read(1)[0]
+            f.seek(off)
+            f.write(bytes([b ^ (1 << bit)]))
+        os.chmod(path, mode & 0o7777)
+        pc = res['per_category'][cat]
+        dead = False
+        if cat == 'catalog' and have_mdb_dump:
+            for attempt in range(40):
+                drc, dump = mdb_dump(os.path.join(store, 'catalog'))
+                dead = drc == 0 and dump == dump0
+                if not dead:
+                    break
+                pc['dead'] += 1
+                if attempt % 10 == 0:
+                    # dead space: verify must still run cleanly
+                    rc, out, err = run([custos, 'verify', '--store', store], env)
+                    if rc == 'timeout' or rc < 0 or rc >= 128 or rc == 2:
+                        res['misses'] += 1
+                        pc['missed'] += 1
+                        sys.stderr.write('# flip %d: %s byte %d bit %d (dead space): verify exit %s\n'
+                                         % (k, rel, off, bit, rc))
+                # undo, draw again
+                with open(path, 'r+b') as f:
+                    f.seek(off)
+                    b = f.read(1)[0]
+                    f.seek(off)
+                    f.write(bytes([b ^ (1 << bit)]))
+                    off = rnd.randrange(size)
+                    bit = rnd.randrange(8)
+                    f.seek(off)
+                    b = f.read(1)[0]
+                    f.seek(off)
+                    f.write(bytes([b ^ (1 << bit)]))
+        pc['flips'] += 1
+        res['flips'] += 1
+        what = '%s byte %d bit %d' % (rel, off, bit)
+
+        # What verify must name.
+        if cat == 'blob':
+            want = [id_of_sha[os.path.basename(rel)]]
+        elif cat == 'journal':
+            if off < 16:
+                want = ['ledger/journal']
+            else:
+                idx = [i for (s, e, i) in entries if s <= off < e][0]
+                want = ['ledger entry %d ' % idx]
+                what += ' (entry %d)' % idx
+        elif cat == 'checkpoint':
+            want = [rel]
+        else:
+            want = None
+
+        rc, out, err = run([custos, 'verify', '--store', store], env)
+        lines = [l for l in out.splitlines() if l.startswith('PROBLEM ')]
+        for l in lines:
+            kind = l.split(':', 1)[0][8:]
+            res['problem_kinds'][kind] = res['problem_kinds'].get(kind, 0) + 1
+        bad = None
+        if rc == 'timeout' or (isinstance(rc, int) and (rc < 0 or rc >= 128)):
+            bad = 'verify crashed or hung (%s)' % rc
+        elif dead:  # 40 dead draws in a row
+            if rc not in (0, 1, 3):
+                bad = 'unexpected exit %s' % rc
+        elif rc == 1 and lines and (want is None or any(w in l for l in lines for w in want)):
+            pc['detected'] += 1
+        elif rc == 3 and cat == 'catalog' and err.strip():
+            pc['refused'] += 1
+        elif rc == 1 and lines:
+            bad = 'verify found a problem but did not name %s: %s' % (want, ' | '.join(lines)[:300])
+        else:
+            bad = 'not detected: exit %s: %s' % (rc, (out + err).strip()[:300])
+        if not dead:
+            res['counted'] += 1
+            if bad is None:
+                res['detected'] += 1
+        if bad is not None:
+            pc['missed'] += 1
+            res['misses'] += 1
+            sys.stderr.write('# flip %d: %s: %s\n' % (k, what, bad))
+    shutil.rmtree(store, ignore_errors=True)
+    json.dump(res, sys.stdout)
+    print()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,380 @@
+#!/bin/bash
+# I/O errors (DESIGN invariants 1-3; architecture.md "The failed state").
+# The csfault interposer (fault.c) fails the N-th call of one file operation
+# on the store, once or persistently: EIO, ENOSPC or EDQUOT; or makes it a
+# short write, or fails it with EINTR.
+#
+# custos ingest of a few files (a small one, a 1.5 MB one written by the copy
+# thread, one stored before, another small one), for every operation it makes
+# (write, pwrite, fsync, fdatasync, create, mkdir, link, chmod, unlink) and
+# every N:
+#   - an error that hits a write, an fsync or a directory change exits
+#     non-zero and says why (the error's text); no id is printed for the file
+#     being secured, nor for any after it; the files acknowledged before it
+#     are a prefix of the command line;
+#   - a failed fsync is never called again on the same file (the kernel may
+#     have dropped the dirty pages: a second fsync could succeed on lost data);
+#   - short writes and EINTR on custos's own writes are retried: the ingest
+#     succeeds. (LMDB treats a short write of its own as EIO; then the ingest
+#     fails like on EIO, which is counted and reported, not a failure.)
+#   - after a normal restart (`custos checkpoint`, no fault): it succeeds,
+#     verify passes, every acknowledged file is stored under its id, every file
+#     is stored once or absent, the ledger holds one event for each of the
+#     first E files in order, tmp/ is empty and objects/ == the catalog; the
+#     same ingest run again completes and verify passes.
+# custosd, with a persistent EIO injected after start-up (CSFAULT_ARM) on the
+# blobs' fsync, on the journal's fdatasync, on the catalog's fdatasync (an
+# ingest's commit, and the job record written after a file was released): it logs an error naming the
+# store failure, takes no more files (the sources stay in the inbox, with
+# their bytes, although release = delete), keeps running and answers
+# "failed" on its status socket, and never calls fsync again on the file
+# whose fsync failed. After a restart without the fault every file is secured
+# exactly once and verify passes.
+# CI: errors once at every N, persistently at every other N, the three errnos
+# in turn; CUSTOS_ASAN=1: every third N. NIGHTLY=1: every errno in both modes
+# at every N (EROFS and EFBIG too), a 9 MB file (sync_file_range), rename
+# and truncate (made by recovery) during a restart.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+. "$(dirname "$0")/../integration/lib.sh"
+: "${CUSTOSD:?CUSTOSD must point at custosd}"
+CASE='平司罚〔2020〕1号'
+WORK=$(realpath "$WORK")
+S="$WORK/store"
+IN="$WORK/in"
+TR="$WORK/trace"
+mkdir -p "$IN"
+export CUSTOS_STORE="$S"
+. "$(dirname "$0")/iolib.sh"
+REPORT_EXTRA="$WORK/err"
+t_start=$(now_ms)
+NIGHTLY=${NIGHTLY:-0}
+
+errtext() {
+	case $1 in
+	EIO) echo "Input/output error" ;;
+	ENOSPC) echo "No space left on device" ;;
+	EDQUOT) echo "Disk quota exceeded" ;;
+	EROFS) echo "Read-only file system" ;;
+	EFBIG) echo "File too large" ;;
+	esac
+}
+
+# ---- the template: a store with two items and a checkpoint ----
+TPL="$WORK/template"
+"$CUSTOS" init --store "$TPL" --station io >/dev/null || { echo "Bail out! init failed"; exit 1; }
+head -c 5000 /dev/urandom >"$IN/prior1"
+head -c 70000 /dev/urandom >"$IN/prior2"
+t_run "template: two items stored" "$CUSTOS" ingest --store "$TPL" "$IN/prior1" "$IN/prior2" --case "$CASE"
+L_T=$("$CUSTOS" log --store "$TPL" | wc -l)
+TPL_PRESENT="$WORK/template.present"
+S="$TPL" catalog_digests >"$TPL_PRESENT"
+
+head -c 3000 /dev/urandom >"$IN/a-small"
+head -c 1500000 /dev/urandom >"$IN/b-large"
+cp "$IN/prior1" "$IN/c-prior"
+head -c 2000 /dev/urandom >"$IN/d-small"
+if [ "$NIGHTLY" = 1 ]; then
+	head -c $((9 << 20)) /dev/urandom >"$IN/e-9mb"
+	set_batch cli "$IN/a-small" "$IN/b-large" "$IN/c-prior" "$IN/d-small" "$IN/e-9mb"
+else
+	set_batch cli "$IN/a-small" "$IN/b-large" "$IN/c-prior" "$IN/d-small"
+fi
+
+# ingest_under ENV...: the ingest of the batch on a fresh copy of the template
+# with csfault set by ENV; stdout in $WORK/acked, stderr in $WORK/err, exit in RC.
+ingest_under() {
+	rm -rf "$S" "$TR"
+	cp -a "$TPL" "$S"
+	env CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" "$@" \
+		"$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >"$WORK/acked" 2>"$WORK/err"
+	RC=$?
+}
+
+# no_fsync_retry WHEN: after the first injected fsync/fdatasync failure on a
+# path, that path is never fsynced again.
+no_fsync_retry() {
+	local bad
+	bad=$(awk -F'\t' '
+		($1 == "fsync" || $1 == "fdatasync") && $5 ~ /^INJECT:E/ && !($3 in failed) { failed[$3] = NR; next }
+		($1 == "fsync" || $1 == "fdatasync") && ($3 in failed) { print $1 " of " $3 " again (trace line " NR ")"; exit }
+	' "$TR")
+	[ -z "$bad" ] || fail "$1: a failed fsync was retried: $bad"
+}
+
+# acked_prefix: the acknowledged files are the first K of the batch, in
+# order; sets K. The file named as not secured has no id.
+acked_prefix() {
+	local i=0 name failed
+	while IFS=$'\t' read -r _ _ name _; do
+		[ "$name" = "${FILES[$i]}" ] || fail "acknowledgement $((i + 1)) is for '$name', expected ${FILES[$i]}"
+		i=$((i + 1))
+	done <"$WORK/acked"
+	K=$i
+	failed=$(sed -n "s/^custos: could not secure '\(.*\)': .*/\1/p" "$WORK/err" | head -1)
+	if [ -n "$failed" ] && cut -f3 "$WORK/acked" | grep -qxF "$failed"; then
+		fail "an id was printed for $failed, which could not be secured"
+	fi
+}
+
+# after_restart: a normal writer start, then the file-level checks and a re-run.
+after_restart() {
+	local l_rec
+	if ! "$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err"; then
+		fail "the restart (custos checkpoint) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
+	fi
+	run_verify "verify after the restart"
+	store_check "after the restart" "$L_T" "$TPL_PRESENT" "$WORK/acked"
+	store_consistent "after the restart"
+	sources_intact "after the restart"
+	l_rec=$(ledger_size)
+	if ! "$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/rerun.err"; then
+		fail "re-running the ingest failed: $(head -3 "$WORK/rerun.err" | tr '\n' ' ')"
+	fi
+	catalog_digests >"$WORK/rerun.present"
+	[ -z "$(uniq -d "$WORK/rerun.present")" ] || fail "after the re-run a digest is stored as two items"
+	[ -z "$(cut -d' ' -f2 "$BATCH" | sort -u | comm -23 - "$WORK/rerun.present")" ] ||
+		fail "after the re-run a file is not stored"
+	[ "$(ledger_size)" -eq $((l_rec + N)) ] || fail "the re-run left $(($(ledger_size) - l_rec)) events for $N files"
+	run_verify "verify after the re-run"
+}
+
+LMDB_SHORT=0
+# one_run OP N MODE ERRNO: inject, then check everything.
+one_run() {
+	local op=$1 n=$2 mode=$3 e=$4 hit path what
+	ingest_under CSFAULT_OP="$op" CSFAULT_AT="$n" CSFAULT_MODE="$mode" CSFAULT_ERRNO="$e"
+	hit=$(grep -m1 $'\tINJECT:' "$TR")
+	path=$(printf '%s' "$hit" | cut -f3)
+	what="$op #$n on ${path:-?}"
+	[ -n "$hit" ] || fail "the fault did not fire"
+	acked_prefix
+	no_fsync_retry "$what"
+	case $mode in
+	short | eintr)
+		if [ "$RC" -eq 0 ]; then
+			[ "$K" -eq "$N" ] || fail "exit 0 but $K of $N files acknowledged"
+			what="$what: retried, all secured"
+		elif [ "$mode" = short ] && [ "${path#catalog/}" != "$path" ] && [ "$RC" -eq 3 ]; then
+			LMDB_SHORT=$((LMDB_SHORT + 1))
+			what="$what: LMDB takes its short write for EIO; stopped after $K of $N"
+		else
+			fail "a $mode write was not retried: exit $RC: $(head -2 "$WORK/err" | tr '\n' ' ')"
+		fi
+		;;
+	*)
+		if [ "$op" = unlink ]; then
+			what="$what: exit $RC, $K of $N acknowledged"
+		elif [ "$RC" -eq 0 ] && [ "$path" = . ] &&
+			[ "$(grep -B1 -m1 $'\tINJECT:' "$TR" | head -1 | cut -f1,3)" = $'unlink\tWRITER' ]; then
+			# The clean-stop marker's removal at close: a failure only
+			# means the next start scans for orphans.
+			what="$what (the clean-stop marker at close): exit 0, all acknowledged"
+		elif [ "$RC" -eq 0 ]; then
+			fail "exit 0 although $op failed with $e ($K of $N acknowledged)"
+		else
+			grep -qF "$(errtext "$e")" "$WORK/err" || fail "exit $RC without saying why: $(head -2 "$WORK/err" | tr '\n' ' ')"
+			if [ "$K" -eq "$N" ] && ! grep -q 'signing a checkpoint failed' "$WORK/err"; then
+				fail "exit $RC with every file acknowledged and no word of the checkpoint"
+			fi
+			what="$what: exit $RC, $K of $N acknowledged"
+		fi
+		;;
+	esac
+	after_restart
+	report "ingest, $op #$n $mode${e:+ $e}: $what"
+}
+
+# ---- the sweep ----
+ingest_under CSFAULT_OP=none
+t_ok $RC "an ingest under the interposer without a fault succeeds"
+declare -A COUNT=()
+while IFS=$'\t' read -r op _; do COUNT[$op]=$((${COUNT[$op]:-0} + 1)); done <"$TR"
+echo "# operations of the ingest: $(for op in "${!COUNT[@]}"; do printf '%s %s, ' "$op" "${COUNT[$op]}"; done)"
+ERRNOS=(EIO ENOSPC EDQUOT)
+[ "$NIGHTLY" = 1 ] && ERRNOS=(EIO ENOSPC EDQUOT EROFS EFBIG)
+if [ "${CUSTOS_ASAN:-0}" = 1 ]; then STEP=3; else STEP=1; fi
+OPS=(write pwrite fsync fdatasync create mkdir link chmod unlink sync_file_range rename truncate)
+sweep_t0=$(now_ms)
+i=0
+for op in "${OPS[@]}"; do
+	total=${COUNT[$op]:-0}
+	for ((n = 1; n <= total; n += STEP)); do
+		i=$((i + 1))
+		if [ "$NIGHTLY" = 1 ]; then
+			for e in "${ERRNOS[@]}"; do
+				one_run "$op" "$n" once "$e"
+				one_run "$op" "$n" persist "$e"
+			done
+		else
+			e=${ERRNOS[$((i % ${#ERRNOS[@]}))]}
+			one_run "$op" "$n" once "$e"
+			[ $((n % 2)) -eq 1 ] && one_run "$op" "$n" persist "$e"
+		fi
+		if [ "$op" = write ] || [ "$op" = pwrite ]; then
+			one_run "$op" "$n" short ""
+			one_run "$op" "$n" eintr ""
+		fi
+	done
+done
+echo "# ingest sweep: $RUNS runs in $(($(now_ms) - sweep_t0)) ms; LMDB took $LMDB_SHORT short write(s) for EIO"
+
+# ---- faults during a restart (recovery truncates the journal, moves orphans) ----
+if [ "$NIGHTLY" = 1 ]; then
+	# A store whose last ingest tore its journal entry and left an orphan blob.
+	CR="$WORK/crashed"
+	rm -rf "$CR"
+	cp -a "$TPL" "$CR"
+	n_fp=$(CUSTOS_CRASH_TRACE=1 "$CUSTOS_FP" ingest --store "$CR" "$IN/a-small" --case "$CASE" 2>&1 >/dev/null |
+		awk '$3 == "ledger-fsync" {print $2; exit}')
+	rm -rf "$CR"
+	cp -a "$TPL" "$CR"
+	CUSTOS_CRASH_AT=$n_fp "$CUSTOS_FP" ingest --store "$CR" "$IN/a-small" --case "$CASE" >/dev/null 2>&1
+	truncate -s -10 "$CR/ledger/journal"
+	for op in truncate rename fsync mkdir; do
+		for mode in once persist; do
+			rm -rf "$S" "$TR"
+			cp -a "$CR" "$S"
+			env CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP=$op CSFAULT_AT=1 \
+				CSFAULT_MODE=$mode "$CUSTOS" checkpoint >/dev/null 2>"$WORK/err"
+			rc=$?
+			grep -q $'\tINJECT:' "$TR" || fail "the fault did not fire"
+			[ $rc -ne 0 ] || [ "$op" = rename ] || [ "$op" = mkdir ] ||
+				fail "the restart exited 0 although its $op failed"
+			no_fsync_retry "restart"
+			: >"$WORK/acked"
+			set_batch cli "$IN/a-small"
+			after_restart
+			report "restart of a crashed store, $op #1 $mode EIO: exit $rc"
+		done
+	done
+	set_batch cli "$IN/a-small" "$IN/b-large" "$IN/c-prior" "$IN/d-small" "$IN/e-9mb"
+fi
+
+# ---- custosd ----
+DIN="$WORK/inbox"
+DLOG="$WORK/custosd.log"
+DCONF="$WORK/custosd.conf"
+mkdir -p "$DIN"
+cat >"$DCONF" <<EOC
+[store]
+root = $S
+station = DIO
+[inbox]
+dir = $DIN
+[ingest]
+settle_seconds = 0
+rescan_seconds = 1
+concurrency = 2
+release = delete
+EOC
+
+start_daemon() {
+	env "$@" "$CUSTOSD" --config "$DCONF" >>"$DLOG" 2>&1 &
+	DPID=$!
+	for _ in $(seq 100); do
+		[ -S "$S/custosd.sock" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+stop_daemon() {
+	kill -TERM "$DPID" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$DPID" 2>/dev/null; then
+		fail "custosd did not stop on SIGTERM"
+		kill -KILL "$DPID"
+	fi
+	wait "$DPID" 2>/dev/null
+	DRC=$?
+}
+# wait_until SECONDS CMD...: polls CMD every 0.1 s.
+wait_until() {
+	local t=$(($1 * 10))
+	shift
+	while [ $t -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		t=$((t - 1))
+	done
+	return 1
+}
+inbox_empty() { [ -z "$(ls -A "$DIN")" ]; }
+# drop NAME SIZE: a new file in the inbox, complete when it appears; its
+# digest is noted in $WORK/dropped.sums.
+drop() {
+	head -c "$2" /dev/urandom >"$DIN/.$1.part"
+	echo "$(digest "$DIN/.$1.part") $1" >>"$WORK/dropped.sums"
+	mv "$DIN/.$1.part" "$DIN/$1"
+}
+
+# daemon_case NAME OP PATH AT CONCURRENCY: custosd with a persistent EIO on
+# the AT-th OP on PATH (a substring; "" for any) once the fault is armed.
+daemon_case() {
+	local name=$1 op=$2 path=$3 at=$4 f state l_before nsync
+	ERRS=()
+	sed -i "s/^concurrency = .*/concurrency = $5/" "$DCONF"
+	rm -rf "$S" "$TR" "$WORK/arm" "$DLOG"
+	cp -a "$TPL" "$S"
+	find "$DIN" -mindepth 1 -delete
+	start_daemon CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" \
+		CSFAULT_AT="$at" CSFAULT_MODE=persist CSFAULT_ERRNO=EIO CSFAULT_ARM="$WORK/arm" ${path:+CSFAULT_PATH="$path"} ||
+		fail "custosd did not start"
+	drop warm 4000
+	wait_until 20 inbox_empty || fail "the first file (before the fault) was not secured"
+	touch "$WORK/arm"
+	: >"$WORK/dropped.sums"
+	for f in f1 f2 f3; do drop "$f" $((RANDOM + 1000)); done
+	wait_until 20 grep -q 'the store failed' "$DLOG" || fail "custosd did not report a store failure"
+	l_before=$(ledger_size)
+	sleep 2 # ticks and rescans: nothing more may be taken
+	grep -Eq 'custosd: error: .*\(Input/output error\).*(stops taking work|takes no more files)' "$DLOG" ||
+		fail "the log does not name the store failure: $(grep -m2 error "$DLOG" | tr '\n' ' ')"
+	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
+	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || fail "custos status failed: $(head -2 "$WORK/status.json")"
+	grep -q '"state": "failed"' "$WORK/status.json" || fail "status does not say failed: $(tr -d '\n ' <"$WORK/status.json" | head -c 200)"
+	grep -q '"taking_files": false' "$WORK/status.json" || fail "status does not say it takes no files"
+	[ "$(ledger_size)" -eq "$l_before" ] || fail "the ledger grew after the failure ($l_before -> $(ledger_size))"
+	# Every source is still in the inbox with its bytes, unless it was
+	# secured before the failure (release = delete then removes it).
+	catalog_digests >"$WORK/daemon.present"
+	while read -r sha f; do
+		if [ -e "$DIN/$f" ]; then
+			[ "$(digest "$DIN/$f")" = "$sha" ] || fail "the source $f changed"
+		else
+			grep -qx "$sha" "$WORK/daemon.present" || fail "the source $f left the inbox but is not secured"
+			! grep -q "refused $DIN/$f: .*stays in the inbox" "$DLOG" ||
+				fail "custosd logged $f as refused and left in the inbox, but it was secured and released: $(grep "refused $DIN/$f" "$DLOG")"
+		fi
+	done <"$WORK/dropped.sums"
+	no_fsync_retry "custosd"
+	nsync=$(awk -F'\t' '$5 ~ /^INJECT:/ && !f { f = 1; next } f && ($1 == "fsync" || $1 == "fdatasync") { n++ } END { print n + 0 }' "$TR")
+	stop_daemon
+	# Restart without the fault: every file secured exactly once.
+	start_daemon || fail "custosd did not start again"
+	wait_until 20 inbox_empty || fail "after the restart the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
+	stop_daemon
+	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC after the restart"
+	run_verify "verify after the restart"
+	catalog_digests >"$WORK/daemon.present"
+	[ -z "$(uniq -d "$WORK/daemon.present")" ] || fail "a digest is stored as two items"
+	while read -r sha f; do
+		grep -qx "$sha" "$WORK/daemon.present" || fail "$f was not secured"
+	done <"$WORK/dropped.sums"
+	store_consistent "after the restart"
+	report "custosd ($name), persistent EIO on $op${path:+ of $path} #$at after start-up: stops, says why, keeps running as 'failed', sources kept; $nsync fsync call(s) after the failure, none on the failed file; restart secures all"
+}
+
+d_t0=$(now_ms)
+daemon_case blob-fsync fsync tmp/ 1 2
+daemon_case journal-fdatasync fdatasync ledger/journal 1 2
+daemon_case catalog-fdatasync fdatasync catalog/data.mdb 1 2
+# One file at a time: the second catalog commit after the fault is armed is
+# the job record of the first file, made after its source was released.
+daemon_case job-fdatasync fdatasync catalog/data.mdb 2 1
+echo "# custosd: 4 cases in $(($(now_ms) - d_t0)) ms"
+
+echo "# io-errors: runs $RUNS, failures $FAILURES ($(($(now_ms) - t_start)) ms)"
+t_done
