@@ -509,6 +509,12 @@ is_refusal(int rc)
 }
 
 static void secure_file(struct work *w);
+
+static int
+is_store_error(int rc)
+{
+	return rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == CS_ESTORE;
+}
 static void apply_cli(const struct daemon *d, struct cs_config *c);
 
 /*
@@ -721,8 +727,11 @@ secure_done(uv_work_t *req, int status)
 			cand_remove(d, c);
 		else
 			c->size = -1;
-	} else if (w->rc == CS_EFAILED || (w->stage == 1 && (w->rc == -EIO || w->rc == -ENOSPC ||
-	                                                        w->rc == -EDQUOT))) {
+	} else if (w->rc == CS_EFAILED || (is_store_error(w->rc) && w->stage != 0 && w->stage != 2)) {
+		/* Stages 1 and 3 write the store; stages 0 and 2 only read the source. */
+		if (w->stage == 3)
+			logmsg(0, "secured %s/%s as %s, but recording its release failed (%s)",
+			    c->ib->path, c->rel, w->res.id, cs_strerror(w->rc));
 		if (!d->failed)
 			logmsg(0, "the store failed while securing %s/%s (%s); custosd takes no more "
 			          "files. Sources stay where they are. Fix the storage, then restart",

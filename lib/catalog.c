@@ -170,7 +170,12 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 	if (env_map != NULL && *env_map != '\0')
 		mapsize = (size_t)strtoull(env_map, NULL, 10);
 	if (scratch)
-		flags |= MDB_NOSYNC; /* a scratch catalog is deleted after use */
+		/*
+		 * A scratch catalog is deleted after use, and has one user: no
+		 * lock file, which LMDB writes through a shared map (SIGBUS, not
+		 * an error, when the file system is full).
+		 */
+		flags |= MDB_NOSYNC | MDB_NOLOCK;
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	rc = mdb_env_create(&c->env);

@@ -280,7 +280,7 @@ handle_orphans(struct cs_store *st)
 {
 	char path[CS_BLOB_PATH_MAX + 8], dst[128];
 	MDB_txn *txn = NULL;
-	int moved = 0, rc;
+	int moved = 0, err = 0, rc;
 	struct stat sb;
 	DIR *d1 = NULL;
 	struct dirent *a;
@@ -301,7 +301,7 @@ handle_orphans(struct cs_store *st)
 			goto out;
 		}
 	}
-	while ((a = readdir(d1)) != NULL) {
+	while (err == 0 && (a = readdir(d1)) != NULL) {
 		DIR *d2;
 		struct dirent *b;
 		int fd2;
@@ -314,7 +314,7 @@ handle_orphans(struct cs_store *st)
 				close(fd2);
 			continue;
 		}
-		while ((b = readdir(d2)) != NULL) {
+		while (err == 0 && (b = readdir(d2)) != NULL) {
 			DIR *d3;
 			struct dirent *c;
 			int fd3;
@@ -327,7 +327,7 @@ handle_orphans(struct cs_store *st)
 					close(fd3);
 				continue;
 			}
-			while ((c = readdir(d3)) != NULL) {
+			while (err == 0 && (c = readdir(d3)) != NULL) {
 				uint8_t sha[32];
 				char id[128];
 
@@ -336,19 +336,25 @@ handle_orphans(struct cs_store *st)
 				if (cs__catalog_id_by_sha(&st->cat, txn, sha, id, sizeof(id)) == 0)
 					continue;
 				cs__blob_path(c->d_name, path, sizeof(path));
-				(void)cs__mkdir_durable(st->rootfd, "orphans", 0750);
+				/*
+				 * Durable in orphans/ first, then gone from objects/. A
+				 * power loss in between leaves two links to one file,
+				 * where rename() does nothing: unlink instead. A failure
+				 * stops the writer's start (the scan runs again next time).
+				 */
+				err = cs__mkdir_durable(st->rootfd, "orphans", 0750);
 				snprintf(dst, sizeof(dst), "orphans/%.64s", c->d_name);
-				if (renameat(st->rootfd, path, st->rootfd, dst) == 0) {
+				if (err == 0 && renameat(st->rootfd, path, st->rootfd, dst) < 0)
+					err = -errno;
+				if (err == 0)
+					err = cs__fsync_dir(st->rootfd, "orphans");
+				if (err == 0 && fstatat(dirfd(d3), c->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    unlinkat(dirfd(d3), c->d_name, 0) < 0)
+					err = -errno;
+				if (err == 0)
+					err = cs__fsync_dir(dirfd(d3), NULL);
+				if (err == 0) {
 					moved++;
-					/*
-					 * Durable in orphans/ first, then gone from objects/.
-					 * A power loss in between leaves two links to one
-					 * file, where rename() does nothing: unlink instead.
-					 */
-					(void)cs__fsync_dir(st->rootfd, "orphans");
-					if (fstatat(dirfd(d3), c->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-						(void)unlinkat(dirfd(d3), c->d_name, 0);
-					(void)cs__fsync_dir(dirfd(d3), NULL);
 					cs__store_log(st, CS_LOG_WARN,
 					    "blob %s has no ledger record (an interrupted ingest); moved "
 					    "to orphans/",
@@ -359,9 +365,7 @@ handle_orphans(struct cs_store *st)
 		}
 		closedir(d2);
 	}
-	if (moved > 0)
-		(void)cs__fsync_dir(st->rootfd, "orphans");
-	rc = moved;
+	rc = err < 0 ? err : moved;
 out:
 	if (d1 != NULL)
 		closedir(d1);

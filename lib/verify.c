@@ -247,8 +247,9 @@ verify_catalog(struct cs_store *st, struct vctx *v)
 		if (rc == 0)
 			rc = cs__replay(&st->j, &scratch, CS_JOURNAL_HDR, s.journal_end, 0, &end, &count,
 			    &torn, v->progress, v->ctx);
-		if (dfd != st->rootfd || !(rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS ||
-		                             rc == -EACCES || rc == -EPERM))
+		/* (LMDB reports a write cut short by a full disk as EIO.) */
+		if (dfd != st->rootfd || !(rc == -ENOSPC || rc == -EDQUOT || rc == -EIO ||
+		                             rc == -EROFS || rc == -EACCES || rc == -EPERM))
 			break;
 		cs__catalog_close(&scratch);
 		remove_catalog_dir(dfd, rel);
@@ -383,6 +384,62 @@ cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_proble
 		}
 	}
 	mdb_txn_abort(txn);
+	return rc < 0 ? rc : v.problems;
+}
+
+int
+cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *note, size_t len,
+    cs_problem_fn report, void *ctx)
+{
+	struct vctx v = {report, NULL, ctx, 0};
+	struct cs__merkle_ctx m = {&st->cat, NULL};
+	struct cs__catalog_state s;
+	struct cs_verifier *ver = NULL;
+	struct cs_checkpoint cp;
+	char *vkey = NULL;
+	uint8_t root[32];
+	size_t tl = 0;
+	int rc;
+
+	rc = cs_store_verifier_key(st, &vkey);
+	if (rc == 0)
+		rc = cs_verifier_parse(&ver, vkey, strlen(vkey));
+	free(vkey);
+	if (rc < 0)
+		return rc;
+	rc = cs_note_verify(ver, note, len, &tl);
+	cs_verifier_free(ver);
+	if (rc == -ENOMEM || rc == CS_ECRYPTO)
+		return rc;
+	if (rc < 0 || cs_checkpoint_parse(&cp, note, tl) < 0 || strcmp(cp.origin, st->origin) != 0) {
+		problem(&v, "checkpoint-foreign", NULL, -1,
+		    "%s is not a checkpoint signed by this store's key for %s", name, st->origin);
+		return v.problems;
+	}
+	rc = cs__catalog_rtxn(&st->cat, &m.txn);
+	if (rc < 0)
+		return rc;
+	rc = cs__catalog_state(&st->cat, m.txn, &s);
+	if (rc < 0)
+		goto out;
+	if (cp.size > s.size) {
+		problem(&v, "ledger-rolled-back", NULL, (int64_t)s.size,
+		    "%s covers %llu ledger entries but the store holds only %llu: the store was "
+		    "rolled back to an older copy or entries were removed",
+		    name, (unsigned long long)cp.size, (unsigned long long)s.size);
+	} else {
+		rc = cs_merkle_root(cs__catalog_merkle_get, &m, cp.size, root);
+		if (rc < 0)
+			goto out;
+		if (memcmp(root, cp.root, 32) != 0)
+			problem(&v, "checkpoint-mismatch", NULL, (int64_t)cp.size - 1,
+			    "the store's first %llu ledger entries do not hash to the root signed in %s: "
+			    "its history differs from the one that was signed",
+			    (unsigned long long)cp.size, name);
+	}
+	rc = 0;
+out:
+	mdb_txn_abort(m.txn);
 	return rc < 0 ? rc : v.problems;
 }
 

@@ -32,6 +32,8 @@ struct opts {
 };
 
 static const char *prog = "custos";
+
+static void explain_open_error(const char *dir, int rc);
 static int output_failed; /* a --json answer could not be made (out of memory) */
 
 __attribute__((format(printf, 1, 2))) static void
@@ -129,6 +131,14 @@ open_store(const struct opts *o, int flags, int *exit_code)
 	if (rc == 0)
 		return st;
 	*exit_code = EXIT_STORE;
+	explain_open_error(dir, rc);
+	return NULL;
+}
+
+/* Says why the store at `dir` could not be opened. */
+static void
+explain_open_error(const char *dir, int rc)
+{
 	if (rc == CS_ENOTFOUND)
 		errmsg("%s is not a custos store (no custos.json); create one with `custos init`",
 		    dir);
@@ -146,7 +156,6 @@ open_store(const struct opts *o, int flags, int *exit_code)
 		    dir);
 	else
 		errmsg("cannot open the store %s: %s", dir, cs_strerror(rc));
-	return NULL;
 }
 
 /* Common options; returns 0, or 1 if --help was printed, or -1 on error. */
@@ -698,13 +707,19 @@ cmd_log(int argc, char **argv, struct opts *o)
 /* ---- verify / rebuild ---- */
 
 static const char usage_verify[] =
-    "usage: custos verify [ID...] [--store DIR] [--json]\n"
+    "usage: custos verify [ID...] [--checkpoint FILE]... [--store DIR] [--json]\n"
     "\n"
     "Checks the store: re-reads and re-hashes the ledger, recomputes the Merkle\n"
     "root at every signed checkpoint and checks the signatures, compares the\n"
     "catalog with a replay of the ledger, and re-hashes the stored bytes of every\n"
     "item (or only of the items named). Reports each damaged or missing item by\n"
     "id and each ledger problem by position.\n"
+    "\n"
+    "  --checkpoint FILE  also check the store against a signed checkpoint kept\n"
+    "                     elsewhere (a copy of a checkpoints/<size> file): the\n"
+    "                     store's key must have signed it and the ledger must\n"
+    "                     still hold the signed history. A store rolled back to\n"
+    "                     an older copy passes every other check.\n"
     "Exit status: 0 all intact, 1 problems found, 3 the check could not run.\n";
 
 struct verify_out {
@@ -754,26 +769,98 @@ on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 		    100.0 * (double)done / (double)total);
 }
 
+/* Reads a whole small file (a checkpoint note); NULL with a message on failure. */
+static char *
+read_small(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+
+	if (f == NULL) {
+		errmsg("cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max + 1);
+	*len = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
+	fclose(f);
+	if (buf == NULL || *len > max) {
+		if (buf == NULL)
+			errmsg("out of memory");
+		else
+			errmsg("%s is too large to be a checkpoint", path);
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
 static int
 cmd_verify(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"checkpoint", required_argument, NULL, 'k'},
+		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct verify_out v = {o, NULL, 0, 0};
+	const char *outside[16];
+	size_t n_outside = 0;
 	struct cs_store *st;
 	int c, rc, code = EXIT_OK;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'k') {
+			if (n_outside == 16) {
+				errmsg("too many --checkpoint options (at most 16)");
+				return EXIT_USAGE;
+			}
+			outside[n_outside++] = optarg;
+			continue;
+		}
 		rc = common_opt(c, o, usage_verify);
 		if (rc != 0)
 			return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	}
-	st = open_store(o, CS_OPEN_READ, &code);
+	st = NULL;
+	rc = store_dir(o) != NULL ? cs_store_open(&st, store_dir(o), CS_OPEN_READ, lib_log, NULL) :
+	                            CS_ENOTFOUND;
+	if (rc == CS_ELEDGER) {
+		/* A reader's open fails so only when ledger/journal is not a ledger journal. */
+		struct cs_problem p = {"ledger-damaged", NULL, 0,
+		    "ledger/journal does not begin with the custos ledger header (its first 16 "
+		    "bytes are damaged, or it is not a regular file): no entry can be read"};
+		v.problems = json_array();
+		on_problem(&v, &p);
+		if (o->json) {
+			json_t *j = json_pack("{s:b, s:i, s:O}", "ok", 0, "problem_count", 1, "problems",
+			    v.problems);
+			print_json(j);
+			json_decref(j);
+		} else {
+			printf("1 problem(s) found; the store is damaged: keep it as it is and report it\n");
+		}
+		json_decref(v.problems);
+		return EXIT_PROBLEM;
+	}
+	if (rc < 0)
+		st = open_store(o, CS_OPEN_READ, &code); /* says why */
 	if (st == NULL)
 		return code;
 	v.problems = json_array();
 	v.tty = isatty(STDERR_FILENO) && !o->quiet;
 	rc = cs_store_verify(st, (const char *const *)argv + optind, (size_t)(argc - optind),
 	    on_problem, on_progress, &v);
+	for (size_t i = 0; i < n_outside && rc >= 0; i++) {
+		size_t len;
+		char *note = read_small(outside[i], 1 << 16, &len);
+		int r;
+		if (note == NULL) {
+			json_decref(v.problems);
+			cs_store_close(st);
+			return EXIT_USAGE;
+		}
+		r = cs_store_verify_checkpoint(st, outside[i], note, len, on_problem, &v);
+		free(note);
+		rc = r < 0 ? r : rc + r;
+	}
 	if (v.tty)
 		fputs("\r\033[K", stderr);
 	if (rc < 0) {
@@ -876,10 +963,9 @@ cmd_checkpoint(int argc, char **argv, struct opts *o)
 	if (rc == 0) {
 		rc = cs_store_checkpoint(st, &note);
 	} else if (rc != CS_EBUSY) {
-		/* Not merely busy: recovery found a problem; say so, never hide it. */
-		st = open_store(o, CS_OPEN_WRITE, &code);
-		cs_store_close(st);
-		return code;
+		/* Not merely busy: recovery found a problem; say so, never retry it. */
+		explain_open_error(dir, rc);
+		return EXIT_STORE;
 	} else {
 		/* custosd holds the store and signs its own checkpoints: show the latest. */
 		st = open_store(o, CS_OPEN_READ, &code);

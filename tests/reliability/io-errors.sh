@@ -32,8 +32,10 @@
 # exactly once and verify passes.
 # CI: errors once at every N, persistently at every other N, the three errnos
 # in turn; CUSTOS_ASAN=1: every third N. NIGHTLY=1: every errno in both modes
-# at every N (EROFS and EFBIG too), a 9 MB file (sync_file_range), rename
-# and truncate (made by recovery) during a restart.
+# at every N (EROFS and EFBIG too), a 9 MB file, and errors in the recovery
+# of a crashed store (truncating a torn journal tail, moving an orphan blob:
+# truncate, rename, fsync, mkdir) made by `custos checkpoint` and by
+# `custos ingest`: the start fails, says why, and the next start recovers.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 . "$(dirname "$0")/../integration/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at custosd}"
@@ -232,19 +234,21 @@ if [ "$NIGHTLY" = 1 ]; then
 	truncate -s -10 "$CR/ledger/journal"
 	for op in truncate rename fsync mkdir; do
 		for mode in once persist; do
-			rm -rf "$S" "$TR"
-			cp -a "$CR" "$S"
-			env CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP=$op CSFAULT_AT=1 \
-				CSFAULT_MODE=$mode "$CUSTOS" checkpoint >/dev/null 2>"$WORK/err"
-			rc=$?
-			grep -q $'\tINJECT:' "$TR" || fail "the fault did not fire"
-			[ $rc -ne 0 ] || [ "$op" = rename ] || [ "$op" = mkdir ] ||
-				fail "the restart exited 0 although its $op failed"
-			no_fsync_retry "restart"
-			: >"$WORK/acked"
-			set_batch cli "$IN/a-small"
-			after_restart
-			report "restart of a crashed store, $op #1 $mode EIO: exit $rc"
+			for cmd in checkpoint ingest; do
+				rm -rf "$S" "$TR"
+				cp -a "$CR" "$S"
+				if [ $cmd = checkpoint ]; then set -- checkpoint; else set -- ingest "$IN/d-small" --case "$CASE"; fi
+				env CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP=$op CSFAULT_AT=1 \
+					CSFAULT_MODE=$mode "$CUSTOS" "$@" >/dev/null 2>"$WORK/err"
+				rc=$?
+				grep -q $'\tINJECT:' "$TR" || fail "the fault did not fire"
+				[ $rc -ne 0 ] || fail "the restart exited 0 although its $op failed"
+				no_fsync_retry "restart"
+				: >"$WORK/acked"
+				set_batch cli "$IN/a-small"
+				after_restart
+				report "restart of a crashed store by custos $cmd, $op #1 $mode EIO: exit $rc"
+			done
 		done
 	done
 	set_batch cli "$IN/a-small" "$IN/b-large" "$IN/c-prior" "$IN/d-small" "$IN/e-9mb"
