@@ -154,6 +154,20 @@ int cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_pr
     cs_progress_fn progress, void *ctx);
 
 /*
+ * Checks the store against a signed checkpoint kept outside it (`note`, the
+ * `len` bytes of a checkpoints/<size> file saved elsewhere; `name` names it
+ * in the problems): it must be signed by this store's key for this store's
+ * origin ("checkpoint-foreign" if not), and the store's ledger must hold at
+ * least its size ("ledger-rolled-back") with the signed root at that size
+ * ("checkpoint-mismatch"). A store rolled back to an older copy passes
+ * cs_store_verify(), since its own checkpoints are older too; only a
+ * checkpoint held elsewhere shows the rollback. Returns the number of
+ * problems (0 or 1) or < 0 if the check could not run.
+ */
+int cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *note,
+    size_t len, cs_problem_fn report, void *ctx);
+
+/*
  * Rebuilds the catalog of the store at `root` from its ledger journal
  * alone. Takes the writer lock. Returns the number of events replayed.
  */
