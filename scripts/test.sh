@@ -21,9 +21,11 @@ status=0
 echo "== tests (optimised build) =="
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan + UBSan build) =="
-# The fuzzers build their own ASan+UBSan binaries with clang: run them once.
+# Under the sanitizers: the unit, integration and style suites. The fuzzers
+# build their own ASan+UBSan binaries with clang, and the reliability sweeps
+# (thousands of runs with interposed faults) run in the optimised build only.
 CUSTOS_ASAN=1 meson test -C build-asan --print-errorlogs --num-processes 2 \
-	--timeout-multiplier 3 --no-suite fuzz || status=1
+	--timeout-multiplier 3 --suite unit --suite integration --suite style || status=1
 
 # The reliability figures (test, runs, failures) of both runs.
 echo "== reliability figures =="
