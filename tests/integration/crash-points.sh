@@ -215,9 +215,9 @@ trace() {
 	t_ok $? "$name: $K crash points traced ($(grep '^failpoint' "$WORK/trace.err" | cut -d' ' -f3 | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s=", "}'))"
 }
 
-# points K: the k to try; all up to 200, then every 7th and the last ten (under
+# points K: the k to try; all up to 120, then every 9th and the last ten (under
 # the sanitizers, which run 3x slower: all up to 60, then every 15th).
-if [ "${CUSTOS_ASAN:-0}" = 1 ]; then DENSE=60 STRIDE=15; else DENSE=200 STRIDE=7; fi
+if [ "${CUSTOS_ASAN:-0}" = 1 ]; then DENSE=60 STRIDE=15; else DENSE=120 STRIDE=9; fi
 points() {
 	local k
 	for ((k = 1; k <= $1 + 1; k++)); do
