@@ -397,9 +397,25 @@ ed25519_sign(const uint8_t seed[32], const char *msg, size_t len, uint8_t sig[64
 	return rc;
 }
 
-/* Returns 0 if sig is valid, CS_ESIG if not, CS_ECRYPTO if OpenSSL failed. */
+static int ed25519_verify_once(const uint8_t pub[32], const char *msg, size_t len,
+    const uint8_t sig[64]);
+
+/*
+ * Returns 0 if sig is valid, CS_ESIG if not, CS_ECRYPTO if OpenSSL failed.
+ * OpenSSL 3.0 answers "does not verify" without queuing any error when an
+ * allocation inside the Ed25519 verification fails, so a signature is called
+ * bad only when a second, independent verification says so too.
+ */
 static int
 ed25519_verify(const uint8_t pub[32], const char *msg, size_t len, const uint8_t sig[64])
+{
+	int rc = ed25519_verify_once(pub, msg, len, sig);
+
+	return rc == CS_ESIG ? ed25519_verify_once(pub, msg, len, sig) : rc;
+}
+
+static int
+ed25519_verify_once(const uint8_t pub[32], const char *msg, size_t len, const uint8_t sig[64])
 {
 	EVP_MD_CTX *ctx = NULL;
 	EVP_PKEY *pk;

@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,21 +419,31 @@ cs__utf8_clean(const char *s, size_t len)
 }
 
 #ifdef CS_FAILPOINTS
+/* custosd reaches its crash points from several threads. */
+static pthread_once_t failpoint_once = PTHREAD_ONCE_INIT;
+static long failpoint_crash_at;
+static int failpoint_trace;
+
+static void
+failpoint_init(void)
+{
+	const char *v = getenv("CUSTOS_CRASH_AT");
+
+	failpoint_crash_at = v != NULL ? strtol(v, NULL, 10) : 0;
+	failpoint_trace = getenv("CUSTOS_CRASH_TRACE") != NULL;
+}
+
 void
 cs__failpoint(const char *name)
 {
-	static long counter, crash_at = -1;
-	static int trace = -1;
+	static atomic_long counter;
+	long n;
 
-	if (crash_at < 0) {
-		const char *v = getenv("CUSTOS_CRASH_AT");
-		crash_at = v != NULL ? strtol(v, NULL, 10) : 0;
-		trace = getenv("CUSTOS_CRASH_TRACE") != NULL;
-	}
-	counter++;
-	if (trace)
-		fprintf(stderr, "failpoint %ld %s\n", counter, name);
-	if (crash_at > 0 && counter == crash_at)
+	pthread_once(&failpoint_once, failpoint_init);
+	n = atomic_fetch_add(&counter, 1) + 1;
+	if (failpoint_trace)
+		fprintf(stderr, "failpoint %ld %s\n", n, name);
+	if (failpoint_crash_at > 0 && n == failpoint_crash_at)
 		_exit(99);
 }
 #endif

@@ -443,10 +443,11 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		rc = cs_store_ingest_path(st, argv[i], &m, &r);
 		if (rc < 0) {
 			if (rc == CS_EFAILED || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ||
-			    rc == -EROFS || rc == -ENOMEM) {
-				errmsg("could not secure '%s': %s; the store stopped taking work and "
-				       "nothing more is ingested",
-				    name, cs_strerror(rc));
+			    rc == -EROFS || rc == -ENOMEM || rc == -EAGAIN || rc == CS_ECRYPTO) {
+				errmsg("could not secure '%s': %s; %snothing more is ingested", name,
+				    cs_strerror(rc),
+				    rc == -ENOMEM || rc == -EAGAIN || rc == CS_ECRYPTO ?
+				        "" : "the store stopped taking work and ");
 				code = EXIT_STORE;
 				free(shown);
 				break;
