@@ -80,10 +80,14 @@ TABLES = ['by_case', 'by_device', 'by_officer', 'by_sha', 'by_time', 'item_event
 
 
 def tables_dump(catdir):
+    # Only the keys and values (mdb_dump's data lines begin with a space):
+    # the header lines describe LMDB's own bookkeeping, which custos does not
+    # read as evidence.
     out = []
     for t in TABLES:
         rc, o, _ = run(['mdb_dump', '-s', t, catdir])
-        out.append('%s %s\n%s' % (t, rc, strip_env(o)))
+        data = '\n'.join(l for l in o.splitlines() if l.startswith(' '))
+        out.append('%s %s\n%s' % (t, rc, data))
     return out
 
 
