@@ -239,11 +239,6 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 		c->changed_at = uv_now(d->loop);
 		ib->changed_at = c->changed_at;
 	}
-	/* No settle time: a file closed after writing (or docked) is taken at once. */
-	if (d->cfg.settle_ms == 0 && !d->stopping && (ib->dock != NULL || !is_sidecar(ib->dirfd, rel))) {
-		enqueue(d, c);
-		pump(d);
-	}
 }
 
 void
@@ -699,8 +694,6 @@ secure_done(uv_work_t *req, int status)
 	struct daemon *d = w->d;
 	struct cand *c = w->c;
 
-	int c_ib_dock = c->ib->dock != NULL;
-
 	(void)status;
 	d->in_flight--;
 	c->running = 0;
@@ -750,8 +743,6 @@ secure_done(uv_work_t *req, int status)
 	close(w->dirfd);
 	free(w);
 	pump(d);
-	if (c_ib_dock && d->queued == 0)
-		dock_tick(d); /* the last file of a recorder: its receipt need not wait a tick */
 }
 
 void

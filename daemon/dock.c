@@ -796,8 +796,7 @@ dock_tick(struct daemon *d)
 			k->complete = 0; /* new files: a new receipt once they are secured */
 			continue;
 		}
-		if (now - k->tree.changed_at < d->cfg.settle_ms + (d->cfg.settle_ms ? 500 : 100) ||
-		    now < k->retry_at)
+		if (now - k->tree.changed_at < d->cfg.settle_ms + 500 || now < k->retry_at)
 			continue;
 		f = calloc(1, sizeof(*f));
 		if (f == NULL)

@@ -355,7 +355,6 @@ kill -TERM $DPID
 wait $DPID
 t_ok $? "dock: an uncrashed custosd-failpoint run writes the receipt and stops with exit 0"
 grep '^failpoint ' "$WORK/trace.log" | awk '
-	{ n[$2] = $3; last = $2 }
 	$3 == "receipt" { r = 1 }
 	r == 1 && $3 == "rename" { r = 2 }
 	r == 2 && $3 == "fsync-dir" { print $2; r = 3 }' >"$WORK/K"
