@@ -428,8 +428,10 @@ open_session(struct daemon *d, struct dock *k)
 		time_t t = (time_t)(k->docked_at_ms / 1000);
 		struct tm tm;
 		gmtime_r(&t, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-		snprintf(k->session, sizeof(k->session), "%s-%s", k->device, stamp);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+		/* Milliseconds: a restart within the same second opens a distinct session. */
+		snprintf(k->session, sizeof(k->session), "%s-%s.%03dZ", k->device, stamp,
+		    (int)(k->docked_at_ms % 1000));
 		logmsg(2, "recorder %s (%s, officer %s) docked at %s: session %s opened, clock offset "
 		          "%+.3f s",
 		    k->device, k->model[0] ? k->model : "model unknown",
@@ -684,6 +686,25 @@ out:
 	return gaps;
 }
 
+/* A crash while a receipt was written leaves its temp file; it is custos's own. */
+static void
+remove_stray_receipts(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *dir;
+
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, ".CUSTOS-RECEIPT.json.tmp-", 25) == 0)
+			(void)unlinkat(dirfd, de->d_name, 0);
+	closedir(dir);
+}
+
 static void
 finalize_work(uv_work_t *req)
 {
@@ -692,6 +713,7 @@ finalize_work(uv_work_t *req)
 	struct walk w = {f, json_array(), json_array()};
 	json_t *body = NULL, *s;
 
+	remove_stray_receipts(f->dirfd);
 	walk_tree(&w, f->dirfd, "", 0);
 	f->files = json_array_size(w.files);
 	if (f->missing > 0 || f->refused > 0) {
