@@ -1,6 +1,6 @@
 /*
  * The INI configuration of custosd. Sections and keys:
- *   [store]  root = DIR, station = NAME
+ *   [store]  root = DIR, station = NAME, reserve = N[K|M|G]
  *   [inbox]  dir = DIR            (repeat for several upload directories)
  *   [docks]  root = DIR, pattern = PATTERN (repeatable),
  *            recorder_utc_offset = +08:00
@@ -33,6 +33,7 @@ cs_config_init(struct cs_config *c)
 	c->concurrency = 2;
 	c->rescan_s = 60;
 	c->log_level = 2;
+	c->reserve = (uint64_t)256 << 20;
 	c->recorder_utc_offset_min = 8 * 60;
 }
 
@@ -104,6 +105,12 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return set_str(&c->store, value);
 		if (strcmp(name, "station") == 0)
 			return set_str(&c->station, value);
+		if (strcmp(name, "reserve") == 0) {
+			if (parse_uint(value, UINT64_MAX, &n, 1) < 0)
+				BAD("reserve must be a size such as 256M or 2G (or 0), not '%s'", value);
+			c->reserve = n;
+			return 1;
+		}
 	} else if (strcmp(section, "inbox") == 0) {
 		if (strcmp(name, "dir") == 0) {
 			if (c->n_inboxes == CFG_MAX_INBOXES)

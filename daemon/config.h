@@ -25,6 +25,7 @@ struct cs_config {
 	unsigned concurrency;
 	unsigned rescan_s;
 	uint64_t max_size;  /* bytes, 0 = no cap */
+	uint64_t reserve;   /* bytes kept free on the store's disk: ingest pauses before */
 	int release_delete; /* delete a source once it is secured and re-verified */
 	int log_level;      /* 0 error .. 3 debug */
 };

@@ -19,6 +19,7 @@
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -432,6 +433,7 @@ struct work {
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	char metabuf[512]; /* strings of dock metadata parsed from the file name */
 	int resumed;       /* finished a file whose event was written before a crash */
+	uint64_t bytes;    /* counted in d->inflight_bytes */
 	json_t *extra;
 };
 
@@ -686,6 +688,171 @@ out:
 	close(fd);
 }
 
+/* ---- the store's disk: pause when it is full, resume once space is freed ---- */
+
+/* A little room for the ledger entry, the catalog and its map growing. */
+#define SPACE_SLACK ((uint64_t)1 << 20)
+
+static uint64_t
+store_free(const struct daemon *d)
+{
+	struct statvfs sv;
+
+	if (statvfs(d->cfg.store, &sv) < 0)
+		return UINT64_MAX; /* unknown: never pause on a guess */
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+static const char *
+human(uint64_t n, char buf[24])
+{
+	static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, 24, "%llu bytes", (unsigned long long)n);
+	else
+		snprintf(buf, 24, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+int
+taking_work(const struct daemon *d)
+{
+	return !d->failed && !d->full && !d->stopping;
+}
+
+static void on_space(uv_timer_t *t);
+
+/*
+ * Pauses ingest until the store's disk has `need` bytes free (beyond the
+ * files still being secured). `reopen`: the store failed on the full disk
+ * and must recover first.
+ */
+static void
+pause_for_space(struct daemon *d, uint64_t need, int reopen, const char *what)
+{
+	char f[24], n[24];
+
+	if (need > d->full_need)
+		d->full_need = need;
+	d->full_reopen |= reopen;
+	if (d->full)
+		return;
+	d->full = 1;
+	d->full_logged_rc = 0;
+	/*
+	 * Paused again soon after resuming (the space was not enough after all,
+	 * or a quota that statvfs does not show): wait longer each time.
+	 */
+	if (d->full_resumed_at != 0 && uv_now(d->loop) - d->full_resumed_at < 60000) {
+		d->full_retry_at = uv_now(d->loop) + d->full_backoff_ms;
+		if (d->full_backoff_ms < 60000)
+			d->full_backoff_ms *= 2;
+	} else {
+		d->full_retry_at = 0;
+		d->full_backoff_ms = 1000;
+	}
+	logmsg(0, "the store's disk is full: %s needs %s free and %s has %s; custosd pauses "
+	          "ingest and takes no files until space is freed there, then resumes by itself. "
+	          "Sources stay where they are",
+	    what, human(d->full_need, n), d->cfg.store, human(store_free(d), f));
+	sd_notifyf(0, "STATUS=PAUSED: the store's disk is full (%s needed); free space on %s",
+	    human(d->full_need, n), d->cfg.store);
+	uv_timer_start(&d->space, on_space, 1000, 1000);
+}
+
+/*
+ * Is this store error the disk being full? ENOSPC and EDQUOT say so; LMDB
+ * reports a write the full disk cut short as EIO, and a later write finds the
+ * store already failed: those count when the disk has no room left for the
+ * file that was being written.
+ */
+static int
+is_space_error(const struct daemon *d, int rc, uint64_t size)
+{
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return 1;
+	if (rc == -EIO || rc == CS_ESTORE || rc == CS_EFAILED)
+		return store_free(d) < size + d->cfg.reserve + SPACE_SLACK;
+	return 0;
+}
+
+void
+store_failed(struct daemon *d, int rc, const char *what, uint64_t size)
+{
+	int cause = 0;
+
+	if (d->failed)
+		return;
+	/* Failed by another file's write: judge by that first error. */
+	if (rc == CS_EFAILED && cs_store_failed(d->st, &cause) > 0 && cause < 0)
+		rc = cause;
+	/* A failed fsync is never retried, full disk or not: restart only. */
+	if (is_space_error(d, rc, size) && cs_store_failed(d->st, NULL) != 2) {
+		/*
+		 * Room to recover and to record what is pending; each file's own
+		 * size is checked again before it starts (pump).
+		 */
+		pause_for_space(d, d->cfg.reserve + SPACE_SLACK, cs_store_failed(d->st, NULL), what);
+		return;
+	}
+	if (d->full && d->full_reopen && rc == CS_EFAILED)
+		return; /* the failure the pause is already about */
+	logmsg(0, "the store failed while %s (%s); custosd takes no more files. Sources stay "
+	          "where they are. Fix the storage, then restart custosd",
+	    what, cs_strerror(rc));
+	d->failed = 1;
+	sd_notifyf(0, "STATUS=STOPPED: store failure (%s); restart after fixing storage",
+	    cs_strerror(rc));
+}
+
+/* Every second while paused: is there room again? */
+static void
+on_space(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t avail = store_free(d), now = uv_now(d->loop);
+	char f[24];
+	int rc;
+
+	if (!d->full || d->failed || d->stopping) {
+		uv_timer_stop(t);
+		return;
+	}
+	if (avail == UINT64_MAX || avail < d->inflight_bytes + d->full_need || now < d->full_retry_at)
+		return;
+	if (d->full_reopen) {
+		/* Recovery needs the store to itself, as a restart would have it. */
+		if (d->in_flight > 0 || d->checkpoint_running || d->finalizing > 0)
+			return;
+		rc = cs_store_recover(d->st);
+		if (rc < 0) {
+			if (rc != d->full_logged_rc)
+				logmsg(0, "%s has %s free, but the store could not recover (%s); "
+				          "trying again, at longer intervals",
+				    d->cfg.store, human(avail, f), cs_strerror(rc));
+			d->full_logged_rc = rc;
+			d->full_retry_at = now + d->full_backoff_ms;
+			if (d->full_backoff_ms < 60000)
+				d->full_backoff_ms *= 2;
+			return;
+		}
+		d->full_reopen = 0;
+	}
+	d->full = 0;
+	d->full_need = 0;
+	d->full_resumed_at = now;
+	uv_timer_stop(t);
+	logmsg(2, "%s has %s free again: ingest resumes", d->cfg.store, human(avail, f));
+	sd_notifyf(0, "STATUS=running: ingest resumed after the store's disk was full");
+	pump(d);
+}
 
 static void
 secure_done(uv_work_t *req, int status)
@@ -696,6 +863,7 @@ secure_done(uv_work_t *req, int status)
 
 	(void)status;
 	d->in_flight--;
+	d->inflight_bytes -= w->bytes;
 	c->running = 0;
 	if (w->sidecar_error[0])
 		logmsg(1, "%s/%s.json: sidecar problem (%s); the file is secured with the rest",
@@ -722,17 +890,13 @@ secure_done(uv_work_t *req, int status)
 			c->size = -1;
 	} else if (w->rc == CS_EFAILED || (is_store_error(w->rc) && w->stage != 0 && w->stage != 2)) {
 		/* Stages 1 and 3 write the store; stages 0 and 2 only read the source. */
+		char what[PATH_MAX + 64];
 		if (w->stage == 3)
 			logmsg(0, "secured %s/%s as %s, but recording its release failed (%s)",
 			    c->ib->path, c->rel, w->res.id, cs_strerror(w->rc));
-		if (!d->failed)
-			logmsg(0, "the store failed while securing %s/%s (%s); custosd takes no more "
-			          "files. Sources stay where they are. Fix the storage, then restart",
-			    c->ib->path, c->rel, cs_strerror(w->rc));
-		d->failed = 1;
-		sd_notifyf(0, "STATUS=STOPPED: store failure (%s); restart after fixing storage",
-		    cs_strerror(w->rc));
-		c->size = -1;
+		snprintf(what, sizeof(what), "securing %s/%s", c->ib->path, c->rel);
+		store_failed(d, w->rc, what, w->bytes);
+		c->size = -1; /* taken again once it settles, when work resumes */
 	} else {
 		logmsg(1, "refused %s/%s: %s; it stays in the inbox untouched", c->ib->path, c->rel,
 		    cs_strerror(w->rc));
@@ -748,11 +912,20 @@ secure_done(uv_work_t *req, int status)
 void
 pump(struct daemon *d)
 {
-	while (!d->failed && !d->stopping && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
+	while (taking_work(d) && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
 		struct cand *c = d->qhead;
+		uint64_t size = c->size > 0 ? (uint64_t)c->size : 0;
+		uint64_t avail = store_free(d);
 		struct work *w;
 		int rc;
 
+		/* Room for the file, the reserve and the files being secured? */
+		if (avail != UINT64_MAX && avail < d->inflight_bytes + size + d->cfg.reserve + SPACE_SLACK) {
+			char what[PATH_MAX + 64];
+			snprintf(what, sizeof(what), "securing %s/%s", c->ib->path, c->rel);
+			pause_for_space(d, size + d->cfg.reserve + SPACE_SLACK, 0, what);
+			return;
+		}
 		d->qhead = c->qnext;
 		if (d->qhead == NULL)
 			d->qtail = NULL;
@@ -779,6 +952,8 @@ pump(struct daemon *d)
 			return;
 		}
 		d->in_flight++;
+		w->bytes = size;
+		d->inflight_bytes += size;
 	}
 }
 
@@ -868,7 +1043,9 @@ checkpoint_done(uv_work_t *req, int status)
 
 	(void)status;
 	w->d->checkpoint_running = 0;
-	if (w->rc < 0)
+	if (w->rc < 0 && cs_store_failed(w->d->st, NULL))
+		store_failed(w->d, w->rc, "signing a checkpoint", 0);
+	else if (w->rc < 0)
 		logmsg(0, "signing a checkpoint failed: %s", cs_strerror(w->rc));
 	free(w);
 }
@@ -880,7 +1057,7 @@ on_checkpoint(uv_timer_t *t)
 	uint64_t size = cs_store_size(d->st);
 	struct cpwork *w;
 
-	if (d->checkpoint_running || size == d->checkpointed_size || d->failed)
+	if (d->checkpoint_running || size == d->checkpointed_size || d->failed || d->full)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
@@ -901,7 +1078,9 @@ on_watchdog(uv_timer_t *t)
 	struct daemon *d = t->data;
 
 	sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s: %zu waiting, %zu in progress, %llu secured",
-	    d->failed ? "STOPPED (store failure)" : "running", d->queued, d->in_flight,
+	    d->failed ? "STOPPED (store failure)" : d->full ? "PAUSED (the store's disk is full)" :
+	                                                  "running",
+	    d->queued, d->in_flight,
 	    (unsigned long long)d->secured);
 }
 
@@ -925,14 +1104,20 @@ status_json(struct daemon *d)
 	(void)cs_store_job_counts(d->st, &jobs);
 	(void)cs_store_latest_checkpoint(d->st, &cp);
 	j = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:s*}", "state",
-	    d->failed ? "failed" : d->stopping ? "stopping" : "running", "station",
-	    cs_store_station(d->st), "taking_files", !d->failed && !d->stopping, "queued",
+	    d->failed ? "failed" : d->stopping ? "stopping" : d->full ? "disk_full" : "running",
+	    "station", cs_store_station(d->st), "taking_files", taking_work(d), "queued",
 	    (json_int_t)d->queued, "in_progress", (json_int_t)d->in_flight, "waiting_to_settle",
 	    (json_int_t)(d->n_cands - d->queued - d->in_flight), "secured",
 	    (json_int_t)d->secured, "duplicates", (json_int_t)d->duplicates, "refused",
 	    (json_int_t)d->refused, "ledger_size", (json_int_t)cs_store_size(d->st), "jobs", jobs,
 	    "checkpoint", cp);
 	free(cp);
+	if (d->full) {
+		uint64_t avail = store_free(d);
+		json_object_set_new(j, "store_free_bytes",
+		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
+		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
+	}
 	if (d->dock_rootfd >= 0)
 		json_object_set_new(j, "docks", dock_status(d));
 	return j;
@@ -1126,6 +1311,7 @@ begin_stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->rescan, NULL);
 	uv_close((uv_handle_t *)&d->checkpoint, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
+	uv_close((uv_handle_t *)&d->space, NULL);
 	uv_close((uv_handle_t *)&d->inotify_poll, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -1169,6 +1355,7 @@ on_sighup(uv_signal_t *s, int signum)
 	d->cfg.settle_ms = nc.settle_ms;
 	d->cfg.concurrency = nc.concurrency;
 	d->cfg.max_size = nc.max_size;
+	d->cfg.reserve = nc.reserve;
 	d->cfg.release_delete = nc.release_delete;
 	d->cfg.log_level = nc.log_level;
 	log_level = nc.log_level;
@@ -1178,6 +1365,12 @@ on_sighup(uv_signal_t *s, int signum)
 	}
 	logmsg(2, "configuration reloaded from %s", d->config_path);
 	cs_config_fini(&nc);
+	if (d->full && !d->full_reopen) {
+		/* Paused before a file, under the old reserve: look again now. */
+		d->full_need = d->cfg.reserve + SPACE_SLACK +
+		    (d->qhead != NULL && d->qhead->size > 0 ? (uint64_t)d->qhead->size : 0);
+		on_space(&d->space);
+	}
 	pump(d);
 }
 
@@ -1331,7 +1524,8 @@ main(int argc, char **argv)
 	uv_timer_init(d.loop, &d.rescan);
 	uv_timer_init(d.loop, &d.checkpoint);
 	uv_timer_init(d.loop, &d.watchdog);
-	d.tick.data = d.rescan.data = d.checkpoint.data = d.watchdog.data = &d;
+	uv_timer_init(d.loop, &d.space);
+	d.tick.data = d.rescan.data = d.checkpoint.data = d.watchdog.data = d.space.data = &d;
 	uv_timer_start(&d.tick, on_tick, 200, d.cfg.settle_ms < 1000 ? 200 : 1000);
 	uv_timer_start(&d.rescan, on_rescan, (uint64_t)d.cfg.rescan_s * 1000,
 	    (uint64_t)d.cfg.rescan_s * 1000);
@@ -1363,6 +1557,8 @@ main(int argc, char **argv)
 	rc = cs_store_checkpoint(d.st, NULL);
 	if (rc < 0 && !d.failed)
 		logmsg(0, "final checkpoint failed: %s", cs_strerror(rc));
+	if (cs_store_failed(d.st, NULL))
+		d.failed = 1; /* stopped while paused on a full disk: recovery at the next start */
 	dock_stop(&d);
 	cs_store_close(d.st);
 	uv_loop_close(d.loop);

@@ -80,7 +80,20 @@ struct daemon {
 	uint64_t checkpointed_size;
 	int checkpoint_running;
 	int stopping;
-	int failed; /* the store failed: take no more work */
+	int failed; /* the store failed: take no more work until restarted */
+	/*
+	 * Paused for disk space: no work starts until the store's disk has
+	 * full_need bytes free; full_reopen: the store failed on the full disk
+	 * and recovers (cs_store_recover) before work resumes.
+	 */
+	int full, full_reopen;
+	uint64_t full_need;
+	uint64_t full_retry_at, full_backoff_ms; /* attempts to resume back off */
+	uint64_t full_resumed_at;
+	int full_logged_rc;
+	uint64_t inflight_bytes; /* sizes of the files being secured */
+	size_t finalizing;       /* dock receipts being written */
+	uv_timer_t space;
 };
 
 
@@ -91,6 +104,14 @@ void watch_dir(struct daemon *d, struct inbox *ib, const char *rel);
 void unwatch_tree(struct daemon *d, struct inbox *ib);
 void drop_candidates(struct daemon *d, struct inbox *ib);
 void pump(struct daemon *d);
+/* 1 if work may start: not failed, not paused for space, not stopping. */
+int taking_work(const struct daemon *d);
+/*
+ * A write to the store failed with rc while `what` was being done (`size`
+ * bytes were to be written): pauses for space if the disk is full, else
+ * stops taking work for good (the fsync rule: never retried).
+ */
+void store_failed(struct daemon *d, int rc, const char *what, uint64_t size);
 
 /* dock.c */
 int dock_start(struct daemon *d);

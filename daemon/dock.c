@@ -759,6 +759,7 @@ finalize_done(uv_work_t *req, int status)
 
 	(void)status;
 	k->finalizing = 0;
+	f->d->finalizing--;
 	if (f->rc == 1) {
 		/* Not every file is secured yet (or one was refused): look again shortly. */
 		k->retry_at = uv_now(f->d->loop) + 2000;
@@ -810,7 +811,7 @@ dock_tick(struct daemon *d)
 	for (struct dock *k = d->docks; k != NULL; k = k->next) {
 		struct finalize *f;
 
-		if (!k->active || k->finalizing || d->failed || d->stopping)
+		if (!k->active || k->finalizing || !taking_work(d))
 			continue;
 		if (k->complete && k->tree.pending == 0)
 			continue;
@@ -832,8 +833,10 @@ dock_tick(struct daemon *d)
 			continue;
 		}
 		k->finalizing = 1;
+		d->finalizing++;
 		if (uv_queue_work(d->loop, &f->req, finalize_work, finalize_done) < 0) {
 			k->finalizing = 0;
+			d->finalizing--;
 			close(f->dirfd);
 			free(f);
 		}

@@ -416,7 +416,7 @@ cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out)
 		goto out;
 	}
 	CS_FAILPOINT("blob-fsync");
-	if (fsync(dstfd) < 0) {
+	if (cs__fsync(dstfd, 0) < 0) {
 		rc = -errno;
 		goto out;
 	}

@@ -167,7 +167,7 @@ cs__journal_append(struct cs__journal *j, const char *ev, uint32_t len, struct c
 		done += (size_t)n;
 	}
 	CS_FAILPOINT("ledger-fsync");
-	if (fdatasync(j->fd) < 0) {
+	if (cs__fsync(j->fd, 1) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -187,7 +187,7 @@ cs__journal_truncate(struct cs__journal *j, uint64_t off)
 {
 	if (ftruncate(j->fd, (off_t)off) < 0)
 		return -errno;
-	if (fsync(j->fd) < 0)
+	if (cs__fsync(j->fd, 0) < 0)
 		return -errno;
 	j->end = off;
 	return 0;

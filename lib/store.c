@@ -405,6 +405,11 @@ recover(struct cs_store *st)
 	struct stat sb;
 
 	clean_tmp(st);
+	/*
+	 * Read the journal's tail from the disk, not from cached pages: after a
+	 * failed write-back the cache may hold bytes the disk never got.
+	 */
+	(void)posix_fadvise(st->j.fd, 0, 0, POSIX_FADV_DONTNEED);
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)
 		return rc;
@@ -600,6 +605,54 @@ cs_store_close(struct cs_store *st)
 	free(st);
 }
 
+int
+cs_store_recover(struct cs_store *st)
+{
+	char *catdir;
+	int rc;
+
+	if (st->lockfd < 0)
+		return -EBADF;
+	pthread_mutex_lock(&st->wlock);
+	if (!st->failed) {
+		pthread_mutex_unlock(&st->wlock);
+		return 0;
+	}
+	if (cs__fsync_failed()) {
+		pthread_mutex_unlock(&st->wlock);
+		cs__store_log(st, CS_LOG_ERROR,
+		    "an fsync failed: the store is not recovered in place (the kernel may have "
+		    "dropped what it could not write); restart after checking the storage");
+		return CS_EFAILED;
+	}
+	cs__catalog_close(&st->cat);
+	cs__journal_close(&st->j);
+	catdir = path_join(st->root, "catalog");
+	rc = catdir != NULL ? cs__catalog_open(&st->cat, catdir, 1, 0) : -ENOMEM;
+	free(catdir);
+	if (rc == 0)
+		rc = cs__journal_open(&st->j, st->rootfd, 1, 0);
+	/* The WRITER marker is there, so recover() also scans for orphans. */
+	if (rc == 0)
+		rc = recover(st);
+	if (rc >= 0) {
+		rc = 0;
+		st->failed = 0;
+		st->orphan = 0;
+		cs__store_log(st, CS_LOG_INFO, "the store recovered from its failure and takes work again");
+	}
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int
+cs_store_failed(const struct cs_store *st, int *cause)
+{
+	if (cause != NULL)
+		*cause = st->failed;
+	return !st->failed ? 0 : cs__fsync_failed() ? 2 : 1;
+}
+
 const char *
 cs_store_station(const struct cs_store *st)
 {
@@ -659,7 +712,7 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 		return -ENOMEM;
 	rc = cs__journal_append(&st->j, s, (uint32_t)len, &e);
 	if (rc < 0) {
-		st->failed = 1;
+		st->failed = rc;
 		cs__store_log(st, CS_LOG_ERROR,
 		    "writing the ledger journal failed (%s); the store stops taking work",
 		    cs_strerror(rc));
@@ -670,7 +723,7 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 	rc = cs__catalog_apply(&st->cat, &a, 1);
 	if (rc < 0) {
 		/* The event is durable in the ledger; the next start indexes it. */
-		st->failed = 1;
+		st->failed = rc;
 		cs__store_log(st, CS_LOG_ERROR,
 		    "the catalog could not record ledger event %llu (%s); the store stops "
 		    "taking work until it is restarted",
@@ -709,7 +762,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	rc = cs__blob_put(st->rootfd, fd, &bp);
 	if (rc < 0) {
 		if (is_store_fault(rc)) {
-			st->failed = 1;
+			st->failed = rc;
 			cs__store_log(st, CS_LOG_ERROR,
 			    "writing a blob failed (%s); the store stops taking work", cs_strerror(rc));
 		}
@@ -1042,7 +1095,7 @@ cs_store_checkpoint(struct cs_store *st, char **note)
 		goto out;
 	}
 	if (rc < 0) {
-		st->failed = 1;
+		st->failed = rc;
 		goto out;
 	}
 	if (note != NULL) {
@@ -1345,7 +1398,7 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 	free(s);
 	rc = rc > 0 ? -rc : rc == 0 ? 0 : CS_ESTORE;
 	if (is_store_fault(rc)) {
-		st->failed = 1;
+		st->failed = rc;
 		cs__store_log(st, CS_LOG_ERROR,
 		    "writing a job to the catalog failed (%s); the store stops taking work",
 		    cs_strerror(rc));

@@ -56,6 +56,28 @@ cs__pread_all(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
+/* Set for good by the first failed fsync of the process (cs__fsync_failed). */
+static atomic_int fsync_failed;
+
+int
+cs__fsync(int fd, int data_only)
+{
+	int r = data_only ? fdatasync(fd) : fsync(fd);
+
+	if (r < 0 && errno != EINTR && errno != EINVAL && errno != EROFS) {
+		int e = errno;
+		atomic_store(&fsync_failed, 1);
+		errno = e;
+	}
+	return r;
+}
+
+int
+cs__fsync_failed(void)
+{
+	return atomic_load(&fsync_failed);
+}
+
 int
 cs__fsync_dir(int dirfd, const char *path)
 {
@@ -68,7 +90,7 @@ cs__fsync_dir(int dirfd, const char *path)
 			return -errno;
 	}
 	CS_FAILPOINT("fsync-dir");
-	if (fsync(fd) < 0)
+	if (cs__fsync(fd, 0) < 0)
 		rc = -errno;
 	if (path != NULL)
 		close(fd);
@@ -175,7 +197,7 @@ write_temp(int dirfd, const char *name, const void *buf, size_t len, mode_t mode
 		rc = -errno;
 	if (rc == 0) {
 		CS_FAILPOINT("fsync");
-		if (fsync(fd) < 0)
+		if (cs__fsync(fd, 0) < 0)
 			rc = -errno;
 	}
 	if (close(fd) < 0 && rc == 0)

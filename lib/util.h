@@ -15,6 +15,13 @@
 int cs__write_all(int fd, const void *buf, size_t len);
 /* Reads up to `len` bytes at `off`, retrying EINTR and short reads; returns bytes read. */
 ssize_t cs__pread_all(int fd, void *buf, size_t len, off_t off);
+/*
+ * fsync (or fdatasync with data_only) that remembers a failure: after one,
+ * the kernel may have dropped the pages it could not write, so the store is
+ * never recovered in place (cs_store_recover), only by a restart.
+ */
+int cs__fsync(int fd, int data_only);
+int cs__fsync_failed(void);
 /* fsync()s a directory by path (or by `dirfd` when path is NULL). */
 int cs__fsync_dir(int dirfd, const char *path);
 /* mkdir that treats an existing directory as success and fsyncs the parent when it creates. */

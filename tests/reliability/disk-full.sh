@@ -13,14 +13,22 @@
 # is stored, every file once or absent, and the same ingest run again stores
 # everything.
 #
-# custosd with an upload directory outside the store (release = delete), given
-# files totalling more than fits: it logs an alert naming the full disk, takes
-# no more files and answers "failed" on its status socket; every source is
-# still in the inbox with its bytes or was secured (nothing lost). custosd
-# stops taking work on ENOSPC as on any failed write (never retrying), so
-# resuming needs a restart: the tmpfs is enlarged, custosd restarted, and
-# then every file ends secured exactly once and verify passes.
-# NIGHTLY=1: more mixes of file sizes, and a second daemon round.
+# custosd with an upload directory outside the store (release = delete):
+#   grow: given files totalling more than fit, it pauses before the file that
+#     does not fit, with an alert naming the full disk, the space needed and
+#     the space free; takes no more files; answers "disk_full" on its status
+#     socket; every source is still in the inbox with its bytes or was
+#     secured. The tmpfs is enlarged: custosd resumes by itself (no restart)
+#     and every file ends secured exactly once; verify passes.
+#   filler: another process fills the disk while custosd is busy, so a write
+#     of custosd's fails with ENOSPC mid-file (blob, journal or catalog): the
+#     store fails, custosd pauses; the filler is deleted: the store recovers
+#     in place (as at a restart: torn tail cut, catalog caught up, orphans)
+#     and custosd resumes by itself; everything secured exactly once.
+#   reserve: with reserve = 8M it pauses before a file would eat into the
+#     reserve (the free space stays at or above 8 MiB), and resumes when a
+#     reload (SIGHUP) lowers the reserve.
+# NIGHTLY=1: more mixes of file sizes, more daemon rounds (nine more fillers).
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 . "$(dirname "$0")/../integration/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at custosd}"
@@ -46,6 +54,7 @@ umount_store() {
 on_exit() {
 	local st=$?
 	[ -n "${DPID:-}" ] && kill -KILL "$DPID" 2>/dev/null
+	[ -n "${FILLER:-}" ] && kill -KILL "$FILLER" 2>/dev/null
 	umount_store
 	(exit $st)
 	t_cleanup
@@ -173,66 +182,172 @@ wait_until() {
 }
 inbox_empty() { [ -z "$(ls -A "$DIN")" ]; }
 
-# daemon_round NAME TMPFS-SIZE COUNT SIZE
-daemon_round() {
-	local name=$1 size=$2 count=$3 fsize=$4 i f sha secured kept state
-	ERRS=()
-	: >"$DLOG"
-	mount_store "$size"
-	find "$DIN" -mindepth 1 -delete
-	start_daemon || fail "custosd did not start"
+store_state() {
+	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || return 1
+	grep -q "\"state\": \"$1\"" "$WORK/status.json"
+}
+in_progress_none() { store_state disk_full && grep -q '"in_progress": 0' "$WORK/status.json"; }
+paused() { grep -q "the store's disk is full" "$DLOG" && store_state disk_full; }
+resumed() { grep -q 'ingest resumes' "$DLOG"; }
+# drop_files NAME COUNT SIZE: COUNT files of about SIZE bytes into the inbox
+# (each complete when it appears), digests in $WORK/NAME.sums.
+drop_files() {
+	local name=$1 count=$2 fsize=$3 i f
+	: >"$WORK/$name.sums"
 	for ((i = 1; i <= count; i++)); do
 		f=$(printf 'd%03d' "$i")
 		head -c $((fsize + RANDOM)) /dev/urandom >"$WORK/$f"
 		echo "$(digest "$WORK/$f") $f" >>"$WORK/$name.sums"
 		mv "$WORK/$f" "$DIN/$f"
 	done
-	wait_until 60 grep -q 'the store failed' "$DLOG" || fail "custosd did not report a store failure"
-	sleep 2 # ticks and rescans: nothing more may be taken
-	# (LMDB reports a write that the full disk cut short as EIO, not ENOSPC.)
-	grep -Eq 'custosd: error: .*No space left on device.*(takes no more files|stops taking work)' "$DLOG" ||
-		grep -Eq 'custosd: error: the catalog could not record .*\(Input/output error\)' "$DLOG" ||
+}
+# check_paused NAME [any]: custosd says why it paused, takes nothing, loses nothing.
+check_paused() {
+	local name=$1 sha f l_before
+	grep -Eq "custosd: error: the store's disk is full: .* needs .* free and .* has .*; custosd pauses ingest" "$DLOG" ||
 		fail "no alert naming the full disk: $(grep -m2 -E 'error|warning' "$DLOG" | tr '\n' ' ')"
-	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
-	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || fail "custos status failed: $(head -2 "$WORK/status.json")"
-	grep -q '"state": "failed"' "$WORK/status.json" || fail "status does not say failed"
 	grep -q '"taking_files": false' "$WORK/status.json" || fail "status does not say it takes no files"
+	grep -q '"needed_bytes": [1-9]' "$WORK/status.json" || fail "status does not say how much space it needs"
+	# Files in progress when it paused may still finish; none may start.
+	wait_until 60 in_progress_none || fail "files stayed in progress while paused"
+	sleep 1
+	l_before=$(ledger_size)
+	sleep 2 # ticks and rescans: nothing more may be taken
+	# (It may resume by itself when the space it waits for is there after
+	# all: a write that failed mid-file gave its space back.)
+	[ "$(ledger_size)" -eq "$l_before" ] || grep -q 'ingest resumes' "$DLOG" ||
+		fail "the ledger grew while paused ($l_before -> $(ledger_size))"
+	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
 	catalog_digests >"$WORK/present"
-	secured=0 kept=0
+	SECURED=0 KEPT=0
 	while read -r sha f; do
 		if [ -e "$DIN/$f" ]; then
-			kept=$((kept + 1))
+			KEPT=$((KEPT + 1))
 			[ "$(digest "$DIN/$f")" = "$sha" ] || fail "the source $f changed"
 		elif grep -qx "$sha" "$WORK/present"; then
-			secured=$((secured + 1))
+			SECURED=$((SECURED + 1))
 		else
 			fail "$f left the inbox but is not secured"
 		fi
 	done <"$WORK/$name.sums"
-	[ "$kept" -gt 0 ] || fail "every file fitted: the disk did not fill"
+	[ "$KEPT" -gt 0 ] || [ "${2:-}" = any ] || fail "every file fitted: the disk did not fill"
 	run_verify "verify on the full disk"
-	# Free space and restart: everything secured exactly once.
+}
+# check_resumed NAME COUNT: custosd resumed by itself and secured every file
+# exactly once; then it stops cleanly and the store is whole.
+check_resumed() {
+	local name=$1 count=$2 sha f
+	wait_until 60 resumed || fail "custosd did not resume after space was freed: $(tail -3 "$DLOG" | tr '\n' ' ')"
+	wait_until 90 inbox_empty || fail "after resuming the inbox was not emptied: $(ls "$DIN" | head -5 | tr '\n' ' ')"
+	store_state running || fail "status does not say running after resuming: $(tr -d '\n' <"$WORK/status.json" | head -c 200)"
 	stop_daemon
-	[ "$DRC" -ne 0 ] || fail "custosd exited 0 after a store failure"
-	grow_store 256m
-	start_daemon || fail "custosd did not start again"
-	wait_until 60 inbox_empty || fail "after the restart the inbox was not emptied: $(ls "$DIN" | head -5 | tr '\n' ' ')"
-	stop_daemon
-	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC after the restart"
-	run_verify "verify after the restart"
+	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC after resuming"
+	run_verify "verify after resuming"
 	catalog_digests >"$WORK/present"
 	[ -z "$(uniq -d "$WORK/present")" ] || fail "a digest is stored as two items"
 	while read -r sha f; do
 		grep -qx "$sha" "$WORK/present" || fail "$f was not secured"
 	done <"$WORK/$name.sums"
 	[ "$(grep -c . "$WORK/present")" -eq "$count" ] || fail "$(grep -c . "$WORK/present") items for $count files"
-	store_consistent "after the restart"
-	report "custosd, $count files of ~$fsize bytes on a $size tmpfs: paused with an alert after $secured secured, $kept kept in the inbox; all secured exactly once after space was freed and custosd restarted"
+	store_consistent "after resuming"
 	rm -f "$WORK/$name.sums"
 }
+# daemon_start_round TMPFS-SIZE RESERVE: a fresh tmpfs, an empty inbox, custosd.
+daemon_start_round() {
+	ERRS=()
+	: >"$DLOG"
+	mount_store "$1"
+	find "$DIN" -mindepth 1 -delete
+	sed -i "s/^reserve = .*/reserve = $2/" "$DCONF"
+	start_daemon || fail "custosd did not start"
+}
 
-daemon_round d1 8m 16 700000
-[ "$NIGHTLY" = 1 ] && daemon_round d2 2m 80 30000
+# grow NAME TMPFS-SIZE COUNT SIZE: more files than fit; custosd pauses before
+# the file that does not fit; the tmpfs is enlarged; custosd resumes by
+# itself (no restart) and secures everything.
+daemon_grow() {
+	local name=$1 size=$2 count=$3 fsize=$4
+	daemon_start_round "$size" 0
+	drop_files "$name" "$count" "$fsize"
+	wait_until 60 paused || fail "custosd did not pause on the full disk: $(tail -3 "$DLOG" | tr '\n' ' ')"
+	check_paused "$name"
+	grow_store 256m
+	check_resumed "$name" "$count"
+	report "custosd, $count files of ~$fsize bytes on a $size tmpfs: paused with an alert after $SECURED secured, $KEPT kept in the inbox; resumed by itself when the tmpfs was enlarged, all secured exactly once"
+}
+
+# filler NAME: the disk is filled behind custosd's back while it is busy, so
+# that its writes fail with ENOSPC in the middle of a file (a blob, the
+# journal or the catalog): the store fails, custosd pauses; the filler is
+# deleted; the store recovers in place and custosd resumes by itself.
+daemon_filler() {
+	local name=$1 count=6 fsize=$((RANDOM % 150 + 200))000000 recovered
+	daemon_start_round 512m 0
+	# A large file first, then smaller ones; the disk is filled while the
+	# large one is being copied (its temp file is in tmp/).
+	: >"$WORK/$name.sums"
+	head -c "$fsize" /dev/urandom >"$WORK/big"
+	echo "$(digest "$WORK/big") big" >>"$WORK/$name.sums"
+	mv "$WORK/big" "$DIN/big"
+	# (a tight loop without forks: the copy takes a fraction of a second)
+	local t0=$SECONDS started=()
+	shopt -s nullglob
+	while [ ${#started[@]} -eq 0 ] && [ $((SECONDS - t0)) -lt 60 ]; do started=("$S"/tmp/*); done
+	shopt -u nullglob
+	[ ${#started[@]} -gt 0 ] || fail "custosd did not start the large file"
+	# Fill the disk, and keep it full (custosd frees temp files as it fails).
+	(
+		while :; do
+			dd if=/dev/zero bs=1M count=64 >>"$MNT/filler" 2>/dev/null || sleep 0.05
+			[ -e "$WORK/stop-filler" ] && exit 0
+		done
+	) &
+	FILLER=$!
+	for ((i = 1; i < count; i++)); do
+		head -c $((RANDOM * 8)) /dev/urandom >"$WORK/f$i"
+		echo "$(digest "$WORK/f$i") f$i" >>"$WORK/$name.sums"
+		mv "$WORK/f$i" "$DIN/f$i"
+	done
+	wait_until 60 paused || fail "custosd did not pause on the full disk: $(tail -3 "$DLOG" | tr '\n' ' ')"
+	touch "$WORK/stop-filler"
+	wait "$FILLER"
+	FILLER=
+	rm -f "$WORK/stop-filler"
+	check_paused "$name" any # (the filler may win only after the last file)
+	rm -f "$MNT/filler"
+	check_resumed "$name" "$count"
+	recovered=no
+	grep -q 'the store recovered from its failure' "$DLOG" && recovered=yes
+	[ $recovered = yes ] && FILLER_RECOVERED=$((FILLER_RECOVERED + 1))
+	report "custosd, disk filled by another process while securing a file of $fsize bytes: paused with an alert ($(grep -o 'writing a blob failed\|writing the ledger journal failed\|the catalog could not record\|writing a job to the catalog failed\|signing a checkpoint' "$DLOG" | head -1 || echo 'before a file')); store recovered in place: $recovered; resumed by itself when the filler was deleted, all $count secured exactly once"
+}
+
+# reserve: custosd keeps `reserve` free: it pauses before a file would eat
+# into it, and resumes when the reserve is lowered by a reload (SIGHUP).
+daemon_reserve() {
+	local name=$1 count=12 fsize=1000000 avail
+	daemon_start_round 20m 8M
+	drop_files "$name" "$count" "$fsize"
+	wait_until 60 paused || fail "custosd did not pause at its reserve: $(tail -3 "$DLOG" | tr '\n' ' ')"
+	avail=$(stat -f -c '%a %S' "$MNT" | awk '{ print $1 * $2 }')
+	[ "$avail" -ge $((8 << 20)) ] || fail "custosd ate into its reserve: $avail bytes free, 8 MiB reserved"
+	check_paused "$name"
+	sed -i "s/^reserve = .*/reserve = 0/" "$DCONF"
+	kill -HUP "$DPID"
+	check_resumed "$name" "$count"
+	report "custosd with reserve = 8M on a 20m tmpfs: paused with $((avail >> 10)) KiB free after $SECURED of $count files; resumed when the reserve was lowered by SIGHUP, all secured exactly once"
+}
+
+sed -i '/^\[store\]/a reserve = 0' "$DCONF"
+FILLER_RECOVERED=0
+daemon_grow d1 8m 16 700000
+daemon_filler d2
+daemon_reserve d3
+if [ "$NIGHTLY" = 1 ]; then
+	daemon_grow d4 2m 80 30000
+	for r in 1 2 3 4 5 6 7 8 9; do daemon_filler "f$r"; done
+	echo "# the store failed and recovered in place in $FILLER_RECOVERED of 10 filler rounds"
+fi
 
 umount_store
 echo "# disk-full: runs $RUNS, failures $FAILURES ($(($(now_ms) - t_start)) ms)"

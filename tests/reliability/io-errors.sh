@@ -314,17 +314,33 @@ drop() {
 	mv "$DIN/.$1.part" "$DIN/$1"
 }
 
-# daemon_case NAME OP PATH AT CONCURRENCY: custosd with a persistent EIO on
-# the AT-th OP on PATH (a substring; "" for any) once the fault is armed.
+# stopped_all_secured WHEN: stops custosd (exit 0 expected); verify passes and
+# every dropped file is secured exactly once.
+stopped_all_secured() {
+	local sha f
+	stop_daemon
+	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC $1"
+	run_verify "verify $1"
+	catalog_digests >"$WORK/daemon.present"
+	[ -z "$(uniq -d "$WORK/daemon.present")" ] || fail "a digest is stored as two items"
+	while read -r sha f; do
+		grep -qx "$sha" "$WORK/daemon.present" || fail "$f was not secured"
+	done <"$WORK/dropped.sums"
+	store_consistent "$1"
+}
+
+# daemon_case NAME OP PATH AT CONCURRENCY [ERRNO]: custosd with a persistent
+# ERRNO (default EIO) on the AT-th OP on PATH (a substring; "" for any) once
+# the fault is armed.
 daemon_case() {
-	local name=$1 op=$2 path=$3 at=$4 f state l_before nsync
+	local name=$1 op=$2 path=$3 at=$4 errno=${6:-EIO} f state l_before nsync msg
 	ERRS=()
 	sed -i "s/^concurrency = .*/concurrency = $5/" "$DCONF"
 	rm -rf "$S" "$TR" "$WORK/arm" "$DLOG"
 	cp -a "$TPL" "$S"
 	find "$DIN" -mindepth 1 -delete
 	start_daemon CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" \
-		CSFAULT_AT="$at" CSFAULT_MODE=persist CSFAULT_ERRNO=EIO CSFAULT_ARM="$WORK/arm" ${path:+CSFAULT_PATH="$path"} ||
+		CSFAULT_AT="$at" CSFAULT_MODE=persist CSFAULT_ERRNO="$errno" CSFAULT_ARM="$WORK/arm" ${path:+CSFAULT_PATH="$path"} ||
 		fail "custosd did not start"
 	drop warm 4000
 	wait_until 20 inbox_empty || fail "the first file (before the fault) was not secured"
@@ -334,7 +350,9 @@ daemon_case() {
 	wait_until 20 grep -q 'the store failed' "$DLOG" || fail "custosd did not report a store failure"
 	l_before=$(ledger_size)
 	sleep 2 # ticks and rescans: nothing more may be taken
-	grep -Eq 'custosd: error: .*\(Input/output error\).*(stops taking work|takes no more files)' "$DLOG" ||
+	msg='Input/output error'
+	[ "$errno" = ENOSPC ] && msg='No space left on device'
+	grep -Eq "custosd: error: .*\\($msg\\).*(stops taking work|takes no more files)" "$DLOG" ||
 		fail "the log does not name the store failure: $(grep -m2 error "$DLOG" | tr '\n' ' ')"
 	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
 	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || fail "custos status failed: $(head -2 "$WORK/status.json")"
@@ -359,16 +377,8 @@ daemon_case() {
 	# Restart without the fault: every file secured exactly once.
 	start_daemon || fail "custosd did not start again"
 	wait_until 20 inbox_empty || fail "after the restart the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
-	stop_daemon
-	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC after the restart"
-	run_verify "verify after the restart"
-	catalog_digests >"$WORK/daemon.present"
-	[ -z "$(uniq -d "$WORK/daemon.present")" ] || fail "a digest is stored as two items"
-	while read -r sha f; do
-		grep -qx "$sha" "$WORK/daemon.present" || fail "$f was not secured"
-	done <"$WORK/dropped.sums"
-	store_consistent "after the restart"
-	report "custosd ($name), persistent EIO on $op${path:+ of $path} #$at after start-up: stops, says why, keeps running as 'failed', sources kept; $nsync fsync call(s) after the failure, none on the failed file; restart secures all"
+	stopped_all_secured "after the restart"
+	report "custosd ($name), persistent $errno on $op${path:+ of $path} #$at after start-up: stops, says why, keeps running as 'failed', sources kept; $nsync fsync call(s) after the failure, none on the failed file; restart secures all"
 }
 
 d_t0=$(now_ms)
@@ -378,7 +388,40 @@ daemon_case catalog-fdatasync fdatasync catalog/data.mdb 1 2
 # One file at a time: the second catalog commit after the fault is armed is
 # the job record of the first file, made after its source was released.
 daemon_case job-fdatasync fdatasync catalog/data.mdb 2 1
-echo "# custosd: 4 cases in $(($(now_ms) - d_t0)) ms"
+# ENOSPC from an fsync is still a failed fsync: never retried, even though
+# the disk has room (no pause-and-resume, unlike ENOSPC from a write).
+daemon_case journal-fdatasync-enospc fdatasync ledger/journal 1 2 ENOSPC
+daemon_case blob-fsync-enospc fsync tmp/ 1 2 ENOSPC
+
+# daemon_space NAME OP PATH AT: ENOSPC once on the AT-th OP (a write: the
+# bytes never reached the file) once armed. The disk has room: custosd
+# pauses with the full-disk alert, the store recovers in place, and custosd
+# resumes by itself, without a restart; every file secured exactly once.
+daemon_space() {
+	local name=$1 op=$2 path=$3 at=$4 f
+	ERRS=()
+	rm -rf "$S" "$TR" "$WORK/arm" "$DLOG"
+	cp -a "$TPL" "$S"
+	find "$DIN" -mindepth 1 -delete
+	start_daemon CSFAULT_ROOT="$S" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" CSFAULT_AT="$at" \
+		CSFAULT_MODE=once CSFAULT_ERRNO=ENOSPC CSFAULT_ARM="$WORK/arm" ${path:+CSFAULT_PATH="$path"} ||
+		fail "custosd did not start"
+	drop warm 4000
+	wait_until 20 inbox_empty || fail "the first file (before the fault) was not secured"
+	touch "$WORK/arm"
+	: >"$WORK/dropped.sums"
+	for f in f1 f2 f3; do drop "$f" $((RANDOM * 40 + 1000)); done
+	wait_until 20 grep -q "the store's disk is full" "$DLOG" || fail "custosd did not pause on ENOSPC: $(grep -m2 error "$DLOG" | tr '\n' ' ')"
+	wait_until 30 grep -q 'ingest resumes' "$DLOG" || fail "custosd did not resume: $(tail -3 "$DLOG" | tr '\n' ' ')"
+	grep -q 'the store recovered from its failure' "$DLOG" || fail "the store did not recover in place"
+	wait_until 30 inbox_empty || fail "after resuming the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
+	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
+	stopped_all_secured "after resuming"
+	report "custosd ($name), ENOSPC once on $op${path:+ of $path} #$at: paused with the full-disk alert, recovered in place, resumed without a restart; all secured exactly once"
+}
+daemon_space blob-write write tmp/ 2
+daemon_space journal-write pwrite ledger/journal 1
+echo "# custosd: 8 cases in $(($(now_ms) - d_t0)) ms"
 
 echo "# io-errors: runs $RUNS, failures $FAILURES ($(($(now_ms) - t_start)) ms)"
 t_done

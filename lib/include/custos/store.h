@@ -85,6 +85,24 @@ const char *cs_store_origin(const struct cs_store *st);
 int cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct cs_meta *meta,
     struct cs_ingest_result *res);
 /*
+ * Brings a writer in the failed state back, as closing it and opening it
+ * again would (the lock is kept): the journal and the catalog are opened
+ * afresh and the recovery of cs_store_open runs (a torn tail cut, the
+ * catalog caught up, blobs without an event moved to orphans/). Meant for a
+ * failure that has gone away, such as a full disk with space freed; the
+ * caller makes sure no other thread uses the store meanwhile. Returns 0 (the
+ * store takes work again; also when it had not failed) or a negative error,
+ * the store still failed (CS_EFAILED at once after a failed fsync).
+ */
+int cs_store_recover(struct cs_store *st);
+/*
+ * 0: the store takes work; 1: it failed (a write failed) and may recover in
+ * place (cs_store_recover) once the cause is gone; 2: it failed and an fsync
+ * failed in this process: only a restart after checking the storage.
+ * *cause (if not NULL): the error that failed it (0 if none).
+ */
+int cs_store_failed(const struct cs_store *st, int *cause);
+/*
  * Opens `path` safely (no symlinks, no FIFOs, devices or directories:
  * CS_ENOTREG / -ELOOP) and ingests it.
  */
