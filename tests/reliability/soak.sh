@@ -3,7 +3,7 @@
 # in its upload directory (DESIGN invariants 1, 2, 3; release = keep).
 # The files: one empty, three of 1 B, three each of 65,535, 65,536 and
 # 65,537 B (around the 64 KiB buffers), a few of some MB, one large file
-# (64 MB; 256 MB with NIGHTLY=1; 16 MB with CUSTOS_ASAN=1) and the rest of
+# (256 MB; 16 MB with CUSTOS_ASAN=1) and the rest of
 # some bytes to some hundred KB, every one with unique bytes. A writer puts
 # them into the inbox over the kill phase (in place, in place in two parts,
 # or renamed in; some in a subdirectory; the large one while the run after
@@ -45,7 +45,7 @@ MB=$((1 << 20))
 if [ "${NIGHTLY:-0}" = 1 ]; then
 	KILLS=${SOAK_KILLS:-1000} LARGE=$((256 * MB)) LARGE_QUOTA=100
 else
-	KILLS=${SOAK_KILLS:-100} LARGE=$((64 * MB)) LARGE_QUOTA=20
+	KILLS=${SOAK_KILLS:-100} LARGE=$((256 * MB)) LARGE_QUOTA=20
 fi
 if [ "${CUSTOS_ASAN:-0}" = 1 ]; then
 	LARGE=$((16 * MB)) MBFILES=3 MBSPAN=$((2 * MB)) TIME_SPAN=2400 DEADLINE=7000 SHORT_DEADLINE=3000 WAIT_S=240
