@@ -233,7 +233,11 @@ cs__catalog_close(struct cs__catalog *c)
 int
 cs__catalog_rtxn(struct cs__catalog *c, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+	int rc;
+
+	if (c->env == NULL)
+		return CS_ESTORE; /* a handle opened with CS_OPEN_NOCATALOG */
+	rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
 
 	if (rc == MDB_MAP_RESIZED) {
 		mdb_env_set_mapsize(c->env, 0);

@@ -135,7 +135,7 @@ test_map_growth(void)
 	    "all 400 found by case number");
 	json_decref(res);
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL), 0, "verify finds no problem");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify finds no problem");
 	cs_store_close(st);
 	unsetenv("CUSTOS_MAP_SIZE");
 }
@@ -188,7 +188,7 @@ test_parallel(void)
 	is_int(failures, 0, "4 threads x 25 ingests succeed");
 	is_int(cs_store_size(st), 100, "100 events, one per file");
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL), 0, "verify: catalog == replay(ledger)");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify: catalog == replay(ledger)");
 	cs_store_close(st);
 }
 
@@ -224,7 +224,7 @@ test_torn_tail_and_lock(void)
 	stat(path, &after);
 	is_int(after.st_size, before.st_size, "the torn tail was cut");
 	is_int(cs_store_size(st), 1, "the acknowledged event is still there");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL), 0, "verify passes after recovery");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify passes after recovery");
 	cs_store_close(st);
 }
 
