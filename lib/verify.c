@@ -48,7 +48,7 @@ struct vctx {
  * with one write() of at most PIPE_BUF bytes, so a child that dies never
  * leaves half a message. Both ends are this same program.
  */
-enum { MSG_PROBLEM = 1, MSG_PROGRESS = 2, MSG_END = 3 };
+enum { MSG_PROBLEM = 1, MSG_PROGRESS = 2, MSG_OPENED = 3, MSG_END = 4 };
 enum { MSG_KIND_MAX = 63, MSG_ID_MAX = 511, MSG_DETAIL_MAX = 511 };
 struct msg {
 	uint8_t type;
@@ -607,6 +607,10 @@ catalog_child(struct cs_store *st, const char *const *ids, size_t n, int out)
 	free(dir);
 	if (rc < 0)
 		goto out;
+	m.type = MSG_OPENED;
+	if (cs__write_all(out, &m, sizeof(m)) < 0)
+		_exit(1);
+	m.type = MSG_END;
 	rc = verify_ledger(st, &st->cat, &v, &good);
 	if (rc == 0)
 		rc = verify_catalog(st, &st->cat, &v);
@@ -657,7 +661,7 @@ run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct 
 {
 	struct msg m, end = {0};
 	siginfo_t si;
-	int fds[2], rc, wrc, got_end = 0;
+	int fds[2], rc, wrc, opened = 0, got_end = 0;
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -680,6 +684,10 @@ run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct 
 		rc = read_msg_part(fds[0], &m, sizeof(m));
 		if (rc <= 0)
 			break;
+		if (m.type == MSG_OPENED) {
+			opened = 1;
+			continue;
+		}
 		if (m.type == MSG_END) {
 			end = m;
 			got_end = 1;
@@ -726,18 +734,20 @@ run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct 
 	if (rc < 0)
 		return rc;
 	if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
-		snprintf(why, whylen, "reading it crashed (signal %d, %s)", si.si_status,
-		    strsignal(si.si_status));
+		snprintf(why, whylen, "%s it crashed (signal %d, %s)", opened ? "reading" : "opening",
+		    si.si_status, strsignal(si.si_status));
 		return 1;
 	}
 	if (!got_end || si.si_code != CLD_EXITED || si.si_status != 0) {
-		snprintf(why, whylen, "reading it failed (the checking process %s %d)",
+		snprintf(why, whylen, "%s it failed (the checking process %s %d)",
+		    opened ? "reading" : "opening",
 		    si.si_code == CLD_EXITED ? "exited with status" : "ended with code",
 		    si.si_code == CLD_EXITED ? si.si_status : si.si_code);
 		return 1;
 	}
 	if (end.a == CS_ESTORE) {
-		snprintf(why, whylen, "LMDB cannot read it (%s)", cs_strerror(CS_ESTORE));
+		snprintf(why, whylen, "%s", opened ? "LMDB found it damaged while reading it" :
+		                                     "LMDB cannot open it");
 		return 1;
 	}
 	*size = end.b;
