@@ -36,19 +36,33 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import struct
 import subprocess
 import sys
+import tempfile
+
+# At most this much output per command: a runaway (a loop printing without
+# end on a damaged file) ends by SIGXFSZ, a failure naming its flip, instead
+# of filling this process's memory.
+OUTPUT_MAX = 64 << 20
+
+
+def limit_output():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_MAX, OUTPUT_MAX))
 
 
 def run(cmd, env=None, timeout=60):
-    try:
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
-        return p.returncode, p.stdout.decode(errors='replace'), p.stderr.decode(errors='replace')
-    except subprocess.TimeoutExpired:
-        return 'timeout', '', ''
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            rc = subprocess.run(cmd, env=env, stdout=out, stderr=err, timeout=timeout,
+                                preexec_fn=limit_output).returncode
+        except subprocess.TimeoutExpired:
+            return 'timeout', '', ''
+        out.seek(0)
+        err.seek(0)
+        return rc, out.read().decode(errors='replace'), err.read().decode(errors='replace')
 
 
 def journal_entries(path):
@@ -112,6 +126,8 @@ def main():
     a = ap.parse_args()
     custos = os.environ['CUSTOS']
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
+    sys.stderr.write('# bitflips.py --seed %d\n' % seed)  # known even if the run is cut short
+    sys.stderr.flush()
     rnd = random.Random(seed)
     base = a.base
     env = dict(os.environ)
