@@ -238,7 +238,6 @@ cs__catalog_rtxn(struct cs__catalog *c, MDB_txn **txn)
 	if (c->env == NULL)
 		return CS_ESTORE; /* a handle opened with CS_OPEN_NOCATALOG */
 	rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
-
 	if (rc == MDB_MAP_RESIZED) {
 		mdb_env_set_mapsize(c->env, 0);
 		rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
