@@ -236,7 +236,7 @@ cs__catalog_rtxn(struct cs__catalog *c, MDB_txn **txn)
 	int rc;
 
 	if (c->env == NULL)
-		return CS_ESTORE; /* closed: a failed recovery (cs_store_recover) */
+		return CS_ESTORE; /* closed: CS_OPEN_NOCATALOG, or a failed cs_store_recover */
 	rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
 	if (rc == MDB_MAP_RESIZED) {
 		mdb_env_set_mapsize(c->env, 0);

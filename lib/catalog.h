@@ -60,7 +60,7 @@ struct cs__applied {
 int cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch);
 void cs__catalog_close(struct cs__catalog *c);
 
-/* Begins a read transaction (handles a map grown by another process). */
+/* Begins a read transaction (handles a map grown by another process); CS_ESTORE if not open. */
 int cs__catalog_rtxn(struct cs__catalog *c, MDB_txn **txn);
 int cs__catalog_state(struct cs__catalog *c, MDB_txn *txn, struct cs__catalog_state *s);
 

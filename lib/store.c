@@ -506,6 +506,8 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 	struct stat sb;
 	int rc;
 
+	if ((flags & CS_OPEN_WRITE) && (flags & CS_OPEN_NOCATALOG))
+		return -EINVAL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return -ENOMEM;
@@ -549,9 +551,11 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 		rc = CS_ESTORE; /* the catalog is gone: `custos rebuild` makes it again */
 		goto fail;
 	}
-	rc = cs__catalog_open(&st->cat, catdir, (flags & CS_OPEN_WRITE) != 0, 0);
-	if (rc < 0)
-		goto fail;
+	if (!(flags & CS_OPEN_NOCATALOG)) {
+		rc = cs__catalog_open(&st->cat, catdir, (flags & CS_OPEN_WRITE) != 0, 0);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = cs__journal_open(&st->j, st->rootfd, (flags & CS_OPEN_WRITE) != 0, 0);
 	if (rc < 0)
 		goto fail;

@@ -2,18 +2,26 @@
  * Checking and rebuilding a store. verify re-reads everything that proves
  * the store: every ledger entry (checksum, order, catalog leaf), the Merkle
  * root at every signed checkpoint, the catalog against a fresh replay of the
- * ledger into a scratch catalog, and the bytes of every blob. rebuild makes
- * a new catalog from the ledger alone and swaps it in.
+ * ledger into a scratch catalog, and the bytes of every blob. LMDB trusts
+ * its pages, so a damaged catalog can crash the process that reads it: the
+ * checks that read the catalog run in a child process, which sends its
+ * problems and progress to the caller's process through a pipe. If that
+ * child dies, the catalog is reported damaged and the journal, checkpoints
+ * and blobs are checked again without it. rebuild makes a new catalog from
+ * the ledger alone and swaps it in.
  */
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -27,7 +35,127 @@ struct vctx {
 	cs_progress_fn progress;
 	void *ctx;
 	int problems;
+	int out; /* in the catalog child: the pipe to the parent; otherwise -1 */
+	/* Parent: hashes of the problems the child reported (see deliver()). */
+	uint64_t *seen;
+	size_t nseen, capseen;
+	int after_child;
 };
+
+/*
+ * The messages from the catalog child: this header, then `klen` bytes of
+ * kind (or phase), `ilen` of evidence id and `dlen` of detail. Each is sent
+ * with one write() of at most PIPE_BUF bytes, so a child that dies never
+ * leaves half a message. Both ends are this same program.
+ */
+enum { MSG_PROBLEM = 1, MSG_PROGRESS = 2, MSG_OPENED = 3, MSG_END = 4 };
+enum { MSG_KIND_MAX = 63, MSG_ID_MAX = 511, MSG_DETAIL_MAX = 511 };
+struct msg {
+	uint8_t type;
+	uint8_t klen;
+	uint16_t ilen;
+	uint16_t dlen;
+	uint16_t has_id;
+	int64_t a; /* problem: position; progress: done; end: the child's result */
+	uint64_t b; /* progress: total; end: the ledger size */
+};
+
+/* FNV-1a over a problem's fields: equal problems, equal hashes. */
+static uint64_t
+problem_hash(const struct cs_problem *p)
+{
+	const char *parts[3] = {p->kind, p->id != NULL ? p->id : "", p->detail};
+	uint64_t h = 14695981039346656037ULL;
+
+	for (int i = 0; i < 3; i++)
+		for (const char *c = parts[i];; c++) {
+			h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+			if (*c == '\0')
+				break;
+		}
+	for (int i = 0; i < 8; i++)
+		h = (h ^ (uint8_t)((uint64_t)p->position >> (8 * i))) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
+/* Parent: the slot of `h` in the set of problems the child reported, or of the free slot for it. */
+static size_t
+seen_slot(const struct vctx *v, uint64_t h)
+{
+	size_t i = h & (v->capseen - 1);
+
+	while (v->seen[i] != 0 && v->seen[i] != h)
+		i = (i + 1) & (v->capseen - 1);
+	return i;
+}
+
+/*
+ * Adds `h` (never 0) to that set (open addressing, at most half full; 0
+ * marks a free slot). If the set cannot grow, `h` is left out: the problem
+ * may then be reported twice, never not at all.
+ */
+static void
+seen_add(struct vctx *v, uint64_t h)
+{
+	if (2 * (v->nseen + 1) > v->capseen) {
+		struct vctx grown = *v;
+		grown.capseen = v->capseen != 0 ? v->capseen * 2 : 256;
+		grown.seen = calloc(grown.capseen, sizeof(*grown.seen));
+		if (grown.seen == NULL)
+			return;
+		for (size_t k = 0; k < v->capseen; k++)
+			if (v->seen[k] != 0)
+				grown.seen[seen_slot(&grown, v->seen[k])] = v->seen[k];
+		free(v->seen);
+		v->seen = grown.seen;
+		v->capseen = grown.capseen;
+	}
+	if (v->seen[seen_slot(v, h)] == 0) {
+		v->seen[seen_slot(v, h)] = h;
+		v->nseen++;
+	}
+}
+
+/*
+ * Hands one problem on: in the child, to the parent; in the parent, to the
+ * caller. The parent remembers what the child reported, and once the child
+ * has died (v->after_child) leaves out those problems when the checks made
+ * again without the catalog find them a second time.
+ */
+static void
+deliver(struct vctx *v, const struct cs_problem *p)
+{
+	uint64_t h;
+
+	if (v->out >= 0) {
+		char buf[sizeof(struct msg) + MSG_KIND_MAX + MSG_ID_MAX + MSG_DETAIL_MAX];
+		struct msg m = {MSG_PROBLEM, 0, 0, 0, p->id != NULL, p->position, 0};
+		size_t len = sizeof(m);
+
+		m.klen = (uint8_t)strnlen(p->kind, MSG_KIND_MAX);
+		m.ilen = (uint16_t)(p->id != NULL ? strnlen(p->id, MSG_ID_MAX) : 0);
+		m.dlen = (uint16_t)strnlen(p->detail, MSG_DETAIL_MAX);
+		memcpy(buf, &m, sizeof(m));
+		memcpy(buf + len, p->kind, m.klen);
+		len += m.klen;
+		if (m.ilen > 0)
+			memcpy(buf + len, p->id, m.ilen);
+		len += m.ilen;
+		memcpy(buf + len, p->detail, m.dlen);
+		len += m.dlen;
+		if (cs__write_all(v->out, buf, len) < 0)
+			_exit(1); /* the parent is gone */
+		return;
+	}
+	h = problem_hash(p);
+	if (!v->after_child)
+		seen_add(v, h);
+	else if (v->capseen != 0 && v->seen[seen_slot(v, h)] == h)
+		return;
+	v->problems++;
+	if (v->report != NULL)
+		v->report(v->ctx, p);
+}
 
 static void
 problem(struct vctx *v, const char *kind, const char *id, int64_t pos, const char *fmt, ...)
@@ -47,9 +175,22 @@ problem(struct vctx *v, const char *kind, const char *id, int64_t pos, const cha
 	p.id = id;
 	p.position = pos;
 	p.detail = detail;
-	v->problems++;
-	if (v->report != NULL)
-		v->report(v->ctx, &p);
+	deliver(v, &p);
+}
+
+/* The child's progress callback: ctx is its vctx. */
+static void
+send_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct vctx *v = ctx;
+	char buf[sizeof(struct msg) + MSG_KIND_MAX];
+	struct msg m = {MSG_PROGRESS, 0, 0, 0, 0, (int64_t)done, total};
+
+	m.klen = (uint8_t)strnlen(phase, MSG_KIND_MAX);
+	memcpy(buf, &m, sizeof(m));
+	memcpy(buf + sizeof(m), phase, m.klen);
+	if (cs__write_all(v->out, buf, sizeof(m) + m.klen) < 0)
+		_exit(1);
 }
 
 /* Removes a scratch catalog directory (two LMDB files). */
@@ -65,11 +206,89 @@ remove_catalog_dir(int rootfd, const char *rel)
 	(void)unlinkat(rootfd, rel, AT_REMOVEDIR);
 }
 
-/* Pass 1: the journal, entry by entry, against the catalog and the checkpoints. */
-static int
-verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
+/*
+ * A scratch catalog: a replay of the journal that verify compares the
+ * catalog with, or checks the blobs by when the catalog cannot be read.
+ * It lives in the store's tmp/verify-<pid>, or in $TMPDIR/custos-verify-<pid>
+ * when the store has no room for it (full, or read-only): a store is
+ * checked precisely when something went wrong with it.
+ */
+struct scratch {
+	struct cs__catalog cat;
+	int dfd;      /* the store's root, or AT_FDCWD */
+	char rel[64]; /* the directory, relative to dfd */
+};
+
+/* The scratch directory of process `pid`, in the store (relative) or in $TMPDIR. */
+static void
+scratch_name(char *rel, size_t n, int in_store, long pid)
 {
-	struct cs__catalog_state s;
+	const char *tmpdir = getenv("TMPDIR");
+
+	if (in_store)
+		snprintf(rel, n, "tmp/verify-%ld", pid);
+	else
+		snprintf(rel, n, "%.36s/custos-verify-%ld",
+		    tmpdir != NULL && *tmpdir == '/' && strlen(tmpdir) <= 36 ? tmpdir : "/tmp", pid);
+}
+
+/*
+ * Creates a scratch catalog and replays into it the journal entries that
+ * start before `stop` (see cs__replay()). Returns the replay's result; the
+ * scratch catalog is open (sc->cat.env) unless it could not be created.
+ * scratch_remove() cleans up either way.
+ */
+static int
+scratch_replay(struct cs_store *st, struct scratch *sc, uint64_t stop, uint64_t *end,
+    uint64_t *count, int *torn, struct vctx *v)
+{
+	size_t dlen = strlen(st->root) + sizeof(sc->rel) + 2;
+	char *dir = malloc(dlen);
+	int rc;
+
+	memset(&sc->cat, 0, sizeof(sc->cat));
+	sc->dfd = st->rootfd;
+	scratch_name(sc->rel, sizeof(sc->rel), 1, (long)getpid());
+	if (dir == NULL)
+		return -ENOMEM;
+	snprintf(dir, dlen, "%s/%s", st->root, sc->rel);
+	for (;;) {
+		remove_catalog_dir(sc->dfd, sc->rel);
+		rc = cs__catalog_open(&sc->cat, sc->dfd == st->rootfd ? dir : sc->rel, 1, 1);
+		if (rc == 0)
+			rc = cs__replay(&st->j, &sc->cat, CS_JOURNAL_HDR, stop, 0, end, count, torn,
+			    v->progress, v->ctx);
+		/* (LMDB reports a write cut short by a full disk as EIO.) */
+		if (sc->dfd != st->rootfd || !(rc == -ENOSPC || rc == -EDQUOT || rc == -EIO ||
+		                                 rc == -EROFS || rc == -EACCES || rc == -EPERM))
+			break;
+		cs__catalog_close(&sc->cat);
+		remove_catalog_dir(sc->dfd, sc->rel);
+		sc->dfd = AT_FDCWD;
+		scratch_name(sc->rel, sizeof(sc->rel), 0, (long)getpid());
+	}
+	free(dir);
+	return rc;
+}
+
+static void
+scratch_remove(struct scratch *sc)
+{
+	cs__catalog_close(&sc->cat);
+	remove_catalog_dir(sc->dfd, sc->rel);
+}
+
+/*
+ * Pass 1: the journal, entry by entry, against the catalog and the
+ * checkpoints. Without a catalog (`cat` NULL) the journal's checksums and
+ * the checkpoints' signatures and roots are checked, and a torn last entry
+ * is taken for an unacknowledged tail, as rebuild takes it, unless a
+ * checkpoint covers it.
+ */
+static int
+verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint64_t *good_entries)
+{
+	struct cs__catalog_state s = {0};
 	struct cs_merkle_stream ms;
 	struct cs__cp *cps = NULL;
 	size_t ncp = 0, nextcp = 0;
@@ -85,12 +304,14 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 			problem(v, "checkpoint-invalid", NULL, -1,
 			    "checkpoints/%s is not a valid checkpoint signed by this store's key",
 			    cps[i].file);
-	rc = cs__catalog_rtxn(&st->cat, &txn);
-	if (rc < 0)
-		goto out;
-	rc = cs__catalog_state(&st->cat, txn, &s);
-	if (rc < 0)
-		goto out;
+	if (cat != NULL) {
+		rc = cs__catalog_rtxn(cat, &txn);
+		if (rc < 0)
+			goto out;
+		rc = cs__catalog_state(cat, txn, &s);
+		if (rc < 0)
+			goto out;
+	}
 	(void)cs__journal_filesize(&st->j, &fsize);
 	cs_merkle_stream_init(&ms);
 	while (nextcp < ncp && (!cps[nextcp].valid || cps[nextcp].size == 0))
@@ -118,8 +339,8 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 			    torn ? "it is cut short" : "its bytes do not match their checksum");
 			break;
 		}
-		if (seq < s.size) {
-			if (cs__catalog_leaf(&st->cat, txn, seq, leaf, &loff, &llen) < 0)
+		if (cat != NULL && seq < s.size) {
+			if (cs__catalog_leaf(cat, txn, seq, leaf, &loff, &llen) < 0)
 				problem(v, "catalog-leaf-missing", NULL, (int64_t)seq,
 				    "the catalog has no leaf for ledger entry %llu",
 				    (unsigned long long)seq);
@@ -163,7 +384,7 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 			    cps[nextcp].file, (unsigned long long)cps[nextcp].size,
 			    (unsigned long long)seq);
 	/* Only indexed events are signed: an entry past the catalog is never in a checkpoint. */
-	for (size_t i = 0; i < ncp; i++)
+	for (size_t i = 0; i < ncp && cat != NULL; i++)
 		if (cps[i].valid && cps[i].size > s.size && cps[i].size <= seq)
 			problem(v, "catalog-behind", NULL, (int64_t)s.size,
 			    "checkpoint %s covers %llu entries but the catalog indexes only %llu: "
@@ -171,9 +392,9 @@ verify_ledger(struct cs_store *st, struct vctx *v, uint64_t *good_entries)
 			    cps[i].file, (unsigned long long)cps[i].size, (unsigned long long)s.size);
 	{
 		/* The catalog's own Merkle nodes must give the same root. */
-		struct cs__merkle_ctx m = {&st->cat, txn};
+		struct cs__merkle_ctx m = {cat, txn};
 		uint8_t a[32], b[32];
-		if (seq == s.size && s.size > 0) {
+		if (cat != NULL && seq == s.size && s.size > 0) {
 			if (cs_merkle_stream_root(&ms, a) < 0 ||
 			    cs_merkle_root(cs__catalog_merkle_get, &m, s.size, b) < 0 ||
 			    memcmp(a, b, 32) != 0)
@@ -211,64 +432,31 @@ on_diff(void *ctx, const char *table, const char *key, const char *what)
  * torn last entry was never acknowledged either: the writer cuts it.
  */
 static int
-verify_catalog(struct cs_store *st, struct vctx *v)
+verify_catalog(struct cs_store *st, struct cs__catalog *cat, struct vctx *v)
 {
 	struct cs__catalog_state s;
-	struct cs__catalog scratch;
+	struct scratch sc;
 	struct diffctx d = {v};
-	char rel[64], *dir;
-	uint64_t end, count, tail = 0;
+	uint64_t end, count = 0, tail = 0;
 	MDB_txn *txn;
-	int torn, rc, dfd = st->rootfd;
+	int torn, rc;
 
-	rc = cs__catalog_rtxn(&st->cat, &txn);
+	rc = cs__catalog_rtxn(cat, &txn);
 	if (rc < 0)
 		return rc;
-	rc = cs__catalog_state(&st->cat, txn, &s);
+	rc = cs__catalog_state(cat, txn, &s);
 	mdb_txn_abort(txn);
 	if (rc < 0)
 		return rc;
 	if (s.journal_end == 0)
 		s.journal_end = CS_JOURNAL_HDR;
-	snprintf(rel, sizeof(rel), "tmp/verify-%ld", (long)getpid());
-	dir = malloc(strlen(st->root) + sizeof(rel) + 2);
-	if (dir == NULL)
-		return -ENOMEM;
-	snprintf(dir, strlen(st->root) + sizeof(rel) + 2, "%s/%s", st->root, rel);
-	/*
-	 * The scratch catalog goes in the store's tmp/, or in $TMPDIR when the
-	 * store has no room for it (full, or read-only): a store is checked
-	 * precisely when something went wrong with it.
-	 */
-	for (;;) {
-		const char *tmpdir = getenv("TMPDIR");
-		remove_catalog_dir(dfd, rel);
-		rc = cs__catalog_open(&scratch, dfd == st->rootfd ? dir : rel, 1, 1);
-		if (rc == 0)
-			rc = cs__replay(&st->j, &scratch, CS_JOURNAL_HDR, s.journal_end, 0, &end, &count,
-			    &torn, v->progress, v->ctx);
-		/* (LMDB reports a write cut short by a full disk as EIO.) */
-		if (dfd != st->rootfd || !(rc == -ENOSPC || rc == -EDQUOT || rc == -EIO ||
-		                             rc == -EROFS || rc == -EACCES || rc == -EPERM))
-			break;
-		cs__catalog_close(&scratch);
-		remove_catalog_dir(dfd, rel);
-		dfd = AT_FDCWD;
-		snprintf(rel, sizeof(rel), "%.36s/custos-verify-%ld",
-		    tmpdir != NULL && *tmpdir == '/' && strlen(tmpdir) <= 36 ? tmpdir : "/tmp",
-		    (long)getpid());
-	}
-	if (rc < 0 && scratch.env == NULL) {
-		remove_catalog_dir(dfd, rel);
-		free(dir);
-		return rc;
-	}
+	rc = scratch_replay(st, &sc, s.journal_end, &end, &count, &torn, v);
 	if (rc == 0) {
-		rc = cs__catalog_compare(&st->cat, &scratch, on_diff, &d);
+		rc = cs__catalog_compare(cat, &sc.cat, on_diff, &d);
 		if (rc > 0)
 			rc = 0;
 		if (rc == 0) {
-			rc = cs__replay(&st->j, &scratch, end, UINT64_MAX, count, &end, &tail, &torn,
+			rc = cs__replay(&st->j, &sc.cat, end, UINT64_MAX, count, &end, &tail, &torn,
 			    NULL, NULL);
 			if (rc == CS_ELEDGER && torn)
 				rc = 0;
@@ -279,16 +467,14 @@ verify_catalog(struct cs_store *st, struct vctx *v)
 				    (unsigned long long)count, (unsigned long long)tail);
 		}
 	}
-	if (rc == CS_ELEDGER) {
+	if (rc == CS_ELEDGER && sc.cat.env != NULL) {
 		problem(v, "ledger-unreplayable", NULL, (int64_t)(count + tail),
 		    "ledger entry %llu cannot be applied (its event is malformed or out of "
 		    "order)",
 		    (unsigned long long)(count + tail));
 		rc = 0;
 	}
-	cs__catalog_close(&scratch);
-	remove_catalog_dir(dfd, rel);
-	free(dir);
+	scratch_remove(&sc);
 	return rc;
 }
 
@@ -345,36 +531,32 @@ count_items(void *ctx, const char *id, json_t *rec)
 	return 0;
 }
 
-int
-cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_problem_fn report,
-    cs_progress_fn progress, void *ctx)
+/*
+ * Re-hashes the blob of every item of `cat` (or of the `n` ids), by the
+ * records in `cat`: the live catalog, or a scratch replay of the journal.
+ */
+static int
+verify_blobs(struct cs_store *st, struct cs__catalog *cat, const char *const *ids, size_t n,
+    struct vctx *v)
 {
-	struct vctx v = {report, progress, ctx, 0};
-	struct bctx b = {st, &v, 0, 0};
-	uint64_t good = 0;
+	struct bctx b = {st, v, 0, 0};
 	MDB_txn *txn = NULL;
 	int rc;
 
-	rc = verify_ledger(st, &v, &good);
-	if (rc < 0)
-		return rc;
-	rc = verify_catalog(st, &v);
-	if (rc < 0)
-		return rc;
-	rc = cs__catalog_rtxn(&st->cat, &txn);
+	rc = cs__catalog_rtxn(cat, &txn);
 	if (rc < 0)
 		return rc;
 	if (n == 0) {
-		rc = cs__catalog_each_item(&st->cat, txn, count_items, &b);
+		rc = cs__catalog_each_item(cat, txn, count_items, &b);
 		if (rc == 0)
-			rc = cs__catalog_each_item(&st->cat, txn, each_blob, &b);
+			rc = cs__catalog_each_item(cat, txn, each_blob, &b);
 	} else {
 		b.total = n;
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			json_t *rec = NULL;
-			int r = cs__catalog_get_item(&st->cat, txn, ids[i], &rec);
+			int r = cs__catalog_get_item(cat, txn, ids[i], &rec);
 			if (r == CS_ENOTFOUND)
-				problem(&v, "not-found", ids[i], -1, "no evidence item has the id %s",
+				problem(v, "not-found", ids[i], -1, "no evidence item has the id %s",
 				    ids[i]);
 			else if (r < 0)
 				rc = r;
@@ -384,22 +566,263 @@ cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_proble
 		}
 	}
 	mdb_txn_abort(txn);
-	return rc < 0 ? rc : v.problems;
+	return rc;
+}
+
+/*
+ * The catalog child: opens the catalog afresh (an LMDB environment must not
+ * be used across fork(), so the one `st` may hold is left alone) and runs
+ * the three passes, sending every problem and progress report to the
+ * parent, then its result and the catalog's size. It never returns.
+ */
+static void
+catalog_child(struct cs_store *st, const char *const *ids, size_t n, int out)
+{
+	static const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+	struct vctx v = {NULL, send_progress, NULL, 0, out, NULL, 0, 0, 0};
+	struct cs__catalog_state s = {0};
+	struct rlimit nocore = {0, 0};
+	struct msg m = {MSG_END, 0, 0, 0, 0, 0, 0};
+	uint64_t good = 0;
+	MDB_txn *txn;
+	char *dir;
+	int rc;
+
+	/*
+	 * A crash here is an expected outcome on a damaged catalog, which the
+	 * parent reports: end by the signal itself, whatever handlers the
+	 * program (or a sanitizer's runtime) installed, and without a core file.
+	 */
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], SIG_DFL);
+	(void)setrlimit(RLIMIT_CORE, &nocore);
+	v.ctx = &v;
+	dir = malloc(strlen(st->root) + sizeof("/catalog"));
+	if (dir == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(dir, strlen(st->root) + sizeof("/catalog"), "%s/catalog", st->root);
+	rc = cs__catalog_open(&st->cat, dir, 0, 0);
+	free(dir);
+	if (rc < 0)
+		goto out;
+	m.type = MSG_OPENED;
+	if (cs__write_all(out, &m, sizeof(m)) < 0)
+		_exit(1);
+	m.type = MSG_END;
+	rc = verify_ledger(st, &st->cat, &v, &good);
+	if (rc == 0)
+		rc = verify_catalog(st, &st->cat, &v);
+	if (rc == 0)
+		rc = verify_blobs(st, &st->cat, ids, n, &v);
+	if (rc == 0)
+		rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc == 0) {
+		rc = cs__catalog_state(&st->cat, txn, &s);
+		mdb_txn_abort(txn);
+	}
+	cs__catalog_close(&st->cat);
+out:
+	m.a = rc;
+	m.b = s.size;
+	(void)cs__write_all(out, &m, sizeof(m));
+	_exit(0);
+}
+
+/* Reads exactly `len` bytes; 0 at the end of the stream (or a short message), 1, or -errno. */
+static int
+read_msg_part(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t r = read(fd, (char *)buf + done, len - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		done += (size_t)r;
+	}
+	return 1;
+}
+
+/*
+ * Runs the checks that read the catalog in a child process and passes on
+ * what it reports. Returns the child's result (0 or < 0) with *size set,
+ * or 1 when the catalog is damaged: the child died, or LMDB could not
+ * read the catalog; `why` then says what happened.
+ */
+static int
+run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct vctx *v,
+    uint64_t *size, char *why, size_t whylen)
+{
+	struct msg m, end = {0};
+	siginfo_t si;
+	int fds[2], rc, wrc, opened = 0, got_end = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		catalog_child(st, ids, n, fds[1]);
+	}
+	close(fds[1]);
+	for (;;) {
+		char kind[MSG_KIND_MAX + 1], id[MSG_ID_MAX + 1], detail[MSG_DETAIL_MAX + 1];
+
+		rc = read_msg_part(fds[0], &m, sizeof(m));
+		if (rc <= 0)
+			break;
+		if (m.type == MSG_OPENED) {
+			opened = 1;
+			continue;
+		}
+		if (m.type == MSG_END) {
+			end = m;
+			got_end = 1;
+			continue;
+		}
+		if (m.klen > MSG_KIND_MAX || m.ilen > MSG_ID_MAX || m.dlen > MSG_DETAIL_MAX ||
+		    (rc = read_msg_part(fds[0], kind, m.klen)) <= 0 ||
+		    (rc = read_msg_part(fds[0], id, m.ilen)) <= 0 ||
+		    (rc = read_msg_part(fds[0], detail, m.dlen)) <= 0)
+			break;
+		kind[m.klen] = id[m.ilen] = detail[m.dlen] = '\0';
+		if (m.type == MSG_PROBLEM) {
+			struct cs_problem p = {kind, m.has_id ? id : NULL, m.a, detail};
+			deliver(v, &p);
+		} else if (m.type == MSG_PROGRESS && v->progress != NULL) {
+			v->progress(v->ctx, kind, (uint64_t)m.a, m.b);
+		}
+	}
+	close(fds[0]);
+	if (rc < 0)
+		(void)kill(pid, SIGKILL); /* the pipe failed: the child's reports would be lost */
+	/*
+	 * Wait without reaping first: while the child is a zombie its pid, and
+	 * with it the name of the scratch catalog it may have left, are not
+	 * reused by another process.
+	 */
+	memset(&si, 0, sizeof(si));
+	while ((wrc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT)) < 0 && errno == EINTR)
+		;
+	if (wrc < 0) {
+		/* Reaped elsewhere (SIGCHLD ignored, say): judge by its last message. */
+		si.si_code = CLD_EXITED;
+		si.si_status = got_end ? 0 : -1;
+	}
+	if (!got_end || si.si_code != CLD_EXITED || si.si_status != 0) {
+		char rel[64];
+		scratch_name(rel, sizeof(rel), 1, (long)pid);
+		remove_catalog_dir(st->rootfd, rel);
+		scratch_name(rel, sizeof(rel), 0, (long)pid);
+		remove_catalog_dir(AT_FDCWD, rel);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (rc < 0)
+		return rc;
+	if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
+		snprintf(why, whylen, "%s it crashed (signal %d, %s)", opened ? "reading" : "opening",
+		    si.si_status, strsignal(si.si_status));
+		return 1;
+	}
+	if (!got_end || si.si_code != CLD_EXITED || si.si_status != 0) {
+		snprintf(why, whylen, "%s it failed (the checking process %s %d)",
+		    opened ? "reading" : "opening",
+		    si.si_code == CLD_EXITED ? "exited with status" : "ended with code",
+		    si.si_code == CLD_EXITED ? si.si_status : si.si_code);
+		return 1;
+	}
+	if (end.a == CS_ESTORE) {
+		snprintf(why, whylen, "%s", opened ? "LMDB found it damaged while reading it" :
+		                                     "LMDB cannot open it");
+		return 1;
+	}
+	*size = end.b;
+	return (int)end.a;
+}
+
+/*
+ * When the catalog cannot be read: pass 1 without it, then the journal
+ * replayed into a scratch catalog (as rebuild would make it), whose records
+ * name the blobs to re-hash. *size is the number of intact journal entries.
+ */
+static int
+verify_without_catalog(struct cs_store *st, const char *const *ids, size_t n, struct vctx *v,
+    uint64_t *size)
+{
+	struct scratch sc;
+	uint64_t end, count = 0;
+	int torn = 0, rc;
+
+	rc = verify_ledger(st, NULL, v, size);
+	if (rc < 0)
+		return rc;
+	rc = scratch_replay(st, &sc, UINT64_MAX, &end, &count, &torn, v);
+	if (rc == CS_ELEDGER && torn)
+		rc = 0; /* an unacknowledged tail: rebuild leaves it out too */
+	if (rc == CS_ELEDGER && sc.cat.env != NULL) {
+		problem(v, "ledger-unreplayable", NULL, (int64_t)count,
+		    "ledger entry %llu cannot be applied (its event is malformed or out of order)",
+		    (unsigned long long)count);
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = verify_blobs(st, &sc.cat, ids, n, v);
+	scratch_remove(&sc);
+	return rc;
+}
+
+int
+cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_problem_fn report,
+    cs_progress_fn progress, void *ctx, uint64_t *size)
+{
+	struct vctx v = {report, progress, ctx, 0, -1, NULL, 0, 0, 0};
+	uint64_t sz = 0;
+	char why[160];
+	int rc;
+
+	rc = run_catalog_child(st, ids, n, &v, &sz, why, sizeof(why));
+	if (rc == 1) {
+		problem(&v, "catalog", NULL, -1,
+		    "the catalog is damaged: %s; run `custos rebuild` to make it again from the ledger",
+		    why);
+		v.after_child = 1;
+		rc = verify_without_catalog(st, ids, n, &v, &sz);
+	}
+	free(v.seen);
+	if (rc < 0)
+		return rc;
+	if (size != NULL)
+		*size = sz;
+	return v.problems;
 }
 
 int
 cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *note, size_t len,
     cs_problem_fn report, void *ctx)
 {
-	struct vctx v = {report, NULL, ctx, 0};
-	struct cs__merkle_ctx m = {&st->cat, NULL};
-	struct cs__catalog_state s;
+	struct vctx v = {report, NULL, ctx, 0, -1, NULL, 0, 0, 0};
+	struct cs_merkle_stream ms;
 	struct cs_verifier *ver = NULL;
 	struct cs_checkpoint cp;
+	uint64_t off = CS_JOURNAL_HDR, seq = 0;
 	char *vkey = NULL;
 	uint8_t root[32];
 	size_t tl = 0;
-	int rc;
+	int torn = 0, rc, r = 0;
 
 	rc = cs_store_verifier_key(st, &vkey);
 	if (rc == 0)
@@ -414,33 +837,47 @@ cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *no
 	if (rc < 0 || cs_checkpoint_parse(&cp, note, tl) < 0 || strcmp(cp.origin, st->origin) != 0) {
 		problem(&v, "checkpoint-foreign", NULL, -1,
 		    "%s is not a checkpoint signed by this store's key for %s", name, st->origin);
+		free(v.seen);
 		return v.problems;
 	}
-	rc = cs__catalog_rtxn(&st->cat, &m.txn);
-	if (rc < 0)
-		return rc;
-	rc = cs__catalog_state(&st->cat, m.txn, &s);
-	if (rc < 0)
-		goto out;
-	if (cp.size > s.size) {
-		problem(&v, "ledger-rolled-back", NULL, (int64_t)s.size,
+	/* The root of the journal's first cp.size leaf hashes: the ledger as it is. */
+	cs_merkle_stream_init(&ms);
+	while (seq < cp.size) {
+		struct cs__jentry e;
+
+		r = cs__journal_read(&st->j, off, &e, NULL, &torn);
+		if (r != 1)
+			break;
+		rc = cs_merkle_stream_push(&ms, e.leaf);
+		if (rc < 0)
+			return rc;
+		seq++;
+		off = e.next;
+	}
+	if (r == -ENOMEM || r == CS_ECRYPTO)
+		return r; /* the entry could not be checked: not damage */
+	if (seq < cp.size && r < 0 && !torn) {
+		problem(&v, "ledger-damaged", NULL, (int64_t)seq,
+		    "ledger entry %llu (journal offset %llu) is damaged, so the store's ledger cannot "
+		    "be checked against the root signed in %s",
+		    (unsigned long long)seq, (unsigned long long)off, name);
+	} else if (seq < cp.size) {
+		problem(&v, "ledger-rolled-back", NULL, (int64_t)seq,
 		    "%s covers %llu ledger entries but the store holds only %llu: the store was "
 		    "rolled back to an older copy or entries were removed",
-		    name, (unsigned long long)cp.size, (unsigned long long)s.size);
+		    name, (unsigned long long)cp.size, (unsigned long long)seq);
 	} else {
-		rc = cs_merkle_root(cs__catalog_merkle_get, &m, cp.size, root);
+		rc = cs_merkle_stream_root(&ms, root);
 		if (rc < 0)
-			goto out;
+			return rc;
 		if (memcmp(root, cp.root, 32) != 0)
 			problem(&v, "checkpoint-mismatch", NULL, (int64_t)cp.size - 1,
 			    "the store's first %llu ledger entries do not hash to the root signed in %s: "
 			    "its history differs from the one that was signed",
 			    (unsigned long long)cp.size, name);
 	}
-	rc = 0;
-out:
-	mdb_txn_abort(m.txn);
-	return rc < 0 ? rc : v.problems;
+	free(v.seen);
+	return v.problems;
 }
 
 int64_t

@@ -714,7 +714,9 @@ static const char usage_verify[] =
     "root at every signed checkpoint and checks the signatures, compares the\n"
     "catalog with a replay of the ledger, and re-hashes the stored bytes of every\n"
     "item (or only of the items named). Reports each damaged or missing item by\n"
-    "id and each ledger problem by position.\n"
+    "id and each ledger problem by position. A catalog that cannot be read (LMDB\n"
+    "crashes on it or reports it damaged) is reported as a problem, and the rest\n"
+    "is still checked without it.\n"
     "\n"
     "  --checkpoint FILE  also check the store against a signed checkpoint kept\n"
     "                     elsewhere (a copy of a checkpoints/<size> file): the\n"
@@ -802,9 +804,10 @@ cmd_verify(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {{"checkpoint", required_argument, NULL, 'k'},
 		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct verify_out v = {o, NULL, 0, 0};
-	const char *outside[16];
+	const char *outside[16], *dir;
 	size_t n_outside = 0;
-	struct cs_store *st;
+	struct cs_store *st = NULL;
+	uint64_t size = 0;
 	int c, rc, code = EXIT_OK;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -820,9 +823,13 @@ cmd_verify(int argc, char **argv, struct opts *o)
 		if (rc != 0)
 			return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	}
-	st = NULL;
-	rc = store_dir(o) != NULL ? cs_store_open(&st, store_dir(o), CS_OPEN_READ, lib_log, NULL) :
-	                            CS_ENOTFOUND;
+	dir = store_dir(o);
+	if (dir == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return EXIT_USAGE;
+	}
+	/* verify reads the catalog in a child process: a damaged one can crash LMDB. */
+	rc = cs_store_open(&st, dir, CS_OPEN_READ | CS_OPEN_NOCATALOG, lib_log, NULL);
 	if (rc == CS_ELEDGER) {
 		/* A reader's open fails so only when ledger/journal is not a ledger journal. */
 		struct cs_problem p = {"ledger-damaged", NULL, 0,
@@ -841,14 +848,14 @@ cmd_verify(int argc, char **argv, struct opts *o)
 		json_decref(v.problems);
 		return EXIT_PROBLEM;
 	}
-	if (rc < 0)
-		st = open_store(o, CS_OPEN_READ, &code); /* says why */
-	if (st == NULL)
-		return code;
+	if (rc < 0) {
+		explain_open_error(dir, rc);
+		return EXIT_STORE;
+	}
 	v.problems = json_array();
 	v.tty = isatty(STDERR_FILENO) && !o->quiet;
 	rc = cs_store_verify(st, (const char *const *)argv + optind, (size_t)(argc - optind),
-	    on_problem, on_progress, &v);
+	    on_problem, on_progress, &v, &size);
 	for (size_t i = 0; i < n_outside && rc >= 0; i++) {
 		size_t len;
 		char *note = read_small(outside[i], 1 << 16, &len);
@@ -871,12 +878,12 @@ cmd_verify(int argc, char **argv, struct opts *o)
 		code = rc > 0 ? EXIT_PROBLEM : EXIT_OK;
 		if (o->json) {
 			json_t *j = json_pack("{s:b, s:i, s:I, s:O}", "ok", rc == 0, "problem_count", rc,
-			    "ledger_size", (json_int_t)cs_store_size(st), "problems", v.problems);
+			    "ledger_size", (json_int_t)size, "problems", v.problems);
 			print_json(j);
 			json_decref(j);
 		} else if (rc == 0) {
 			printf("all intact: %llu ledger events, every stored file matches its digest\n",
-			    (unsigned long long)cs_store_size(st));
+			    (unsigned long long)size);
 		} else {
 			printf("%d problem(s) found; the store is damaged: keep it as it is and report "
 			       "it\n",

@@ -1,8 +1,10 @@
 /*
  * Unit tests of the store through its public API (and a few lib-internal
  * helpers): metadata validation, time parsing, catalog map growth, parallel
- * ingest from several threads, torn-tail recovery and checkpoint consistency.
+ * ingest from several threads, torn-tail recovery and checkpoint consistency,
+ * and verify's catalog child.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -135,7 +137,7 @@ test_map_growth(void)
 	    "all 400 found by case number");
 	json_decref(res);
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL), 0, "verify finds no problem");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify finds no problem");
 	cs_store_close(st);
 	unsetenv("CUSTOS_MAP_SIZE");
 }
@@ -188,7 +190,7 @@ test_parallel(void)
 	is_int(failures, 0, "4 threads x 25 ingests succeed");
 	is_int(cs_store_size(st), 100, "100 events, one per file");
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL), 0, "verify: catalog == replay(ledger)");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify: catalog == replay(ledger)");
 	cs_store_close(st);
 }
 
@@ -224,7 +226,84 @@ test_torn_tail_and_lock(void)
 	stat(path, &after);
 	is_int(after.st_size, before.st_size, "the torn tail was cut");
 	is_int(cs_store_size(st), 1, "the acknowledged event is still there");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL), 0, "verify passes after recovery");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify passes after recovery");
+	cs_store_close(st);
+}
+
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d != NULL && readdir(d) != NULL)
+		n++;
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static void
+count_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	(void)phase;
+	(void)done;
+	(void)total;
+	(*(int *)ctx)++;
+}
+
+/*
+ * verify reads the catalog in a child process: the caller's handle, lock,
+ * descriptors and LMDB environment come out of it as they went in, and a
+ * handle without a catalog (CS_OPEN_NOCATALOG) is enough for it.
+ */
+static void
+test_verify_child(void)
+{
+	char root[300], path[400];
+	struct cs_store *st = NULL, *st2 = NULL;
+	struct cs_ingest_result r;
+	struct cs_meta m = {.case_no = "CHILD"};
+	json_t *rec = NULL;
+	uint64_t size = 0;
+	int fds, progress = 0;
+
+	snprintf(root, sizeof(root), "%s/child", base);
+	cs_store_init(root, "CHILD");
+	ok(cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0, "child: writer open");
+	for (int i = 0; i < 3; i++) {
+		char data[32];
+		int n = snprintf(data, sizeof(data), "verify child file %d\n", i);
+		snprintf(path, sizeof(path), "%s/c%d", base, i);
+		make_file(path, data, (size_t)n);
+		ok(cs_store_ingest_path(st, path, &m, &r) == 0, "child: ingested file %d", i);
+		unlink(path);
+	}
+	fds = count_fds();
+	is_int(cs_store_verify(st, NULL, 0, NULL, count_progress, &progress, &size), 0,
+	    "child: verify on the writer's handle finds no problem");
+	is_int(size, 3, "child: ... and gives the ledger size");
+	ok(progress > 0, "child: ... and its progress reaches the caller (%d reports)", progress);
+	is_int(count_fds(), fds, "child: no descriptor is left open");
+	is_int(cs_store_open(&st2, root, CS_OPEN_WRITE, NULL, NULL), CS_EBUSY,
+	    "child: the writer lock is still held");
+	snprintf(path, sizeof(path), "%s/c3", base);
+	make_file(path, "after verify\n", 13);
+	ok(cs_store_ingest_path(st, path, &m, &r) == 0, "child: the writer ingests after verify");
+	unlink(path);
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, &size), 0, "child: verify again");
+	is_int(size, 4, "child: ... 4 events");
+
+	is_int(cs_store_open(&st2, root, CS_OPEN_WRITE | CS_OPEN_NOCATALOG, NULL, NULL), -EINVAL,
+	    "nocatalog: refused for a writer");
+	ok(cs_store_open(&st2, root, CS_OPEN_READ | CS_OPEN_NOCATALOG, NULL, NULL) == 0,
+	    "nocatalog: a reader opens without the catalog");
+	is_int(cs_store_get(st2, r.id, &rec), CS_ESTORE, "nocatalog: reading a record is CS_ESTORE");
+	size = 0;
+	is_int(cs_store_verify(st2, NULL, 0, NULL, NULL, NULL, &size), 0,
+	    "nocatalog: verify finds no problem");
+	is_int(size, 4, "nocatalog: ... and gives the ledger size");
+	cs_store_close(st2);
 	cs_store_close(st);
 }
 
@@ -244,6 +323,7 @@ main(void)
 	test_map_growth();
 	test_parallel();
 	test_torn_tail_and_lock();
+	test_verify_child();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", base);

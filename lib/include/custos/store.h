@@ -49,6 +49,14 @@ struct cs_ingest_result {
 enum cs_open_flags {
 	CS_OPEN_READ = 0,
 	CS_OPEN_WRITE = 1, /* take the writer lock, recover a crashed writer */
+	/*
+	 * With CS_OPEN_READ only: do not open the catalog in this process. A
+	 * damaged catalog can crash LMDB; a handle opened so serves
+	 * cs_store_verify() and cs_store_verify_checkpoint(), which read the
+	 * catalog only in a child process or not at all. Every other call that
+	 * needs the catalog fails with CS_ESTORE on it.
+	 */
+	CS_OPEN_NOCATALOG = 2,
 };
 
 /* Optional log sink for lib/ (warnings during recovery, for example). */
@@ -66,7 +74,9 @@ int cs_store_init(const char *root, const char *station);
  * Opens the store at `root`. With CS_OPEN_WRITE it takes the writer lock
  * (CS_EBUSY if held), removes stale temp files, cuts a torn ledger tail,
  * brings the catalog up to the ledger, and (after a crash) handles orphan
- * blobs. `log` may be NULL. *out is set only on success.
+ * blobs. `log` may be NULL. *out is set only on success. CS_ESTORE if
+ * catalog/data.mdb is missing (also with CS_OPEN_NOCATALOG) or LMDB cannot
+ * open it; -EINVAL for CS_OPEN_WRITE | CS_OPEN_NOCATALOG.
  */
 int cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log, void *logctx);
 void cs_store_close(struct cs_store *st); /* NULL is a no-op */
@@ -167,17 +177,31 @@ typedef void (*cs_progress_fn)(void *ctx, const char *phase, uint64_t done, uint
  * every checkpoint and checks their signatures. Calls `report` for every
  * problem; returns the number of problems (0: all good) or < 0 if the
  * check itself could not run.
+ *
+ * The catalog, which LMDB reads without checking its pages, is read only
+ * in a child process (fork()): its problems and progress reach `report`
+ * and `progress` in this process, on the calling thread, in order. If
+ * reading the catalog crashes that process, or LMDB cannot read the
+ * catalog, the problem is reported with kind "catalog", and the journal,
+ * the checkpoints and the blobs named by the journal's events are still
+ * checked without the catalog. `st` may be opened with CS_OPEN_NOCATALOG
+ * (or be the writer: the child takes no lock). Call it with no other thread
+ * of this process inside lib/. `size` (may be NULL) receives the ledger's
+ * size as found: the catalog's, or the number of intact journal entries
+ * when the catalog could not be read.
  */
 int cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_problem_fn report,
-    cs_progress_fn progress, void *ctx);
+    cs_progress_fn progress, void *ctx, uint64_t *size);
 
 /*
  * Checks the store against a signed checkpoint kept outside it (`note`, the
  * `len` bytes of a checkpoints/<size> file saved elsewhere; `name` names it
  * in the problems): it must be signed by this store's key for this store's
- * origin ("checkpoint-foreign" if not), and the store's ledger must hold at
- * least its size ("ledger-rolled-back") with the signed root at that size
- * ("checkpoint-mismatch"). A store rolled back to an older copy passes
+ * origin ("checkpoint-foreign" if not), and the store's ledger journal must
+ * hold at least its size ("ledger-rolled-back"; "ledger-damaged" if an entry
+ * before that is unreadable) with the signed root at that size
+ * ("checkpoint-mismatch"), recomputed from the journal's leaf hashes (the
+ * catalog is not read). A store rolled back to an older copy passes
  * cs_store_verify(), since its own checkpoints are older too; only a
  * checkpoint held elsewhere shows the rollback. Returns the number of
  * problems (0 or 1) or < 0 if the check could not run.
