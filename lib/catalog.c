@@ -1002,13 +1002,14 @@ key_text(const MDB_val *k, char *buf, size_t n)
 }
 
 int
-cs__catalog_compare(struct cs__catalog *a, struct cs__catalog *b,
+cs__catalog_compare(struct cs__catalog *a, MDB_txn *a_txn, struct cs__catalog *b,
     void (*diff)(void *ctx, const char *table, const char *key, const char *what), void *ctx)
 {
-	MDB_txn *ta = NULL, *tb = NULL;
-	int ndiff = 0, rc;
+	MDB_txn *ta = a_txn, *tb = NULL;
+	int ndiff = 0, rc = 0;
 
-	rc = cs__catalog_rtxn(a, &ta);
+	if (ta == NULL)
+		rc = cs__catalog_rtxn(a, &ta);
 	if (rc == 0)
 		rc = cs__catalog_rtxn(b, &tb);
 	if (rc < 0)
@@ -1064,7 +1065,7 @@ cs__catalog_compare(struct cs__catalog *a, struct cs__catalog *b,
 	}
 	rc = ndiff;
 out:
-	if (ta != NULL)
+	if (ta != NULL && ta != a_txn)
 		mdb_txn_abort(ta);
 	if (tb != NULL)
 		mdb_txn_abort(tb);

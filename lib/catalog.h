@@ -97,9 +97,10 @@ int cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query 
 /*
  * Compares every table of two catalogs entry by entry. Calls `diff` with
  * the table name and a key (as text) for each difference; returns the
- * number of differences.
+ * number of differences. `a_txn`: a read transaction of `a` to compare in
+ * (one snapshot), or NULL for a new one.
  */
-int cs__catalog_compare(struct cs__catalog *a, struct cs__catalog *b,
+int cs__catalog_compare(struct cs__catalog *a, MDB_txn *a_txn, struct cs__catalog *b,
     void (*diff)(void *ctx, const char *table, const char *key, const char *what), void *ctx);
 
 /* Canonical JSON bytes of `v` (sorted keys, compact, UTF-8), malloc'd. */

@@ -292,7 +292,7 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 	struct cs_merkle_stream ms;
 	struct cs__cp *cps = NULL;
 	size_t ncp = 0, nextcp = 0;
-	uint64_t off = CS_JOURNAL_HDR, seq = 0, fsize = 0;
+	uint64_t off = CS_JOURNAL_HDR, seq = 0, fsize = 0, maxcp = 0;
 	MDB_txn *txn = NULL;
 	int rc;
 
@@ -313,6 +313,18 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 			goto out;
 	}
 	(void)cs__journal_filesize(&st->j, &fsize);
+	/*
+	 * With the catalog, the journal is read as far as the catalog's snapshot
+	 * (taken after the checkpoints were loaded, so a live writer's newer
+	 * entries, perhaps still being written, are not read), and further only
+	 * as far as a checkpoint reaches: a checkpoint beyond the catalog means
+	 * the catalog was rolled back. What follows is pass 2's to judge.
+	 */
+	for (size_t i = 0; i < ncp; i++)
+		if (cps[i].valid && cps[i].size > maxcp)
+			maxcp = cps[i].size;
+	if (cat != NULL && s.journal_end > CS_JOURNAL_HDR && s.journal_end < fsize && maxcp <= s.size)
+		fsize = s.journal_end;
 	cs_merkle_stream_init(&ms);
 	while (nextcp < ncp && (!cps[nextcp].valid || cps[nextcp].size == 0))
 		nextcp++;
@@ -323,6 +335,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 		uint32_t llen;
 		int torn, r;
 
+		if (cat != NULL && seq >= s.size && seq >= maxcp && off >= s.journal_end)
+			break;
 		r = cs__journal_read(&st->j, off, &e, NULL, &torn);
 		if (r == 0)
 			break;
@@ -424,6 +438,25 @@ on_diff(void *ctx, const char *table, const char *key, const char *what)
 }
 
 /*
+ * Does the catalog, now (a fresh snapshot), index at least `n` entries? Then
+ * the entries that followed an older snapshot were a live writer's, indexed
+ * since, not a rolled-back catalog's.
+ */
+static int
+catalog_caught_up(struct cs__catalog *cat, uint64_t n)
+{
+	struct cs__catalog_state s;
+	MDB_txn *txn;
+	int rc;
+
+	if (cs__catalog_rtxn(cat, &txn) < 0)
+		return 0;
+	rc = cs__catalog_state(cat, txn, &s);
+	mdb_txn_abort(txn);
+	return rc == 0 && s.size >= n;
+}
+
+/*
  * Pass 2: catalog == replay(ledger). The catalog is compared with a replay of
  * the entries it says it has indexed (up to its journal_end). An intact entry
  * after those is left by a crash between an ingest's ledger append and its
@@ -441,18 +474,23 @@ verify_catalog(struct cs_store *st, struct cs__catalog *cat, struct vctx *v)
 	MDB_txn *txn;
 	int torn, rc;
 
+	/*
+	 * One snapshot of the catalog for the whole pass: a live writer (custosd)
+	 * keeps indexing meanwhile, and its newer entries are not differences.
+	 */
 	rc = cs__catalog_rtxn(cat, &txn);
 	if (rc < 0)
 		return rc;
 	rc = cs__catalog_state(cat, txn, &s);
-	mdb_txn_abort(txn);
-	if (rc < 0)
+	if (rc < 0) {
+		mdb_txn_abort(txn);
 		return rc;
+	}
 	if (s.journal_end == 0)
 		s.journal_end = CS_JOURNAL_HDR;
 	rc = scratch_replay(st, &sc, s.journal_end, &end, &count, &torn, v);
 	if (rc == 0) {
-		rc = cs__catalog_compare(cat, &sc.cat, on_diff, &d);
+		rc = cs__catalog_compare(cat, txn, &sc.cat, on_diff, &d);
 		if (rc > 0)
 			rc = 0;
 		if (rc == 0) {
@@ -460,13 +498,14 @@ verify_catalog(struct cs_store *st, struct cs__catalog *cat, struct vctx *v)
 			    NULL, NULL);
 			if (rc == CS_ELEDGER && torn)
 				rc = 0;
-			if (rc == 0 && tail > 1)
+			if (rc == 0 && tail > 1 && !catalog_caught_up(cat, count + tail - 1))
 				problem(v, "catalog-behind", NULL, (int64_t)count,
 				    "the catalog indexes %llu ledger entries but %llu more follow; a "
 				    "crash leaves at most one, so the catalog was rolled back",
 				    (unsigned long long)count, (unsigned long long)tail);
 		}
 	}
+	mdb_txn_abort(txn);
 	if (rc == CS_ELEDGER && sc.cat.env != NULL) {
 		problem(v, "ledger-unreplayable", NULL, (int64_t)(count + tail),
 		    "ledger entry %llu cannot be applied (its event is malformed or out of "
