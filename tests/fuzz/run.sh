@@ -192,6 +192,8 @@ for t in "${targets[@]}"; do
 	"$b" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="${maxlen[$t]:-4096}" \
 		-artifact_prefix="$art/" -print_final_stats=1 -print_pcs=0 "${dirs[@]}" >"$log" 2>&1
 	rc=$?
+	ntargets=$((${ntargets:-0} + 1))
+	[ $rc -eq 0 ] || nfail=$((${nfail:-0} + 1))
 	runs=$(stat_of number_of_executed_units "$log")
 	eps=$(stat_of average_exec_per_sec "$log")
 	cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
@@ -208,4 +210,6 @@ for t in "${targets[@]}"; do
 		failed=1
 	fi
 done
+# (one row of the reliability table: targets fuzzed, targets that failed)
+echo "# fuzz: ${ntargets:-0} runs, ${nfail:-0} failures (targets, ${secs} s each)"
 exit $failed
