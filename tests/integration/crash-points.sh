@@ -32,170 +32,28 @@ S="$CUSTOS_STORE" # the store each crash runs on (a fresh copy every time)
 IN="$WORK/in"
 mkdir -p "$IN"
 
-digest() { sha256sum "$1" | cut -c1-64; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log_json_count() { "$CUSTOS" log --json 2>/dev/null | grep -c '^    "event": "'; }
-blob_digests() { find "$S/objects/sha256" -type f -printf '%f\n' | sort; }
-
-ERRS=()
-fail() { ERRS+=("$*"); }
-
-# state: reads the ledger once (LOG: "event<TAB>id" per event; L: their
-# number) and every item of the case once (CNT[sha256]: items with those
-# bytes; SIZE[sha256]; the digests, sorted, in $WORK/catalog).
-declare -A CNT SIZE
-declare -a LOG
-state() {
-	local sha size
-	mapfile -t LOG < <("$CUSTOS" log | cut -f3,4)
-	L=${#LOG[@]}
-	CNT=() SIZE=()
-	while read -r sha size; do
-		CNT[$sha]=$((${CNT[$sha]:-0} + 1))
-		SIZE[$sha]=$size
-	done < <("$CUSTOS" find --case "$CASE" --json |
-		sed -n 's/^ *"sha256": "\([0-9a-f]*\)".*/\1/p; s/^ *"size": \([0-9]*\).*/\1/p' | paste - -)
-	printf '%s\n' "${!CNT[@]}" | sed '/^$/d' | sort >"$WORK/catalog"
-}
-# file_state SHA SIZE (after state): sets FS to "ok" (one item of that
-# size), "absent", or a complaint. (No subshell: it runs for every file.)
-file_state() {
-	local n=${CNT[$1]:-0}
-	if [ "$n" -eq 0 ]; then
-		FS=absent
-	elif [ "$n" -ne 1 ]; then
-		FS="$n items"
-	elif [ "${SIZE[$1]}" != "$2" ]; then
-		FS="one item of size ${SIZE[$1]}, file has $2"
-	else
-		FS=ok
-	fi
-}
-# by_sha SHA SIZE: the digest index agrees: `find --sha256` gives one item of that size.
-by_sha() {
-	local out
-	out=$("$CUSTOS" find --sha256 "$1" 2>/dev/null)
-	[ "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ] && [ "$(printf '%s\n' "$out" | cut -f5)" = "$2" ]
-}
-
-# set_batch NAME FILE...: the files of the scenario, in ingest order, and
-# their "path sha256 size" lines in $MANIFEST.
-set_batch() {
-	local f
-	MANIFEST="$WORK/$1.manifest"
-	shift
-	FILES=("$@")
-	N=${#FILES[@]}
-	: >"$MANIFEST"
-	for f in "${FILES[@]}"; do
-		echo "$f $(digest "$f") $(stat -c %s "$f")" >>"$MANIFEST"
-	done
-}
-
-# check_prefix WHEN FROM PRESENT_FILE: the ledger events from seq FROM on must
-# be exactly one per file for the first E files, in order (ingest, or
-# sighting for bytes already stored), and each file must be stored iff its
-# bytes were stored before (PRESENT_FILE) or are among those first E files.
-# Call after state; sets E. For small batches also asks the digest index for every file.
-check_prefix() {
-	local when=$1 from=$2 present=$3 i=0 name sha size ev want
-	local -A have=()
-	local -a evs=()
-	while read -r sha; do have[$sha]=1; done <"$present"
-	evs=("${LOG[@]:$from}")
-	E=${#evs[@]}
-	[ "$E" -le "$N" ] || fail "$when: $E new ledger events for $N files"
-	while read -r name sha size; do
-		if [ $i -lt "$E" ]; then
-			if [ -n "${have[$sha]:-}" ]; then want="sighting"; else want="ingest"; fi
-			want="$want	$ST-${sha:0:20}"
-			ev=${evs[$i]}
-			[ "$ev" = "$want" ] || fail "$when: ledger event $((from + i)) is '$ev', expected '$want' for ${name##*/}"
-			have[$sha]=1
-		fi
-		i=$((i + 1))
-	done <"$MANIFEST"
-	while read -r name sha size; do
-		file_state "$sha" "$size"
-		if [ -n "${have[$sha]:-}" ]; then
-			[ "$FS" = ok ] || fail "$when: ${name##*/} should be stored ($E events): $FS"
-			if [ "$N" -le 5 ] && ! by_sha "$sha" "$size"; then
-				fail "$when: find --sha256 does not give one item of $size bytes for ${name##*/}"
-			fi
-		else
-			[ "$FS" = absent ] || fail "$when: ${name##*/} should be absent ($E events): $FS"
-		fi
-	done <"$MANIFEST"
-}
-
-# store_consistent WHEN (after state): after a writer ran: tmp/ empty, objects/ == catalog,
-# orphans/ holds only whole blobs named by their digest.
-store_consistent() {
-	local when=$1 left f diff
-	left=$(ls -A "$S/tmp")
-	[ -z "$left" ] || fail "$when: tmp/ not empty: $(echo $left)"
-	diff=$(diff "$WORK/catalog" <(blob_digests) | grep '^[<>]')
-	[ -z "$diff" ] || fail "$when: catalog and objects/ differ (< record without blob, > blob without record): $(echo $diff | head -c 300)"
-	if [ -d "$S/orphans" ]; then
-		for f in "$S"/orphans/*; do
-			[ -e "$f" ] || continue
-			[ "$(digest "$f")" = "${f##*/}" ] || fail "$when: orphans/${f##*/} does not hold the bytes its name says"
-		done
-	fi
-}
-
-run_verify() {
-	"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
-		fail "$1: custos verify failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
-}
 
 STRAY=0
 # check_store: every check after a crash (or a simulated torn write) of an
 # ingest of $FILES on a copy of the template: read-only, recovery, re-run.
-# Sets E_RO and E_REC (events of the batch before and after recovery).
+# Sets E_RO and E_REC (events of the batch before and after recovery). For
+# small batches it also asks the digest index for every file.
 check_store() {
-	local L_ro L_rec cp_size
+	local BYSHA=$((N <= 5))
 	run_verify "read-only verify"
 	state
-	L_ro=$L
 	check_prefix "before recovery" "$L_T" "$TPL_PRESENT"
 	E_RO=$E
-	if ! "$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err"; then
-		fail "custos checkpoint (recovery) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
-	fi
+	recover "$L"
 	state
-	L_rec=$L
-	[ $((L_rec - L_ro)) -ge 0 ] && [ $((L_rec - L_ro)) -le 1 ] ||
-		fail "recovery changed the ledger from $L_ro to $L_rec events (at most one unindexed event can exist)"
-	cp_size=$(sed -n 2p "$WORK/cp.out")
-	[ "$cp_size" = "$L_rec" ] || fail "the checkpoint covers '$cp_size' events, the ledger has $L_rec"
 	run_verify "verify after recovery"
-	store_consistent "after recovery"
+	store_consistent "after recovery" "$WORK/catalog"
 	check_prefix "after recovery" "$L_T" "$TPL_PRESENT"
 	E_REC=$E
-	cp "$WORK/catalog" "$WORK/present.rec"
-	if ! "$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >"$WORK/rerun.out" 2>"$WORK/rerun.err"; then
-		fail "re-running the ingest failed: $(head -3 "$WORK/rerun.err" | tr '\n' ' ')"
-	fi
-	state
-	[ "$L" -eq $((L_rec + N)) ] || fail "after the re-run the ledger has $L events, expected $L_rec + $N"
+	rerun_batch "$L_REC"
 	[ "$(log_json_count)" -eq "$L" ] || fail "custos log --json does not list the ledger's $L events"
-	check_prefix "after the re-run" "$L_rec" "$WORK/present.rec"
-	[ "$E" -eq "$N" ] || fail "the re-run left $E events for $N files"
-	run_verify "verify after the re-run"
-	store_consistent "after the re-run"
 	[ -z "$(find "$S" -name '.*.tmp-*' | head -1)" ] || STRAY=$((STRAY + 1))
-}
-
-report() {
-	local desc=$1 e
-	if [ ${#ERRS[@]} -eq 0 ]; then
-		t_ok 0 "$desc"
-	else
-		t_ok 1 "$desc"
-		for e in "${ERRS[@]}"; do echo "#   $e"; done
-		[ "${KEEP:-0}" = 1 ] && cp -a "$S" "$WORK/failed-$T_N"
-	fi
 }
 
 # trace NAME BASE CMD...: runs CMD once on a copy of BASE with the trace on;
@@ -215,18 +73,8 @@ trace() {
 	t_ok $? "$name: $K crash points traced ($(grep '^failpoint' "$WORK/trace.err" | cut -d' ' -f3 | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s=", "}'))"
 }
 
-# points K: the k to try; all up to 120, then every 9th and the last ten (under
-# the sanitizers, which run 3x slower: all up to 60, then every 15th).
+# The k to try: all up to DENSE, then every STRIDE-th and the last ten.
 if [ "${CUSTOS_ASAN:-0}" = 1 ]; then DENSE=60 STRIDE=15; else DENSE=120 STRIDE=9; fi
-points() {
-	local k
-	for ((k = 1; k <= $1 + 1; k++)); do
-		if [ "${CRASH_POINTS_ALL:-0}" = 1 ] || [ $k -le $DENSE ] || [ $(((k - DENSE) % STRIDE)) -eq 0 ] ||
-			[ $k -gt $(($1 - 10)) ]; then
-			echo $k
-		fi
-	done
-}
 
 # trace_order NAME: checks the order of the durable steps in the trace of an
 # ingest of $FILES on the template (DESIGN invariant 1 and store.c's rule):
@@ -241,7 +89,7 @@ trace_order() {
 	while read -r name sha size; do
 		if [ -n "${have[$sha]:-}" ]; then types="$types sighting"; else types="$types ingest"; fi
 		have[$sha]=1
-	done <"$MANIFEST"
+	done <"$BATCH"
 	grep '^failpoint ' "$WORK/trace.err" | awk -v types="$types" '
 		function reset() { fs = 0; linked = 0; dsync = 0; lw = 0; lf = 0 }
 		function err(m) { printf "file %d (step %d): %s\n", i, $2, m; bad = 1 }
@@ -264,7 +112,6 @@ trace_order() {
 	sed 's/^/#   /' "$WORK/order.out" | head -5
 }
 
-TOTAL=0
 # crash_ingest NAME BASE: crashes `custos ingest $FILES` on copies of BASE at
 # each point and checks the store.
 crash_ingest() {
@@ -272,8 +119,7 @@ crash_ingest() {
 	t0=$(now_ms)
 	trace "$name" "$base" "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE"
 	trace_order "$name"
-	for k in $(points "$K"); do
-		ERRS=()
+	for k in $(crash_points $((K + 1)) $DENSE $STRIDE 11); do
 		rm -rf "$S"
 		cp -a "$base" "$S"
 		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/crash.err"
@@ -286,22 +132,11 @@ crash_ingest() {
 		what="${PNAME[$k]:-none: completes}"
 		report "$name: crash at $k/$K ($what): $E_RO of $N events before recovery, $E_REC after; re-run completes"
 	done
-	TOTAL=$((TOTAL + tried))
 	echo "# $name: $tried of $((K + 1)) crash points tried in $(($(now_ms) - t0)) ms"
 }
 
 # ---- the template: a store with two items and a checkpoint ----
-TPL="$WORK/template"
-export CUSTOS_STORE="$TPL"
-"$CUSTOS" init --station "$ST" >/dev/null || { echo "Bail out! init failed"; exit 1; }
-head -c 5000 /dev/urandom >"$IN/prior1"
-head -c 70000 /dev/urandom >"$IN/prior2"
-t_run "template: two items stored" "$CUSTOS" ingest "$IN/prior1" "$IN/prior2" --case "$CASE"
-state
-L_T=$L
-TPL_PRESENT="$WORK/template.present"
-cp "$WORK/catalog" "$TPL_PRESENT"
-export CUSTOS_STORE="$S"
+make_template "$ST"
 t_start=$(now_ms)
 
 # ---- one small file ----
@@ -346,9 +181,7 @@ for st in unindexed:$k_commit orphan:$k_linked; do
 	t_ok $? "recovery base '${st%%:*}': the ingest of the small file crashed at point ${st#*:}"
 	name="recovery of '${st%%:*}'"
 	trace "$name" "$base" "$CUSTOS_FP" checkpoint
-	tried=0
-	for k in $(points "$K"); do
-		ERRS=()
+	for k in $(crash_points $((K + 1)) $DENSE $STRIDE 11); do
 		rm -rf "$S"
 		cp -a "$base" "$S"
 		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" checkpoint >/dev/null 2>"$WORK/crash.err"
@@ -357,16 +190,9 @@ for st in unindexed:$k_commit orphan:$k_linked; do
 		[ "$k" -le "$K" ] || want=0
 		[ $rc -eq $want ] || fail "custos-failpoint checkpoint exited $rc, expected $want"
 		check_store
-		if [ "${st%%:*}" = unindexed ] && [ "$E_REC" -ne 1 ]; then
-			fail "the durable ledger event of the crashed ingest was lost"
-		fi
-		if [ "${st%%:*}" = orphan ] && [ "$E_REC" -ne 0 ]; then
-			fail "an orphan blob became an item without its ingest"
-		fi
-		tried=$((tried + 1))
+		base_recovered "${st%%:*}"
 		report "$name: crash at $k/$K (${PNAME[$k]:-none: completes}): $E_REC event(s) after recovery; re-run completes"
 	done
-	TOTAL=$((TOTAL + tried))
 done
 h=$(digest "$IN/small")
 [ -f "$WORK/base-orphan/objects/sha256/${h:0:2}/${h:2:2}/$h" ] &&
@@ -379,7 +205,6 @@ t_ok $? "the orphan base really has the blob in objects/ without a record"
 # passes, the writer cuts it, the file is absent and a re-run stores it.
 tpl_journal=$(stat -c %s "$TPL/ledger/journal")
 for cut in 2 40; do
-	ERRS=()
 	rm -rf "$S"
 	cp -a "$WORK/base-unindexed" "$S"
 	truncate -s $((tpl_journal + cut)) "$S/ledger/journal"
@@ -387,7 +212,6 @@ for cut in 2 40; do
 	[ "$E_RO" -eq 0 ] && [ "$E_REC" -eq 0 ] || fail "a torn entry became an event ($E_RO, $E_REC)"
 	grep -q 'torn ledger tail' "$WORK/recover.err" || fail "the writer did not say it cut a torn tail"
 	[ "$(stat -c %s "$S/ledger/journal")" -gt "$tpl_journal" ] || fail "the journal did not grow again on re-run"
-	TOTAL=$((TOTAL + 1))
 	report "torn last ledger entry ($cut bytes of it left): verify passes, the writer cuts it, a re-run stores the file"
 done
 
@@ -396,7 +220,6 @@ trace init "" "$CUSTOS_FP" init --station "$ST"
 complete=0 partial=0 reinit_ok=0 reinit_refused=0 stray_keys=0
 refusals=""
 for ((k = 1; k <= K + 1; k++)); do
-	ERRS=()
 	rm -rf "$S"
 	CUSTOS_CRASH_AT=$k "$CUSTOS_FP" init --station "$ST" >/dev/null 2>"$WORK/crash.err"
 	rc=$?
@@ -453,7 +276,6 @@ for ((k = 1; k <= K + 1; k++)); do
 		"$CUSTOS" ingest "$IN/small" --case "$CASE" >/dev/null 2>&1 || fail "ingest into the re-made store failed"
 		run_verify "verify after the first ingest"
 	fi
-	TOTAL=$((TOTAL + 1))
 	report "init: crash at $k/$K (${PNAME[$k]:-none: completes}): $outcome"
 done
 echo "# init: $complete crashes left a complete store, $partial a half-made one;" \
@@ -462,5 +284,5 @@ echo "# init: $complete crashes left a complete store, $partial a half-made one;
 [ "$stray_keys" -eq 0 ] || echo "# note: $stray_keys half-made stores kept a temp copy of a signing key in keys/"
 [ "$STRAY" -eq 0 ] || echo "# note: $STRAY crashed stores kept a temp file outside tmp/ (.NAME.tmp-PID)"
 
-echo "# crash-points: $TOTAL crash points exercised in $(($(now_ms) - t_start)) ms"
+echo "# crash-points: $RUNS crash points exercised in $(($(now_ms) - t_start)) ms"
 t_done

@@ -26,52 +26,16 @@
 # smaller files in scenario 2.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
-
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "1..0 # SKIP needs python3"
-	exit 0
-fi
+asan_allow_preload
+need_python3
 
 DOCKS="$WORK/docks"
 STAGE="$WORK/stage" # recorders are built here, then moved in at once
 AWAY="$WORK/away"   # where an undocked recorder waits
 mkdir -p "$DOCKS" "$STAGE" "$AWAY" "$WORK/outside"
 CONF="$WORK/custosd.conf"
-cat >"$CONF" <<EOC
-[store]
-root = $CUSTOS_STORE
-station = DOCK1
-[docks]
-root = $DOCKS
-[ingest]
-settle_seconds = 0
-rescan_seconds = 1
-concurrency = 1
-EOC
+daemon_conf "$CONF" DOCK1 docks "$DOCKS" settle_seconds=0 rescan_seconds=1 concurrency=1
 LOG="$WORK/daemon.log"
-
-start_daemon() {
-	"$CUSTOSD" --config "$CONF" >>"$LOG" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$CUSTOS_STORE/custosd.sock" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 
 # count_device DEV: number of catalog items of a device.
 count_device() {
@@ -112,7 +76,7 @@ t = open(sys.argv[1], encoding="utf-8").read()
 print(t.partition("\n\n")[0])' "$1"
 }
 
-start_daemon
+daemon_start "$CONF" "$LOG"
 t_ok $? "custosd starts on an empty dock root"
 VKEY=$("$CUSTOS" pubkey)
 
@@ -389,7 +353,7 @@ t_run "custos check-receipt accepts the resumed session's receipt" \
 	"$CUSTOS" check-receipt "$DOCKS/rec2/CUSTOS-RECEIPT.json" --key "$VKEY"
 
 # ---------------------------------------------------------------- scenario 3
-events_before=$("$CUSTOS" log --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+events_before=$(n_events)
 for d in nodevice notjson noid; do
 	mkdir -p "$STAGE/$d"
 	head -c 5000 /dev/urandom >"$STAGE/$d/$(seq_name BWC0009 OF001 1)"
@@ -430,10 +394,10 @@ n9=$(count_device BWC0009)
 nsess=$("$CUSTOS" docks --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n9" = 0 ] && [ "$nsess" = 3 ]
 t_ok $? "no session and no file from the folders without identity ($n9 items, $nsess sessions)"
-events_now=$("$CUSTOS" log --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+events_now=$(n_events)
 [ "$events_now" = $((events_before + 3)) ]
 t_ok $? "the ledger grew by the three files of BWC0003 only ($events_before -> $events_now)"
-kill -0 $DPID
+daemon_running
 t_ok $? "custosd is still running"
 [ ! -e "$DOCKS/nodevice/CUSTOS-RECEIPT.json" ] && [ ! -e "$DOCKS/notjson/CUSTOS-RECEIPT.json" ] &&
 	[ ! -e "$DOCKS/noid/CUSTOS-RECEIPT.json" ]
@@ -446,8 +410,7 @@ t_ok $? "with DEVICE.json fixed, the folder is taken and gets its receipt"
 [ "$(count_device BWC0009)" = 1 ]
 t_ok $? "... with its one file"
 
-kill -TERM $DPID
-wait $DPID
-t_ok $? "SIGTERM stops custosd cleanly (exit 0)"
+daemon_stop
+t_ok $DRC "SIGTERM stops custosd cleanly (exit 0)"
 t_run "custos verify passes afterwards" "$CUSTOS" verify
 t_done

@@ -10,43 +10,17 @@
 IN="$WORK/inbox"
 mkdir -p "$IN" "$WORK/outside"
 CONF="$WORK/custosd.conf"
-cat >"$CONF" <<EOC
-[store]
-root = $CUSTOS_STORE
-station = DTEST
-[inbox]
-dir = $IN
-[ingest]
-settle_seconds = 1
-rescan_seconds = 2
-EOC
+daemon_conf "$CONF" DTEST inbox "$IN" settle_seconds=1 rescan_seconds=2
 
-start_daemon() {
-	"$CUSTOSD" --config "$CONF" >>"$WORK/daemon.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 50); do
-		[ -S "$CUSTOS_STORE/custosd.sock" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_for N: until the catalog holds N ledger events (or 30 s).
-wait_events() {
-	for _ in $(seq 300); do
-		n=$("$CUSTOS" log --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo 0)
-		[ "$n" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# wait_events N: until the catalog holds N ledger events (or 30 s).
+wait_events() { wait_until 30 events_at_least "$1"; }
 
 t_run "custosd --check-config accepts a valid file" "$CUSTOSD" --config "$CONF" --check-config
 printf '[ingest]\nconcurrency = lots\n' >"$WORK/bad.conf"
 t_status 2 "custosd --check-config refuses a bad value" "$CUSTOSD" --config "$WORK/bad.conf" --check-config --store "$WORK/x" --inbox "$IN"
 t_grep "the error names the line and the setting" "line 2: concurrency" "$WORK/last.err"
 
-start_daemon
+daemon_start "$CONF" "$WORK/daemon.log"
 t_ok $? "custosd starts and opens its control socket"
 
 # A slow writer: 6 chunks of 200 KiB, 0.7 s apart (longer than the settle time).
@@ -64,7 +38,7 @@ want=$(sha256sum <"$WORK/slow.src" | cut -d' ' -f1)
 "$CUSTOS" find --sha256 "$want" --json >"$WORK/found.json"
 t_grep "the slowly written file is secured complete" "\"size\": 1228800" "$WORK/found.json"
 sleep 2.5
-n=$("$CUSTOS" log --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+n=$(n_events)
 t_ok $([ "$n" -eq 1 ] && echo 0 || echo 1) "it was taken exactly once, never half (ledger has $n event)"
 
 # Hostile entries.
@@ -79,13 +53,10 @@ sleep 3
 secret=$(sha256sum <"$WORK/outside/secret" | cut -d' ' -f1)
 "$CUSTOS" find --sha256 "$secret" --json >"$WORK/leak.json"
 t_grep "no file from outside the inbox was taken" '^\[\]$' "$WORK/leak.json"
-kill -0 $DPID
+daemon_running
 t_ok $? "custosd is still running after the hostile entries"
 t_grep "the refusals are logged by name" "refused .*link-to-file" "$WORK/daemon.log"
-echo '{"cmd":"status"}' | python3 -c '
-import socket,sys,json
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.read().encode())
-print(json.dumps(json.loads(s.makefile().readline()), sort_keys=True))' "$CUSTOS_STORE/custosd.sock" >"$WORK/status.json"
+daemon_status >"$WORK/status.json"
 t_grep "status over the control socket answers" '"ok": true' "$WORK/status.json"
 
 # SIGHUP with a broken configuration keeps the daemon running on the old one.
@@ -93,22 +64,20 @@ cp "$CONF" "$CONF.good"
 echo "this is not ini" >>"$CONF"
 kill -HUP $DPID
 sleep 0.5
-kill -0 $DPID
+daemon_running
 t_ok $? "custosd survives SIGHUP with a broken configuration"
 t_grep "the refused reload is explained" "reload refused" "$WORK/daemon.log"
 cp "$CONF.good" "$CONF"
 
 # Stop; files that arrive while it is down are taken at the next start.
-kill -TERM $DPID
-wait $DPID
-t_ok $? "SIGTERM stops custosd cleanly (exit 0)"
+daemon_stop
+t_ok $DRC "SIGTERM stops custosd cleanly (exit 0)"
 echo "arrived while stopped 1" >"$IN/offline1.txt"
 echo "arrived while stopped 2" >"$IN/offline2.txt"
-before=$("$CUSTOS" log --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-start_daemon
+before=$(n_events)
+daemon_start "$CONF" "$WORK/daemon.log"
 wait_events $((before + 2))
 t_ok $? "files created while custosd was stopped are taken at start"
-kill -TERM $DPID
-wait $DPID
+daemon_stop
 t_run "custos verify passes afterwards" "$CUSTOS" verify
 t_done

@@ -45,11 +45,8 @@ else
 	KILL_SPAN=1300 TRIGGER_MS=2500 PACE_MS=1300
 	WAIT_S=90
 fi
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
-
-sleep_ms() { sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }
-now_s() { date +%s; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+asan_allow_preload
+WAIT_POLL=0.2 # (all_in reads the whole ledger)
 
 # rand_size: the size of the next file (one 0 B file is made separately).
 rand_size() {
@@ -95,29 +92,6 @@ make_files() {
 	rm -f "$MAN.tmp" "$MAN.sha"
 }
 
-# put_file STYLE SRC DEST: one file arrives in the upload directory.
-put_file() {
-	local half
-	case $1 in
-	inplace) cat "$2" >"$3" ;;
-	inplace2)
-		# Two parts 0.2 s apart, less than the settle time: taken complete.
-		half=$(($(stat -c %s "$2") / 2))
-		head -c "$half" "$2" >"$3"
-		sleep 0.2
-		tail -c +$((half + 1)) "$2" >>"$3"
-		;;
-	rename-dot)
-		cp "$2" "$(dirname "$3")/.$(basename "$3")"
-		mv "$(dirname "$3")/.$(basename "$3")" "$3"
-		;;
-	rename-part)
-		cp "$2" "$3.part"
-		mv "$3.part" "$3"
-		;;
-	esac
-}
-
 # writer: the files arrive over KILLS * PACE_MS, the Nth at about N/190 of
 # that time (plus the manifest's jitter), however long writing them takes.
 writer() {
@@ -133,18 +107,11 @@ writer() {
 	done <"$MAN"
 }
 
-# Each custosd run logs to $ILOG; flush_log (with no custosd running)
-# appends it to the mode's log $DLOG.
-flush_log() {
-	cat "$ILOG" >>"$DLOG" 2>/dev/null
-	: >"$ILOG"
-}
-
+# Each custosd run logs to $ILOG; flush_log (lib.sh, with no custosd
+# running) appends it to the mode's log $DLOG.
 spawn() {
 	flush_log
-	rm -f "$CUSTOS_STORE/custosd.sock" # a killed custosd leaves it behind
-	"$CUSTOSD" --config "$CONF" >>"$ILOG" 2>&1 &
-	DPID=$!
+	daemon_spawn "$CONF" "$ILOG"
 	SPAWNED=$(now_ms)
 }
 
@@ -178,41 +145,8 @@ kill_moment() {
 }
 
 start_daemon() {
-	spawn
-	for _ in $(seq 200); do
-		[ -S "$CUSTOS_STORE/custosd.sock" ] && return 0
-		kill -0 $DPID 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-# status_json [idle]: custosd's answer to "status" on its control socket;
-# with "idle", succeeds only when nothing is queued, in progress or settling.
-status_json() {
-	python3 -c '
-import socket, sys, json
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
-s.sendall(b"{\"cmd\":\"status\"}\n")
-st = json.loads(s.makefile().readline())
-print(json.dumps(st, sort_keys=True))
-if len(sys.argv) > 2:
-    sys.exit(0 if [st.get(k) for k in ("queued", "in_progress", "waiting_to_settle")] == [0, 0, 0] else 1)' \
-		"$CUSTOS_STORE/custosd.sock" "$@" 2>/dev/null
-}
-
-idle() { status_json idle >/dev/null; }
-
-ledger_size() { "$CUSTOS" log 2>/dev/null | grep -c .; }
-
-# wait_until SECONDS CMD...: polls CMD every 0.2 s.
-wait_until() {
-	local end=$(($(now_s) + $1))
-	shift
-	while ! "$@"; do
-		[ "$(now_s)" -ge $end ] && return 1
-		sleep 0.2
-	done
+	flush_log
+	daemon_start "$CONF" "$ILOG"
 }
 
 n_ingested() { [ "$(ledger_size)" -ge "$1" ]; }
@@ -220,7 +154,7 @@ inbox_files() { find "$IN" -type f | grep -c .; }
 all_in() {
 	n_ingested $NFILES || return 1
 	if [ "$RELEASE" = delete ] && [ "$(inbox_files)" -ne 0 ]; then return 1; fi
-	idle
+	daemon_idle
 }
 
 # ledger_report FROM: counts the ledger events from seq FROM on, by kind,
@@ -240,20 +174,9 @@ with open(sys.argv[2] + ".kinds", "w") as f:
         f.write("%s %d\n" % (k, kinds[k]))' "$1" "$WORK/ledger"
 }
 
-check_daemon_log() {
-	flush_log
-	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$DLOG"; then
-		t_ok 1 "$1: no sanitizer report in custosd's log"
-		grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$DLOG" | head -40 |
-			sed 's/^/#   /'
-	else
-		t_ok 0 "$1: no sanitizer report in custosd's log"
-	fi
-}
-
 # secured_and_idle SHA256: an item has these bytes and custosd is idle.
 secured_and_idle() {
-	"$CUSTOS" find --sha256 "$1" --json 2>/dev/null | grep -q '"sha256":' && idle
+	"$CUSTOS" find --sha256 "$1" --json 2>/dev/null | grep -q '"sha256":' && daemon_idle
 }
 
 # truncate_test: a large file is truncated by another process while custosd
@@ -300,7 +223,7 @@ PY
 	fi
 	wait_until $WAIT_S secured_and_idle "$final"
 	t_ok $? "$MODE: a file truncated while custosd reads it ends secured in its final form"
-	kill -0 $DPID 2>/dev/null && status_json | grep -q '"ok": true'
+	daemon_running && daemon_status | grep -q '"ok": true'
 	t_ok $? "$MODE: custosd still runs and answers after the truncation"
 	n=$("$CUSTOS" find --sha256 "$final" --json | grep -c '"sha256":')
 	t_ok $([ "$n" -eq 1 ] && echo 0 || echo 1) "$MODE: the final form is one item ($n)"
@@ -335,18 +258,7 @@ run_mode() {
 	local t0 i style rel size sha slp k unexpected=0 missing=0 wrong=0 bad n out
 	t0=$(now_s)
 	mkdir -p "$IN/sub"
-	cat >"$CONF" <<EOC
-[store]
-root = $CUSTOS_STORE
-station = DKILL
-[inbox]
-dir = $IN
-[ingest]
-settle_seconds = 1
-rescan_seconds = 1
-concurrency = 4
-release = $RELEASE
-EOC
+	daemon_conf "$CONF" DKILL inbox "$IN" settle_seconds=1 rescan_seconds=1 concurrency=4 release="$RELEASE"
 	make_files "$MODE"
 	echo "# $MODE: $NFILES files, $(awk '{s += $4} END {print s}' "$MAN") bytes"
 
@@ -358,8 +270,7 @@ EOC
 	t_ok $? "$MODE: custosd creates the store and starts"
 	wait_until $WAIT_S n_ingested $NPRE
 	t_ok $? "$MODE: the $NPRE files present before custosd started are taken at start"
-	kill -9 $DPID
-	wait $DPID 2>/dev/null
+	daemon_kill
 
 	# The writer runs while custosd is killed and restarted.
 	writer &
@@ -368,9 +279,8 @@ EOC
 	for k in $(seq $KILLS); do
 		spawn
 		kill_moment
-		if kill -0 $DPID 2>/dev/null; then
-			kill -9 $DPID
-			wait $DPID 2>/dev/null
+		if daemon_running; then
+			daemon_kill
 			kinds="$kinds $KIND:$(($(now_ms) - SPAWNED))ms/$(grep -c ' secured ' "$ILOG")"
 		else
 			wait $DPID
@@ -392,7 +302,7 @@ EOC
 	t_ok $? "$MODE: after the restart every file is taken ($(ledger_size) ledger events)"
 	# A rescan and a settle time more: nothing more may be taken.
 	sleep 2.5
-	idle
+	daemon_idle
 	t_ok $? "$MODE: custosd is idle afterwards"
 
 	ledger_report 0
@@ -418,10 +328,7 @@ EOC
 	[ "$wrong" -ne 0 ] && comm -13 "$WORK/want.shas" "$WORK/ledger.shas.u" | head -5 | sed 's/^/#   /'
 
 	if [ "$RELEASE" = keep ]; then
-		bad=0
-		while read -r i style rel size sha slp; do
-			[ "$(sha256sum <"$IN/$rel" 2>/dev/null | cut -c1-64)" = "$sha" ] || bad=$((bad + 1))
-		done <"$MAN"
+		bad=$(sources_changed "$MAN" "$IN")
 		t_ok $bad "$MODE: every source is still in the inbox, unchanged ($bad not)"
 	else
 		n=$(inbox_files)
@@ -433,24 +340,14 @@ EOC
 	truncate_test
 	echo "# $MODE: truncation test ended at +$(($(now_s) - t0)) s"
 
-	size_before=$(ledger_size)
-	kill -TERM $DPID
-	wait $DPID
-	t_ok $? "$MODE: SIGTERM stops custosd cleanly (exit 0)"
-	n=$(find "$CUSTOS_STORE/tmp" -mindepth 1 | grep -c .)
-	t_ok $n "$MODE: tmp/ is empty after the clean stop ($n left)"
 	if [ "$RELEASE" = keep ]; then
-		start_daemon
-		sleep 2.5
-		wait_until 30 idle
-		n=$(($(ledger_size) - size_before))
-		t_ok $n "$MODE: a clean restart takes no released file again ($n new events)"
-		kill -TERM $DPID
-		wait $DPID
-		t_ok $? "$MODE: SIGTERM stops custosd cleanly again (exit 0)"
+		t_clean_stop "$MODE" "$CONF" "$ILOG" # and a clean restart takes nothing
+	else
+		t_clean_stop "$MODE"
 	fi
 	t_run "$MODE: custos verify passes" "$CUSTOS" verify
-	check_daemon_log "$MODE"
+	flush_log
+	t_no_sanitizer "$MODE: no sanitizer report in custosd's log" "$DLOG"
 	echo "# $MODE took $(($(now_s) - t0)) s"
 }
 

@@ -68,8 +68,14 @@ capture() {
 	run pubkey
 	echo "$n" >"$d/count"
 }
-same() { diff -r "$WORK/$1" "$WORK/$2" >"$WORK/diff.out" 2>&1; }
-show_diff() { sed 's/^/#   /' "$WORK/diff.out" | head -20; }
+# t_as_before NAME DESCRIPTION: captures every output again as NAME;
+# passes when it is byte-identical to the capture "before" (else shows how not).
+t_as_before() {
+	capture "$1"
+	diff -r "$WORK/before" "$WORK/$1" >"$WORK/diff.out" 2>&1
+	t_ok $? "$2"
+	sed 's/^/#   /' "$WORK/diff.out" | head -20
+}
 
 capture before
 [ "$(cat "$WORK/before/count")" -gt 40 ] && ! grep -qv '^0 ' "$WORK"/before/*.rc &&
@@ -91,28 +97,16 @@ t_grep "rebuild reports the number of events replayed" "^rebuilt the catalog fro
 	"$WORK/last.out"
 [ -f "$CUSTOS_STORE/catalog/data.mdb" ] && [ ! -e "$CUSTOS_STORE/catalog.rebuild" ]
 t_ok $? "rebuild left a catalog/ and no catalog.rebuild/"
-capture after-rm
-same before after-rm
-rc=$?
-t_ok $rc "after rm -rf catalog + rebuild: every output is byte-identical"
-[ $rc -eq 0 ] || show_diff
+t_as_before after-rm "after rm -rf catalog + rebuild: every output is byte-identical"
 t_run "verify passes after rebuild" "$CUSTOS" verify
 
 # ---- rebuild with the catalog present is idempotent ----
 t_run "rebuild again, catalog present" "$CUSTOS" rebuild --json
 [ "$(py 'j["events"]' <"$WORK/last.out")" = "$EVENTS" ]
 t_ok $? "rebuild --json reports $EVENTS events"
-capture again
-same before again
-rc=$?
-t_ok $rc "a second rebuild changes no output"
-[ $rc -eq 0 ] || show_diff
+t_as_before again "a second rebuild changes no output"
 t_run "rebuild a third time" "$CUSTOS" rebuild
-capture third
-same before third
-rc=$?
-t_ok $rc "a third rebuild changes no output"
-[ $rc -eq 0 ] || show_diff
+t_as_before third "a third rebuild changes no output"
 
 # ---- a catalog overwritten with garbage ----
 chmod u+w "$CUSTOS_STORE/catalog/data.mdb"
@@ -122,11 +116,7 @@ rc=$?
 [ $rc -ne 0 ] && ! grep -q "rb-" "$WORK/garbage.out"
 t_ok $? "a garbage catalog answers no query (exit $rc)"
 t_run "rebuild over a garbage catalog" "$CUSTOS" rebuild
-capture after-garbage
-same before after-garbage
-rc=$?
-t_ok $rc "after rebuilding a garbage catalog: every output is byte-identical"
-[ $rc -eq 0 ] || show_diff
+t_as_before after-garbage "after rebuilding a garbage catalog: every output is byte-identical"
 
 # ---- rebuild needs the writer lock ----
 if command -v flock >/dev/null 2>&1; then
@@ -134,11 +124,7 @@ if command -v flock >/dev/null 2>&1; then
 	rc=$?
 	[ $rc -eq 3 ] && grep -q 'in use' "$WORK/last.err"
 	t_ok $? "rebuild refuses while another process holds the writer lock (exit $rc)"
-	capture locked
-	same before locked
-	rc=$?
-	t_ok $rc "the refused rebuild changed nothing"
-	[ $rc -eq 0 ] || show_diff
+	t_as_before locked "the refused rebuild changed nothing"
 fi
 
 # ---- the rebuilt store keeps working ----

@@ -31,7 +31,7 @@ if [ -z "$FTLIB" ]; then
 fi
 export FAKETIME_DONT_FAKE_MONOTONIC=1
 # libfaketime is preloaded ahead of libasan in the sanitizer build.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+asan_allow_preload
 T0=$(date +%s)
 RUNS=0
 
@@ -42,20 +42,8 @@ for f in cli-ahead daemon-ahead cli-behind daemon-behind cli-now daemon-now live
 	head -c $((1000 + RANDOM)) /dev/urandom >"$IN/$f.bin"
 done
 CONF="$WORK/custosd.conf"
-cat >"$CONF" <<EOC
-[store]
-root = $CUSTOS_STORE
-station = CLK
-[inbox]
-dir = $INBOX
-[ingest]
-settle_seconds = 1
-rescan_seconds = 1
-EOC
+daemon_conf "$CONF" CLK inbox "$INBOX" settle_seconds=1 rescan_seconds=1
 
-n_events() {
-	"$CUSTOS" log --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo 0
-}
 # under OFFSET CMD...: runs CMD with the wall clock moved by OFFSET ('' = real time).
 under() {
 	local off=$1
@@ -68,38 +56,20 @@ under() {
 }
 # daemon_round OFFSET FILE: custosd under OFFSET takes FILE from its inbox, then stops.
 daemon_round() {
-	local off=$1 f=$2 before dpid
+	local off=$1 f=$2 before env=()
 	before=$(n_events)
-	rm -f "$CUSTOS_STORE/custosd.sock"
-	# not through under(): $! must be custosd's own pid
-	if [ -n "$off" ]; then
-		FAKETIME="$off" LD_PRELOAD="$FTLIB${LD_PRELOAD:+:$LD_PRELOAD}" \
-			"$CUSTOSD" --config "$CONF" >>"$WORK/daemon.log" 2>&1 &
-	else
-		"$CUSTOSD" --config "$CONF" >>"$WORK/daemon.log" 2>&1 &
-	fi
-	dpid=$!
-	DPID=$dpid
-	for _ in $(seq 100); do
-		[ -S "$CUSTOS_STORE/custosd.sock" ] && break
-		sleep 0.1
-	done
+	# not through under(): DPID must be custosd's own pid
+	[ -z "$off" ] || env=(FAKETIME="$off" LD_PRELOAD="$FTLIB${LD_PRELOAD:+:$LD_PRELOAD}")
+	daemon_start "$CONF" "$WORK/daemon.log" "${env[@]}"
 	cp "$IN/$f" "$INBOX/$f"
-	for _ in $(seq 300); do
-		[ "$(n_events)" -gt "$before" ] && break
-		sleep 0.1
-	done
-	kill -TERM $dpid
-	wait $dpid
-	local rc=$?
-	DPID=
-	return $rc
+	wait_until 30 events_at_least $((before + 1))
+	daemon_stop
+	return $DRC
 }
 
-DPID=
 clock_cleanup() {
 	local s=$?
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null
+	daemon_running && kill -TERM "$DPID"
 	(exit $s)
 	t_cleanup
 }
@@ -124,14 +94,8 @@ t_ok $? "custosd with the clock right takes a file and stops cleanly"
 # offset from a file (FAKETIME_TIMESTAMP_FILE, no caching).
 FTFILE="$WORK/faketime"
 echo '+5y' >"$FTFILE"
-rm -f "$CUSTOS_STORE/custosd.sock"
-FAKETIME_TIMESTAMP_FILE="$FTFILE" FAKETIME_NO_CACHE=1 LD_PRELOAD="$FTLIB${LD_PRELOAD:+:$LD_PRELOAD}" \
-	"$CUSTOSD" --config "$CONF" >>"$WORK/daemon.log" 2>&1 &
-DPID=$!
-for _ in $(seq 100); do
-	[ -S "$CUSTOS_STORE/custosd.sock" ] && break
-	sleep 0.1
-done
+daemon_start "$CONF" "$WORK/daemon.log" FAKETIME_TIMESTAMP_FILE="$FTFILE" FAKETIME_NO_CACHE=1 \
+	LD_PRELOAD="$FTLIB${LD_PRELOAD:+:$LD_PRELOAD}"
 live_ok=0
 for step in "+5y live-ahead.bin" "-5y live-behind.bin" "+0 live-now.bin"; do
 	set -- $step
@@ -139,14 +103,9 @@ for step in "+5y live-ahead.bin" "-5y live-behind.bin" "+0 live-now.bin"; do
 	echo "$1" >"$FTFILE"
 	sleep 0.3
 	cp "$IN/$2" "$INBOX/$2"
-	for _ in $(seq 300); do
-		[ "$(n_events)" -gt "$before" ] && break
-		sleep 0.1
-	done
-	[ "$(n_events)" -gt "$before" ] || live_ok=1
+	wait_until 30 events_at_least $((before + 1)) || live_ok=1
 done
-kill -TERM $DPID && wait $DPID || live_ok=1
-DPID=
+daemon_stop && [ "$DRC" -eq 0 ] || live_ok=1
 t_ok $live_ok "one custosd run, its clock jumping +5y, -5y, back while it runs: 3 files taken, clean stop"
 RUNS=9
 

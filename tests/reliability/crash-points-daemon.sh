@@ -42,55 +42,17 @@
 : "${CUSTOS_FP:?CUSTOS_FP must point at custos-failpoint}"
 : "${CUSTOSD:?CUSTOSD must point at custosd}"
 : "${CUSTOSD_FP:?CUSTOSD_FP must point at custosd-failpoint}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "1..0 # SKIP needs python3"
-	exit 0
-fi
+asan_allow_preload
+need_python3
 
 WORK=$(realpath "$WORK")
 S="$WORK/store"
 export CUSTOS_STORE="$S"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-sleep_ms() { sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }
 t_start=$(now_ms)
 
-ERRS=()
-fail() { ERRS+=("$*"); }
-RUNS=0
-FAILURES=0
-NOTES=()
-# report DESCRIPTION: one TAP line for the crash just checked.
-report() {
-	local e
-	RUNS=$((RUNS + 1))
-	if [ ${#ERRS[@]} -eq 0 ]; then
-		t_ok 0 "$1"
-	else
-		FAILURES=$((FAILURES + 1))
-		t_ok 1 "$1"
-		for e in "${ERRS[@]}"; do echo "#   $e"; done
-		if [ "${KEEP:-0}" = 1 ]; then
-			mkdir -p "$WORK/failed-$T_N"
-			cp -a "$S" "$WORK/failed-$T_N/store" 2>/dev/null
-			cp -a "$DOCKS" "$WORK/failed-$T_N/docks" 2>/dev/null
-			cp "$WORK"/*.log "$WORK/failed-$T_N/" 2>/dev/null
-		fi
-	fi
-	ERRS=()
-}
-
+# The k to try (crash_points): all, or (CUSTOS_ASAN=1) all up to DENSE, then
+# every STRIDE-th and the last TAIL.
 if [ "${CUSTOS_ASAN:-0}" = 1 ]; then DENSE=20 STRIDE=3 TAIL=12; else DENSE=100000 STRIDE=1 TAIL=0; fi
-# points K: the k to try.
-points() {
-	local k
-	for ((k = 1; k <= $1; k++)); do
-		if [ "${CRASH_POINTS_ALL:-0}" = 1 ] || [ $k -le $DENSE ] ||
-			[ $(((k - DENSE) % STRIDE)) -eq 0 ] || [ $k -gt $(($1 - TAIL)) ]; then
-			echo $k
-		fi
-	done
-}
 # last_point FILE: "N name" of the last crash point a traced run reached.
 last_point() { grep '^failpoint ' "$1" | tail -1 | cut -d' ' -f2,3; }
 
@@ -100,17 +62,7 @@ STAGE="$WORK/stage"
 RTPL="$WORK/recorder" # the recorder as it comes off the officer
 DEV=BWC0001
 CONF="$WORK/custosd.conf"
-cat >"$CONF" <<EOC
-[store]
-root = $S
-station = DOCK1
-[docks]
-root = $DOCKS
-[ingest]
-settle_seconds = 0
-rescan_seconds = 1
-concurrency = 1
-EOC
+daemon_conf "$CONF" DOCK1 docks "$DOCKS" settle_seconds=0 rescan_seconds=1 concurrency=1
 
 seq_name() {
 	printf '%s_OF007_20261128%02d%02d01_%04d.mp4' "$DEV" $((8 + (30 + $1) / 60)) $(((30 + $1) % 60)) "$1"
@@ -135,28 +87,17 @@ printf '{"device_id": "%s", "model": "BWC-X2", "officer_id": "OF007", "clock": "
 NFILES=$(grep -c . "$WORK/recorder.sha256")
 
 # The prepared store: made by custosd itself (created on its first start), empty.
-"$CUSTOSD" --config "$CONF" >"$WORK/init.log" 2>&1 &
-DPID=$!
-for _ in $(seq 100); do [ -S "$S/custosd.sock" ] && break; sleep 0.05; done
-kill -TERM $DPID
-wait $DPID
-t_ok $? "custosd creates the prepared store and stops cleanly"
+daemon_start "$CONF" "$WORK/init.log"
+daemon_stop
+t_ok $DRC "custosd creates the prepared store and stops cleanly"
 TPL="$WORK/store.tpl"
 rm -f "$S/custosd.sock"
 mv "$S" "$TPL"
 VKEY=$(CUSTOS_STORE="$TPL" "$CUSTOS" pubkey)
 
-# status_json: custosd's answer to "status" on its control socket.
-status_json() {
-	python3 -c '
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-s.sendall(b"{\"cmd\":\"status\"}\n")
-print(s.makefile().readline().strip())' "$S/custosd.sock" 2>/dev/null
-}
 # dock_done: custosd says the recorder's session is complete, nothing pending or queued.
 dock_done() {
-	status_json | python3 -c '
+	daemon_status | python3 -c '
 import json, sys
 st = json.loads(sys.stdin.read() or "{}")
 d = [k for k in st.get("docks", []) if k.get("device") == sys.argv[1]]
@@ -176,13 +117,8 @@ fresh() {
 # dock_in BIN LOG: starts BIN (custosd or custosd-failpoint), waits for its
 # socket (or its end), then moves the recorder into the dock root.
 dock_in() {
-	"$1" --config "$CONF" >"$2" 2>&1 &
-	DPID=$!
-	for _ in $(seq 200); do
-		[ -S "$S/custosd.sock" ] && break
-		kill -0 $DPID 2>/dev/null || break
-		sleep 0.02
-	done
+	: >"$2"
+	DAEMON_BIN=$1 daemon_start "$CONF" "$2"
 	mv "$STAGE/$DEV" "$DOCKS/$DEV"
 }
 
@@ -227,8 +163,7 @@ EOF
 # after_crash: the store and recorder just as the crash left them.
 after_crash() {
 	local out
-	"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
-		fail "read-only verify after the crash failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
+	run_verify "read-only verify after the crash"
 	"$CUSTOS" find --device "$DEV" --json >"$WORK/items.now" 2>/dev/null
 	"$CUSTOS" log --json >"$WORK/log.now" 2>/dev/null
 	out=$(python3 - "$WORK/recorder.sha256" "$WORK/items.now" "$WORK/log.now" <<'EOF'
@@ -257,11 +192,11 @@ EOF
 # every final check. Sets OUTCOME.
 finish() {
 	local end changed="" now out n
-	"$CUSTOSD" --config "$CONF" >"$WORK/restart.log" 2>&1 &
-	DPID=$!
+	: >"$WORK/restart.log"
+	daemon_spawn "$CONF" "$WORK/restart.log"
 	end=$(($(now_ms) + ${FINISH_MS:-30000}))
 	while [ "$(now_ms)" -lt $end ]; do
-		if ! kill -0 $DPID 2>/dev/null; then
+		if ! daemon_running; then
 			fail "the restarted custosd exited: $(tail -3 "$WORK/restart.log" | tr '\n' ' ')"
 			break
 		fi
@@ -276,13 +211,11 @@ finish() {
 		sleep 0.05
 	done
 	[ "$(now_ms)" -lt $end ] || fail "no receipt and a complete session within $((${FINISH_MS:-30000} / 1000)) s of the restart"
-	kill -TERM $DPID 2>/dev/null
-	wait $DPID
-	n=$?
-	[ $n -eq 0 ] || fail "SIGTERM: the restarted custosd exited $n"
+	daemon_stop
+	[ $DRC -eq 0 ] || fail "SIGTERM: the restarted custosd exited $DRC"
 	[ -z "$(ls -A "$S/tmp")" ] || fail "tmp/ not empty after the clean stop: $(ls -A "$S/tmp" | head -3 | tr '\n' ' ')"
-	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/crash.log" "$WORK/restart.log"; then
-		fail "sanitizer report: $(grep -Eh -A3 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/crash.log" "$WORK/restart.log" | head -4 | tr '\n' ' ')"
+	if grep -Eq "$SANITIZER_RE" "$WORK/crash.log" "$WORK/restart.log"; then
+		fail "sanitizer report: $(grep -Eh -A3 "$SANITIZER_RE" "$WORK/crash.log" "$WORK/restart.log" | head -4 | tr '\n' ' ')"
 	fi
 	if [ ! -e "$RC" ]; then
 		fail "no receipt in the recorder after the restart"
@@ -335,8 +268,7 @@ EOF
 	[ -z "$out" ] || fail "$(echo $out)"
 	(cd "$DOCKS/$DEV" && sha256sum -c --quiet "$WORK/recorder.sha256" >/dev/null 2>&1) ||
 		fail "the recorder's files changed"
-	"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
-		fail "custos verify failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
+	run_verify "verify after the restart"
 	n=$(find "$DOCKS/$DEV" -name '.CUSTOS-RECEIPT.json.tmp-*' | grep -c .)
 	[ "$n" -eq 0 ] || STRAY_RECEIPT=$((STRAY_RECEIPT + 1))
 	OUTCOME="$(grep -c ': info: secured ' "$WORK/restart.log") secured after the restart"
@@ -351,9 +283,8 @@ CUSTOS_CRASH_TRACE=1 dock_in "$CUSTOSD_FP" "$WORK/trace.log"
 end=$(($(now_ms) + 30000))
 while ! { [ -e "$RC" ] && dock_done; } && [ "$(now_ms)" -lt $end ]; do sleep 0.05; done
 sleep 0.3
-kill -TERM $DPID
-wait $DPID
-t_ok $? "dock: an uncrashed custosd-failpoint run writes the receipt and stops with exit 0"
+daemon_stop
+t_ok $DRC "dock: an uncrashed custosd-failpoint run writes the receipt and stops with exit 0"
 grep '^failpoint ' "$WORK/trace.log" | awk '
 	$3 == "receipt" { r = 1 }
 	r == 1 && $3 == "rename" { r = 2 }
@@ -370,20 +301,19 @@ RECEIPTS_SEEN=0
 NOT_REACHED=0
 t0=$(now_ms)
 tried=0
-for k in $(points "$K") $(seq $((K + 1)) "$KT"); do
-	ERRS=()
+KEEP_PATHS=("$S" "$DOCKS" "$WORK/init.log" "$WORK/trace.log" "$WORK/crash.log" "$WORK/restart.log")
+for k in $(crash_points "$K" $DENSE $STRIDE $TAIL) $(seq $((K + 1)) "$KT"); do
 	fresh
 	CUSTOS_CRASH_AT=$k CUSTOS_CRASH_TRACE=1 dock_in "$CUSTOSD_FP" "$WORK/crash.log"
 	end=$(($(now_ms) + 30000))
-	while kill -0 $DPID 2>/dev/null && [ "$(now_ms)" -lt $end ]; do
+	while daemon_running && [ "$(now_ms)" -lt $end ]; do
 		# (a point not reached: the run completes; it is stopped below)
 		[ -e "$RC" ] && dock_done && sleep 0.5 && break
 		sleep 0.02
 	done
 	# Past the receipt: the point is on the clean-stop path.
-	kill -0 $DPID 2>/dev/null && kill -TERM $DPID
-	wait $DPID
-	rc=$?
+	daemon_stop
+	rc=$DRC
 	what=$(last_point "$WORK/crash.log")
 	if [ $rc -ne 99 ]; then
 		NOT_REACHED=$((NOT_REACHED + 1))
@@ -433,7 +363,6 @@ cp_files() {
 		echo "$((10#${f##*/})) $(sed -n 2p "$f")"
 	done
 }
-ledger_len() { "$CUSTOS" log 2>/dev/null | grep -c .; }
 
 for st in uncovered:$k_cp unindexed:$k_commit; do
 	base="$WORK/base-${st%%:*}"
@@ -445,7 +374,7 @@ for st in uncovered:$k_cp unindexed:$k_commit; do
 	rm -rf "$S"
 	cp -a "$base" "$S"
 	want=$((2 + 5))
-	n_before=$(ledger_len)
+	n_before=$(ledger_size)
 	latest=$(ls "$base/checkpoints" | sort | tail -1)
 	[ "$((10#$latest))" -eq 2 ] && { [ "${st%%:*}" = unindexed ] || [ "$n_before" -eq $want ]; }
 	t_ok $? "checkpoint base '${st%%:*}': $n_before events readable, the latest checkpoint covers $((10#$latest))"
@@ -456,7 +385,6 @@ for st in uncovered:$k_cp unindexed:$k_commit; do
 	KC=${#PNAME[@]}
 	echo "# checkpoint '${st%%:*}': $KC crash points ($(grep '^failpoint' "$WORK/ctrace.err" | cut -d' ' -f3 | tr '\n' ' '))"
 	for ((k = 1; k <= KC + 1; k++)); do
-		ERRS=()
 		rm -rf "$S"
 		cp -a "$base" "$S"
 		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" checkpoint >"$WORK/cp.out" 2>"$WORK/crash.err"
@@ -464,19 +392,17 @@ for st in uncovered:$k_cp unindexed:$k_commit; do
 		wantrc=99
 		[ $k -le "$KC" ] || wantrc=0
 		[ $rc -eq $wantrc ] || fail "custos-failpoint checkpoint exited $rc, expected $wantrc"
-		"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
-			fail "read-only verify after the crash failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
+		run_verify "read-only verify after the crash"
 		while read -r a b; do
 			[ "$a" = "$b" ] || fail "checkpoints/ holds a file named for $a events whose text says '$b'"
 		done < <(cp_files)
 		cps_crash=$(cp_files | cut -d' ' -f1 | tr '\n' ' ')
 		"$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/cp.err" ||
 			fail "custos checkpoint after the crash failed: $(head -3 "$WORK/cp.err" | tr '\n' ' ')"
-		n=$(ledger_len)
+		n=$(ledger_size)
 		[ "$n" -eq $want ] || fail "the ledger holds $n events after recovery, expected $want (an event was lost)"
 		[ "$(sed -n 2p "$WORK/cp.out")" = "$n" ] || fail "the checkpoint covers '$(sed -n 2p "$WORK/cp.out")' events, the ledger has $n"
-		"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
-			fail "custos verify after recovery failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
+		run_verify "verify after recovery"
 		[ -z "$(ls -A "$S/tmp")" ] || fail "tmp/ not empty after recovery"
 		stray=$(find "$S" -name '.*.tmp-*' | head -3 | tr '\n' ' ')
 		[ -z "$stray" ] || fail "temp files left after recovery: $stray"
@@ -486,8 +412,7 @@ for st in uncovered:$k_cp unindexed:$k_commit; do
 			fail "an ingest after recovery failed"
 		"$CUSTOS" checkpoint >"$WORK/cp.out" 2>&1 && [ "$(sed -n 2p "$WORK/cp.out")" = $((want + 1)) ] ||
 			fail "no checkpoint of $((want + 1)) events after a further ingest"
-		"$CUSTOS" verify >"$WORK/verify.out" 2>&1 ||
-			fail "custos verify after a further ingest failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
+		run_verify "verify after a further ingest"
 		report "checkpoint '${st%%:*}': crash at $k/$KC (${PNAME[$k]:-none: completes}); checkpoints after the crash: ${cps_crash:-none}"
 	done
 done

@@ -53,7 +53,7 @@ umount_store() {
 }
 on_exit() {
 	local st=$?
-	[ -n "${DPID:-}" ] && kill -KILL "$DPID" 2>/dev/null
+	daemon_running && kill -KILL "$DPID"
 	[ -n "${FILLER:-}" ] && kill -KILL "$FILLER" 2>/dev/null
 	umount_store
 	(exit $st)
@@ -75,7 +75,7 @@ grow_store() { mount -o "remount,size=$1" "$MNT"; }
 # ---- custos ingest onto a full disk ----
 # cli_round NAME TMPFS-SIZE COUNT MIN MAX: COUNT files of MIN..MAX bytes.
 cli_round() {
-	local name=$1 size=$2 count=$3 min=$4 max=$5 i f rc k failed l_rec where
+	local name=$1 size=$2 count=$3 min=$4 max=$5 i rc k failed where
 	mount_store "$size"
 	"$CUSTOS" init --station full >/dev/null || fail "init on the tmpfs failed"
 	rm -rf "$IN/$name"
@@ -98,22 +98,7 @@ cli_round() {
 		fail "the acknowledged files are not the first $k of the command line"
 	run_verify "read-only verify on the full disk"
 	grow_store 256m
-	if ! "$CUSTOS" checkpoint >/dev/null 2>"$WORK/recover.err"; then
-		fail "the restart after freeing space failed: $(head -2 "$WORK/recover.err" | tr '\n' ' ')"
-	fi
-	run_verify "verify after the restart"
-	store_check "after the restart" 0 /dev/null "$WORK/acked"
-	store_consistent "after the restart"
-	sources_intact "after the restart"
-	l_rec=$(ledger_size)
-	"$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/rerun.err" ||
-		fail "the ingest run again failed: $(head -2 "$WORK/rerun.err" | tr '\n' ' ')"
-	catalog_digests >"$WORK/rerun.present"
-	[ -z "$(uniq -d "$WORK/rerun.present")" ] || fail "after the re-run a digest is stored as two items"
-	[ -z "$(cut -d' ' -f2 "$BATCH" | sort -u | comm -23 - "$WORK/rerun.present")" ] ||
-		fail "after the re-run a file is not stored"
-	[ "$(ledger_size)" -eq $((l_rec + N)) ] || fail "the re-run left $(($(ledger_size) - l_rec)) events for $N files"
-	run_verify "verify after the re-run"
+	after_restart 0 /dev/null # (with the space freed)
 	where=$(grep -o 'writing a blob failed\|writing the ledger journal failed\|the catalog could not record\|signing a checkpoint failed\|cannot open[^:]*' "$WORK/err" | head -1)
 	report "custos ingest, $name ($count files of $min-$max bytes on a $size tmpfs): stopped after $k with ENOSPC (${where:-?}), exit $rc; all stored once space was freed"
 }
@@ -134,53 +119,7 @@ DIN="$WORK/inbox"
 DLOG="$WORK/custosd.log"
 DCONF="$WORK/custosd.conf"
 mkdir -p "$DIN"
-cat >"$DCONF" <<EOC
-[store]
-root = $S
-station = FULL
-[inbox]
-dir = $DIN
-[ingest]
-settle_seconds = 0
-rescan_seconds = 1
-concurrency = 2
-release = delete
-EOC
-
-start_daemon() {
-	"$CUSTOSD" --config "$DCONF" >>"$DLOG" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$S/custosd.sock" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-stop_daemon() {
-	kill -TERM "$DPID" 2>/dev/null
-	for _ in $(seq 150); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$DPID" 2>/dev/null; then
-		fail "custosd did not stop on SIGTERM"
-		kill -KILL "$DPID"
-	fi
-	wait "$DPID" 2>/dev/null
-	DRC=$?
-	DPID=
-}
-wait_until() {
-	local t=$(($1 * 10))
-	shift
-	while [ $t -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
-inbox_empty() { [ -z "$(ls -A "$DIN")" ]; }
+daemon_conf "$DCONF" FULL inbox "$DIN" settle_seconds=0 rescan_seconds=1 concurrency=2 release=delete
 
 store_state() {
 	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || return 1
@@ -192,18 +131,15 @@ resumed() { grep -q 'ingest resumes' "$DLOG"; }
 # drop_files NAME COUNT SIZE: COUNT files of about SIZE bytes into the inbox
 # (each complete when it appears), digests in $WORK/NAME.sums.
 drop_files() {
-	local name=$1 count=$2 fsize=$3 i f
+	local name=$1 count=$2 fsize=$3 i
 	: >"$WORK/$name.sums"
 	for ((i = 1; i <= count; i++)); do
-		f=$(printf 'd%03d' "$i")
-		head -c $((fsize + RANDOM)) /dev/urandom >"$WORK/$f"
-		echo "$(digest "$WORK/$f") $f" >>"$WORK/$name.sums"
-		mv "$WORK/$f" "$DIN/$f"
+		drop_file "$DIN" "$(printf 'd%03d' "$i")" $((fsize + RANDOM)) "$WORK/$name.sums"
 	done
 }
 # check_paused NAME [any]: custosd says why it paused, takes nothing, loses nothing.
 check_paused() {
-	local name=$1 sha f l_before
+	local name=$1 l_before
 	grep -Eq "custosd: error: the store's disk is full: .* needs .* free and .* has .*; custosd pauses ingest" "$DLOG" ||
 		fail "no alert naming the full disk: $(grep -m2 -E 'error|warning' "$DLOG" | tr '\n' ' ')"
 	grep -q '"taking_files": false' "$WORK/status.json" || fail "status does not say it takes no files"
@@ -217,39 +153,20 @@ check_paused() {
 	# all: a write that failed mid-file gave its space back.)
 	[ "$(ledger_size)" -eq "$l_before" ] || grep -q 'ingest resumes' "$DLOG" ||
 		fail "the ledger grew while paused ($l_before -> $(ledger_size))"
-	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
-	catalog_digests >"$WORK/present"
-	SECURED=0 KEPT=0
-	while read -r sha f; do
-		if [ -e "$DIN/$f" ]; then
-			KEPT=$((KEPT + 1))
-			[ "$(digest "$DIN/$f")" = "$sha" ] || fail "the source $f changed"
-		elif grep -qx "$sha" "$WORK/present"; then
-			SECURED=$((SECURED + 1))
-		else
-			fail "$f left the inbox but is not secured"
-		fi
-	done <"$WORK/$name.sums"
+	daemon_running || fail "custosd is not running any more"
+	sources_kept "$WORK/$name.sums" "$DIN"
 	[ "$KEPT" -gt 0 ] || [ "${2:-}" = any ] || fail "every file fitted: the disk did not fill"
 	run_verify "verify on the full disk"
 }
 # check_resumed NAME COUNT: custosd resumed by itself and secured every file
 # exactly once; then it stops cleanly and the store is whole.
 check_resumed() {
-	local name=$1 count=$2 sha f
+	local name=$1 count=$2
 	wait_until 60 resumed || fail "custosd did not resume after space was freed: $(tail -3 "$DLOG" | tr '\n' ' ')"
-	wait_until 90 inbox_empty || fail "after resuming the inbox was not emptied: $(ls "$DIN" | head -5 | tr '\n' ' ')"
+	wait_until 90 inbox_empty "$DIN" || fail "after resuming the inbox was not emptied: $(ls "$DIN" | head -5 | tr '\n' ' ')"
 	store_state running || fail "status does not say running after resuming: $(tr -d '\n' <"$WORK/status.json" | head -c 200)"
-	stop_daemon
-	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC after resuming"
-	run_verify "verify after resuming"
-	catalog_digests >"$WORK/present"
-	[ -z "$(uniq -d "$WORK/present")" ] || fail "a digest is stored as two items"
-	while read -r sha f; do
-		grep -qx "$sha" "$WORK/present" || fail "$f was not secured"
-	done <"$WORK/$name.sums"
+	stopped_all_secured "after resuming" "$WORK/$name.sums"
 	[ "$(grep -c . "$WORK/present")" -eq "$count" ] || fail "$(grep -c . "$WORK/present") items for $count files"
-	store_consistent "after resuming"
 	rm -f "$WORK/$name.sums"
 }
 # daemon_start_round TMPFS-SIZE RESERVE: a fresh tmpfs, an empty inbox, custosd.
@@ -259,7 +176,7 @@ daemon_start_round() {
 	mount_store "$1"
 	find "$DIN" -mindepth 1 -delete
 	sed -i "s/^reserve = .*/reserve = $2/" "$DCONF"
-	start_daemon || fail "custosd did not start"
+	daemon_start "$DCONF" "$DLOG" || fail "custosd did not start"
 }
 
 # grow NAME TMPFS-SIZE COUNT SIZE: more files than fit; custosd pauses before
@@ -286,9 +203,7 @@ daemon_filler() {
 	# A large file first, then smaller ones; the disk is filled while the
 	# large one is being copied (its temp file is in tmp/).
 	: >"$WORK/$name.sums"
-	head -c "$fsize" /dev/urandom >"$WORK/big"
-	echo "$(digest "$WORK/big") big" >>"$WORK/$name.sums"
-	mv "$WORK/big" "$DIN/big"
+	drop_file "$DIN" big "$fsize" "$WORK/$name.sums"
 	# (a tight loop without forks: the copy takes a fraction of a second)
 	local t0=$SECONDS started=()
 	shopt -s nullglob
@@ -304,9 +219,7 @@ daemon_filler() {
 	) &
 	FILLER=$!
 	for ((i = 1; i < count; i++)); do
-		head -c $((RANDOM * 8)) /dev/urandom >"$WORK/f$i"
-		echo "$(digest "$WORK/f$i") f$i" >>"$WORK/$name.sums"
-		mv "$WORK/f$i" "$DIN/f$i"
+		drop_file "$DIN" "f$i" $((RANDOM * 8)) "$WORK/$name.sums"
 	done
 	wait_until 60 paused || fail "custosd did not pause on the full disk: $(tail -3 "$DLOG" | tr '\n' ' ')"
 	touch "$WORK/stop-filler"

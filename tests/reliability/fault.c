@@ -447,6 +447,24 @@ trace(enum op op, long n, const char *rel, ino_t ino, long rc, int err, enum ver
 		outf(trace_fd, "%s\t%ld\t%s\t%llu\tok\n", op_names[op], n, rel, (unsigned long long)ino);
 }
 
+/* The answer to a call that pre_op() decided to fail: traced, errno set, -1. */
+static int
+injected(enum op op, long n, const char *rel, ino_t ino)
+{
+	trace(op, n, rel, ino, -1, 0, FAIL);
+	errno = fail_errno();
+	return -1;
+}
+
+/* The answer to a call that was let through: r (and the errno err it left), traced. */
+static int
+passed(enum op op, long n, const char *rel, ino_t ino, int r, int err)
+{
+	trace(op, n, rel, ino, r, err, GO);
+	errno = err;
+	return r;
+}
+
 /* Journals a write of the bytes in iov (total `len`) at `off`. */
 static void
 journal_write(const struct fdinfo *fi, off_t off, const struct iovec *iov, int iovcnt, size_t len)
@@ -564,11 +582,8 @@ do_write(int fd, const struct iovec *iov, int iovcnt, off_t off, int positioned)
 			off = lseek(fd, 0, SEEK_CUR);
 	}
 	v = pre_op(op, fi.rel, &n);
-	if (v == FAIL) {
-		trace(op, n, fi.rel, fi.ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (v == FAIL)
+		return injected(op, n, fi.rel, fi.ino);
 	if (v == SHORT && total > 1 && iovcnt <= 64) {
 		size_t want = total / 2;
 		int k = 0;
@@ -659,18 +674,13 @@ static int
 do_sync(int fd, enum op op)
 {
 	struct fdinfo fi;
-	enum verdict v;
 	long n;
 	int r, err;
 
 	if (!lookup(fd, &fi))
 		return op == OP_FSYNC ? real_fsync(fd) : real_fdatasync(fd);
-	v = pre_op(op, fi.rel, &n);
-	if (v == FAIL) {
-		trace(op, n, fi.rel, fi.ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(op, fi.rel, &n) == FAIL)
+		return injected(op, n, fi.rel, fi.ino);
 	r = op == OP_FSYNC ? real_fsync(fd) : real_fdatasync(fd);
 	err = errno;
 	if (r == 0) {
@@ -679,9 +689,7 @@ do_sync(int fd, enum op op)
 		else
 			journal_line("F\t%llu\n", (unsigned long long)fi.ino);
 	}
-	trace(op, n, fi.rel, fi.ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(op, n, fi.rel, fi.ino, r, err);
 }
 
 int
@@ -702,24 +710,16 @@ int
 sync_file_range(int fd, off64_t off, off64_t nbytes, unsigned int flags)
 {
 	struct fdinfo fi;
-	enum verdict v;
 	long n;
-	int r, err;
+	int r;
 
 	resolve_all();
 	if (!lookup(fd, &fi))
 		return real_sfr(fd, off, nbytes, flags);
-	v = pre_op(OP_SFR, fi.rel, &n);
-	if (v == FAIL) {
-		trace(OP_SFR, n, fi.rel, fi.ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(OP_SFR, fi.rel, &n) == FAIL)
+		return injected(OP_SFR, n, fi.rel, fi.ino);
 	r = real_sfr(fd, off, nbytes, flags);
-	err = errno;
-	trace(OP_SFR, n, fi.rel, fi.ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(OP_SFR, n, fi.rel, fi.ino, r, errno);
 }
 
 /* ---- opens that create or truncate ---- */
@@ -730,7 +730,6 @@ do_open(int dirfd, const char *path, int flags, mode_t mode)
 	char abs[PATH_MAX];
 	const char *rel;
 	struct stat sb;
-	enum verdict v = GO;
 	enum op op;
 	int existed, fd, err;
 	long n = 0;
@@ -745,12 +744,8 @@ do_open(int dirfd, const char *path, int flags, mode_t mode)
 		op = OP_TRUNCATE;
 	else
 		return real_openat(dirfd, path, flags, mode);
-	v = pre_op(op, rel, &n);
-	if (v == FAIL) {
-		trace(op, n, rel, 0, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(op, rel, &n) == FAIL)
+		return injected(op, n, rel, 0);
 	fd = real_openat(dirfd, path, flags, mode);
 	err = errno;
 	if (fd >= 0) {
@@ -763,9 +758,7 @@ do_open(int dirfd, const char *path, int flags, mode_t mode)
 				journal_line("T\t%llu\t0\n", (unsigned long long)sb.st_ino);
 		}
 	}
-	trace(op, n, rel, fd >= 0 ? sb.st_ino : 0, fd, err, GO);
-	errno = err;
-	return fd;
+	return passed(op, n, rel, fd >= 0 ? sb.st_ino : 0, fd, err);
 }
 
 static mode_t
@@ -787,18 +780,6 @@ open(const char *path, int flags, ...)
 	return do_open(AT_FDCWD, path, flags, mode);
 }
 
-int
-open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	resolve_all();
-	return do_open(AT_FDCWD, path, flags, mode);
-}
 
 int
 openat(int dirfd, const char *path, int flags, ...)
@@ -813,18 +794,6 @@ openat(int dirfd, const char *path, int flags, ...)
 	return do_open(dirfd, path, flags, mode);
 }
 
-int
-openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	resolve_all();
-	return do_open(dirfd, path, flags, mode);
-}
 
 int
 __open_2(const char *path, int flags)
@@ -833,12 +802,6 @@ __open_2(const char *path, int flags)
 	return do_open(AT_FDCWD, path, flags, 0);
 }
 
-int
-__open64_2(const char *path, int flags)
-{
-	resolve_all();
-	return do_open(AT_FDCWD, path, flags, 0);
-}
 
 int
 __openat_2(int dirfd, const char *path, int flags)
@@ -847,12 +810,11 @@ __openat_2(int dirfd, const char *path, int flags)
 	return do_open(dirfd, path, flags, 0);
 }
 
-int
-__openat64_2(int dirfd, const char *path, int flags)
-{
-	resolve_all();
-	return do_open(dirfd, path, flags, 0);
-}
+/* The *64 names of the opens take the same arguments: the same wrappers. */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
+int __openat64_2(int dirfd, const char *path, int flags) __attribute__((alias("__openat_2")));
 
 int
 creat(const char *path, mode_t mode)
@@ -892,28 +854,21 @@ mkdirat(int dirfd, const char *path, mode_t mode)
 	char abs[PATH_MAX];
 	const char *rel;
 	struct stat sb;
-	enum verdict v;
 	long n;
 	int r, err;
 
 	resolve_all();
 	if ((rel = rel_of(dirfd, path, abs, sizeof(abs))) == NULL)
 		return real_mkdirat(dirfd, path, mode);
-	v = pre_op(OP_MKDIR, rel, &n);
-	if (v == FAIL) {
-		trace(OP_MKDIR, n, rel, 0, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(OP_MKDIR, rel, &n) == FAIL)
+		return injected(OP_MKDIR, n, rel, 0);
 	r = real_mkdirat(dirfd, path, mode);
 	err = errno;
 	sb.st_ino = 0;
 	if (r == 0 && fstatat(dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 		journal_line("C\t%llu\td\t%o\n", (unsigned long long)sb.st_ino,
 		    (unsigned)(sb.st_mode & 07777));
-	trace(OP_MKDIR, n, rel, sb.st_ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(OP_MKDIR, n, rel, sb.st_ino, r, err);
 }
 
 int
@@ -922,51 +877,23 @@ mkdir(const char *path, mode_t mode)
 	return mkdirat(AT_FDCWD, path, mode);
 }
 
-/* A call on one path that changes only a directory: link, rename, unlink. */
-static int
-dir_op(enum op op, const char *rel, int *skip)
-{
-	enum verdict v;
-	long n;
-
-	*skip = 0;
-	if (rel == NULL)
-		return 0;
-	v = pre_op(op, rel, &n);
-	if (v == FAIL) {
-		trace(op, n, rel, 0, -1, 0, v);
-		*skip = 1;
-		errno = fail_errno();
-		return -1;
-	}
-	return (int)n;
-}
-
-static void
-dir_done(enum op op, long n, const char *rel, int r, int err)
-{
-	if (rel != NULL)
-		trace(op, n, rel, 0, r, err, GO);
-}
+/* link, rename and unlink change only a directory: the path is the (new) name. */
 
 int
 linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
 	char abs[PATH_MAX];
 	const char *rel;
-	int skip, r, err;
 	long n;
+	int r;
 
 	resolve_all();
-	rel = rel_of(newdirfd, newpath, abs, sizeof(abs));
-	n = dir_op(OP_LINK, rel, &skip);
-	if (skip)
-		return -1;
+	if ((rel = rel_of(newdirfd, newpath, abs, sizeof(abs))) == NULL)
+		return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+	if (pre_op(OP_LINK, rel, &n) == FAIL)
+		return injected(OP_LINK, n, rel, 0);
 	r = real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
-	err = errno;
-	dir_done(OP_LINK, n, rel, r, err);
-	errno = err;
-	return r;
+	return passed(OP_LINK, n, rel, 0, r, errno);
 }
 
 int
@@ -980,19 +907,16 @@ renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, 
 {
 	char abs[PATH_MAX];
 	const char *rel;
-	int skip, r, err;
 	long n;
+	int r;
 
 	resolve_all();
-	rel = rel_of(newdirfd, newpath, abs, sizeof(abs));
-	n = dir_op(OP_RENAME, rel, &skip);
-	if (skip)
-		return -1;
+	if ((rel = rel_of(newdirfd, newpath, abs, sizeof(abs))) == NULL)
+		return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+	if (pre_op(OP_RENAME, rel, &n) == FAIL)
+		return injected(OP_RENAME, n, rel, 0);
 	r = real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
-	err = errno;
-	dir_done(OP_RENAME, n, rel, r, err);
-	errno = err;
-	return r;
+	return passed(OP_RENAME, n, rel, 0, r, errno);
 }
 
 int
@@ -1012,19 +936,16 @@ unlinkat(int dirfd, const char *path, int flags)
 {
 	char abs[PATH_MAX];
 	const char *rel;
-	int skip, r, err;
 	long n;
+	int r;
 
 	resolve_all();
-	rel = rel_of(dirfd, path, abs, sizeof(abs));
-	n = dir_op(OP_UNLINK, rel, &skip);
-	if (skip)
-		return -1;
+	if ((rel = rel_of(dirfd, path, abs, sizeof(abs))) == NULL)
+		return real_unlinkat(dirfd, path, flags);
+	if (pre_op(OP_UNLINK, rel, &n) == FAIL)
+		return injected(OP_UNLINK, n, rel, 0);
 	r = real_unlinkat(dirfd, path, flags);
-	err = errno;
-	dir_done(OP_UNLINK, n, rel, r, err);
-	errno = err;
-	return r;
+	return passed(OP_UNLINK, n, rel, 0, r, errno);
 }
 
 int
@@ -1045,26 +966,19 @@ int
 ftruncate(int fd, off_t size)
 {
 	struct fdinfo fi;
-	enum verdict v;
 	long n;
 	int r, err;
 
 	resolve_all();
 	if (!lookup(fd, &fi))
 		return real_ftruncate(fd, size);
-	v = pre_op(OP_TRUNCATE, fi.rel, &n);
-	if (v == FAIL) {
-		trace(OP_TRUNCATE, n, fi.rel, fi.ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(OP_TRUNCATE, fi.rel, &n) == FAIL)
+		return injected(OP_TRUNCATE, n, fi.rel, fi.ino);
 	r = real_ftruncate(fd, size);
 	err = errno;
 	if (r == 0)
 		journal_line("T\t%llu\t%lld\n", (unsigned long long)fi.ino, (long long)size);
-	trace(OP_TRUNCATE, n, fi.rel, fi.ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(OP_TRUNCATE, n, fi.rel, fi.ino, r, err);
 }
 
 int
@@ -1079,26 +993,19 @@ truncate(const char *path, off_t size)
 	struct stat sb;
 	char abs[PATH_MAX];
 	const char *rel;
-	enum verdict v;
 	long n;
 	int r, err;
 
 	resolve_all();
 	if ((rel = rel_of(AT_FDCWD, path, abs, sizeof(abs))) == NULL || stat(path, &sb) < 0)
 		return real_truncate(path, size);
-	v = pre_op(OP_TRUNCATE, rel, &n);
-	if (v == FAIL) {
-		trace(OP_TRUNCATE, n, rel, sb.st_ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(OP_TRUNCATE, rel, &n) == FAIL)
+		return injected(OP_TRUNCATE, n, rel, sb.st_ino);
 	r = real_truncate(path, size);
 	err = errno;
 	if (r == 0)
 		journal_line("T\t%llu\t%lld\n", (unsigned long long)sb.st_ino, (long long)size);
-	trace(OP_TRUNCATE, n, rel, sb.st_ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(OP_TRUNCATE, n, rel, sb.st_ino, r, err);
 }
 
 int
@@ -1111,26 +1018,19 @@ int
 fchmod(int fd, mode_t mode)
 {
 	struct fdinfo fi;
-	enum verdict v;
 	long n;
 	int r, err;
 
 	resolve_all();
 	if (!lookup(fd, &fi))
 		return real_fchmod(fd, mode);
-	v = pre_op(OP_CHMOD, fi.rel, &n);
-	if (v == FAIL) {
-		trace(OP_CHMOD, n, fi.rel, fi.ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(OP_CHMOD, fi.rel, &n) == FAIL)
+		return injected(OP_CHMOD, n, fi.rel, fi.ino);
 	r = real_fchmod(fd, mode);
 	err = errno;
 	if (r == 0)
 		journal_line("M\t%llu\t%o\n", (unsigned long long)fi.ino, (unsigned)(mode & 07777));
-	trace(OP_CHMOD, n, fi.rel, fi.ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(OP_CHMOD, n, fi.rel, fi.ino, r, err);
 }
 
 int
@@ -1139,7 +1039,6 @@ fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 	struct stat sb;
 	char abs[PATH_MAX];
 	const char *rel;
-	enum verdict v;
 	long n;
 	int r, err;
 
@@ -1147,19 +1046,13 @@ fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 	if ((rel = rel_of(dirfd, path, abs, sizeof(abs))) == NULL ||
 	    fstatat(dirfd, path, &sb, flags & AT_SYMLINK_NOFOLLOW) < 0)
 		return real_fchmodat(dirfd, path, mode, flags);
-	v = pre_op(OP_CHMOD, rel, &n);
-	if (v == FAIL) {
-		trace(OP_CHMOD, n, rel, sb.st_ino, -1, 0, v);
-		errno = fail_errno();
-		return -1;
-	}
+	if (pre_op(OP_CHMOD, rel, &n) == FAIL)
+		return injected(OP_CHMOD, n, rel, sb.st_ino);
 	r = real_fchmodat(dirfd, path, mode, flags);
 	err = errno;
 	if (r == 0)
 		journal_line("M\t%llu\t%o\n", (unsigned long long)sb.st_ino, (unsigned)(mode & 07777));
-	trace(OP_CHMOD, n, rel, sb.st_ino, r, err, GO);
-	errno = err;
-	return r;
+	return passed(OP_CHMOD, n, rel, sb.st_ino, r, err);
 }
 
 int

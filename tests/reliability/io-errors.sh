@@ -62,14 +62,7 @@ errtext() {
 }
 
 # ---- the template: a store with two items and a checkpoint ----
-TPL="$WORK/template"
-"$CUSTOS" init --store "$TPL" --station io >/dev/null || { echo "Bail out! init failed"; exit 1; }
-head -c 5000 /dev/urandom >"$IN/prior1"
-head -c 70000 /dev/urandom >"$IN/prior2"
-t_run "template: two items stored" "$CUSTOS" ingest --store "$TPL" "$IN/prior1" "$IN/prior2" --case "$CASE"
-L_T=$("$CUSTOS" log --store "$TPL" | wc -l)
-TPL_PRESENT="$WORK/template.present"
-S="$TPL" catalog_digests >"$TPL_PRESENT"
+make_template io
 
 head -c 3000 /dev/urandom >"$IN/a-small"
 head -c 1500000 /dev/urandom >"$IN/b-large"
@@ -118,28 +111,6 @@ acked_prefix() {
 	fi
 }
 
-# after_restart: a normal writer start, then the file-level checks and a re-run.
-after_restart() {
-	local l_rec
-	if ! "$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err"; then
-		fail "the restart (custos checkpoint) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
-	fi
-	run_verify "verify after the restart"
-	store_check "after the restart" "$L_T" "$TPL_PRESENT" "$WORK/acked"
-	store_consistent "after the restart"
-	sources_intact "after the restart"
-	l_rec=$(ledger_size)
-	if ! "$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/rerun.err"; then
-		fail "re-running the ingest failed: $(head -3 "$WORK/rerun.err" | tr '\n' ' ')"
-	fi
-	catalog_digests >"$WORK/rerun.present"
-	[ -z "$(uniq -d "$WORK/rerun.present")" ] || fail "after the re-run a digest is stored as two items"
-	[ -z "$(cut -d' ' -f2 "$BATCH" | sort -u | comm -23 - "$WORK/rerun.present")" ] ||
-		fail "after the re-run a file is not stored"
-	[ "$(ledger_size)" -eq $((l_rec + N)) ] || fail "the re-run left $(($(ledger_size) - l_rec)) events for $N files"
-	run_verify "verify after the re-run"
-}
-
 LMDB_SHORT=0
 # one_run OP N MODE ERRNO: inject, then check everything.
 one_run() {
@@ -182,7 +153,7 @@ one_run() {
 		fi
 		;;
 	esac
-	after_restart
+	after_restart "$L_T" "$TPL_PRESENT"
 	report "ingest, $op #$n $mode${e:+ $e}: $what"
 }
 
@@ -246,7 +217,7 @@ if [ "$NIGHTLY" = 1 ]; then
 				no_fsync_retry "restart"
 				: >"$WORK/acked"
 				set_batch cli "$IN/a-small"
-				after_restart
+				after_restart "$L_T" "$TPL_PRESENT"
 				report "restart of a crashed store by custos $cmd, $op #1 $mode EIO: exit $rc"
 			done
 		done
@@ -259,91 +230,26 @@ DIN="$WORK/inbox"
 DLOG="$WORK/custosd.log"
 DCONF="$WORK/custosd.conf"
 mkdir -p "$DIN"
-cat >"$DCONF" <<EOC
-[store]
-root = $S
-station = DIO
-[inbox]
-dir = $DIN
-[ingest]
-settle_seconds = 0
-rescan_seconds = 1
-concurrency = 2
-release = delete
-EOC
+daemon_conf "$DCONF" DIO inbox "$DIN" settle_seconds=0 rescan_seconds=1 concurrency=2 release=delete
 
-start_daemon() {
-	env "$@" "$CUSTOSD" --config "$DCONF" >>"$DLOG" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$S/custosd.sock" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-stop_daemon() {
-	kill -TERM "$DPID" 2>/dev/null
-	for _ in $(seq 100); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$DPID" 2>/dev/null; then
-		fail "custosd did not stop on SIGTERM"
-		kill -KILL "$DPID"
-	fi
-	wait "$DPID" 2>/dev/null
-	DRC=$?
-}
-# wait_until SECONDS CMD...: polls CMD every 0.1 s.
-wait_until() {
-	local t=$(($1 * 10))
-	shift
-	while [ $t -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
-inbox_empty() { [ -z "$(ls -A "$DIN")" ]; }
 # drop NAME SIZE: a new file in the inbox, complete when it appears; its
 # digest is noted in $WORK/dropped.sums.
-drop() {
-	head -c "$2" /dev/urandom >"$DIN/.$1.part"
-	echo "$(digest "$DIN/.$1.part") $1" >>"$WORK/dropped.sums"
-	mv "$DIN/.$1.part" "$DIN/$1"
-}
-
-# stopped_all_secured WHEN: stops custosd (exit 0 expected); verify passes and
-# every dropped file is secured exactly once.
-stopped_all_secured() {
-	local sha f
-	stop_daemon
-	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC $1"
-	run_verify "verify $1"
-	catalog_digests >"$WORK/daemon.present"
-	[ -z "$(uniq -d "$WORK/daemon.present")" ] || fail "a digest is stored as two items"
-	while read -r sha f; do
-		grep -qx "$sha" "$WORK/daemon.present" || fail "$f was not secured"
-	done <"$WORK/dropped.sums"
-	store_consistent "$1"
-}
+drop() { drop_file "$DIN" "$1" "$2" "$WORK/dropped.sums"; }
 
 # daemon_case NAME OP PATH AT CONCURRENCY [ERRNO]: custosd with a persistent
 # ERRNO (default EIO) on the AT-th OP on PATH (a substring; "" for any) once
 # the fault is armed.
 daemon_case() {
-	local name=$1 op=$2 path=$3 at=$4 errno=${6:-EIO} f state l_before nsync msg
-	ERRS=()
+	local name=$1 op=$2 path=$3 at=$4 errno=${6:-EIO} f l_before nsync msg
 	sed -i "s/^concurrency = .*/concurrency = $5/" "$DCONF"
 	rm -rf "$S" "$TR" "$WORK/arm" "$DLOG"
 	cp -a "$TPL" "$S"
 	find "$DIN" -mindepth 1 -delete
-	start_daemon CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" \
+	daemon_start "$DCONF" "$DLOG" CSFAULT_ROOT="$S" CSFAULT_TRACE="$TR" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" \
 		CSFAULT_AT="$at" CSFAULT_MODE=persist CSFAULT_ERRNO="$errno" CSFAULT_ARM="$WORK/arm" ${path:+CSFAULT_PATH="$path"} ||
 		fail "custosd did not start"
 	drop warm 4000
-	wait_until 20 inbox_empty || fail "the first file (before the fault) was not secured"
+	wait_until 20 inbox_empty "$DIN" || fail "the first file (before the fault) was not secured"
 	touch "$WORK/arm"
 	: >"$WORK/dropped.sums"
 	for f in f1 f2 f3; do drop "$f" $((RANDOM + 1000)); done
@@ -354,30 +260,25 @@ daemon_case() {
 	[ "$errno" = ENOSPC ] && msg='No space left on device'
 	grep -Eq "custosd: error: .*\\($msg\\).*(stops taking work|takes no more files)" "$DLOG" ||
 		fail "the log does not name the store failure: $(grep -m2 error "$DLOG" | tr '\n' ' ')"
-	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
+	daemon_running || fail "custosd is not running any more"
 	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || fail "custos status failed: $(head -2 "$WORK/status.json")"
 	grep -q '"state": "failed"' "$WORK/status.json" || fail "status does not say failed: $(tr -d '\n ' <"$WORK/status.json" | head -c 200)"
 	grep -q '"taking_files": false' "$WORK/status.json" || fail "status does not say it takes no files"
 	[ "$(ledger_size)" -eq "$l_before" ] || fail "the ledger grew after the failure ($l_before -> $(ledger_size))"
 	# Every source is still in the inbox with its bytes, unless it was
 	# secured before the failure (release = delete then removes it).
-	catalog_digests >"$WORK/daemon.present"
-	while read -r sha f; do
-		if [ -e "$DIN/$f" ]; then
-			[ "$(digest "$DIN/$f")" = "$sha" ] || fail "the source $f changed"
-		else
-			grep -qx "$sha" "$WORK/daemon.present" || fail "the source $f left the inbox but is not secured"
-			! grep -q "refused $DIN/$f: .*stays in the inbox" "$DLOG" ||
-				fail "custosd logged $f as refused and left in the inbox, but it was secured and released: $(grep "refused $DIN/$f" "$DLOG")"
-		fi
-	done <"$WORK/dropped.sums"
+	sources_kept "$WORK/dropped.sums" "$DIN"
+	for f in "${RELEASED[@]}"; do
+		! grep -q "refused $DIN/$f: .*stays in the inbox" "$DLOG" ||
+			fail "custosd logged $f as refused and left in the inbox, but it was secured and released: $(grep "refused $DIN/$f" "$DLOG")"
+	done
 	no_fsync_retry "custosd"
 	nsync=$(awk -F'\t' '$5 ~ /^INJECT:/ && !f { f = 1; next } f && ($1 == "fsync" || $1 == "fdatasync") { n++ } END { print n + 0 }' "$TR")
-	stop_daemon
+	daemon_stop 15 || fail "custosd did not stop on SIGTERM"
 	# Restart without the fault: every file secured exactly once.
-	start_daemon || fail "custosd did not start again"
-	wait_until 20 inbox_empty || fail "after the restart the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
-	stopped_all_secured "after the restart"
+	daemon_start "$DCONF" "$DLOG" || fail "custosd did not start again"
+	wait_until 20 inbox_empty "$DIN" || fail "after the restart the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
+	stopped_all_secured "after the restart" "$WORK/dropped.sums"
 	report "custosd ($name), persistent $errno on $op${path:+ of $path} #$at after start-up: stops, says why, keeps running as 'failed', sources kept; $nsync fsync call(s) after the failure, none on the failed file; restart secures all"
 }
 
@@ -399,24 +300,23 @@ daemon_case blob-fsync-enospc fsync tmp/ 1 2 ENOSPC
 # resumes by itself, without a restart; every file secured exactly once.
 daemon_space() {
 	local name=$1 op=$2 path=$3 at=$4 f
-	ERRS=()
 	rm -rf "$S" "$TR" "$WORK/arm" "$DLOG"
 	cp -a "$TPL" "$S"
 	find "$DIN" -mindepth 1 -delete
-	start_daemon CSFAULT_ROOT="$S" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" CSFAULT_AT="$at" \
+	daemon_start "$DCONF" "$DLOG" CSFAULT_ROOT="$S" LD_PRELOAD="$CSFAULT" CSFAULT_OP="$op" CSFAULT_AT="$at" \
 		CSFAULT_MODE=once CSFAULT_ERRNO=ENOSPC CSFAULT_ARM="$WORK/arm" ${path:+CSFAULT_PATH="$path"} ||
 		fail "custosd did not start"
 	drop warm 4000
-	wait_until 20 inbox_empty || fail "the first file (before the fault) was not secured"
+	wait_until 20 inbox_empty "$DIN" || fail "the first file (before the fault) was not secured"
 	touch "$WORK/arm"
 	: >"$WORK/dropped.sums"
 	for f in f1 f2 f3; do drop "$f" $((RANDOM * 40 + 1000)); done
 	wait_until 20 grep -q "the store's disk is full" "$DLOG" || fail "custosd did not pause on ENOSPC: $(grep -m2 error "$DLOG" | tr '\n' ' ')"
 	wait_until 30 grep -q 'ingest resumes' "$DLOG" || fail "custosd did not resume: $(tail -3 "$DLOG" | tr '\n' ' ')"
 	grep -q 'the store recovered from its failure' "$DLOG" || fail "the store did not recover in place"
-	wait_until 30 inbox_empty || fail "after resuming the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
-	kill -0 "$DPID" 2>/dev/null || fail "custosd is not running any more"
-	stopped_all_secured "after resuming"
+	wait_until 30 inbox_empty "$DIN" || fail "after resuming the inbox was not emptied: $(ls "$DIN" | tr '\n' ' ')"
+	daemon_running || fail "custosd is not running any more"
+	stopped_all_secured "after resuming" "$WORK/dropped.sums"
 	report "custosd ($name), ENOSPC once on $op${path:+ of $path} #$at: paused with the full-disk alert, recovered in place, resumed without a restart; all secured exactly once"
 }
 daemon_space blob-write write tmp/ 2

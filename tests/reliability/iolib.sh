@@ -1,33 +1,11 @@
 # Helpers shared by the I/O reliability tests (io-errors.sh, disk-full.sh,
-# power-loss.sh); sourced after tests/integration/lib.sh. Needs CASE and S
-# (the store under test) set by the caller.
+# power-loss.sh); sourced after tests/integration/lib.sh (which has the
+# general store checks: set_batch, run_verify, store_consistent, ...). Needs
+# CASE, and the store under test in $CUSTOS_STORE, set by the caller.
 : "${CSFAULT:?CSFAULT must point at libcsfault.so}"
 RELDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The interposer goes ahead of libasan in the sanitizer build.
-[ "${CUSTOS_ASAN:-0}" = 1 ] && export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-digest() { sha256sum "$1" | cut -c1-64; }
-
-ERRS=()
-fail() { ERRS+=("$*"); }
-RUNS=0
-FAILURES=0
-# report DESCRIPTION: one TAP line for the run just checked, with its problems.
-report() {
-	local e
-	RUNS=$((RUNS + 1))
-	if [ ${#ERRS[@]} -eq 0 ]; then
-		t_ok 0 "$1"
-	else
-		FAILURES=$((FAILURES + 1))
-		t_ok 1 "$1"
-		for e in "${ERRS[@]}"; do echo "#   $e"; done
-		[ -n "${REPORT_EXTRA:-}" ] && [ -f "$REPORT_EXTRA" ] && sed 's/^/#   | /' "$REPORT_EXTRA" | head -20
-		[ "${KEEP:-0}" = 1 ] && [ -d "$S" ] && cp -a "$S" "$WORK/failed-$T_N"
-	fi
-	ERRS=()
-}
+asan_allow_preload
 
 # The Python helpers (durable-image.py, store-check.py) run in one process
 # for the whole test: `py TOOL ARG...` sets PY_OUT (its output) and PY_RC.
@@ -49,52 +27,10 @@ py() {
 	return 1
 }
 
-# set_batch NAME FILE...: the files of a scenario, in order, and their
-# "path sha256 size" lines in $BATCH.
-set_batch() {
-	local f
-	BATCH="$WORK/$1.batch"
-	shift
-	FILES=("$@")
-	N=${#FILES[@]}
-	: >"$BATCH"
-	for f in "${FILES[@]}"; do
-		echo "$f $(digest "$f") $(stat -c %s "$f")" >>"$BATCH"
-	done
-}
-
-run_verify() {
-	"$CUSTOS" verify --store "$S" >"$WORK/verify.out" 2>&1 ||
-		fail "$1: custos verify failed: $(head -3 "$WORK/verify.out" | tr '\n' ' ')"
-}
-
-# catalog_digests: the digest of every item (from its ingest event), sorted.
-catalog_digests() {
-	"$CUSTOS" log --store "$S" --json | sed -n 's/^ *"sha256": "\([0-9a-f]*\)".*/\1/p' | sort
-}
-
-ledger_size() { "$CUSTOS" log --store "$S" | wc -l; }
-
-# store_consistent WHEN: after a writer ran: tmp/ empty, objects/ == catalog,
-# orphans/ holds only whole blobs named by their digest.
-store_consistent() {
-	local when=$1 left f d
-	left=$(ls -A "$S/tmp" 2>/dev/null)
-	[ -z "$left" ] || fail "$when: tmp/ not empty: $(echo $left)"
-	d=$(diff <(catalog_digests) <(find "$S/objects/sha256" -type f -printf '%f\n' | sort) | grep '^[<>]')
-	[ -z "$d" ] || fail "$when: catalog and objects/ differ (< record without blob, > blob without record): $(echo $d | head -c 300)"
-	if [ -d "$S/orphans" ]; then
-		for f in "$S"/orphans/*; do
-			[ -e "$f" ] || continue
-			[ "$(digest "$f")" = "${f##*/}" ] || fail "$when: orphans/${f##*/} does not hold the bytes its name says"
-		done
-	fi
-}
-
 # store_check WHEN FROM PRESENT [ACKED]: the file-level checks of
 # store-check.py on $BATCH; FROM may be "-" (no ledger order check). Sets E.
 store_check() {
-	local line args=(check --custos "$CUSTOS" --store "$S" --case "$CASE" --batch "$BATCH" --prior "$3")
+	local line args=(check --custos "$CUSTOS" --store "$CUSTOS_STORE" --case "$CASE" --batch "$BATCH" --prior "$3")
 	[ "$2" = - ] || args+=(--from "$2")
 	[ -z "${4:-}" ] || args+=(--acked "$4")
 	py "${args[@]}"
@@ -117,4 +53,70 @@ sources_intact() {
 	while read -r path sha size; do
 		[ -f "$path" ] && [ "$(digest "$path")" = "$sha" ] || fail "$1: source $path changed or is gone"
 	done <"$BATCH"
+}
+
+# rerun_stores_all L_REC: the ingest of $FILES run again on the recovered
+# store (L_REC ledger events) stores every file of $BATCH once, with one new
+# event per file; verify passes.
+rerun_stores_all() {
+	"$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >"$WORK/rerun.out" 2>"$WORK/rerun.err" ||
+		fail "re-running the ingest failed: $(head -3 "$WORK/rerun.err" | tr '\n' ' ')"
+	catalog_digests >"$WORK/rerun.present"
+	[ -z "$(uniq -d "$WORK/rerun.present")" ] || fail "after the re-run a digest is stored as two items"
+	[ -z "$(cut -d' ' -f2 "$BATCH" | sort -u | comm -23 - "$WORK/rerun.present")" ] ||
+		fail "after the re-run a file is not stored"
+	[ "$(ledger_size)" -eq $(($1 + N)) ] || fail "the re-run left $(($(ledger_size) - $1)) events for $N files"
+	run_verify "verify after the re-run"
+}
+
+# after_restart FROM PRESENT: after a failed ingest of $FILES (its stdout in
+# $WORK/acked), a normal writer start (custos checkpoint, no fault) succeeds;
+# verify passes, store_check FROM PRESENT with the acknowledgements, the
+# store is consistent, the sources are intact, and a re-run stores all.
+after_restart() {
+	"$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err" ||
+		fail "the restart (custos checkpoint) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
+	run_verify "verify after the restart"
+	store_check "after the restart" "$1" "$2" "$WORK/acked"
+	store_consistent "after the restart"
+	sources_intact "after the restart"
+	rerun_stores_all "$(ledger_size)"
+}
+
+# sources_kept SUMS DIR: every file of SUMS ("sha256 name" lines, dropped
+# into the upload directory DIR) is still in DIR with its bytes, or has left
+# it and is secured. Sets KEPT, SECURED, and RELEASED (the names of those
+# secured and gone); the catalog's digests are left in $WORK/present.
+sources_kept() {
+	local sha f
+	catalog_digests >"$WORK/present"
+	KEPT=0
+	RELEASED=()
+	while read -r sha f; do
+		if [ -e "$2/$f" ]; then
+			KEPT=$((KEPT + 1))
+			[ "$(digest "$2/$f")" = "$sha" ] || fail "the source $f changed"
+		elif grep -qx "$sha" "$WORK/present"; then
+			RELEASED+=("$f")
+		else
+			fail "the source $f left the inbox but is not secured"
+		fi
+	done <"$1"
+	SECURED=${#RELEASED[@]}
+}
+
+# stopped_all_secured WHEN SUMS: SIGTERM stops custosd with exit 0; verify
+# passes, every file of SUMS is secured and no digest is stored as two items
+# (the catalog's digests are left in $WORK/present); the store is consistent.
+stopped_all_secured() {
+	local sha f
+	daemon_stop 15 || fail "custosd did not stop on SIGTERM"
+	[ "$DRC" -eq 0 ] || fail "custosd exited $DRC $1"
+	run_verify "verify $1"
+	catalog_digests >"$WORK/present"
+	[ -z "$(uniq -d "$WORK/present")" ] || fail "a digest is stored as two items"
+	while read -r sha f; do
+		grep -qx "$sha" "$WORK/present" || fail "$f was not secured"
+	done <"$2"
+	store_consistent "$1"
 }

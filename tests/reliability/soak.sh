@@ -32,11 +32,9 @@
 # Prints "# soak: runs N, failures M": N kills, M failed checks.
 . "$(dirname "$0")/../integration/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "1..0 # SKIP needs python3"
-	exit 0
-fi
+asan_allow_preload
+need_python3
+WAIT_POLL=0.2 # (all_in reads the whole ledger)
 
 SEED=${CRASH_SEED:-$(($(date +%s) % 32768))}
 RANDOM=$SEED
@@ -67,21 +65,8 @@ CONF="$WORK/custosd.conf"
 DLOG="$WORK/daemon.log" # every run's log
 ILOG="$WORK/run.log"    # the current run's log
 mkdir -p "$IN/sub" "$SRC"
-cat >"$CONF" <<EOC
-[store]
-root = $S
-station = SOAK
-[inbox]
-dir = $IN
-[ingest]
-settle_seconds = 1
-rescan_seconds = 1
-concurrency = 4
-release = keep
-EOC
+daemon_conf "$CONF" SOAK inbox "$IN" settle_seconds=1 rescan_seconds=1 concurrency=4 release=keep
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-now_s() { date +%s; }
 T0=$(now_s)
 
 # ---- the files: made once in $SRC, with their manifest ----
@@ -133,31 +118,6 @@ EOF
 t_ok $? "$NFILES source files made ($(awk '{s += $4} END {printf "%.1f MB", s / 1048576}' "$MAN"))"
 read -r _ _ LARGE_REL _ LARGE_SHA _ < <(awk -v L=$LARGE '$4 == L' "$MAN")
 echo "# large file: $LARGE_REL, sha256 $LARGE_SHA"
-
-sleep_ms() { sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }
-
-# put_file STYLE SRC DEST: one file arrives in the upload directory.
-put_file() {
-	local half
-	case $1 in
-	inplace) cat "$2" >"$3" ;;
-	inplace2)
-		# Two parts 0.2 s apart, less than the settle time: taken complete.
-		half=$(($(stat -c %s "$2") / 2))
-		head -c "$half" "$2" >"$3"
-		sleep 0.2
-		tail -c +$((half + 1)) "$2" >>"$3"
-		;;
-	rename-dot)
-		cp "$2" "$(dirname "$3")/.$(basename "$3")"
-		mv "$(dirname "$3")/.$(basename "$3")" "$3"
-		;;
-	rename-part)
-		cp "$2" "$3.part"
-		mv "$3.part" "$3"
-		;;
-	esac
-}
 
 # writer: each file arrives at its time from the start of the kill phase
 # (the large one is put by the kill loop, to aim the kills that follow).
@@ -289,42 +249,12 @@ except OSError:
 print("%s%s %d %s" % (kind, "-timeout" if timeout else "", when, state))
 EOF
 
-flush_log() {
-	cat "$ILOG" >>"$DLOG" 2>/dev/null
-	: >"$ILOG"
-}
-
+# Each custosd run logs to $ILOG; flush_log (lib.sh) appends it to $DLOG.
 spawn() {
 	flush_log
-	rm -f "$S/custosd.sock"
-	"$CUSTOSD" --config "$CONF" >>"$ILOG" 2>&1 &
-	DPID=$!
+	daemon_spawn "$CONF" "$ILOG"
 }
-
-# status_json [idle]: custosd's "status"; with "idle", succeeds only when
-# nothing is queued, in progress or settling.
-status_json() {
-	python3 -c '
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
-s.sendall(b"{\"cmd\":\"status\"}\n")
-st = json.loads(s.makefile().readline())
-print(json.dumps(st, sort_keys=True))
-if len(sys.argv) > 2:
-    sys.exit(0 if [st.get(k) for k in ("queued", "in_progress", "waiting_to_settle")] == [0, 0, 0] else 1)' \
-		"$S/custosd.sock" "$@" 2>/dev/null
-}
-idle() { status_json idle >/dev/null; }
-ledger_size() { "$CUSTOS" log 2>/dev/null | grep -c .; }
-wait_until() {
-	local end=$(($(now_s) + $1))
-	shift
-	while ! "$@"; do
-		[ "$(now_s)" -ge $end ] && return 1
-		sleep 0.2
-	done
-}
-all_in() { [ "$(ledger_size)" -ge $NFILES ] && idle; }
+all_in() { [ "$(ledger_size)" -ge $NFILES ] && daemon_idle; }
 large_secured() { grep -q ": info: secured $IN/$LARGE_REL " "$DLOG" "$ILOG" 2>/dev/null; }
 
 # ---- the kill phase ----
@@ -373,8 +303,7 @@ for k in $(seq "$KILLS"); do
 	*) deadline=$DEADLINE ;;
 	esac
 	out=$(python3 -S "$WORK/killer.py" $DPID $kind $arg "$S" "$ILOG" "$lsha" $LARGE $THRESH $deadline $RANDOM)
-	kill -9 $DPID 2>/dev/null
-	wait $DPID 2>/dev/null
+	daemon_kill
 	set -- $out
 	case "${3:-}" in
 	copy:*)
@@ -405,7 +334,7 @@ spawn
 wait_until $WAIT_S all_in
 t_ok $? "after the last restart every file is taken ($(ledger_size) ledger events)"
 sleep 2.5 # a rescan and a settle time more: nothing more may be taken
-idle
+daemon_idle
 t_ok $? "custosd is idle afterwards"
 
 "$CUSTOS" log --json >"$WORK/log.json" 2>/dev/null
@@ -445,26 +374,10 @@ read -r _ bad < <(grep '^find ' "$WORK/check.out")
 t_ok $? "custos find --sha256 gives one item of the right size for each of the $NFILES files (${bad:-?} not)"
 grep '^#' "$WORK/check.out"
 
-bad=0
-while read -r i style rel size sha when; do
-	[ "$(sha256sum <"$IN/$rel" 2>/dev/null | cut -c1-64)" = "$sha" ] || bad=$((bad + 1))
-done <"$MAN"
+bad=$(sources_changed "$MAN" "$IN")
 t_ok $bad "every source is still in the inbox, unchanged ($bad not)"
 
-size_before=$(ledger_size)
-kill -TERM $DPID
-wait $DPID
-t_ok $? "SIGTERM stops custosd cleanly (exit 0)"
-n=$(find "$S/tmp" -mindepth 1 | grep -c .)
-t_ok $n "tmp/ is empty after the clean stop ($n left)"
-spawn
-sleep 2.5
-wait_until 30 idle
-n=$(($(ledger_size) - size_before))
-t_ok $n "a clean restart takes no released file again ($n new events)"
-kill -TERM $DPID
-wait $DPID
-t_ok $? "SIGTERM stops custosd cleanly again (exit 0)"
+t_clean_stop "" "$CONF" "$ILOG" # and a clean restart takes nothing
 flush_log
 t_run "custos verify passes" "$CUSTOS" verify
 bad=0 norph=0
@@ -475,12 +388,7 @@ for f in "$S"/orphans/*; do
 	{ [ "$h" = "${f##*/}" ] && grep -q " $h " "$MAN"; } || bad=$((bad + 1))
 done
 t_ok $bad "the $norph blobs in orphans/ are whole and each is one of the files ($bad not)"
-if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$DLOG"; then
-	t_ok 1 "no sanitizer report in custosd's log"
-	grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$DLOG" | head -40 | sed 's/^/#   /'
-else
-	t_ok 0 "no sanitizer report in custosd's log"
-fi
+t_no_sanitizer "no sanitizer report in custosd's log" "$DLOG"
 echo "# soak took $(($(now_s) - T0)) s"
 echo "# soak: runs $KILLS, failures $T_FAILED"
 t_done
