@@ -284,5 +284,5 @@ echo "# init: $complete crashes left a complete store, $partial a half-made one;
 [ "$stray_keys" -eq 0 ] || echo "# note: $stray_keys half-made stores kept a temp copy of a signing key in keys/"
 [ "$STRAY" -eq 0 ] || echo "# note: $STRAY crashed stores kept a temp file outside tmp/ (.NAME.tmp-PID)"
 
-echo "# crash-points: $RUNS crash points exercised in $(($(now_ms) - t_start)) ms"
+echo "# crash-points: $RUNS runs, $T_FAILED failures (crash points exercised, $(($(now_ms) - t_start)) ms)"
 t_done

@@ -9,27 +9,14 @@
 # Environment: CUSTOS, CUSTOSD.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at custosd}"
-S="$WORK/store"
+S="$CUSTOS_STORE"
 IN="$WORK/inbox"
 mkdir -p "$IN"
-cat >"$WORK/custosd.conf" <<EOC
-[store]
-root = $S
-station = LIVE
-reserve = 0
-[inbox]
-dir = $IN
-[ingest]
-settle_seconds = 0
-rescan_seconds = 1
-concurrency = 2
-release = delete
-EOC
-"$CUSTOSD" --config "$WORK/custosd.conf" >"$WORK/custosd.log" 2>&1 &
-DPID=$!
-trap 'kill -KILL $DPID 2>/dev/null; t_cleanup' EXIT
-for _ in $(seq 100); do [ -S "$S/custosd.sock" ] && break; sleep 0.1; done
-t_ok $([ -S "$S/custosd.sock" ] && echo 0 || echo 1) "custosd starts"
+daemon_conf "$WORK/custosd.conf" LIVE inbox "$IN" settle_seconds=0 rescan_seconds=1 \
+	concurrency=2 release=delete
+daemon_start "$WORK/custosd.conf" "$WORK/custosd.log"
+t_ok $? "custosd starts"
+trap 'daemon_kill; t_cleanup' EXIT
 
 N=400
 (
@@ -55,9 +42,8 @@ events=$("$CUSTOS" log --store "$S" | wc -l)
 echo "# $runs verify runs while custosd secured $events files"
 t_ok $([ $runs -ge 5 ] && echo 0 || echo 1) "verify ran at least 5 times during the ingest ($runs)"
 t_ok $bad "every verify during the ingest says the store is intact ($bad of $runs did not)"
-kill -TERM $DPID
-wait $DPID
-t_ok $? "custosd stops cleanly"
+daemon_stop
+t_ok $DRC "custosd stops cleanly"
 t_run "verify passes with custosd stopped" "$CUSTOS" verify --store "$S"
 events=$("$CUSTOS" log --store "$S" | wc -l)
 t_ok $([ "$events" -eq $N ] && echo 0 || echo 1) "the ledger holds all $N files ($events)"
