@@ -110,7 +110,10 @@ cli_round tiny 512k 200 500 3000
 cli_round one 1m 2 700000 1200000
 if [ "$NIGHTLY" = 1 ]; then
 	for r in 1 2 3 4 5 6 7 8 9 10; do
-		cli_round "random$r" "$((RANDOM % 1024 + 256))k" 150 100 $((RANDOM % 60000 + 1000))
+		# Enough files to fill the tmpfs twice over: each takes at least a
+		# 4 KiB page there, besides its ledger entry and catalog records.
+		k=$((RANDOM % 1024 + 256)) max=$((RANDOM % 60000 + 1000))
+		cli_round "random$r" "${k}k" $((2 * k * 1024 / (4096 + max / 2) + 20)) 100 "$max"
 	done
 fi
 
