@@ -30,6 +30,9 @@
 #include "custos/error.h"
 #include "custos/source.h"
 #include "custos/store.h"
+#ifdef CS_FAILPOINTS
+#include "failalloc.h"
+#endif
 
 /* ---- logging: one line per event, with a journald priority prefix ---- */
 
@@ -1206,6 +1209,39 @@ apply_cli(const struct daemon *d, struct cs_config *c)
 	}
 }
 
+#ifdef CS_FAILPOINTS
+/* Test build: libuv's allocations, counted and failed by CUSTOS_OOM_LIB=uv. */
+static void *
+uv_test_malloc(size_t n)
+{
+	return cs__failalloc_fail() ? NULL : malloc(n);
+}
+
+static void *
+uv_test_realloc(void *p, size_t n)
+{
+	return cs__failalloc_fail() ? NULL : realloc(p, n);
+}
+
+static void *
+uv_test_calloc(size_t n, size_t size)
+{
+	return cs__failalloc_fail() ? NULL : calloc(n, size);
+}
+
+/* Before any use of OpenSSL or libuv: their allocators can only be replaced first. */
+static int
+test_hooks(void)
+{
+	if (cs__failalloc_init() < 0)
+		return -1;
+	if (cs__failalloc_wanted("uv") &&
+	    uv_replace_allocator(uv_test_malloc, uv_test_realloc, uv_test_calloc, free) < 0)
+		return -1;
+	return 0;
+}
+#endif
+
 static const char usage[] =
     "usage: custosd [--config FILE] [--store DIR] [--inbox DIR]... [--docks DIR]\n"
     "               [--station NAME] [--foreground] [--check-config]\n"
@@ -1238,6 +1274,10 @@ main(int argc, char **argv)
 	struct stat sb;
 	uint64_t wd_usec = 0;
 
+#ifdef CS_FAILPOINTS
+	if (test_hooks() < 0)
+		return 2;
+#endif
 	memset(&d, 0, sizeof(d));
 	cs_config_init(&d.cfg);
 	log_prefix = getenv("JOURNAL_STREAM") != NULL;

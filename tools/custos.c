@@ -22,6 +22,9 @@
 #include "custos/merkle.h"
 #include "custos/note.h"
 #include "custos/store.h"
+#ifdef CS_FAILPOINTS
+#include "failalloc.h"
+#endif
 
 enum { EXIT_OK = 0, EXIT_PROBLEM = 1, EXIT_USAGE = 2, EXIT_STORE = 3 };
 
@@ -1480,6 +1483,13 @@ main(int argc, char **argv)
 {
 	struct opts o = {0};
 
+#ifdef CS_FAILPOINTS
+	/* Test build: OpenSSL's allocations may be made to fail (before any use of it). */
+	if (cs__failalloc_init() < 0 || cs__failalloc_wanted("uv")) {
+		fprintf(stderr, "custos: CUSTOS_OOM_LIB: only crypto applies to the CLI\n");
+		return EXIT_USAGE;
+	}
+#endif
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
