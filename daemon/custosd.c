@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -70,6 +73,66 @@ lib_log(void *ctx, int level, const char *msg)
 }
 
 static void enqueue(struct daemon *d, struct cand *c);
+static void begin_stop(struct daemon *d);
+static void on_connection(uv_stream_t *server, int status);
+
+/* ---- out of memory ---- */
+
+/*
+ * custosd never goes on with a result it could not compute for lack of
+ * memory: what failed is dropped and done again later, by the retry each
+ * part already has (a file when it has settled again, a directory at the
+ * next rescan, a receipt or a checkpoint two seconds later). Nothing is
+ * refused or released for lack of memory. A lack that lasts is not waited
+ * out: at the OOM_LIMIT-th failure with no progress since the first (a file
+ * secured, a receipt written, a checkpoint signed), each within OOM_WINDOW_MS
+ * of the one before, custosd stops as on SIGTERM and exits 4, so that the
+ * service manager starts it afresh.
+ */
+enum { OOM_LIMIT = 3, OOM_WINDOW_MS = 300000 };
+
+void
+out_of_memory(struct daemon *d, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (d->oom_streak > 0 && uv_now(d->loop) - d->oom_last > OOM_WINDOW_MS)
+		d->oom_streak = 0; /* the earlier shortage passed */
+	d->oom_last = uv_now(d->loop);
+	if (++d->oom_streak < OOM_LIMIT) {
+		logmsg(1, "out of memory %s; tried again later", what);
+		return;
+	}
+	if (d->stopping)
+		return;
+	logmsg(0, "out of memory %s, %u times in a row: stopping (exit status 4) so that custosd "
+	          "is started afresh; nothing is lost",
+	    what, d->oom_streak);
+	d->oom_stop = 1;
+	begin_stop(d);
+}
+
+int
+store_oom_check(struct daemon *d)
+{
+	int why = cs_store_failure(d->st);
+
+	if (!is_oom(why))
+		return 0;
+	if (!d->stopping) {
+		logmsg(0, "the catalog could not index a ledger event for lack of memory (%s): the "
+		          "store takes no more work until it is opened again. Stopping (exit status 4); "
+		          "the next start indexes the event. Nothing is lost",
+		    cs_strerror(why));
+		d->oom_stop = 1;
+		begin_stop(d);
+	}
+	return 1;
+}
 
 static uint64_t
 hash_str(const struct inbox *ib, const char *s)
@@ -174,15 +237,23 @@ job_key(const struct inbox *ib, const char *rel)
 	return k;
 }
 
-/* A job already finished for exactly this file (same inode, size, mtime)? */
+/*
+ * A job already finished for exactly this file (same inode, size, mtime)?
+ * 1 yes, 0 no, -ENOMEM when it could not be looked up.
+ */
 static int
 already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct stat *sb)
 {
 	char *key = job_key(ib, rel);
 	json_t *job = NULL;
-	int done = 0;
+	int done = 0, rc;
 
-	if (key != NULL && cs_store_job_get(d->st, key, &job) == 0) {
+	if (key == NULL)
+		return -ENOMEM;
+	rc = cs_store_job_get(d->st, key, &job);
+	if (rc == -ENOMEM)
+		done = rc;
+	if (rc == 0) {
 		const char *state = json_string_value(json_object_get(job, "state"));
 		done = state != NULL &&
 		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0) &&
@@ -227,9 +298,11 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 		return;
 	c = cand_find(d, ib, rel, 0);
 	if (c == NULL) {
-		if (already_done(d, ib, rel, &sb))
-			return;
-		c = cand_find(d, ib, rel, 1);
+		int done = already_done(d, ib, rel, &sb);
+		if (done == 0 && (c = cand_find(d, ib, rel, 1)) == NULL)
+			done = -ENOMEM;
+		if (done < 0) /* not taken now: a secured file must not be taken again */
+			out_of_memory(d, "looking at %s/%s", ib->path, rel);
 		if (c == NULL)
 			return;
 	}
@@ -259,11 +332,13 @@ scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 		return;
 	dir = fdopendir(fd);
 	if (dir == NULL) {
+		if (errno == ENOMEM)
+			out_of_memory(d, "scanning %s/%s", ib->path, rel);
 		close(fd);
 		return;
 	}
-	if (rel[0])
-		watch_dir(d, ib, rel);
+	/* (the top too: a watch lost for lack of memory comes back at a rescan) */
+	watch_dir(d, ib, rel);
 	while ((de = readdir(dir)) != NULL) {
 		char sub[PATH_MAX];
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -354,16 +429,22 @@ watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
 		size_t cap = d->cap_wds ? d->cap_wds * 2 : 16;
 		void *n = realloc(d->wds, cap * sizeof(*d->wds));
 		if (n == NULL)
-			return;
+			goto oom;
 		d->wds = n;
 		d->cap_wds = cap;
 	}
 	d->wds[d->n_wds].wd = wd;
 	d->wds[d->n_wds].ib = ib;
-	d->wds[d->n_wds].rel = strdup(rel);
+	if ((d->wds[d->n_wds].rel = strdup(rel)) == NULL)
+		goto oom;
 	d->n_wds++;
 	if (rel[0])
 		scan_dir(d, ib, rel, 1); /* files that arrived before the watch */
+	return;
+oom:
+	/* Unwatched, the directory is watched again at the next rescan. */
+	(void)inotify_rm_watch(d->ifd, wd);
+	out_of_memory(d, "watching %s", path);
 }
 
 static void
@@ -438,9 +519,15 @@ struct work {
 	json_t *extra;
 };
 
-/* Reads "<rel>.json" beside the file, if there is one; untrusted input. */
-static json_t *
-load_sidecar(struct work *w, int dirfd, const char *rel)
+/*
+ * Reads "<rel>.json" beside the file, if there is one; untrusted input.
+ * 0 with *out the sidecar (or NULL: none, or a bad one, named in
+ * w->sidecar_error: the file is secured without it), or -ENOMEM: the
+ * sidecar could not be read for lack of memory, and the file must wait
+ * rather than lose its metadata.
+ */
+static int
+load_sidecar(struct work *w, int dirfd, const char *rel, json_t **out)
 {
 	char path[PATH_MAX];
 	struct stat sb;
@@ -448,34 +535,42 @@ load_sidecar(struct work *w, int dirfd, const char *rel)
 	json_t *j = NULL;
 	char *buf = NULL;
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
+	*out = NULL;
 	if (snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
-		return NULL;
+		return 0;
 	fd = cs_source_open(dirfd, path, 1 << 16, &sb);
 	if (fd == -ENOENT)
-		return NULL;
+		return 0;
 	if (fd < 0) {
 		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "%s", cs_strerror(fd));
-		return NULL;
+		return 0;
 	}
 	buf = malloc((size_t)sb.st_size + 1);
-	n = buf != NULL ? read(fd, buf, (size_t)sb.st_size) : -1;
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, (size_t)sb.st_size);
 	close(fd);
 	if (n < 0) {
 		free(buf);
 		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "unreadable");
-		return NULL;
+		return 0;
 	}
-	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	rc = cs_json_parse(buf, (size_t)n, JSON_REJECT_DUPLICATES, &j, &jerr);
 	free(buf);
-	if (j == NULL || !json_is_object(j)) {
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0 || !json_is_object(j)) {
 		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "line %d: %s", jerr.line,
-		    j == NULL ? jerr.text : "not a JSON object");
+		    rc < 0 ? jerr.text : "not a JSON object");
 		json_decref(j);
-		return NULL;
+		return 0;
 	}
-	return j;
+	*out = j;
+	return 0;
 }
 
 static void
@@ -503,7 +598,7 @@ is_refusal(int rc)
 {
 	return rc < 0 && rc != CS_ECHANGED && rc != -ENOENT && rc != CS_EFAILED && rc != -EIO &&
 	    rc != CS_ESOURCE && rc != -EROFS && rc != -EFBIG &&
-	    rc != -ENOSPC && rc != -EDQUOT && rc != -ENOMEM && rc != CS_ESTORE;
+	    rc != -ENOSPC && rc != -EDQUOT && !is_oom(rc) && rc != CS_ESTORE;
 }
 
 static void secure_file(struct work *w);
@@ -517,17 +612,20 @@ static void apply_cli(const struct daemon *d, struct cs_config *c);
 
 /*
  * A job left "ingested" for exactly this file (same identity): a crash came
- * after its ledger event and before its release. Fills w->res from the job.
+ * after its ledger event and before its release. Fills w->res from the job
+ * and returns 1; 0 if there is no such job; -ENOMEM if it could not be
+ * looked up (the file must not be taken a second time).
  */
 static int
 resume_ingested(struct work *w, const char *key, const struct stat *sb)
 {
 	json_t *job = NULL;
 	const char *state, *id, *sha;
-	int yes = 0;
+	int yes = 0, rc;
 
-	if (cs_store_job_get(w->d->st, key, &job) < 0)
-		return 0;
+	rc = cs_store_job_get(w->d->st, key, &job);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : 0;
 	state = json_string_value(json_object_get(job, "state"));
 	id = json_string_value(json_object_get(job, "id"));
 	sha = json_string_value(json_object_get(job, "sha256"));
@@ -580,11 +678,17 @@ secure_file(struct work *w)
 		w->rc = fd;
 		return;
 	}
-	side = ib->dock == NULL ? load_sidecar(w, w->dirfd, rel) : NULL;
+	side = NULL;
+	w->rc = ib->dock == NULL ? load_sidecar(w, w->dirfd, rel, &side) : 0;
 	m.source = "inbox";
 	m.officers = officers;
 	if (ib->dock != NULL)
-		dock_meta(ib->dock, rel, &m, officers, w->metabuf, sizeof(w->metabuf), &w->extra);
+		w->rc = dock_meta(ib->dock, rel, &m, officers, w->metabuf, sizeof(w->metabuf),
+		    &w->extra);
+	if (w->rc < 0) { /* out of memory: no file is secured without its metadata */
+		close(fd);
+		return;
+	}
 	if (side != NULL) {
 		m.case_no = json_string_value(json_object_get(side, "case"));
 		m.category = json_string_value(json_object_get(side, "category"));
@@ -638,10 +742,11 @@ secure_file(struct work *w)
 		json_decref(side);
 		goto out;
 	}
-	if (resume_ingested(w, key, &sb)) {
+	w->rc = resume_ingested(w, key, &sb);
+	if (w->rc > 0) {
 		/* Its event was written before a crash: finish it, take nothing again. */
 		w->rc = 0;
-	} else {
+	} else if (w->rc == 0) {
 		m.job_key = key;
 		m.job_ident = ident;
 		w->rc = cs_store_ingest_fd(w->d->st, fd, rel, &m, &w->res);
@@ -667,6 +772,10 @@ secure_file(struct work *w)
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
 	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
 	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	if (job == NULL) { /* released the next time, not deleted without its record */
+		w->rc = -ENOMEM;
+		goto out;
+	}
 	if (w->d->cfg.release_delete && ib->dock == NULL) {
 		/* Delete only the very file that was read (same inode, unchanged). */
 		if (fstatat(w->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -681,7 +790,7 @@ secure_file(struct work *w)
 			}
 		}
 	}
-	w->rc = key != NULL && job != NULL ? cs_store_job_put(w->d->st, key, job) : -ENOMEM;
+	w->rc = cs_store_job_put(w->d->st, key, job);
 out:
 	json_decref(job);
 	json_decref(ident);
@@ -713,6 +822,12 @@ secure_done(uv_work_t *req, int status)
 		    w->resumed ? ", finishing an ingest interrupted by a crash" :
 		    w->res.duplicate ? ", already stored: recorded as another sighting" : "");
 		cand_remove(d, c);
+		d->oom_streak = 0;
+	} else if (is_oom(w->rc) || (w->rc == CS_EFAILED && is_oom(cs_store_failure(d->st)))) {
+		/* Out of memory: nothing was refused or released; the file waits to be taken again. */
+		c->size = -1;
+		if (!store_oom_check(d))
+			out_of_memory(d, "securing %s/%s", c->ib->path, c->rel);
 	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {
 		/* Still being written, or replaced: wait for it to settle again. */
 		if (w->rc == CS_ECHANGED)
@@ -762,8 +877,10 @@ pump(struct daemon *d)
 		d->queued--;
 		c->queued = 0;
 		w = calloc(1, sizeof(*w));
-		if (w == NULL)
+		if (w == NULL) { /* c is queued again at the next tick */
+			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
 			return;
+		}
 		w->d = d;
 		w->c = c;
 		w->req.data = w;
@@ -835,6 +952,10 @@ on_tick(uv_timer_t *t)
 	}
 	pump(d);
 	dock_tick(d);
+	if (d->accept_pending && !d->stopping && d->control_open) {
+		d->accept_pending = 0;
+		on_connection((uv_stream_t *)&d->control, 0);
+	}
 }
 
 static void
@@ -871,8 +992,16 @@ checkpoint_done(uv_work_t *req, int status)
 
 	(void)status;
 	w->d->checkpoint_running = 0;
-	if (w->rc < 0)
-		logmsg(0, "signing a checkpoint failed: %s", cs_strerror(w->rc));
+	if (w->rc == 0)
+		w->d->oom_streak = 0;
+	else if (!store_oom_check(w->d)) {
+		if (is_oom(w->rc)) {
+			w->d->checkpointed_size = 0; /* signed at the next timer */
+			out_of_memory(w->d, "signing a checkpoint");
+		} else {
+			logmsg(0, "signing a checkpoint failed: %s", cs_strerror(w->rc));
+		}
+	}
 	free(w);
 }
 
@@ -886,8 +1015,10 @@ on_checkpoint(uv_timer_t *t)
 	if (d->checkpoint_running || size == d->checkpointed_size || d->failed)
 		return;
 	w = calloc(1, sizeof(*w));
-	if (w == NULL)
+	if (w == NULL) {
+		out_of_memory(d, "signing a checkpoint");
 		return;
+	}
 	w->d = d;
 	w->req.data = w;
 	d->checkpoint_running = 1;
@@ -925,8 +1056,13 @@ status_json(struct daemon *d)
 	char *cp = NULL;
 	json_t *j;
 
-	(void)cs_store_job_counts(d->st, &jobs);
-	(void)cs_store_latest_checkpoint(d->st, &cp);
+	/* Out of memory: no answer, rather than one that leaves something out. */
+	if (cs_store_job_counts(d->st, &jobs) == -ENOMEM)
+		return NULL;
+	if (cs_store_latest_checkpoint(d->st, &cp) == -ENOMEM) {
+		json_decref(jobs);
+		return NULL;
+	}
 	j = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:s*}", "state",
 	    d->failed ? "failed" : d->stopping ? "stopping" : "running", "station",
 	    cs_store_station(d->st), "taking_files", !d->failed && !d->stopping, "queued",
@@ -936,8 +1072,10 @@ status_json(struct daemon *d)
 	    (json_int_t)d->refused, "ledger_size", (json_int_t)cs_store_size(d->st), "jobs", jobs,
 	    "checkpoint", cp);
 	free(cp);
-	if (d->dock_rootfd >= 0)
-		json_object_set_new(j, "docks", dock_status(d));
+	if (j != NULL && d->dock_rootfd >= 0 && json_object_set_new(j, "docks", dock_status(d)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	return j;
 }
 
@@ -955,11 +1093,12 @@ on_write(uv_write_t *req, int status)
 	free(req);
 }
 
-static void
+/* Sends `j` as one line; -1 if it could not be (the caller hangs up). */
+static int
 reply(struct client *cl, json_t *j)
 {
 	uv_write_t *req = malloc(sizeof(*req));
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	size_t n = s != NULL ? strlen(s) : 0;
 	char *line = s != NULL ? realloc(s, n + 2) : NULL;
 	uv_buf_t b;
@@ -967,7 +1106,7 @@ reply(struct client *cl, json_t *j)
 	if (req == NULL || line == NULL) {
 		free(req);
 		free(line != NULL ? line : s);
-		return;
+		return -1;
 	}
 	line[n] = '\n';
 	line[n + 1] = '\0';
@@ -976,28 +1115,39 @@ reply(struct client *cl, json_t *j)
 	if (uv_write(req, (uv_stream_t *)&cl->pipe, &b, 1, on_write) < 0) {
 		free(line);
 		free(req);
+		return -1;
 	}
+	return 0;
 }
 
-static void
+/* Answers one request line; -1 if no answer could be made (out of memory): hang up. */
+static int
 handle_request(struct client *cl, const char *line, size_t len)
 {
 	json_error_t jerr;
-	json_t *req = json_loadb(line, len, 0, &jerr), *ans;
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	json_t *req = NULL, *ans;
+	const char *cmd;
+	int rc = cs_json_parse(line, len, 0, &req, &jerr);
 
+	if (rc == -ENOMEM)
+		return -1;
+	cmd = json_string_value(json_object_get(req, "cmd"));
 	if (req == NULL || cmd == NULL)
 		ans = json_pack("{s:b, s:s}", "ok", 0, "error",
 		    "a request is one JSON object per line with a \"cmd\"");
 	else if (strcmp(cmd, "status") == 0) {
 		ans = status_json(cl->d);
-		json_object_set_new(ans, "ok", json_true());
+		if (ans != NULL && json_object_set_new(ans, "ok", json_true()) < 0) {
+			json_decref(ans);
+			ans = NULL;
+		}
 	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
-	reply(cl, ans);
+	rc = reply(cl, ans);
 	json_decref(ans);
 	json_decref(req);
+	return rc;
 }
 
 static void
@@ -1023,7 +1173,12 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	cl->len += (size_t)n;
 	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
 		size_t linelen = (size_t)(nl - cl->buf);
-		handle_request(cl, cl->buf, linelen);
+		if (handle_request(cl, cl->buf, linelen) < 0) {
+			/* Out of memory: the client sees the connection close, not a silence. */
+			out_of_memory(cl->d, "answering a control request");
+			uv_close((uv_handle_t *)s, on_client_close);
+			return;
+		}
 		memmove(cl->buf, nl + 1, cl->len - linelen - 1);
 		cl->len -= linelen + 1;
 	}
@@ -1045,8 +1200,15 @@ on_connection(uv_stream_t *server, int status)
 	if (status < 0)
 		return;
 	cl = calloc(1, sizeof(*cl));
-	if (cl == NULL)
+	if (cl == NULL) {
+		/*
+		 * Not accepted, libuv stops listening until it is: the next tick
+		 * accepts it (d->accept_pending), when memory allows.
+		 */
+		d->accept_pending = 1;
+		out_of_memory(d, "accepting a control connection");
 		return;
+	}
 	cl->d = d;
 	uv_pipe_init(d->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
@@ -1090,6 +1252,50 @@ control_start(struct daemon *d)
 	}
 	d->control_open = 1;
 	return 0;
+}
+
+/*
+ * libuv keeps one watcher slot per descriptor number and grows that array,
+ * when a higher descriptor is first watched, with a realloc() after whose
+ * failure it calls abort() (uv__io_start). custosd watches descriptors while
+ * it runs (control connections, numbered above the files the work items
+ * hold open): the array is made large enough for every descriptor below the
+ * limit (at most 4096 slots, 32 KiB) at start, by watching one descriptor
+ * near the top for a moment, so that no later one makes libuv grow it.
+ */
+static void
+probe_cb(uv_poll_t *h, int status, int events)
+{
+	(void)h;
+	(void)status;
+	(void)events;
+}
+
+static int
+presize_watchers(uv_loop_t *loop)
+{
+	static uv_poll_t probe;
+	struct rlimit rl;
+	int top = 4096, efd, fd, rc;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)top)
+		top = (int)rl.rlim_cur;
+	efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	fd = fcntl(efd, F_DUPFD_CLOEXEC, top > 64 ? top - 1 : 63);
+	close(efd);
+	if (fd < 0)
+		return errno == EINVAL || errno == EMFILE ? 0 : -1; /* nothing free up there */
+	rc = uv_poll_init(loop, &probe, fd);
+	if (rc == 0) {
+		rc = uv_poll_start(&probe, UV_READABLE, probe_cb);
+		uv_close((uv_handle_t *)&probe, NULL);
+	}
+	close(fd);
+	if (rc < 0)
+		errno = -rc;
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- inboxes, signals, start and stop ---- */
@@ -1319,6 +1525,16 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_level = d.cfg.log_level;
+	/*
+	 * OpenSSL 3.0 builds its default library context on first use; if an
+	 * allocation fails there it goes on with a half-built context and
+	 * crashes later on a NULL lock. Build it now and stop cleanly if that
+	 * fails (as the CLI does).
+	 */
+	if (OPENSSL_init_crypto(0, NULL) != 1 || OSSL_LIB_CTX_get0_global_default() == NULL) {
+		logmsg(0, "cannot start: out of memory initialising OpenSSL");
+		return 3;
+	}
 
 	/* First start: create the store on its default. */
 	{
@@ -1353,8 +1569,8 @@ main(int argc, char **argv)
 	d.table_size = 16381;
 	d.table = calloc(d.table_size, sizeof(*d.table));
 	d.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (d.table == NULL || d.ifd < 0) {
-		logmsg(0, "cannot start: %s", strerror(errno));
+	if (d.loop == NULL || d.table == NULL || d.ifd < 0 || presize_watchers(d.loop) < 0) {
+		logmsg(0, "cannot start: %s", strerror(d.loop == NULL ? ENOMEM : errno));
 		return 3;
 	}
 	uv_poll_init(d.loop, &d.inotify_poll, d.ifd);
@@ -1389,7 +1605,9 @@ main(int argc, char **argv)
 	uv_signal_start(&d.sigint, on_sigterm, SIGINT);
 	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
-	(void)control_start(&d);
+	/* Without its socket custosd runs on (custos status cannot reach it), but not for want of memory. */
+	if (control_start(&d) == UV_ENOMEM)
+		return 3;
 
 	rescan_all(&d); /* files that arrived while custosd was down */
 	logmsg(2, "watching %zu upload director%s%s%s; store %s (station %s)", d.n_inboxes,
@@ -1420,5 +1638,5 @@ main(int argc, char **argv)
 	close(d.ifd);
 	logmsg(2, "stopped: %llu file(s) secured in this run", (unsigned long long)d.secured);
 	cs_config_fini(&d.cfg);
-	return d.failed ? 1 : 0;
+	return d.failed ? 1 : d.oom_stop ? 4 : 0;
 }

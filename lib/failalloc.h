@@ -23,7 +23,6 @@
 #ifndef CS_FAILALLOC_H
 #define CS_FAILALLOC_H
 
-#ifdef CS_FAILPOINTS
 /*
  * Reads the environment and, with CUSTOS_OOM_LIB=crypto, installs OpenSSL's
  * hook. Call first thing in main(), before any use of OpenSSL (OpenSSL
@@ -36,6 +35,5 @@ int cs__failalloc_init(void);
 int cs__failalloc_wanted(const char *lib);
 /* Counts one allocation of the hooked library; 1 if it is to fail. Thread-safe. */
 int cs__failalloc_fail(void);
-#endif
 
 #endif
