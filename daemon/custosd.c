@@ -1310,8 +1310,11 @@ inboxes_open(struct daemon *d, const struct cs_config *cfg)
 		ib->dirfd = open(cfg->inboxes[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (ib->path == NULL || ib->dirfd < 0) {
 			logmsg(0, "cannot open upload directory %s: %s", cfg->inboxes[i],
-			    strerror(errno));
+			    strerror(ib->path == NULL ? ENOMEM : errno));
 			free(ib->path);
+			ib->path = NULL;
+			if (ib->dirfd >= 0)
+				close(ib->dirfd);
 			return -1;
 		}
 		d->n_inboxes++;
@@ -1448,6 +1451,35 @@ test_hooks(void)
 }
 #endif
 
+/*
+ * Releases what main() made, however far it got (the loop itself only once
+ * every handle is closed); returns `status`, the exit status.
+ */
+static int
+daemon_fini(struct daemon *d, int status)
+{
+	/* Candidates first: a recorder's name its tree, which dock_stop() frees. */
+	for (size_t h = 0; d->table != NULL && h < d->table_size; h++)
+		while (d->table[h] != NULL)
+			cand_remove(d, d->table[h]);
+	free(d->table);
+	dock_stop(d);
+	cs_store_close(d->st);
+	if (d->loop != NULL)
+		(void)uv_loop_close(d->loop); /* UV_EBUSY after a failed start */
+	for (size_t i = 0; i < d->n_wds; i++)
+		free(d->wds[i].rel);
+	free(d->wds);
+	for (size_t i = 0; i < d->n_inboxes; i++) {
+		close(d->inboxes[i].dirfd);
+		free(d->inboxes[i].path);
+	}
+	if (d->ifd >= 0)
+		close(d->ifd);
+	cs_config_fini(&d->cfg);
+	return status;
+}
+
 static const char usage[] =
     "usage: custosd [--config FILE] [--store DIR] [--inbox DIR]... [--docks DIR]\n"
     "               [--station NAME] [--foreground] [--check-config]\n"
@@ -1485,6 +1517,7 @@ main(int argc, char **argv)
 		return 2;
 #endif
 	memset(&d, 0, sizeof(d));
+	d.ifd = d.dock_rootfd = d.dock_wd = -1;
 	cs_config_init(&d.cfg);
 	log_prefix = getenv("JOURNAL_STREAM") != NULL;
 	while ((c = getopt_long(argc, argv, "c:s:i:d:fh", longopts, NULL)) != -1) {
@@ -1510,14 +1543,15 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (d.config_path != NULL && cs_config_load(&d.cfg, d.config_path, err, sizeof(err)) < 0) {
+	if (d.config_path != NULL &&
+	    (rc = cs_config_load(&d.cfg, d.config_path, err, sizeof(err))) < 0) {
 		fprintf(stderr, "custosd: %s\n", err);
-		return 2;
+		return daemon_fini(&d, rc == -ENOMEM ? 3 : 2);
 	}
 	apply_cli(&d, &d.cfg);
 	if (cs_config_check(&d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "custosd: %s\n", err);
-		return 2;
+		return daemon_fini(&d, 2);
 	}
 	if (check_only) {
 		printf("configuration is valid\n");
@@ -1533,7 +1567,7 @@ main(int argc, char **argv)
 	 */
 	if (OPENSSL_init_crypto(0, NULL) != 1 || OSSL_LIB_CTX_get0_global_default() == NULL) {
 		logmsg(0, "cannot start: out of memory initialising OpenSSL");
-		return 3;
+		return daemon_fini(&d, 3);
 	}
 
 	/* First start: create the store on its default. */
@@ -1546,7 +1580,7 @@ main(int argc, char **argv)
 			if (rc < 0) {
 				logmsg(0, "cannot create the store %s: %s", d.cfg.store,
 				    cs_strerror(rc));
-				return 3;
+				return daemon_fini(&d, 3);
 			}
 			logmsg(2, "created store %s", d.cfg.store);
 		}
@@ -1555,7 +1589,7 @@ main(int argc, char **argv)
 	if (rc < 0) {
 		logmsg(0, "cannot open the store %s: %s%s", d.cfg.store, cs_strerror(rc),
 		    rc == CS_EBUSY ? " (another custosd or custos command holds it)" : "");
-		return 3;
+		return daemon_fini(&d, 3);
 	}
 	d.checkpointed_size = cs_store_size(d.st);
 
@@ -1571,17 +1605,13 @@ main(int argc, char **argv)
 	d.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d.loop == NULL || d.table == NULL || d.ifd < 0 || presize_watchers(d.loop) < 0) {
 		logmsg(0, "cannot start: %s", strerror(d.loop == NULL ? ENOMEM : errno));
-		return 3;
+		return daemon_fini(&d, 3);
 	}
 	uv_poll_init(d.loop, &d.inotify_poll, d.ifd);
 	d.inotify_poll.data = &d;
 	uv_poll_start(&d.inotify_poll, UV_READABLE, on_inotify);
-	if (inboxes_open(&d, &d.cfg) < 0)
-		return 3;
-	d.dock_rootfd = -1;
-	d.dock_wd = -1;
-	if (d.cfg.docks != NULL && dock_start(&d) < 0)
-		return 3;
+	if (inboxes_open(&d, &d.cfg) < 0 || (d.cfg.docks != NULL && dock_start(&d) < 0))
+		return daemon_fini(&d, 3);
 
 	uv_timer_init(d.loop, &d.tick);
 	uv_timer_init(d.loop, &d.rescan);
@@ -1607,7 +1637,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Without its socket custosd runs on (custos status cannot reach it), but not for want of memory. */
 	if (control_start(&d) == UV_ENOMEM)
-		return 3;
+		return daemon_fini(&d, 3);
 
 	rescan_all(&d); /* files that arrived while custosd was down */
 	logmsg(2, "watching %zu upload director%s%s%s; store %s (station %s)", d.n_inboxes,
@@ -1619,24 +1649,8 @@ main(int argc, char **argv)
 
 	/* Every work item has finished: sign what was secured, then close. */
 	rc = cs_store_checkpoint(d.st, NULL);
-	if (rc < 0 && !d.failed)
+	if (rc < 0 && !d.failed && !(rc == CS_EFAILED && is_oom(cs_store_failure(d.st))))
 		logmsg(0, "final checkpoint failed: %s", cs_strerror(rc));
-	dock_stop(&d);
-	cs_store_close(d.st);
-	uv_loop_close(d.loop);
-	for (size_t h = 0; h < d.table_size; h++)
-		while (d.table[h] != NULL)
-			cand_remove(&d, d.table[h]);
-	free(d.table);
-	for (size_t i = 0; i < d.n_wds; i++)
-		free(d.wds[i].rel);
-	free(d.wds);
-	for (size_t i = 0; i < d.n_inboxes; i++) {
-		close(d.inboxes[i].dirfd);
-		free(d.inboxes[i].path);
-	}
-	close(d.ifd);
 	logmsg(2, "stopped: %llu file(s) secured in this run", (unsigned long long)d.secured);
-	cs_config_fini(&d.cfg);
-	return d.failed ? 1 : d.oom_stop ? 4 : 0;
+	return daemon_fini(&d, d.failed ? 1 : d.oom_stop ? 4 : 0);
 }
