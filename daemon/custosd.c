@@ -1254,6 +1254,21 @@ control_start(struct daemon *d)
 	return 0;
 }
 
+static uv_work_t pool_start;
+
+static void
+pool_start_work(uv_work_t *req)
+{
+	(void)req;
+}
+
+static void
+pool_start_done(uv_work_t *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
 /*
  * libuv keeps one watcher slot per descriptor number and grows that array,
  * when a higher descriptor is first watched, with a realloc() after whose
@@ -1639,6 +1654,13 @@ main(int argc, char **argv)
 	if (control_start(&d) == UV_ENOMEM)
 		return daemon_fini(&d, 3);
 
+	/*
+	 * libuv starts its thread pool at the first work item and calls abort()
+	 * if it cannot create a thread (out of memory, say): start it now, before
+	 * READY=1, rather than in the middle of taking files.
+	 */
+	if (uv_queue_work(d.loop, &pool_start, pool_start_work, pool_start_done) < 0)
+		return daemon_fini(&d, 3);
 	rescan_all(&d); /* files that arrived while custosd was down */
 	logmsg(2, "watching %zu upload director%s%s%s; store %s (station %s)", d.n_inboxes,
 	    d.n_inboxes == 1 ? "y" : "ies", d.cfg.docks ? " and the dock root " : "",

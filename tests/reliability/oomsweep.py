@@ -541,7 +541,7 @@ class Sweep:
         full = os.environ.get('NIGHTLY') == '1'
         res = {'suppressed': 0, 'uv_aborts': 0, 'uv_abort_at': [], 'runs': 0, 'failures': 0, 'hits': 0, 'exit_codes': {}, 'strays': 0, 'harness': 0,
                'last_n': 0, 'completed': False, 'fail_list': []}
-        n = 1
+        n = a.start
         workers = max(2, min(8, 2 * (os.cpu_count() or 1)))
         with cf.ThreadPoolExecutor(workers) as ex:
             while True:
@@ -594,6 +594,7 @@ def main():
     ap.add_argument('--dock-src', default='')
     ap.add_argument('--bound', type=float, default=30.0)
     ap.add_argument('--one', type=int, default=0, help='run only this N (per mode) and keep its files')
+    ap.add_argument('--start', type=int, default=1, help='the first N (to look at one stretch)')
     ap.add_argument('--store', required=True)
     ap.add_argument('--work', required=True)
     ap.add_argument('--failmalloc', required=True)
