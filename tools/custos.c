@@ -1229,6 +1229,11 @@ cmd_status(int argc, char **argv, struct opts *o)
 	}
 	close(fd);
 	buf[len] = '\0';
+	if (len == 0) {
+		errmsg("custosd closed the connection without an answer (is it stopping, or short "
+		       "of memory? see its log)");
+		return EXIT_STORE;
+	}
 	ans = json_loads(buf, 0, NULL);
 	if (ans == NULL) {
 		errmsg("custosd sent an answer that is not JSON");

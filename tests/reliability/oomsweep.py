@@ -21,7 +21,8 @@ normal binary (no preload):
           exit 0 (an allocation failure must not hide damage)
   find    exit 0 only with the complete, correct listing
   daemon  custosd on a fresh copy of the store, an upload directory (files
-          with sidecars, release = delete) and a docked recorder: the run
+          with sidecars, release = delete) and a docked recorder, asked
+          once for its status (an answer, or a hang-up, within 10 s): the run
           ends when custosd exits by itself, or when the inbox is empty and
           the receipt written (then SIGTERM), or after --bound seconds (a
           hang). Exit 0 only after SIGTERM; 3 (could not start) and 4
@@ -331,12 +332,15 @@ class Sweep:
         return probs, []
 
     # ---- custosd ----
-    def run_daemon(self, binary, conf, env, inbox, receipt, logpath):
+    def run_daemon(self, binary, conf, env, inbox, receipt, logpath, store=None):
         """Runs custosd until it exits by itself, or until the inbox is empty
         and the receipt written (then SIGTERM), or until --bound seconds have
-        passed (then SIGKILL: a hang). Returns (exit status or 'timeout', its
-        log, whether it was sent SIGTERM)."""
+        passed (then SIGKILL: a hang). With `store`, asks it for its status
+        once it is up (custos status), which must end with an answer or a
+        message within 10 s. Returns (exit status or 'timeout', its log,
+        whether it was sent SIGTERM, a problem with the status or None)."""
         t0 = time.monotonic()
+        asked, status_problem = store is None, None
         with open(logpath, 'wb') as lf:
             p = subprocess.Popen([binary, '--config', conf], env=env, stdout=lf,
                                  stderr=subprocess.STDOUT)
@@ -349,6 +353,17 @@ class Sweep:
                 # its signal handlers are set once it says it is watching
                 with open(logpath, errors='replace') as f:
                     up = 'custosd: info: watching ' in f.read()
+            if up and not asked:
+                asked = True
+                e = dict(self.env)
+                e['CUSTOS_STORE'] = store
+                r = run([self.custos, 'status', '--json'], e, timeout=10)
+                if r[0] == 'timeout':
+                    status_problem = 'custos status got no answer and no hang-up within 10 s'
+                elif r[0] == 0 and '"state"' not in r[1]:
+                    status_problem = 'custos status exited 0 without the state: %r' % r[1][:200]
+                elif r[0] != 0 and not r[2].strip():
+                    status_problem = 'custos status exited %s without a message' % r[0]
             if up and not termed and not os.listdir(inbox) and os.path.exists(receipt):
                 p.send_signal(signal.SIGTERM)
                 termed = True
@@ -359,7 +374,7 @@ class Sweep:
                 break
             time.sleep(0.05)
         with open(logpath, errors='replace') as f:
-            return rc, f.read(), termed
+            return rc, f.read(), termed, status_problem
 
     def classify_daemon(self, rc, log, termed):
         """None for a clean end (or a libuv abort, UV_ABORT), else a reason."""
@@ -440,8 +455,8 @@ class Sweep:
             probs += self.check_receipt(store, receipt, secured, 'after the run')
         # Then a custosd without faults on the same store, until all is taken.
         if rc != 0 or os.listdir(inbox) or not os.path.exists(receipt):
-            rc2, log2, termed = self.run_daemon(self.custosd, conf, self.env, inbox, receipt,
-                                                os.path.join(d, 'restart.log'))
+            rc2, log2, termed, _ = self.run_daemon(self.custosd, conf, self.env, inbox, receipt,
+                                                   os.path.join(d, 'restart.log'))
             if rc2 == 'timeout' or rc2 != 0 or any(m in log2 for m in SAN_MARKERS):
                 probs.append('the restart without faults: %s; inbox holds %s, receipt %s; its log: %s' % (
                     'not done within %g s' % self.a.bound if rc2 == 'timeout' else 'exit %s' % rc2,
@@ -502,11 +517,14 @@ class Sweep:
                     'settle_seconds = 0\nrescan_seconds = 1\nconcurrency = 2\nrelease = delete\n'
                     % (store, inbox, docks))
         report = os.path.join(d, 'hit')
-        rc, log, termed = self.run_daemon(self.binary, conf, self.fm_env(n, mode, report, store, slow),
-                                          inbox, receipt, os.path.join(d, 'run.log'))
+        rc, log, termed, status_problem = self.run_daemon(
+            self.binary, conf, self.fm_env(n, mode, report, store, slow), inbox, receipt,
+            os.path.join(d, 'run.log'), store)
         hit = os.path.exists(report)
         why = self.classify_daemon(rc, log, termed)
         probs, strays = self.check_daemon(d, store, inbox, dockdir, receipt, conf, rc)
+        if status_problem:
+            probs.insert(0, status_problem)
         return n, hit, rc, why, probs, strays, log
 
     def one(self, n, mode, slot, slow=False):
