@@ -23,6 +23,7 @@ struct load {
 	struct cs_config *c;
 	char *err;
 	size_t errn;
+	int oom; /* a value could not be kept for lack of memory */
 };
 
 void
@@ -78,10 +79,12 @@ parse_uint(const char *v, uint64_t max, uint64_t *out, int allow_suffix)
 }
 
 static int
-set_str(char **dst, const char *v)
+set_str(struct load *l, char **dst, const char *v)
 {
 	free(*dst);
 	*dst = strdup(v);
+	if (*dst == NULL)
+		l->oom = 1;
 	return *dst != NULL;
 }
 
@@ -102,9 +105,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 		BAD("'%s' has no value", name);
 	if (strcmp(section, "store") == 0) {
 		if (strcmp(name, "root") == 0)
-			return set_str(&c->store, value);
+			return set_str(l, &c->store, value);
 		if (strcmp(name, "station") == 0)
-			return set_str(&c->station, value);
+			return set_str(l, &c->station, value);
 		if (strcmp(name, "reserve") == 0) {
 			if (parse_uint(value, UINT64_MAX, &n, 1) < 0)
 				BAD("reserve must be a size such as 256M or 2G (or 0), not '%s'", value);
@@ -115,20 +118,18 @@ handler(void *user, const char *section, const char *name, const char *value)
 		if (strcmp(name, "dir") == 0) {
 			if (c->n_inboxes == CFG_MAX_INBOXES)
 				BAD("too many upload directories (at most %d)", CFG_MAX_INBOXES);
-			c->inboxes[c->n_inboxes] = strdup(value);
-			return c->inboxes[c->n_inboxes++] != NULL;
+			return set_str(l, &c->inboxes[c->n_inboxes++], value);
 		}
 	} else if (strcmp(section, "docks") == 0) {
 		if (strcmp(name, "root") == 0)
-			return set_str(&c->docks, value);
+			return set_str(l, &c->docks, value);
 		if (strcmp(name, "pattern") == 0) {
 			char why[200];
 			if (c->n_patterns == 16)
 				BAD("too many file-name patterns (at most 16)");
 			if (cs_pattern_check(value, why, sizeof(why)) < 0)
 				BAD("pattern '%s': %s", value, why);
-			c->patterns[c->n_patterns] = strdup(value);
-			return c->patterns[c->n_patterns++] != NULL;
+			return set_str(l, &c->patterns[c->n_patterns++], value);
 		}
 		if (strcmp(name, "recorder_utc_offset") == 0) {
 			int h, m;
@@ -180,7 +181,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		}
 	} else if (strcmp(section, "control") == 0) {
 		if (strcmp(name, "socket") == 0)
-			return set_str(&c->socket, value);
+			return set_str(l, &c->socket, value);
 	} else if (strcmp(section, "log") == 0) {
 		if (strcmp(name, "level") == 0) {
 			static const char *const levels[] = {"error", "warning", "info", "debug"};
@@ -201,18 +202,18 @@ handler(void *user, const char *section, const char *name, const char *value)
 int
 cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn)
 {
-	struct load l = {c, err, errn};
+	struct load l = {c, err, errn, 0};
 	int rc;
 
 	err[0] = '\0';
 	rc = ini_parse(path, handler, &l);
 	if (rc == -1) {
 		snprintf(err, errn, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
+		return errno == ENOMEM ? -ENOMEM : -1;
 	}
-	if (rc == -2) {
-		snprintf(err, errn, "%s: out of memory", path);
-		return -1;
+	if (rc == -2 || l.oom) {
+		snprintf(err, errn, "%s: out of memory while reading it", path);
+		return -ENOMEM;
 	}
 	if (rc > 0) {
 		char msg[512];

@@ -34,7 +34,8 @@ void cs_config_init(struct cs_config *c);
 void cs_config_fini(struct cs_config *c);
 /*
  * Loads `path` into c (which should be cs_config_init'ed). Returns 0, or -1
- * with a message naming the problem (and its line) in err.
+ * with a message naming the problem (and its line) in err, or -ENOMEM when
+ * it could not be read for lack of memory (not a fault of the file).
  */
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -31,6 +34,9 @@
 #include "custos/error.h"
 #include "custos/source.h"
 #include "custos/store.h"
+#ifdef CS_FAILPOINTS
+#include "failalloc.h"
+#endif
 
 /* ---- logging: one line per event, with a journald priority prefix ---- */
 
@@ -68,6 +74,66 @@ lib_log(void *ctx, int level, const char *msg)
 }
 
 static void enqueue(struct daemon *d, struct cand *c);
+static void begin_stop(struct daemon *d);
+static void on_connection(uv_stream_t *server, int status);
+
+/* ---- out of memory ---- */
+
+/*
+ * custosd never goes on with a result it could not compute for lack of
+ * memory: what failed is dropped and done again later, by the retry each
+ * part already has (a file when it has settled again, a directory at the
+ * next rescan, a receipt or a checkpoint two seconds later). Nothing is
+ * refused or released for lack of memory. A lack that lasts is not waited
+ * out: at the OOM_LIMIT-th failure with no progress since the first (a file
+ * secured, a receipt written, a checkpoint signed), each within OOM_WINDOW_MS
+ * of the one before, custosd stops as on SIGTERM and exits 4, so that the
+ * service manager starts it afresh.
+ */
+enum { OOM_LIMIT = 3, OOM_WINDOW_MS = 300000 };
+
+void
+out_of_memory(struct daemon *d, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (d->oom_streak > 0 && uv_now(d->loop) - d->oom_last > OOM_WINDOW_MS)
+		d->oom_streak = 0; /* the earlier shortage passed */
+	d->oom_last = uv_now(d->loop);
+	if (++d->oom_streak < OOM_LIMIT) {
+		logmsg(1, "out of memory %s; tried again later", what);
+		return;
+	}
+	if (d->stopping)
+		return;
+	logmsg(0, "out of memory %s, %u times in a row: stopping (exit status 4) so that custosd "
+	          "is started afresh; nothing is lost",
+	    what, d->oom_streak);
+	d->oom_stop = 1;
+	begin_stop(d);
+}
+
+int
+store_oom_check(struct daemon *d)
+{
+	int why = cs_store_failure(d->st);
+
+	if (!is_oom(why))
+		return 0;
+	if (!d->stopping) {
+		logmsg(0, "the catalog could not index a ledger event for lack of memory (%s): the "
+		          "store takes no more work until it is opened again. Stopping (exit status 4); "
+		          "the next start indexes the event. Nothing is lost",
+		    cs_strerror(why));
+		d->oom_stop = 1;
+		begin_stop(d);
+	}
+	return 1;
+}
 
 static uint64_t
 hash_str(const struct inbox *ib, const char *s)
@@ -172,15 +238,23 @@ job_key(const struct inbox *ib, const char *rel)
 	return k;
 }
 
-/* A job already finished for exactly this file (same inode, size, mtime)? */
+/*
+ * A job already finished for exactly this file (same inode, size, mtime)?
+ * 1 yes, 0 no, -ENOMEM when it could not be looked up.
+ */
 static int
 already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct stat *sb)
 {
 	char *key = job_key(ib, rel);
 	json_t *job = NULL;
-	int done = 0;
+	int done = 0, rc;
 
-	if (key != NULL && cs_store_job_get(d->st, key, &job) == 0) {
+	if (key == NULL)
+		return -ENOMEM;
+	rc = cs_store_job_get(d->st, key, &job);
+	if (rc == -ENOMEM)
+		done = rc;
+	if (rc == 0) {
 		const char *state = json_string_value(json_object_get(job, "state"));
 		done = state != NULL &&
 		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0) &&
@@ -225,9 +299,11 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 		return;
 	c = cand_find(d, ib, rel, 0);
 	if (c == NULL) {
-		if (already_done(d, ib, rel, &sb))
-			return;
-		c = cand_find(d, ib, rel, 1);
+		int done = already_done(d, ib, rel, &sb);
+		if (done == 0 && (c = cand_find(d, ib, rel, 1)) == NULL)
+			done = -ENOMEM;
+		if (done < 0) /* not taken now: a secured file must not be taken again */
+			out_of_memory(d, "looking at %s/%s", ib->path, rel);
 		if (c == NULL)
 			return;
 	}
@@ -257,11 +333,13 @@ scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 		return;
 	dir = fdopendir(fd);
 	if (dir == NULL) {
+		if (errno == ENOMEM)
+			out_of_memory(d, "scanning %s/%s", ib->path, rel);
 		close(fd);
 		return;
 	}
-	if (rel[0])
-		watch_dir(d, ib, rel);
+	/* (the top too: a watch lost for lack of memory comes back at a rescan) */
+	watch_dir(d, ib, rel);
 	while ((de = readdir(dir)) != NULL) {
 		char sub[PATH_MAX];
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -352,16 +430,22 @@ watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
 		size_t cap = d->cap_wds ? d->cap_wds * 2 : 16;
 		void *n = realloc(d->wds, cap * sizeof(*d->wds));
 		if (n == NULL)
-			return;
+			goto oom;
 		d->wds = n;
 		d->cap_wds = cap;
 	}
 	d->wds[d->n_wds].wd = wd;
 	d->wds[d->n_wds].ib = ib;
-	d->wds[d->n_wds].rel = strdup(rel);
+	if ((d->wds[d->n_wds].rel = strdup(rel)) == NULL)
+		goto oom;
 	d->n_wds++;
 	if (rel[0])
 		scan_dir(d, ib, rel, 1); /* files that arrived before the watch */
+	return;
+oom:
+	/* Unwatched, the directory is watched again at the next rescan. */
+	(void)inotify_rm_watch(d->ifd, wd);
+	out_of_memory(d, "watching %s", path);
 }
 
 static void
@@ -437,9 +521,15 @@ struct work {
 	json_t *extra;
 };
 
-/* Reads "<rel>.json" beside the file, if there is one; untrusted input. */
-static json_t *
-load_sidecar(struct work *w, int dirfd, const char *rel)
+/*
+ * Reads "<rel>.json" beside the file, if there is one; untrusted input.
+ * 0 with *out the sidecar (or NULL: none, or a bad one, named in
+ * w->sidecar_error: the file is secured without it), or -ENOMEM: the
+ * sidecar could not be read for lack of memory, and the file must wait
+ * rather than lose its metadata.
+ */
+static int
+load_sidecar(struct work *w, int dirfd, const char *rel, json_t **out)
 {
 	char path[PATH_MAX];
 	struct stat sb;
@@ -447,34 +537,42 @@ load_sidecar(struct work *w, int dirfd, const char *rel)
 	json_t *j = NULL;
 	char *buf = NULL;
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
+	*out = NULL;
 	if (snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
-		return NULL;
+		return 0;
 	fd = cs_source_open(dirfd, path, 1 << 16, &sb);
 	if (fd == -ENOENT)
-		return NULL;
+		return 0;
 	if (fd < 0) {
 		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "%s", cs_strerror(fd));
-		return NULL;
+		return 0;
 	}
 	buf = malloc((size_t)sb.st_size + 1);
-	n = buf != NULL ? read(fd, buf, (size_t)sb.st_size) : -1;
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, (size_t)sb.st_size);
 	close(fd);
 	if (n < 0) {
 		free(buf);
 		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "unreadable");
-		return NULL;
+		return 0;
 	}
-	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	rc = cs_json_parse(buf, (size_t)n, JSON_REJECT_DUPLICATES, &j, &jerr);
 	free(buf);
-	if (j == NULL || !json_is_object(j)) {
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0 || !json_is_object(j)) {
 		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "line %d: %s", jerr.line,
-		    j == NULL ? jerr.text : "not a JSON object");
+		    rc < 0 ? jerr.text : "not a JSON object");
 		json_decref(j);
-		return NULL;
+		return 0;
 	}
-	return j;
+	*out = j;
+	return 0;
 }
 
 static void
@@ -502,7 +600,7 @@ is_refusal(int rc)
 {
 	return rc < 0 && rc != CS_ECHANGED && rc != -ENOENT && rc != CS_EFAILED && rc != -EIO &&
 	    rc != CS_ESOURCE && rc != -EROFS && rc != -EFBIG &&
-	    rc != -ENOSPC && rc != -EDQUOT && rc != -ENOMEM && rc != CS_ESTORE;
+	    rc != -ENOSPC && rc != -EDQUOT && !is_oom(rc) && rc != CS_ESTORE;
 }
 
 static void secure_file(struct work *w);
@@ -516,17 +614,20 @@ static void apply_cli(const struct daemon *d, struct cs_config *c);
 
 /*
  * A job left "ingested" for exactly this file (same identity): a crash came
- * after its ledger event and before its release. Fills w->res from the job.
+ * after its ledger event and before its release. Fills w->res from the job
+ * and returns 1; 0 if there is no such job; -ENOMEM if it could not be
+ * looked up (the file must not be taken a second time).
  */
 static int
 resume_ingested(struct work *w, const char *key, const struct stat *sb)
 {
 	json_t *job = NULL;
 	const char *state, *id, *sha;
-	int yes = 0;
+	int yes = 0, rc;
 
-	if (cs_store_job_get(w->d->st, key, &job) < 0)
-		return 0;
+	rc = cs_store_job_get(w->d->st, key, &job);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : 0;
 	state = json_string_value(json_object_get(job, "state"));
 	id = json_string_value(json_object_get(job, "id"));
 	sha = json_string_value(json_object_get(job, "sha256"));
@@ -579,11 +680,17 @@ secure_file(struct work *w)
 		w->rc = fd;
 		return;
 	}
-	side = ib->dock == NULL ? load_sidecar(w, w->dirfd, rel) : NULL;
+	side = NULL;
+	w->rc = ib->dock == NULL ? load_sidecar(w, w->dirfd, rel, &side) : 0;
 	m.source = "inbox";
 	m.officers = officers;
 	if (ib->dock != NULL)
-		dock_meta(ib->dock, rel, &m, officers, w->metabuf, sizeof(w->metabuf), &w->extra);
+		w->rc = dock_meta(ib->dock, rel, &m, officers, w->metabuf, sizeof(w->metabuf),
+		    &w->extra);
+	if (w->rc < 0) { /* out of memory: no file is secured without its metadata */
+		close(fd);
+		return;
+	}
 	if (side != NULL) {
 		m.case_no = json_string_value(json_object_get(side, "case"));
 		m.category = json_string_value(json_object_get(side, "category"));
@@ -637,10 +744,11 @@ secure_file(struct work *w)
 		json_decref(side);
 		goto out;
 	}
-	if (resume_ingested(w, key, &sb)) {
+	w->rc = resume_ingested(w, key, &sb);
+	if (w->rc > 0) {
 		/* Its event was written before a crash: finish it, take nothing again. */
 		w->rc = 0;
-	} else {
+	} else if (w->rc == 0) {
 		m.job_key = key;
 		m.job_ident = ident;
 		w->rc = cs_store_ingest_fd(w->d->st, fd, rel, &m, &w->res);
@@ -666,6 +774,10 @@ secure_file(struct work *w)
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
 	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
 	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	if (job == NULL) { /* released the next time, not deleted without its record */
+		w->rc = -ENOMEM;
+		goto out;
+	}
 	if (w->d->cfg.release_delete && ib->dock == NULL) {
 		/* Delete only the very file that was read (same inode, unchanged). */
 		if (fstatat(w->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -680,7 +792,7 @@ secure_file(struct work *w)
 			}
 		}
 	}
-	w->rc = key != NULL && job != NULL ? cs_store_job_put(w->d->st, key, job) : -ENOMEM;
+	w->rc = cs_store_job_put(w->d->st, key, job);
 out:
 	json_decref(job);
 	json_decref(ident);
@@ -878,6 +990,12 @@ secure_done(uv_work_t *req, int status)
 		    w->resumed ? ", finishing an ingest interrupted by a crash" :
 		    w->res.duplicate ? ", already stored: recorded as another sighting" : "");
 		cand_remove(d, c);
+		d->oom_streak = 0;
+	} else if (is_oom(w->rc) || (w->rc == CS_EFAILED && is_oom(cs_store_failure(d->st)))) {
+		/* Out of memory: nothing was refused or released; the file waits to be taken again. */
+		c->size = -1;
+		if (!store_oom_check(d))
+			out_of_memory(d, "securing %s/%s", c->ib->path, c->rel);
 	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {
 		/* Still being written, or replaced: wait for it to settle again. */
 		if (w->rc == CS_ECHANGED)
@@ -932,8 +1050,10 @@ pump(struct daemon *d)
 		d->queued--;
 		c->queued = 0;
 		w = calloc(1, sizeof(*w));
-		if (w == NULL)
+		if (w == NULL) { /* c is queued again at the next tick */
+			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
 			return;
+		}
 		w->d = d;
 		w->c = c;
 		w->req.data = w;
@@ -1007,6 +1127,10 @@ on_tick(uv_timer_t *t)
 	}
 	pump(d);
 	dock_tick(d);
+	if (d->accept_pending && !d->stopping && d->control_open) {
+		d->accept_pending = 0;
+		on_connection((uv_stream_t *)&d->control, 0);
+	}
 }
 
 static void
@@ -1043,10 +1167,18 @@ checkpoint_done(uv_work_t *req, int status)
 
 	(void)status;
 	w->d->checkpoint_running = 0;
-	if (w->rc < 0 && cs_store_failed(w->d->st, NULL))
-		store_failed(w->d, w->rc, "signing a checkpoint", 0);
-	else if (w->rc < 0)
-		logmsg(0, "signing a checkpoint failed: %s", cs_strerror(w->rc));
+	if (w->rc == 0)
+		w->d->oom_streak = 0;
+	else if (!store_oom_check(w->d)) {
+		if (is_oom(w->rc)) {
+			w->d->checkpointed_size = 0; /* signed at the next timer */
+			out_of_memory(w->d, "signing a checkpoint");
+		} else if (cs_store_failed(w->d->st, NULL)) {
+			store_failed(w->d, w->rc, "signing a checkpoint", 0);
+		} else {
+			logmsg(0, "signing a checkpoint failed: %s", cs_strerror(w->rc));
+		}
+	}
 	free(w);
 }
 
@@ -1060,8 +1192,10 @@ on_checkpoint(uv_timer_t *t)
 	if (d->checkpoint_running || size == d->checkpointed_size || d->failed || d->full)
 		return;
 	w = calloc(1, sizeof(*w));
-	if (w == NULL)
+	if (w == NULL) {
+		out_of_memory(d, "signing a checkpoint");
 		return;
+	}
 	w->d = d;
 	w->req.data = w;
 	d->checkpoint_running = 1;
@@ -1101,8 +1235,13 @@ status_json(struct daemon *d)
 	char *cp = NULL;
 	json_t *j;
 
-	(void)cs_store_job_counts(d->st, &jobs);
-	(void)cs_store_latest_checkpoint(d->st, &cp);
+	/* Out of memory: no answer, rather than one that leaves something out. */
+	if (cs_store_job_counts(d->st, &jobs) == -ENOMEM)
+		return NULL;
+	if (cs_store_latest_checkpoint(d->st, &cp) == -ENOMEM) {
+		json_decref(jobs);
+		return NULL;
+	}
 	j = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:s*}", "state",
 	    d->failed ? "failed" : d->stopping ? "stopping" : d->full ? "disk_full" : "running",
 	    "station", cs_store_station(d->st), "taking_files", taking_work(d), "queued",
@@ -1112,14 +1251,16 @@ status_json(struct daemon *d)
 	    (json_int_t)d->refused, "ledger_size", (json_int_t)cs_store_size(d->st), "jobs", jobs,
 	    "checkpoint", cp);
 	free(cp);
-	if (d->full) {
+	if (j != NULL && d->full) {
 		uint64_t avail = store_free(d);
 		json_object_set_new(j, "store_free_bytes",
 		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
 		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
 	}
-	if (d->dock_rootfd >= 0)
-		json_object_set_new(j, "docks", dock_status(d));
+	if (j != NULL && d->dock_rootfd >= 0 && json_object_set_new(j, "docks", dock_status(d)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	return j;
 }
 
@@ -1137,11 +1278,12 @@ on_write(uv_write_t *req, int status)
 	free(req);
 }
 
-static void
+/* Sends `j` as one line; -1 if it could not be (the caller hangs up). */
+static int
 reply(struct client *cl, json_t *j)
 {
 	uv_write_t *req = malloc(sizeof(*req));
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	size_t n = s != NULL ? strlen(s) : 0;
 	char *line = s != NULL ? realloc(s, n + 2) : NULL;
 	uv_buf_t b;
@@ -1149,7 +1291,7 @@ reply(struct client *cl, json_t *j)
 	if (req == NULL || line == NULL) {
 		free(req);
 		free(line != NULL ? line : s);
-		return;
+		return -1;
 	}
 	line[n] = '\n';
 	line[n + 1] = '\0';
@@ -1158,28 +1300,39 @@ reply(struct client *cl, json_t *j)
 	if (uv_write(req, (uv_stream_t *)&cl->pipe, &b, 1, on_write) < 0) {
 		free(line);
 		free(req);
+		return -1;
 	}
+	return 0;
 }
 
-static void
+/* Answers one request line; -1 if no answer could be made (out of memory): hang up. */
+static int
 handle_request(struct client *cl, const char *line, size_t len)
 {
 	json_error_t jerr;
-	json_t *req = json_loadb(line, len, 0, &jerr), *ans;
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	json_t *req = NULL, *ans;
+	const char *cmd;
+	int rc = cs_json_parse(line, len, 0, &req, &jerr);
 
+	if (rc == -ENOMEM)
+		return -1;
+	cmd = json_string_value(json_object_get(req, "cmd"));
 	if (req == NULL || cmd == NULL)
 		ans = json_pack("{s:b, s:s}", "ok", 0, "error",
 		    "a request is one JSON object per line with a \"cmd\"");
 	else if (strcmp(cmd, "status") == 0) {
 		ans = status_json(cl->d);
-		json_object_set_new(ans, "ok", json_true());
+		if (ans != NULL && json_object_set_new(ans, "ok", json_true()) < 0) {
+			json_decref(ans);
+			ans = NULL;
+		}
 	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
-	reply(cl, ans);
+	rc = reply(cl, ans);
 	json_decref(ans);
 	json_decref(req);
+	return rc;
 }
 
 static void
@@ -1205,7 +1358,12 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	cl->len += (size_t)n;
 	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
 		size_t linelen = (size_t)(nl - cl->buf);
-		handle_request(cl, cl->buf, linelen);
+		if (handle_request(cl, cl->buf, linelen) < 0) {
+			/* Out of memory: the client sees the connection close, not a silence. */
+			out_of_memory(cl->d, "answering a control request");
+			uv_close((uv_handle_t *)s, on_client_close);
+			return;
+		}
 		memmove(cl->buf, nl + 1, cl->len - linelen - 1);
 		cl->len -= linelen + 1;
 	}
@@ -1227,8 +1385,15 @@ on_connection(uv_stream_t *server, int status)
 	if (status < 0)
 		return;
 	cl = calloc(1, sizeof(*cl));
-	if (cl == NULL)
+	if (cl == NULL) {
+		/*
+		 * Not accepted, libuv stops listening until it is: the next tick
+		 * accepts it (d->accept_pending), when memory allows.
+		 */
+		d->accept_pending = 1;
+		out_of_memory(d, "accepting a control connection");
 		return;
+	}
 	cl->d = d;
 	uv_pipe_init(d->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
@@ -1274,6 +1439,65 @@ control_start(struct daemon *d)
 	return 0;
 }
 
+static uv_work_t pool_start;
+
+static void
+pool_start_work(uv_work_t *req)
+{
+	(void)req;
+}
+
+static void
+pool_start_done(uv_work_t *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+/*
+ * libuv keeps one watcher slot per descriptor number and grows that array,
+ * when a higher descriptor is first watched, with a realloc() after whose
+ * failure it calls abort() (uv__io_start). custosd watches descriptors while
+ * it runs (control connections, numbered above the files the work items
+ * hold open): the array is made large enough for every descriptor below the
+ * limit (at most 4096 slots, 32 KiB) at start, by watching one descriptor
+ * near the top for a moment, so that no later one makes libuv grow it.
+ */
+static void
+probe_cb(uv_poll_t *h, int status, int events)
+{
+	(void)h;
+	(void)status;
+	(void)events;
+}
+
+static int
+presize_watchers(uv_loop_t *loop)
+{
+	static uv_poll_t probe;
+	struct rlimit rl;
+	int top = 4096, efd, fd, rc;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)top)
+		top = (int)rl.rlim_cur;
+	efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	fd = fcntl(efd, F_DUPFD_CLOEXEC, top > 64 ? top - 1 : 63);
+	close(efd);
+	if (fd < 0)
+		return errno == EINVAL || errno == EMFILE ? 0 : -1; /* nothing free up there */
+	rc = uv_poll_init(loop, &probe, fd);
+	if (rc == 0) {
+		rc = uv_poll_start(&probe, UV_READABLE, probe_cb);
+		uv_close((uv_handle_t *)&probe, NULL);
+	}
+	close(fd);
+	if (rc < 0)
+		errno = -rc;
+	return rc < 0 ? -1 : 0;
+}
+
 /* ---- inboxes, signals, start and stop ---- */
 
 static int
@@ -1286,8 +1510,11 @@ inboxes_open(struct daemon *d, const struct cs_config *cfg)
 		ib->dirfd = open(cfg->inboxes[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (ib->path == NULL || ib->dirfd < 0) {
 			logmsg(0, "cannot open upload directory %s: %s", cfg->inboxes[i],
-			    strerror(errno));
+			    strerror(ib->path == NULL ? ENOMEM : errno));
 			free(ib->path);
+			ib->path = NULL;
+			if (ib->dirfd >= 0)
+				close(ib->dirfd);
 			return -1;
 		}
 		d->n_inboxes++;
@@ -1399,6 +1626,68 @@ apply_cli(const struct daemon *d, struct cs_config *c)
 	}
 }
 
+#ifdef CS_FAILPOINTS
+/* Test build: libuv's allocations, counted and failed by CUSTOS_OOM_LIB=uv. */
+static void *
+uv_test_malloc(size_t n)
+{
+	return cs__failalloc_fail() ? NULL : malloc(n);
+}
+
+static void *
+uv_test_realloc(void *p, size_t n)
+{
+	return cs__failalloc_fail() ? NULL : realloc(p, n);
+}
+
+static void *
+uv_test_calloc(size_t n, size_t size)
+{
+	return cs__failalloc_fail() ? NULL : calloc(n, size);
+}
+
+/* Before any use of OpenSSL or libuv: their allocators can only be replaced first. */
+static int
+test_hooks(void)
+{
+	if (cs__failalloc_init() < 0)
+		return -1;
+	if (cs__failalloc_wanted("uv") &&
+	    uv_replace_allocator(uv_test_malloc, uv_test_realloc, uv_test_calloc, free) < 0)
+		return -1;
+	return 0;
+}
+#endif
+
+/*
+ * Releases what main() made, however far it got (the loop itself only once
+ * every handle is closed); returns `status`, the exit status.
+ */
+static int
+daemon_fini(struct daemon *d, int status)
+{
+	/* Candidates first: a recorder's name its tree, which dock_stop() frees. */
+	for (size_t h = 0; d->table != NULL && h < d->table_size; h++)
+		while (d->table[h] != NULL)
+			cand_remove(d, d->table[h]);
+	free(d->table);
+	dock_stop(d);
+	cs_store_close(d->st);
+	if (d->loop != NULL)
+		(void)uv_loop_close(d->loop); /* UV_EBUSY after a failed start */
+	for (size_t i = 0; i < d->n_wds; i++)
+		free(d->wds[i].rel);
+	free(d->wds);
+	for (size_t i = 0; i < d->n_inboxes; i++) {
+		close(d->inboxes[i].dirfd);
+		free(d->inboxes[i].path);
+	}
+	if (d->ifd >= 0)
+		close(d->ifd);
+	cs_config_fini(&d->cfg);
+	return status;
+}
+
 static const char usage[] =
     "usage: custosd [--config FILE] [--store DIR] [--inbox DIR]... [--docks DIR]\n"
     "               [--station NAME] [--foreground] [--check-config]\n"
@@ -1431,7 +1720,12 @@ main(int argc, char **argv)
 	struct stat sb;
 	uint64_t wd_usec = 0;
 
+#ifdef CS_FAILPOINTS
+	if (test_hooks() < 0)
+		return 2;
+#endif
 	memset(&d, 0, sizeof(d));
+	d.ifd = d.dock_rootfd = d.dock_wd = -1;
 	cs_config_init(&d.cfg);
 	log_prefix = getenv("JOURNAL_STREAM") != NULL;
 	while ((c = getopt_long(argc, argv, "c:s:i:d:fh", longopts, NULL)) != -1) {
@@ -1457,14 +1751,15 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (d.config_path != NULL && cs_config_load(&d.cfg, d.config_path, err, sizeof(err)) < 0) {
+	if (d.config_path != NULL &&
+	    (rc = cs_config_load(&d.cfg, d.config_path, err, sizeof(err))) < 0) {
 		fprintf(stderr, "custosd: %s\n", err);
-		return 2;
+		return daemon_fini(&d, rc == -ENOMEM ? 3 : 2);
 	}
 	apply_cli(&d, &d.cfg);
 	if (cs_config_check(&d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "custosd: %s\n", err);
-		return 2;
+		return daemon_fini(&d, 2);
 	}
 	if (check_only) {
 		printf("configuration is valid\n");
@@ -1472,6 +1767,16 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_level = d.cfg.log_level;
+	/*
+	 * OpenSSL 3.0 builds its default library context on first use; if an
+	 * allocation fails there it goes on with a half-built context and
+	 * crashes later on a NULL lock. Build it now and stop cleanly if that
+	 * fails (as the CLI does).
+	 */
+	if (OPENSSL_init_crypto(0, NULL) != 1 || OSSL_LIB_CTX_get0_global_default() == NULL) {
+		logmsg(0, "cannot start: out of memory initialising OpenSSL");
+		return daemon_fini(&d, 3);
+	}
 
 	/* First start: create the store on its default. */
 	{
@@ -1483,7 +1788,7 @@ main(int argc, char **argv)
 			if (rc < 0) {
 				logmsg(0, "cannot create the store %s: %s", d.cfg.store,
 				    cs_strerror(rc));
-				return 3;
+				return daemon_fini(&d, 3);
 			}
 			logmsg(2, "created store %s", d.cfg.store);
 		}
@@ -1492,7 +1797,7 @@ main(int argc, char **argv)
 	if (rc < 0) {
 		logmsg(0, "cannot open the store %s: %s%s", d.cfg.store, cs_strerror(rc),
 		    rc == CS_EBUSY ? " (another custosd or custos command holds it)" : "");
-		return 3;
+		return daemon_fini(&d, 3);
 	}
 	d.checkpointed_size = cs_store_size(d.st);
 
@@ -1506,19 +1811,15 @@ main(int argc, char **argv)
 	d.table_size = 16381;
 	d.table = calloc(d.table_size, sizeof(*d.table));
 	d.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (d.table == NULL || d.ifd < 0) {
-		logmsg(0, "cannot start: %s", strerror(errno));
-		return 3;
+	if (d.loop == NULL || d.table == NULL || d.ifd < 0 || presize_watchers(d.loop) < 0) {
+		logmsg(0, "cannot start: %s", strerror(d.loop == NULL ? ENOMEM : errno));
+		return daemon_fini(&d, 3);
 	}
 	uv_poll_init(d.loop, &d.inotify_poll, d.ifd);
 	d.inotify_poll.data = &d;
 	uv_poll_start(&d.inotify_poll, UV_READABLE, on_inotify);
-	if (inboxes_open(&d, &d.cfg) < 0)
-		return 3;
-	d.dock_rootfd = -1;
-	d.dock_wd = -1;
-	if (d.cfg.docks != NULL && dock_start(&d) < 0)
-		return 3;
+	if (inboxes_open(&d, &d.cfg) < 0 || (d.cfg.docks != NULL && dock_start(&d) < 0))
+		return daemon_fini(&d, 3);
 
 	uv_timer_init(d.loop, &d.tick);
 	uv_timer_init(d.loop, &d.rescan);
@@ -1543,8 +1844,17 @@ main(int argc, char **argv)
 	uv_signal_start(&d.sigint, on_sigterm, SIGINT);
 	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
-	(void)control_start(&d);
+	/* Without its socket custosd runs on (custos status cannot reach it), but not for want of memory. */
+	if (control_start(&d) == UV_ENOMEM)
+		return daemon_fini(&d, 3);
 
+	/*
+	 * libuv starts its thread pool at the first work item and calls abort()
+	 * if it cannot create a thread (out of memory, say): start it now, before
+	 * READY=1, rather than in the middle of taking files.
+	 */
+	if (uv_queue_work(d.loop, &pool_start, pool_start_work, pool_start_done) < 0)
+		return daemon_fini(&d, 3);
 	rescan_all(&d); /* files that arrived while custosd was down */
 	logmsg(2, "watching %zu upload director%s%s%s; store %s (station %s)", d.n_inboxes,
 	    d.n_inboxes == 1 ? "y" : "ies", d.cfg.docks ? " and the dock root " : "",
@@ -1555,26 +1865,10 @@ main(int argc, char **argv)
 
 	/* Every work item has finished: sign what was secured, then close. */
 	rc = cs_store_checkpoint(d.st, NULL);
-	if (rc < 0 && !d.failed)
+	if (rc < 0 && !d.failed && !(rc == CS_EFAILED && is_oom(cs_store_failure(d.st))))
 		logmsg(0, "final checkpoint failed: %s", cs_strerror(rc));
-	if (cs_store_failed(d.st, NULL))
+	if (cs_store_failed(d.st, NULL) && !d.oom_stop)
 		d.failed = 1; /* stopped while paused on a full disk: recovery at the next start */
-	dock_stop(&d);
-	cs_store_close(d.st);
-	uv_loop_close(d.loop);
-	for (size_t h = 0; h < d.table_size; h++)
-		while (d.table[h] != NULL)
-			cand_remove(&d, d.table[h]);
-	free(d.table);
-	for (size_t i = 0; i < d.n_wds; i++)
-		free(d.wds[i].rel);
-	free(d.wds);
-	for (size_t i = 0; i < d.n_inboxes; i++) {
-		close(d.inboxes[i].dirfd);
-		free(d.inboxes[i].path);
-	}
-	close(d.ifd);
 	logmsg(2, "stopped: %llu file(s) secured in this run", (unsigned long long)d.secured);
-	cs_config_fini(&d.cfg);
-	return d.failed ? 1 : 0;
+	return daemon_fini(&d, d.failed ? 1 : d.oom_stop ? 4 : 0);
 }

@@ -6,6 +6,7 @@
 #ifndef CUSTOSD_DAEMON_H
 #define CUSTOSD_DAEMON_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "custos/error.h"
 #include "custos/store.h"
 
 struct dock;
@@ -94,10 +96,36 @@ struct daemon {
 	uint64_t inflight_bytes; /* sizes of the files being secured */
 	size_t finalizing;       /* dock receipts being written */
 	uv_timer_t space;
+
+	/* out of memory (custosd.c, out_of_memory()) */
+	unsigned oom_streak; /* failures since the last progress */
+	uint64_t oom_last;   /* loop time of the last one */
+	int oom_stop;        /* stopping for lack of memory: exit status 4 */
+	int accept_pending;  /* a control connection waits for memory to be accepted */
 };
 
 
 __attribute__((format(printf, 2, 3))) void logmsg(int level, const char *fmt, ...);
+/*
+ * An allocation failed while doing what `fmt` says: logs it; the work is
+ * tried again later by its caller's usual retry. A lack of memory that
+ * lasts (several failures with no progress between) stops custosd. Loop
+ * thread only.
+ */
+__attribute__((format(printf, 2, 3))) void out_of_memory(struct daemon *d, const char *fmt, ...);
+/* A failed allocation (or OpenSSL failing, for want of one): -ENOMEM or CS_ECRYPTO. */
+static inline int
+is_oom(int rc)
+{
+	return rc == -ENOMEM || rc == CS_ECRYPTO;
+}
+/*
+ * After a store operation came back on the loop thread: if the store
+ * stopped for lack of memory (cs_store_failure), custosd stops so that the
+ * next start indexes what the catalog missed. 1 if it did.
+ */
+int store_oom_check(struct daemon *d);
+
 void observe(struct daemon *d, struct inbox *ib, const char *rel);
 void scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth);
 void watch_dir(struct daemon *d, struct inbox *ib, const char *rel);
@@ -118,8 +146,11 @@ int dock_start(struct daemon *d);
 void dock_rescan(struct daemon *d);
 void dock_tick(struct daemon *d);
 void dock_stop(struct daemon *d);
-/* Fills *m for file `rel` of a dock (pattern, device identity, clock); work thread. */
-void dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
+/*
+ * Fills *m for file `rel` of a dock (pattern, device identity, clock); work
+ * thread. 0, or -ENOMEM when a field could not be made (none is left out).
+ */
+int dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
     char *bufs, size_t bufn, json_t **extra);
 const char *dock_device(const struct dock *k);
 json_t *dock_status(struct daemon *d);

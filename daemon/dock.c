@@ -112,14 +112,18 @@ parse_time(const char *s, int64_t *ms)
 	return 0;
 }
 
-/* 1 if `s` passes the library's rules for a metadata text field (an officer id, say). */
+/*
+ * 1 if `s` passes the library's rules for a metadata text field (an officer
+ * id, say), 0 if not, -ENOMEM if that could not be checked.
+ */
 static int
 clean_text(const char *s)
 {
 	const char *one[1] = {s};
 	struct cs_meta m = {.officers = one, .n_officers = 1};
+	int rc = cs_meta_check(&m, NULL);
 
-	return cs_meta_check(&m, NULL) == 0;
+	return rc == 0 ? 1 : rc == -ENOMEM ? rc : 0;
 }
 
 const char *
@@ -210,12 +214,13 @@ name_time(const struct dock *k, const char *t, int64_t *ms)
 	return 0;
 }
 
-void
+int
 dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
     char *bufs, size_t bufn, json_t **extra)
 {
 	struct name_fields f;
 	int64_t reported;
+	int rc = 0, ok;
 
 	m->source = "dock";
 	m->device = k->device;
@@ -226,17 +231,24 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 	*extra = json_pack("{s:s, s:s, s:s, s:I}", "dock_session", k->session, "recorder_model",
 	    k->model, "recorder_clock_at_docking", k->recorder_clock, "clock_offset_ms",
 	    (json_int_t)k->offset_ms);
+	if (*extra == NULL)
+		return -ENOMEM;
 	if (parse_name(k, rel, &f)) {
 		/* What a name gives that would not pass as metadata is left out, not the file. */
 		if (f.officer[0] != '\0' && strcmp(f.officer, k->officer) != 0 && bufn > 64 &&
-		    clean_text(f.officer)) {
+		    (ok = clean_text(f.officer)) != 0) {
+			if (ok < 0)
+				return ok;
 			snprintf(bufs, 64, "%s", f.officer);
 			officers[m->n_officers++] = bufs;
 		}
-		if (f.seq[0] != '\0')
-			json_object_set_new(*extra, "seq", json_integer(strtoll(f.seq, NULL, 10)));
-		if (f.device[0] != '\0')
-			json_object_set_new(*extra, "name_device", json_string(f.device));
+		/* (json_object_set_new() fails on a NULL value: out of memory either way) */
+		if (f.seq[0] != '\0' &&
+		    json_object_set_new(*extra, "seq", json_integer(strtoll(f.seq, NULL, 10))) < 0)
+			rc = -ENOMEM;
+		if (f.device[0] != '\0' &&
+		    json_object_set_new(*extra, "name_device", json_string(f.device)) < 0)
+			rc = -ENOMEM;
 		if (f.time[0] != '\0' && name_time(k, f.time, &reported) == 0 && bufn >= 128) {
 			/* Stored both ways: as the recorder reported it, and corrected. */
 			char *corr = bufs + 64;
@@ -244,12 +256,17 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 			struct cs_meta t = {.recorded_start = corr};
 			format_ms(reported, rep, sizeof(rep));
 			format_ms(reported + k->offset_ms, corr, 64);
-			json_object_set_new(*extra, "recorded_start_reported", json_string(rep));
-			if (cs_meta_check(&t, NULL) == 0)
+			if (json_object_set_new(*extra, "recorded_start_reported", json_string(rep)) < 0)
+				rc = -ENOMEM;
+			ok = cs_meta_check(&t, NULL);
+			if (ok == 0)
 				m->recorded_start = corr;
+			else if (ok == -ENOMEM)
+				rc = ok;
 		}
 	}
 	m->extra = *extra;
+	return rc;
 }
 
 /* ---- sessions ---- */
@@ -265,29 +282,36 @@ key_of(const char *prefix, const char *device)
 	return k;
 }
 
-static json_t *
-session_get(struct daemon *d, const char *device)
+/* The latest session of `device` in *s (NULL if none, or unreadable); -ENOMEM: unknown. */
+static int
+session_get(struct daemon *d, const char *device, json_t **s)
 {
 	char *key = key_of("session/", device);
-	json_t *s = NULL;
+	int rc = key != NULL ? cs_store_job_get(d->st, key, s) : -ENOMEM;
 
-	if (key != NULL && cs_store_job_get(d->st, key, &s) < 0)
-		s = NULL;
 	free(key);
-	return s;
+	if (rc < 0)
+		*s = NULL;
+	return rc == -ENOMEM ? rc : 0;
 }
 
-static void
+static int
 session_put(struct daemon *d, const char *device, json_t *s)
 {
 	char *key = key_of("session/", device);
+	int rc = key != NULL && s != NULL ? cs_store_job_put(d->st, key, s) : -ENOMEM;
 
-	if (key == NULL || cs_store_job_put(d->st, key, s) < 0)
-		logmsg(0, "recorder %s: the dock session could not be saved", device);
+	if (rc < 0)
+		logmsg(0, "recorder %s: the dock session could not be saved (%s)", device,
+		    cs_strerror(rc));
 	free(key);
+	return rc;
 }
 
-/* Reads and checks DEVICE.json; -1 with a reason when it is not usable (yet). */
+/*
+ * Reads and checks DEVICE.json; -1 with a reason when it is not usable (yet),
+ * -ENOMEM when it could not be read for lack of memory.
+ */
 static int
 read_identity(struct dock *k, char *why, size_t whyn)
 {
@@ -310,7 +334,10 @@ read_identity(struct dock *k, char *why, size_t whyn)
 		snprintf(why, whyn, "DEVICE.json: unreadable");
 		return -1;
 	}
-	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	if (cs_json_parse(buf, (size_t)n, JSON_REJECT_DUPLICATES, &j, &jerr) == -ENOMEM) {
+		snprintf(why, whyn, "DEVICE.json: %s", cs_strerror(-ENOMEM));
+		return -ENOMEM;
+	}
 	dev = json_string_value(json_object_get(j, "device_id"));
 	model = json_string_value(json_object_get(j, "model"));
 	officer = json_string_value(json_object_get(j, "officer_id"));
@@ -323,19 +350,29 @@ read_identity(struct dock *k, char *why, size_t whyn)
 	} else {
 		struct cs_meta m = {.device = dev, .case_no = NULL};
 		const char *field;
-		if (cs_meta_check(&m, &field) < 0) {
+		/* Each check can fail for lack of memory: then no identity is made of it. */
+		int dev_rc = cs_meta_check(&m, &field);
+		int officer_ok = officer != NULL && strlen(officer) < sizeof(k->officer) ?
+		    clean_text(officer) : 0;
+		int model_ok = model != NULL && strlen(model) < sizeof(k->model) ? clean_text(model) : 0;
+
+		if (dev_rc == -ENOMEM || officer_ok < 0 || model_ok < 0) {
+			snprintf(why, whyn, "DEVICE.json: %s", cs_strerror(-ENOMEM));
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (dev_rc < 0) {
 			snprintf(why, whyn, "DEVICE.json: \"device_id\" is not clean text");
 			goto out;
 		}
 		/* An officer id or model that would not pass as metadata is left out. */
-		if (officer != NULL &&
-		    (strlen(officer) >= sizeof(k->officer) || !clean_text(officer))) {
+		if (officer != NULL && !officer_ok) {
 			logmsg(1, "recorder %s: DEVICE.json \"officer_id\" is not clean text of "
 			          "at most %zu bytes; left out",
 			    dev, sizeof(k->officer) - 1);
 			officer = NULL;
 		}
-		if (model != NULL && (strlen(model) >= sizeof(k->model) || !clean_text(model)))
+		if (model != NULL && !model_ok)
 			model = NULL;
 		snprintf(k->device, sizeof(k->device), "%s", dev);
 		snprintf(k->model, sizeof(k->model), "%s", model ? model : "");
@@ -396,12 +433,16 @@ open_session(struct daemon *d, struct dock *k)
 	char why[256], stamp[40], path[PATH_MAX];
 	json_t *s;
 	struct stat sb;
+	int rc;
 
 	k->tree.dirfd = openat(d->dock_rootfd, k->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (k->tree.dirfd < 0 || fstat(k->tree.dirfd, &sb) < 0)
 		return;
-	if (read_identity(k, why, sizeof(why)) < 0) {
+	rc = read_identity(k, why, sizeof(why));
+	if (rc == -ENOMEM)
+		goto oom;
+	if (rc < 0) {
 		if (!k->attention_logged)
 			logmsg(1, "dock %s: no session yet: %s", k->name, why);
 		k->attention_logged = 1;
@@ -412,7 +453,8 @@ open_session(struct daemon *d, struct dock *k)
 	k->attention_logged = 0;
 	k->dev = sb.st_dev;
 	k->ino = sb.st_ino;
-	s = session_get(d, k->device);
+	if (session_get(d, k->device, &s) < 0)
+		goto oom;
 	if (s != NULL && json_string_value(json_object_get(s, "state")) != NULL &&
 	    json_string_value(json_object_get(s, "session")) != NULL &&
 	    strcmp(json_string_value(json_object_get(s, "state")), "complete") != 0) {
@@ -453,18 +495,27 @@ open_session(struct daemon *d, struct dock *k)
 	    "device", k->device, "model", k->model, "officer", k->officer, "folder", k->name,
 	    "state", "open", "docked_at", stamp, "clock_offset_ms", (json_int_t)k->offset_ms,
 	    "recorder_clock", k->recorder_clock);
-	session_put(d, k->device, s);
+	rc = session_put(d, k->device, s);
 	json_decref(s);
+	if (rc == -ENOMEM)
+		goto oom;
 
 	snprintf(path, sizeof(path), "%s/%s", d->cfg.docks, k->name);
 	free(k->tree.path);
-	k->tree.path = strdup(path);
+	if ((k->tree.path = strdup(path)) == NULL)
+		goto oom;
 	k->tree.dock = k;
 	k->tree.changed_at = uv_now(d->loop);
 	k->active = 1;
 	k->complete = 0;
 	watch_dir(d, &k->tree, "");
 	scan_dir(d, &k->tree, "", 0);
+	return;
+oom:
+	/* No session without its record: the folder is opened again at the next rescan. */
+	close(k->tree.dirfd);
+	k->tree.dirfd = -1;
+	out_of_memory(d, "opening the dock session of %s", k->name);
 }
 
 static void
@@ -482,11 +533,11 @@ interrupt_session(struct daemon *d, struct dock *k)
 		logmsg(2, "recorder %s undocked after its receipt", k->device);
 		return;
 	}
-	s = session_get(d, k->device);
-	if (s != NULL) {
-		json_object_set_new(s, "state", json_string("interrupted"));
-		session_put(d, k->device, s);
-	}
+	if (session_get(d, k->device, &s) < 0 ||
+	    (s != NULL && (json_object_set_new(s, "state", json_string("interrupted")) < 0 ||
+	                      session_put(d, k->device, s) == -ENOMEM)))
+		out_of_memory(d, "recording that session %s is interrupted (it stays open)",
+		    k->session);
 	json_decref(s);
 	logmsg(1, "recorder %s was removed before all its files were secured: session %s is "
 	          "interrupted and resumes when it is docked again. Do not wipe it",
@@ -516,6 +567,8 @@ dock_rescan(struct daemon *d)
 	}
 	fd = openat(d->dock_rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0 && errno == ENOMEM)
+			out_of_memory(d, "scanning the dock root");
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -534,8 +587,10 @@ dock_rescan(struct daemon *d)
 			continue;
 		if (k == NULL) {
 			k = calloc(1, sizeof(*k));
-			if (k == NULL)
+			if (k == NULL) {
+				out_of_memory(d, "looking at dock %s", de->d_name);
 				break;
+			}
 			k->d = d;
 			snprintf(k->name, sizeof(k->name), "%s", de->d_name);
 			k->tree.dirfd = -1;
@@ -561,6 +616,7 @@ struct finalize {
 	struct daemon *d;
 	int rc;
 	int missing, refused;
+	int oom; /* an allocation failed: no receipt from an incomplete walk */
 	int dirfd; /* the recorder folder, duplicated for this item */
 	char first_missing[256];
 	size_t files;
@@ -579,13 +635,15 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 	struct dock *k = w->f->k;
 	struct dirent *de;
 	DIR *dir;
-	int fd;
+	int fd, rc;
 
 	if (depth > 32)
 		return;
 	fd = rel[0] ? openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
 	                  openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0 && errno == ENOMEM)
+			w->f->oom = 1;
 		if (fd >= 0)
 			close(fd);
 		w->f->missing++;
@@ -611,7 +669,9 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 		if (dock_own_file(sub))
 			continue;
 		snprintf(key, sizeof(key), "dock/%s/%s", k->device, sub);
-		if (cs_store_job_get(w->f->d->st, key, &job) < 0) {
+		if ((rc = cs_store_job_get(w->f->d->st, key, &job)) < 0) {
+			if (rc == -ENOMEM)
+				w->f->oom = 1;
 			if (w->f->missing++ == 0)
 				snprintf(w->f->first_missing, sizeof(w->f->first_missing), "%.255s", sub);
 			continue;
@@ -627,11 +687,15 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 				snprintf(w->f->first_missing, sizeof(w->f->first_missing), "%.255s", sub);
 		} else {
 			struct name_fields nf;
-			json_array_append_new(w->files, json_pack("{s:s, s:O, s:O, s:O, s:s}", "name", sub,
-			    "size", json_object_get(job, "size"), "sha256", json_object_get(job, "sha256"),
-			    "id", json_object_get(job, "id"), "custody", "local"));
-			if (parse_name(k, sub, &nf) && nf.seq[0] != '\0')
-				json_array_append_new(w->seqs, json_integer(strtoll(nf.seq, NULL, 10)));
+			/* (a NULL element fails the append: out of memory either way) */
+			if (json_array_append_new(w->files, json_pack("{s:s, s:O, s:O, s:O, s:s}", "name",
+			        sub, "size", json_object_get(job, "size"), "sha256",
+			        json_object_get(job, "sha256"), "id", json_object_get(job, "id"), "custody",
+			        "local")) < 0)
+				w->f->oom = 1;
+			if (parse_name(k, sub, &nf) && nf.seq[0] != '\0' &&
+			    json_array_append_new(w->seqs, json_integer(strtoll(nf.seq, NULL, 10))) < 0)
+				w->f->oom = 1;
 		}
 		json_decref(job);
 	}
@@ -646,21 +710,34 @@ cmp_int(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Merges this session's sequence numbers into the device's record; returns the gaps. */
-static json_t *
-update_sequences(struct daemon *d, const char *device, json_t *seqs)
+/*
+ * Merges this session's sequence numbers into the device's record; 0 with
+ * *gaps_out the gaps, or -ENOMEM (the record is then left as it was).
+ */
+static int
+update_sequences(struct daemon *d, const char *device, json_t *seqs, json_t **gaps_out)
 {
 	char *key = key_of("device/", device);
 	json_t *rec = NULL, *all, *gaps = json_array(), *v;
-	long long *nums;
+	long long *nums = NULL;
 	size_t n = 0, i;
+	int rc = -ENOMEM;
 
 	if (key == NULL || gaps == NULL)
 		goto out;
-	if (cs_store_job_get(d->st, key, &rec) < 0)
-		rec = json_pack("{s:[]}", "seqs");
+	rc = cs_store_job_get(d->st, key, &rec);
+	if (rc == -ENOMEM) /* never start the device's history afresh for want of memory */
+		goto out;
+	rc = -ENOMEM;
+	if (rec == NULL && (rec = json_object()) == NULL)
+		goto out;
 	all = json_object_get(rec, "seqs");
-	json_array_extend(all, seqs);
+	if (!json_is_array(all) &&
+	    (json_object_set_new(rec, "seqs", json_array()) < 0 ||
+	        (all = json_object_get(rec, "seqs")) == NULL))
+		goto out;
+	if (json_array_extend(all, seqs) < 0)
+		goto out;
 	nums = malloc((json_array_size(all) + 1) * sizeof(*nums));
 	if (nums == NULL)
 		goto out;
@@ -672,18 +749,27 @@ update_sequences(struct daemon *d, const char *device, json_t *seqs)
 	for (i = 0; i < n; i++) {
 		if (i > 0 && nums[i] == nums[i - 1])
 			continue;
-		if (i > 0 && nums[i] > nums[i - 1] + 1)
-			json_array_append_new(gaps, json_pack("[I, I]", (json_int_t)nums[i - 1] + 1,
-			    (json_int_t)nums[i] - 1));
-		json_array_append_new(all, json_integer(nums[i]));
+		if (i > 0 && nums[i] > nums[i - 1] + 1 &&
+		    json_array_append_new(gaps, json_pack("[I, I]", (json_int_t)nums[i - 1] + 1,
+		        (json_int_t)nums[i] - 1)) < 0)
+			goto out;
+		if (json_array_append_new(all, json_integer(nums[i])) < 0)
+			goto out;
 	}
-	free(nums);
-	json_object_set(rec, "gaps", gaps);
-	(void)cs_store_job_put(d->st, key, rec);
+	if (json_object_set(rec, "gaps", gaps) < 0)
+		goto out;
+	rc = cs_store_job_put(d->st, key, rec);
+	if (rc == -ENOMEM)
+		goto out;
+	*gaps_out = gaps;
+	gaps = NULL;
+	rc = 0;
 out:
+	free(nums);
 	json_decref(rec);
+	json_decref(gaps);
 	free(key);
-	return gaps;
+	return rc;
 }
 
 /* A crash while a receipt was written leaves its temp file; it is custos's own. */
@@ -714,13 +800,23 @@ finalize_work(uv_work_t *req)
 	json_t *body = NULL, *s;
 
 	remove_stray_receipts(f->dirfd);
+	if (w.files == NULL || w.seqs == NULL) {
+		f->rc = -ENOMEM;
+		goto out;
+	}
 	walk_tree(&w, f->dirfd, "", 0);
 	f->files = json_array_size(w.files);
+	if (f->oom) { /* a receipt lists every file or is not written */
+		f->rc = -ENOMEM;
+		goto out;
+	}
 	if (f->missing > 0 || f->refused > 0) {
 		f->rc = 1; /* not yet, or needs a person */
 		goto out;
 	}
-	f->gaps = update_sequences(f->d, k->device, w.seqs);
+	f->rc = update_sequences(f->d, k->device, w.seqs, &f->gaps);
+	if (f->rc < 0)
+		goto out;
 	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O, s:s, s:O}", "receipt",
 	    "custos dock receipt v1", "session", k->session, "device", k->device, "model", k->model,
 	    "officer", k->officer, "recorder_clock_at_docking", k->recorder_clock, "clock_offset_ms",
@@ -729,18 +825,20 @@ finalize_work(uv_work_t *req)
 	f->rc = body != NULL ? cs_receipt_write(f->d->st, f->dirfd, body) : -ENOMEM;
 	if (f->rc < 0)
 		goto out;
-	s = session_get(f->d, k->device);
+	/* The receipt is written; a session record that cannot be made for lack of
+	 * memory makes the receipt be written again, with it, two seconds later. */
+	f->rc = session_get(f->d, k->device, &s);
 	if (s != NULL) {
 		char *key = key_of("session-done/", k->session);
 		char stamp[40];
 		format_ms(now_ms(), stamp, sizeof(stamp));
-		json_object_set_new(s, "state", json_string("complete"));
-		json_object_set_new(s, "closed_at", json_string(stamp));
-		json_object_set_new(s, "files", json_integer((json_int_t)f->files));
-		json_object_set(s, "sequence_gaps", f->gaps);
-		session_put(f->d, k->device, s);
-		if (key != NULL)
-			(void)cs_store_job_put(f->d->st, key, s);
+		if (key == NULL || json_object_set_new(s, "state", json_string("complete")) < 0 ||
+		    json_object_set_new(s, "closed_at", json_string(stamp)) < 0 ||
+		    json_object_set_new(s, "files", json_integer((json_int_t)f->files)) < 0 ||
+		    json_object_set(s, "sequence_gaps", f->gaps) < 0 ||
+		    session_put(f->d, k->device, s) == -ENOMEM ||
+		    cs_store_job_put(f->d->st, key, s) == -ENOMEM)
+			f->rc = -ENOMEM;
 		free(key);
 		json_decref(s);
 	}
@@ -776,6 +874,11 @@ finalize_done(uv_work_t *req, int status)
 			    k->device, f->refused);
 			k->attention_logged = 1;
 		}
+	} else if (f->rc < 0 && store_oom_check(f->d)) {
+		k->retry_at = uv_now(f->d->loop) + 2000;
+	} else if (is_oom(f->rc)) {
+		k->retry_at = uv_now(f->d->loop) + 2000;
+		out_of_memory(f->d, "writing the receipt of recorder %s", k->device);
 	} else if (f->rc < 0) {
 		logmsg(0, "recorder %s: writing the receipt failed: %s; trying again in 30 s",
 		    k->device, cs_strerror(f->rc));
@@ -784,6 +887,7 @@ finalize_done(uv_work_t *req, int status)
 		size_t i;
 		json_t *g;
 		k->complete = 1;
+		f->d->oom_streak = 0;
 		json_array_foreach(f->gaps, i, g)
 		{
 			size_t len = strlen(gaps);
@@ -822,8 +926,10 @@ dock_tick(struct daemon *d)
 		if (now - k->tree.changed_at < d->cfg.settle_ms + 500 || now < k->retry_at)
 			continue;
 		f = calloc(1, sizeof(*f));
-		if (f == NULL)
+		if (f == NULL) {
+			out_of_memory(d, "closing the session of recorder %s", k->device);
 			return;
+		}
 		f->k = k;
 		f->d = d;
 		f->req.data = f;
@@ -866,13 +972,16 @@ dock_status(struct daemon *d)
 {
 	json_t *arr = json_array();
 
-	for (struct dock *k = d->docks; k != NULL; k = k->next) {
+	for (struct dock *k = d->docks; k != NULL && arr != NULL; k = k->next) {
 		if (k->device[0] == '\0')
 			continue;
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I}", "folder",
-		    k->name, "device", k->device, "session", k->session, "docked", k->active,
-		    "complete", k->complete, "pending", (json_int_t)k->tree.pending, "clock_offset_ms",
-		    (json_int_t)k->offset_ms));
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I}",
+		        "folder", k->name, "device", k->device, "session", k->session, "docked",
+		        k->active, "complete", k->complete, "pending", (json_int_t)k->tree.pending,
+		        "clock_offset_ms", (json_int_t)k->offset_ms)) < 0) {
+			json_decref(arr); /* out of memory: no list rather than a short one */
+			arr = NULL;
+		}
 	}
 	return arr;
 }

@@ -141,6 +141,24 @@ cs__json_load(const void *buf, size_t len, size_t flags, int *oom)
 	return v;
 }
 
+int
+cs_json_parse(const char *buf, size_t len, size_t flags, json_t **out, json_error_t *err)
+{
+	json_t *v;
+
+	pthread_once(&json_hook_once, json_hook);
+	json_alloc_failed = 0;
+	v = json_loadb(buf, len, flags, err);
+	if (json_alloc_failed || (v == NULL && json_error_code(err) == json_error_out_of_memory)) {
+		json_decref(v);
+		return -ENOMEM;
+	}
+	if (v == NULL)
+		return CS_EFORMAT;
+	*out = v;
+	return 0;
+}
+
 char *
 cs__json_canonical(const json_t *v, size_t *len)
 {
@@ -615,8 +633,13 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		rc = -1;
 		goto out;
 	}
-	if (rc == 0 && cs_merkle_append(w_get, w_put, &w, a->seq, a->leaf) < 0)
-		rc = w.mdb_rc != 0 ? w.mdb_rc : MDB_CORRUPTED;
+	if (rc == 0) {
+		int mrc = cs_merkle_append(w_get, w_put, &w, a->seq, a->leaf);
+		/* A hash that could not be computed is out of memory (OpenSSL's, maybe), not damage. */
+		if (mrc < 0)
+			rc = w.mdb_rc != 0 ? w.mdb_rc :
+			    mrc == -ENOMEM || mrc == CS_ECRYPTO ? ENOMEM : MDB_CORRUPTED;
+	}
 	if (rc == 0)
 		rc = meta_put(c, txn, "size", a->seq + 1);
 	if (rc == 0)

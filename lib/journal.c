@@ -161,14 +161,15 @@ cs__journal_append(struct cs__journal *j, const char *ev, uint32_t len, struct c
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
+			/* -ENOMEM from here would read as "nothing written" (see commit_event) */
+			rc = n < 0 && errno != ENOMEM ? -errno : -EIO;
 			goto out;
 		}
 		done += (size_t)n;
 	}
 	CS_FAILPOINT("ledger-fsync");
 	if (cs__fsync(j->fd, 1) < 0) {
-		rc = -errno;
+		rc = errno != ENOMEM ? -errno : -EIO;
 		goto out;
 	}
 	e->off = j->end;

@@ -46,8 +46,10 @@ int cs__journal_read(struct cs__journal *j, uint64_t off, struct cs__jentry *e, 
 
 /*
  * Appends an event at j->end and makes it durable (fdatasync). On success
- * *e describes the new entry and j->end moves past it. On failure the
- * caller must treat the store as failed: a retried fsync can lie.
+ * *e describes the new entry and j->end moves past it. -ENOMEM and
+ * CS_ECRYPTO (the entry could not be built) mean nothing was written; on
+ * any other failure the caller must treat the store as failed: a retried
+ * fsync can lie.
  */
 int cs__journal_append(struct cs__journal *j, const char *ev, uint32_t len, struct cs__jentry *e);
 

@@ -657,6 +657,12 @@ cs_store_failed(const struct cs_store *st, int *cause)
 	return !st->failed ? 0 : cs__fsync_failed() ? 2 : 1;
 }
 
+int
+cs_store_failure(const struct cs_store *st)
+{
+	return st->failed;
+}
+
 const char *
 cs_store_station(const struct cs_store *st)
 {
@@ -715,6 +721,13 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 	if (s == NULL)
 		return -ENOMEM;
 	rc = cs__journal_append(&st->j, s, (uint32_t)len, &e);
+	/*
+	 * Out of memory (or OpenSSL failing, which is the same here) comes
+	 * before the journal is touched: nothing was written, the store is sound
+	 * and the caller may try again. Any other failure is a failed write.
+	 */
+	if (rc == -ENOMEM || rc == CS_ECRYPTO)
+		goto out;
 	if (rc < 0) {
 		st->failed = rc;
 		cs__store_log(st, CS_LOG_ERROR,
@@ -726,7 +739,11 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 	memcpy(a.leaf, e.leaf, 32);
 	rc = cs__catalog_apply(&st->cat, &a, 1);
 	if (rc < 0) {
-		/* The event is durable in the ledger; the next start indexes it. */
+		/*
+		 * The event is durable in the ledger; the next start indexes it.
+		 * Even out of memory stops the store here: the catalog is behind
+		 * the journal until it is opened again.
+		 */
 		st->failed = rc;
 		cs__store_log(st, CS_LOG_ERROR,
 		    "the catalog could not record ledger event %llu (%s); the store stops "
@@ -1448,8 +1465,9 @@ cs_store_job_get(struct cs_store *st, const char *key, json_t **job)
 		return rc;
 	rc = mdb_get(txn, st->cat.jobs, &k, &d);
 	if (rc == 0) {
-		*job = json_loadb(d.mv_data, d.mv_size, 0, NULL);
-		rc = *job != NULL ? 0 : CS_ESTORE;
+		int oom;
+		*job = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
+		rc = *job != NULL ? 0 : oom ? -ENOMEM : CS_ESTORE;
 	} else {
 		rc = rc == MDB_NOTFOUND ? CS_ENOTFOUND : CS_ESTORE;
 	}
@@ -1481,11 +1499,17 @@ cs_store_job_counts(struct cs_store *st, json_t **out)
 	if (rc == 0) {
 		rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
 		while (rc == 0) {
-			json_t *job = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+			int oom;
+			json_t *job = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
 			const char *state = json_string_value(json_object_get(job, "state"));
-			if (state != NULL)
-				json_object_set_new(counts, state,
-				    json_integer(json_integer_value(json_object_get(counts, state)) + 1));
+			if (oom || (state != NULL &&
+			               json_object_set_new(counts, state,
+			                   json_integer(json_integer_value(json_object_get(counts, state)) +
+			                       1)) < 0)) {
+				json_decref(job);
+				rc = -ENOMEM;
+				break;
+			}
 			json_decref(job);
 			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 		}
@@ -1494,7 +1518,7 @@ cs_store_job_counts(struct cs_store *st, json_t **out)
 	mdb_txn_abort(txn);
 	if (rc != MDB_NOTFOUND) {
 		json_decref(counts);
-		return CS_ESTORE;
+		return rc == -ENOMEM ? rc : CS_ESTORE;
 	}
 	*out = counts;
 	return 0;
@@ -1533,13 +1557,17 @@ cs_store_jobs_each(struct cs_store *st, const char *prefix,
 	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
 		char key[512];
 		json_t *job;
-		int stop;
+		int stop, oom;
 
 		if (k.mv_size >= sizeof(key))
 			break;
 		memcpy(key, k.mv_data, k.mv_size);
 		key[k.mv_size] = '\0';
-		job = json_loadb(d.mv_data, d.mv_size, 0, NULL);
+		job = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
+		if (oom) {
+			rc = -ENOMEM;
+			break;
+		}
 		stop = job != NULL ? cb(ctx, key, job) : 0;
 		json_decref(job);
 		if (stop)
@@ -1549,7 +1577,7 @@ cs_store_jobs_each(struct cs_store *st, const char *prefix,
 	if (cur != NULL)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : CS_ESTORE;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc == -ENOMEM ? rc : CS_ESTORE;
 }
 
 int

@@ -22,6 +22,9 @@
 #include "custos/merkle.h"
 #include "custos/note.h"
 #include "custos/store.h"
+#ifdef CS_FAILPOINTS
+#include "failalloc.h"
+#endif
 
 enum { EXIT_OK = 0, EXIT_PROBLEM = 1, EXIT_USAGE = 2, EXIT_STORE = 3 };
 
@@ -1233,6 +1236,11 @@ cmd_status(int argc, char **argv, struct opts *o)
 	}
 	close(fd);
 	buf[len] = '\0';
+	if (len == 0) {
+		errmsg("custosd closed the connection without an answer (is it stopping, or short "
+		       "of memory? see its log)");
+		return EXIT_STORE;
+	}
 	ans = json_loads(buf, 0, NULL);
 	if (ans == NULL) {
 		errmsg("custosd sent an answer that is not JSON");
@@ -1496,6 +1504,13 @@ main(int argc, char **argv)
 {
 	struct opts o = {0};
 
+#ifdef CS_FAILPOINTS
+	/* Test build: OpenSSL's allocations may be made to fail (before any use of it). */
+	if (cs__failalloc_init() < 0 || cs__failalloc_wanted("uv")) {
+		fprintf(stderr, "custos: CUSTOS_OOM_LIB: only crypto applies to the CLI\n");
+		return EXIT_USAGE;
+	}
+#endif
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

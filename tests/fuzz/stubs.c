@@ -64,3 +64,17 @@ pump(struct daemon *d)
 	(void)d;
 	abort();
 }
+
+void
+out_of_memory(struct daemon *d, const char *fmt, ...)
+{
+	(void)d, (void)fmt;
+	abort();
+}
+
+int
+store_oom_check(struct daemon *d)
+{
+	(void)d;
+	abort();
+}

@@ -14,6 +14,11 @@
  *   FAILMALLOC_COUNT=FILE  at exit, the number of counted calls is written
  *                          to FILE (only if the process exits normally)
  *   FAILMALLOC_TRACE=1     print a backtrace on stderr at the Nth call
+ *   FAILMALLOC_SIGTRACE=1  on SIGABRT, SIGSEGV or SIGBUS print "failmalloc:
+ *                          signal N" and a backtrace on stderr before dying
+ *                          of it: tells whose abort() it was (libuv aborts
+ *                          on some allocation failures); the backtrace
+ *                          machinery is loaded before main(), uncounted
  *   FAILMALLOC_NEXT=1      forward to the next malloc in the lookup order
  *                          (dlsym(RTLD_NEXT)) instead of glibc's __libc_*
  *                          functions: for the sanitizer build, where the
@@ -36,6 +41,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +74,7 @@ static const char *report_path, *count_path;
 static _Alignas(64) char boot_buf[64 << 10];
 static atomic_size_t boot_used;
 static int in_init; /* no TLS: the loader may call malloc before TLS works */
+static int quiet;   /* while the constructor primes backtrace(): not counted */
 
 static int
 in_boot(const void *p)
@@ -195,7 +202,7 @@ should_fail(void)
 {
 	unsigned long n;
 
-	if (in_init)
+	if (in_init || quiet)
 		return 0;
 	n = atomic_fetch_add(&calls, 1) + 1;
 	if (fail_at == 0 || n < fail_at)
@@ -215,6 +222,49 @@ should_fail(void)
 		return 1;
 	}
 	return persist;
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	static const char msg[] = "failmalloc: signal ";
+	char num[4] = {(char)('0' + sig / 10), (char)('0' + sig % 10), '\n', 0};
+	void *bt[64];
+	int k;
+	ssize_t w;
+
+	w = write(2, msg, sizeof(msg) - 1);
+	w = write(2, num, 3);
+	(void)w;
+	k = backtrace(bt, 64);
+	backtrace_symbols_fd(bt, k, 2);
+	raise(sig); /* SA_RESETHAND: the default action now */
+}
+
+/* Before main(), single-threaded: prime backtrace() (it loads libgcc_s, allocating). */
+__attribute__((constructor)) static void
+sigtrace_setup(void)
+{
+	static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS};
+	struct sigaction sa;
+	const char *s = env("FAILMALLOC_SIGTRACE");
+	void *bt[4];
+
+	if (s == NULL || *s != '1')
+		return;
+	quiet = 1;
+	(void)backtrace(bt, 4);
+	quiet = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+		/* not over a handler of the sanitizers' own */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+		    !(old.sa_flags & SA_SIGINFO))
+			sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 __attribute__((destructor)) static void

@@ -7,14 +7,24 @@
 #                  1 MiB copy chunk, so the writer thread runs, and one already
 #                  stored, a sighting) into a fresh copy of a prepared store;
 #   custos verify  of an intact store and of a store with one damaged blob;
-#   custos find    by case number.
+#   custos find    by case number;
+#   custosd        on an upload directory and a docked recorder (see the
+#                  custosd section below).
+# Besides failmalloc, which fails the Nth allocation of the whole process,
+# the test builds (custos-failpoint, custosd-failpoint) fail the Nth
+# allocation of one library through the allocator hook it offers
+# (lib/failalloc.h): OpenSSL's (CRYPTO_set_mem_functions) for the CLI and
+# custosd, libuv's (uv_replace_allocator) for custosd. libcurl's
+# (curl_global_init_mem) and FFmpeg's (av_max_alloc) will join when custos
+# uses those libraries; it does not yet.
 # Every run must end cleanly (exit 0, or 1/2/3 with a message; never a signal,
 # a hang or a sanitizer report) and leave the store consistent (see
 # oomsweep.py for the checks after each run: checkpoint and verify pass, every
 # ledger event complete with all the metadata given, each file fully present or
 # absent, a file acknowledged by exit 0 present).
 #
-# Sampling: every N up to 300, then every 10th (CI); NIGHTLY=1 runs every N.
+# Sampling: every N up to 300, then every 10th (CI; custosd and the hooks
+# more sparsely, see below); NIGHTLY=1 runs every N.
 #
 # Leaks: the sanitizer build (meson -Db_sanitize=address,undefined) runs the
 # same sweep with leak detection. ASan brings its own malloc, so failmalloc
@@ -24,7 +34,9 @@
 # LeakSanitizer still tracks every block. In the normal build there is no leak
 # check (only crash and consistency checks).
 #
-# Environment: CUSTOS (the CLI), FAILMALLOC (path of libfailmalloc.so).
+# Environment: CUSTOS (the CLI), FAILMALLOC (path of libfailmalloc.so),
+# CUSTOSD and CUSTOSD_FP (the daemon and its test build; no daemon sweeps
+# without them), OOM_PART=cli or daemon (only those sweeps).
 . "$(dirname "$0")/../integration/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -34,11 +46,20 @@ if [ -z "${FAILMALLOC:-}" ] || [ ! -r "$FAILMALLOC" ]; then
 fi
 ASAN=()
 SAMPLE=(--dense 300 --step 10)
+# custosd: ~8,000 allocations in a run (~5,600 of them starting and
+# stopping; ~5,700 of OpenSSL's), ~1 s a run with its checks: sampled more
+# sparsely (~3 minutes in all)
+DSAMPLE=(--dense 40 --step 40)
+DSAMPLE_CRYPTO=(--dense 40 --step 120)
+CSAMPLE=(--dense 100 --step 60) # the CLI through OpenSSL's hook
 LSAN_SUPP=
 if ldd "$CUSTOS" 2>/dev/null | grep -q libasan; then
 	ASAN=(--asan)
 	# each run costs ~4x more under the sanitizers: sample more sparsely
 	SAMPLE=(--dense 100 --step 40)
+	DSAMPLE=(--dense 20 --step 60)
+	DSAMPLE_CRYPTO=(--dense 20 --step 150)
+	CSAMPLE=(--dense 50 --step 250)
 	# Leaks that are OpenSSL's own: when an allocation fails while OpenSSL
 	# builds its default library context or fetches an algorithm (the
 	# implicit fetch behind EVP_sha256() and EVP_PKEY_new_raw_*), it loses
@@ -113,11 +134,13 @@ sweep() {
 		return
 	fi
 	for mode in once persist; do
-		read -r runs fails hits last done codes strays harness supp < <(python3 -c '
+		IFS=$'\t' read -r runs fails hits last done codes strays harness supp uvab uvwhere < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))[sys.argv[2]]
 codes = ",".join("%s:%d" % kv for kv in sorted(r["exit_codes"].items()))
-print(r["runs"], r["failures"], r["hits"], r["last_n"], int(r["completed"]), codes, r["strays"], r["harness"], r["suppressed"])' \
+where = ", ".join("N=%d in %s" % (a["n"], a["where"]) for a in r["uv_abort_at"][:12]) or "-"
+print("\t".join(str(x) for x in (r["runs"], r["failures"], r["hits"], r["last_n"], int(r["completed"]), codes,
+      r["strays"], r["harness"], r["suppressed"], r["uv_aborts"], where)))' \
 			"$WORK/sweep.json" "$mode")
 		TOTAL_RUNS=$((TOTAL_RUNS + runs))
 		TOTAL_FAIL=$((TOTAL_FAIL + fails))
@@ -125,6 +148,8 @@ print(r["runs"], r["failures"], r["hits"], r["last_n"], int(r["completed"]), cod
 			"$strays left an unreferenced blob in objects/"
 		[ "$harness" = 0 ] || echo "#   ($harness run(s) not judged: ASan's runtime stopped on the failed allocation itself)"
 		[ "$supp" = 0 ] || echo "#   ($supp run(s) leaked only inside OpenSSL's own fetch/initialisation: suppressed)"
+		[ "$uvab" = 0 ] || echo "#   ($uvab run(s) ended in libuv's own abort() on a failed allocation, a known limit:" \
+			"$uvwhere; the store checked as after a crash)"
 		[ "$done" = 1 ]
 		t_ok $? "$name ($mode): the sweep reached a run that completes (N=$last)"
 		[ "$fails" = 0 ]
@@ -132,24 +157,93 @@ print(r["runs"], r["failures"], r["hits"], r["last_n"], int(r["completed"]), cod
 	done
 }
 
-sweep "ingest" --kind ingest --store "$BASE" --files "$FILES" --meta "$META" --base-events 1 -- \
-	ingest "$IN/new-small.bin" "$IN/new-large.bin" "$IN/old.bin" --case "$CASE" --stage 取证 \
-	--officer 7 --device D-1
+if [ "${OOM_PART:-all}" != daemon ]; then
+	sweep "ingest" --kind ingest --store "$BASE" --files "$FILES" --meta "$META" --base-events 1 -- \
+		ingest "$IN/new-small.bin" "$IN/new-large.bin" "$IN/old.bin" --case "$CASE" --stage 取证 \
+		--officer 7 --device D-1
 
-sweep "verify (intact store)" --kind verify --store "$BASE" -- verify
+	sweep "verify (intact store)" --kind verify --store "$BASE" -- verify
 
-# A damaged copy: one byte of old.bin's blob flipped.
-DAM="$WORK/damaged"
-cp -a "$BASE" "$DAM"
-OLD_SHA=$(sha256sum "$IN/old.bin" | cut -d' ' -f1)
-p="$DAM/objects/sha256/${OLD_SHA:0:2}/${OLD_SHA:2:2}/$OLD_SHA"
-chmod u+w "$p" && printf 'X' | dd of="$p" bs=1 seek=100 conv=notrunc status=none && chmod 0444 "$p"
-OLD_ID="oom-${OLD_SHA:0:20}"
-CUSTOS_STORE="$DAM" "$CUSTOS" verify >/dev/null 2>&1
-t_ok $([ $? = 1 ] && echo 0 || echo 1) "the damaged copy fails verify without failures injected"
-sweep "verify (damaged store)" --kind verify --store "$DAM" --damaged --expect "$OLD_ID" -- verify
+	# A damaged copy: one byte of old.bin's blob flipped.
+	DAM="$WORK/damaged"
+	cp -a "$BASE" "$DAM"
+	OLD_SHA=$(sha256sum "$IN/old.bin" | cut -d' ' -f1)
+	p="$DAM/objects/sha256/${OLD_SHA:0:2}/${OLD_SHA:2:2}/$OLD_SHA"
+	chmod u+w "$p" && printf 'X' | dd of="$p" bs=1 seek=100 conv=notrunc status=none && chmod 0444 "$p"
+	OLD_ID="oom-${OLD_SHA:0:20}"
+	CUSTOS_STORE="$DAM" "$CUSTOS" verify >/dev/null 2>&1
+	t_ok $([ $? = 1 ] && echo 0 || echo 1) "the damaged copy fails verify without failures injected"
+	sweep "verify (damaged store)" --kind verify --store "$DAM" --damaged --expect "$OLD_ID" -- verify
 
-sweep "find" --kind find --store "$BASE" --expect "$OLD_SHA" -- find --case C-0 --json
+	sweep "find" --kind find --store "$BASE" --expect "$OLD_SHA" -- find --case C-0 --json
+
+	# OpenSSL's allocations alone, through its allocator hook in the test
+	# build custos-failpoint (~5,500 in ingest and verify: most of them
+	# OpenSSL building its default context and fetching its algorithms).
+	if [ -n "${CUSTOS_FP:-}" ]; then
+		sweep "ingest, OpenSSL's allocator" --inject crypto "${CSAMPLE[@]}" --kind ingest \
+			--store "$BASE" --files "$FILES" --meta "$META" --base-events 1 -- \
+			ingest "$IN/new-small.bin" "$IN/new-large.bin" "$IN/old.bin" --case "$CASE" \
+			--stage 取证 --officer 7 --device D-1
+		sweep "verify (damaged store), OpenSSL's allocator" --inject crypto "${CSAMPLE[@]}" \
+			--kind verify --store "$DAM" --damaged --expect "$OLD_ID" -- verify
+		sweep "find, OpenSSL's allocator" --inject crypto --kind find --store "$BASE" \
+			--expect "$OLD_SHA" -- find --case C-0 --json
+	fi
+fi
+
+# ---- custosd ----
+# The daemon with the Nth allocation failing, started on a copy of the same
+# store with an upload directory holding the same three files (each with a
+# sidecar: its metadata) and a docked recorder (DEVICE.json and two files);
+# release = delete, settle_seconds = 0, rescan_seconds = 1. A run ends when
+# custosd exits by itself, or when the inbox is empty and the recorder's
+# receipt written (then SIGTERM), or after 30 s (a hang: a failure).
+# oomsweep.py --kind daemon then checks the sources (each in its place
+# untouched, or secured), the receipt (only once both recorder files are
+# secured, listing them, signed), restarts a custosd without faults on the
+# same store until everything is taken, and checks that each file was
+# secured exactly once with all its metadata and that verify passes.
+# Three injectors: failmalloc (every allocation of the process), and in the
+# test build custosd-failpoint the allocator hooks of libuv
+# (uv_replace_allocator) and of OpenSSL (CRYPTO_set_mem_functions).
+if [ "${OOM_PART:-all}" != cli ] && [ -n "${CUSTOSD:-}" ] && [ -n "${CUSTOSD_FP:-}" ]; then
+	D_T0=$(date +%s)
+	DIN="$WORK/d-inbox"
+	DREC="$WORK/d-recorder"
+	mkdir -p "$DIN" "$DREC"
+	cp "$IN"/*.bin "$DIN"/
+	SIDE='{"case":"C-1","stage":"取证","officers":["7"],"device":"D-1"}'
+	for f in "$DIN"/*.bin; do printf '%s\n' "$SIDE" >"$f.json"; done
+	head -c 4000 /dev/urandom >"$DREC/BWC7_OF1_20261128083101_0001.mp4"
+	head -c 300000 /dev/urandom >"$DREC/BWC7_OF1_20261128083201_0002.mp4"
+	printf '{"device_id": "BWC7", "model": "BWC-X2", "officer_id": "OF1", "clock": "%s"}\n' \
+		"$(date -u -d '-90 sec' +%Y-%m-%dT%H:%M:%SZ)" >"$DREC/DEVICE.json"
+	DFILES=$(python3 - "$DIN" "$DREC" <<'EOF'
+import hashlib, json, os, sys
+inbox = {"case": "C-1", "stage": "取证", "officers": ["7"], "device": "D-1", "source": "inbox"}
+dock = {"source": "dock", "device": "BWC7", "officers": ["OF1"], "keys": ["recorded_start"],
+        "extra_keys": ["dock_session", "recorder_model", "recorder_clock_at_docking",
+                       "clock_offset_ms", "seq", "recorded_start_reported"]}
+out = []
+for where, d in (("inbox", sys.argv[1]), ("dock", sys.argv[2])):
+    for n in sorted(os.listdir(d)):
+        if n.endswith(".json"):
+            continue
+        b = open(os.path.join(d, n), "rb").read()
+        out.append({"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest(),
+                    "where": where, "base": n == "old.bin",
+                    "meta": dict(inbox if where == "inbox" else dock, name=n)})
+print(json.dumps(out, ensure_ascii=False))
+EOF
+)
+	DARGS=(--kind daemon --store "$BASE" --files "$DFILES" --base-events 1 --inbox-src "$DIN"
+		--dock-src "$DREC" --bound 30)
+	sweep "custosd" "${DARGS[@]}" "${DSAMPLE[@]}"
+	sweep "custosd, libuv's allocator" "${DARGS[@]}" --inject uv --dense 100000
+	sweep "custosd, OpenSSL's allocator" "${DARGS[@]}" --inject crypto "${DSAMPLE_CRYPTO[@]}"
+	echo "# custosd sweeps: $(($(date +%s) - D_T0)) s"
+fi
 
 echo "# oom: runs $TOTAL_RUNS, failures $TOTAL_FAIL ($(($(date +%s) - T0)) s)"
 t_done

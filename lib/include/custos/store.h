@@ -83,6 +83,23 @@ void cs_store_close(struct cs_store *st); /* NULL is a no-op */
 
 const char *cs_store_station(const struct cs_store *st);
 const char *cs_store_origin(const struct cs_store *st);
+/*
+ * 0 while the writer handle takes work; after a failure that stopped it
+ * (the failed state: every later write returns CS_EFAILED), the code of that
+ * failure: -EIO, -ENOSPC, ..., or -ENOMEM / CS_ECRYPTO when the catalog could
+ * not index an event already in the journal for lack of memory. Opening the
+ * store again recovers from any of them.
+ */
+int cs_store_failure(const struct cs_store *st);
+
+/*
+ * json_loadb() for input from outside (a sidecar, DEVICE.json, a request),
+ * telling a lack of memory from bad input: jansson's parser can lose a
+ * character when an allocation fails and still return a (wrong) value, or
+ * report the loss as a syntax error. Returns 0 with *out set, -ENOMEM if
+ * any allocation failed during the parse, or CS_EFORMAT with `err` filled.
+ */
+int cs_json_parse(const char *buf, size_t len, size_t flags, json_t **out, json_error_t *err);
 
 /*
  * Ingests the open file `fd` (read from its current offset 0) named `name`
