@@ -78,3 +78,10 @@ store_oom_check(struct daemon *d)
 	(void)d;
 	abort();
 }
+
+int
+taking_work(const struct daemon *d)
+{
+	(void)d;
+	abort();
+}
