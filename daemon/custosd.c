@@ -125,9 +125,9 @@ store_oom_check(struct daemon *d)
 	if (!is_oom(why))
 		return 0;
 	if (!d->stopping) {
-		logmsg(0, "the catalog could not index a ledger event for lack of memory (%s): the "
-		          "store takes no more work until it is opened again. Stopping (exit status 4); "
-		          "the next start indexes the event. Nothing is lost",
+		logmsg(0, "the catalog could not index a ledger event for lack of memory (%s): "
+		          "the store takes no more work until it is opened again. Stopping (exit "
+		          "status 4); the next start indexes the event. Nothing is lost",
 		    cs_strerror(why));
 		d->oom_stop = 1;
 		begin_stop(d);
@@ -992,7 +992,7 @@ secure_done(uv_work_t *req, int status)
 		cand_remove(d, c);
 		d->oom_streak = 0;
 	} else if (is_oom(w->rc) || (w->rc == CS_EFAILED && is_oom(cs_store_failure(d->st)))) {
-		/* Out of memory: nothing was refused or released; the file waits to be taken again. */
+		/* Out of memory: nothing refused or released; the file waits to be taken again. */
 		c->size = -1;
 		if (!store_oom_check(d))
 			out_of_memory(d, "securing %s/%s", c->ib->path, c->rel);
@@ -1257,7 +1257,8 @@ status_json(struct daemon *d)
 		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
 		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
 	}
-	if (j != NULL && d->dock_rootfd >= 0 && json_object_set_new(j, "docks", dock_status(d)) < 0) {
+	if (j != NULL && d->dock_rootfd >= 0 &&
+	    json_object_set_new(j, "docks", dock_status(d)) < 0) {
 		json_decref(j);
 		j = NULL;
 	}
@@ -1844,7 +1845,7 @@ main(int argc, char **argv)
 	uv_signal_start(&d.sigint, on_sigterm, SIGINT);
 	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
-	/* Without its socket custosd runs on (custos status cannot reach it), but not for want of memory. */
+	/* Without its socket custosd runs on (custos status fails), but not for lack of memory. */
 	if (control_start(&d) == UV_ENOMEM)
 		return daemon_fini(&d, 3);
 

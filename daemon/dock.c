@@ -256,7 +256,8 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 			struct cs_meta t = {.recorded_start = corr};
 			format_ms(reported, rep, sizeof(rep));
 			format_ms(reported + k->offset_ms, corr, 64);
-			if (json_object_set_new(*extra, "recorded_start_reported", json_string(rep)) < 0)
+			if (json_object_set_new(*extra, "recorded_start_reported",
+			        json_string(rep)) < 0)
 				rc = -ENOMEM;
 			ok = cs_meta_check(&t, NULL);
 			if (ok == 0)
@@ -354,7 +355,8 @@ read_identity(struct dock *k, char *why, size_t whyn)
 		int dev_rc = cs_meta_check(&m, &field);
 		int officer_ok = officer != NULL && strlen(officer) < sizeof(k->officer) ?
 		    clean_text(officer) : 0;
-		int model_ok = model != NULL && strlen(model) < sizeof(k->model) ? clean_text(model) : 0;
+		int model_ok = model != NULL && strlen(model) < sizeof(k->model) ?
+		    clean_text(model) : 0;
 
 		if (dev_rc == -ENOMEM || officer_ok < 0 || model_ok < 0) {
 			snprintf(why, whyn, "DEVICE.json: %s", cs_strerror(-ENOMEM));
@@ -688,13 +690,14 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 		} else {
 			struct name_fields nf;
 			/* (a NULL element fails the append: out of memory either way) */
-			if (json_array_append_new(w->files, json_pack("{s:s, s:O, s:O, s:O, s:s}", "name",
-			        sub, "size", json_object_get(job, "size"), "sha256",
-			        json_object_get(job, "sha256"), "id", json_object_get(job, "id"), "custody",
-			        "local")) < 0)
+			json_t *file = json_pack("{s:s, s:O, s:O, s:O, s:s}", "name", sub, "size",
+			    json_object_get(job, "size"), "sha256", json_object_get(job, "sha256"),
+			    "id", json_object_get(job, "id"), "custody", "local");
+			if (json_array_append_new(w->files, file) < 0)
 				w->f->oom = 1;
 			if (parse_name(k, sub, &nf) && nf.seq[0] != '\0' &&
-			    json_array_append_new(w->seqs, json_integer(strtoll(nf.seq, NULL, 10))) < 0)
+			    json_array_append_new(w->seqs,
+			        json_integer(strtoll(nf.seq, NULL, 10))) < 0)
 				w->f->oom = 1;
 		}
 		json_decref(job);

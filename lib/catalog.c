@@ -635,7 +635,7 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	}
 	if (rc == 0) {
 		int mrc = cs_merkle_append(w_get, w_put, &w, a->seq, a->leaf);
-		/* A hash that could not be computed is out of memory (OpenSSL's, maybe), not damage. */
+		/* A hash not computed is out of memory (OpenSSL's, maybe), not damage. */
 		if (mrc < 0)
 			rc = w.mdb_rc != 0 ? w.mdb_rc :
 			    mrc == -ENOMEM || mrc == CS_ECRYPTO ? ENOMEM : MDB_CORRUPTED;

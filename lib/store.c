@@ -1502,10 +1502,11 @@ cs_store_job_counts(struct cs_store *st, json_t **out)
 			int oom;
 			json_t *job = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
 			const char *state = json_string_value(json_object_get(job, "state"));
-			if (oom || (state != NULL &&
-			               json_object_set_new(counts, state,
-			                   json_integer(json_integer_value(json_object_get(counts, state)) +
-			                       1)) < 0)) {
+			if (!oom && state != NULL) {
+				json_int_t n = json_integer_value(json_object_get(counts, state));
+				oom = json_object_set_new(counts, state, json_integer(n + 1)) < 0;
+			}
+			if (oom) {
 				json_decref(job);
 				rc = -ENOMEM;
 				break;
