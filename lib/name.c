@@ -73,7 +73,9 @@ cs_name_readable(const char *s, size_t len, char *out, size_t n)
 static int
 hex_key(char *buf, size_t n, const char *field)
 {
-	return strlen(field) > FIELD_MAX || snprintf(buf, n, "%s_hex", field) >= (int)n ? -EINVAL : 0;
+	if (strlen(field) > FIELD_MAX || snprintf(buf, n, "%s_hex", field) >= (int)n)
+		return -EINVAL;
+	return 0;
 }
 
 int

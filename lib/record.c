@@ -243,23 +243,25 @@ cs_meta_from_sidecar(const json_t *side, struct cs_meta *m, const char **officer
 			if (json_is_string(v))
 				*dst = json_string_value(v);
 			else
-				problem(problems, n, "field '%s' is %s, not a string; left out", key,
+				problem(problems, n,
+				    "field '%s' is %s, not a string, and was left out", key,
 				    type_name(v));
 		} else if (strcmp(key, "officers") != 0) {
-			problem(problems, n, "unknown field '%s' ignored", key);
+			problem(problems, n, "unknown field '%s' was ignored", key);
 		} else if (!json_is_array(v)) {
-			problem(problems, n, "field 'officers' is %s, not an array of strings; left out",
+			problem(problems, n,
+			    "field 'officers' is %s, not an array of strings, and was left out",
 			    type_name(v));
 		} else if (json_array_size(v) > 64) {
-			problem(problems, n, "field 'officers' has %zu entries, more than 64; left out",
+			problem(problems, n,
+			    "field 'officers' has %zu entries, more than 64, and was left out",
 			    json_array_size(v));
 		} else {
 			json_array_foreach(v, i, e)
 			{
 				if (!json_is_string(e)) {
-					problem(problems, n,
-					    "field 'officers' holds %s, not only strings; left out",
-					    type_name(e));
+					problem(problems, n, "field 'officers' holds %s, "
+					    "not only strings, and was left out", type_name(e));
 					t.n_officers = 0;
 					break;
 				}

@@ -456,12 +456,14 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 			json_t *one = json_pack("{s:s, s:s, s:I, s:I, s:b}", "id", r.id, "sha256",
 			    r.sha256, "size", (json_int_t)r.size, "seq", (json_int_t)r.seq,
 			    "duplicate", r.duplicate);
-			if (one != NULL && cs_name_json_set(one, "file", argv[i], strlen(argv[i])) < 0) {
+			if (one != NULL &&
+			    cs_name_json_set(one, "file", argv[i], strlen(argv[i])) < 0) {
 				json_decref(one);
 				one = NULL;
 			}
+			/* out of memory: no list rather than a short one */
 			if (json_array_append_new(out, one) < 0)
-				output_failed = 1; /* out of memory: no list rather than a short one */
+				output_failed = 1;
 		} else if (!o->quiet) {
 			printf("%s\t%s\t%s%s\n", r.id, r.sha256, name,
 			    r.duplicate ? "\t(already stored; recorded as another sighting)" : "");
