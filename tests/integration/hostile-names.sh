@@ -87,9 +87,12 @@ N=$((N_IN + 2))
 daemon_start "$CONF" "$LOG"
 t_ok $? "custosd starts with hostile names waiting in its upload directory"
 mv "$STAGE/$FOLDER" "$DOCKS/"
-wait_until 120 events_at_least $N
+# (a custosd that stopped is not waited for)
+wait_until 120 eval 'events_at_least $N || ! daemon_running'
+events_at_least $N
 t_ok $? "all $N files are secured ($(n_events) ledger events)"
-wait_until 60 test -e "$DOCKS/$FOLDER/CUSTOS-RECEIPT.json"
+wait_until 60 eval 'test -e "$DOCKS/$FOLDER/CUSTOS-RECEIPT.json" || ! daemon_running'
+test -e "$DOCKS/$FOLDER/CUSTOS-RECEIPT.json"
 t_ok $? "the recorder in folder rec\\xff gets its receipt"
 wait_until 30 daemon_idle
 daemon_running
