@@ -32,6 +32,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "custos/error.h"
+#include "custos/name.h"
 #include "custos/source.h"
 #include "custos/store.h"
 #ifdef CS_FAILPOINTS
@@ -48,22 +49,25 @@ logmsg(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
 	static const int prio[] = {3, 4, 6, 7};
-	char buf[2048];
+	char buf[2048], text[4 * sizeof(buf)];
 	va_list ap;
+	int n;
 
 	if (level > log_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	/* One event, one line: control characters from file names become '?'. */
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20)
-			*p = '?';
+	/*
+	 * One event, one line of text: names are bytes, so control characters
+	 * and bytes that are not UTF-8 are written as \xHH (custos/name.h).
+	 */
+	cs_name_readable(buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1,
+	    text, sizeof(text));
 	if (log_prefix)
-		fprintf(stderr, "<%d>%s\n", prio[level], buf);
+		fprintf(stderr, "<%d>%s\n", prio[level], text);
 	else
-		fprintf(stderr, "custosd: %s: %s\n", names[level], buf);
+		fprintf(stderr, "custosd: %s: %s\n", names[level], text);
 }
 
 static void
@@ -513,7 +517,7 @@ struct work {
 	int rc;
 	int stage; /* 0 open, 1 ingest, 2 re-read, 3 release */
 	struct cs_ingest_result res;
-	char sidecar_error[256];
+	char sidecar_error[1024];
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	char metabuf[512]; /* strings of dock metadata parsed from the file name */
 	int resumed;       /* finished a file whose event was written before a crash */
@@ -532,6 +536,7 @@ static int
 load_sidecar(struct work *w, int dirfd, const char *rel, json_t **out)
 {
 	char path[PATH_MAX];
+	const char *base;
 	struct stat sb;
 	json_error_t jerr;
 	json_t *j = NULL;
@@ -540,7 +545,11 @@ load_sidecar(struct work *w, int dirfd, const char *rel, json_t **out)
 	int fd, rc;
 
 	*out = NULL;
-	if (snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
+	/* A name of NAME_MAX - 4 bytes or more can have no sidecar: "<name>.json" is too long. */
+	base = strrchr(rel, '/');
+	base = base != NULL ? base + 1 : rel;
+	if (strlen(base) + 5 > NAME_MAX ||
+	    snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
 		return 0;
 	fd = cs_source_open(dirfd, path, 1 << 16, &sb);
 	if (fd == -ENOENT)
@@ -668,10 +677,9 @@ secure_file(struct work *w)
 	const char *officers[64];
 	struct cs_meta m = {0};
 	struct stat sb, again;
-	json_t *side, *job = NULL, *v, *ident = NULL;
+	json_t *side, *job = NULL, *ident = NULL;
 	char hex[65], *key = NULL;
 	uint64_t size;
-	size_t i;
 	int fd;
 
 	w->stage = 0;
@@ -691,48 +699,13 @@ secure_file(struct work *w)
 		close(fd);
 		return;
 	}
-	if (side != NULL) {
-		m.case_no = json_string_value(json_object_get(side, "case"));
-		m.category = json_string_value(json_object_get(side, "category"));
-		m.stage = json_string_value(json_object_get(side, "stage"));
-		m.device = json_string_value(json_object_get(side, "device"));
-		m.recorded_start = json_string_value(json_object_get(side, "recorded_start"));
-		m.recorded_end = json_string_value(json_object_get(side, "recorded_end"));
-		json_array_foreach(json_object_get(side, "officers"), i, v)
-		{
-			if (m.n_officers < 64 && json_string_value(v) != NULL)
-				officers[m.n_officers++] = json_string_value(v);
-		}
-		/* Bad metadata never costs the evidence: drop each bad field, keep the rest. */
-		for (int tries = 0; tries < 8; tries++) {
-			const char *field = NULL;
-			size_t len;
-			if (cs_meta_check(&m, &field) == 0 || field == NULL)
-				break;
-			len = strlen(w->sidecar_error);
-			snprintf(w->sidecar_error + len, sizeof(w->sidecar_error) - len,
-			    "%sfield '%s' is invalid and was left out", len ? "; " : "", field);
-			if (strcmp(field, "case") == 0)
-				m.case_no = NULL;
-			else if (strcmp(field, "category") == 0)
-				m.category = NULL;
-			else if (strcmp(field, "stage") == 0)
-				m.stage = NULL;
-			else if (strcmp(field, "device") == 0)
-				m.device = NULL;
-			else if (strcmp(field, "recorded_start") == 0)
-				m.recorded_start = NULL;
-			else if (strcmp(field, "recorded_end") == 0)
-				m.recorded_end = NULL;
-			else if (strcmp(field, "officers") == 0)
-				m.n_officers = 0;
-			else {
-				memset(&m, 0, sizeof(m));
-				m.source = "inbox";
-				m.officers = officers;
-				break;
-			}
-		}
+	/* Bad metadata never costs the evidence: each bad field is named and left out. */
+	if (side != NULL && cs_meta_from_sidecar(side, &m, officers, w->sidecar_error,
+	                        sizeof(w->sidecar_error)) < 0) {
+		w->rc = -ENOMEM; /* no file is secured without its metadata */
+		json_decref(side);
+		close(fd);
+		return;
 	}
 	w->stage = 1;
 	key = job_key(ib, rel);

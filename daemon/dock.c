@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "custos/error.h"
+#include "custos/name.h"
 #include "custos/source.h"
 #include "daemon.h"
 
@@ -247,7 +248,7 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 		    json_object_set_new(*extra, "seq", json_integer(strtoll(f.seq, NULL, 10))) < 0)
 			rc = -ENOMEM;
 		if (f.device[0] != '\0' &&
-		    json_object_set_new(*extra, "name_device", json_string(f.device)) < 0)
+		    cs_name_json_set(*extra, "name_device", f.device, strlen(f.device)) < 0)
 			rc = -ENOMEM;
 		if (f.time[0] != '\0' && name_time(k, f.time, &reported) == 0 && bufn >= 128) {
 			/* Stored both ways: as the recorder reported it, and corrected. */
@@ -493,10 +494,15 @@ open_session(struct daemon *d, struct dock *k)
 	}
 	json_decref(s);
 	format_ms(k->docked_at_ms, stamp, sizeof(stamp));
-	s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "session", k->session,
-	    "device", k->device, "model", k->model, "officer", k->officer, "folder", k->name,
+	s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "session", k->session,
+	    "device", k->device, "model", k->model, "officer", k->officer,
 	    "state", "open", "docked_at", stamp, "clock_offset_ms", (json_int_t)k->offset_ms,
 	    "recorder_clock", k->recorder_clock);
+	/* The folder's name is bytes: kept as a name (custos/name.h). */
+	if (s != NULL && cs_name_json_set(s, "folder", k->name, strlen(k->name)) < 0) {
+		json_decref(s);
+		s = NULL;
+	}
 	rc = session_put(d, k->device, s);
 	json_decref(s);
 	if (rc == -ENOMEM)
@@ -690,9 +696,14 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 		} else {
 			struct name_fields nf;
 			/* (a NULL element fails the append: out of memory either way) */
-			json_t *file = json_pack("{s:s, s:O, s:O, s:O, s:s}", "name", sub, "size",
+			json_t *file = json_pack("{s:O, s:O, s:O, s:s}", "size",
 			    json_object_get(job, "size"), "sha256", json_object_get(job, "sha256"),
 			    "id", json_object_get(job, "id"), "custody", "local");
+			/* The path is bytes: kept as a name (custos/name.h). */
+			if (file != NULL && cs_name_json_set(file, "name", sub, strlen(sub)) < 0) {
+				json_decref(file);
+				file = NULL;
+			}
 			if (json_array_append_new(w->files, file) < 0)
 				w->f->oom = 1;
 			if (parse_name(k, sub, &nf) && nf.seq[0] != '\0' &&
@@ -976,12 +987,17 @@ dock_status(struct daemon *d)
 	json_t *arr = json_array();
 
 	for (struct dock *k = d->docks; k != NULL && arr != NULL; k = k->next) {
+		json_t *one;
 		if (k->device[0] == '\0')
 			continue;
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I}",
-		        "folder", k->name, "device", k->device, "session", k->session, "docked",
-		        k->active, "complete", k->complete, "pending", (json_int_t)k->tree.pending,
-		        "clock_offset_ms", (json_int_t)k->offset_ms)) < 0) {
+		one = json_pack("{s:s, s:s, s:b, s:b, s:I, s:I}", "device", k->device, "session",
+		    k->session, "docked", k->active, "complete", k->complete, "pending",
+		    (json_int_t)k->tree.pending, "clock_offset_ms", (json_int_t)k->offset_ms);
+		if (one != NULL && cs_name_json_set(one, "folder", k->name, strlen(k->name)) < 0) {
+			json_decref(one);
+			one = NULL;
+		}
+		if (json_array_append_new(arr, one) < 0) {
 			json_decref(arr); /* out of memory: no list rather than a short one */
 			arr = NULL;
 		}

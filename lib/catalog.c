@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "custos/error.h"
 #include "custos/merkle.h"
+#include "custos/name.h"
 #include "custos/store.h"
 #include "util.h"
 
@@ -469,28 +470,38 @@ get_item_raw(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t **rec)
 static int
 put_job(struct cs__catalog *c, MDB_txn *txn, json_t *job, const char *id, const char *sha)
 {
-	const char *key = json_string_value(json_object_get(job, "key"));
 	json_t *v;
-	char *s;
-	size_t len;
+	char *s, *key = NULL;
+	size_t len, klen;
 	MDB_val k, d;
 	int rc;
 
-	if (c->jobs == 0 || key == NULL || sha == NULL || strlen(key) == 0 || strlen(key) > 480)
+	if (c->jobs == 0 || sha == NULL)
 		return 0;
+	/* The key is a name: its exact bytes, from "key_hex" when it is not text. */
+	rc = cs_name_json_get(job, "key", &key, &klen);
+	if (rc == -ENOMEM)
+		return ENOMEM;
+	if (rc < 0 || klen == 0 || klen > 480) {
+		free(key);
+		return 0;
+	}
 	v = json_pack("{s:s, s:s, s:s, s:O*, s:O*, s:O*}", "state", "ingested", "id", id, "sha256",
 	    sha, "ino", json_object_get(job, "ino"), "size", json_object_get(job, "size"),
 	    "mtime_ns", json_object_get(job, "mtime_ns"));
 	s = v != NULL ? cs__json_canonical(v, &len) : NULL;
 	json_decref(v);
-	if (s == NULL)
+	if (s == NULL) {
+		free(key);
 		return ENOMEM;
-	k.mv_size = strlen(key);
-	k.mv_data = (void *)key;
+	}
+	k.mv_size = klen;
+	k.mv_data = key;
 	d.mv_size = len;
 	d.mv_data = s;
 	rc = mdb_put(txn, c->jobs, &k, &d, 0);
 	free(s);
+	free(key);
 	return rc;
 }
 

@@ -5,6 +5,8 @@
  * RFC 3339 and are stored normalised to UTC.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -159,33 +161,134 @@ cs_meta_check(const struct cs_meta *meta, const char **field)
 	return rc;
 }
 
-json_t *
-cs__name_json(const char *name)
-{
-	const char *base = strrchr(name, '/');
-	char buf[TEXT_MAX * 3 + 1];
-	size_t n = 0;
+/* The sidecar's text fields, and where each goes in struct cs_meta. */
+static const char *const side_text[] = {
+	"case", "category", "stage", "device", "recorded_start", "recorded_end",
+};
 
-	base = base != NULL ? base + 1 : name;
-	/* Keep valid UTF-8 sequences; replace every other byte with '?'. */
-	for (const char *p = base; *p != '\0' && n + 4 < sizeof(buf);) {
-		size_t len = 1;
-		unsigned char c = (unsigned char)*p;
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2;
-		else if (c >= 0xe0 && c <= 0xef)
-			len = 3;
-		else if (c >= 0xf0 && c <= 0xf4)
-			len = 4;
-		if (strnlen(p, len) == len && cs__utf8_clean(p, len)) {
-			memcpy(buf + n, p, len);
-			n += len;
-			p += len;
+static const char **
+side_field(struct cs_meta *m, const char *key)
+{
+	if (strcmp(key, "case") == 0)
+		return &m->case_no;
+	if (strcmp(key, "category") == 0)
+		return &m->category;
+	if (strcmp(key, "stage") == 0)
+		return &m->stage;
+	if (strcmp(key, "device") == 0)
+		return &m->device;
+	if (strcmp(key, "recorded_start") == 0)
+		return &m->recorded_start;
+	if (strcmp(key, "recorded_end") == 0)
+		return &m->recorded_end;
+	return NULL;
+}
+
+static const char *
+type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "true or false";
+	default:
+		return "null";
+	}
+}
+
+/* Appends one clause to `buf` (n bytes), whole, or else "..." once. */
+static void problem(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+problem(char *buf, size_t n, const char *fmt, ...)
+{
+	size_t len = strnlen(buf, n);
+	char clause[512];
+	va_list ap;
+
+	if (n == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(clause, sizeof(clause), fmt, ap);
+	va_end(ap);
+	if (len + 2 + strlen(clause) + 5 < n)
+		snprintf(buf + len, n - len, "%s%s", len ? "; " : "", clause);
+	else if (len + 5 < n && (len < 3 || strcmp(buf + len - 3, "...") != 0))
+		snprintf(buf + len, n - len, "%s...", len ? "; " : "");
+}
+
+int
+cs_meta_from_sidecar(const json_t *side, struct cs_meta *m, const char **officers,
+    char *problems, size_t n)
+{
+	struct cs_meta t = {.officers = officers};
+	const char *key, **dst;
+	json_t *v, *e;
+	size_t i;
+
+	if (n > 0)
+		problems[0] = '\0';
+	json_object_foreach((json_t *)side, key, v)
+	{
+		if ((dst = side_field(&t, key)) != NULL) {
+			if (json_is_string(v))
+				*dst = json_string_value(v);
+			else
+				problem(problems, n,
+				    "field '%s' is %s, not a string, and was left out", key,
+				    type_name(v));
+		} else if (strcmp(key, "officers") != 0) {
+			problem(problems, n, "unknown field '%s' was ignored", key);
+		} else if (!json_is_array(v)) {
+			problem(problems, n,
+			    "field 'officers' is %s, not an array of strings, and was left out",
+			    type_name(v));
+		} else if (json_array_size(v) > 64) {
+			problem(problems, n,
+			    "field 'officers' has %zu entries, more than 64, and was left out",
+			    json_array_size(v));
 		} else {
-			buf[n++] = '?';
-			p++;
+			json_array_foreach(v, i, e)
+			{
+				if (!json_is_string(e)) {
+					problem(problems, n, "field 'officers' holds %s, "
+					    "not only strings, and was left out", type_name(e));
+					t.n_officers = 0;
+					break;
+				}
+				officers[t.n_officers++] = json_string_value(e);
+			}
 		}
 	}
-	buf[n] = '\0';
-	return json_string(buf);
+	/* A field whose value breaks the metadata rules is left out; the others are kept. */
+	for (size_t tries = 0; tries <= sizeof(side_text) / sizeof(side_text[0]); tries++) {
+		const char *field = NULL;
+		int rc = cs_meta_check(&t, &field);
+		if (rc == 0 || rc == -ENOMEM) {
+			if (rc < 0)
+				return rc;
+			break;
+		}
+		if (field == NULL || (dst = side_field(&t, field)) == NULL) {
+			field = "officers";
+			t.n_officers = 0;
+		} else {
+			*dst = NULL;
+		}
+		problem(problems, n, "field '%s' is invalid and was left out", field);
+	}
+	for (i = 0; i < sizeof(side_text) / sizeof(side_text[0]); i++)
+		*side_field(m, side_text[i]) = *side_field(&t, side_text[i]);
+	m->officers = officers;
+	m->n_officers = t.n_officers;
+	return 0;
 }

@@ -21,7 +21,4 @@ int cs__meta_json(const struct cs_meta *m, json_t **out, const char **field);
 /* 1 if `s` is a valid station name: [A-Za-z0-9._-], 1..32 chars. */
 int cs__station_valid(const char *s);
 
-/* A JSON string for an untrusted file name: its last path component, made valid UTF-8. */
-json_t *cs__name_json(const char *name);
-
 #endif

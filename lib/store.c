@@ -20,6 +20,7 @@
 #include "blob.h"
 #include "custos/error.h"
 #include "custos/merkle.h"
+#include "custos/name.h"
 #include "record.h"
 #include "store_internal.h"
 #include "util.h"
@@ -759,6 +760,16 @@ out:
 	return rc;
 }
 
+/* The file's original name in a record: the last component of `path`, as a name. */
+static int
+set_name(json_t *o, const char *path)
+{
+	const char *base = path != NULL ? strrchr(path, '/') : NULL;
+
+	base = base != NULL ? base + 1 : path != NULL ? path : "";
+	return cs_name_json_set(o, "name", base, strlen(base));
+}
+
 int
 cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct cs_meta *meta,
     struct cs_ingest_result *res)
@@ -809,7 +820,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	rc = cs__catalog_id_by_sha(&st->cat, txn, bp.digest, r.id, sizeof(r.id));
 	if (rc == 0) {
 		r.duplicate = 1;
-		if (json_object_set_new(mj, "name", cs__name_json(name != NULL ? name : "")) == 0)
+		if (set_name(mj, name) == 0)
 			ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id, "sighting", mj);
 	} else if (rc == CS_ENOTFOUND) {
 		/* The id is the station and a digest prefix, longer if a prefix collides. */
@@ -829,8 +840,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		                        json_object_set_new(item, "sha256", json_string(hex)) < 0 ||
 		                        json_object_set_new(item, "size",
 		                            json_integer((json_int_t)bp.size)) < 0 ||
-		                        json_object_set_new(item, "name",
-		                            cs__name_json(name != NULL ? name : "")) < 0 ||
+		                        set_name(item, name) < 0 ||
 		                        json_object_set_new(item, "station",
 		                            json_string(st->station)) < 0)) {
 			json_decref(item);
@@ -848,9 +858,12 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		goto out;
 	}
 	if (meta != NULL && meta->job_key != NULL) {
-		json_t *job = json_pack("{s:s}", "key", meta->job_key);
-		if (job != NULL && meta->job_ident != NULL &&
-		    json_object_update(job, meta->job_ident) < 0) {
+		/* A job key holds a path: bytes, kept as a name (custos/name.h). */
+		json_t *job = json_object();
+		if (job != NULL && (cs_name_json_set(job, "key", meta->job_key,
+		                        strlen(meta->job_key)) < 0 ||
+		                       (meta->job_ident != NULL &&
+		                           json_object_update(job, meta->job_ident) < 0))) {
 			json_decref(job);
 			job = NULL;
 		}

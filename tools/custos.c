@@ -20,6 +20,7 @@
 
 #include "custos/error.h"
 #include "custos/merkle.h"
+#include "custos/name.h"
 #include "custos/note.h"
 #include "custos/store.h"
 #ifdef CS_FAILPOINTS
@@ -267,8 +268,13 @@ cmd_init(int argc, char **argv, struct opts *o)
 		return EXIT_STORE;
 	}
 	if (o->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "store", dir, "station",
-		    cs_store_station(st), "origin", cs_store_origin(st), "verifier_key", vkey);
+		json_t *j = json_pack("{s:s, s:s, s:s}", "station", cs_store_station(st), "origin",
+		    cs_store_origin(st), "verifier_key", vkey);
+		/* The directory is a path: bytes, kept as a name (custos/name.h). */
+		if (j != NULL && cs_name_json_set(j, "store", dir, strlen(dir)) < 0) {
+			json_decref(j);
+			j = NULL;
+		}
 		print_json(j);
 		json_decref(j);
 	} else {
@@ -327,33 +333,18 @@ refusal(int rc)
 }
 
 /*
- * A file name as it is printed (one output line, JSON text): control
- * characters and bytes that are not UTF-8 become '?'. Returns malloc'd text.
+ * A file name as it is printed (one output line, JSON text): its readable
+ * form (custos/name.h), control characters and bytes that are not UTF-8
+ * written as \xHH. Returns malloc'd text.
  */
 static char *
 shown_name(const char *name)
 {
-	size_t n = strlen(name), o = 0;
+	size_t n = cs_name_readable(name, strlen(name), NULL, 0);
 	char *s = malloc(n + 1);
 
-	if (s == NULL)
-		return NULL;
-	for (size_t i = 0; i < n;) {
-		unsigned char c = (unsigned char)name[i];
-		size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		json_t *ok = c >= 0x80 && i + len <= n ? json_stringn(name + i, len) : NULL;
-
-		if (ok != NULL) {
-			memcpy(s + o, name + i, len);
-			o += len;
-			i += len;
-			json_decref(ok);
-		} else {
-			s[o++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
-			i++;
-		}
-	}
-	s[o] = '\0';
+	if (s != NULL)
+		cs_name_readable(name, strlen(name), s, n + 1);
 	return s;
 }
 
@@ -462,9 +453,17 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		}
 		secured++;
 		if (o->json) {
-			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "file",
-			    name, "id", r.id, "sha256", r.sha256, "size", (json_int_t)r.size,
-			    "seq", (json_int_t)r.seq, "duplicate", r.duplicate));
+			json_t *one = json_pack("{s:s, s:s, s:I, s:I, s:b}", "id", r.id, "sha256",
+			    r.sha256, "size", (json_int_t)r.size, "seq", (json_int_t)r.seq,
+			    "duplicate", r.duplicate);
+			if (one != NULL &&
+			    cs_name_json_set(one, "file", argv[i], strlen(argv[i])) < 0) {
+				json_decref(one);
+				one = NULL;
+			}
+			/* out of memory: no list rather than a short one */
+			if (json_array_append_new(out, one) < 0)
+				output_failed = 1;
 		} else if (!o->quiet) {
 			printf("%s\t%s\t%s%s\n", r.id, r.sha256, name,
 			    r.duplicate ? "\t(already stored; recorded as another sighting)" : "");
@@ -743,14 +742,22 @@ on_problem(void *ctx, const struct cs_problem *p)
 	if (v->tty)
 		fputs("\r\033[K", stderr);
 	if (v->o->json) {
-		json_t *j = json_pack("{s:s, s:s}", "kind", p->kind, "detail", p->detail);
+		json_t *j = json_pack("{s:s}", "kind", p->kind);
+		/* A detail can name a file given on the command line: bytes, kept as a name. */
+		if (j != NULL && cs_name_json_set(j, "detail", p->detail, strlen(p->detail)) < 0) {
+			json_decref(j);
+			j = NULL;
+		}
 		if (p->id != NULL)
 			json_object_set_new(j, "id", json_string(p->id));
 		if (p->position >= 0)
 			json_object_set_new(j, "position", json_integer(p->position));
-		json_array_append_new(v->problems, j);
+		if (json_array_append_new(v->problems, j) < 0)
+			output_failed = 1; /* out of memory: no list rather than a short one */
 	} else {
-		printf("PROBLEM %s: %s\n", p->kind, p->detail);
+		char *shown = shown_name(p->detail);
+		printf("PROBLEM %s: %s\n", p->kind, shown != NULL ? shown : p->detail);
+		free(shown);
 		fflush(stdout);
 	}
 }

@@ -1,6 +1,6 @@
 /*
  * Fuzzes evidence metadata validation (cs_meta_check, cs__meta_json), the
- * RFC 3339 parser, the UTF-8 check and the file-name-to-JSON cleaner, all of
+ * RFC 3339 parser, the UTF-8 check and the form of names in records, all of
  * which see bytes from sidecars, recorders and the command line.
  *
  * Input: one flags byte (bit i set: field i is absent), then NUL-separated
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "custos/error.h"
+#include "custos/name.h"
 #include "custos/store.h"
 #include "fuzz.h"
 #include "record.h"
@@ -90,13 +91,18 @@ check_time(const char *s)
 static void
 check_name(const char *s)
 {
-	json_t *j = cs__name_json(s);
+	json_t *j = json_object();
 	const char *v;
+	char *got = NULL;
+	size_t len = 0;
 
-	CHECK(j != NULL);
-	v = json_string_value(j);
-	CHECK(v != NULL && strlen(v) <= 256 * 3 && strchr(v, '/') == NULL);
+	CHECK(j != NULL && cs_name_json_set(j, "name", s, strlen(s)) == 0);
+	v = json_string_value(json_object_get(j, "name"));
+	CHECK(v != NULL && strlen(v) <= 4 * strlen(s));
 	CHECK(cs__utf8_clean(v, strlen(v)));
+	CHECK(cs_name_json_get(j, "name", &got, &len) == 0 && len == strlen(s) &&
+	    memcmp(got, s, len) == 0);
+	free(got);
 	json_decref(j);
 }
 

@@ -1,9 +1,10 @@
 /*
- * Fuzzes an upload's sidecar "<file>.json" as custosd reads it. The reading
- * is static in daemon/custosd.c (load_sidecar, then the field extraction in
- * secure_file), so this is a line-for-line copy of those steps: keep it in
- * step with them. Whatever the sidecar holds, the metadata either passes
- * cs_meta_check or is dropped; a sidecar never stops a file being secured.
+ * Fuzzes an upload's sidecar "<file>.json" as custosd reads it. The parse
+ * is static in daemon/custosd.c (load_sidecar), so it is copied here: keep
+ * it in step. The fields are taken by lib's cs_meta_from_sidecar, as
+ * custosd takes them. Whatever the sidecar holds, the good fields pass
+ * cs_meta_check, every field or key left out is named, and a sidecar never
+ * stops a file being secured: nothing but a lack of memory fails.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -21,12 +22,12 @@ static json_t *
 load_sidecar(const char *buf, size_t n, char *err, size_t errn)
 {
 	json_error_t jerr;
-	json_t *j;
+	json_t *j = NULL;
+	int rc = cs_json_parse(buf, n, JSON_REJECT_DUPLICATES, &j, &jerr);
 
-	j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL || !json_is_object(j)) {
-		snprintf(err, errn, "line %d: %s", jerr.line,
-		    j == NULL ? jerr.text : "not a JSON object");
+	CHECK(rc != -ENOMEM); /* bad input is never a lack of memory */
+	if (rc < 0 || !json_is_object(j)) {
+		snprintf(err, errn, "line %d: %s", jerr.line, rc < 0 ? jerr.text : "not a JSON object");
 		json_decref(j);
 		return NULL;
 	}
@@ -36,11 +37,10 @@ load_sidecar(const char *buf, size_t n, char *err, size_t errn)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char sidecar_error[256] = "";
+	char sidecar_error[1024] = "";
 	const char *officers[64];
 	struct cs_meta m = {0};
-	json_t *side, *v, *o = NULL;
-	size_t i;
+	json_t *side, *o = NULL;
 
 	if (size > SIDECAR_MAX)
 		return 0;
@@ -49,27 +49,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.officers = officers;
 	if (side != NULL) {
 		/* secure_file */
-		m.case_no = json_string_value(json_object_get(side, "case"));
-		m.category = json_string_value(json_object_get(side, "category"));
-		m.stage = json_string_value(json_object_get(side, "stage"));
-		m.device = json_string_value(json_object_get(side, "device"));
-		m.recorded_start = json_string_value(json_object_get(side, "recorded_start"));
-		m.recorded_end = json_string_value(json_object_get(side, "recorded_end"));
-		json_array_foreach(json_object_get(side, "officers"), i, v)
-		{
-			if (m.n_officers < 64 && json_string_value(v) != NULL)
-				officers[m.n_officers++] = json_string_value(v);
-		}
-		{
-			const char *field = NULL;
-			if (cs_meta_check(&m, &field) < 0) {
-				CHECK(field != NULL);
-				snprintf(sidecar_error, sizeof(sidecar_error),
-				    "field '%s' is invalid", field);
-				memset(&m, 0, sizeof(m));
-				m.source = "inbox";
-			}
-		}
+		CHECK(cs_meta_from_sidecar(side, &m, officers, sidecar_error,
+		          sizeof(sidecar_error)) == 0);
+		/* A key that is not a field, or a field of the wrong type, is named. */
+		if (json_object_size(side) > 0 && m.case_no == NULL && m.category == NULL &&
+		    m.stage == NULL && m.device == NULL && m.recorded_start == NULL &&
+		    m.recorded_end == NULL && m.n_officers == 0)
+			CHECK(sidecar_error[0] != '\0' || json_is_array(json_object_get(side, "officers")));
 	} else {
 		CHECK(sidecar_error[0] != '\0');
 	}

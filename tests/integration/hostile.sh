@@ -131,7 +131,7 @@ t_grep "... naming --officer" 'invalid --officer' "$WORK/last.err"
 t_status 2 "an empty device id is refused" "$CUSTOS" ingest "$IN/good0.bin" --case "$CASE" --device ''
 t_grep "... naming --device" 'invalid --device' "$WORK/last.err"
 
-# ---- odd file names: accepted, sanitised in the record ----
+# ---- odd file names: accepted; the record holds a readable form and the exact bytes ----
 ODD=$'odd\nname\x01\e[31m\xff\xfe证据.bin'
 head -c 3333 /dev/urandom >"$IN/$ODD"
 ODD_SHA=$(sha256sum <"$IN/$ODD" | cut -d' ' -f1)
@@ -155,8 +155,14 @@ ok = (all(ord(c) >= 0x20 and ord(c) != 0x7f for c in n) and '\ufffd' not in n
 sys.exit(0 if ok else 1)
 EOF
 t_ok $? "the recorded name is valid UTF-8 without control chars and keeps the readable parts ($NAME)"
-[ "$NAME" = 'odd?name??[31m??证据.bin' ]
-t_ok $? "each bad byte became one '?'"
+[ "$NAME" = 'odd\x0aname\x01\x1b[31m\xff\xfe证据.bin' ]
+t_ok $? "each bad byte is written \\xHH in the readable name"
+python3 - "$WORK/odd.json" "$IN/$ODD" <<'EOF2'
+import json, os, sys
+r = json.load(open(sys.argv[1]))["record"]
+sys.exit(0 if bytes.fromhex(r["name_hex"]) == os.fsencode(os.path.basename(sys.argv[2])) else 1)
+EOF2
+t_ok $? "the record's name_hex gives the exact bytes of the name"
 t_run "find --case (text) with the odd name" "$CUSTOS" find --case "$CASE"
 [ "$(wc -l <"$WORK/last.out")" = 2 ]
 t_ok $? "find prints one line per item"

@@ -140,6 +140,20 @@ int cs_store_ingest_path(struct cs_store *st, const char *path, const struct cs_
 int cs_meta_check(const struct cs_meta *meta, const char **field);
 
 /*
+ * Metadata from an upload's sidecar, a JSON object from outside: sets the
+ * text fields of *m from its "case", "category", "stage", "device",
+ * "recorded_start" and "recorded_end" (strings) and m->officers (pointed at
+ * `officers`, room for 64) from "officers" (an array of at most 64 strings);
+ * the strings stay owned by `side`. Every other member of *m is left as it
+ * is. The good fields are kept; a field of the wrong type or whose value
+ * breaks the metadata rules is left out, an unknown key is ignored, and each
+ * is named in `problems` (n bytes; "" if there is none, clauses separated by
+ * "; "). Returns 0, or -ENOMEM (then *m is unchanged).
+ */
+int cs_meta_from_sidecar(const json_t *side, struct cs_meta *m, const char **officers,
+    char *problems, size_t n);
+
+/*
  * Signs a checkpoint for the current tree if it grew since the last one
  * (refusing with CS_ECONFLICT if the last one is not a prefix of this tree).
  * If `note` is not NULL, returns the latest checkpoint note (malloc'd).
