@@ -37,6 +37,8 @@ jobs_state() {
 # back to the nanosecond; NEW_SHA is the new digest.
 change_in_place() {
 	local before after
+	NEW_SHA=none
+	[ -f "$1" ] || { fail "$1 was gone before its re-read"; return; }
 	touch -r "$1" "$WORK/mtime.ref"
 	before=$(stat -c '%s %y %i' "$1")
 	head -c 4096 /dev/urandom | dd of="$1" bs=4096 seek=3 conv=notrunc status=none
