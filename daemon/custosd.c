@@ -1221,13 +1221,27 @@ checkpoint_work(uv_work_t *req)
 static void
 checkpoint_done(uv_work_t *req, int status)
 {
+	static int no_room; /* the last checkpoint found no room on the store's disk */
 	struct cpwork *w = req->data;
 
 	(void)status;
 	w->d->checkpoint_running = 0;
-	if (w->rc == 0)
+	if (w->rc == 0) {
 		w->d->oom_streak = 0;
-	else if (!store_oom_check(w->d)) {
+		if (no_room)
+			logmsg(2, "a checkpoint of the ledger's %llu events is signed again",
+			    (unsigned long long)w->d->checkpointed_size);
+		no_room = 0;
+	} else if ((w->rc == -ENOSPC || w->rc == -EDQUOT) && !cs_store_failed(w->d->st, NULL)) {
+		/* Nothing written, the store sound: tried again at every timer. */
+		w->d->checkpointed_size = 0;
+		if (!no_room)
+			logmsg(1, "signing a checkpoint of the ledger failed: %s on %s; the ledger is "
+			          "whole and custosd signs it once there is room (it tries every 2 s). "
+			          "Free space there",
+			    cs_strerror(w->rc), w->d->cfg.store);
+		no_room = 1;
+	} else if (!store_oom_check(w->d)) {
 		if (is_oom(w->rc)) {
 			w->d->checkpointed_size = 0; /* signed at the next timer */
 			out_of_memory(w->d, "signing a checkpoint");
@@ -1247,7 +1261,13 @@ on_checkpoint(uv_timer_t *t)
 	uint64_t size = cs_store_size(d->st);
 	struct cpwork *w;
 
-	if (d->checkpoint_running || size == d->checkpointed_size || d->failed || d->full)
+	/*
+	 * Paused for a full disk, events secured before the pause are still
+	 * signed (a checkpoint is a small file), unless the store failed and
+	 * waits to recover.
+	 */
+	if (d->checkpoint_running || size == d->checkpointed_size || d->failed ||
+	    (d->full && d->full_reopen))
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
