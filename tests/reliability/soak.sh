@@ -398,7 +398,7 @@ while IFS= read -r path; do
 		;;
 	esac
 done < <(sed -n 's/.*: warning: \(.*\) changed while it was being read: its re-read does not match .*/\1/p' "$DLOG")
-t_ok $reread_false "no re-read found a change in a file that arrived complete ($reread_changed re-read(s) found a change, all in files written in place)"
+t_ok $reread_false "no re-read found a change in a file that arrived complete ($reread_changed re-read(s) found a change, $reread_false in such files)"
 t_run "custos verify passes" "$CUSTOS" verify
 bad=0 norph=0
 for f in "$S"/orphans/*; do
