@@ -36,6 +36,8 @@
 #include "custos/source.h"
 #include "custos/store.h"
 #ifdef CS_FAILPOINTS
+#include <stdatomic.h>
+
 #include "failalloc.h"
 #endif
 
@@ -669,6 +671,42 @@ secure_work(uv_work_t *req)
 		record_refusal(w->d, w->c, w->dirfd, w->rc);
 }
 
+#ifdef CS_FAILPOINTS
+/*
+ * Test build: with CUSTOS_REREAD_GATE=DIR every file waits between its copy
+ * and its re-read. custosd writes DIR/<n>.at (n counts from 1: the file's
+ * path and the digest copied) and goes on once DIR/<n>.go exists, or after
+ * ten minutes; a test changes the source in that window.
+ */
+static void
+reread_gate(const struct work *w)
+{
+	static atomic_long seq;
+	const char *dir = getenv("CUSTOS_REREAD_GATE");
+	char path[PATH_MAX], line[PATH_MAX + 128];
+	struct timespec ts = {0, 10000000};
+	long n;
+	int fd, len;
+
+	if (dir == NULL)
+		return;
+	n = atomic_fetch_add(&seq, 1) + 1;
+	len = snprintf(line, sizeof(line), "%s/%s %s\n", w->c->ib->path, w->c->rel, w->res.sha256);
+	snprintf(path, sizeof(path), "%s/%ld.at.tmp", dir, n);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		ssize_t r = write(fd, line, len > 0 && len < (int)sizeof(line) ? (size_t)len : 0);
+		(void)r;
+		close(fd);
+		snprintf(line, sizeof(line), "%s/%ld.at", dir, n);
+		(void)rename(path, line);
+	}
+	snprintf(path, sizeof(path), "%s/%ld.go", dir, n);
+	for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+}
+#endif
+
 static void
 secure_file(struct work *w)
 {
@@ -736,10 +774,25 @@ secure_file(struct work *w)
 	 * second read comes from the device (a recorder's card) where it can.
 	 */
 	w->stage = 2;
+#ifdef CS_FAILPOINTS
+	reread_gate(w);
+#endif
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	w->rc = cs_hash_fd(fd, hex, &size);
-	if (w->rc == 0 && (strcmp(hex, w->res.sha256) != 0 || size != w->res.size))
+	if (w->rc == 0 && (strcmp(hex, w->res.sha256) != 0 || size != w->res.size)) {
+		/*
+		 * Its copy stays stored, but proves nothing about the source now:
+		 * the job is no longer "ingested" (which a retake would finish
+		 * without copying again), so the file is copied anew once it
+		 * settles, even with its size and mtime unchanged. Should this
+		 * record fail, the retake only finds the change again.
+		 */
+		job = json_pack("{s:s, s:s, s:s, s:I}", "state", "changed", "id", w->res.id,
+		    "sha256", w->res.sha256, "size", (json_int_t)w->res.size);
+		if (job != NULL)
+			(void)cs_store_job_put(w->d->st, key, job);
 		w->rc = CS_ECHANGED;
+	}
 	if (w->rc < 0)
 		goto out;
 
@@ -971,7 +1024,12 @@ secure_done(uv_work_t *req, int status)
 			out_of_memory(d, "securing %s/%s", c->ib->path, c->rel);
 	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {
 		/* Still being written, or replaced: wait for it to settle again. */
-		if (w->rc == CS_ECHANGED)
+		if (w->rc == CS_ECHANGED && w->stage == 2)
+			logmsg(1, "%s/%s changed while it was being read: its re-read does not match "
+			          "the copy stored as %s (sha256 %s), so it is not released on that "
+			          "copy; it will be taken again once it settles",
+			    c->ib->path, c->rel, w->res.id, w->res.sha256);
+		else if (w->rc == CS_ECHANGED)
 			logmsg(2, "%s/%s changed while it was being read; it will be taken again once "
 			          "it settles",
 			    c->ib->path, c->rel);
@@ -1136,13 +1194,27 @@ checkpoint_work(uv_work_t *req)
 static void
 checkpoint_done(uv_work_t *req, int status)
 {
+	static int no_room; /* the last checkpoint found no room on the store's disk */
 	struct cpwork *w = req->data;
 
 	(void)status;
 	w->d->checkpoint_running = 0;
-	if (w->rc == 0)
+	if (w->rc == 0) {
 		w->d->oom_streak = 0;
-	else if (!store_oom_check(w->d)) {
+		if (no_room)
+			logmsg(2, "a checkpoint of the ledger's %llu events is signed again",
+			    (unsigned long long)w->d->checkpointed_size);
+		no_room = 0;
+	} else if ((w->rc == -ENOSPC || w->rc == -EDQUOT) && !cs_store_failed(w->d->st, NULL)) {
+		/* Nothing written, the store sound: tried again at every timer. */
+		w->d->checkpointed_size = 0;
+		if (!no_room)
+			logmsg(1, "signing a checkpoint of the ledger failed: %s on %s; the ledger is "
+			          "whole and custosd signs it once there is room (it tries every 2 s). "
+			          "Free space there",
+			    cs_strerror(w->rc), w->d->cfg.store);
+		no_room = 1;
+	} else if (!store_oom_check(w->d)) {
 		if (is_oom(w->rc)) {
 			w->d->checkpointed_size = 0; /* signed at the next timer */
 			out_of_memory(w->d, "signing a checkpoint");
@@ -1162,7 +1234,13 @@ on_checkpoint(uv_timer_t *t)
 	uint64_t size = cs_store_size(d->st);
 	struct cpwork *w;
 
-	if (d->checkpoint_running || size == d->checkpointed_size || d->failed || d->full)
+	/*
+	 * Paused for a full disk, events secured before the pause are still
+	 * signed (a checkpoint is a small file), unless the store failed and
+	 * waits to recover.
+	 */
+	if (d->checkpoint_running || size == d->checkpointed_size || d->failed ||
+	    (d->full && d->full_reopen))
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {

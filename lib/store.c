@@ -1128,10 +1128,15 @@ cs_store_checkpoint(struct cs_store *st, char **note)
 		cs__store_log(st, CS_LOG_ERROR, "%s exists but is not a valid checkpoint", name);
 		goto out;
 	}
-	if (rc < 0) {
+	/*
+	 * No room for the checkpoint file: nothing was written (the temp file is
+	 * gone), the ledger is whole, and the caller may try again later. A
+	 * failed fsync is never retried: that fails the store.
+	 */
+	if (rc < 0 && ((rc != -ENOSPC && rc != -EDQUOT) || cs__fsync_failed()))
 		st->failed = rc;
+	if (rc < 0)
 		goto out;
-	}
 	if (note != NULL) {
 		*note = signed_note;
 		signed_note = NULL;

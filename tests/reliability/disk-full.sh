@@ -18,16 +18,19 @@
 #     does not fit, with an alert naming the full disk, the space needed and
 #     the space free; takes no more files; answers "disk_full" on its status
 #     socket; every source is still in the inbox with its bytes or was
-#     secured. The tmpfs is enlarged: custosd resumes by itself (no restart)
-#     and every file ends secured exactly once; verify passes.
+#     secured; while it is paused a signed checkpoint covers every event in
+#     the ledger (the files secured just before the pause too). The tmpfs is
+#     enlarged: custosd resumes by itself (no restart) and every file ends
+#     secured exactly once; verify passes.
 #   filler: another process fills the disk while custosd is busy, so a write
 #     of custosd's fails with ENOSPC mid-file (blob, journal or catalog): the
 #     store fails, custosd pauses; the filler is deleted: the store recovers
 #     in place (as at a restart: torn tail cut, catalog caught up, orphans)
 #     and custosd resumes by itself; everything secured exactly once.
 #   reserve: with reserve = 8M it pauses before a file would eat into the
-#     reserve (the free space stays at or above 8 MiB), and resumes when a
-#     reload (SIGHUP) lowers the reserve.
+#     reserve (the free space stays at or above 8 MiB), signs a checkpoint
+#     of every event while paused, and resumes when a reload (SIGHUP) lowers
+#     the reserve.
 # NIGHTLY=1: more mixes of file sizes, more daemon rounds (nine more fillers).
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 . "$(dirname "$0")/../integration/lib.sh"
@@ -161,6 +164,19 @@ check_paused() {
 	[ "$KEPT" -gt 0 ] || [ "${2:-}" = any ] || fail "every file fitted: the disk did not fill"
 	run_verify "verify on the full disk"
 }
+# signed_while_paused: while custosd is paused, a signed checkpoint covers
+# every event in the ledger (those secured just before the pause too).
+latest_checkpoint() { ls "$S/checkpoints" 2>/dev/null | sort | tail -1; }
+checkpoint_covers_ledger() {
+	local cp
+	cp=$(latest_checkpoint)
+	[ -n "$cp" ] && [ $((10#$cp)) -eq "$(ledger_size)" ]
+}
+signed_while_paused() {
+	wait_until 60 checkpoint_covers_ledger ||
+		fail "while paused no checkpoint covers the last secured event (latest $(latest_checkpoint), ledger $(ledger_size) events)"
+	store_state disk_full || fail "custosd was not paused any more when the checkpoint was checked"
+}
 # check_resumed NAME COUNT: custosd resumed by itself and secured every file
 # exactly once; then it stops cleanly and the store is whole.
 check_resumed() {
@@ -191,6 +207,7 @@ daemon_grow() {
 	drop_files "$name" "$count" "$fsize"
 	wait_until 60 paused || fail "custosd did not pause on the full disk: $(tail -3 "$DLOG" | tr '\n' ' ')"
 	check_paused "$name"
+	signed_while_paused
 	grow_store 256m
 	check_resumed "$name" "$count"
 	report "custosd, $count files of ~$fsize bytes on a $size tmpfs: paused with an alert after $SECURED secured, $KEPT kept in the inbox; resumed by itself when the tmpfs was enlarged, all secured exactly once"
@@ -248,6 +265,7 @@ daemon_reserve() {
 	avail=$(stat -f -c '%a %S' "$MNT" | awk '{ print $1 * $2 }')
 	[ "$avail" -ge $((8 << 20)) ] || fail "custosd ate into its reserve: $avail bytes free, 8 MiB reserved"
 	check_paused "$name"
+	signed_while_paused
 	sed -i "s/^reserve = .*/reserve = 0/" "$DCONF"
 	kill -HUP "$DPID"
 	check_resumed "$name" "$count"
