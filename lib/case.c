@@ -725,11 +725,8 @@ cs_amend(struct cs_store *st, const char *id, long long sighting, const char *nu
 		{
 			json_t *c = NULL;
 			const char *k = json_string_value(json_object_get(m, "key"));
-			if (rc == 0 && k != NULL && case_rec(st, txn, k, &c) == 0 && sealed(c)) {
-				rc = CS_ESEALED;
-				if (what != NULL)
-					*what = json_string_value(json_object_get(m, "case"));
-			}
+			if (rc == 0 && k != NULL && case_rec(st, txn, k, &c) == 0 && sealed(c))
+				rc = CS_ESEALED; /* the caller finds which in the item's cases */
 			json_decref(c);
 		}
 	}
