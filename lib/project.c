@@ -209,13 +209,16 @@ sighting_member(struct cs__catalog *c, MDB_txn *txn, json_t *rec, json_t *ev, ui
 		    "state", "open", "opened", o, "members", 0, "implicit", 1);
 		rc = crec == NULL ? ENOMEM : 0;
 	}
-	if (rc == 0 && !is_sealed(crec) && case_index(rec, key) < 0)
+	if (rc == 0 && is_sealed(crec))
+		goto out; /* secured, not added: the case file is sealed */
+	if (rc == 0 && case_index(rec, key) < 0)
 		rc = add_member(c, txn, crec, key, rec, id, ev, seq, json_object_get(facts, "stage"),
 		    NULL);
 	if (rc == 0)
 		rc = cs__cat_put(txn, c->dbi[CS_DBI_CASES], key, strlen(key), crec);
 	if (rc == 0)
 		rc = cs__cat_put_seq(txn, c->dbi[CS_DBI_CASE_EVENTS], key, seq);
+out:
 	json_decref(crec);
 	free(key);
 	return rc;
