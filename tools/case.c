@@ -725,12 +725,13 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 		}
 		rc = cs_note_verify(v, pr.checkpoint, pr.checkpoint_len, &tl);
 		if (rc < 0) {
-			errmsg("FAILED: the checkpoint of proof %d is not signed by this key", n + 1);
+			errmsg("FAILED: the checkpoint is not signed by this key (proof %d)", n + 1);
 			cs_tlog_proof_fini(&pr);
 			goto out;
 		}
 		if (cs_checkpoint_parse(&cp, pr.checkpoint, tl) < 0 || pr.extra == NULL) {
-			errmsg("FAILED: proof %d has no event bytes or a malformed checkpoint", n + 1);
+			errmsg("FAILED: the proof has no event bytes or a malformed checkpoint (proof %d)",
+			    n + 1);
 			cs_tlog_proof_fini(&pr);
 			goto out;
 		}
@@ -739,7 +740,7 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 			rc = cs_merkle_verify_inclusion(pr.index, cp.size, leaf,
 			    (const uint8_t(*)[32])pr.hashes, pr.count, cp.root);
 		if (rc < 0) {
-			errmsg("FAILED: the event of proof %d is not included in the signed tree", n + 1);
+			errmsg("FAILED: the event is not included in the signed tree (proof %d)", n + 1);
 			cs_tlog_proof_fini(&pr);
 			goto out;
 		}
