@@ -177,7 +177,7 @@ cs__journal_append_many(struct cs__journal *j, const char *const *evs, const uin
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			/* -ENOMEM from here would read as "nothing written" (see commit_event) */
+			/* -ENOMEM from here would read as "nothing written" (see cs__store_commit) */
 			rc = w < 0 && errno != ENOMEM ? -errno : -EIO;
 			goto out;
 		}

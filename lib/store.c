@@ -816,8 +816,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	static const struct cs_meta none;
 	struct cs__blob_put bp;
 	struct cs_ingest_result r = {0};
-	json_t *mj = NULL, *ev = NULL, *item, *evs[CS__COMMIT_MAX] = {NULL};
-	size_t nevs = 0;
+	json_t *mj = NULL, *ev = NULL, *item;
 	char hex[65], tbuf[32];
 	const char *field = NULL;
 	MDB_txn *txn = NULL;
@@ -893,7 +892,6 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		goto out;
 	}
 	/* the case number it came with: the item joins that case with this event */
-	evs[0] = ev;
 	rc = cs__case_ingest_check(st, txn, r.id, mj);
 	if (rc < 0)
 		goto out;
@@ -916,7 +914,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 			goto out;
 		}
 	}
-	rc = cs__store_commit(st, evs, 1 + nevs, &r.seq);
+	rc = cs__store_commit(st, &ev, 1, &r.seq);
 	if (rc < 0)
 		goto out;
 	*res = r;
@@ -927,8 +925,6 @@ out:
 		mdb_txn_abort(txn);
 	if (locked)
 		pthread_mutex_unlock(&st->wlock);
-	for (size_t i = 1; i <= nevs; i++)
-		json_decref(evs[i]);
 	json_decref(ev);
 	json_decref(mj);
 	return rc;
