@@ -204,9 +204,12 @@ sighting_member(struct cs__catalog *c, MDB_txn *txn, json_t *rec, json_t *ev, ui
 		return 0; /* not a number a key can be made of: no case file */
 	rc = get_case(c, txn, key, &crec);
 	if (rc == MDB_NOTFOUND) {
+		/* not "o*": a member left out for lack of memory would change the projection */
 		json_t *o = origin(ev, seq);
-		crec = json_pack("{s:s, s:s, s:s, s:o*, s:i, s:b}", "number", number, "key", key,
-		    "state", "open", "opened", o, "members", 0, "implicit", 1);
+		crec = o != NULL ? json_pack("{s:s, s:s, s:s, s:o, s:i, s:b}", "number", number,
+		                       "key", key, "state", "open", "opened", o, "members", 0,
+		                       "implicit", 1) :
+		                   NULL;
 		rc = crec == NULL ? ENOMEM : 0;
 	}
 	if (rc == 0 && is_sealed(crec))
@@ -485,8 +488,10 @@ apply_case(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type, ui
 			rc = -1;
 			goto out;
 		}
-		crec = json_pack("{s:s, s:s, s:s, s:o*, s:i}", "number", number, "key", key, "state",
-		    "open", "opened", origin(ev, seq), "members", 0);
+		json_t *o = origin(ev, seq);
+		crec = o != NULL ? json_pack("{s:s, s:s, s:s, s:o, s:i}", "number", number, "key", key,
+		                       "state", "open", "opened", o, "members", 0) :
+		                   NULL;
 		rc = crec == NULL ? ENOMEM : 0;
 		for (size_t i = 0; rc == 0 && facts[i] != NULL; i++)
 			if (json_object_get(ev, facts[i]) != NULL)
