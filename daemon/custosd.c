@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "custos/case.h"
 #include "custos/error.h"
 #include "custos/name.h"
 #include "custos/source.h"
@@ -1849,6 +1850,11 @@ main(int argc, char **argv)
 	if (rc < 0) {
 		logmsg(0, "cannot open the store %s: %s%s", d.cfg.store, cs_strerror(rc),
 		    rc == CS_EBUSY ? " (another custosd or custos command holds it)" : "");
+		return daemon_fini(&d, 3);
+	}
+	/* the daemon's own events (what it secures from inbox and docks) name it */
+	if (cs_store_set_actor(d.st, "daemon", "custosd", (long)getuid()) < 0) {
+		logmsg(0, "out of memory");
 		return daemon_fini(&d, 3);
 	}
 	d.checkpointed_size = cs_store_size(d.st);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "catalog.h"
+#include "custos/case.h"
 #include "custos/error.h"
 #include "custos/merkle.h"
 #include "custos/name.h"
@@ -23,14 +24,14 @@
 
 static const char *const dbi_names[CS_DBI_COUNT] = {
 	"items", "by_sha", "by_case", "by_officer", "by_device", "by_time", "item_events",
-	"leaves", "nodes", "meta",
+	"leaves", "nodes", "meta", "cases", "case_events", "members",
 };
 
 static int
 is_dupsort(int dbi)
 {
 	return dbi == CS_DBI_BY_CASE || dbi == CS_DBI_BY_OFFICER || dbi == CS_DBI_BY_DEVICE ||
-	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS;
+	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS || dbi == CS_DBI_CASE_EVENTS;
 }
 
 static int
@@ -176,6 +177,50 @@ cs__json_canonical(const json_t *v, size_t *len)
 	return d.p;
 }
 
+/*
+ * -1 if the catalog was made by an older custos (events in it, no "schema"
+ * or an older one); a new catalog gets this version's schema. LMDB code
+ * otherwise.
+ */
+static int
+check_schema(MDB_txn *txn, int create)
+{
+	static const char skey[] = "schema", zkey[] = "size";
+	MDB_val k = {sizeof(skey) - 1, (void *)skey}, d;
+	uint8_t b[8];
+	uint64_t schema = 0, size = 0;
+	MDB_dbi meta;
+	int rc;
+
+	rc = mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0, &meta);
+	if (rc != 0)
+		return rc;
+	rc = mdb_get(txn, meta, &k, &d);
+	if (rc == 0 && d.mv_size == 8)
+		schema = get_be64(d.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	k.mv_size = sizeof(zkey) - 1;
+	k.mv_data = (void *)zkey;
+	rc = mdb_get(txn, meta, &k, &d);
+	if (rc == 0 && d.mv_size == 8)
+		size = get_be64(d.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (schema == CS__CATALOG_SCHEMA)
+		return 0;
+	if (size > 0 || schema != 0)
+		return -1;
+	if (!create)
+		return 0; /* an empty catalog: nothing in it to read differently */
+	put_be64(b, CS__CATALOG_SCHEMA);
+	k.mv_size = sizeof(skey) - 1;
+	k.mv_data = (void *)skey;
+	d.mv_size = 8;
+	d.mv_data = b;
+	return mdb_put(txn, meta, &k, &d, 0);
+}
+
 int
 cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch)
 {
@@ -214,11 +259,18 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 	}
 	if (rc != 0)
 		goto fail;
+	rc = check_schema(txn, create);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
 	for (int i = 0; i < CS_DBI_COUNT; i++) {
 		unsigned f = create ? MDB_CREATE : 0;
 		if (is_dupsort(i))
 			f |= MDB_DUPSORT;
 		rc = mdb_dbi_open(txn, dbi_names[i], f, &c->dbi[i]);
+		if (rc == MDB_NOTFOUND && i >= CS_DBI_CASES)
+			rc = -1; /* an empty catalog of an older custos */
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			goto fail;
@@ -238,6 +290,8 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 fail:
 	mdb_env_close(c->env);
 	c->env = NULL;
+	if (rc == -1)
+		return CS__EOLDCATALOG;
 	return rc == MDB_NOTFOUND ? CS_ESTORE : from_mdb(rc);
 }
 
@@ -399,30 +453,82 @@ put_str(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *val, unsigned fl
 	return rc == MDB_KEYEXIST ? 0 : rc;
 }
 
-/* Adds the secondary-index entries for one set of metadata (an item or a sighting). */
+/* One secondary-index entry of an item: table and key. */
+struct ixent {
+	int dbi;
+	const char *key;
+};
+
 static int
-index_meta(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *m)
+ix_add(struct ixent **v, size_t *n, int dbi, const char *key)
 {
-	const char *s;
-	json_t *v;
-	size_t i;
+	struct ixent *nv;
+
+	if (key == NULL || *key == '\0')
+		return 0;
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].dbi == dbi && strcmp((*v)[i].key, key) == 0)
+			return 0;
+	nv = realloc(*v, (*n + 1) * sizeof(**v));
+	if (nv == NULL)
+		return ENOMEM;
+	*v = nv;
+	nv[(*n)++] = (struct ixent){dbi, key};
+	return 0;
+}
+
+/* The device, time and officer index entries of every sighting in `rec` ("seen"). */
+static int
+ix_collect(json_t *rec, struct ixent **v, size_t *n)
+{
+	json_t *s, *o;
+	size_t i, j;
 	int rc = 0;
 
-	s = json_string_value(json_object_get(m, "case"));
-	if (s != NULL && *s != '\0')
-		rc = put_str(txn, c->dbi[CS_DBI_BY_CASE], s, id, MDB_NODUPDATA);
-	s = json_string_value(json_object_get(m, "device"));
-	if (rc == 0 && s != NULL && *s != '\0')
-		rc = put_str(txn, c->dbi[CS_DBI_BY_DEVICE], s, id, MDB_NODUPDATA);
-	s = json_string_value(json_object_get(m, "recorded_start"));
-	if (rc == 0 && s != NULL && *s != '\0')
-		rc = put_str(txn, c->dbi[CS_DBI_BY_TIME], s, id, MDB_NODUPDATA);
-	json_array_foreach(json_object_get(m, "officers"), i, v)
+	json_array_foreach(json_object_get(rec, "seen"), i, s)
 	{
-		if (rc == 0 && json_string_value(v) != NULL && *json_string_value(v) != '\0')
-			rc = put_str(txn, c->dbi[CS_DBI_BY_OFFICER], json_string_value(v), id,
-			    MDB_NODUPDATA);
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_DEVICE,
+			    json_string_value(json_object_get(s, "device")));
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_TIME,
+			    json_string_value(json_object_get(s, "recorded_start")));
+		json_array_foreach(json_object_get(s, "officers"), j, o)
+		{
+			if (rc == 0)
+				rc = ix_add(v, n, CS_DBI_BY_OFFICER, json_string_value(o));
+		}
 	}
+	return rc;
+}
+
+int
+cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old, json_t *rec)
+{
+	struct ixent *ov = NULL, *nv = NULL;
+	size_t on = 0, nn = 0;
+	int rc;
+
+	rc = old != NULL ? ix_collect(old, &ov, &on) : 0;
+	if (rc == 0)
+		rc = ix_collect(rec, &nv, &nn);
+	for (size_t i = 0; rc == 0 && i < on; i++) {
+		int kept = 0;
+		for (size_t j = 0; j < nn && !kept; j++)
+			kept = nv[j].dbi == ov[i].dbi && strcmp(nv[j].key, ov[i].key) == 0;
+		if (!kept) {
+			MDB_val k = {strlen(ov[i].key), (void *)ov[i].key}, d = {strlen(id), (void *)id};
+			if (k.mv_size > 0 && k.mv_size <= 480) {
+				rc = mdb_del(txn, c->dbi[ov[i].dbi], &k, &d);
+				if (rc == MDB_NOTFOUND)
+					rc = 0;
+			}
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < nn; i++)
+		rc = put_str(txn, c->dbi[nv[i].dbi], nv[i].key, id, MDB_NODUPDATA);
+	free(ov);
+	free(nv);
 	return rc;
 }
 
@@ -514,7 +620,7 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
     int64_t *last_ms)
 {
 	uint8_t seqb[8], leafv[44], shab[32];
-	json_t *ev = NULL, *item, *rec = NULL;
+	json_t *ev = NULL, *item, *rec = NULL, *old = NULL;
 	struct wctx w = {c, txn, 0};
 	const char *type, *id, *t;
 	MDB_val k, d;
@@ -576,7 +682,9 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			rc = ENOMEM;
 			goto out;
 		}
-		rc = put_item(c, txn, id, rec);
+		rc = cs__project_event(c, txn, ev, type, a->seq, rec, why);
+		if (rc == 0)
+			rc = put_item(c, txn, id, rec);
 		if (rc == 0) {
 			k.mv_size = 32;
 			k.mv_data = shab;
@@ -590,7 +698,7 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			}
 		}
 		if (rc == 0)
-			rc = index_meta(c, txn, id, item);
+			rc = cs__cat_reindex(c, txn, id, NULL, rec);
 	} else if (strcmp(type, "sighting") == 0) {
 		id = json_string_value(json_object_get(ev, "id"));
 		rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
@@ -601,14 +709,21 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			rc = -1;
 			goto out;
 		}
-		if (json_object_set_new(rec, "sightings",
+		old = json_deep_copy(rec);
+		if (old == NULL ||
+		    json_object_set_new(rec, "sightings",
 		        json_integer(json_integer_value(json_object_get(rec, "sightings")) + 1)) < 0) {
 			rc = ENOMEM;
 			goto out;
 		}
-		rc = put_item(c, txn, id, rec);
+		rc = cs__project_event(c, txn, ev, type, a->seq, rec, why);
 		if (rc == 0)
-			rc = index_meta(c, txn, id, json_object_get(ev, "sighting"));
+			rc = put_item(c, txn, id, rec);
+		if (rc == 0)
+			rc = cs__cat_reindex(c, txn, id, old, rec);
+	} else if (strncmp(type, "case-", 5) == 0 || strcmp(type, "amend") == 0) {
+		id = json_string_value(json_object_get(ev, "id"));
+		rc = cs__project_event(c, txn, ev, type, a->seq, NULL, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));
@@ -658,6 +773,7 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	if (rc == 0)
 		rc = meta_put(c, txn, "last_ms", (uint64_t)*last_ms);
 out:
+	json_decref(old);
 	json_decref(rec);
 	json_decref(ev);
 	return rc;
@@ -876,6 +992,8 @@ struct find_ctx {
 	const struct cs_query *q;
 	char from[32], to[32];
 	json_t *out;
+	char *key; /* canonical key of q->case_no */
+	char *prefix; /* canonical key of q->case_prefix */
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -904,8 +1022,21 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	struct cs__catalog *c = f->c;
 	int r;
 
-	if (q->case_no && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], q->case_no, id)) <= 0)
+	if (f->key && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
 		return r;
+	if (f->prefix) {
+		json_t *m;
+		size_t i;
+		r = 0;
+		json_array_foreach(json_object_get(rec, "cases"), i, m)
+		{
+			const char *k = json_string_value(json_object_get(m, "key"));
+			if (k != NULL && strncmp(k, f->prefix, strlen(f->prefix)) == 0)
+				r = 1;
+		}
+		if (r == 0)
+			return 0;
+	}
 	if (q->officer && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
 		return r;
 	if (q->device && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
@@ -916,13 +1047,18 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 			return 0;
 	}
 	if (f->from[0] || f->to[0]) {
-		const char *t = json_string_value(json_object_get(rec, "recorded_start"));
-		if (t == NULL)
-			return 0;
-		if (f->from[0] && strcmp(t, f->from) < 0)
-			return 0;
-		if (f->to[0] && strcmp(t, f->to) > 0)
-			return 0;
+		/* any sighting's recording start (as corrected) */
+		json_t *s;
+		size_t i;
+		r = 0;
+		json_array_foreach(json_object_get(rec, "seen"), i, s)
+		{
+			const char *t = json_string_value(json_object_get(s, "recorded_start"));
+			if (t != NULL && !(f->from[0] && strcmp(t, f->from) < 0) &&
+			    !(f->to[0] && strcmp(t, f->to) > 0))
+				r = 1;
+		}
+		return r;
 	}
 	return 1;
 }
@@ -957,10 +1093,34 @@ find_add(void *ctx, MDB_val *v)
 	return rc;
 }
 
+static int find_in(struct find_ctx *f);
+
 int
 cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out};
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL};
+	int rc = 0;
+
+	if (q->case_no != NULL)
+		rc = cs_case_key(q->case_no, &f.key);
+	if (rc == 0 && q->case_prefix != NULL) {
+		/* a prefix keeps its trailing space: "X " is not "X" */
+		rc = cs_case_key(q->case_prefix, &f.prefix);
+	}
+	if (rc == 0)
+		rc = find_in(&f);
+	free(f.key);
+	free(f.prefix);
+	return rc;
+}
+
+static int
+find_in(struct find_ctx *f0)
+{
+	struct find_ctx f = *f0;
+	const struct cs_query *q = f.q;
+	struct cs__catalog *c = f.c;
+	MDB_txn *txn = f.txn;
 	int64_t ms;
 
 	if (q->from != NULL) {
@@ -973,9 +1133,25 @@ cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, 
 			return CS_EFORMAT;
 		cs__time_format(ms, f.to, sizeof(f.to));
 	}
-	if (q->case_no)
-		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], q->case_no, strlen(q->case_no),
-		    find_add, &f);
+	if (f.key)
+		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], f.key, strlen(f.key), find_add, &f);
+	if (f.prefix) {
+		MDB_cursor *cur;
+		MDB_val k = {strlen(f.prefix), f.prefix}, d;
+		int rc = mdb_cursor_open(txn, c->dbi[CS_DBI_BY_CASE], &cur);
+		if (rc != 0)
+			return from_mdb(rc);
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		while (rc == 0 && k.mv_size >= strlen(f.prefix) &&
+		    memcmp(k.mv_data, f.prefix, strlen(f.prefix)) == 0) {
+			rc = find_add(&f, &d);
+			if (rc < 0)
+				break;
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+		}
+		mdb_cursor_close(cur);
+		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
+	}
 	if (q->officer)
 		return dup_values(txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, strlen(q->officer),
 		    find_add, &f);
@@ -1104,4 +1280,106 @@ out:
 	if (tb != NULL)
 		mdb_txn_abort(tb);
 	return rc;
+}
+
+/* ---- helpers for the evidence model's projection (lib/project.c) ---- */
+
+int
+cs__cat_get(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t keylen, json_t **val)
+{
+	MDB_val k = {keylen, (void *)key}, d;
+	int rc, oom;
+
+	if (keylen == 0 || keylen > 480)
+		return MDB_NOTFOUND;
+	rc = mdb_get(txn, dbi, &k, &d);
+	if (rc != 0)
+		return rc;
+	*val = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
+	if (*val == NULL)
+		return oom ? ENOMEM : MDB_CORRUPTED;
+	return 0;
+}
+
+int
+cs__cat_put(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t keylen, const json_t *val)
+{
+	size_t len;
+	char *s;
+	MDB_val k = {keylen, (void *)key}, d;
+	int rc;
+
+	if (keylen == 0 || keylen > 480)
+		return MDB_BAD_VALSIZE;
+	s = cs__json_canonical(val, &len);
+	if (s == NULL)
+		return ENOMEM;
+	d.mv_size = len;
+	d.mv_data = s;
+	rc = mdb_put(txn, dbi, &k, &d, 0);
+	free(s);
+	return rc;
+}
+
+int
+cs__cat_put_seq(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t seq)
+{
+	uint8_t b[8];
+	MDB_val k = {strlen(key), (void *)key}, d = {8, b};
+
+	if (k.mv_size == 0 || k.mv_size > 480)
+		return MDB_BAD_VALSIZE;
+	put_be64(b, seq);
+	return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+int
+cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
+    int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k = {prefixlen, (void *)prefix}, d;
+	int rc;
+
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = prefixlen > 0 ? mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE) :
+	                     mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0 && k.mv_size >= prefixlen && memcmp(k.mv_data, prefix, prefixlen) == 0) {
+		json_t *v;
+		int r, oom;
+		v = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
+		if (v == NULL) {
+			mdb_cursor_close(cur);
+			return oom ? -ENOMEM : CS_ESTORE;
+		}
+		r = cb(ctx, k.mv_data, k.mv_size, v);
+		json_decref(v);
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return r < 0 ? r : 0;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : from_mdb(rc);
+}
+
+int
+cs__cat_seqs(struct cs__catalog *c, MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t **seqs,
+    size_t *n)
+{
+	struct seqs s = {0};
+	int rc;
+
+	(void)c;
+	rc = dup_values(txn, dbi, key, strlen(key), collect_seq, &s);
+	if (rc < 0) {
+		free(s.v);
+		return rc;
+	}
+	*seqs = s.v;
+	*n = s.n;
+	return 0;
 }

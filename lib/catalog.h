@@ -16,14 +16,17 @@
 enum {
 	CS_DBI_ITEMS,       /* id -> record (canonical JSON) */
 	CS_DBI_BY_SHA,      /* sha256 (32 bytes) -> id */
-	CS_DBI_BY_CASE,     /* case number -> id (dupsort) */
+	CS_DBI_BY_CASE,     /* canonical case key -> member id (dupsort) */
 	CS_DBI_BY_OFFICER,  /* officer id -> id (dupsort) */
 	CS_DBI_BY_DEVICE,   /* device id -> id (dupsort) */
 	CS_DBI_BY_TIME,     /* recorded start, RFC 3339 UTC -> id (dupsort) */
 	CS_DBI_ITEM_EVENTS, /* id -> ledger index, 8 bytes big-endian (dupsort) */
 	CS_DBI_LEAVES,      /* ledger index -> leaf hash(32) | data offset(8) | length(4) */
 	CS_DBI_NODES,       /* level(1) | index(8) -> perfect subtree hash, levels >= 1 */
-	CS_DBI_META,        /* "size", "journal_end", "last_ms" -> 8 bytes big-endian */
+	CS_DBI_META,        /* "size", "journal_end", "last_ms", "schema" -> 8 bytes big-endian */
+	CS_DBI_CASES,       /* canonical case key -> case record (canonical JSON) */
+	CS_DBI_CASE_EVENTS, /* canonical case key -> ledger index, 8 bytes big-endian (dupsort) */
+	CS_DBI_MEMBERS,     /* case key | 0x00 | id -> membership (canonical JSON) */
 	CS_DBI_COUNT
 };
 
@@ -52,6 +55,15 @@ struct cs__applied {
 	uint64_t next;
 	uint8_t leaf[32];
 };
+
+/*
+ * The catalog's layout version ("schema" in meta). A catalog made by an
+ * older custos (no "schema", events in it) opens with CS__EOLDCATALOG: its
+ * projection is not this version's, and the store rebuilds it from the
+ * ledger (cs__store_upgrade).
+ */
+#define CS__CATALOG_SCHEMA 2
+#define CS__EOLDCATALOG (-20900)
 
 /*
  * Opens (creating when `create`) the environment in directory `dir`.
@@ -102,6 +114,31 @@ int cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query 
  */
 int cs__catalog_compare(struct cs__catalog *a, MDB_txn *a_txn, struct cs__catalog *b,
     void (*diff)(void *ctx, const char *table, const char *key, const char *what), void *ctx);
+
+/*
+ * Helpers for the evidence model's projection (lib/project.c), which
+ * cs__catalog_apply() calls inside its write transaction. They return LMDB
+ * codes (0, MDB_NOTFOUND, MDB_MAP_FULL, ENOMEM, ...), as apply does.
+ */
+int cs__cat_get(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t keylen, json_t **val);
+int cs__cat_put(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t keylen, const json_t *val);
+int cs__cat_put_seq(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t seq);
+/* Makes the secondary indexes of item `id` go from record `old` (NULL: none) to `rec`. */
+int cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old,
+    json_t *rec);
+/*
+ * Applies one event of the evidence model (case-*, amend) or the model's part
+ * of an ingest or sighting (`rec`: the item's new record, changed in place
+ * before it is stored). -1 with *why set when the event does not fit.
+ */
+int cs__project_event(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
+    uint64_t seq, json_t *rec, const char **why);
+/* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
+int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
+    int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);
+/* Ledger indexes under `key` in a dupsort seq table, ascending; *seqs malloc'd. */
+int cs__cat_seqs(struct cs__catalog *c, MDB_txn *txn, MDB_dbi dbi, const char *key,
+    uint64_t **seqs, size_t *n);
 
 /* Canonical JSON bytes of `v` (sorted keys, compact, UTF-8), malloc'd. */
 char *cs__json_canonical(const json_t *v, size_t *len);

@@ -42,6 +42,8 @@ cs_strerror(int err)
 		return "the source file could not be read (I/O error on the source)";
 	case CS_ELINKED:
 		return "file has more than one hard link";
+	case CS_ESEALED:
+		return "the case file is sealed: nothing may be added, removed or corrected in it";
 	case CS_ECONFLICT:
 		return "checkpoint would be inconsistent with an earlier one";
 	}

@@ -135,49 +135,69 @@ cs__journal_read(struct cs__journal *j, uint64_t off, struct cs__jentry *e, char
 int
 cs__journal_append(struct cs__journal *j, const char *ev, uint32_t len, struct cs__jentry *e)
 {
+	return cs__journal_append_many(j, &ev, &len, 1, e);
+}
+
+int
+cs__journal_append_many(struct cs__journal *j, const char *const *evs, const uint32_t *lens,
+    size_t n, struct cs__jentry *es)
+{
 	uint8_t *rec;
-	size_t total = 4 + (size_t)len + 32;
-	ssize_t n;
+	size_t total = 0, off = 0;
+	ssize_t w;
 	int rc = 0;
 
-	if (len == 0 || len > CS_JOURNAL_MAX_ENTRY)
+	if (n == 0)
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] == 0 || lens[i] > CS_JOURNAL_MAX_ENTRY)
+			return -EINVAL;
+		total += 4 + (size_t)lens[i] + 32;
+	}
 	rec = malloc(total);
 	if (rec == NULL)
 		return -ENOMEM;
-	rec[0] = (uint8_t)(len >> 24);
-	rec[1] = (uint8_t)(len >> 16);
-	rec[2] = (uint8_t)(len >> 8);
-	rec[3] = (uint8_t)len;
-	memcpy(rec + 4, ev, len);
-	rc = cs_merkle_leaf_hash(ev, len, rec + 4 + len);
-	if (rc < 0)
-		goto out;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len = lens[i];
+		rec[off] = (uint8_t)(len >> 24);
+		rec[off + 1] = (uint8_t)(len >> 16);
+		rec[off + 2] = (uint8_t)(len >> 8);
+		rec[off + 3] = (uint8_t)len;
+		memcpy(rec + off + 4, evs[i], len);
+		rc = cs_merkle_leaf_hash(evs[i], len, rec + off + 4 + len);
+		if (rc < 0)
+			goto out;
+		off += 4 + (size_t)len + 32;
+	}
 
-	/* One pwrite for the whole entry, so a crash tears at most this entry. */
+	/* One pwrite for all the entries, so a crash tears at most the last of them. */
 	CS_FAILPOINT("ledger-write");
 	for (size_t done = 0; done < total;) {
-		n = pwrite(j->fd, rec + done, total - done, (off_t)(j->end + done));
-		if (n < 0 && errno == EINTR)
+		w = pwrite(j->fd, rec + done, total - done, (off_t)(j->end + done));
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			/* -ENOMEM from here would read as "nothing written" (see commit_event) */
-			rc = n < 0 && errno != ENOMEM ? -errno : -EIO;
+		if (w <= 0) {
+			/* -ENOMEM from here would read as "nothing written" (see cs__store_commit) */
+			rc = w < 0 && errno != ENOMEM ? -errno : -EIO;
 			goto out;
 		}
-		done += (size_t)n;
+		done += (size_t)w;
 	}
 	CS_FAILPOINT("ledger-fsync");
 	if (cs__fsync(j->fd, 1) < 0) {
 		rc = errno != ENOMEM ? -errno : -EIO;
 		goto out;
 	}
-	e->off = j->end;
-	e->data = j->end + 4;
-	e->len = len;
-	e->next = j->end + total;
-	memcpy(e->leaf, rec + 4 + len, 32);
-	j->end = e->next;
+	off = 0;
+	for (size_t i = 0; i < n; i++) {
+		es[i].off = j->end + off;
+		es[i].data = es[i].off + 4;
+		es[i].len = lens[i];
+		es[i].next = es[i].data + lens[i] + 32;
+		memcpy(es[i].leaf, rec + off + 4 + lens[i], 32);
+		off += 4 + (size_t)lens[i] + 32;
+	}
+	j->end += total;
 out:
 	free(rec);
 	return rc;

@@ -52,6 +52,13 @@ int cs__journal_read(struct cs__journal *j, uint64_t off, struct cs__jentry *e, 
  * fsync can lie.
  */
 int cs__journal_append(struct cs__journal *j, const char *ev, uint32_t len, struct cs__jentry *e);
+/*
+ * Appends n events with one write and one fdatasync (events that belong
+ * together, such as an ingest and its case-add); es[i] describes each. A
+ * crash can tear only the last entry written; errors as cs__journal_append.
+ */
+int cs__journal_append_many(struct cs__journal *j, const char *const *evs, const uint32_t *lens,
+    size_t n, struct cs__jentry *es);
 
 /* Cuts the file at `off` (a torn tail) and makes that durable. */
 int cs__journal_truncate(struct cs__journal *j, uint64_t off);

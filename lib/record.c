@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "custos/case.h"
 #include "custos/error.h"
 #include "record.h"
 #include "util.h"
@@ -47,6 +48,38 @@ text_ok(const char *s)
 	size_t n = strlen(s);
 
 	return n > 0 && n <= TEXT_MAX && cs__utf8_clean(s, n);
+}
+
+int
+cs__text_ok(const char *s)
+{
+	return s != NULL && text_ok(s);
+}
+
+const char *
+cs__stage_canon(const char *s)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(stages) / sizeof(stages[0]); i++)
+		if (strcmp(s, stages[i].name) == 0 || strcasecmp(s, stages[i].alias) == 0)
+			return stages[i].name;
+	return NULL;
+}
+
+int
+cs__stage_rank(const char *s)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(stages) / sizeof(stages[0]); i++)
+		if (strcmp(s, stages[i].name) == 0)
+			return (int)i;
+	return (int)(sizeof(stages) / sizeof(stages[0]));
+}
+
+const char *
+cs_stage_name(int rank)
+{
+	if (rank < 0 || rank >= (int)(sizeof(stages) / sizeof(stages[0])))
+		return NULL;
+	return stages[rank].name;
 }
 
 static int
@@ -100,11 +133,7 @@ cs__meta_json(const struct cs_meta *m, json_t **out, const char **field)
 	else if ((rc = add_time(o, "recorded_end", m->recorded_end)) < 0)
 		bad = "recorded_end";
 	if (bad == NULL && m->stage != NULL) {
-		const char *canon = NULL;
-		for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
-			if (strcmp(m->stage, stages[i].name) == 0 ||
-			    strcasecmp(m->stage, stages[i].alias) == 0)
-				canon = stages[i].name;
+		const char *canon = cs__stage_canon(m->stage);
 		if (canon == NULL)
 			bad = "stage";
 		else if (json_object_set_new(o, "stage", json_string(canon)) < 0)

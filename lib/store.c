@@ -554,6 +554,11 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 	}
 	if (!(flags & CS_OPEN_NOCATALOG)) {
 		rc = cs__catalog_open(&st->cat, catdir, (flags & CS_OPEN_WRITE) != 0, 0);
+		if (rc == CS__EOLDCATALOG) {
+			rc = cs__store_upgrade(st);
+			if (rc == 0)
+				rc = cs__catalog_open(&st->cat, catdir, (flags & CS_OPEN_WRITE) != 0, 0);
+		}
 		if (rc < 0)
 			goto fail;
 	}
@@ -606,8 +611,36 @@ cs_store_close(struct cs_store *st)
 		close(st->lockfd);
 	close(st->rootfd);
 	pthread_mutex_destroy(&st->wlock);
+	json_decref(st->actor);
 	free(st->root);
 	free(st);
+}
+
+int
+cs__store_upgrade(struct cs_store *st)
+{
+	int fd = st->lockfd;
+	int64_t n;
+
+	if (fd < 0) {
+		/* a reader upgrades only when no writer holds the store */
+		fd = openat(st->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			return CS_ESTORE;
+		}
+	}
+	n = cs__rebuild_locked(st->rootfd, st->root, NULL, NULL);
+	if (fd != st->lockfd)
+		close(fd);
+	if (n < 0)
+		return (int)n;
+	cs__store_log(st, CS_LOG_WARN,
+	    "the catalog was made by an older custos; rebuilt it from the ledger (%lld events)",
+	    (long long)n);
+	return 0;
 }
 
 int
@@ -695,33 +728,47 @@ is_store_fault(int rc)
 	return rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == -EFBIG;
 }
 
-/* Appends one event (with "seq" and "time" filled in) and indexes it. wlock held. */
-static int
-commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
+/* Appends events (with "seq", "time", "v" and "actor" filled in) and indexes them. */
+int
+cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out)
 {
-	struct cs__applied a;
-	struct cs__jentry e;
-	char tbuf[32], *s = NULL;
+	struct cs__applied a[CS__COMMIT_MAX];
+	struct cs__jentry e[CS__COMMIT_MAX];
+	const char *bytes[CS__COMMIT_MAX];
+	uint32_t lens[CS__COMMIT_MAX];
+	char tbuf[32], *s[CS__COMMIT_MAX] = {NULL};
 	int64_t now = cs__now_ms();
 	size_t len;
-	int rc;
+	int rc = 0;
 
+	if (n == 0 || n > CS__COMMIT_MAX)
+		return -EINVAL;
 	/* Ledger time never goes backwards, even when the wall clock does. */
 	if (now < st->last_ms)
 		now = st->last_ms;
 	cs__time_format(now, tbuf, sizeof(tbuf));
-	/* Out of memory here must not leave a field out of a ledger event. */
-	if (json_object_set_new(ev, "seq", json_integer((json_int_t)st->size)) < 0 ||
-	    json_object_set_new(ev, "time", json_string(tbuf)) < 0 ||
-	    json_object_set_new(ev, "v", json_integer(1)) < 0 ||
-	    (json_is_object(json_object_get(ev, "item")) &&
-	        json_object_set_new(json_object_get(ev, "item"), "ingested_at", json_string(tbuf)) <
-	            0))
-		return -ENOMEM;
-	s = cs__json_canonical(ev, &len);
-	if (s == NULL)
-		return -ENOMEM;
-	rc = cs__journal_append(&st->j, s, (uint32_t)len, &e);
+	for (size_t i = 0; i < n; i++) {
+		json_t *ev = evs[i];
+		/* Out of memory here must not leave a field out of a ledger event. */
+		if (json_object_set_new(ev, "seq", json_integer((json_int_t)(st->size + i))) < 0 ||
+		    json_object_set_new(ev, "time", json_string(tbuf)) < 0 ||
+		    json_object_set_new(ev, "v", json_integer(CS__EVENT_VERSION)) < 0 ||
+		    (st->actor != NULL && json_object_set(ev, "actor", st->actor) < 0) ||
+		    (json_is_object(json_object_get(ev, "item")) &&
+		        json_object_set_new(json_object_get(ev, "item"), "ingested_at",
+		            json_string(tbuf)) < 0)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		s[i] = cs__json_canonical(ev, &len);
+		if (s[i] == NULL || len > UINT32_MAX) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		bytes[i] = s[i];
+		lens[i] = (uint32_t)len;
+	}
+	rc = cs__journal_append_many(&st->j, bytes, lens, n, e);
 	/*
 	 * Out of memory (or OpenSSL failing, which is the same here) comes
 	 * before the journal is touched: nothing was written, the store is sound
@@ -736,9 +783,11 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 		    cs_strerror(rc));
 		goto out;
 	}
-	a = (struct cs__applied){st->size, s, (uint32_t)len, e.data, e.next, {0}};
-	memcpy(a.leaf, e.leaf, 32);
-	rc = cs__catalog_apply(&st->cat, &a, 1);
+	for (size_t i = 0; i < n; i++) {
+		a[i] = (struct cs__applied){st->size + i, s[i], lens[i], e[i].data, e[i].next, {0}};
+		memcpy(a[i].leaf, e[i].leaf, 32);
+	}
+	rc = cs__catalog_apply(&st->cat, a, n);
 	if (rc < 0) {
 		/*
 		 * The event is durable in the ledger; the next start indexes it.
@@ -753,10 +802,11 @@ commit_event(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 		goto out;
 	}
 	*seq_out = st->size;
-	st->size++;
+	st->size += n;
 	st->last_ms = now;
 out:
-	free(s);
+	for (size_t i = 0; i < n; i++)
+		free(s[i]);
 	return rc;
 }
 
@@ -851,6 +901,10 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	} else {
 		goto out;
 	}
+	/* the case number it came with: the item joins that case with this event */
+	rc = cs__case_ingest_check(st, txn, r.id, mj);
+	if (rc < 0)
+		goto out;
 	mdb_txn_abort(txn);
 	txn = NULL;
 	if (ev == NULL) {
@@ -873,7 +927,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 			goto out;
 		}
 	}
-	rc = commit_event(st, ev, &r.seq);
+	rc = cs__store_commit(st, &ev, 1, &r.seq);
 	if (rc < 0)
 		goto out;
 	*res = r;

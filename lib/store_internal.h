@@ -29,7 +29,33 @@ struct cs_store {
 	int orphan;               /* a blob was placed but its event failed: scan at next start */
 	cs_log_fn log;
 	void *logctx;
+	json_t *actor;            /* "actor" of every event written (NULL: none) */
 };
+
+/* Version of the events written ("v"); new kinds are new "event" values (formats.md 5). */
+#define CS__EVENT_VERSION 1
+#define CS__COMMIT_MAX 8
+
+/*
+ * Appends n events that belong together in one journal write and applies
+ * them in one catalog transaction; *seq_out: the first one's index. wlock
+ * held; the caller checked st->failed.
+ */
+int cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out);
+
+/*
+ * An ingest or sighting event with a case number makes the item a member of
+ * that case (opening it if new) when it is applied, in the same event. This
+ * logs when the case is sealed (the bytes are secured, not added to it).
+ * wlock held; `txn` a read transaction of the catalog.
+ */
+int cs__case_ingest_check(struct cs_store *st, MDB_txn *txn, const char *id, json_t *meta);
+
+/* Brings a catalog made by an older custos up to this version (rebuilds it). */
+int cs__store_upgrade(struct cs_store *st);
+
+/* Rebuilds <root>/catalog from the journal; the caller holds the writer lock. */
+int64_t cs__rebuild_locked(int rootfd, const char *root, cs_progress_fn progress, void *ctx);
 
 void cs__store_log(struct cs_store *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

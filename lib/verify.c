@@ -784,6 +784,11 @@ run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct 
 		    si.si_code == CLD_EXITED ? si.si_status : si.si_code);
 		return 1;
 	}
+	if (end.a == CS__EOLDCATALOG) {
+		snprintf(why, whylen, "it was made by an older custos (any custos command that "
+		                      "opens the store brings it up to date)");
+		return 1;
+	}
 	if (end.a == CS_ESTORE) {
 		snprintf(why, whylen, "%s", opened ? "LMDB found it damaged while reading it" :
 		                                     "LMDB cannot open it");
@@ -922,11 +927,8 @@ cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *no
 int64_t
 cs_store_rebuild(const char *root, cs_progress_fn progress, void *ctx)
 {
-	struct cs__catalog cat = {0};
-	struct cs__journal j = {.fd = -1};
-	char *newdir = NULL, *olddir = NULL;
-	uint64_t end, count = 0, fsize = 0;
-	int rootfd, lockfd = -1, torn, rc;
+	int rootfd, lockfd = -1;
+	int64_t rc;
 
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -940,6 +942,23 @@ cs_store_rebuild(const char *root, cs_progress_fn progress, void *ctx)
 		rc = errno == EWOULDBLOCK ? CS_EBUSY : -errno;
 		goto out;
 	}
+	rc = cs__rebuild_locked(rootfd, root, progress, ctx);
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	close(rootfd);
+	return rc;
+}
+
+int64_t
+cs__rebuild_locked(int rootfd, const char *root, cs_progress_fn progress, void *ctx)
+{
+	struct cs__catalog cat = {0};
+	struct cs__journal j = {.fd = -1};
+	char *newdir = NULL, *olddir = NULL;
+	uint64_t end, count = 0, fsize = 0;
+	int torn, rc;
+
 	rc = cs__journal_open(&j, rootfd, 0, 0);
 	if (rc < 0)
 		goto out;
@@ -982,8 +1001,5 @@ out:
 	cs__journal_close(&j);
 	free(newdir);
 	free(olddir);
-	if (lockfd >= 0)
-		close(lockfd);
-	close(rootfd);
 	return rc < 0 ? rc : (int64_t)count;
 }

@@ -18,29 +18,23 @@
 
 #include <openssl/crypto.h>
 
+#include "custos/case.h"
 #include "custos/error.h"
 #include "custos/merkle.h"
 #include "custos/name.h"
 #include "custos/note.h"
 #include "custos/store.h"
+#include "cli.h"
 #ifdef CS_FAILPOINTS
 #include "failalloc.h"
 #endif
-
-enum { EXIT_OK = 0, EXIT_PROBLEM = 1, EXIT_USAGE = 2, EXIT_STORE = 3 };
-
-struct opts {
-	const char *store;
-	int json;
-	int quiet;
-};
 
 static const char *prog = "custos";
 
 static void explain_open_error(const char *dir, int rc);
 static int output_failed; /* a --json answer could not be made (out of memory) */
 
-__attribute__((format(printf, 1, 2))) static void
+void
 errmsg(const char *fmt, ...)
 {
 	va_list ap;
@@ -96,7 +90,7 @@ out_cb(const char *buf, size_t size, void *data)
 	return 0;
 }
 
-static void
+void
 print_json(json_t *v)
 {
 	struct outbuf b = {NULL, 0, 0, 0};
@@ -119,7 +113,7 @@ store_dir(const struct opts *o)
 }
 
 /* Opens the store or prints why not; returns NULL on failure. */
-static struct cs_store *
+struct cs_store *
 open_store(const struct opts *o, int flags, int *exit_code)
 {
 	const char *dir = store_dir(o);
@@ -132,8 +126,16 @@ open_store(const struct opts *o, int flags, int *exit_code)
 		return NULL;
 	}
 	rc = cs_store_open(&st, dir, flags, lib_log, NULL);
+	if (rc == 0 && (flags & CS_OPEN_WRITE))
+		rc = cs_store_set_actor_process(st);
 	if (rc == 0)
 		return st;
+	if (st != NULL) {
+		cs_store_close(st);
+		errmsg("out of memory");
+		*exit_code = EXIT_STORE;
+		return NULL;
+	}
 	*exit_code = EXIT_STORE;
 	explain_open_error(dir, rc);
 	return NULL;
@@ -162,12 +164,7 @@ explain_open_error(const char *dir, int rc)
 		errmsg("cannot open the store %s: %s", dir, cs_strerror(rc));
 }
 
-/* Common options; returns 0, or 1 if --help was printed, or -1 on error. */
-#define COMMON_LONGOPTS                                                                      \
-	{"store", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'J'},           \
-	    {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}
-
-static int
+int
 common_opt(int c, struct opts *o, const char *usage)
 {
 	switch (c) {
@@ -289,7 +286,7 @@ cmd_init(int argc, char **argv, struct opts *o)
 /* ---- ingest ---- */
 
 static const char usage_ingest[] =
-    "usage: custos ingest FILE... --case CASE [--category C] [--stage S]\n"
+    "usage: custos ingest FILE... [--case CASE] [--category C] [--stage S]\n"
     "                     [--officer ID]... [--device ID] [--recorded-at TIME]\n"
     "                     [--recorded-end TIME] [--store DIR] [--json]\n"
     "\n"
@@ -298,7 +295,9 @@ static const char usage_ingest[] =
     "catalog. Prints each file's evidence id. The same bytes ingested again are\n"
     "stored once and recorded as another sighting.\n"
     "\n"
-    "  --case CASE        case number, e.g. 平司罚〔2020〕1号 (required)\n"
+    "  --case CASE        case number, e.g. 平司罚〔2020〕1号: the items join that case\n"
+    "                     file (opened if new) at --stage; without it they are in no\n"
+    "                     case until `custos case add` puts them in one\n"
     "  --category C       enforcement category, e.g. 行政处罚 or 行政检查\n"
     "  --stage S          立案 调查 取证 审查 决定 送达 执行 (or filing, investigation,\n"
     "                     collection, review, decision, service, enforcement)\n"
@@ -404,10 +403,6 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		fputs(usage_ingest, stderr);
 		return EXIT_USAGE;
 	}
-	if (m.case_no == NULL) {
-		errmsg("--case is required: every piece of evidence belongs to a case");
-		return EXIT_USAGE;
-	}
 	rc = cs_meta_check(&m, &field);
 	if (rc == -ENOMEM) {
 		errmsg("out of memory");
@@ -470,6 +465,10 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		}
 		free(shown);
 	}
+	if (secured > 0 && m.case_no == NULL && !o->quiet)
+		fprintf(stderr, "%s: secured without a case number: `custos case add C ID... --stage "
+		                "S` puts the items in a case file\n",
+		    prog);
 	if (secured > 0 && code != EXIT_STORE) {
 		rc = cs_store_checkpoint(st, NULL);
 		if (rc < 0) {
@@ -488,34 +487,39 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 /* ---- find / show / log ---- */
 
 static void
-print_record_line(json_t *r)
+print_record_line(json_t *r, const char *key, int prefix)
 {
 	const char *start = json_string_value(json_object_get(r, "recorded_start"));
-	const char *stage = json_string_value(json_object_get(r, "stage"));
+	const char *cs, *stage;
 
+	case_columns(r, key, prefix, &cs, &stage);
 	printf("%s\t%s\t%s\t%s\t%lld\t%s\n", json_string_value(json_object_get(r, "id")),
-	    json_string_value(json_object_get(r, "case")) ? json_string_value(json_object_get(r, "case")) : "-",
-	    stage ? stage : "-", start ? start : "-",
+	    cs ? cs : "-", stage ? stage : "-", start ? start : "-",
 	    (long long)json_integer_value(json_object_get(r, "size")),
 	    json_string_value(json_object_get(r, "name")));
 }
 
 static const char usage_find[] =
-    "usage: custos find (--case C | --officer O | --device D | --sha256 H |\n"
-    "                    --from T --to T) [--store DIR] [--json]\n"
+    "usage: custos find (--case C | --case-prefix P | --officer O | --device D |\n"
+    "                    --sha256 H | --from T --to T) [--store DIR] [--json]\n"
     "\n"
-    "Lists the evidence matching every criterion given. --from/--to select by\n"
-    "recording start time (RFC 3339); either may be left out. Output columns: id,\n"
-    "case, stage, recorded start, size, original name.\n";
+    "Lists the evidence matching every criterion given. --case matches the case\n"
+    "number however its brackets and digits were typed (〔〕 [] ［］ 【】, full-width\n"
+    "digits); --case-prefix every case number that starts so (平司罚〔2020〕).\n"
+    "--from/--to select by any sighting's recording start time (RFC 3339); either\n"
+    "may be left out. Output columns: id, case, stage (of the matching case file,\n"
+    "else the item's first), recorded start, size, original name.\n";
 
 static int
 cmd_find(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {{"case", required_argument, NULL, 'c'},
+		{"case-prefix", required_argument, NULL, 'p'},
 		{"officer", required_argument, NULL, 'o'}, {"device", required_argument, NULL, 'd'},
 		{"sha256", required_argument, NULL, 's'}, {"from", required_argument, NULL, 'f'},
 		{"to", required_argument, NULL, 't'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct cs_query q = {0};
+	char *key = NULL;
 	struct cs_store *st;
 	json_t *res = NULL, *r;
 	size_t i;
@@ -524,6 +528,7 @@ cmd_find(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': q.case_no = optarg; break;
+		case 'p': q.case_prefix = optarg; break;
 		case 'o': q.officer = optarg; break;
 		case 'd': q.device = optarg; break;
 		case 's': q.sha256 = optarg; break;
@@ -535,7 +540,8 @@ cmd_find(int argc, char **argv, struct opts *o)
 				return rc > 0 ? EXIT_OK : EXIT_USAGE;
 		}
 	}
-	if (optind != argc || (!q.case_no && !q.officer && !q.device && !q.sha256 && !q.from && !q.to)) {
+	if (optind != argc || (!q.case_no && !q.case_prefix && !q.officer && !q.device && !q.sha256 &&
+	                          !q.from && !q.to)) {
 		fputs(usage_find, stderr);
 		return EXIT_USAGE;
 	}
@@ -543,8 +549,11 @@ cmd_find(int argc, char **argv, struct opts *o)
 	if (st == NULL)
 		return code;
 	rc = cs_store_find(st, &q, &res);
+	if (rc == 0 && (q.case_no != NULL || q.case_prefix != NULL))
+		rc = cs_case_key(q.case_no != NULL ? q.case_no : q.case_prefix, &key);
 	if (rc == CS_EFORMAT) {
-		errmsg("invalid query: --sha256 takes 64 hex digits, --from/--to RFC 3339 times");
+		errmsg("invalid query: --sha256 takes 64 hex digits, --from/--to RFC 3339 times, "
+		       "--case and --case-prefix 1 to 256 bytes of text");
 		code = EXIT_USAGE;
 	} else if (rc < 0) {
 		errmsg("search failed: %s", cs_strerror(rc));
@@ -553,32 +562,42 @@ cmd_find(int argc, char **argv, struct opts *o)
 		print_json(res);
 	} else {
 		json_array_foreach(res, i, r)
-			print_record_line(r);
+			print_record_line(r, key, q.case_no == NULL && q.case_prefix != NULL);
 		if (json_array_size(res) == 0 && !o->quiet)
 			fprintf(stderr, "%s: no evidence matches\n", prog);
 	}
 	json_decref(res);
+	free(key);
 	cs_store_close(st);
 	return code;
 }
 
 static const char usage_show[] =
-    "usage: custos show ID [--store DIR] [--json]\n"
+    "usage: custos show ID [--history] [--store DIR] [--json]\n"
     "\n"
-    "Prints the evidence record ID and every ledger event about it.\n";
+    "Prints the evidence record ID: its facts, every sighting (each arrival of the\n"
+    "bytes) with its current values, every case file it is in with its stage, and\n"
+    "every ledger event about it. --history also shows where each corrected value\n"
+    "came from: the old value, the correcting ledger event, its time, who made it\n"
+    "and why.\n";
 
 static int
 cmd_show(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"history", no_argument, NULL, 'H'},
+		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct cs_store *st;
 	json_t *rec = NULL, *evs = NULL, *e;
 	const char *key;
 	json_t *val;
 	size_t i;
-	int c, rc, code = EXIT_OK;
+	int c, rc, code = EXIT_OK, history = 0;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'H') {
+			history = 1;
+			continue;
+		}
 		rc = common_opt(c, o, usage_show);
 		if (rc != 0)
 			return rc > 0 ? EXIT_OK : EXIT_USAGE;
@@ -607,11 +626,16 @@ cmd_show(int argc, char **argv, struct opts *o)
 	} else {
 		json_object_foreach(rec, key, val)
 		{
-			char *s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+			char *s;
+			if (strcmp(key, "seen") == 0 || strcmp(key, "cases") == 0 ||
+			    strcmp(key, "corrections") == 0)
+				continue; /* printed below */
+			s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
 			printf("%-16s %s\n", key,
 			    json_is_string(val) ? json_string_value(val) : (s ? s : "?"));
 			free(s);
 		}
+		case_show_item(rec, history);
 		printf("events:\n");
 		json_array_foreach(evs, i, e)
 		{
@@ -1038,43 +1062,57 @@ cmd_pubkey(int argc, char **argv, struct opts *o)
 
 static const char usage_prove[] =
     "usage: custos prove ID [--store DIR]\n"
+    "       custos prove --case C [--store DIR]\n"
     "\n"
-    "Prints the inclusion proof of the item's ingest event in the latest signed\n"
-    "checkpoint, in the C2SP tlog-proof@v1 format. The event's exact bytes are on\n"
-    "the 'extra' line, so the proof and the verifier key are all a checker needs\n"
-    "(see `custos check-proof`).\n";
+    "Prints inclusion proofs in the latest signed checkpoint, in the C2SP\n"
+    "tlog-proof@v1 format, one after another: of every ledger event of item ID (its\n"
+    "ingest, sightings, case memberships and corrections), or with --case of every\n"
+    "event of case file C (opened, items added and removed, corrections, closed,\n"
+    "sealed). Each event's exact bytes are on its 'extra' line, so the proofs and\n"
+    "the verifier key are all a checker needs (see `custos check-proof`).\n";
 
 static int
 cmd_prove(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"case", required_argument, NULL, 'c'},
+		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct cs_store *st;
+	const char *number = NULL, *what;
 	char *proof = NULL;
 	int c, rc, code = EXIT_OK;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'c') {
+			number = optarg;
+			continue;
+		}
 		rc = common_opt(c, o, usage_prove);
 		if (rc != 0)
 			return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	}
-	if (optind + 1 != argc) {
+	if (optind + (number == NULL ? 1 : 0) != argc) {
 		fputs(usage_prove, stderr);
 		return EXIT_USAGE;
 	}
+	what = number != NULL ? number : argv[optind];
 	st = open_store(o, CS_OPEN_READ, &code);
 	if (st == NULL)
 		return code;
-	rc = cs_store_prove(st, argv[optind], &proof);
+	rc = number != NULL ? cs_store_prove_case(st, number, &proof) :
+	                      cs_store_prove_item(st, argv[optind], &proof);
 	if (rc == CS_ENOTFOUND) {
-		errmsg("no evidence item has the id '%s'", argv[optind]);
+		if (number != NULL)
+			errmsg("there is no case file %s; `custos case list` lists them", number);
+		else
+			errmsg("no evidence item has the id '%s'", argv[optind]);
 		code = EXIT_USAGE;
 	} else if (rc == -EAGAIN) {
 		errmsg("'%s' is not yet covered by a signed checkpoint; run `custos checkpoint` "
 		       "and try again",
-		    argv[optind]);
+		    what);
 		code = EXIT_PROBLEM;
 	} else if (rc < 0) {
-		errmsg("cannot prove '%s': %s", argv[optind], cs_strerror(rc));
+		errmsg("cannot prove '%s': %s", what, cs_strerror(rc));
 		code = EXIT_STORE;
 	} else {
 		fputs(proof, stdout);
@@ -1087,24 +1125,22 @@ cmd_prove(int argc, char **argv, struct opts *o)
 static const char usage_check_proof[] =
     "usage: custos check-proof PROOF-FILE --key VERIFIER-KEY [--json]\n"
     "\n"
-    "Checks a tlog-proof@v1 file made by `custos prove` without any store: the\n"
-    "checkpoint's signature by the key, and the event's inclusion in the signed\n"
-    "tree. Prints the proven event. Exit status 0 if it holds, 1 if not.\n";
+    "Checks a file made by `custos prove` without any store: for each tlog-proof@v1\n"
+    "in it, the checkpoint's signature by the key and the event's inclusion in the\n"
+    "signed tree. For a case file's proofs (`custos prove --case`) it also checks\n"
+    "that every seal matches the members the events before it give. Prints the\n"
+    "proven events. Exit status 0 if all of it holds, 1 if not.\n";
 
 static int
 cmd_check_proof(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {{"key", required_argument, NULL, 'k'},
 		COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-	struct cs_tlog_proof p = {0};
-	struct cs_verifier *v = NULL;
-	struct cs_checkpoint cp;
 	const char *key = NULL;
-	uint8_t leaf[32];
 	char *text = NULL;
-	size_t len = 0, tl;
+	size_t len = 0;
 	FILE *f;
-	int c, rc, code = EXIT_PROBLEM;
+	int c, rc, code;
 
 	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
 		if (c == 'k') {
@@ -1124,60 +1160,18 @@ cmd_check_proof(int argc, char **argv, struct opts *o)
 		errmsg("cannot open %s: %s", argv[optind], strerror(errno));
 		return EXIT_USAGE;
 	}
-	text = malloc(1 << 20);
+	text = malloc(16 << 20);
 	if (text != NULL)
-		len = fread(text, 1, (1 << 20) - 1, f);
+		len = fread(text, 1, (16 << 20) - 1, f);
 	if (f != stdin)
 		fclose(f);
 	if (text == NULL)
 		return EXIT_STORE;
 	text[len] = '\0';
-	if (cs_verifier_parse(&v, key, strlen(key)) < 0) {
-		errmsg("the verifier key is malformed; it looks like name+hex+base64");
-		code = EXIT_USAGE;
-		goto out;
-	}
-	if (cs_tlog_proof_parse(&p, text, len) < 0) {
-		errmsg("%s is not a tlog-proof@v1 file", argv[optind]);
-		code = EXIT_USAGE;
-		goto out;
-	}
-	rc = cs_note_verify(v, p.checkpoint, p.checkpoint_len, &tl);
-	if (rc < 0) {
-		errmsg("FAILED: the checkpoint is not signed by this key");
-		goto out;
-	}
-	if (cs_checkpoint_parse(&cp, p.checkpoint, tl) < 0 || p.extra == NULL) {
-		errmsg("FAILED: the proof has no event bytes or a malformed checkpoint");
-		goto out;
-	}
-	rc = cs_merkle_leaf_hash(p.extra, p.extra_len, leaf);
-	if (rc == 0)
-		rc = cs_merkle_verify_inclusion(p.index, cp.size, leaf, (const uint8_t(*)[32])p.hashes,
-	    p.count, cp.root);
-	if (rc < 0) {
-		errmsg("FAILED: the event is not included in the signed tree");
-		goto out;
-	}
-	code = EXIT_OK;
-	if (o->json) {
-		json_t *ev = json_loadb((const char *)p.extra, p.extra_len, 0, NULL);
-		json_t *j = json_pack("{s:b, s:s, s:I, s:I, s:o*}", "ok", 1, "origin", cp.origin,
-		    "tree_size", (json_int_t)cp.size, "index", (json_int_t)p.index, "event", ev);
-		print_json(j);
-		json_decref(j);
-	} else {
-		printf("OK: event %llu is in the tree of %llu events signed by %s\n",
-		    (unsigned long long)p.index, (unsigned long long)cp.size, cp.origin);
-		printf("%.*s\n", (int)p.extra_len, (const char *)p.extra);
-	}
-out:
-	cs_tlog_proof_fini(&p);
-	cs_verifier_free(v);
+	code = check_proofs(text, len, key, argv[optind], o);
 	free(text);
 	return code;
 }
-
 
 /* ---- status / docks / check-receipt ---- */
 
@@ -1479,12 +1473,14 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a store and its signing key"},
-	{"ingest", cmd_ingest, "secure files as evidence of a case"},
+	{"ingest", cmd_ingest, "secure files as evidence (of a case, if given)"},
 	{"find", cmd_find, "find evidence by case, officer, device, digest or time"},
 	{"show", cmd_show, "show one item and its ledger events"},
+	{"case", cmd_case, "open, fill, close, seal, show and list case files"},
+	{"amend", cmd_amend, "correct a fact of a sighting, membership or case file"},
 	{"verify", cmd_verify, "check blobs, ledger, checkpoints and catalog"},
 	{"rebuild", cmd_rebuild, "make the catalog again from the ledger"},
-	{"prove", cmd_prove, "print an item's inclusion proof (tlog-proof@v1)"},
+	{"prove", cmd_prove, "print the inclusion proofs of an item's or a case's events"},
 	{"check-proof", cmd_check_proof, "check a proof with a verifier key, without a store"},
 	{"checkpoint", cmd_checkpoint, "sign and print the latest checkpoint"},
 	{"pubkey", cmd_pubkey, "print the store's verifier key"},

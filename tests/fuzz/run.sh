@@ -67,7 +67,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover
 	-I"$src/lib/include" -I"$src/lib" -I"$src/daemon" -I"$fuzzdir")
 # shellcheck disable=SC2054
 LDFLAGS=(-fsanitize=fuzzer,address,undefined)
-LIBS=(-lcrypto -llmdb -ljansson -linih -luv -lpthread)
+LIBS=(-lcrypto -llmdb -ljansson -lutf8proc -linih -luv -lpthread)
 libsrcs=("$src"/lib/*.c "$src/daemon/config.c" "$src/daemon/dock.c" "$fuzzdir/stubs.c")
 
 sum() { sha256sum | cut -c1-16; }

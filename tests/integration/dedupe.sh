@@ -1,6 +1,7 @@
 #!/bin/bash
 # Content addressing: the same bytes are stored once and recorded as further
-# sightings, under any name and any case; each case finds the item.
+# sightings, under any name and any case; the record lists every sighting and
+# every case it came with, and each case finds the item.
 . "$(dirname "$0")/lib.sh"
 
 C1='平司罚〔2020〕1号'
@@ -56,9 +57,12 @@ t_ok $? "show --json: one ingest and two sighting events"
 [ "$(py '[j["events"][2]["event"]["sighting"]["case"], j["events"][2]["event"]["sighting"]["name"]]' <"$WORK/show.json")" = \
 	"[\"$C2\", \"副本 of clip.bin\"]" ]
 t_ok $? "the last sighting records its case and its own file name"
-[ "$(py '[j["record"]["case"], j["record"]["name"], j["record"]["officers"]]' <"$WORK/show.json")" = \
-	"[\"$C1\", \"clip.bin\", [\"A01\"]]" ]
-t_ok $? "the record keeps the first ingest's case, name and officers"
+[ "$(py '[[s["name"], s.get("case"), s.get("officers")] for s in j["record"]["seen"]]' <"$WORK/show.json")" = \
+	"[[\"clip.bin\", \"$C1\", [\"A01\"]], [\"clip.bin\", \"$C1\", null], [\"副本 of clip.bin\", \"$C2\", null]]" ]
+t_ok $? "the record lists every sighting with its own name, case and officers"
+[ "$(py '[[m["case"], m.get("stage")] for m in j["record"]["cases"]]' <"$WORK/show.json")" = \
+	"[[\"$C1\", \"取证\"], [\"$C2\", null]]" ]
+t_ok $? "the item is in both cases, each at the stage it came with"
 t_run "show (text)" "$CUSTOS" show "$ID"
 t_grep "show prints sightings 3" '^sightings +3$' "$WORK/last.out"
 [ "$(grep -cE '^  #[0-9]+  .*  sighting$' "$WORK/last.out")" = 2 ]

@@ -205,8 +205,8 @@ t_status 2 "--recorded-at without offset is refused" "$CUSTOS" ingest "$IN/one.b
 t_status 2 "--recorded-end before --recorded-at is refused" "$CUSTOS" ingest "$IN/one.bin" --case "$CASE" \
 	--recorded-at 2026-11-28T08:30:00Z --recorded-end 2026-11-28T08:00:00Z
 t_grep "the message names --recorded-end" 'invalid --recorded-end' "$WORK/last.err"
-t_status 2 "missing --case is refused" "$CUSTOS" ingest "$IN/one.bin"
-t_grep "the message names --case" '[-]-case is required' "$WORK/last.err"
+t_status 2 "an empty --case is refused" "$CUSTOS" ingest "$IN/one.bin" --case ''
+t_grep "the message names --case" 'invalid --case' "$WORK/last.err"
 t_status 2 "a case number with a control character is refused" "$CUSTOS" ingest "$IN/one.bin" \
 	--case $'A\nB'
 t_grep "the message names the field" 'invalid --case' "$WORK/last.err"

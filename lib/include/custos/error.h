@@ -25,6 +25,7 @@ enum {
 	CS_ECONFLICT = -20014, /* checkpoint would be inconsistent with an older one */
 	CS_ELINKED = -20015,   /* source file has more than one hard link */
 	CS_ESOURCE = -20016,   /* reading the source file failed (an I/O error) */
+	CS_ESEALED = -20017,   /* the case file is sealed: nothing is added, removed or corrected */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */

@@ -165,12 +165,13 @@ int cs_store_latest_checkpoint(struct cs_store *st, char **note);
 int cs_store_verifier_key(struct cs_store *st, char **vkey);
 
 struct cs_query {
-	const char *case_no;
+	const char *case_no;     /* matched on its canonical key (cs_case_key) */
 	const char *officer;
 	const char *device;
 	const char *sha256; /* hex */
 	const char *from;   /* RFC 3339, recorded_start >= from */
 	const char *to;     /* RFC 3339, recorded_start <= to */
+	const char *case_prefix; /* case keys starting with this one's key */
 };
 /* Matching records as a JSON array (new reference in *out). */
 int cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out);
