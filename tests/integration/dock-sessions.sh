@@ -156,10 +156,20 @@ ks2=$(rfield "$DOCKS/recK2/CUSTOS-RECEIPT.json" "r['session']")
 t_ok $? "... in two sessions ($ks1, $ks2)"
 
 # ------------------------------------------------- 2. restarts
-RJ="$DOCKS/recJ1/CUSTOS-RECEIPT.json"
-cp "$RJ" "$WORK/recJ1.receipt"
-before=$(sessions_of BWC-J | grep '^recJ1 ')
-ndone_before=$(sessions_of BWC-J --all | grep -c '^recJ1 ')
+# A recorder alone under its device id, complete, with a clock 15 s behind.
+FR=DCIM/BWC-R_OF007_20261128083001_0001.mp4
+mkdir -p "$STAGE/recR"
+device_json "$STAGE/recR" BWC-R "$(clock_ago 15)"
+rec_file "$STAGE/recR/$FR" 3000
+mv "$STAGE/recR" "$DOCKS/"
+wait_until 60 has_receipt recR
+t_ok $? "recR: the receipt is written"
+sR=$(sessions_of BWC-R | awk '$1 == "recR" {print $2}')
+sleep 1 # docked a while: an offset measured again would differ
+RJ="$DOCKS/recR/CUSTOS-RECEIPT.json"
+cp "$RJ" "$WORK/recR.receipt"
+before=$(sessions_of BWC-R | grep '^recR ')
+ndone_before=$(sessions_of BWC-R --all | grep -c '^recR ')
 # A watcher: any moment without the receipt is recorded.
 (
 	while [ ! -e "$WORK/stop-watch" ]; do
@@ -175,48 +185,48 @@ n0=$(wc -l <"$LOG")
 start_daemon "$CUSTOSD"
 settle
 since "$n0"
-grep -q "recorder BWC-J at recJ1: session $s1 .* is complete and its receipt stays" "$WORK/since"
+grep -q "recorder BWC-R at recR: session $sR .* is complete and its receipt stays" "$WORK/since"
 t_ok $? "SIGTERM and start: the log says the complete session and its receipt stay"
-cmp -s "$RJ" "$WORK/recJ1.receipt"
-t_ok $? "SIGTERM and start: recJ1's receipt is the same file as before"
-[ "$(sessions_of BWC-J | grep '^recJ1 ')" = "$before" ]
+cmp -s "$RJ" "$WORK/recR.receipt"
+t_ok $? "SIGTERM and start: recR's receipt is the same file as before"
+[ "$(sessions_of BWC-R | grep '^recR ')" = "$before" ]
 t_ok $? "SIGTERM and start: the same session, offset and docking time ($before)"
-[ "$(sessions_of BWC-J --all | grep -c '^recJ1 ')" = "$ndone_before" ]
+[ "$(sessions_of BWC-R --all | grep -c '^recR ')" = "$ndone_before" ]
 t_ok $? "SIGTERM and start: no second session for the docking (custos docks --all)"
-! grep -q "secured $DOCKS/recJ1/" "$WORK/since"
-t_ok $? "SIGTERM and start: nothing of recJ1 is taken again"
+! grep -q "secured $DOCKS/recR/" "$WORK/since"
+t_ok $? "SIGTERM and start: nothing of recR is taken again"
 daemon_kill
 start_daemon "$CUSTOSD"
 settle
-cmp -s "$RJ" "$WORK/recJ1.receipt" && [ "$(sessions_of BWC-J | grep '^recJ1 ')" = "$before" ] &&
-	[ "$(sessions_of BWC-J --all | grep -c '^recJ1 ')" = "$ndone_before" ]
+cmp -s "$RJ" "$WORK/recR.receipt" && [ "$(sessions_of BWC-R | grep '^recR ')" = "$before" ] &&
+	[ "$(sessions_of BWC-R --all | grep -c '^recR ')" = "$ndone_before" ]
 t_ok $? "SIGKILL and start: the same receipt, session, offset and docking time"
 touch "$WORK/stop-watch"
 wait $WATCH
 [ ! -s "$WORK/absent" ]
-t_ok $? "recJ1's receipt was never absent across both restarts ($(wc -l <"$WORK/absent" 2>/dev/null || echo 0) polls without)"
+t_ok $? "recR's receipt was never absent across both restarts ($(wc -l <"$WORK/absent" 2>/dev/null || echo 0) polls without)"
 
 # Changed bytes while stopped (size and time kept), then a new file.
 daemon_stop
-head -c 3000 /dev/urandom >"$DOCKS/recJ1/$F"
-touch -d '2026-11-28 08:30:01' "$DOCKS/recJ1/$F"
-D1b=$(digest "$DOCKS/recJ1/$F")
-G=DCIM/BWC-J_OF007_20261128083101_0002.mp4
+head -c 3000 /dev/urandom >"$DOCKS/recR/$FR"
+touch -d '2026-11-28 08:30:01' "$DOCKS/recR/$FR"
+DRb=$(digest "$DOCKS/recR/$FR")
+G=DCIM/BWC-R_OF007_20261128083101_0002.mp4
 start_daemon "$CUSTOSD"
 settle
 rec_file "$STAGE/g" 4000
 DG=$(digest "$STAGE/g")
-mv "$STAGE/g" "$DOCKS/recJ1/$G"
+mv "$STAGE/g" "$DOCKS/recR/$G"
 newreceipt() { [ "$(listed "$RJ" "$G" 2>/dev/null)" = "$DG" ]; }
 wait_until 60 newreceipt
 t_ok $? "a new file in the complete session's folder gets a new receipt"
-[ "$(listed "$RJ" "$F")" = "$D1b" ]
+[ "$(listed "$RJ" "$FR")" = "$DRb" ]
 t_ok $? "... listing the changed file with its bytes now, not the digest secured before"
-grep -q "recJ1/$F holds other bytes than were secured from it in session $s1" "$LOG"
+grep -q "recR/$FR holds other bytes than were secured from it in session $sR" "$LOG"
 t_ok $? "... the log names the changed file"
 grep -q "the receipt in the folder, which listed the other bytes, was removed" "$LOG"
 t_ok $? "... and says the receipt that listed the old bytes was removed"
-[ "$(rfield "$RJ" "r['session']")" = "$s1" ] &&
+[ "$(rfield "$RJ" "r['session']")" = "$sR" ] &&
 	[ "$(rfield "$RJ" "r['clock_offset_ms']")" = "$(echo "$before" | awk '{print $4}')" ]
 t_ok $? "... in the same session, with the offset of the docking"
 
