@@ -360,7 +360,7 @@ session_key(const char *device, const char *folder)
 	return k;
 }
 
-/* The latest session of `device` in `folder` in *s (NULL if none, or unreadable); -ENOMEM: unknown. */
+/* The latest session of `device` in `folder` in *s (NULL: none, or unreadable); -ENOMEM. */
 static int
 session_get(struct daemon *d, const char *device, const char *folder, json_t **s)
 {
