@@ -227,10 +227,12 @@ is_sidecar(int dirfd, const char *rel)
 
 /*
  * The job of a file: "inbox/<directory>/<path>" in an upload directory, and
- * "dock/<device id>/<path>" on a recorder, so that a recorder docked again
- * (at another mount point, perhaps) is recognised by its identity.
+ * "dock/<session id>/<path>" on a recorder: a session is one docking of one
+ * folder, so that two folders with one device id, or a recorder wiped and
+ * docked again, never share a job (what one secured never speaks for the
+ * other's bytes), while a session resumed in another folder keeps its jobs.
  */
-static char *
+char *
 job_key(const struct inbox *ib, const char *rel)
 {
 	size_t n = strlen(rel) + strlen(ib->path != NULL ? ib->path : "") + 300;
@@ -239,7 +241,7 @@ job_key(const struct inbox *ib, const char *rel)
 	if (k == NULL)
 		return NULL;
 	if (ib->dock != NULL)
-		snprintf(k, n, "dock/%s/%s", dock_device(ib->dock), rel);
+		snprintf(k, n, "dock/%s/%s", dock_session(ib->dock), rel);
 	else
 		snprintf(k, n, "inbox/%s/%s", ib->path, rel);
 	return k;
@@ -247,7 +249,9 @@ job_key(const struct inbox *ib, const char *rel)
 
 /*
  * A job already finished for exactly this file (same inode, size, mtime)?
- * 1 yes, 0 no, -ENOMEM when it could not be looked up.
+ * 1 yes, 0 no, -ENOMEM when it could not be looked up. On a recorder this
+ * only spares taking the file again now: before a receipt lists it, the
+ * receipt's walk proves its bytes (dock.c).
  */
 static int
 already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct stat *sb)
@@ -325,6 +329,17 @@ observe(struct daemon *d, struct inbox *ib, const char *rel)
 	}
 }
 
+/* How many folders deep `rel` is: 0 for the top, 1 for "a", 2 for "a/b". */
+static int
+rel_depth(const char *rel)
+{
+	int n = rel[0] != '\0';
+
+	for (; *rel; rel++)
+		n += *rel == '/';
+	return n;
+}
+
 void
 scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 {
@@ -332,8 +347,18 @@ scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 	DIR *dir;
 	int fd;
 
-	if (depth > 32)
+	if (depth > TREE_MAX_DEPTH) {
+		/*
+		 * Not entered. On a recorder the receipt's walk names it and writes
+		 * no receipt; in an upload directory the operator is told once.
+		 */
+		if (ib->dock == NULL && !ib->deep_logged)
+			logmsg(1, "%s/%s is more than %d folders deep: custosd does not look inside "
+			          "it, and its files are not secured. Move them higher up",
+			    ib->path, rel, TREE_MAX_DEPTH);
+		ib->deep_logged = 1;
 		return;
+	}
 	fd = rel[0] ? openat(ib->dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
 	              openat(ib->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -422,6 +447,10 @@ watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
 	char path[PATH_MAX];
 	int wd;
 
+	if (rel_depth(rel) > TREE_MAX_DEPTH) {
+		scan_dir(d, ib, rel, rel_depth(rel)); /* (says why it is not entered) */
+		return;
+	}
 	snprintf(path, sizeof(path), "%s%s%s", ib->path, rel[0] ? "/" : "", rel);
 	wd = inotify_add_watch(d->ifd, path,
 	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
@@ -447,7 +476,7 @@ watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
 		goto oom;
 	d->n_wds++;
 	if (rel[0])
-		scan_dir(d, ib, rel, 1); /* files that arrived before the watch */
+		scan_dir(d, ib, rel, rel_depth(rel)); /* files that arrived before the watch */
 	return;
 oom:
 	/* Unwatched, the directory is watched again at the next rescan. */
@@ -628,10 +657,12 @@ static void apply_cli(const struct daemon *d, struct cs_config *c);
  * A job left "ingested" for exactly this file (same identity): a crash came
  * after its ledger event and before its release. Fills w->res from the job
  * and returns 1; 0 if there is no such job; -ENOMEM if it could not be
- * looked up (the file must not be taken a second time).
+ * looked up (the file must not be taken a second time). On a recorder the
+ * file's bytes (`fd`) must also have the job's digest: a folder can be
+ * another copy with the same names, sizes and times.
  */
 static int
-resume_ingested(struct work *w, const char *key, const struct stat *sb)
+resume_ingested(struct work *w, const char *key, const struct stat *sb, int fd)
 {
 	json_t *job = NULL;
 	const char *state, *id, *sha;
@@ -650,6 +681,16 @@ resume_ingested(struct work *w, const char *key, const struct stat *sb)
 	        (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec &&
 	    (w->c->ib->dock != NULL ||
 	        json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino)) {
+		char hex[65];
+		uint64_t size;
+		if (w->c->ib->dock != NULL) {
+			rc = cs_hash_fd(fd, hex, &size);
+			if (rc < 0 || strcmp(hex, sha) != 0 || size != (uint64_t)sb->st_size) {
+				json_decref(job);
+				/* Other bytes (or unreadable: the ingest meets and names that). */
+				return is_oom(rc) ? rc : 0;
+			}
+		}
 		memset(&w->res, 0, sizeof(w->res));
 		snprintf(w->res.id, sizeof(w->res.id), "%s", id);
 		memcpy(w->res.sha256, sha, 65);
@@ -756,7 +797,7 @@ secure_file(struct work *w)
 		json_decref(side);
 		goto out;
 	}
-	w->rc = resume_ingested(w, key, &sb);
+	w->rc = resume_ingested(w, key, &sb, fd);
 	if (w->rc > 0) {
 		/* Its event was written before a crash: finish it, take nothing again. */
 		w->rc = 0;
@@ -801,6 +842,18 @@ secure_file(struct work *w)
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
 	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
 	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+	/*
+	 * On a recorder: which opening of the folder read these bytes, and the
+	 * inode's change time, so that the receipt's walk knows what it need not
+	 * read again (dock.c).
+	 */
+	if (job != NULL && ib->dock != NULL &&
+	    (json_object_set_new(job, "attach", json_string(dock_attach(ib->dock))) < 0 ||
+	        json_object_set_new(job, "ctime_ns", json_integer((json_int_t)sb.st_ctim.tv_sec *
+	            1000000000 + sb.st_ctim.tv_nsec)) < 0)) {
+		json_decref(job);
+		job = NULL;
+	}
 	if (job == NULL) { /* released the next time, not deleted without its record */
 		w->rc = -ENOMEM;
 		goto out;

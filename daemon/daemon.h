@@ -40,7 +40,11 @@ struct inbox {
 	struct dock *dock; /* NULL for an upload directory */
 	size_t pending;    /* candidates of this tree not yet secured or refused */
 	uint64_t changed_at; /* loop time of the last change seen in this tree */
+	int deep_logged;     /* folders below TREE_MAX_DEPTH were reported */
 };
+
+/* Folders deeper than this below a watched tree's top are not entered. */
+#define TREE_MAX_DEPTH 32
 
 struct daemon {
 	uv_loop_t *loop;
@@ -126,6 +130,8 @@ is_oom(int rc)
  */
 int store_oom_check(struct daemon *d);
 
+/* The job key of file `rel` of a tree (malloc'd; NULL: out of memory). */
+char *job_key(const struct inbox *ib, const char *rel);
 void observe(struct daemon *d, struct inbox *ib, const char *rel);
 void scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth);
 void watch_dir(struct daemon *d, struct inbox *ib, const char *rel);
@@ -153,13 +159,17 @@ void dock_stop(struct daemon *d);
 int dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
     char *bufs, size_t bufn, json_t **extra);
 const char *dock_device(const struct dock *k);
+/* The recorder's current session id, and the token of this opening of its folder. */
+const char *dock_session(const struct dock *k);
+const char *dock_attach(const struct dock *k);
 json_t *dock_status(struct daemon *d);
 /* Top-level names in a recorder folder that are custos's own, not evidence. */
 int dock_own_file(const char *rel);
 
 /* The fields a recorder file-name pattern takes from a name. */
 struct name_fields {
-	char device[64], officer[64], time[16], seq[24];
+	char device[64], officer[64], time[16];
+	char seq[256]; /* as written: any length a name can hold */
 };
 /*
  * Matches file name `name` against `pat` (one that passed cs_pattern_check);

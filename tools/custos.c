@@ -1274,13 +1274,17 @@ cmd_status(int argc, char **argv, struct opts *o)
 		docks = json_object_get(ans, "docks");
 		json_array_foreach(docks, i, k)
 		{
-			printf("  dock %s: recorder %s, session %s, %s, %lld file(s) pending\n",
+			printf("  dock %s: recorder %s, session %s (docked %s), %s, %lld file(s) "
+			       "pending%s\n",
 			    json_string_value(json_object_get(k, "folder")),
 			    json_string_value(json_object_get(k, "device")),
 			    json_string_value(json_object_get(k, "session")),
+			    json_string_value(json_object_get(k, "docked_at")),
 			    json_is_true(json_object_get(k, "complete")) ? "receipt written" :
 			    json_is_true(json_object_get(k, "docked")) ? "securing" : "undocked",
-			    (long long)json_integer_value(json_object_get(k, "pending")));
+			    (long long)json_integer_value(json_object_get(k, "pending")),
+			    json_is_true(json_object_get(k, "clock_suspect")) ?
+			        ", CLOCK SUSPECT (more than a year off)" : "");
 		}
 	}
 	json_decref(ans);
@@ -1326,13 +1330,15 @@ dock_row(void *ctx, const char *key, json_t *s)
 		else
 			snprintf(gtext + len, sizeof(gtext) - len, "%s%lld-%lld", i ? "," : "", a, b);
 	}
-	printf("%s\t%s\t%s\tfiles %lld\tgaps %s\tclock offset %+.1f s\tdocked %s\n",
+	printf("%s\t%s\t%s\tfiles %lld\tgaps %s\tclock offset %+.1f s\tdocked %s\tfolder %s%s\n",
 	    json_string_value(json_object_get(s, "device")),
 	    json_string_value(json_object_get(s, "session")),
 	    json_string_value(json_object_get(s, "state")),
 	    (long long)json_integer_value(json_object_get(s, "files")), gtext[0] ? gtext : "none",
 	    (double)json_integer_value(json_object_get(s, "clock_offset_ms")) / 1000.0,
-	    json_string_value(json_object_get(s, "docked_at")));
+	    json_string_value(json_object_get(s, "docked_at")),
+	    json_string_value(json_object_get(s, "folder")),
+	    json_is_true(json_object_get(s, "clock_suspect")) ? "\tCLOCK SUSPECT" : "");
 	return 0;
 }
 
@@ -1385,6 +1391,33 @@ static const char usage_check_receipt[] =
     "Checks a CUSTOS-RECEIPT.json written by custosd into a recorder's folder: the\n"
     "signature by the station's key, then lists what it says was secured. A\n"
     "recorder may be wiped only when its receipt checks out. Exit 0 if it does.\n";
+
+/*
+ * A receipt's sequence gaps, each to be explained before the recorder is
+ * wiped: "sequence gaps: 13, 20-22" or "sequence gaps: none".
+ */
+static void
+print_gaps(const json_t *gaps)
+{
+	const json_t *g;
+	size_t i;
+
+	printf("sequence gaps:");
+	json_array_foreach(gaps, i, g)
+	{
+		long long a = (long long)json_integer_value(json_array_get(g, 0));
+		long long b = (long long)json_integer_value(json_array_get(g, 1));
+		if (a == b)
+			printf("%s %lld", i ? "," : "", a);
+		else
+			printf("%s %lld-%lld", i ? "," : "", a, b);
+	}
+	if (json_array_size(gaps) == 0)
+		printf(" none\n");
+	else
+		printf(" (sequence numbers never secured from this recorder: explain each before "
+		       "wiping it)\n");
+}
 
 static int
 cmd_check_receipt(int argc, char **argv, struct opts *o)
@@ -1457,6 +1490,11 @@ cmd_check_receipt(int argc, char **argv, struct opts *o)
 			    json_string_value(json_object_get(f, "name")));
 		printf("%zu file(s) secured (custody: %s)\n", json_array_size(files),
 		    json_string_value(json_object_get(r, "release_policy")));
+		print_gaps(json_object_get(r, "sequence_gaps"));
+		if (json_is_true(json_object_get(r, "clock_suspect")))
+			printf("WARNING: the recorder's clock was more than a year off at docking "
+			       "(offset %+.0f s): its recording times are suspect; set its clock\n",
+			    (double)json_integer_value(json_object_get(r, "clock_offset_ms")) / 1000.0);
 	}
 out:
 	json_decref(r);

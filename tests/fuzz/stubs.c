@@ -23,6 +23,13 @@ logmsg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+char *
+job_key(const struct inbox *ib, const char *rel)
+{
+	(void)ib, (void)rel;
+	abort();
+}
+
 void
 observe(struct daemon *d, struct inbox *ib, const char *rel)
 {

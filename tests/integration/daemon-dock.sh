@@ -10,13 +10,14 @@
 #      clock offset (~90 s) is in the receipt, the session and every record,
 #      whose recorded_start is the file name's time corrected by the offset;
 #      the receipt's signature checks with the store's verifier key (custos
-#      check-receipt, and openssl without custos) and fails when altered; the
-#      ledger holds exactly 20 ingest events.
+#      check-receipt, which prints the gaps, and openssl without custos) and
+#      fails when altered; the ledger holds exactly 20 ingest events.
 #   2. a recorder with 20 larger files is moved out of the dock root after
 #      some but not all are secured: no receipt, the session is interrupted.
 #      Moved back, the same session resumes and completes: each file secured
 #      exactly once (20 items, no sightings, 20 ingest events), the receipt
-#      lists all 20, and the clock offset is still the one of the docking.
+#      lists all 20, and the clock offset and docking time are still those of
+#      the docking.
 #   3. folders without a usable DEVICE.json (missing, not JSON, no device_id)
 #      open no session and take no file; the daemon keeps running and the log
 #      names the problem; fixed, the folder is taken. A symlink in a recorder
@@ -221,6 +222,10 @@ t_ok $? "every record: recorded_start_reported is the name's +08:00 time, record
 t_run "custos check-receipt accepts the receipt with the store's key" \
 	"$CUSTOS" check-receipt "$RC1" --key "$VKEY"
 t_grep "... and counts the 20 files" "^20 file\(s\) secured" "$WORK/last.out"
+t_grep "... and prints the sequence gap to be explained" "^sequence gaps: 13 \(" "$WORK/last.out"
+"$CUSTOS" check-receipt "$RC1" --key "$VKEY" --json |
+	python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(not (r["ok"] and r["sequence_gaps"] == [[13, 13]]))'
+t_ok $? "check-receipt --json carries the sequence gaps"
 # The same check without custos: openssl on the note's text and signature.
 if command -v openssl >/dev/null 2>&1; then
 	python3 - "$RC1" "$VKEY" "$WORK/sig" <<'EOF'
@@ -301,11 +306,14 @@ sleep 1
 [ "$(count_device BWC0002)" = "$n_away" ]
 t_ok $? "nothing more is taken while the recorder is away"
 SESS2=$(session_field BWC0002 session)
+DOCKED2=$(session_field BWC0002 docked_at)
 
 mv "$AWAY/rec2" "$DOCKS/rec2"
 wait_until 60 test -e "$DOCKS/rec2/CUSTOS-RECEIPT.json"
 t_ok $? "docked again, the session completes with a receipt"
 t_grep "the log says the session resumed" "recorder BWC0002 docked again at rec2: resuming session" "$LOG"
+[ "$(session_field BWC0002 docked_at)" = "$DOCKED2" ]
+t_ok $? "the resumed session keeps its docking time ($DOCKED2)"
 sleep 1.5 # anything taken twice would show up now
 receipt_json "$DOCKS/rec2/CUSTOS-RECEIPT.json" >"$WORK/r2-receipt.json"
 "$CUSTOS" find --device BWC0002 --json >"$WORK/r2-items.json"

@@ -2,7 +2,8 @@
 # custosd on upload directories, with a real daemon process and real files:
 # a file written slowly in chunks is taken once and complete; files that
 # arrived while custosd was stopped are taken at start; hostile entries
-# (symlinks, hard links, FIFOs) neither hang it nor leak outside files;
+# (symlinks, hard links, FIFOs) neither hang it nor leak outside files; a
+# folder more than 32 deep is named in a warning, not silently skipped;
 # a broken configuration on SIGHUP keeps it running; SIGTERM exits cleanly.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
@@ -58,6 +59,17 @@ t_ok $? "custosd is still running after the hostile entries"
 t_grep "the refusals are logged by name" "refused .*link-to-file" "$WORK/daemon.log"
 daemon_status >"$WORK/status.json"
 t_grep "status over the control socket answers" '"ok": true' "$WORK/status.json"
+
+# A folder more than 32 deep is not entered, and the operator is told which.
+deep="$WORK/deepstage"
+for i in $(seq 1 33); do deep="$deep/d$i"; done
+mkdir -p "$deep"
+echo "too deep" >"$deep/file.txt"
+mv "$WORK/deepstage/d1" "$IN/d1"
+deep33=$(cd "$WORK/deepstage" && echo "$deep" | sed "s|^$WORK/deepstage/||")
+wait_until 20 grep -q "$IN/$deep33 is more than 32 folders deep: custosd does not look inside" "$WORK/daemon.log"
+t_ok $? "a folder 33 deep in an upload directory is named in a warning"
+rm -rf "$IN/d1"
 
 # SIGHUP with a broken configuration keeps the daemon running on the old one.
 cp "$CONF" "$CONF.good"
