@@ -691,8 +691,9 @@ read_msg_part(int fd, void *buf, size_t len)
 /*
  * Runs the checks that read the catalog in a child process and passes on
  * what it reports. Returns the child's result (0 or < 0) with *size set,
- * or 1 when the catalog is damaged: the child died, or LMDB could not
- * read the catalog; `why` then says what happened.
+ * 1 when the catalog is damaged: the child died, or LMDB could not read the
+ * catalog; or 2 when the catalog was made by an older custos (no problem
+ * is reported then). `why` says what happened.
  */
 static int
 run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct vctx *v,
@@ -785,9 +786,8 @@ run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct 
 		return 1;
 	}
 	if (end.a == CS__EOLDCATALOG) {
-		snprintf(why, whylen, "it was made by an older custos (any custos command that "
-		                      "opens the store brings it up to date)");
-		return 1;
+		snprintf(why, whylen, "it was made by an older custos");
+		return 2;
 	}
 	if (end.a == CS_ESTORE) {
 		snprintf(why, whylen, "%s", opened ? "LMDB found it damaged while reading it" :
@@ -839,6 +839,21 @@ cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_proble
 	int rc;
 
 	rc = run_catalog_child(st, ids, n, &v, &sz, why, sizeof(why));
+	if (rc == 2) {
+		/*
+		 * A catalog made by an older custos is not damage: as every command
+		 * that opens the store does, it is made again from the ledger (it
+		 * holds nothing else), and the new one is checked.
+		 */
+		int up = cs__store_upgrade(st);
+		if (up == 0)
+			rc = run_catalog_child(st, ids, n, &v, &sz, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "it was made by an older custos and could not be "
+			    "brought up to date (%s)", cs_strerror(up));
+		if (rc == 2 || up < 0)
+			rc = 1;
+	}
 	if (rc == 1) {
 		problem(&v, "catalog", NULL, -1,
 		    "the catalog is damaged: %s; run `custos rebuild` to make it again from the ledger",

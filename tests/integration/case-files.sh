@@ -228,6 +228,14 @@ OLDKEY=$(cat "$CUSTOS_SRC/tests/vectors/stores/store-0.1.0.vkey")
 OS="$OLD/store"
 OLDID=OLD1-b94622c688717c8a3ef6
 OLDID2=OLD1-480c2336b410f1ad5f8b
+# verify as the very first command: an older catalog is not damage; verify
+# brings it up to date as every command does, then checks it.
+mkdir -p "$WORK/old-first"
+tar -xzf "$CUSTOS_SRC/tests/vectors/stores/store-0.1.0.tar.gz" -C "$WORK/old-first"
+t_status 0 "0.1.0 store: verify as the first command passes" "$CUSTOS" verify \
+	--store "$WORK/old-first/store"
+t_grep "... saying the catalog was brought up to date" \
+	'made by an older custos; rebuilt it from the ledger' "$WORK/last.err"
 t_run "0.1.0 store: opens (its catalog is brought up to date)" "$CUSTOS" log --store "$OS"
 t_grep "... saying so" 'made by an older custos; rebuilt it from the ledger' "$WORK/last.err"
 [ "$(wc -l <"$WORK/last.out")" = 3 ]
