@@ -5,8 +5,8 @@ interposer traced them (fault.c, CSFAULT_TRACE: op, n, path, inode, result,
 one line per call once it returned). The rules (DESIGN invariant 1,
 docs/architecture.md), for the k-th file of the batch and the k-th catalog
 commit:
-  a file stored anew: every write to its temp blob, then an fsync of that
-  blob (the same inode), then its link into objects/sha256/ab/cd/<sha256>,
+  a file stored anew: its temp blob made, every write to it (none for an
+  empty file), then an fsync of that blob (the same inode), then its link into objects/sha256/ab/cd/<sha256>,
   then an fsync of that directory (and of the parent of every directory made
   for it), then the ledger entry's write, then a sync of the journal, then
   the catalog's writes and its commit;
@@ -22,8 +22,9 @@ trace, batch, present = sys.argv[1:4]
 have = {l.strip() for l in open(present) if l.strip()}
 files = []
 for line in open(batch):
-    path, sha, _size = line.rstrip("\n").rsplit(" ", 2)
-    files.append((path.rsplit("/", 1)[-1], sha, "sighting" if sha in have else "ingest"))
+    path, sha, size = line.rstrip("\n").rsplit(" ", 2)
+    files.append((path.rsplit("/", 1)[-1], sha, "sighting" if sha in have else "ingest",
+                  int(size)))
     have.add(sha)
 
 ev = []  # (op, path, inode, ok)
@@ -57,7 +58,7 @@ def last(lo, hi, pred):
     return next((i for i in range(hi - 1, lo - 1, -1) if pred(*ev[i])), None)
 
 
-for k, ((name, sha, kind), c) in enumerate(zip(files, commits)):
+for k, ((name, sha, kind, size), c) in enumerate(zip(files, commits)):
     lo = commits[k - 1] + 1 if k > 0 else 0
     err = lambda m: bad.append("file %d (%s, %s): %s" % (k + 1, name, kind, m))
     rel = "objects/sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha)
@@ -80,10 +81,15 @@ for k, ((name, sha, kind), c) in enumerate(zip(files, commits)):
         err("its blob was never linked to %s" % rel)
         continue
     ino = ev[link][2]
-    lw = last(0, link, lambda op, p, i, ok: op in WRITES and i == ino and ok)
-    fs = first((lw if lw is not None else -1) + 1, link,
+    # The temp blob: made (create) before the link; an inode number can be reused.
+    cr = last(0, link, lambda op, p, i, ok: op == "create" and i == ino and ok)
+    if cr is None:
+        err("no temp blob (inode %s) was made before its link" % ino)
+        continue
+    lw = last(cr, link, lambda op, p, i, ok: op in WRITES and i == ino and ok)
+    fs = first(lw if lw is not None else cr, link,
                lambda op, p, i, ok: op in SYNCS and i == ino and ok)
-    if lw is None:
+    if lw is None and size > 0:
         err("no write to the blob (inode %s) before its link" % ino)
     if fs is None:
         err("the blob (inode %s) was not fsynced after its last write, before its link" % ino)
