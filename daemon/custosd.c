@@ -906,8 +906,8 @@ human(uint64_t n, char buf[24])
 		v /= 1024;
 		u++;
 	}
-	if (u == 0)
-		snprintf(buf, 24, "%llu bytes", (unsigned long long)n);
+	if (u == 0) /* n < 1024: as unsigned, its digits fit the buffer (-O3 checks) */
+		snprintf(buf, 24, "%u bytes", (unsigned)n);
 	else
 		snprintf(buf, 24, "%.1f %s", v, unit[u]);
 	return buf;

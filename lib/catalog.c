@@ -8,11 +8,13 @@
  * reaches a caller.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "custos/case.h"
@@ -221,6 +223,115 @@ check_schema(MDB_txn *txn, int create)
 	return mdb_put(txn, meta, &k, &d, 0);
 }
 
+static uint64_t
+get_ne(const uint8_t *p, size_t n)
+{
+	uint64_t v64 = 0;
+	uint32_t v32 = 0;
+	uint16_t v16 = 0;
+
+	if (n == 8) {
+		memcpy(&v64, p, 8);
+		return v64;
+	}
+	if (n == 4) {
+		memcpy(&v32, p, 4);
+		return v32;
+	}
+	memcpy(&v16, p, 2);
+	return v16;
+}
+
+/*
+ * LMDB 0.9's file header, which it trusts: two meta pages, each a page
+ * header (pgno, pad, flags, lower, upper) followed by MDB_meta (magic,
+ * version, address, mapsize, two MDB_db, last page, txnid). pgno_t and
+ * txnid_t are size_t wide. LMDB maps as much as the newer meta asks for and
+ * reads any page it names, so a damaged header shows up as ENOMEM (a map of
+ * garbage size), EINVAL, SIGBUS (a page past the end of a truncated file) or
+ * a crash, which would all be taken for something other than damage.
+ */
+#define MDB_HDR_MAGIC 0xBEEFC0DEu
+#define MDB_HDR_VERSION 1u
+#define MDB_HDR_P_META 0x08u
+#define MDB_HDR_MAXMAP ((uint64_t)1 << 46)
+#define SZ sizeof(size_t)
+#define META_OFF (SZ + 8)                   /* after the page header */
+#define DB_SIZE (8 + 5 * SZ)                /* one MDB_db */
+#define DBS_OFF (META_OFF + 8 + 2 * SZ)     /* mm_dbs[0]; its md_pad is the page size */
+#define LAST_OFF (DBS_OFF + 2 * DB_SIZE)    /* mm_last_pg, then mm_txnid */
+
+struct mdb_hdr {
+	uint64_t psize, mapsize, last, txnid, root[2];
+};
+
+/* Reads the meta page at `off`; 1 if it is one, 0 if not, -errno. */
+static int
+read_meta(int fd, off_t off, uint64_t pgno, struct mdb_hdr *h)
+{
+	uint8_t b[LAST_OFF + 2 * SZ];
+	ssize_t r = cs__pread_all(fd, b, sizeof(b), off);
+
+	if (r < 0)
+		return (int)r;
+	if ((size_t)r < sizeof(b) || get_ne(b, SZ) != pgno ||
+	    !(get_ne(b + SZ + 2, 2) & MDB_HDR_P_META) ||
+	    get_ne(b + META_OFF, 4) != MDB_HDR_MAGIC || get_ne(b + META_OFF + 4, 4) != MDB_HDR_VERSION)
+		return 0;
+	h->mapsize = get_ne(b + META_OFF + 8 + SZ, SZ);
+	h->psize = get_ne(b + DBS_OFF, 4);
+	for (int i = 0; i < 2; i++)
+		h->root[i] = get_ne(b + DBS_OFF + (size_t)i * DB_SIZE + 8 + 4 * SZ, SZ);
+	h->last = get_ne(b + LAST_OFF, SZ);
+	h->txnid = get_ne(b + LAST_OFF + SZ, SZ);
+	return 1;
+}
+
+/*
+ * Before LMDB opens an existing catalog: are its meta pages whole, and does
+ * the newer one (the one LMDB uses) describe a file that is there? 0 if
+ * so (or if the file is empty or absent: LMDB makes or refuses that
+ * itself), CS_ESTORE if the header is damaged, -errno if it cannot be read.
+ */
+static int
+check_header(const char *dir)
+{
+	struct mdb_hdr h[2];
+	struct stat sb;
+	char *path;
+	int fd, rc, n;
+
+	path = malloc(strlen(dir) + sizeof("/data.mdb"));
+	if (path == NULL)
+		return -ENOMEM;
+	snprintf(path, strlen(dir) + sizeof("/data.mdb"), "%s/data.mdb", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = read_meta(fd, 0, 0, &h[0]);
+	if (rc == 1 && (h[0].psize < 512 || h[0].psize > 65536 || (h[0].psize & (h[0].psize - 1))))
+		rc = 0;
+	if (rc == 1)
+		rc = read_meta(fd, (off_t)h[0].psize, 1, &h[1]);
+	/* The size after the metas: a writer extends the file before it writes a meta. */
+	if (rc >= 0 && fstat(fd, &sb) < 0)
+		rc = -errno;
+	if (rc == 0 && sb.st_size == 0)
+		rc = 2; /* empty: a catalog that was never written */
+	if (rc == 1) {
+		const struct mdb_hdr *m = &h[h[1].txnid > h[0].txnid];
+		uint64_t pages = (uint64_t)sb.st_size / h[0].psize;
+
+		n = m->psize == h[0].psize && m->last < pages && m->mapsize <= MDB_HDR_MAXMAP;
+		for (int i = 0; i < 2; i++)
+			n = n && (m->root[i] == (uint64_t)(size_t)-1 || m->root[i] <= m->last);
+		rc = n ? 1 : 0;
+	}
+	close(fd);
+	return rc < 0 ? rc : rc == 0 ? CS_ESTORE : 0;
+}
+
 int
 cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch)
 {
@@ -242,6 +353,11 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 		flags |= MDB_NOSYNC | MDB_NOLOCK;
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	if (!scratch) {
+		rc = check_header(dir);
+		if (rc < 0)
+			return rc;
+	}
 	rc = mdb_env_create(&c->env);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(c->env, CS_DBI_COUNT + 4);

@@ -52,6 +52,8 @@ path_join(const char *root, const char *rel)
 	return p;
 }
 
+static void clean_dir(struct cs_store *st, const char *rel, int only_temp_names);
+
 int
 cs_store_init(const char *root, const char *station)
 {
@@ -63,7 +65,7 @@ cs_store_init(const char *root, const char *station)
 	struct cs__catalog cat = {0};
 	struct cs__journal j = {.fd = -1};
 	json_t *info = NULL;
-	int rootfd = -1, rc;
+	int rootfd = -1, lockfd = -1, rc;
 	struct stat sb;
 
 	if (!cs__station_valid(station))
@@ -77,6 +79,21 @@ cs_store_init(const char *root, const char *station)
 	if (fstatat(rootfd, "custos.json", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		rc = CS_EEXIST;
 		goto out;
+	}
+	/* The writer lock: no other init or writer meanwhile, so any temp file is stale. */
+	lockfd = openat(rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lockfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? CS_EBUSY : -errno;
+		goto out;
+	}
+	{
+		struct cs_store half = {.rootfd = rootfd};
+		clean_dir(&half, "keys", 1); /* a copy of a key from an interrupted init */
+		clean_dir(&half, ".", 1);
 	}
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		rc = cs__mkdir_durable(rootfd, dirs[i], strcmp(dirs[i], "keys") == 0 ? 0700 : 0750);
@@ -144,6 +161,8 @@ out:
 	free(vkey);
 	free(keypath);
 	free(catdir);
+	if (lockfd >= 0)
+		close(lockfd);
 	if (rootfd >= 0)
 		close(rootfd);
 	return rc;
@@ -231,11 +250,15 @@ cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uint64_
  * Removes stale temp files: everything in <root>/tmp, and the
  * ".<name>.tmp-<pid>" files that an interrupted durable write leaves beside
  * checkpoints, keys and custos.json. With the writer lock held, all are stale.
+ * A temp file in keys/ is a copy of the private signing key: its removal is
+ * logged as a warning and made durable (the directory is fsynced), so that
+ * no copy of the key comes back after a crash.
  */
 static void
 clean_dir(struct cs_store *st, const char *rel, int only_temp_names)
 {
 	int fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int keys = strcmp(rel, "keys") == 0, removed = 0;
 	struct dirent *de;
 	DIR *d;
 
@@ -252,13 +275,47 @@ clean_dir(struct cs_store *st, const char *rel, int only_temp_names)
 			continue;
 		if (only_temp_names && (de->d_name[0] != '.' || strstr(de->d_name, ".tmp-") == NULL))
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			cs__store_log(st, CS_LOG_INFO, "removed stale temp file %s/%s", rel, de->d_name);
-		else if (errno == EISDIR)
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			removed = 1;
+			cs__store_log(st, keys ? CS_LOG_WARN : CS_LOG_INFO, "removed %s %s/%s",
+			    keys ? "a temp copy of the signing key left by an interrupted write:"
+			         : "stale temp file",
+			    rel, de->d_name);
+		} else if (errno == EISDIR)
 			cs__store_log(st, CS_LOG_WARN, "%s/%s is a directory; left alone", rel,
 			    de->d_name);
 	}
+	if (removed)
+		(void)cs__fsync_dir(dirfd(d), NULL);
 	closedir(d);
+}
+
+/*
+ * A store without custos.json is half made: `custos init` was interrupted,
+ * perhaps while writing the signing key, whose temp copy would then lie in
+ * keys/. No command can use the store, so whoever opens it removes that
+ * copy (and the other temp files an init leaves), if no writer or init holds
+ * the store's lock. Returns 0 or -errno; the store stays half made.
+ */
+static int
+clean_half_made(struct cs_store *st)
+{
+	struct stat sb;
+	int fd, rc = 0;
+
+	if (fstatat(st->rootfd, "keys", &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
+		return 0;
+	fd = openat(st->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? CS_EBUSY : -errno;
+	} else {
+		clean_dir(st, "keys", 1);
+		clean_dir(st, ".", 1);
+	}
+	close(fd);
+	return rc;
 }
 
 static void
@@ -530,6 +587,8 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 		goto fail;
 	}
 	rc = read_info(st);
+	if (rc == CS_ENOTFOUND)
+		(void)clean_half_made(st);
 	if (rc < 0)
 		goto fail;
 	if (flags & CS_OPEN_WRITE) {
@@ -629,7 +688,7 @@ cs__store_upgrade(struct cs_store *st)
 			return -errno;
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 			close(fd);
-			return CS_ESTORE;
+			return CS_EBUSY; /* a writer holds it: it upgrades the catalog itself */
 		}
 	}
 	n = cs__rebuild_locked(st->rootfd, st->root, NULL, NULL);

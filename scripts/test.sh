@@ -1,12 +1,18 @@
 #!/bin/sh
 # Sets everything up (missing Debian packages, builds) and runs the whole test
-# suite twice: an optimised build and an AddressSanitizer + UndefinedBehavior
-# Sanitizer build. Ends with the line "N passed, N failed[, N skipped]" and
-# exits non-zero if anything failed.
+# suite twice: a release build (build-release/: -O3, NDEBUG, as a packager
+# builds it; warnings are errors, so it must build cleanly) and an
+# AddressSanitizer + UndefinedBehaviorSanitizer build. setup.sh also builds
+# build/ (debugoptimized), which scripts/run.sh uses. Ends with the line
+# "N passed, N failed[, N skipped]" and exits non-zero if anything failed.
 set -eu
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh build
+if [ ! -f build-release/build.ninja ]; then
+	meson setup build-release --buildtype=release -Dwerror=true >/dev/null
+fi
+ninja -C build-release >/dev/null
 if [ ! -f build-asan/build.ninja ]; then
 	meson setup build-asan --buildtype=debug -Dwerror=true \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
@@ -18,22 +24,22 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
 export TMPDIR="${TMPDIR:-/tmp}"
 
 status=0
-echo "== tests (optimised build) =="
-meson test -C build --print-errorlogs --num-processes 2 || status=1
+echo "== tests (release build) =="
+meson test -C build-release --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan + UBSan build) =="
 # Under the sanitizers: the unit, integration and style suites. The fuzzers
 # build their own ASan+UBSan binaries with clang, and the reliability sweeps
-# (thousands of runs with interposed faults) run in the optimised build only.
+# (thousands of runs with interposed faults) run in the release build only.
 CUSTOS_ASAN=1 meson test -C build-asan --print-errorlogs --num-processes 2 \
 	--timeout-multiplier 3 --suite unit --suite integration --suite style || status=1
 
 # The reliability figures (test, runs, failures) of both runs.
 echo "== reliability figures =="
-python3 tests/reliability/table.py build/meson-logs/testlog.json \
+python3 tests/reliability/table.py build-release/meson-logs/testlog.json \
 	build-asan/meson-logs/testlog.json || true
 
 # Count the results of both runs from meson's machine-readable logs.
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+python3 - build-release/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:]:

@@ -153,7 +153,7 @@ explain_open_error(const char *dir, int rc)
 		       "command); try again when it has finished",
 		    dir);
 	else if (rc == CS_ESTORE)
-		errmsg("the catalog of %s is missing or unreadable; `custos rebuild` makes it "
+		errmsg("the catalog of %s is damaged or missing; run `custos rebuild` to make it "
 		       "again from the ledger",
 		    dir);
 	else if (rc == CS_ELEDGER)

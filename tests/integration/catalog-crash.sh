@@ -19,6 +19,8 @@
 # catalog: without the child process, verify would have died too.
 # A third catalog, whose meta pages point the main database out of the file,
 # is refused by LMDB with an error: the same report, "LMDB cannot open it".
+# Then damaged headers (meta pages, truncation): named catalog damage by
+# verify, find, show and custosd, never a memory shortage; rebuild mends them.
 . "$(dirname "$0")/lib.sh"
 
 IN="$WORK/in"
@@ -221,5 +223,79 @@ open(p, "wb").write(d)' "$S/catalog/data.mdb"
 verify_status "$S"
 rc=$?
 check_run refused '(LMDB cannot open it|LMDB found it damaged while reading it|(opening|reading) it crashed \(signal [0-9]+, [^)]+\))'
+
+# ---- header: damaged meta pages, a truncated file ----
+# LMDB trusts the meta pages at the start of data.mdb: a garbage last-page
+# number or map size made it map terabytes (ENOMEM, reported as "Cannot
+# allocate memory"), a truncated file made it read past the end (SIGBUS in
+# find). Each pattern must be named as catalog damage by every command: verify
+# reports it and checks the rest (exit 1); find and show say to run `custos
+# rebuild` (exit 3); custosd refuses to start saying the same; after a
+# rebuild (journal restored) only b's blob is damaged.
+# damage_header PATTERN FILE
+damage_header() {
+	python3 -c 'import struct, sys
+pat, p = sys.argv[1], sys.argv[2]
+d = bytearray(open(p, "rb").read())
+if pat == "meta0-at-64":        # the report: 2000 bytes of 0xaa into the first meta page
+    d[64:2064] = b"\xaa" * 2000
+elif pat == "meta1-at-64":      # the same in the second one
+    d[4096 + 64:4096 + 2064] = b"\xaa" * 2000
+elif pat == "both-metas":       # both meta pages overwritten
+    d[0:8192] = b"\x55" * 8192
+elif pat == "mapsize":          # a map size of 2^60 in both metas
+    for m in (0, 4096):
+        struct.pack_into("<Q", d, m + 32, 1 << 60)
+elif pat == "truncated":        # cut after the meta pages and a bit
+    d = d[:9000]
+elif pat == "one-page":
+    d = d[:4096]
+open(p, "wb").write(bytes(d))' "$1" "$2"
+}
+CONF="$WORK/header.conf"
+# daemon_refused: custosd has exited, or it has started (its control socket is there).
+daemon_refused() { ! daemon_running || [ -S "$S/custosd.sock" ]; }
+for pat in meta0-at-64 meta1-at-64 both-metas mapsize truncated one-page; do
+	S="$WORK/hdr-$pat"
+	rm -rf "$S" && cp -a "$DAMAGED" "$S"
+	damage_header "$pat" "$S/catalog/data.mdb"
+	verify_status "$S"
+	rc=$?
+	check_run "$pat" 'LMDB cannot open it'
+	! grep -qi 'allocate memory' "$WORK/v.out" "$WORK/v.err"
+	t_ok $? "$pat: verify does not call it a memory shortage"
+	for cmd in "find --case C-1" "show $B"; do
+		"$CUSTOS" ${cmd} --store "$S" >"$WORK/c.out" 2>"$WORK/c.err"
+		rc=$?
+		[ $rc -eq 3 ] && grep -q 'catalog .*damaged.*custos rebuild' "$WORK/c.err" &&
+			! grep -qi 'allocate memory' "$WORK/c.err"
+		t_ok $? "$pat: ${cmd%% *} exits 3 (got $rc) saying the catalog is damaged, run custos rebuild"
+		[ $rc -eq 3 ] || sed 's/^/#   /' "$WORK/c.err" | head -5
+	done
+	# custosd: it must exit by itself; a control socket means it started.
+	CUSTOS_STORE="$S" daemon_conf "$CONF" cc inbox "$WORK/hdr-inbox"
+	mkdir -p "$WORK/hdr-inbox"
+	: >"$WORK/hdr.log"
+	CUSTOS_STORE="$S" daemon_spawn "$CONF" "$WORK/hdr.log"
+	wait_until 300 daemon_refused
+	if daemon_running; then
+		daemon_kill
+		r=started
+	else
+		wait "$DPID"
+		r=$?
+	fi
+	[ "$r" = 3 ] && grep -q 'catalog is damaged.*custos rebuild' "$WORK/hdr.log" &&
+		! grep -qi 'allocate memory' "$WORK/hdr.log"
+	t_ok $? "$pat: custosd refuses to start (exit $r, 3 wanted) saying the catalog is damaged"
+	[ "$r" = 3 ] || sed 's/^/#   /' "$WORK/hdr.log" | head -5
+	cp "$BASE/ledger/journal" "$S/ledger/journal"
+	"$CUSTOS" rebuild --store "$S" >"$WORK/c.out" 2>&1
+	t_ok $? "$pat: custos rebuild makes the catalog again"
+	"$CUSTOS" verify --store "$S" >"$WORK/v.out" 2>&1
+	[ $? -eq 1 ] && [ "$(grep -c '^PROBLEM' "$WORK/v.out")" = 1 ] &&
+		grep -q "^PROBLEM blob-damaged: .*$B" "$WORK/v.out"
+	t_ok $? "$pat: ... after which verify names only b's blob"
+done
 
 t_done

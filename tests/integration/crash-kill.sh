@@ -3,7 +3,12 @@
 # of a mixed batch (an empty file, small and medium files, one of 16 MB so that
 # kills land mid-copy, and a duplicate inside the batch) is killed with
 # SIGKILL at a random moment between its start and the time a whole ingest
-# takes (measured first). After every kill:
+# takes (measured first, then followed: a run that finished before its kill
+# at D ms took less than D, so the next kills are drawn below D; a kill that
+# landed lets the span grow back by an eighth, up to twice the measured
+# time, so the late steps of an ingest are still hit as the machine's load
+# changes). Runs go on until CRASH_RUNS kills have landed mid-run (at most
+# five times as many runs). After every kill:
 #   - what the killed run acknowledged on stdout is in the catalog;
 #   - `custos verify` passes, both read-only (before any writer recovers) and
 #     after a writer (`custos checkpoint`) has recovered;
@@ -81,13 +86,14 @@ for i in 1 2; do
 	t_ok $rc "calibration ingest $i of a 20-file batch ($(du -sh "$BDIR" | cut -f1)) took ${t} ms"
 done
 [ $T -lt 20 ] && T=20
-echo "# kills land between 0 and $T ms after the start"
+T_MAX=$((T * 2))
+echo "# kills land between 0 and $T ms after the start (the span then follows the machine's speed)"
 
 # ---- the kills ----
 kills=0 attempts=0 finished=0 fresh=0 rec_kills=0
 stats_orphans=0 stats_recovered=0 stats_torn=0 stats_tmp=0
 t_start=$(now_ms)
-while [ $kills -lt "$WANT_KILLS" ] && [ $attempts -lt $((WANT_KILLS * 3)) ]; do
+while [ $kills -lt "$WANT_KILLS" ] && [ $attempts -lt $((WANT_KILLS * 5)) ]; do
 	attempts=$((attempts + 1))
 	if [ $((attempts % 6)) -eq 1 ]; then
 		fresh=$((fresh + 1))
@@ -113,9 +119,12 @@ while [ $kills -lt "$WANT_KILLS" ] && [ $attempts -lt $((WANT_KILLS * 3)) ]; do
 	if [ $rc -eq 137 ]; then
 		kills=$((kills + 1))
 		what="killed after ${delay} ms"
+		T=$((T + T / 8))
+		[ $T -le $T_MAX ] || T=$T_MAX
 	elif [ $rc -eq 0 ]; then
 		finished=$((finished + 1))
 		what="finished before the kill at ${delay} ms"
+		T=$((delay < 5 ? 5 : delay))
 	else
 		what="exited $rc before the kill at ${delay} ms"
 		fail "ingest exited $rc: $(head -3 "$WORK/kill.err" | tr '\n' ' ')"
@@ -171,5 +180,5 @@ t_ok $((kills < WANT_KILLS)) "at least $WANT_KILLS kills landed mid-run ($kills 
 stray=$(find "$CUSTOS_STORE" -name '.*.tmp-*' | sed "s|$CUSTOS_STORE/||")
 [ -z "$stray" ] || echo "# note: stray temp files outside tmp/: $(echo $stray)"
 echo "# recovery: $rec_kills recovering writers killed; $stats_recovered ledger events indexed, $stats_torn torn tails cut, $stats_orphans orphan blobs moved, $stats_tmp stale temp files removed"
-echo "# crash-kill: $attempts runs, $FAILURES failures ($kills killed mid-run, $finished finished before the kill; $fresh on fresh stores; ${elapsed} ms)"
+echo "# crash-kill: $attempts runs, $FAILURES failures ($kills killed mid-run, $finished finished before the kill; $fresh on fresh stores; ${elapsed} ms; final span $T ms)"
 t_done

@@ -2,7 +2,8 @@
 # Hostile input: things that are not regular files are refused with exit 2
 # and a message naming them, nothing is half-written, nothing hangs; odd file
 # names are accepted and sanitised in the record; good files in the same
-# batch are still secured.
+# batch are still secured; a file that grows while it is read is refused and
+# nothing of it recorded.
 . "$(dirname "$0")/lib.sh"
 
 CASE='平司罚〔2020〕1号'
@@ -198,6 +199,40 @@ t_ok $? "mixed batch: exactly three ledger events added"
 t_ok $? "mixed batch: exactly three blobs added"
 [ -z "$(ls -A "$CUSTOS_STORE/tmp")" ] && [ ! -e "$CUSTOS_STORE/orphans" ]
 t_ok $? "mixed batch: tmp/ empty, no orphans"
+
+# ---- a file that grows while custos reads it ----
+# A recorder still writing, or an upload still arriving: the csfault
+# interposer (tests/reliability/fault.c, CSFAULT_GROW) appends 4 KiB to the
+# file right after custos's first read of it, so the file grows mid-read
+# every time, whatever the machine's speed. Refused with exit 2, naming it
+# and saying to secure it again once complete; no id; nothing recorded.
+# Ingested again once it is complete, its final bytes are secured.
+: "${CSFAULT:?CSFAULT must point at the csfault interposer}"
+asan_allow_preload
+G="$IN/growing.mp4"
+head -c $((3 << 20)) /dev/urandom >"$G"
+snapshot before-grow
+LD_PRELOAD="$CSFAULT" CSFAULT_GROW="$(realpath "$G")" "$CUSTOS" ingest "$G" --case 'GROW-1' \
+	>"$WORK/last.out" 2>"$WORK/last.err"
+rc=$?
+[ "$(stat -c %s "$G")" = $(((3 << 20) + 4096)) ]
+t_ok $? "growing file: it did grow by 4096 bytes while custos read it"
+t_ok "$([ $rc -eq 2 ] && echo 0 || echo 1)" "growing file: refused with exit 2 (exit $rc)"
+grep -qF "refused '$G': it changed while it was being read; secure it again once it is complete" \
+	"$WORK/last.err"
+g=$?
+t_ok $g "growing file: the message names it, says it changed and to secure it again once complete"
+[ $g -eq 0 ] || sed 's/^/#   /' "$WORK/last.err" | head -5
+[ ! -s "$WORK/last.out" ]
+t_ok $? "growing file: no id printed"
+snapshot after-grow
+cmp -s "$WORK/snap.before-grow" "$WORK/snap.after-grow" &&
+	cmp -s "$WORK/log.before-grow" "$WORK/log.after-grow" &&
+	[ -z "$("$CUSTOS" find --case GROW-1 2>/dev/null)" ]
+t_ok $? "growing file: nothing recorded (no ledger event, no blob, tmp/ empty, no item in its case)"
+t_run "growing file: once complete, ingest secures it" "$CUSTOS" ingest "$G" --case 'GROW-1'
+[ "$(cut -f2 "$WORK/last.out")" = "$(digest "$G")" ]
+t_ok $? "growing file: ... with the digest of its final bytes"
 t_run "verify passes at the end" "$CUSTOS" verify
 
 t_done

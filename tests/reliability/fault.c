@@ -41,7 +41,11 @@
  * Tracing: CSFAULT_TRACE=FILE appends one line per operation under the root:
  *   op <TAB> n <TAB> path <TAB> inode <TAB> result
  * where n counts that operation in this process and result is "ok", "-ERRNO"
- * (the real call failed) or "INJECT:<what>".
+ * (the real call failed) or "INJECT:<what>". Each line is written once the
+ * call has returned, so the trace holds the calls as made, in order (a test
+ * checks the order of custos's durable steps by it: syscall-order.py). For a
+ * link or rename that succeeded, the inode is the file's (the one its writes
+ * and fsyncs name); otherwise 0 for both.
  *
  * Power loss: CSFAULT_JOURNAL=FILE writes a journal of every change made
  * under the root, from which tests/reliability/durable-image.py builds the
@@ -59,6 +63,13 @@
  *
  * CSFAULT_LINEBUF=1 makes stdout line-buffered, so that what a crashed
  * process printed (its acknowledgements) is not lost in the stdio buffer.
+ *
+ * A source that grows while it is read: CSFAULT_GROW=PATH (absolute, without
+ * symbolic links) appends CSFAULT_GROW_BYTES bytes (default 4096) to PATH,
+ * once, right after the process's first read (read, pread, pread64) from
+ * PATH that returned data: a writer appending while the file is read, at a
+ * moment fixed by the reader rather than by luck. It works without
+ * CSFAULT_ROOT.
  *
  * Calls made by libc on its own behalf (fclose, closedir) are not seen; none
  * of them changes a file.
@@ -129,6 +140,8 @@ static int (*real_truncate)(const char *, off_t);
 static int (*real_fchmod)(int, mode_t);
 static int (*real_fchmodat)(int, const char *, mode_t, int);
 static int (*real_close)(int);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
 
 #define RESOLVE(var, name)                                  \
 	do {                                                    \
@@ -152,6 +165,9 @@ static const char *fault_path, *arm_path;
 static int armed;
 static long crash_at, change_count;
 static long op_count[OP_COUNT];
+static char grow_path[PATH_MAX];
+static long grow_bytes = 4096;
+static int grow_done;
 
 struct fdinfo {
 	int known, tracked, sync, isdir;
@@ -182,6 +198,8 @@ resolve_all(void)
 	RESOLVE(real_fchmod, "fchmod");
 	RESOLVE(real_fchmodat, "fchmodat");
 	RESOLVE(real_close, "close");
+	RESOLVE(real_read, "read");
+	RESOLVE(real_pread, "pread");
 }
 
 static int
@@ -213,6 +231,11 @@ csfault_init(void)
 	resolve_all();
 	if (getenv("CSFAULT_LINEBUF") != NULL)
 		setvbuf(stdout, NULL, _IOLBF, 0);
+	if ((v = getenv("CSFAULT_GROW")) != NULL && strlen(v) < sizeof(grow_path)) {
+		snprintf(grow_path, sizeof(grow_path), "%s", v);
+		if ((v = getenv("CSFAULT_GROW_BYTES")) != NULL)
+			grow_bytes = strtol(v, NULL, 10);
+	}
 	v = getenv("CSFAULT_ROOT");
 	if (v == NULL || *v == '\0' || strlen(v) >= sizeof(root))
 		return;
@@ -668,6 +691,79 @@ pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
 	return pwritev(fd, iov, iovcnt, (off_t)off);
 }
 
+/* ---- reads: only for CSFAULT_GROW ---- */
+
+/* After a read of `r` bytes from fd: the one append to CSFAULT_GROW, if fd is that file. */
+static void
+after_read(int fd, ssize_t r)
+{
+	char link[64], path[PATH_MAX], buf[4096];
+	ssize_t k;
+	long left;
+	int gfd, mine;
+
+	if (grow_path[0] == '\0' || grow_done || r <= 0)
+		return;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	k = readlink(link, path, sizeof(path) - 1);
+	if (k <= 0)
+		return;
+	path[k] = '\0';
+	if (strcmp(path, grow_path) != 0)
+		return;
+	pthread_mutex_lock(&lock);
+	mine = !grow_done;
+	grow_done = 1;
+	pthread_mutex_unlock(&lock);
+	if (!mine)
+		return;
+	gfd = real_openat(AT_FDCWD, grow_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (gfd < 0)
+		return;
+	memset(buf, 'g', sizeof(buf));
+	for (left = grow_bytes; left > 0;) {
+		size_t n = (size_t)left < sizeof(buf) ? (size_t)left : sizeof(buf);
+		if (real_write(gfd, buf, n) != (ssize_t)n)
+			break;
+		left -= (long)n;
+	}
+	real_close(gfd);
+}
+
+ssize_t
+read(int fd, void *buf, size_t n)
+{
+	ssize_t r;
+	int err;
+
+	resolve_all();
+	r = real_read(fd, buf, n);
+	err = errno;
+	after_read(fd, r);
+	errno = err;
+	return r;
+}
+
+ssize_t
+pread(int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t r;
+	int err;
+
+	resolve_all();
+	r = real_pread(fd, buf, n, off);
+	err = errno;
+	after_read(fd, r);
+	errno = err;
+	return r;
+}
+
+ssize_t
+pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	return pread(fd, buf, n, (off_t)off);
+}
+
 /* ---- syncs ---- */
 
 static int
@@ -879,13 +975,24 @@ mkdir(const char *path, mode_t mode)
 
 /* link, rename and unlink change only a directory: the path is the (new) name. */
 
+/* The inode now at dirfd/path (0 if none): the file a link or rename placed. */
+static ino_t
+placed_ino(int dirfd, const char *path, int r)
+{
+	struct stat sb;
+
+	if (r != 0 || fstatat(dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return sb.st_ino;
+}
+
 int
 linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
 	char abs[PATH_MAX];
 	const char *rel;
 	long n;
-	int r;
+	int r, err;
 
 	resolve_all();
 	if ((rel = rel_of(newdirfd, newpath, abs, sizeof(abs))) == NULL)
@@ -893,7 +1000,8 @@ linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int
 	if (pre_op(OP_LINK, rel, &n) == FAIL)
 		return injected(OP_LINK, n, rel, 0);
 	r = real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
-	return passed(OP_LINK, n, rel, 0, r, errno);
+	err = errno;
+	return passed(OP_LINK, n, rel, placed_ino(newdirfd, newpath, r), r, err);
 }
 
 int
@@ -908,7 +1016,7 @@ renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, 
 	char abs[PATH_MAX];
 	const char *rel;
 	long n;
-	int r;
+	int r, err;
 
 	resolve_all();
 	if ((rel = rel_of(newdirfd, newpath, abs, sizeof(abs))) == NULL)
@@ -916,7 +1024,8 @@ renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, 
 	if (pre_op(OP_RENAME, rel, &n) == FAIL)
 		return injected(OP_RENAME, n, rel, 0);
 	r = real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
-	return passed(OP_RENAME, n, rel, 0, r, errno);
+	err = errno;
+	return passed(OP_RENAME, n, rel, placed_ino(newdirfd, newpath, r), r, err);
 }
 
 int

@@ -12,7 +12,7 @@ enum {
 	CS_ENOTFOUND = -20001, /* no such record, event or item */
 	CS_EFORMAT = -20002,   /* malformed input: JSON, note, proof, key, name */
 	CS_EDIGEST = -20003,   /* stored bytes do not match their digest */
-	CS_ESTORE = -20004,    /* catalog (LMDB) failure that has no errno */
+	CS_ESTORE = -20004,    /* catalog damaged, missing, or an LMDB failure with no errno */
 	CS_ELEDGER = -20005,   /* ledger journal damaged or inconsistent */
 	CS_ESIG = -20006,      /* signature missing or does not verify */
 	CS_EPROOF = -20007,    /* Merkle proof does not verify */

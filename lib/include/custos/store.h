@@ -75,8 +75,10 @@ int cs_store_init(const char *root, const char *station);
  * (CS_EBUSY if held), removes stale temp files, cuts a torn ledger tail,
  * brings the catalog up to the ledger, and (after a crash) handles orphan
  * blobs. `log` may be NULL. *out is set only on success. CS_ESTORE if
- * catalog/data.mdb is missing (also with CS_OPEN_NOCATALOG) or LMDB cannot
- * open it; -EINVAL for CS_OPEN_WRITE | CS_OPEN_NOCATALOG.
+ * catalog/data.mdb is missing (also with CS_OPEN_NOCATALOG), its header is
+ * damaged (checked before LMDB, which trusts it, maps it or reads past the
+ * end of the file) or LMDB cannot open it; never -ENOMEM for a damaged
+ * header; -EINVAL for CS_OPEN_WRITE | CS_OPEN_NOCATALOG.
  */
 int cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log, void *logctx);
 void cs_store_close(struct cs_store *st); /* NULL is a no-op */

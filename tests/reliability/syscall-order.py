@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""syscall-order.py TRACE BATCH PRESENT: checks the order of the durable
+steps of one `custos ingest` in the system calls it made, as the csfault
+interposer traced them (fault.c, CSFAULT_TRACE: op, n, path, inode, result,
+one line per call once it returned). The rules (DESIGN invariant 1,
+docs/architecture.md), for the k-th file of the batch and the k-th catalog
+commit:
+  a file stored anew: its temp blob made, every write to it (none for an
+  empty file), then an fsync of that blob (the same inode), then its link into objects/sha256/ab/cd/<sha256>,
+  then an fsync of that directory (and of the parent of every directory made
+  for it), then the ledger entry's write, then a sync of the journal, then
+  the catalog's writes and its commit;
+  bytes already stored (a sighting): no new link; the journal written and
+  synced before the catalog's writes and its commit.
+A catalog commit is LMDB's meta page write: the first write to
+catalog/data.mdb after a sync of it. BATCH: "path sha256 size" lines in
+ingest order; PRESENT: the digests stored before. Prints each broken rule
+and exits 1; exits 0 when all hold."""
+import sys
+
+trace, batch, present = sys.argv[1:4]
+have = {l.strip() for l in open(present) if l.strip()}
+files = []
+for line in open(batch):
+    path, sha, size = line.rstrip("\n").rsplit(" ", 2)
+    files.append((path.rsplit("/", 1)[-1], sha, "sighting" if sha in have else "ingest",
+                  int(size)))
+    have.add(sha)
+
+ev = []  # (op, path, inode, ok)
+for line in open(trace):
+    f = line.rstrip("\n").split("\t")
+    if len(f) >= 5:
+        ev.append((f[0], f[2], f[3], f[4] == "ok"))
+
+WRITES = ("write", "pwrite")
+SYNCS = ("fsync", "fdatasync")
+CAT, JOURNAL = "catalog/data.mdb", "ledger/journal"
+
+commits, synced = [], False
+for i, (op, path, ino, ok) in enumerate(ev):
+    if path == CAT and ok and op in SYNCS:
+        synced = True
+    elif path == CAT and ok and op in WRITES and synced:
+        commits.append(i)
+        synced = False
+
+bad = []
+if len(commits) != len(files):
+    bad.append("%d catalog commits for %d files" % (len(commits), len(files)))
+
+
+def first(lo, hi, pred):
+    return next((i for i in range(lo, hi) if pred(*ev[i])), None)
+
+
+def last(lo, hi, pred):
+    return next((i for i in range(hi - 1, lo - 1, -1) if pred(*ev[i])), None)
+
+
+for k, ((name, sha, kind, size), c) in enumerate(zip(files, commits)):
+    lo = commits[k - 1] + 1 if k > 0 else 0
+    err = lambda m: bad.append("file %d (%s, %s): %s" % (k + 1, name, kind, m))
+    rel = "objects/sha256/%s/%s/%s" % (sha[:2], sha[2:4], sha)
+    link = first(lo, c, lambda op, p, ino, ok: op == "link" and p == rel and ok)
+    jw = last(lo, c, lambda op, p, ino, ok: op in WRITES and p == JOURNAL and ok)
+    if jw is None:
+        err("no journal write before its catalog commit")
+        continue
+    js = first(jw + 1, c, lambda op, p, ino, ok: op in SYNCS and p == JOURNAL and ok)
+    if js is None:
+        err("the journal was not synced after its ledger entry's write, before the catalog commit")
+    cw = first(lo, c + 1, lambda op, p, ino, ok: op in WRITES and p == CAT)
+    if js is not None and cw is not None and cw < js:
+        err("the catalog was written (call %d) before the journal's sync (call %d)" % (cw + 1, js + 1))
+    if kind == "sighting":
+        if link is not None:
+            err("bytes already stored were linked into objects/ again")
+        continue
+    if link is None:
+        err("its blob was never linked to %s" % rel)
+        continue
+    ino = ev[link][2]
+    # The temp blob: made (create) before the link; an inode number can be reused.
+    cr = last(0, link, lambda op, p, i, ok: op == "create" and i == ino and ok)
+    if cr is None:
+        err("no temp blob (inode %s) was made before its link" % ino)
+        continue
+    lw = last(cr, link, lambda op, p, i, ok: op in WRITES and i == ino and ok)
+    fs = first(lw if lw is not None else cr, link,
+               lambda op, p, i, ok: op in SYNCS and i == ino and ok)
+    if lw is None and size > 0:
+        err("no write to the blob (inode %s) before its link" % ino)
+    if fs is None:
+        err("the blob (inode %s) was not fsynced after its last write, before its link" % ino)
+    d = rel.rsplit("/", 1)[0]
+    ds = first(link + 1, jw, lambda op, p, i, ok: op == "fsync" and p == d and ok)
+    if ds is None:
+        err("its directory %s was not fsynced after the link, before the journal write" % d)
+    for m in range(lo, link):
+        op, p, _i, ok = ev[m]
+        if op == "mkdir" and ok:
+            parent = p.rsplit("/", 1)[0]
+            if first(m + 1, jw, lambda o, q, i, okk: o == "fsync" and q == parent and okk) is None:
+                err("the parent %s of the new directory %s was not fsynced before the "
+                    "journal write" % (parent, p))
+
+for b in bad[:10]:
+    print(b)
+sys.exit(1 if bad else 0)
