@@ -1110,6 +1110,7 @@ struct find_ctx {
 	json_t *out;
 	char *key; /* canonical key of q->case_no */
 	char *prefix; /* canonical key of q->case_prefix */
+	json_t *seen; /* ids already in `out`, as keys: a match is added once */
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1185,26 +1186,23 @@ find_add(void *ctx, MDB_val *v)
 	struct find_ctx *f = ctx;
 	char id[512];
 	json_t *rec = NULL;
-	size_t i;
-	json_t *e;
 	int rc;
 
 	if (v->mv_size >= sizeof(id))
 		return CS_ESTORE;
 	memcpy(id, v->mv_data, v->mv_size);
 	id[v->mv_size] = '\0';
-	json_array_foreach(f->out, i, e)
-	{
-		if (strcmp(json_string_value(json_object_get(e, "id")), id) == 0)
-			return 0;
-	}
+	/* (a set, not a scan of the answer: a lookup stays linear in its matches) */
+	if (json_object_get(f->seen, id) != NULL)
+		return 0;
 	rc = get_item_raw(f->c, f->txn, id, &rec);
 	if (rc != 0)
 		return rc == ENOMEM ? -ENOMEM : CS_ESTORE;
 	/* a match left out of the answer (out of memory) must not go unnoticed */
 	rc = matches(f, id, rec);
 	if (rc > 0)
-		rc = json_array_append(f->out, rec) < 0 ? -ENOMEM : 0;
+		rc = json_array_append(f->out, rec) < 0 ||
+		        json_object_set_new(f->seen, id, json_true()) < 0 ? -ENOMEM : 0;
 	json_decref(rec);
 	return rc;
 }
@@ -1214,10 +1212,10 @@ static int find_in(struct find_ctx *f);
 int
 cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL};
-	int rc = 0;
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object()};
+	int rc = f.seen != NULL ? 0 : -ENOMEM;
 
-	if (q->case_no != NULL)
+	if (rc == 0 && q->case_no != NULL)
 		rc = cs_case_key(q->case_no, &f.key);
 	if (rc == 0 && q->case_prefix != NULL) {
 		/* a prefix keeps its trailing space: "X " is not "X" */
@@ -1227,6 +1225,7 @@ cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, 
 		rc = find_in(&f);
 	free(f.key);
 	free(f.prefix);
+	json_decref(f.seen);
 	return rc;
 }
 
