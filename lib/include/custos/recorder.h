@@ -3,8 +3,8 @@
  * store): which file names a pattern matches and what they give, the
  * recorders' zone and the correction of their clock, sequence numbers and
  * the gaps between them, and the body of a dock receipt. custosd's dock
- * code (daemon/dock.c) decides when they apply; formats.md §8 and
- * custosd(8) describe them for operators.
+ * code (daemon/dock.c) decides when they apply; formats.md §7 (the jobs
+ * table, the receipt) and custosd(8) describe them for operators.
  */
 #ifndef CUSTOS_RECORDER_H
 #define CUSTOS_RECORDER_H
