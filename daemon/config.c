@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "custos/recorder.h"
 
 struct load {
 	struct cs_config *c;
@@ -251,43 +252,3 @@ cs_config_check(const struct cs_config *c, char *err, size_t errn)
 	return 0;
 }
 
-int
-cs_pattern_check(const char *p, char *err, size_t errn)
-{
-	static const char *const names[] = {"device", "officer", "time", "seq", "ext", "any"};
-	int placeholders = 0;
-
-	while (*p != '\0') {
-		if (*p == '{') {
-			const char *end = strchr(p, '}');
-			size_t n, i;
-			if (end == NULL) {
-				snprintf(err, errn, "an unclosed '{'");
-				return -1;
-			}
-			n = (size_t)(end - p - 1);
-			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-				if (strlen(names[i]) == n && strncmp(p + 1, names[i], n) == 0)
-					break;
-			if (i == sizeof(names) / sizeof(names[0])) {
-				snprintf(err, errn,
-				    "unknown field {%.*s}; use {device} {officer} {time} {seq} {ext} {any}",
-				    (int)n, p + 1);
-				return -1;
-			}
-			if (end[1] == '{') {
-				snprintf(err, errn, "two fields must be separated by a literal character");
-				return -1;
-			}
-			placeholders++;
-			p = end + 1;
-		} else {
-			p++;
-		}
-	}
-	if (placeholders == 0) {
-		snprintf(err, errn, "no field such as {device} or {seq}");
-		return -1;
-	}
-	return 0;
-}

@@ -40,7 +40,5 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
-/* Checks a file-name pattern; returns 0 or -1 with the reason in err. */
-int cs_pattern_check(const char *pattern, char *err, size_t errn);
 
 #endif

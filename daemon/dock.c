@@ -44,14 +44,15 @@
 
 #include "custos/error.h"
 #include "custos/name.h"
+#include "custos/recorder.h"
 #include "custos/source.h"
 #include "daemon.h"
+#include "dock.h"
+#include "log.h"
+#include "pipeline.h"
+#include "watch.h"
 
 #define DEFAULT_PATTERN "{device}_{officer}_{time}_{seq}.{ext}"
-/* A recorder clock further off than this (a year) is flagged: reset, or a flat battery. */
-#define CLOCK_SUSPECT_MS ((int64_t)365 * 86400 * 1000)
-/* Sequence numbers of more significant digits are kept as text, out of the gaps. */
-#define SEQ_MAX_DIGITS 18
 
 struct dock {
 	struct dock *next;
@@ -73,7 +74,7 @@ struct dock {
 	char attach[64];    /* this opening of the folder: what was read in it */
 	char identity[65];  /* SHA-256 of DEVICE.json: the docking */
 	char docked_at[40]; /* when the session opened (kept when it resumes) */
-	int clock_suspect;  /* the recorder's clock is more than CLOCK_SUSPECT_MS off */
+	int clock_suspect;  /* the recorder's clock is more than CS_RECORDER_CLOCK_SUSPECT_MS off */
 	int64_t docked_at_ms, recorder_clock_ms, offset_ms;
 	char recorder_clock[64];
 	int offset_min; /* recorders' zone, from the configuration */
@@ -109,35 +110,6 @@ format_ms(int64_t ms, char *buf, size_t n)
 	snprintf(buf, n, "%.20s.%03dZ", date, frac);
 }
 
-/* Parses RFC 3339 through the library's rules (an ingest-metadata check). */
-static int
-parse_time(const char *s, int64_t *ms)
-{
-	struct tm tm = {0};
-	char *end;
-	int off_h = 0, off_m = 0, sign = 0;
-
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL)
-		return -1;
-	if (*end == '.')
-		while (*++end >= '0' && *end <= '9')
-			;
-	if (*end == 'Z' || *end == 'z')
-		end++;
-	else if ((*end == '+' || *end == '-') && strspn(end + 1, "0123456789") == 2 &&
-	    end[3] == ':' && strspn(end + 4, "0123456789") == 2 &&
-	    sscanf(end + 1, "%2d:%2d", &off_h, &off_m) == 2) {
-		sign = *end == '+' ? 1 : -1;
-		end += 6;
-	} else
-		return -1;
-	if (*end != '\0')
-		return -1;
-	*ms = ((int64_t)timegm(&tm) - sign * (off_h * 3600 + off_m * 60)) * 1000;
-	return 0;
-}
-
 /*
  * 1 if `s` passes the library's rules for a metadata text field (an officer
  * id, say), 0 if not, -ENOMEM if that could not be checked.
@@ -158,34 +130,25 @@ dock_device(const struct dock *k)
 	return k->device;
 }
 
-const char *
-dock_session(const struct dock *k)
+/* The recorder's current session id, and the token of this opening of its folder. */
+static const char *
+dock_session(const void *ctx)
 {
+	const struct dock *k = ctx;
+
 	return k->session;
 }
 
-const char *
-dock_attach(const struct dock *k)
+static const char *
+dock_attach(const void *ctx)
 {
+	const struct dock *k = ctx;
+
 	return k->attach;
 }
 
-/*
- * A sequence number as written in a name: 1 with *v its value, 0 when it has
- * more than SEQ_MAX_DIGITS significant digits (kept as text, not counted).
- */
+/* Top-level names in a recorder folder that are custos's own, not evidence. */
 static int
-seq_value(const char *seq, long long *v)
-{
-	const char *digits = seq + strspn(seq, "0");
-
-	if (strlen(digits) > SEQ_MAX_DIGITS)
-		return 0;
-	*v = strtoll(seq, NULL, 10);
-	return 1;
-}
-
-int
 dock_own_file(const char *rel)
 {
 	return strcmp(rel, "DEVICE.json") == 0 || strcmp(rel, "CUSTOS-RECEIPT.json") == 0 ||
@@ -194,76 +157,15 @@ dock_own_file(const char *rel)
 
 /* ---- file-name patterns ---- */
 
-int
-dock_match_pattern(const char *pat, const char *name, struct name_fields *f)
-{
-	memset(f, 0, sizeof(*f));
-	while (*pat != '\0') {
-		if (*pat != '{') {
-			if (*name++ != *pat++)
-				return 0;
-			continue;
-		}
-		const char *close = strchr(pat, '}');
-		char field[16], stop = close[1];
-		const char *start = name;
-		size_t n, flen = (size_t)(close - pat - 1);
-
-		snprintf(field, sizeof(field), "%.*s", (int)flen, pat + 1);
-		pat = close + 1;
-		if (strcmp(field, "time") == 0) {
-			for (n = 0; n < 14; n++)
-				if (name[n] < '0' || name[n] > '9')
-					return 0;
-			name += 14;
-		} else if (strcmp(field, "seq") == 0) {
-			while (*name >= '0' && *name <= '9')
-				name++;
-		} else if (stop == '\0') {
-			name += strlen(name);
-		} else {
-			const char *s = strchr(name, stop);
-			if (s == NULL)
-				return 0;
-			name = s;
-		}
-		n = (size_t)(name - start);
-		if (n == 0)
-			return 0;
-		/* A field named twice takes its last value, whole. */
-		if (strcmp(field, "device") == 0 && n < sizeof(f->device))
-			snprintf(f->device, sizeof(f->device), "%.*s", (int)n, start);
-		else if (strcmp(field, "officer") == 0 && n < sizeof(f->officer))
-			snprintf(f->officer, sizeof(f->officer), "%.*s", (int)n, start);
-		else if (strcmp(field, "time") == 0)
-			memcpy(f->time, start, n);
-		else if (strcmp(field, "seq") == 0 && n < sizeof(f->seq))
-			snprintf(f->seq, sizeof(f->seq), "%.*s", (int)n, start);
-	}
-	return *name == '\0';
-}
-
 static int
-parse_name(const struct dock *k, const char *rel, struct name_fields *f)
+parse_name(const struct dock *k, const char *rel, struct cs_name_fields *f)
 {
 	const char *base = strrchr(rel, '/');
 
 	base = base != NULL ? base + 1 : rel;
 	for (size_t i = 0; i < k->n_patterns; i++)
-		if (dock_match_pattern(k->patterns[i], base, f))
+		if (cs_recorder_match(k->patterns[i], base, f))
 			return 1;
-	return 0;
-}
-
-/* A recorder's "YYYYMMDDhhmmss" in its own zone, to ms since the epoch. */
-static int
-name_time(const struct dock *k, const char *t, int64_t *ms)
-{
-	struct tm tm = {0};
-
-	if (strlen(t) != 14 || strptime(t, "%Y%m%d%H%M%S", &tm) == NULL)
-		return -1;
-	*ms = ((int64_t)timegm(&tm) - (int64_t)k->offset_min * 60) * 1000;
 	return 0;
 }
 
@@ -271,7 +173,7 @@ int
 dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char **officers,
     char *bufs, size_t bufn, json_t **extra)
 {
-	struct name_fields f;
+	struct cs_name_fields f;
 	int64_t reported;
 	int rc = 0, ok;
 
@@ -302,12 +204,12 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 		if (f.seq[0] != '\0') {
 			long long v;
 			/* Never clamped: a number too long for the gaps is kept as written. */
-			ok = seq_value(f.seq, &v);
+			ok = cs_recorder_seq_value(f.seq, &v);
 			if (!ok)
 				logmsg(1, "recorder %s: %s: sequence number %s has more than %d "
 				          "digits: it is kept as written (text) and left out of the "
 				          "sequence gaps",
-				    k->device, rel, f.seq, SEQ_MAX_DIGITS);
+				    k->device, rel, f.seq, CS_RECORDER_SEQ_MAX_DIGITS);
 			if (json_object_set_new(*extra, "seq",
 			        ok ? json_integer((json_int_t)v) : json_string(f.seq)) < 0)
 				rc = -ENOMEM;
@@ -315,7 +217,8 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 		if (f.device[0] != '\0' &&
 		    cs_name_json_set(*extra, "name_device", f.device, strlen(f.device)) < 0)
 			rc = -ENOMEM;
-		if (f.time[0] != '\0' && name_time(k, f.time, &reported) == 0 && bufn >= 128) {
+		if (f.time[0] != '\0' && bufn >= 128 &&
+		    cs_recorder_name_time(f.time, k->offset_min, &reported) == 0) {
 			/* Stored both ways: as the recorder reported it, and corrected. */
 			char *corr = bufs + 64;
 			char rep[40];
@@ -335,6 +238,21 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 	m->extra = *extra;
 	return rc;
 }
+
+static int
+dock_source_meta(const void *ctx, const char *rel, struct cs_meta *m, const char **officers,
+    char *bufs, size_t bufn, json_t **extra)
+{
+	return dock_meta(ctx, rel, m, officers, bufs, bufn, extra);
+}
+
+/* What the pipeline and the watches know of a docked folder (daemon.h). */
+static const struct tree_source dock_source = {
+	.session = dock_session,
+	.attach = dock_attach,
+	.own_file = dock_own_file,
+	.meta = dock_source_meta,
+};
 
 /* ---- sessions ---- */
 
@@ -470,11 +388,10 @@ read_identity(struct dock *k, char *why, size_t whyn)
 		k->clock_suspect = 0;
 		k->recorder_clock[0] = '\0';
 		if (clock != NULL && strlen(clock) < sizeof(k->recorder_clock) &&
-		    parse_time(clock, &k->recorder_clock_ms) == 0) {
+		    cs_recorder_clock_offset(clock, k->docked_at_ms, &k->offset_ms,
+		        &k->clock_suspect) == 0) {
 			snprintf(k->recorder_clock, sizeof(k->recorder_clock), "%s", clock);
-			k->offset_ms = k->docked_at_ms - k->recorder_clock_ms;
-			k->clock_suspect = k->offset_ms > CLOCK_SUSPECT_MS ||
-			    k->offset_ms < -CLOCK_SUSPECT_MS;
+			k->recorder_clock_ms = k->docked_at_ms - k->offset_ms;
 		} else if (clock != NULL) {
 			logmsg(1, "recorder %s: DEVICE.json \"clock\" '%s' is not an RFC 3339 time; "
 			          "recording times are kept as reported",
@@ -758,7 +675,8 @@ open_session(struct daemon *d, struct dock *k)
 	free(k->tree.path);
 	if ((k->tree.path = strdup(path)) == NULL)
 		goto oom;
-	k->tree.dock = k;
+	k->tree.src = &dock_source;
+	k->tree.src_ctx = k;
 	k->tree.changed_at = uv_now(d->loop);
 	k->active = 1;
 	k->complete = complete;
@@ -1067,7 +985,7 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 				    cs_strerror(rc));
 				problem(f, sub, why);
 			} else {
-				struct name_fields nf;
+				struct cs_name_fields nf;
 				long long seq;
 				/* (a NULL element fails the append: out of memory either way) */
 				json_t *file = json_pack("{s:O, s:O, s:O, s:s}", "size",
@@ -1082,7 +1000,7 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 					f->oom = 1;
 				/* (a number of too many digits was named when it was secured) */
 				if (parse_name(k, sub, &nf) && nf.seq[0] != '\0' &&
-				    seq_value(nf.seq, &seq) &&
+				    cs_recorder_seq_value(nf.seq, &seq) &&
 				    json_array_append_new(w->seqs, json_integer((json_int_t)seq)) < 0)
 					f->oom = 1;
 			}
@@ -1093,14 +1011,6 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 	closedir(dir);
 }
 
-static int
-cmp_int(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Merges this session's sequence numbers into the device's record; 0 with
  * *gaps_out the gaps, or -ENOMEM (the record is then left as it was).
@@ -1109,9 +1019,7 @@ static int
 update_sequences(struct daemon *d, const char *device, json_t *seqs, json_t **gaps_out)
 {
 	char *key = key_of("device/", device);
-	json_t *rec = NULL, *all, *gaps = json_array(), *v;
-	long long *nums = NULL;
-	size_t n = 0, i;
+	json_t *rec = NULL, *all, *gaps = json_array();
 	int rc = -ENOMEM;
 
 	if (key == NULL || gaps == NULL)
@@ -1129,24 +1037,8 @@ update_sequences(struct daemon *d, const char *device, json_t *seqs, json_t **ga
 		goto out;
 	if (json_array_extend(all, seqs) < 0)
 		goto out;
-	nums = malloc((json_array_size(all) + 1) * sizeof(*nums));
-	if (nums == NULL)
+	if (cs_recorder_gaps(all, gaps) < 0)
 		goto out;
-	json_array_foreach(all, i, v)
-		nums[n++] = json_integer_value(v);
-	qsort(nums, n, sizeof(*nums), cmp_int);
-	/* Keep each number once; a gap is a run of numbers never secured. */
-	json_array_clear(all);
-	for (i = 0; i < n; i++) {
-		if (i > 0 && nums[i] == nums[i - 1])
-			continue;
-		if (i > 0 && nums[i] > nums[i - 1] + 1 &&
-		    json_array_append_new(gaps, json_pack("[I, I]", (json_int_t)nums[i - 1] + 1,
-		        (json_int_t)nums[i] - 1)) < 0)
-			goto out;
-		if (json_array_append_new(all, json_integer(nums[i])) < 0)
-			goto out;
-	}
 	if (json_object_set(rec, "gaps", gaps) < 0)
 		goto out;
 	rc = cs_store_job_put(d->st, key, rec);
@@ -1156,7 +1048,6 @@ update_sequences(struct daemon *d, const char *device, json_t *seqs, json_t **ga
 	gaps = NULL;
 	rc = 0;
 out:
-	free(nums);
 	json_decref(rec);
 	json_decref(gaps);
 	free(key);
@@ -1240,11 +1131,11 @@ finalize_work(uv_work_t *req)
 	f->rc = update_sequences(f->d, k->device, w.seqs, &f->gaps);
 	if (f->rc < 0)
 		goto out;
-	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:O, s:s, s:O}", "receipt",
-	    "custos dock receipt v1", "session", k->session, "device", k->device, "model", k->model,
-	    "officer", k->officer, "docked_at", k->docked_at, "recorder_clock_at_docking",
-	    k->recorder_clock, "clock_offset_ms", (json_int_t)k->offset_ms, "clock_suspect",
-	    k->clock_suspect, "files", w.files, "release_policy", "local", "sequence_gaps", f->gaps);
+	body = cs_recorder_receipt(&(struct cs_receipt_parts){.session = k->session,
+	    .device = k->device, .model = k->model, .officer = k->officer,
+	    .docked_at = k->docked_at, .recorder_clock = k->recorder_clock,
+	    .clock_offset_ms = k->offset_ms, .clock_suspect = k->clock_suspect, .files = w.files,
+	    .sequence_gaps = f->gaps});
 	f->rc = body != NULL ? cs_receipt_write(f->d->st, f->dirfd, body) : -ENOMEM;
 	if (f->rc < 0)
 		goto out;
@@ -1496,6 +1387,7 @@ dock_start(struct daemon *d)
 	}
 	d->dock_wd = inotify_add_watch(d->ifd, d->cfg.docks,
 	    IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW);
+	d->trees_changed = dock_rescan;
 	dock_rescan(d);
 	return 0;
 }

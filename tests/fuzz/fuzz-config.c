@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "custos/recorder.h"
 #include "fuzz.h"
 
 static int memfd = -1;

@@ -1,6 +1,6 @@
 /*
  * Fuzzes custosd's control socket protocol: one JSON request per line, one
- * JSON answer per line. The reading is static in daemon/custosd.c
+ * JSON answer per line. The reading is static in daemon/control.c
  * (alloc_cb, on_read, handle_request, reply) and tied to libuv handles, so
  * this is a line-for-line copy of those steps with the socket taken away:
  * keep it in step with them. status_json needs a store; a fixed object

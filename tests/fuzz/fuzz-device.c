@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "custos/error.h"
+#include "custos/recorder.h"
 #include "custos/store.h"
-#include "daemon.h"
+#include "dock.h"
 #include "fuzz.h"
 
 static char dir[4096];

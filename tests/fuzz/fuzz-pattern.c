@@ -1,6 +1,6 @@
 /*
- * Fuzzes recorder file-name patterns: cs_pattern_check (daemon/config.c) on
- * any pattern, and dock_match_pattern (daemon/dock.c) on the patterns it
+ * Fuzzes recorder file-name patterns: cs_pattern_check (lib/recorder.c) on
+ * any pattern, and cs_recorder_match (lib/recorder.c) on the patterns it
  * accepts with any file name. A property check goes with it: a name built
  * from an accepted pattern, with field values that do not contain the
  * literal that ends their field, matches and gives the values back.
@@ -9,8 +9,7 @@
  */
 #include <string.h>
 
-#include "config.h"
-#include "daemon.h"
+#include "custos/recorder.h"
 #include "fuzz.h"
 
 struct seed {
@@ -35,7 +34,7 @@ all_digits(const char *s)
 
 /* Builds a name from `pat`; the last value of each field goes to want. 0 if ambiguous. */
 static int
-build(const char *pat, struct seed *sd, char *name, size_t cap, struct name_fields *want)
+build(const char *pat, struct seed *sd, char *name, size_t cap, struct cs_name_fields *want)
 {
 	size_t n = 0;
 
@@ -102,7 +101,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *f[3], err[256] = "", name[4096];
-	struct name_fields nf, want;
+	struct cs_name_fields nf, want;
 	struct seed sd = {0};
 	size_t n;
 	int rc;
@@ -111,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = cs_pattern_check(f[0], err, sizeof(err));
 	CHECK(rc == 0 || (rc == -1 && err[0] != '\0'));
 	if (rc == 0 && n >= 2) {
-		if (dock_match_pattern(f[0], f[1], &nf)) {
+		if (cs_recorder_match(f[0], f[1], &nf)) {
 			CHECK(memchr(nf.device, 0, sizeof(nf.device)) != NULL);
 			CHECK(memchr(nf.officer, 0, sizeof(nf.officer)) != NULL);
 			CHECK(memchr(nf.seq, 0, sizeof(nf.seq)) != NULL && all_digits(nf.seq));
@@ -126,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (build(f[0], &sd, name, sizeof(name), &want)) {
 			int same;
-			CHECK(dock_match_pattern(f[0], name, &nf) == 1);
+			CHECK(cs_recorder_match(f[0], name, &nf) == 1);
 			same = strcmp(nf.device, want.device) == 0 &&
 			    strcmp(nf.officer, want.officer) == 0 &&
 			    strcmp(nf.time, want.time) == 0 && strcmp(nf.seq, want.seq) == 0;

@@ -1,6 +1,6 @@
 /*
  * Fuzzes an upload's sidecar "<file>.json" as custosd reads it. The parse
- * is static in daemon/custosd.c (load_sidecar), so it is copied here: keep
+ * is static in daemon/pipeline.c (load_sidecar), so it is copied here: keep
  * it in step. The fields are taken by lib's cs_meta_from_sidecar, as
  * custosd takes them. Whatever the sidecar holds, the good fields pass
  * cs_meta_check, every field or key left out is named, and a sidecar never

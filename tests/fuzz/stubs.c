@@ -1,8 +1,8 @@
 /*
- * Stand-ins for the custosd.c functions that daemon/dock.c calls, so the
- * fuzz targets can link dock.c without the daemon's loop. None of them is
- * reached from the functions fuzzed (dock_match_pattern,
- * dock_identity_load, dock_meta) except logmsg, which formats its message
+ * Stand-ins for the functions of log.c, watch.c and pipeline.c that
+ * daemon/dock.c calls, so the fuzz targets can link dock.c without the
+ * daemon's loop. None of them is reached from the functions fuzzed
+ * (dock_identity_load, dock_meta) except logmsg, which formats its message
  * (so that a bad argument still shows) and prints nothing.
  */
 #include <stdarg.h>
@@ -10,6 +10,9 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "log.h"
+#include "pipeline.h"
+#include "watch.h"
 
 void
 logmsg(int level, const char *fmt, ...)

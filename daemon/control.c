@@ -1,0 +1,249 @@
+/*
+ * custosd's control socket: a Unix stream socket that speaks one JSON
+ * request per line and answers one JSON object per line ("status": the
+ * daemon's counters, the jobs, the latest checkpoint and the docks).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "control.h"
+#include "custos/store.h"
+#include "dock.h"
+#include "log.h"
+#include "pipeline.h"
+
+struct client {
+	uv_pipe_t pipe;
+	struct daemon *d;
+	char buf[4096];
+	size_t len;
+	uid_t uid;
+};
+
+static json_t *
+status_json(struct daemon *d)
+{
+	json_t *jobs = NULL;
+	char *cp = NULL;
+	json_t *j;
+
+	/* Out of memory: no answer, rather than one that leaves something out. */
+	if (cs_store_job_counts(d->st, &jobs) == -ENOMEM)
+		return NULL;
+	if (cs_store_latest_checkpoint(d->st, &cp) == -ENOMEM) {
+		json_decref(jobs);
+		return NULL;
+	}
+	j = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:s*}", "state",
+	    d->failed ? "failed" : d->stopping ? "stopping" : d->full ? "disk_full" : "running",
+	    "station", cs_store_station(d->st), "taking_files", taking_work(d), "queued",
+	    (json_int_t)d->queued, "in_progress", (json_int_t)d->in_flight, "waiting_to_settle",
+	    (json_int_t)(d->n_cands - d->queued - d->in_flight), "secured",
+	    (json_int_t)d->secured, "duplicates", (json_int_t)d->duplicates, "refused",
+	    (json_int_t)d->refused, "ledger_size", (json_int_t)cs_store_size(d->st), "jobs", jobs,
+	    "checkpoint", cp);
+	free(cp);
+	if (j != NULL && d->full) {
+		uint64_t avail = store_free(d);
+		json_object_set_new(j, "store_free_bytes",
+		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
+		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
+	}
+	if (j != NULL && d->dock_rootfd >= 0 &&
+	    json_object_set_new(j, "docks", dock_status(d)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+static void
+on_client_close(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+	free(req);
+}
+
+/* Sends `j` as one line; -1 if it could not be (the caller hangs up). */
+static int
+reply(struct client *cl, json_t *j)
+{
+	uv_write_t *req = malloc(sizeof(*req));
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	size_t n = s != NULL ? strlen(s) : 0;
+	char *line = s != NULL ? realloc(s, n + 2) : NULL;
+	uv_buf_t b;
+
+	if (req == NULL || line == NULL) {
+		free(req);
+		free(line != NULL ? line : s);
+		return -1;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	b = uv_buf_init(line, (unsigned)(n + 1));
+	req->data = line;
+	if (uv_write(req, (uv_stream_t *)&cl->pipe, &b, 1, on_write) < 0) {
+		free(line);
+		free(req);
+		return -1;
+	}
+	return 0;
+}
+
+/* Answers one request line; -1 if no answer could be made (out of memory): hang up. */
+static int
+handle_request(struct client *cl, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = NULL, *ans;
+	const char *cmd;
+	int rc = cs_json_parse(line, len, 0, &req, &jerr);
+
+	if (rc == -ENOMEM)
+		return -1;
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (req == NULL || cmd == NULL)
+		ans = json_pack("{s:b, s:s}", "ok", 0, "error",
+		    "a request is one JSON object per line with a \"cmd\"");
+	else if (strcmp(cmd, "status") == 0) {
+		ans = status_json(cl->d);
+		if (ans != NULL && json_object_set_new(ans, "ok", json_true()) < 0) {
+			json_decref(ans);
+			ans = NULL;
+		}
+	} else
+		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
+	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
+	rc = reply(cl, ans);
+	json_decref(ans);
+	json_decref(req);
+	return rc;
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct client *cl = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof(cl->buf) - cl->len));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct client *cl = s->data;
+	char *nl;
+
+	(void)buf;
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, on_client_close);
+		return;
+	}
+	cl->len += (size_t)n;
+	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
+		size_t linelen = (size_t)(nl - cl->buf);
+		if (handle_request(cl, cl->buf, linelen) < 0) {
+			/* Out of memory: the client sees the connection close, not a silence. */
+			out_of_memory(cl->d, "answering a control request");
+			uv_close((uv_handle_t *)s, on_client_close);
+			return;
+		}
+		memmove(cl->buf, nl + 1, cl->len - linelen - 1);
+		cl->len -= linelen + 1;
+	}
+	if (cl->len == sizeof(cl->buf)) {
+		/* A line longer than any request: refuse and hang up. */
+		uv_close((uv_handle_t *)s, on_client_close);
+	}
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct daemon *d = server->data;
+	struct client *cl;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (status < 0)
+		return;
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL) {
+		/*
+		 * Not accepted, libuv stops listening until it is: the next tick
+		 * accepts it (d->accept_pending), when memory allows.
+		 */
+		d->accept_pending = 1;
+		out_of_memory(d, "accepting a control connection");
+		return;
+	}
+	cl->d = d;
+	uv_pipe_init(d->loop, &cl->pipe, 0);
+	cl->pipe.data = cl;
+	if (uv_accept(server, (uv_stream_t *)&cl->pipe) < 0) {
+		uv_close((uv_handle_t *)&cl->pipe, on_client_close);
+		return;
+	}
+	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		cl->uid = cred.uid;
+	uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, on_read);
+}
+
+int
+control_start(struct daemon *d)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (d->cfg.socket != NULL)
+		snprintf(path, sizeof(path), "%s", d->cfg.socket);
+	else
+		snprintf(path, sizeof(path), "%s/custosd.sock", d->cfg.store);
+	{
+		struct stat sb;
+		/* Remove a stale socket of an earlier run, never anything else. */
+		if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			(void)unlink(path);
+	}
+	uv_pipe_init(d->loop, &d->control, 0);
+	d->control.data = d;
+	rc = uv_pipe_bind(&d->control, path);
+	if (rc == 0) {
+		(void)chmod(path, 0660);
+		rc = uv_listen((uv_stream_t *)&d->control, 16, on_connection);
+	}
+	if (rc < 0) {
+		logmsg(0, "cannot open the control socket %s: %s", path, uv_strerror(rc));
+		uv_close((uv_handle_t *)&d->control, NULL);
+		return rc;
+	}
+	d->control_open = 1;
+	return 0;
+}
+
+void
+control_tick(struct daemon *d)
+{
+	if (d->accept_pending && !d->stopping && d->control_open) {
+		d->accept_pending = 0;
+		on_connection((uv_stream_t *)&d->control, 0);
+	}
+}
