@@ -80,6 +80,48 @@ static const char usage_check_proof[] =
     "proven events. Exit status 0 if all of it holds, 1 if not.\n";
 
 /*
+ * Reads the file `path` (or with `dash`, "-": stdin) whole into *text, NUL
+ * terminated, at most max - 1 bytes; EXIT_OK, or the exit code after saying why not.
+ */
+static int
+read_input(const char *path, int dash, size_t max, char **text, size_t *len)
+{
+	FILE *f = dash && strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+
+	if (f == NULL) {
+		errmsg("cannot open %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	*text = malloc(max);
+	if (*text != NULL)
+		*len = fread(*text, 1, max - 1, f);
+	if (f != stdin)
+		fclose(f);
+	if (*text == NULL)
+		return EXIT_STORE;
+	(*text)[*len] = '\0';
+	return EXIT_OK;
+}
+
+/*
+ * After a check (rc its return value): -1 if it ran with a well-formed key,
+ * else the exit code, having said why (out of memory, a malformed key).
+ */
+static int
+check_ran(int rc, const struct cs_check *c)
+{
+	if (rc < 0) {
+		errmsg("out of memory");
+		return EXIT_STORE;
+	}
+	if (c->status == CS_CHECK_BADKEY) {
+		errmsg("the verifier key is malformed; it looks like name+hex+base64");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/*
  * Checks proofs text (one or more tlog-proof@v1 concatenated) with the
  * verifier key (cs_check_proofs); prints what each proves, and for a case
  * file's proof that its seals match its members. Returns an exit code.
@@ -92,16 +134,10 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 	json_t *answer = json_array();
 	int code = EXIT_PROBLEM;
 
-	if (answer == NULL || cs_check_proofs(text, len, key, &chk) < 0) {
-		errmsg("out of memory");
-		code = EXIT_STORE;
+	code = check_ran(answer != NULL ? cs_check_proofs(text, len, key, &chk) : -ENOMEM, &chk);
+	if (code >= 0)
 		goto out;
-	}
-	if (chk.status == CS_CHECK_BADKEY) {
-		errmsg("the verifier key is malformed; it looks like name+hex+base64");
-		code = EXIT_USAGE;
-		goto out;
-	}
+	code = EXIT_PROBLEM;
 	for (size_t i = 0; i < chk.n_proven; i++) {
 		const struct cs_proven *pv = &chk.proven[i];
 		json_array_append_new(answer, json_pack("{s:s, s:I, s:I, s:o*}", "origin", pv->origin,
@@ -161,7 +197,6 @@ cmd_check_proof(int argc, char **argv, struct opts *o)
 	const char *key = NULL;
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f;
 	int rc, code;
 	const struct cli_opt own[] = {CLI_OPT("key", 'k', CLI_STRING, &key), CLI_END};
 
@@ -172,19 +207,9 @@ cmd_check_proof(int argc, char **argv, struct opts *o)
 		fputs(usage_check_proof, stderr);
 		return EXIT_USAGE;
 	}
-	f = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "r");
-	if (f == NULL) {
-		errmsg("cannot open %s: %s", argv[optind], strerror(errno));
-		return EXIT_USAGE;
-	}
-	text = malloc(16 << 20);
-	if (text != NULL)
-		len = fread(text, 1, (16 << 20) - 1, f);
-	if (f != stdin)
-		fclose(f);
-	if (text == NULL)
-		return EXIT_STORE;
-	text[len] = '\0';
+	code = read_input(argv[optind], 1, 16 << 20, &text, &len);
+	if (code != EXIT_OK)
+		return code;
 	code = check_proofs(text, len, key, argv[optind], o);
 	free(text);
 	return code;
@@ -232,7 +257,6 @@ cmd_check_receipt(int argc, char **argv, struct opts *o)
 	json_t *r, *files, *f;
 	char *text = NULL;
 	size_t len = 0, i;
-	FILE *fp;
 	int rc, code = EXIT_PROBLEM;
 	const struct cli_opt own[] = {CLI_OPT("key", 'k', CLI_STRING, &key), CLI_END};
 
@@ -243,28 +267,13 @@ cmd_check_receipt(int argc, char **argv, struct opts *o)
 		fputs(usage_check_receipt, stderr);
 		return EXIT_USAGE;
 	}
-	fp = fopen(argv[optind], "r");
-	if (fp == NULL) {
-		errmsg("cannot open %s: %s", argv[optind], strerror(errno));
-		return EXIT_USAGE;
-	}
-	text = malloc(4 << 20);
-	if (text != NULL)
-		len = fread(text, 1, (4 << 20) - 1, fp);
-	fclose(fp);
-	if (text == NULL)
-		return EXIT_STORE;
-	text[len] = '\0';
-	if (cs_check_receipt(text, len, key, &chk) < 0) {
-		errmsg("out of memory");
-		code = EXIT_STORE;
+	code = read_input(argv[optind], 0, 4 << 20, &text, &len);
+	if (code != EXIT_OK)
+		return code;
+	code = check_ran(cs_check_receipt(text, len, key, &chk), &chk);
+	if (code >= 0)
 		goto out;
-	}
-	if (chk.status == CS_CHECK_BADKEY) {
-		errmsg("the verifier key is malformed; it looks like name+hex+base64");
-		code = EXIT_USAGE;
-		goto out;
-	}
+	code = EXIT_PROBLEM;
 	if (chk.status == CS_CHECK_SIGNATURE) {
 		errmsg("FAILED: %s is not signed by this key or was altered; do not wipe the "
 		       "recorder",
