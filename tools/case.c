@@ -1,6 +1,6 @@
 /*
  * custos case … and custos amend: the archivists' commands for case files
- * and corrections, and what show, find and check-proof print of them. Every
+ * and corrections, and what show and find print of them. Every
  * rule is lib's (custos/case.h); this file parses arguments and prints.
  */
 #include <errno.h>
@@ -11,8 +11,6 @@
 #include "cli.h"
 #include "custos/case.h"
 #include "custos/error.h"
-#include "custos/merkle.h"
-#include "custos/note.h"
 
 static const char usage_case[] =
     "usage: custos case open C [--category X] [--title T] [--department D]\n"
