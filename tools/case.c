@@ -1,6 +1,6 @@
 /*
  * custos case … and custos amend: the archivists' commands for case files
- * and corrections, and what show, find and check-proof print of them. Every
+ * and corrections, and what show and find print of them. Every
  * rule is lib's (custos/case.h); this file parses arguments and prints.
  */
 #include <errno.h>
@@ -11,8 +11,6 @@
 #include "cli.h"
 #include "custos/case.h"
 #include "custos/error.h"
-#include "custos/merkle.h"
-#include "custos/note.h"
 
 static const char usage_case[] =
     "usage: custos case open C [--category X] [--title T] [--department D]\n"
@@ -301,30 +299,20 @@ case_columns(json_t *rec, const char *key, int prefix, const char **c, const cha
 static int
 case_write(int argc, char **argv, struct opts *o, const char *sub)
 {
-	static const struct option longopts[] = {{"category", required_argument, NULL, 'C'},
-		{"title", required_argument, NULL, 'T'}, {"department", required_argument, NULL, 'D'},
-		{"party", required_argument, NULL, 'P'}, {"stage", required_argument, NULL, 'g'},
-		{"reason", required_argument, NULL, 'r'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct cs_case_info info = {0};
 	const char *stage = NULL, *reason = NULL, *number, *what = NULL;
+	const struct cli_opt own[] = {CLI_OPT("category", 0, CLI_STRING, &info.category),
+		CLI_OPT("title", 0, CLI_STRING, &info.title),
+		CLI_OPT("department", 0, CLI_STRING, &info.department),
+		CLI_OPT("party", 0, CLI_STRING, &info.party), CLI_OPT("stage", 0, CLI_STRING, &stage),
+		CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_END};
 	struct cs_store *st;
 	uint64_t seq = 0;
-	int c, rc, code = EXIT_OK, nargs;
+	int rc, code = EXIT_OK, nargs;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'C': info.category = optarg; break;
-		case 'T': info.title = optarg; break;
-		case 'D': info.department = optarg; break;
-		case 'P': info.party = optarg; break;
-		case 'g': stage = optarg; break;
-		case 'r': reason = optarg; break;
-		default:
-			rc = common_opt(c, o, usage_case);
-			if (rc != 0)
-				return rc > 0 ? EXIT_OK : EXIT_USAGE;
-		}
-	}
+	rc = cli_parse(argc, argv, own, usage_case, o);
+	if (rc >= 0)
+		return rc;
 	nargs = argc - optind;
 	if (nargs < 1 || (strcmp(sub, "add") == 0 && nargs < 2) ||
 	    (strcmp(sub, "remove") == 0 && nargs != 2) ||
@@ -414,17 +402,14 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 static int
 case_read(int argc, char **argv, struct opts *o, const char *sub)
 {
-	static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	json_t *crec = NULL, *members = NULL, *list = NULL, *e;
 	struct cs_store *st;
 	size_t i;
-	int c, rc, code = EXIT_OK;
+	int rc, code = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		rc = common_opt(c, o, usage_case);
-		if (rc != 0)
-			return rc > 0 ? EXIT_OK : EXIT_USAGE;
-	}
+	rc = cli_parse(argc, argv, NULL, usage_case, o);
+	if (rc >= 0)
+		return rc;
 	if (argc - optind != (strcmp(sub, "show") == 0 ? 1 : 0)) {
 		fputs(usage_case, stderr);
 		return EXIT_USAGE;
@@ -573,62 +558,70 @@ cmd_case(int argc, char **argv, struct opts *o)
 
 /* ---- custos amend ---- */
 
+/* The --set FIELD=VALUE options of amend, their field names copied. */
+struct amend_sets {
+	const char *fields[16], *values[16];
+	char *owned[16];
+	size_t n;
+};
+
+static int
+amend_set(void *target, const char *arg)
+{
+	struct amend_sets *s = target;
+	char *eq = strchr(arg, '=');
+
+	if (eq == NULL || eq == arg) {
+		errmsg("--set takes FIELD=VALUE, e.g. --set officers=3301-0457");
+		return EXIT_USAGE;
+	}
+	if (s->n == 16) {
+		errmsg("too many --set options (at most 16)");
+		return EXIT_USAGE;
+	}
+	s->owned[s->n] = strndup(arg, (size_t)(eq - arg));
+	if (s->owned[s->n] == NULL) {
+		errmsg("out of memory");
+		return EXIT_STORE;
+	}
+	s->fields[s->n] = s->owned[s->n];
+	s->values[s->n++] = eq + 1;
+	return 0;
+}
+
+static int
+amend_sighting(void *target, const char *arg)
+{
+	long long *sighting = target;
+	char *end;
+
+	errno = 0;
+	*sighting = strtoll(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || end == arg || *sighting < 0) {
+		errmsg("--sighting takes the ledger event number of a sighting");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 int
 cmd_amend(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {{"set", required_argument, NULL, 's'},
-		{"reason", required_argument, NULL, 'r'}, {"case", required_argument, NULL, 'c'},
-		{"sighting", required_argument, NULL, 'n'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-	const char *fields[16], *values[16], *reason = NULL, *number = NULL, *id = NULL;
+	struct amend_sets sets = {.n = 0};
+	const char *reason = NULL, *number = NULL, *id = NULL;
 	const char *what = NULL;
-	char *owned[16];
 	struct cs_store *st;
 	long long sighting = -1;
+	const struct cli_opt own[] = {CLI_CALL_OPT("set", &sets, amend_set),
+		CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("case", 0, CLI_STRING, &number),
+		CLI_CALL_OPT("sighting", &sighting, amend_sighting), CLI_END};
 	uint64_t seq = 0;
-	size_t n = 0;
-	int c, rc, code = EXIT_OK;
+	int rc, code = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': {
-			char *eq = strchr(optarg, '=');
-			if (eq == NULL || eq == optarg) {
-				errmsg("--set takes FIELD=VALUE, e.g. --set officers=3301-0457");
-				goto usage_fail;
-			}
-			if (n == 16) {
-				errmsg("too many --set options (at most 16)");
-				goto usage_fail;
-			}
-			owned[n] = strndup(optarg, (size_t)(eq - optarg));
-			if (owned[n] == NULL) {
-				errmsg("out of memory");
-				code = EXIT_STORE;
-				goto out;
-			}
-			fields[n] = owned[n];
-			values[n++] = eq + 1;
-			break;
-		}
-		case 'r': reason = optarg; break;
-		case 'c': number = optarg; break;
-		case 'n': {
-			char *end;
-			errno = 0;
-			sighting = strtoll(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg || sighting < 0) {
-				errmsg("--sighting takes the ledger event number of a sighting");
-				goto usage_fail;
-			}
-			break;
-		}
-		default:
-			rc = common_opt(c, o, usage_amend);
-			if (rc != 0) {
-				code = rc > 0 ? EXIT_OK : EXIT_USAGE;
-				goto out;
-			}
-		}
+	rc = cli_parse(argc, argv, own, usage_amend, o);
+	if (rc >= 0) {
+		code = rc;
+		goto out;
 	}
 	if (argc - optind > 1 || (argc - optind == 0 && number == NULL)) {
 		fputs(usage_amend, stderr);
@@ -640,7 +633,7 @@ cmd_amend(int argc, char **argv, struct opts *o)
 		errmsg("--reason is required: a correction says why");
 		goto usage_fail;
 	}
-	if (n == 0) {
+	if (sets.n == 0) {
 		errmsg("nothing to correct: give --set FIELD=VALUE");
 		goto usage_fail;
 	}
@@ -651,7 +644,8 @@ cmd_amend(int argc, char **argv, struct opts *o)
 	st = open_store(o, CS_OPEN_WRITE, &code);
 	if (st == NULL)
 		goto out;
-	rc = cs_amend(st, id, sighting, number, fields, values, n, reason, &seq, &what);
+	rc = cs_amend(st, id, sighting, number, sets.fields, sets.values, sets.n, reason, &seq,
+	    &what);
 	if (rc == -EINVAL) {
 		fputs(usage_amend, stderr);
 		code = EXIT_USAGE;
@@ -669,143 +663,7 @@ cmd_amend(int argc, char **argv, struct opts *o)
 usage_fail:
 	code = EXIT_USAGE;
 out:
-	for (size_t i = 0; i < n; i++)
-		free(owned[i]);
-	return code;
-}
-
-/* ---- check-proof of one or more proofs ---- */
-
-#define PROOF_MAGIC "c2sp.org/tlog-proof@v1\n"
-
-int
-check_proofs(const char *text, size_t len, const char *key, const char *name,
-    const struct opts *o)
-{
-	struct cs_verifier *v = NULL;
-	json_t *events = json_array(), *answer = json_array();
-	const char *p = text, *end = text + len;
-	char *case_key = NULL;
-	int code = EXIT_PROBLEM, n = 0, seals = 0;
-
-	if (events == NULL || answer == NULL) {
-		errmsg("out of memory");
-		code = EXIT_STORE;
-		goto out;
-	}
-	if (cs_verifier_parse(&v, key, strlen(key)) < 0) {
-		errmsg("the verifier key is malformed; it looks like name+hex+base64");
-		code = EXIT_USAGE;
-		goto out;
-	}
-	while (p < end) {
-		struct cs_tlog_proof pr = {0};
-		struct cs_checkpoint cp;
-		const char *next = p + 1;
-		uint8_t leaf[32];
-		size_t tl;
-		json_t *ev;
-		int rc;
-
-		/* the next proof starts at a line that is the magic line */
-		while (next < end) {
-			next = memmem(next, (size_t)(end - next), "\n" PROOF_MAGIC,
-			    sizeof(PROOF_MAGIC));
-			if (next == NULL) {
-				next = end;
-				break;
-			}
-			next++;
-			break;
-		}
-		if (cs_tlog_proof_parse(&pr, p, (size_t)(next - p)) < 0) {
-			errmsg("%s is not a tlog-proof@v1 file (part %d)", name, n + 1);
-			code = EXIT_USAGE;
-			goto out;
-		}
-		rc = cs_note_verify(v, pr.checkpoint, pr.checkpoint_len, &tl);
-		if (rc < 0) {
-			errmsg("FAILED: the checkpoint is not signed by this key (proof %d)", n + 1);
-			cs_tlog_proof_fini(&pr);
-			goto out;
-		}
-		if (cs_checkpoint_parse(&cp, pr.checkpoint, tl) < 0 || pr.extra == NULL) {
-			errmsg("FAILED: the proof has no event bytes or a malformed checkpoint (proof %d)",
-			    n + 1);
-			cs_tlog_proof_fini(&pr);
-			goto out;
-		}
-		rc = cs_merkle_leaf_hash(pr.extra, pr.extra_len, leaf);
-		if (rc == 0)
-			rc = cs_merkle_verify_inclusion(pr.index, cp.size, leaf,
-			    (const uint8_t(*)[32])pr.hashes, pr.count, cp.root);
-		if (rc < 0) {
-			errmsg("FAILED: the event is not included in the signed tree (proof %d)", n + 1);
-			cs_tlog_proof_fini(&pr);
-			goto out;
-		}
-		ev = json_loadb((const char *)pr.extra, pr.extra_len, 0, NULL);
-		if (ev != NULL) {
-			const char *k = json_string_value(json_object_get(ev, "key"));
-			const char *num = json_string_value(json_object_get(
-			    json_object_get(ev, json_object_get(ev, "item") ? "item" : "sighting"), "case"));
-			if (case_key == NULL && k != NULL)
-				case_key = strdup(k);
-			else if (case_key == NULL && num != NULL && cs_case_key(num, &case_key) < 0)
-				case_key = NULL;
-			json_array_append(events, ev);
-			if (json_string_value(json_object_get(ev, "event")) != NULL &&
-			    strcmp(json_string_value(json_object_get(ev, "event")), "case-seal") == 0)
-				seals++;
-		}
-		json_array_append_new(answer, json_pack("{s:s, s:I, s:I, s:o*}", "origin", cp.origin,
-		    "tree_size", (json_int_t)cp.size, "index", (json_int_t)pr.index, "event", ev));
-		if (!o->json) {
-			printf("OK: event %llu is in the tree of %llu events signed by %s\n",
-			    (unsigned long long)pr.index, (unsigned long long)cp.size, cp.origin);
-			printf("%.*s\n", (int)pr.extra_len, (const char *)pr.extra);
-		}
-		cs_tlog_proof_fini(&pr);
-		n++;
-		p = next;
-	}
-	if (n == 0) {
-		errmsg("%s is not a tlog-proof@v1 file", name);
-		code = EXIT_USAGE;
-		goto out;
-	}
-	/*
-	 * The events of one case file (`custos prove --case`): every seal among
-	 * them must match the members the events before it give, so a dropped or
-	 * changed membership event fails even though each event is included.
-	 */
-	if (case_key != NULL) {
-		json_t *members = NULL;
-		const char *why = "";
-		int rc = cs_case_fold(events, case_key, &members, &why);
-		if (rc == CS_EPROOF || rc == -ENOMEM) {
-			errmsg("FAILED: %s", rc == -ENOMEM ? "out of memory" : why);
-			goto out;
-		}
-		if (rc == 0 && !o->json)
-			printf("OK: the events are one case file's, %zu member(s) at the end%s\n",
-			    json_array_size(members),
-			    seals > 0 ? "; the seal matches them" : "");
-		json_decref(members);
-	}
-	code = EXIT_OK;
-	if (o->json) {
-		json_t *j = json_pack("{s:b, s:O}", "ok", 1, "proofs", answer);
-		/* the fields of the first proof at the top level, as with one proof before */
-		if (j != NULL)
-			json_object_update(j, json_array_get(answer, 0));
-		print_json(j);
-		json_decref(j);
-	}
-out:
-	cs_verifier_free(v);
-	json_decref(events);
-	json_decref(answer);
-	free(case_key);
+	for (size_t i = 0; i < sets.n; i++)
+		free(sets.owned[i]);
 	return code;
 }

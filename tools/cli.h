@@ -1,42 +1,112 @@
 /*
- * What the custos command's files share: exit codes, common options and the
- * helpers of tools/custos.c that open the store, print errors and JSON.
+ * What the custos command's files share: exit codes, the options every
+ * command takes and the table-driven parser of a command's options, and the
+ * helpers of tools/cli.c that open the store, print errors and JSON. Each
+ * tools/cmd_*.c file holds one group of commands; tools/custos.c dispatches.
  */
 #ifndef CS_TOOLS_CLI_H
 #define CS_TOOLS_CLI_H
 
-#include <getopt.h>
+#include <getopt.h> /* optind: where a command's operands start after cli_parse */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
 #include <jansson.h>
 
 #include "custos/store.h"
 
 enum { EXIT_OK = 0, EXIT_PROBLEM = 1, EXIT_USAGE = 2, EXIT_STORE = 3 };
 
+/* The options every command takes: --store DIR, --json, --quiet (and --help). */
 struct opts {
 	const char *store;
 	int json;
 	int quiet;
 };
 
-/* Common options; common_opt returns 0, or 1 if --help was printed, or -1 on error. */
-#define COMMON_LONGOPTS                                                                      \
-	{"store", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'J'},           \
-	    {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}
-int common_opt(int c, struct opts *o, const char *usage);
+/* The program's name in messages. */
+extern const char *const prog;
+/* A --json answer could not be made (out of memory): main turns success into EXIT_STORE. */
+extern int output_failed;
+
+/* What a command-specific option does with its argument (struct cli_opt). */
+enum cli_kind {
+	CLI_STRING, /* stores the argument in *(const char **)target */
+	CLI_FLAG,   /* sets *(int *)target to 1; takes no argument */
+	CLI_LIST,   /* appends the argument to (const char **)target, at most `max` (*count) */
+	CLI_NUMBER, /* a non-negative decimal number into *(uint64_t *)target */
+	CLI_CALL,   /* call(target, argument): returns 0, or an exit code to stop with */
+};
+
+/* One option of a command's table, which ends with a NULL name. */
+struct cli_opt {
+	const char *name;  /* the long name, without "--" */
+	int short_name;    /* a one-letter alias (-k), or 0 */
+	enum cli_kind kind;
+	void *target;
+	size_t max;     /* CLI_LIST: the capacity of target */
+	size_t *count;  /* CLI_LIST: how many are in target */
+	int (*call)(void *target, const char *arg);
+};
+/* Table entries: an option of a kind, a list (CLI_LIST), a call (CLI_CALL), the end. */
+#define CLI_OPT(name, short_name, kind, target) \
+	{(name), (short_name), (kind), (target), 0, NULL, NULL}
+#define CLI_LIST_OPT(name, target, max, count) {(name), 0, CLI_LIST, (target), (max), (count), NULL}
+#define CLI_CALL_OPT(name, target, fn) {(name), 0, CLI_CALL, (target), 0, NULL, (fn)}
+#define CLI_END {NULL, 0, CLI_STRING, NULL, 0, NULL, NULL}
+
+/*
+ * Parses argv[1..] (argv[0] is the command, for getopt's messages): the
+ * command's own options from `own` and the common ones into *o. Prints
+ * `usage` on --help (stdout) or on an unknown option (stderr). Returns -1
+ * when the command should go on (its operands start at optind), else the
+ * exit code to return: EXIT_OK after --help, EXIT_USAGE on a bad option.
+ */
+int cli_parse(int argc, char **argv, const struct cli_opt *own, const char *usage,
+    struct opts *o);
 
 /* "custos: <message>\n" on stderr. */
 __attribute__((format(printf, 1, 2))) void errmsg(const char *fmt, ...);
+/* lib's log callback: errors, warnings and information on stderr. */
+void lib_log(void *ctx, int level, const char *msg);
 /* Pretty JSON on stdout (notes a failure to make it). */
 void print_json(json_t *v);
+/* The store directory: --store, else $CUSTOS_STORE; NULL if neither. */
+const char *store_dir(const struct opts *o);
 /*
  * Opens the store or prints why not; NULL on failure with *exit_code set.
  * A writer handle records the user running the command as the actor.
  */
 struct cs_store *open_store(const struct opts *o, int flags, int *exit_code);
+/* Says why the store at `dir` could not be opened. */
+void explain_open_error(const char *dir, int rc);
+/*
+ * A file name as it is printed (one output line, JSON text): its readable
+ * form (custos/name.h), control characters and bytes that are not UTF-8
+ * written as \xHH. Returns malloc'd text.
+ */
+char *shown_name(const char *name);
+
+/* The commands, by file. */
+int cmd_init(int argc, char **argv, struct opts *o);        /* cmd_store.c */
+int cmd_pubkey(int argc, char **argv, struct opts *o);
+int cmd_status(int argc, char **argv, struct opts *o);      /* cmd_daemon.c */
+int cmd_docks(int argc, char **argv, struct opts *o);
+int cmd_ingest(int argc, char **argv, struct opts *o);      /* cmd_ingest.c */
+int cmd_find(int argc, char **argv, struct opts *o);        /* cmd_find.c */
+int cmd_show(int argc, char **argv, struct opts *o);
+int cmd_log(int argc, char **argv, struct opts *o);
+int cmd_verify(int argc, char **argv, struct opts *o);      /* cmd_verify.c */
+int cmd_rebuild(int argc, char **argv, struct opts *o);
+int cmd_checkpoint(int argc, char **argv, struct opts *o);
+int cmd_prove(int argc, char **argv, struct opts *o);       /* cmd_proof.c */
+int cmd_check_proof(int argc, char **argv, struct opts *o);
+int cmd_check_receipt(int argc, char **argv, struct opts *o);
+int cmd_case(int argc, char **argv, struct opts *o);        /* case.c */
+int cmd_amend(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
-int cmd_case(int argc, char **argv, struct opts *o);
-int cmd_amend(int argc, char **argv, struct opts *o);
 /* show's text: the sightings, case memberships and (history) corrections of a record. */
 void case_show_item(json_t *rec, int history);
 /*
@@ -44,12 +114,5 @@ void case_show_item(json_t *rec, int history);
  * canonical key is `key` (or starts with it, `prefix`), or the first.
  */
 void case_columns(json_t *rec, const char *key, int prefix, const char **c, const char **stage);
-/*
- * Checks proofs text (one or more tlog-proof@v1 concatenated) with the
- * verifier key; prints what each proves; for a case file's proof also
- * checks its seals against its members. Returns an exit code.
- */
-int check_proofs(const char *text, size_t len, const char *key, const char *name,
-    const struct opts *o);
 
 #endif

@@ -266,6 +266,28 @@ t_ok $? "an altered copy of the receipt differs in one size"
 t_status 1 "custos check-receipt rejects the altered receipt" \
 	"$CUSTOS" check-receipt "$WORK/altered-receipt.json" --key "$VKEY"
 t_grep "... saying not to wipe the recorder" "do not wipe" "$WORK/last.err"
+# The checkpoint inside a receipt is checked too: a receipt signed by the
+# store's own key whose checkpoint was altered (its tree size) is refused.
+python3 - "$RC1" "$CUSTOS_STORE/keys/ledger.key" "$WORK/doctored-receipt.json" <<'EOF2'
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+text = open(sys.argv[1], encoding='utf-8').read()
+body = json.loads(text.split('\n', 1)[0])
+cp = body['checkpoint'].split('\n')
+cp[1] = str(int(cp[1]) + 1)
+body['checkpoint'] = '\n'.join(cp)
+_, _, name, khex, kb64 = open(sys.argv[2]).read().strip().split('+', 4)
+key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(kb64)[1:])
+msg = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(',', ':')) + '\n'
+sig = key.sign(msg.encode('utf-8'))
+line = '\u2014 %s %s\n' % (name, base64.b64encode(bytes.fromhex(khex) + sig).decode())
+open(sys.argv[3], 'w', encoding='utf-8').write(msg + '\n' + line)
+EOF2
+t_ok $? "a copy of the receipt with its checkpoint's size changed, re-signed by the store's key"
+t_status 1 "custos check-receipt rejects the receipt whose checkpoint was doctored" \
+	"$CUSTOS" check-receipt "$WORK/doctored-receipt.json" --key "$VKEY"
+t_grep "... naming the checkpoint inside" "checkpoint inside the receipt .*do not wipe" \
+	"$WORK/last.err"
 t_grep "the log reports the gap" "BWC0001: sequence numbers never secured .*: 13-13" "$LOG"
 
 # ---------------------------------------------------------------- scenario 2

@@ -221,6 +221,23 @@ t_status 2 "unknown command" "$CUSTOS" frobnicate
 t_status 2 "unknown option" "$CUSTOS" ingest "$IN/one.bin" --case "$CASE" --colour blue
 t_status 3 "a directory that is not a store" "$CUSTOS" find --case "$CASE" --store "$IN"
 t_grep "the message says it is not a store" 'not a custos store' "$WORK/last.err"
+# --store before the command, as git -C: the same answer as with $CUSTOS_STORE;
+# given before and after, the one after the command wins.
+env -u CUSTOS_STORE "$CUSTOS" --store "$CUSTOS_STORE" find --case "$CASE" --json \
+	>"$WORK/global.json" 2>"$WORK/last.err" && cmp -s "$WORK/global.json" "$WORK/find-case.json"
+t_ok $? "custos --store DIR find gives what find with \$CUSTOS_STORE gives"
+env -u CUSTOS_STORE "$CUSTOS" --store="$CUSTOS_STORE" find --case "$CASE" --json \
+	>"$WORK/global.json" 2>"$WORK/last.err" && cmp -s "$WORK/global.json" "$WORK/find-case.json"
+t_ok $? "custos --store=DIR find too"
+t_status 3 "a --store after the command wins over one before it" \
+	env -u CUSTOS_STORE "$CUSTOS" --store "$CUSTOS_STORE" find --case "$CASE" --store "$IN"
+t_grep "... and names the later directory" "$IN is not a custos store" "$WORK/last.err"
+env -u CUSTOS_STORE "$CUSTOS" --store "$IN" find --case "$CASE" --store "$CUSTOS_STORE" --json \
+	>"$WORK/global.json" 2>"$WORK/last.err" && cmp -s "$WORK/global.json" "$WORK/find-case.json"
+t_ok $? "... the other way round too"
+t_status 2 "--store without a directory before the command" "$CUSTOS" --store
+t_run "custos --store DIR COMMAND --help" "$CUSTOS" --store "$IN" verify --help
+t_grep "... prints the command's usage" "^usage: custos verify" "$WORK/last.out"
 t_status 2 "init on an existing store is refused" "$CUSTOS" init --station st-1
 "$CUSTOS" log >"$WORK/log2.out"
 [ "$(nlines "$WORK/log2.out")" = "$EVENTS" ] && cmp -s "$WORK/log.out" "$WORK/log2.out"
