@@ -98,7 +98,8 @@ same_bytes(const char *rel, const void *data, size_t len)
 static void
 test_path(void)
 {
-	static const char hex[] = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+	static const char hex[] = "abcdef0123456789abcdef0123456789"
+				  "abcdef0123456789abcdef0123456789";
 	char buf[CS_BLOB_PATH_MAX];
 
 	cs__blob_path(hex, buf, sizeof(buf));

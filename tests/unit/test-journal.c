@@ -76,7 +76,8 @@ read_all(struct cs__journal *j, int check, int *rc_end, int *torn)
 			ok(e.off == off && e.data == off + 4 && e.next == off + 4 + e.len + 32,
 			    "entry %zu offsets: prefix, data, next", i);
 			ok(cs_merkle_leaf_hash(events[i], e.len, leaf) == 0 &&
-			    memcmp(leaf, e.leaf, 32) == 0, "entry %zu checksum is its RFC 9162 leaf", i);
+			    memcmp(leaf, e.leaf, 32) == 0,
+			    "entry %zu checksum is its RFC 9162 leaf", i);
 		}
 		free(buf);
 		off = e.next;
@@ -120,7 +121,8 @@ main(void)
 		rc = cs__journal_append_many(&j, evs, lens, NEV - 2, es + 2);
 		is_int(rc, 0, "append_many of %zu entries", NEV - 2);
 		for (size_t i = 2; i < NEV; i++)
-			ok(es[i].off == es[i - 1].next, "batch entry %zu follows the one before", i);
+			ok(es[i].off == es[i - 1].next,
+			    "batch entry %zu follows the one before", i);
 	}
 	for (size_t i = 0; i < NEV; i++)
 		ends[i] = es[i].next;
