@@ -74,8 +74,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 			{
 				json_t *x = NULL;
 				if (c == NULL &&
-				    cs_store_case_get(st, json_string_value(json_object_get(m, "case")), &x) ==
-				        0 &&
+				    cs_store_case_get(st,
+				        json_string_value(json_object_get(m, "case")), &x) == 0 &&
 				    json_object_get(x, "seal") != NULL)
 					c = x;
 				else
@@ -90,8 +90,9 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 			n = json_string_value(json_object_get(c, "number"));
 		}
 		if (seal != NULL)
-			errmsg("refused: case file %s is sealed (seal: ledger event #%lld, %s, members "
-			       "SHA-256 %.16s…); nothing may be added, removed or corrected in it",
+			errmsg("refused: case file %s is sealed (seal: ledger event #%lld, %s, "
+			       "members SHA-256 %.16s…); nothing may be added, removed or "
+			       "corrected in it",
 			    n, (long long)json_integer_value(json_object_get(seal, "seq")),
 			    json_string_value(json_object_get(seal, "time")),
 			    json_string_value(json_object_get(seal, "members_sha256")));
@@ -108,8 +109,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 		else if (what != NULL && strcmp(what, "member") == 0)
 			errmsg("'%s' is not in case file %s", id, number);
 		else if (what != NULL && strcmp(what, "sighting") == 0)
-			errmsg("'%s' has no sighting recorded by that ledger event; `custos show %s` "
-			       "lists them",
+			errmsg("'%s' has no sighting recorded by that ledger event; `custos show "
+			       "%s` lists them",
 			    id, id);
 		else
 			errmsg("there is no case file %s; open it with `custos case open`", number);
@@ -117,8 +118,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 	}
 	if (rc == CS_EEXIST) {
 		if (what != NULL && strcmp(what, "sighting") == 0)
-			errmsg("'%s' has several sightings: say which with --sighting SEQ (`custos show "
-			       "%s` lists them)",
+			errmsg("'%s' has several sightings: say which with --sighting SEQ "
+			       "(`custos show %s` lists them)",
 			    id, id);
 		else if (id != NULL)
 			errmsg("'%s' is already in case file %s", id, number);
@@ -138,8 +139,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 			errmsg("invalid %s: %s", what,
 			    strcmp(what, "reason") == 0 ?
 			        "give a reason of 1 to 256 bytes of text" :
-			        "not a field that can be corrected here, or not a valid value for it "
-			        "(see `custos amend --help`)");
+			        "not a field that can be corrected here, or not a valid value for "
+			        "it (see `custos amend --help`)");
 		else
 			errmsg("invalid input: %s", cs_strerror(rc));
 		return EXIT_USAGE;
@@ -155,7 +156,8 @@ sign_after(struct cs_store *st)
 	int rc = cs_store_checkpoint(st, NULL);
 
 	if (rc < 0) {
-		errmsg("the change is recorded but signing a checkpoint failed: %s", cs_strerror(rc));
+		errmsg("the change is recorded but signing a checkpoint failed: %s",
+		    cs_strerror(rc));
 		return EXIT_STORE;
 	}
 	return EXIT_OK;
@@ -191,7 +193,8 @@ print_value(json_t *v)
 		json_t *e;
 		size_t i;
 		json_array_foreach(v, i, e)
-			printf("%s%s", i ? "," : "", json_string_value(e) ? json_string_value(e) : "?");
+			printf("%s%s", i ? "," : "",
+			    json_string_value(e) ? json_string_value(e) : "?");
 	} else if (v == NULL || json_is_null(v)) {
 		fputs("-", stdout);
 	} else {
@@ -212,7 +215,8 @@ case_show_item(json_t *rec, int history)
 	printf("sightings:\n");
 	json_array_foreach(json_object_get(rec, "seen"), i, s)
 	{
-		printf("  sighting #%lld  %s", (long long)json_integer_value(json_object_get(s, "seq")),
+		printf("  sighting #%lld  %s",
+		    (long long)json_integer_value(json_object_get(s, "seq")),
 		    json_string_value(json_object_get(s, "time")));
 		print_actor(s);
 		printf("\n");
@@ -232,7 +236,8 @@ case_show_item(json_t *rec, int history)
 				if (t == NULL || strcmp(t, "sighting") != 0 ||
 				    json_integer_value(json_object_get(c, "sighting")) !=
 				        json_integer_value(json_object_get(s, "seq")) ||
-				    strcmp(json_string_value(json_object_get(c, "field")), fields[f]) != 0)
+				    strcmp(json_string_value(json_object_get(c, "field")),
+				        fields[f]) != 0)
 					continue;
 				printf("      was ");
 				print_value(json_object_get(c, "from"));
@@ -302,7 +307,8 @@ static int
 case_write(int argc, char **argv, struct opts *o, const char *sub)
 {
 	static const struct option longopts[] = {{"category", required_argument, NULL, 'C'},
-		{"title", required_argument, NULL, 'T'}, {"department", required_argument, NULL, 'D'},
+		{"title", required_argument, NULL, 'T'},
+		{"department", required_argument, NULL, 'D'},
 		{"party", required_argument, NULL, 'P'}, {"stage", required_argument, NULL, 'g'},
 		{"reason", required_argument, NULL, 'r'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct cs_case_info info = {0};
@@ -339,12 +345,13 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "add") == 0 && stage == NULL) {
-		errmsg("--stage is required: the enforcement stage the items belong to (立案, 调查, "
-		       "取证, 审查, 决定, 送达 or 执行)");
+		errmsg("--stage is required: the enforcement stage the items belong to "
+		       "(立案, 调查, 取证, 审查, 决定, 送达 or 执行)");
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "add") != 0 && stage != NULL) {
-		errmsg("--stage goes with `case add` (or `custos amend ID --case C --set stage=S`)");
+		errmsg("--stage goes with `case add` (or `custos amend ID --case C --set "
+		       "stage=S`)");
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "remove") == 0 && reason == NULL) {
@@ -373,21 +380,22 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 			rc = cs_case_add(st, number, argv[i], stage, reason, &seq, &what);
 			if (rc < 0) {
 				code = explain(st, rc, number, argv[i], what);
-				if (rc == CS_ESEALED || (what != NULL && strcmp(what, "case") == 0) ||
+				if (rc == CS_ESEALED ||
+				    (what != NULL && strcmp(what, "case") == 0) ||
 				    (what != NULL && strcmp(what, "stage") == 0))
 					break;
 				continue;
 			}
 			if (!o->quiet)
-				printf("added %s to case file %s (ledger event #%llu)\n", argv[i], number,
-				    (unsigned long long)seq);
+				printf("added %s to case file %s (ledger event #%llu)\n", argv[i],
+				    number, (unsigned long long)seq);
 		}
 	} else if (strcmp(sub, "remove") == 0) {
 		rc = cs_case_remove(st, number, argv[optind + 1], reason, &seq, &what);
 		code = rc < 0 ? explain(st, rc, number, argv[optind + 1], what) : EXIT_OK;
 		if (rc == 0 && !o->quiet)
-			printf("removed %s from case file %s (ledger event #%llu)\n", argv[optind + 1],
-			    number, (unsigned long long)seq);
+			printf("removed %s from case file %s (ledger event #%llu)\n",
+			    argv[optind + 1], number, (unsigned long long)seq);
 	} else if (strcmp(sub, "close") == 0) {
 		rc = cs_case_close(st, number, reason, &seq);
 		code = rc < 0 ? explain(st, rc, number, NULL, rc == CS_EEXIST ? "closed" : NULL) :
@@ -442,7 +450,8 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 		} else {
 			json_array_foreach(list, i, e)
 			{
-				printf("%s\t%s\t%lld\t%s\t%s\n", json_string_value(json_object_get(e, "number")),
+				printf("%s\t%s\t%lld\t%s\t%s\n",
+				    json_string_value(json_object_get(e, "number")),
 				    json_string_value(json_object_get(e, "state")),
 				    (long long)json_integer_value(json_object_get(e, "members")),
 				    json_string_value(json_object_get(e, "category")) ?
@@ -464,7 +473,8 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 	json_array_foreach(members, i, e)
 	{
 		json_t *rec = NULL;
-		if (rc == 0 && cs_store_get(st, json_string_value(json_object_get(e, "id")), &rec) == 0)
+		if (rc == 0 &&
+		    cs_store_get(st, json_string_value(json_object_get(e, "id")), &rec) == 0)
 			json_object_set_new(e, "record", rec);
 	}
 	if (rc == CS_ENOTFOUND) {
@@ -478,7 +488,8 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 		print_json(j);
 		json_decref(j);
 	} else {
-		static const char *const facts[] = {"category", "title", "department", "party", NULL};
+		static const char *const facts[] = {"category", "title", "department", "party",
+			NULL};
 		printf("case file       %s\n", json_string_value(json_object_get(crec, "number")));
 		printf("state           %s\n", json_string_value(json_object_get(crec, "state")));
 		for (size_t f = 0; facts[f] != NULL; f++)
@@ -509,36 +520,42 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 			json_array_foreach(members, i, e)
 			{
 				const char *s = json_string_value(json_object_get(e, "stage"));
-				int match = name != NULL ? s != NULL && strcmp(s, name) == 0 : s == NULL;
+				int match =
+				    name != NULL ? s != NULL && strcmp(s, name) == 0 : s == NULL;
 				json_t *rec = json_object_get(e, "record");
 				if (!match)
 					continue;
 				if (!header)
 					printf("\n%s\n", name != NULL ? name : "(no stage)");
 				header = 1;
-				printf("  %s  added by ledger event ", json_string_value(json_object_get(e, "id")));
+				printf("  %s  added by ledger event ",
+				    json_string_value(json_object_get(e, "id")));
 				print_origin(e);
 				if (json_object_get(e, "reason") != NULL)
-					printf(": %s", json_string_value(json_object_get(e, "reason")));
+					printf(": %s",
+					    json_string_value(json_object_get(e, "reason")));
 				printf("\n");
 				if (rec != NULL) {
-					json_t *s2;
+					json_t *s2, *corr = json_object_get(rec, "corrections");
 					size_t k;
 					json_array_foreach(json_object_get(rec, "seen"), k, s2)
 					{
+						const char *src = json_string_value(
+						    json_object_get(s2, "source"));
 						printf("    sighting #%lld %s  %s  officers ",
-						    (long long)json_integer_value(json_object_get(s2, "seq")),
-						    json_string_value(json_object_get(s2, "source")) ?
-						        json_string_value(json_object_get(s2, "source")) : "-",
+						    (long long)json_integer_value(
+						        json_object_get(s2, "seq")),
+						    src ? src : "-",
 						    json_string_value(json_object_get(s2, "name")));
 						print_value(json_object_get(s2, "officers"));
 						printf("  recorded ");
 						print_value(json_object_get(s2, "recorded_start"));
 						printf("\n");
 					}
-					if (json_array_size(json_object_get(rec, "corrections")) > 0)
-						printf("    corrections: %zu (`custos show %s --history`)\n",
-						    json_array_size(json_object_get(rec, "corrections")),
+					if (json_array_size(corr) > 0)
+						printf("    corrections: %zu (`custos show %s "
+						       "--history`)\n",
+						    json_array_size(corr),
 						    json_string_value(json_object_get(e, "id")));
 				}
 			}
@@ -659,7 +676,8 @@ cmd_amend(int argc, char **argv, struct opts *o)
 		code = explain(st, rc, number, id, what);
 	} else {
 		if (!o->quiet)
-			printf("corrected %s%s%s (ledger event #%llu)\n", id != NULL ? id : "case file ",
+			printf("corrected %s%s%s (ledger event #%llu)\n",
+			    id != NULL ? id : "case file ",
 			    id != NULL && number != NULL ? " in case file " : "",
 			    number != NULL ? number : "", (unsigned long long)seq);
 		code = sign_after(st);
@@ -725,13 +743,14 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 		}
 		rc = cs_note_verify(v, pr.checkpoint, pr.checkpoint_len, &tl);
 		if (rc < 0) {
-			errmsg("FAILED: the checkpoint is not signed by this key (proof %d)", n + 1);
+			errmsg("FAILED: the checkpoint is not signed by this key (proof %d)",
+			    n + 1);
 			cs_tlog_proof_fini(&pr);
 			goto out;
 		}
 		if (cs_checkpoint_parse(&cp, pr.checkpoint, tl) < 0 || pr.extra == NULL) {
-			errmsg("FAILED: the proof has no event bytes or a malformed checkpoint (proof %d)",
-			    n + 1);
+			errmsg("FAILED: the proof has no event bytes or a malformed checkpoint "
+			       "(proof %d)", n + 1);
 			cs_tlog_proof_fini(&pr);
 			goto out;
 		}
@@ -740,7 +759,8 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 			rc = cs_merkle_verify_inclusion(pr.index, cp.size, leaf,
 			    (const uint8_t(*)[32])pr.hashes, pr.count, cp.root);
 		if (rc < 0) {
-			errmsg("FAILED: the event is not included in the signed tree (proof %d)", n + 1);
+			errmsg("FAILED: the event is not included in the signed tree (proof %d)",
+			    n + 1);
 			cs_tlog_proof_fini(&pr);
 			goto out;
 		}
@@ -748,18 +768,21 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 		if (ev != NULL) {
 			const char *k = json_string_value(json_object_get(ev, "key"));
 			const char *num = json_string_value(json_object_get(
-			    json_object_get(ev, json_object_get(ev, "item") ? "item" : "sighting"), "case"));
+			    json_object_get(ev, json_object_get(ev, "item") ? "item" : "sighting"),
+			    "case"));
 			if (case_key == NULL && k != NULL)
 				case_key = strdup(k);
 			else if (case_key == NULL && num != NULL && cs_case_key(num, &case_key) < 0)
 				case_key = NULL;
 			json_array_append(events, ev);
 			if (json_string_value(json_object_get(ev, "event")) != NULL &&
-			    strcmp(json_string_value(json_object_get(ev, "event")), "case-seal") == 0)
+			    strcmp(json_string_value(json_object_get(ev, "event")), "case-seal") ==
+			        0)
 				seals++;
 		}
-		json_array_append_new(answer, json_pack("{s:s, s:I, s:I, s:o*}", "origin", cp.origin,
-		    "tree_size", (json_int_t)cp.size, "index", (json_int_t)pr.index, "event", ev));
+		json_array_append_new(answer, json_pack("{s:s, s:I, s:I, s:o*}", "origin",
+		    cp.origin, "tree_size", (json_int_t)cp.size, "index", (json_int_t)pr.index,
+		    "event", ev));
 		if (!o->json) {
 			printf("OK: event %llu is in the tree of %llu events signed by %s\n",
 			    (unsigned long long)pr.index, (unsigned long long)cp.size, cp.origin);
