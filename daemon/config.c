@@ -111,7 +111,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return set_str(l, &c->station, value);
 		if (strcmp(name, "reserve") == 0) {
 			if (parse_uint(value, UINT64_MAX, &n, 1) < 0)
-				BAD("reserve must be a size such as 256M or 2G (or 0), not '%s'", value);
+				BAD("reserve must be a size such as 256M or 2G (or 0), not '%s'",
+				    value);
 			c->reserve = n;
 			return 1;
 		}
@@ -246,7 +247,8 @@ cs_config_check(const struct cs_config *c, char *err, size_t errn)
 	for (size_t i = 0; i < c->n_inboxes; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(c->inboxes[i], c->inboxes[j]) == 0) {
-				snprintf(err, errn, "upload directory %s is listed twice", c->inboxes[i]);
+				snprintf(err, errn, "upload directory %s is listed twice",
+				    c->inboxes[i]);
 				return -1;
 			}
 	return 0;

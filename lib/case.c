@@ -31,7 +31,8 @@ cs_store_set_actor(struct cs_store *st, const char *kind, const char *name, long
 		if (!cs__text_ok(name) || kind == NULL || !cs__text_ok(kind))
 			return CS_EFORMAT;
 		a = json_pack("{s:s, s:s}", "kind", kind, "name", name);
-		if (a == NULL || (uid >= 0 && json_object_set_new(a, "uid", json_integer(uid)) < 0)) {
+		if (a == NULL ||
+		    (uid >= 0 && json_object_set_new(a, "uid", json_integer(uid)) < 0)) {
 			json_decref(a);
 			return -ENOMEM;
 		}
@@ -176,8 +177,8 @@ cs_case_fold(const json_t *events, const char *key, json_t **members, const char
 			if (iid == NULL)
 				iid = json_string_value(json_object_get(facts, "id"));
 			if (iid != NULL && member_at(mem, iid) < 0)
-				rc = json_array_append_new(mem, json_pack("{s:s, s:O*}", "id", iid, "stage",
-				                                      json_object_get(facts, "stage"))) < 0 ?
+				rc = json_array_append_new(mem, json_pack("{s:s, s:O*}", "id", iid,
+				         "stage", json_object_get(facts, "stage"))) < 0 ?
 				    -ENOMEM : 0;
 			continue;
 		}
@@ -198,7 +199,8 @@ cs_case_fold(const json_t *events, const char *key, json_t **members, const char
 			const char *want = json_string_value(json_object_get(ev, "members_sha256"));
 			rc = cs_case_members_digest(mem, hex);
 			if (rc == 0 && (want == NULL || strcmp(want, hex) != 0)) {
-				*why = "the seal's member digest does not match the members these events give";
+				*why = "the seal's member digest does not match the members these "
+				       "events give";
 				rc = CS_EPROOF;
 			}
 		}
@@ -309,7 +311,8 @@ party_canon(const char *p)
 {
 	if (p == NULL)
 		return NULL;
-	if (strcmp(p, "person") == 0 || strcmp(p, "natural-person") == 0 || strcmp(p, "自然人") == 0)
+	if (strcmp(p, "person") == 0 || strcmp(p, "natural-person") == 0 ||
+	    strcmp(p, "自然人") == 0)
 		return "person";
 	if (strcmp(p, "organisation") == 0 || strcmp(p, "organization") == 0 ||
 	    strcmp(p, "法人") == 0)
@@ -331,7 +334,8 @@ cs_case_open(struct cs_store *st, const char *number, const struct cs_case_info 
 	rc = cs_case_key(number, &key);
 	if (rc < 0)
 		return rc;
-	if ((in->category && !cs__text_ok(in->category)) || (in->title && !cs__text_ok(in->title)) ||
+	if ((in->category && !cs__text_ok(in->category)) ||
+	    (in->title && !cs__text_ok(in->title)) ||
 	    (in->department && !cs__text_ok(in->department)) ||
 	    (in->party && party_canon(in->party) == NULL)) {
 		free(key);
@@ -604,10 +608,12 @@ amend_value(const char *target, const char *field, const char *value, int *bad)
 			m.category = value;
 		else if (strcmp(field, "stage") == 0)
 			m.stage = value;
-		else if (strcmp(field, "recorded_start") == 0 || strcmp(field, "recorded-at") == 0) {
+		else if (strcmp(field, "recorded_start") == 0 ||
+		    strcmp(field, "recorded-at") == 0) {
 			m.recorded_start = value;
 			key = "recorded_start";
-		} else if (strcmp(field, "recorded_end") == 0 || strcmp(field, "recorded-end") == 0) {
+		} else if (strcmp(field, "recorded_end") == 0 ||
+		    strcmp(field, "recorded-end") == 0) {
 			m.recorded_end = value;
 			key = "recorded_end";
 		} else

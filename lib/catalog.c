@@ -276,7 +276,8 @@ read_meta(int fd, off_t off, uint64_t pgno, struct mdb_hdr *h)
 		return (int)r;
 	if ((size_t)r < sizeof(b) || get_ne(b, SZ) != pgno ||
 	    !(get_ne(b + SZ + 2, 2) & MDB_HDR_P_META) ||
-	    get_ne(b + META_OFF, 4) != MDB_HDR_MAGIC || get_ne(b + META_OFF + 4, 4) != MDB_HDR_VERSION)
+	    get_ne(b + META_OFF, 4) != MDB_HDR_MAGIC ||
+	    get_ne(b + META_OFF + 4, 4) != MDB_HDR_VERSION)
 		return 0;
 	h->mapsize = get_ne(b + META_OFF + 8 + SZ, SZ);
 	h->psize = get_ne(b + DBS_OFF, 4);
@@ -633,7 +634,8 @@ cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old
 		for (size_t j = 0; j < nn && !kept; j++)
 			kept = nv[j].dbi == ov[i].dbi && strcmp(nv[j].key, ov[i].key) == 0;
 		if (!kept) {
-			MDB_val k = {strlen(ov[i].key), (void *)ov[i].key}, d = {strlen(id), (void *)id};
+			MDB_val k = {strlen(ov[i].key), (void *)ov[i].key};
+			MDB_val d = {strlen(id), (void *)id};
 			if (k.mv_size > 0 && k.mv_size <= 480) {
 				rc = mdb_del(txn, c->dbi[ov[i].dbi], &k, &d);
 				if (rc == MDB_NOTFOUND)
@@ -779,7 +781,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		item = json_object_get(ev, "item");
 		id = json_string_value(json_object_get(item, "id"));
 		sha = json_string_value(json_object_get(item, "sha256"));
-		if (id == NULL || sha == NULL || strlen(sha) != 64 || cs__unhex(sha, 64, shab) < 0) {
+		if (id == NULL || sha == NULL || strlen(sha) != 64 ||
+		    cs__unhex(sha, 64, shab) < 0) {
 			*why = "ingest event lacks a valid id or sha256";
 			rc = -1;
 			goto out;
@@ -828,7 +831,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		old = json_deep_copy(rec);
 		if (old == NULL ||
 		    json_object_set_new(rec, "sightings",
-		        json_integer(json_integer_value(json_object_get(rec, "sightings")) + 1)) < 0) {
+		        json_integer(json_integer_value(json_object_get(rec, "sightings")) + 1)) <
+		        0) {
 			rc = ENOMEM;
 			goto out;
 		}
@@ -1297,7 +1301,8 @@ find_in(struct find_ctx *f0)
 		rc = f.from[0] ? mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE) :
 		                 mdb_cursor_get(cur, &k, &d, MDB_FIRST);
 		while (rc == 0) {
-			if (f.to[0] && (k.mv_size != strlen(f.to) || memcmp(k.mv_data, f.to, k.mv_size) > 0))
+			if (f.to[0] &&
+			    (k.mv_size != strlen(f.to) || memcmp(k.mv_data, f.to, k.mv_size) > 0))
 				break;
 			rc = find_add(&f, &d);
 			if (rc < 0)
@@ -1345,7 +1350,8 @@ cs__catalog_compare(struct cs__catalog *a, MDB_txn *a_txn, struct cs__catalog *b
 		int ra, rb;
 		char key[160];
 
-		if (mdb_cursor_open(ta, a->dbi[i], &ca) != 0 || mdb_cursor_open(tb, b->dbi[i], &cb) != 0) {
+		if (mdb_cursor_open(ta, a->dbi[i], &ca) != 0 ||
+		    mdb_cursor_open(tb, b->dbi[i], &cb) != 0) {
 			mdb_cursor_close(ca);
 			rc = CS_ESTORE;
 			goto out;
@@ -1368,19 +1374,22 @@ cs__catalog_compare(struct cs__catalog *a, MDB_txn *a_txn, struct cs__catalog *b
 				if (da.mv_size != db.mv_size ||
 				    memcmp(da.mv_data, db.mv_data, da.mv_size) != 0) {
 					key_text(&ka, key, sizeof(key));
-					diff(ctx, dbi_names[i], key, "differs from the ledger's replay");
+					diff(ctx, dbi_names[i], key,
+					    "differs from the ledger's replay");
 					ndiff++;
 				}
 				ra = mdb_cursor_get(ca, &ka, &da, MDB_NEXT);
 				rb = mdb_cursor_get(cb, &kb, &db, MDB_NEXT);
 			} else if (cmp < 0) {
 				key_text(&ka, key, sizeof(key));
-				diff(ctx, dbi_names[i], key, "is in the catalog but not in the ledger");
+				diff(ctx, dbi_names[i], key,
+				    "is in the catalog but not in the ledger");
 				ndiff++;
 				ra = mdb_cursor_get(ca, &ka, &da, MDB_NEXT);
 			} else {
 				key_text(&kb, key, sizeof(key));
-				diff(ctx, dbi_names[i], key, "is in the ledger but missing from the catalog");
+				diff(ctx, dbi_names[i], key,
+				    "is in the ledger but missing from the catalog");
 				ndiff++;
 				rb = mdb_cursor_get(cb, &kb, &db, MDB_NEXT);
 			}

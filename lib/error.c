@@ -19,8 +19,8 @@ cs_strerror(int err)
 	case CS_EDIGEST:
 		return "stored bytes do not match their SHA-256 digest";
 	case CS_ESTORE:
-		return "the catalog is damaged or missing (`custos rebuild` makes it again from the "
-		       "ledger)";
+		return "the catalog is damaged or missing (`custos rebuild` makes it again from "
+		       "the ledger)";
 	case CS_ELEDGER:
 		return "ledger journal is damaged or does not match the catalog";
 	case CS_ESIG:

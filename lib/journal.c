@@ -93,7 +93,8 @@ cs__journal_read(struct cs__journal *j, uint64_t off, struct cs__jentry *e, char
 	n = cs__pread_all(j->fd, lenb, 4, (off_t)off);
 	if (n != 4)
 		return n < 0 ? (int)n : CS_ELEDGER;
-	e->len = (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 | (uint32_t)lenb[2] << 8 | lenb[3];
+	e->len = (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 | (uint32_t)lenb[2] << 8 |
+	    lenb[3];
 	e->data = off + 4;
 	e->next = e->data + e->len + 32;
 	if (e->len == 0 || e->len > CS_JOURNAL_MAX_ENTRY)
@@ -177,7 +178,10 @@ cs__journal_append_many(struct cs__journal *j, const char *const *evs, const uin
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			/* -ENOMEM from here would read as "nothing written" (see cs__store_commit) */
+			/*
+			 * -ENOMEM from here would read as "nothing written" (see
+			 * cs__store_commit)
+			 */
 			rc = w < 0 && errno != ENOMEM ? -errno : -EIO;
 			goto out;
 		}

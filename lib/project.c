@@ -142,8 +142,8 @@ add_member(struct cs__catalog *c, MDB_txn *txn, json_t *crec, const char *key, j
 		rc = cases == NULL ? ENOMEM : JOK(json_object_set_new(rec, "cases", cases));
 	}
 	if (rc == 0) {
-		ent = json_pack("{s:O, s:s, s:I}", "case", json_object_get(crec, "number"), "key", key,
-		    "since", (json_int_t)seq);
+		ent = json_pack("{s:O, s:s, s:I}", "case", json_object_get(crec, "number"), "key",
+		    key, "since", (json_int_t)seq);
 		if (ent != NULL && stage != NULL && json_object_set(ent, "stage", stage) < 0) {
 			json_decref(ent);
 			ent = NULL;
@@ -215,8 +215,8 @@ sighting_member(struct cs__catalog *c, MDB_txn *txn, json_t *rec, json_t *ev, ui
 	if (rc == 0 && is_sealed(crec))
 		goto out; /* secured, not added: the case file is sealed */
 	if (rc == 0 && case_index(rec, key) < 0)
-		rc = add_member(c, txn, crec, key, rec, id, ev, seq, json_object_get(facts, "stage"),
-		    NULL);
+		rc = add_member(c, txn, crec, key, rec, id, ev, seq,
+		    json_object_get(facts, "stage"), NULL);
 	if (rc == 0)
 		rc = cs__cat_put(txn, c->dbi[CS_DBI_CASES], key, strlen(key), crec);
 	if (rc == 0)
@@ -242,7 +242,8 @@ add_correction(json_t *holder, json_t *ev, uint64_t seq, json_t *target, const c
 	if (rc == 0)
 		rc = JOK(json_object_set_new(o, "field", json_string(field)));
 	if (rc == 0)
-		rc = JOK(json_object_set_new(o, "from", from != NULL ? json_copy(from) : json_null()));
+		rc = JOK(json_object_set_new(o, "from",
+		    from != NULL ? json_copy(from) : json_null()));
 	if (rc == 0)
 		rc = JOK(json_object_set(o, "to", to));
 	if (rc == 0 && json_object_get(ev, "reason") != NULL)
@@ -326,7 +327,8 @@ apply_amend(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, const
 				rc = -1;
 				break;
 			}
-			rc = add_correction(rec, ev, seq, target, field, json_object_get(ent, field), v);
+			rc = add_correction(rec, ev, seq, target, field,
+			    json_object_get(ent, field), v);
 			if (rc == 0)
 				rc = JOK(json_object_set(ent, field, v));
 			if (rc == 0)
@@ -383,7 +385,8 @@ apply_amend(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, const
 				rc = -1;
 				break;
 			}
-			rc = add_correction(rec, ev, seq, target, field, json_object_get(s, field), v);
+			rc = add_correction(rec, ev, seq, target, field, json_object_get(s, field),
+			    v);
 			if (rc == 0)
 				rc = JOK(json_object_set(s, field, v));
 			/* the record's own fields are its first sighting's */
@@ -407,7 +410,8 @@ apply_amend(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, const
 				rc = -1;
 				break;
 			}
-			rc = add_correction(crec, ev, seq, NULL, field, json_object_get(crec, field), v);
+			rc = add_correction(crec, ev, seq, NULL, field,
+			    json_object_get(crec, field), v);
 			if (rc == 0)
 				rc = JOK(json_object_set(crec, field, v));
 		}
@@ -482,20 +486,22 @@ apply_case(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type, ui
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	if (strcmp(type, "case-open") == 0) {
-		static const char *const facts[] = {"category", "title", "department", "party", NULL};
+		static const char *const facts[] = {"category", "title", "department", "party",
+			NULL};
 		if (rc == 0) {
 			*why = "case-open event opens a case file that is already open";
 			rc = -1;
 			goto out;
 		}
 		json_t *o = origin(ev, seq);
-		crec = o != NULL ? json_pack("{s:s, s:s, s:s, s:o, s:i}", "number", number, "key", key,
-		                       "state", "open", "opened", o, "members", 0) :
+		crec = o != NULL ? json_pack("{s:s, s:s, s:s, s:o, s:i}", "number", number, "key",
+		                       key, "state", "open", "opened", o, "members", 0) :
 		                   NULL;
 		rc = crec == NULL ? ENOMEM : 0;
 		for (size_t i = 0; rc == 0 && facts[i] != NULL; i++)
 			if (json_object_get(ev, facts[i]) != NULL)
-				rc = JOK(json_object_set(crec, facts[i], json_object_get(ev, facts[i])));
+				rc = JOK(json_object_set(crec, facts[i],
+				    json_object_get(ev, facts[i])));
 		goto store;
 	}
 	if (rc == MDB_NOTFOUND) {
@@ -528,14 +534,15 @@ apply_case(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type, ui
 				rc = -1;
 				goto out;
 			}
-			rc = add_member(c, txn, crec, key, rec, id, ev, seq, json_object_get(ev, "stage"),
-			    json_object_get(ev, "reason"));
+			rc = add_member(c, txn, crec, key, rec, id, ev, seq,
+			    json_object_get(ev, "stage"), json_object_get(ev, "reason"));
 		} else {
 			size_t mlen;
 			char *mk;
 			MDB_val k = {strlen(key), (void *)key}, d = {strlen(id), (void *)id}, mv;
 			if (i < 0) {
-				*why = "case-remove event removes an item the case file does not hold";
+				*why = "case-remove event removes an item the case file does not "
+				       "hold";
 				rc = -1;
 				goto out;
 			}
@@ -553,7 +560,8 @@ apply_case(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type, ui
 				rc = mdb_del(txn, c->dbi[CS_DBI_BY_CASE], &k, &d);
 			if (rc == 0)
 				rc = JOK(json_object_set_new(crec, "members",
-				    json_integer(json_integer_value(json_object_get(crec, "members")) - 1)));
+				    json_integer(
+				        json_integer_value(json_object_get(crec, "members")) - 1)));
 		}
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
@@ -578,15 +586,16 @@ apply_case(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type, ui
 		if (rc != 0)
 			goto out;
 		if (want == NULL || strcmp(want, hex) != 0) {
-			*why = "case-seal event's member digest does not match the case file's members";
+			*why = "case-seal event's member digest does not match the case file's "
+			       "members";
 			rc = -1;
 			goto out;
 		}
 		o = origin(ev, seq);
-		if (o != NULL && (json_object_set_new(o, "members_sha256", json_string(hex)) < 0 ||
-		                     (json_object_get(ev, "reason") != NULL &&
-		                         json_object_set(o, "reason", json_object_get(ev, "reason")) <
-		                             0))) {
+		if (o != NULL &&
+		    (json_object_set_new(o, "members_sha256", json_string(hex)) < 0 ||
+		        (json_object_get(ev, "reason") != NULL &&
+		            json_object_set(o, "reason", json_object_get(ev, "reason")) < 0))) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -612,7 +621,8 @@ cs__project_event(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *t
     uint64_t seq, json_t *rec, const char **why)
 {
 	if (strcmp(type, "ingest") == 0 || strcmp(type, "sighting") == 0) {
-		json_t *facts = json_object_get(ev, strcmp(type, "ingest") == 0 ? "item" : "sighting");
+		json_t *facts =
+		    json_object_get(ev, strcmp(type, "ingest") == 0 ? "item" : "sighting");
 		int rc = add_seen(rec, ev, seq, facts);
 		if (rc == 0)
 			rc = sighting_member(c, txn, rec, ev, seq, facts);

@@ -153,7 +153,8 @@ cs__meta_json(const struct cs_meta *m, json_t **out, const char **field)
 			for (size_t i = 0; i < m->n_officers && bad == NULL && rc == 0; i++) {
 				if (m->officers[i] == NULL || !text_ok(m->officers[i]))
 					bad = "officers";
-				else if (json_array_append_new(officers, json_string(m->officers[i])) < 0)
+				else if (json_array_append_new(officers,
+				             json_string(m->officers[i])) < 0)
 					rc = -ENOMEM;
 			}
 			if (officers != NULL && json_object_set_new(o, "officers", officers) < 0)

@@ -229,7 +229,8 @@ scratch_name(char *rel, size_t n, int in_store, long pid)
 		snprintf(rel, n, "tmp/verify-%ld", pid);
 	else
 		snprintf(rel, n, "%.36s/custos-verify-%ld",
-		    tmpdir != NULL && *tmpdir == '/' && strlen(tmpdir) <= 36 ? tmpdir : "/tmp", pid);
+		    tmpdir != NULL && *tmpdir == '/' && strlen(tmpdir) <= 36 ? tmpdir : "/tmp",
+		    pid);
 }
 
 /*
@@ -323,7 +324,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 	for (size_t i = 0; i < ncp; i++)
 		if (cps[i].valid && cps[i].size > maxcp)
 			maxcp = cps[i].size;
-	if (cat != NULL && s.journal_end > CS_JOURNAL_HDR && s.journal_end < fsize && maxcp <= s.size)
+	if (cat != NULL && s.journal_end > CS_JOURNAL_HDR && s.journal_end < fsize &&
+	    maxcp <= s.size)
 		fsize = s.journal_end;
 	cs_merkle_stream_init(&ms);
 	while (nextcp < ncp && (!cps[nextcp].valid || cps[nextcp].size == 0))
@@ -360,7 +362,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 				    (unsigned long long)seq);
 			else if (memcmp(leaf, e.leaf, 32) != 0 || loff != e.data || llen != e.len)
 				problem(v, "catalog-leaf-mismatch", NULL, (int64_t)seq,
-				    "the catalog's leaf for ledger entry %llu differs from the journal",
+				    "the catalog's leaf for ledger entry %llu differs from the "
+				    "journal",
 				    (unsigned long long)seq);
 		}
 		rc = cs_merkle_stream_push(&ms, e.leaf);
@@ -374,8 +377,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 				if (cs_merkle_stream_root(&ms, root) < 0 ||
 				    memcmp(root, cps[nextcp].root, 32) != 0)
 					problem(v, "checkpoint-mismatch", NULL, (int64_t)seq - 1,
-					    "the ledger's first %llu entries do not hash to the root "
-					    "signed in checkpoint %s",
+					    "the ledger's first %llu entries do not hash to the "
+					    "root signed in checkpoint %s",
 					    (unsigned long long)seq, cps[nextcp].file);
 			}
 			nextcp++;
@@ -403,7 +406,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 			problem(v, "catalog-behind", NULL, (int64_t)s.size,
 			    "checkpoint %s covers %llu entries but the catalog indexes only %llu: "
 			    "the catalog was rolled back",
-			    cps[i].file, (unsigned long long)cps[i].size, (unsigned long long)s.size);
+			    cps[i].file, (unsigned long long)cps[i].size,
+			    (unsigned long long)s.size);
 	{
 		/* The catalog's own Merkle nodes must give the same root. */
 		struct cs__merkle_ctx m = {cat, txn};
@@ -500,8 +504,9 @@ verify_catalog(struct cs_store *st, struct cs__catalog *cat, struct vctx *v)
 				rc = 0;
 			if (rc == 0 && tail > 1 && !catalog_caught_up(cat, count + tail - 1))
 				problem(v, "catalog-behind", NULL, (int64_t)count,
-				    "the catalog indexes %llu ledger entries but %llu more follow; a "
-				    "crash leaves at most one, so the catalog was rolled back",
+				    "the catalog indexes %llu ledger entries but %llu more "
+				    "follow; a crash leaves at most one, so the catalog was "
+				    "rolled back",
 				    (unsigned long long)count, (unsigned long long)tail);
 		}
 	}
@@ -533,7 +538,8 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 	int rc;
 
 	if (rec == NULL || hex == NULL) {
-		problem(b->v, "record-damaged", id, -1, "the catalog record of %s is unreadable", id);
+		problem(b->v, "record-damaged", id, -1, "the catalog record of %s is unreadable",
+		    id);
 		return 0;
 	}
 	rc = cs__blob_check(b->st->rootfd, hex, (uint64_t)size);
@@ -547,8 +553,8 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 		problem(b->v, "blob-damaged", id, -1,
 		    "the stored copy of %s (%s) does not match its SHA-256", id, path);
 	else if (rc < 0)
-		problem(b->v, "blob-unreadable", id, -1, "the stored copy of %s (%s) cannot be read: %s",
-		    id, path, cs_strerror(rc));
+		problem(b->v, "blob-unreadable", id, -1,
+		    "the stored copy of %s (%s) cannot be read: %s", id, path, cs_strerror(rc));
 	b->done++;
 	if (b->v->progress != NULL)
 		b->v->progress(b->v->ctx, "blobs", b->done, b->total);
@@ -595,8 +601,8 @@ verify_blobs(struct cs_store *st, struct cs__catalog *cat, const char *const *id
 			json_t *rec = NULL;
 			int r = cs__catalog_get_item(cat, txn, ids[i], &rec);
 			if (r == CS_ENOTFOUND)
-				problem(v, "not-found", ids[i], -1, "no evidence item has the id %s",
-				    ids[i]);
+				problem(v, "not-found", ids[i], -1,
+				    "no evidence item has the id %s", ids[i]);
 			else if (r < 0)
 				rc = r;
 			else
@@ -774,8 +780,8 @@ run_catalog_child(struct cs_store *st, const char *const *ids, size_t n, struct 
 	if (rc < 0)
 		return rc;
 	if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
-		snprintf(why, whylen, "%s it crashed (signal %d, %s)", opened ? "reading" : "opening",
-		    si.si_status, strsignal(si.si_status));
+		snprintf(why, whylen, "%s it crashed (signal %d, %s)",
+		    opened ? "reading" : "opening", si.si_status, strsignal(si.si_status));
 		return 1;
 	}
 	if (!got_end || si.si_code != CLD_EXITED || si.si_status != 0) {
@@ -849,15 +855,16 @@ cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_proble
 		if (up == 0)
 			rc = run_catalog_child(st, ids, n, &v, &sz, why, sizeof(why));
 		else
-			snprintf(why, sizeof(why), "it was made by an older custos and could not be "
-			    "brought up to date (%s)", cs_strerror(up));
+			snprintf(why, sizeof(why),
+			    "it was made by an older custos and could not be brought up to "
+			    "date (%s)", cs_strerror(up));
 		if (rc == 2 || up < 0)
 			rc = 1;
 	}
 	if (rc == 1) {
 		problem(&v, "catalog", NULL, -1,
-		    "the catalog is damaged: %s; run `custos rebuild` to make it again from the ledger",
-		    why);
+		    "the catalog is damaged: %s; run `custos rebuild` to make it again from the "
+		    "ledger", why);
 		v.after_child = 1;
 		rc = verify_without_catalog(st, ids, n, &v, &sz);
 	}
@@ -893,7 +900,8 @@ cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *no
 	cs_verifier_free(ver);
 	if (rc == -ENOMEM || rc == CS_ECRYPTO)
 		return rc;
-	if (rc < 0 || cs_checkpoint_parse(&cp, note, tl) < 0 || strcmp(cp.origin, st->origin) != 0) {
+	if (rc < 0 || cs_checkpoint_parse(&cp, note, tl) < 0 ||
+	    strcmp(cp.origin, st->origin) != 0) {
 		problem(&v, "checkpoint-foreign", NULL, -1,
 		    "%s is not a checkpoint signed by this store's key for %s", name, st->origin);
 		free(v.seen);
@@ -917,8 +925,8 @@ cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *no
 		return r; /* the entry could not be checked: not damage */
 	if (seq < cp.size && r < 0 && !torn) {
 		problem(&v, "ledger-damaged", NULL, (int64_t)seq,
-		    "ledger entry %llu (journal offset %llu) is damaged, so the store's ledger cannot "
-		    "be checked against the root signed in %s",
+		    "ledger entry %llu (journal offset %llu) is damaged, so the store's ledger "
+		    "cannot be checked against the root signed in %s",
 		    (unsigned long long)seq, (unsigned long long)off, name);
 	} else if (seq < cp.size) {
 		problem(&v, "ledger-rolled-back", NULL, (int64_t)seq,
@@ -931,8 +939,8 @@ cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *no
 			return rc;
 		if (memcmp(root, cp.root, 32) != 0)
 			problem(&v, "checkpoint-mismatch", NULL, (int64_t)cp.size - 1,
-			    "the store's first %llu ledger entries do not hash to the root signed in %s: "
-			    "its history differs from the one that was signed",
+			    "the store's first %llu ledger entries do not hash to the root signed "
+			    "in %s: its history differs from the one that was signed",
 			    (unsigned long long)cp.size, name);
 	}
 	free(v.seen);
@@ -989,7 +997,8 @@ cs__rebuild_locked(int rootfd, const char *root, cs_progress_fn progress, void *
 	rc = cs__catalog_open(&cat, newdir, 1, 0);
 	if (rc < 0)
 		goto out;
-	rc = cs__replay(&j, &cat, CS_JOURNAL_HDR, UINT64_MAX, 0, &end, &count, &torn, progress, ctx);
+	rc = cs__replay(&j, &cat, CS_JOURNAL_HDR, UINT64_MAX, 0, &end, &count, &torn, progress,
+	    ctx);
 	(void)cs__journal_filesize(&j, &fsize);
 	if (rc == 0 && end < fsize && !torn)
 		rc = CS_ELEDGER;

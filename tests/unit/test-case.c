@@ -65,8 +65,8 @@ test_keys(void)
 	}
 	{
 		char *a = NULL, *b = NULL;
-		ok(cs_case_key("平司罚〔2020〕1号", &a) == 0 && cs_case_key("平司罚〔2020〕11号", &b) == 0 &&
-		        strcmp(a, b) != 0,
+		ok(cs_case_key("平司罚〔2020〕1号", &a) == 0 &&
+		        cs_case_key("平司罚〔2020〕11号", &b) == 0 && strcmp(a, b) != 0,
 		    "a different number has a different key");
 		free(a);
 		free(b);
@@ -163,7 +163,8 @@ test_seal(void)
 	is_int(cs_case_close(st, "K[1]", NULL, &seq), CS_ESEALED, "closing it: CS_ESEALED");
 	is_int(cs_case_seal(st, "K[1]", NULL, &seq), CS_ESEALED, "sealing it again: CS_ESEALED");
 	ok(cs_store_size(st) == size, "the refusals left the ledger as it was");
-	ok(ingest_bytes(st, base, "d", "third\n", "K[1]", id3) == 0 && cs_store_size(st) == size + 1,
+	ok(ingest_bytes(st, base, "d", "third\n", "K[1]", id3) == 0 &&
+	        cs_store_size(st) == size + 1,
 	    "the same bytes with the sealed case's number are secured (one sighting event)");
 	ok(cs_store_case_members(st, "K[1]", &members) == 0 && json_array_size(members) == 2,
 	    "... and not added: still two members");

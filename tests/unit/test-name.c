@@ -49,7 +49,8 @@ main(void)
 		json_t *o = json_object(), *h;
 		char *got = NULL;
 
-		is_int(cs_name_is_text(b, len), cases[i].text, "%s: clean text or not", cases[i].what);
+		is_int(cs_name_is_text(b, len), cases[i].text, "%s: clean text or not",
+		    cases[i].what);
 		n = cs_name_readable(b, len, buf, sizeof(buf));
 		ok(n == strlen(cases[i].readable) && strcmp(buf, cases[i].readable) == 0,
 		    "%s: readable form '%s'", cases[i].what, buf);
@@ -57,7 +58,8 @@ main(void)
 		ok(strcmp(json_string_value(json_object_get(o, "name")), cases[i].readable) == 0,
 		    "%s: \"name\" holds the readable form", cases[i].what);
 		h = json_object_get(o, "name_hex");
-		ok(cases[i].hex == NULL ? h == NULL : strcmp(json_string_value(h), cases[i].hex) == 0,
+		ok(cases[i].hex == NULL ? h == NULL :
+		                          strcmp(json_string_value(h), cases[i].hex) == 0,
 		    "%s: \"name_hex\" %s", cases[i].what, cases[i].hex ? cases[i].hex : "absent");
 		ok(cs_name_json_get(o, "name", &got, &got_len) == 0 && got_len == len &&
 		        memcmp(got, b, len) == 0 && got[len] == '\0',
@@ -95,12 +97,15 @@ main(void)
 		is_int(cs_name_readable(b, 6, buf, 1), 9, "the whole length is returned when cut");
 		ok(strcmp(buf, "") == 0, "a 1-byte buffer holds the empty string");
 		cs_name_readable(b, 6, buf, 4);
-		ok(strcmp(buf, "a") == 0, "an escape that does not fit is left out whole ('%s')", buf);
+		ok(strcmp(buf, "a") == 0, "an escape that does not fit is left out whole ('%s')",
+		    buf);
 		cs_name_readable(b, 6, buf, 6);
 		ok(strcmp(buf, "a\\xe9") == 0, "then the escape fits ('%s')", buf);
 		cs_name_readable(b, 6, buf, 8);
-		ok(strcmp(buf, "a\\xe9") == 0, "a character that does not fit is left out whole");
-		is_int(cs_name_readable(b, 6, NULL, 0), 9, "NULL buffer of size 0: the length only");
+		ok(strcmp(buf, "a\\xe9") == 0,
+		    "a character that does not fit is left out whole");
+		is_int(cs_name_readable(b, 6, NULL, 0), 9,
+		    "NULL buffer of size 0: the length only");
 	}
 
 	/* cs_name_json_get refusals. */

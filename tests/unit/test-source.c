@@ -46,7 +46,8 @@ main(void)
 	ok(fd >= 0, "a file in a subdirectory opens");
 	if (fd >= 0)
 		close(fd);
-	is_int(cs_source_open(dirfd, "link-file", 0, &sb), -ELOOP, "symlink to a file outside: ELOOP");
+	is_int(cs_source_open(dirfd, "link-file", 0, &sb), -ELOOP,
+	    "symlink to a file outside: ELOOP");
 	is_int(cs_source_open(dirfd, "link-inside", 0, &sb), -ELOOP,
 	    "symlink even to a file inside: ELOOP");
 	is_int(cs_source_open(dirfd, "link-dir/secret", 0, &sb), -ELOOP,

@@ -190,7 +190,8 @@ test_parallel(void)
 	is_int(failures, 0, "4 threads x 25 ingests succeed");
 	is_int(cs_store_size(st), 100, "100 events, one per file");
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify: catalog == replay(ledger)");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0,
+	    "verify: catalog == replay(ledger)");
 	cs_store_close(st);
 }
 
@@ -220,13 +221,16 @@ test_torn_tail_and_lock(void)
 	snprintf(path, sizeof(path), "%s/ledger/journal", root);
 	stat(path, &before);
 	fd = open(path, O_WRONLY | O_APPEND);
-	ok(fd >= 0 && write(fd, "\x00\x00\x01\x00{\"event\":\"ing", 17) == 17, "torn tail appended");
+	ok(fd >= 0 && write(fd, "\x00\x00\x01\x00{\"event\":\"ing", 17) == 17,
+	    "torn tail appended");
 	close(fd);
-	ok(cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0, "writer opens after a torn tail");
+	ok(cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0,
+	    "writer opens after a torn tail");
 	stat(path, &after);
 	is_int(after.st_size, before.st_size, "the torn tail was cut");
 	is_int(cs_store_size(st), 1, "the acknowledged event is still there");
-	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0, "verify passes after recovery");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0,
+	    "verify passes after recovery");
 	cs_store_close(st);
 }
 
@@ -298,7 +302,8 @@ test_verify_child(void)
 	    "nocatalog: refused for a writer");
 	ok(cs_store_open(&st2, root, CS_OPEN_READ | CS_OPEN_NOCATALOG, NULL, NULL) == 0,
 	    "nocatalog: a reader opens without the catalog");
-	is_int(cs_store_get(st2, r.id, &rec), CS_ESTORE, "nocatalog: reading a record is CS_ESTORE");
+	is_int(cs_store_get(st2, r.id, &rec), CS_ESTORE,
+	    "nocatalog: reading a record is CS_ESTORE");
 	size = 0;
 	is_int(cs_store_verify(st2, NULL, 0, NULL, NULL, NULL, &size), 0,
 	    "nocatalog: verify finds no problem");
