@@ -1092,7 +1092,7 @@ test_drop_job(struct finalize *f)
 	key = job_key(&f->k->tree, rel);
 	if (key != NULL && cs_store_job_del(f->d->st, key) == 0) {
 		dropped = 1;
-		logmsg(3, "test: dropped the job %s", key);
+		logmsg(2, "test: dropped the job %s", key);
 	}
 	free(key);
 }
