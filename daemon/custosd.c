@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
@@ -33,13 +32,14 @@
 #include "daemon.h"
 #include "custos/case.h"
 #include "custos/error.h"
+#include "custos/init.h"
 #include "custos/name.h"
 #include "custos/source.h"
 #include "custos/store.h"
 #ifdef CS_FAILPOINTS
 #include <stdatomic.h>
 
-#include "failalloc.h"
+#include "custos/failpoint.h"
 #endif
 
 /* ---- logging: one line per event, with a journald priority prefix ---- */
@@ -1873,13 +1873,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_level = d.cfg.log_level;
-	/*
-	 * OpenSSL 3.0 builds its default library context on first use; if an
-	 * allocation fails there it goes on with a half-built context and
-	 * crashes later on a NULL lock. Build it now and stop cleanly if that
-	 * fails (as the CLI does).
-	 */
-	if (OPENSSL_init_crypto(0, NULL) != 1 || OSSL_LIB_CTX_get0_global_default() == NULL) {
+	if (cs_lib_init() < 0) {
 		logmsg(0, "cannot start: out of memory initialising OpenSSL");
 		return daemon_fini(&d, 3);
 	}

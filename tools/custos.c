@@ -16,17 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "custos/case.h"
 #include "custos/error.h"
+#include "custos/init.h"
 #include "custos/merkle.h"
 #include "custos/name.h"
 #include "custos/note.h"
 #include "custos/store.h"
 #include "cli.h"
 #ifdef CS_FAILPOINTS
-#include "failalloc.h"
+#include "custos/failpoint.h"
 #endif
 
 static const char *prog = "custos";
@@ -1568,14 +1567,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			int code;
-			/*
-			 * OpenSSL 3.0 builds its default library context on first use;
-			 * if an allocation fails there it goes on with a half-built
-			 * context and crashes later (a NULL lock). Build it now and
-			 * stop cleanly if that fails.
-			 */
-			if (OPENSSL_init_crypto(0, NULL) != 1 ||
-			    OSSL_LIB_CTX_get0_global_default() == NULL) {
+			if (cs_lib_init() < 0) {
 				errmsg("out of memory");
 				return EXIT_STORE;
 			}
