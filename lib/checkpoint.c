@@ -12,8 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "custos/checkpoint.h"
 #include "custos/error.h"
 #include "custos/merkle.h"
+#include "custos/note.h"
 #include "store_internal.h"
 #include "util.h"
 

@@ -14,6 +14,7 @@
 
 #include "blob.h"
 #include "custos/error.h"
+#include "custos/ingest.h"
 #include "custos/name.h"
 #include "record.h"
 #include "store_internal.h"

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "custos/error.h"
+#include "custos/jobs.h"
 #include "store_internal.h"
 #include "util.h"
-
 
 /* Jobs: a plain LMDB table beside the catalog, written with its own transactions. */
 static int

@@ -11,9 +11,10 @@
 
 #include "custos/error.h"
 #include "custos/merkle.h"
+#include "custos/note.h"
+#include "custos/query.h"
 #include "store_internal.h"
 #include "util.h"
-
 
 int
 cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out)

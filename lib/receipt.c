@@ -6,9 +6,10 @@
 #include <stdlib.h>
 
 #include "custos/error.h"
+#include "custos/note.h"
+#include "custos/receipt.h"
 #include "store_internal.h"
 #include "util.h"
-
 
 int
 cs_receipt_write(struct cs_store *st, int dirfd, json_t *body)
