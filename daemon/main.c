@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
@@ -30,6 +29,7 @@
 #include "control.h"
 #include "custos/case.h"
 #include "custos/error.h"
+#include "custos/init.h"
 #include "custos/store.h"
 #include "daemon.h"
 #include "dock.h"
@@ -37,7 +37,7 @@
 #include "pipeline.h"
 #include "watch.h"
 #ifdef CS_FAILPOINTS
-#include "failalloc.h"
+#include "custos/failpoint.h"
 #endif
 
 /* Every tick: settled files are queued and work starts; receipts; a waiting connection. */
@@ -399,13 +399,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(d.cfg.log_level);
-	/*
-	 * OpenSSL 3.0 builds its default library context on first use; if an
-	 * allocation fails there it goes on with a half-built context and
-	 * crashes later on a NULL lock. Build it now and stop cleanly if that
-	 * fails (as the CLI does).
-	 */
-	if (OPENSSL_init_crypto(0, NULL) != 1 || OSSL_LIB_CTX_get0_global_default() == NULL) {
+	if (cs_lib_init() < 0) {
 		logmsg(0, "cannot start: out of memory initialising OpenSSL");
 		return daemon_fini(&d, 3);
 	}

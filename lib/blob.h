@@ -1,6 +1,6 @@
 /*
  * Content-addressed, write-once blob files under <root>/objects/sha256/ab/cd/<hex>.
- * lib-internal: used by store.c only.
+ * lib-internal: used by the store (store.c, ingest.c, verify.c).
  */
 #ifndef CS_BLOB_H
 #define CS_BLOB_H

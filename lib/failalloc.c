@@ -1,7 +1,7 @@
 /*
  * Allocation failures injected into one library (OpenSSL or libuv) for the
  * out-of-memory sweep: the counting shared by every hook, and OpenSSL's hook.
- * Test builds only (see failalloc.h); nothing here allocates, so that a
+ * Test builds only (see custos/failpoint.h); nothing here allocates, so that a
  * hook may run while every allocation fails.
  */
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "failalloc.h"
+#include "custos/failpoint.h"
 
 static char which[16];       /* CUSTOS_OOM_LIB */
 static unsigned long fail_at; /* CUSTOS_OOM_AT */

@@ -1,6 +1,7 @@
 /*
- * The store's private state, shared by store.c (open, ingest, queries) and
- * verify.c (verify, rebuild). lib-internal.
+ * The store's private state, shared by the files of the store: store.c
+ * (open, recovery, commit), ingest.c, checkpoint.c, query.c, jobs.c,
+ * receipt.c, case.c and verify.c (verify, rebuild). lib-internal.
  */
 #ifndef CS_STORE_INTERNAL_H
 #define CS_STORE_INTERNAL_H
@@ -50,6 +51,12 @@ int cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t
  * wlock held; `txn` a read transaction of the catalog.
  */
 int cs__case_ingest_check(struct cs_store *st, MDB_txn *txn, const char *id, json_t *meta);
+
+/* 1 if `rc` is a fault of the storage (-EIO, -ENOSPC, ...), which fails the store. */
+int cs__store_fault(int rc);
+
+/* The store's verifier (keys/ledger.pub); cs_verifier_free() it. */
+int cs__store_verifier_load(struct cs_store *st, struct cs_verifier **v);
 
 /* Brings a catalog made by an older custos up to this version (rebuilds it). */
 int cs__store_upgrade(struct cs_store *st);

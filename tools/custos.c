@@ -11,11 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "cli.h"
+#include "custos/init.h"
 #ifdef CS_FAILPOINTS
-#include "failalloc.h"
+#include "custos/failpoint.h"
 #endif
 
 static const struct {
@@ -100,14 +99,7 @@ main(int argc, char **argv)
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
 		if (strcmp(argv[i], commands[k].name) == 0) {
 			int code;
-			/*
-			 * OpenSSL 3.0 builds its default library context on first use;
-			 * if an allocation fails there it goes on with a half-built
-			 * context and crashes later (a NULL lock). Build it now and
-			 * stop cleanly if that fails.
-			 */
-			if (OPENSSL_init_crypto(0, NULL) != 1 ||
-			    OSSL_LIB_CTX_get0_global_default() == NULL) {
+			if (cs_lib_init() < 0) {
 				errmsg("out of memory");
 				return EXIT_STORE;
 			}

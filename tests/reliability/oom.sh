@@ -13,7 +13,7 @@
 # Besides failmalloc, which fails the Nth allocation of the whole process,
 # the test builds (custos-failpoint, custosd-failpoint) fail the Nth
 # allocation of one library through the allocator hook it offers
-# (lib/failalloc.h): OpenSSL's (CRYPTO_set_mem_functions) for the CLI and
+# (custos/failpoint.h): OpenSSL's (CRYPTO_set_mem_functions) for the CLI and
 # custosd, libuv's (uv_replace_allocator) for custosd. libcurl's
 # (curl_global_init_mem) and FFmpeg's (av_max_alloc) will join when custos
 # uses those libraries; it does not yet.

@@ -38,7 +38,7 @@ normal binary (no preload):
 
 --inject chooses what fails: failmalloc (the Nth allocation of the process)
 or, in the test builds, uv or crypto (the Nth allocation made through
-libuv's or OpenSSL's allocator hook, lib/failalloc.h). libuv calls abort()
+libuv's or OpenSSL's allocator hook, custos/failpoint.h). libuv calls abort()
 on some failed allocations of its own: such runs are counted apart
 (uv_aborts) and their store is still checked. --one N runs a single N per
 mode, keeps its files under --work and shows its log.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for lib/note.c. The published signed-note examples in
+ * Unit tests for lib/note.c, lib/keys.c and lib/tlog.c. The published signed-note examples in
  * $CS_VECTORS/signed-notes.txt must verify, must fail after any one-byte
  * change or truncation and under any other key, and re-signing the example
  * that comes with its private key must give the published note byte for

@@ -19,9 +19,15 @@
  *   CUSTOS_OOM_REPORT=FILE     "hit N" is written to FILE when the Nth is
  *                              reached (so the sweep knows it was)
  *   CUSTOS_OOM_COUNT=FILE      the number counted, written at a normal exit
+ *
+ * The functions are defined (lib/failalloc.c) only in libcustos_fp.a: a
+ * front end calls them only under #ifdef CS_FAILPOINTS. They keep the cs__
+ * prefix because they are not part of the installed library. Call
+ * cs__failalloc_init() on the main thread before any other thread starts
+ * and before cs_lib_init(); the other two are thread-safe.
  */
-#ifndef CS_FAILALLOC_H
-#define CS_FAILALLOC_H
+#ifndef CUSTOS_FAILPOINT_H
+#define CUSTOS_FAILPOINT_H
 
 /*
  * Reads the environment and, with CUSTOS_OOM_LIB=crypto, installs OpenSSL's

@@ -1,0 +1,55 @@
+/*
+ * The read side of the store (lib/query.c): finding items, an item's record
+ * and events, the ledger's events, and proofs of inclusion. Every call
+ * reads in its own LMDB read transaction: any handle (reader or writer),
+ * any thread, concurrently with the writer. JSON handed out is a new
+ * reference owned by the caller (json_decref it); text is malloc'd and the
+ * caller's.
+ */
+#ifndef CUSTOS_QUERY_H
+#define CUSTOS_QUERY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cs_store;
+
+struct cs_query {
+	const char *case_no;     /* matched on its canonical key (cs_case_key) */
+	const char *officer;
+	const char *device;
+	const char *sha256; /* hex */
+	const char *from;   /* RFC 3339, recorded_start >= from */
+	const char *to;     /* RFC 3339, recorded_start <= to */
+	const char *case_prefix; /* case keys starting with this one's key */
+};
+/* Matching records as a JSON array in *out. Returns 0 or a negative code. */
+int cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out);
+/* The item's record in *out: 0, CS_ENOTFOUND if no such id, or a negative code. */
+int cs_store_get(struct cs_store *st, const char *id, json_t **out);
+/* The item's ledger events: array of {"seq": n, "event": {...}}; CS_ENOTFOUND if no such id. */
+int cs_store_item_events(struct cs_store *st, const char *id, json_t **out);
+/*
+ * Event `seq` as parsed JSON (if `event` is not NULL), and optionally its
+ * exact bytes (malloc'd) and their length. CS_ENOTFOUND past the end.
+ */
+int cs_store_event(struct cs_store *st, uint64_t seq, json_t **event, char **raw, size_t *rawlen);
+
+/*
+ * Iterates events [from, from + count) in order; stops early if cb returns
+ * nonzero. `event` is borrowed for the call only. cb runs on the calling
+ * thread inside a read transaction: it must not call the store's writing
+ * calls. Returns 0 or a negative code.
+ */
+typedef int (*cs_event_fn)(void *ctx, uint64_t seq, json_t *event);
+int cs_store_log(struct cs_store *st, uint64_t from, uint64_t count, cs_event_fn cb, void *ctx);
+
+/*
+ * The tlog-proof@v1 text (malloc'd) proving the item's ingest event is
+ * included in the latest checkpoint. CS_ENOTFOUND if the id is unknown;
+ * -EAGAIN if the latest checkpoint does not cover the event yet.
+ */
+int cs_store_prove(struct cs_store *st, const char *id, char **out);
+
+#endif
