@@ -43,9 +43,9 @@ checkpoint_done(uv_work_t *req, int status)
 		/* Nothing written, the store sound: tried again at every timer. */
 		w->d->checkpointed_size = 0;
 		if (!no_room)
-			logmsg(1, "signing a checkpoint of the ledger failed: %s on %s; the ledger is "
-			          "whole and custosd signs it once there is room (it tries every 2 s). "
-			          "Free space there",
+			logmsg(1, "signing a checkpoint of the ledger failed: %s on %s; the ledger "
+			          "is whole and custosd signs it once there is room (it tries "
+			          "every 2 s). Free space there",
 			    cs_strerror(w->rc), w->d->cfg.store);
 		no_room = 1;
 	} else if (!store_oom_check(w->d)) {

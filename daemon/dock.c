@@ -207,8 +207,8 @@ dock_meta(const struct dock *k, const char *rel, struct cs_meta *m, const char *
 			ok = cs_recorder_seq_value(f.seq, &v);
 			if (!ok)
 				logmsg(1, "recorder %s: %s: sequence number %s has more than %d "
-				          "digits: it is kept as written (text) and left out of the "
-				          "sequence gaps",
+				          "digits: it is kept as written (text) and left out of "
+				          "the sequence gaps",
 				    k->device, rel, f.seq, CS_RECORDER_SEQ_MAX_DIGITS);
 			if (json_object_set_new(*extra, "seq",
 			        ok ? json_integer((json_int_t)v) : json_string(f.seq)) < 0)
@@ -393,8 +393,8 @@ read_identity(struct dock *k, char *why, size_t whyn)
 			snprintf(k->recorder_clock, sizeof(k->recorder_clock), "%s", clock);
 			k->recorder_clock_ms = k->docked_at_ms - k->offset_ms;
 		} else if (clock != NULL) {
-			logmsg(1, "recorder %s: DEVICE.json \"clock\" '%s' is not an RFC 3339 time; "
-			          "recording times are kept as reported",
+			logmsg(1, "recorder %s: DEVICE.json \"clock\" '%s' is not an RFC 3339 "
+			          "time; recording times are kept as reported",
 			    dev, clock);
 		}
 		rc = 0;
@@ -563,10 +563,11 @@ open_session(struct daemon *d, struct dock *k)
 	/* This folder's own latest session first. */
 	if (session_get(d, k->device, k->name, &s) < 0)
 		goto oom;
-	if (s != NULL && (sfield(s, "state") == NULL || sfield(s, "session") == NULL ||
-	                     strlen(sfield(s, "session")) >= sizeof(k->session) ||
-	                     session_in_use(d, k, sfield(s, "session")) ||
-	                     (strcmp(sfield(s, "state"), "complete") == 0 && !same_docking(s, k)))) {
+	if (s != NULL &&
+	    (sfield(s, "state") == NULL || sfield(s, "session") == NULL ||
+	        strlen(sfield(s, "session")) >= sizeof(k->session) ||
+	        session_in_use(d, k, sfield(s, "session")) ||
+	        (strcmp(sfield(s, "state"), "complete") == 0 && !same_docking(s, k)))) {
 		json_decref(s); /* docked again (a new clock reading): a new session */
 		s = NULL;
 		renewed = 1;
@@ -577,7 +578,8 @@ open_session(struct daemon *d, struct dock *k)
 	if (e.stale == NULL || prefix == NULL ||
 	    cs_store_jobs_each(d->st, prefix, look_elsewhere, &e) == -ENOMEM || e.oom)
 		goto oom;
-	if (s == NULL && e.found != NULL && strlen(sfield(e.found, "session")) < sizeof(k->session)) {
+	if (s == NULL && e.found != NULL &&
+	    strlen(sfield(e.found, "session")) < sizeof(k->session)) {
 		s = e.found;
 		e.found = NULL;
 		moved = 1;
@@ -603,13 +605,14 @@ open_session(struct daemon *d, struct dock *k)
 		complete = strcmp(state, "complete") == 0 && !moved &&
 		    faccessat(k->tree.dirfd, "CUSTOS-RECEIPT.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 		if (complete)
-			logmsg(2, "recorder %s at %s: session %s (docked %s) is complete and its receipt "
-			          "stays; only files that appear now are taken",
+			logmsg(2, "recorder %s at %s: session %s (docked %s) is complete and its "
+			          "receipt stays; only files that appear now are taken",
 			    k->device, k->name, k->session, k->docked_at);
 		else
-			logmsg(2, "recorder %s docked again at %s: resuming session %s (docked %s), "
-			          "clock offset %+.3f s",
-			    k->device, k->name, k->session, k->docked_at, (double)k->offset_ms / 1000.0);
+			logmsg(2, "recorder %s docked again at %s: resuming session %s (docked "
+			          "%s), clock offset %+.3f s",
+			    k->device, k->name, k->session, k->docked_at,
+			    (double)k->offset_ms / 1000.0);
 	} else {
 		time_t t = (time_t)(k->docked_at_ms / 1000);
 		struct tm tm;
@@ -619,8 +622,8 @@ open_session(struct daemon *d, struct dock *k)
 		snprintf(k->session, sizeof(k->session), "%s-%s.%03dZ", k->device, stamp,
 		    (int)(k->docked_at_ms % 1000));
 		format_ms(k->docked_at_ms, k->docked_at, sizeof(k->docked_at));
-		logmsg(2, "recorder %s (%s, officer %s) docked at %s: session %s opened, clock offset "
-		          "%+.3f s",
+		logmsg(2, "recorder %s (%s, officer %s) docked at %s: session %s opened, clock "
+		          "offset %+.3f s",
 		    k->device, k->model[0] ? k->model : "model unknown",
 		    k->officer[0] ? k->officer : "unknown", k->name, k->session,
 		    (double)k->offset_ms / 1000.0);
@@ -636,8 +639,8 @@ open_session(struct daemon *d, struct dock *k)
 	}
 	if (k->clock_suspect)
 		logmsg(1, "recorder %s: its clock read %s at docking, %.1f days %s the station's: "
-		          "recording times are corrected by that offset and the session is flagged; "
-		          "set the recorder's clock (and check its clock battery)",
+		          "recording times are corrected by that offset and the session is "
+		          "flagged; set the recorder's clock (and check its clock battery)",
 		    k->device, k->recorder_clock, (double)llabs(k->offset_ms) / 86400000.0,
 		    k->offset_ms > 0 ? "behind" : "ahead of");
 	if (!complete) {
@@ -896,7 +899,8 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 		} else if (rc == ENOENT) {
 			note(&f->missing, f->first_missing, rel); /* gone meanwhile: look again */
 		} else {
-			snprintf(why, sizeof(why), "is a folder that cannot be read (%s)", strerror(rc));
+			snprintf(why, sizeof(why), "is a folder that cannot be read (%s)",
+			    strerror(rc));
 			problem(f, rel[0] ? rel : ".", why);
 		}
 		return;
@@ -912,8 +916,9 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 			continue;
 		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
 		    (int)sizeof(sub)) {
-			snprintf(why, sizeof(why), "holds %.40s..., whose path is longer than %d bytes",
-			    de->d_name, PATH_MAX - 1);
+			snprintf(why, sizeof(why),
+			    "holds %.40s..., whose path is longer than %d bytes", de->d_name,
+			    PATH_MAX - 1);
 			problem(f, rel[0] ? rel : ".", why);
 			continue;
 		}
@@ -921,15 +926,18 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 			if (errno == ENOENT) {
 				note(&f->missing, f->first_missing, sub); /* gone meanwhile */
 			} else {
-				snprintf(why, sizeof(why), "cannot be examined (%s)", strerror(errno));
+				snprintf(why, sizeof(why), "cannot be examined (%s)",
+				    strerror(errno));
 				problem(f, sub, why);
 			}
 			continue;
 		}
 		if (S_ISDIR(sb.st_mode)) {
 			if (depth + 1 > TREE_MAX_DEPTH) {
-				snprintf(why, sizeof(why), "is more than %d folders deep: custosd does not "
-				                           "look inside it", TREE_MAX_DEPTH);
+				snprintf(why, sizeof(why),
+				    "is more than %d folders deep: custosd does not "
+				    "look inside it",
+				    TREE_MAX_DEPTH);
 				problem(f, sub, why);
 			} else {
 				walk_tree(w, dirfd, sub, depth + 1);
@@ -944,8 +952,8 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 			if (rc == -ENOMEM)
 				f->oom = 1;
 			else if (rc != CS_ENOTFOUND) {
-				snprintf(why, sizeof(why), "has a job record that cannot be read (%s)",
-				    cs_strerror(rc));
+				snprintf(why, sizeof(why),
+				    "has a job record that cannot be read (%s)", cs_strerror(rc));
 				problem(f, sub, why);
 			} else
 				note(&f->missing, f->first_missing, sub);
@@ -956,10 +964,10 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 		if (state != NULL && strcmp(state, "refused") == 0) {
 			note(&f->refused, f->first_refused, sub);
 		} else if (state == NULL || strcmp(state, "released") != 0 ||
-		           json_string_value(json_object_get(job, "sha256")) == NULL ||
-		           json_string_value(json_object_get(job, "id")) == NULL ||
-		           json_integer_value(json_object_get(job, "size")) != (json_int_t)sb.st_size ||
-		           json_integer_value(json_object_get(job, "mtime_ns")) != ns_of(sb.st_mtim)) {
+		    json_string_value(json_object_get(job, "sha256")) == NULL ||
+		    json_string_value(json_object_get(job, "id")) == NULL ||
+		    json_integer_value(json_object_get(job, "size")) != (json_int_t)sb.st_size ||
+		    json_integer_value(json_object_get(job, "mtime_ns")) != ns_of(sb.st_mtim)) {
 			note(&f->missing, f->first_missing, sub);
 		} else {
 			const char *attach = json_string_value(json_object_get(job, "attach"));
@@ -969,8 +977,10 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 			 * again first; size and time alone never prove them.
 			 */
 			rc = attach != NULL && strcmp(attach, k->attach) == 0 &&
-			    json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb.st_ino &&
-			    json_integer_value(json_object_get(job, "ctime_ns")) == ns_of(sb.st_ctim);
+			    json_integer_value(json_object_get(job, "ino")) ==
+			        (json_int_t)sb.st_ino &&
+			    json_integer_value(json_object_get(job, "ctime_ns")) ==
+			        ns_of(sb.st_ctim);
 			if (rc == 0)
 				rc = prove(w, dirfd, sub, key, job);
 			if (rc == 0) {
@@ -989,10 +999,12 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 				long long seq;
 				/* (a NULL element fails the append: out of memory either way) */
 				json_t *file = json_pack("{s:O, s:O, s:O, s:s}", "size",
-				    json_object_get(job, "size"), "sha256", json_object_get(job, "sha256"),
-				    "id", json_object_get(job, "id"), "custody", "local");
+				    json_object_get(job, "size"), "sha256",
+				    json_object_get(job, "sha256"), "id",
+				    json_object_get(job, "id"), "custody", "local");
 				/* The path is bytes: kept as a name (custos/name.h). */
-				if (file != NULL && cs_name_json_set(file, "name", sub, strlen(sub)) < 0) {
+				if (file != NULL &&
+				    cs_name_json_set(file, "name", sub, strlen(sub)) < 0) {
 					json_decref(file);
 					file = NULL;
 				}
@@ -1001,7 +1013,8 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 				/* (a number of too many digits was named when it was secured) */
 				if (parse_name(k, sub, &nf) && nf.seq[0] != '\0' &&
 				    cs_recorder_seq_value(nf.seq, &seq) &&
-				    json_array_append_new(w->seqs, json_integer((json_int_t)seq)) < 0)
+				    json_array_append_new(w->seqs,
+				        json_integer((json_int_t)seq)) < 0)
 					f->oom = 1;
 			}
 		}
@@ -1193,8 +1206,8 @@ explain_permission(struct dock *k, int rc)
 		return;
 	k->perm_logged = 1;
 	if (rc == -EROFS || fstat(k->tree.dirfd, &sb) < 0) {
-		logmsg(0, "recorder %s: the receipt cannot be written into %s: %s. Mount or fill the "
-		          "recorder folder read-write for custosd; it tries again every 30 s",
+		logmsg(0, "recorder %s: the receipt cannot be written into %s: %s. Mount or fill "
+		          "the recorder folder read-write for custosd; it tries again every 30 s",
 		    k->device, k->tree.path, cs_strerror(rc));
 		return;
 	}
@@ -1239,20 +1252,20 @@ finalize_done(uv_work_t *req, int status)
 		/* Not every file is secured yet (or one was refused): look again shortly. */
 		k->retry_at = uv_now(f->d->loop) + 2000;
 		if (f->changed > 0)
-			logmsg(1, "recorder %s: %s/%s holds other bytes than were secured from it in "
-			          "session %s, with the same name, size and time (%d such file(s)): it "
-			          "is secured again before any receipt%s",
+			logmsg(1, "recorder %s: %s/%s holds other bytes than were secured from it "
+			          "in session %s, with the same name, size and time (%d such "
+			          "file(s)): it is secured again before any receipt%s",
 			    k->device, k->tree.path, f->first_changed, k->session, f->changed,
-			    f->receipt_removed ? "; the receipt in the folder, which listed the other "
-			                         "bytes, was removed" : "");
+			    f->receipt_removed ? "; the receipt in the folder, which listed the "
+			                         "other bytes, was removed" : "");
 		if (f->problems > 0 && first_time(k, 'p', f->first_problem))
 			logmsg(1, "recorder %s: %s/%s %s; no receipt is written while it is so "
 			          "(%d such problem(s)), and the recorder must not be wiped. An "
 			          "operator must look at it",
 			    k->device, k->tree.path, f->first_problem, f->problem_why, f->problems);
 		if (f->missing > 0 && f->problems == 0 && first_time(k, 'm', f->first_missing))
-			logmsg(2, "recorder %s: no receipt yet: %s/%s is not recorded as secured in "
-			          "session %s; looking at the folder again",
+			logmsg(2, "recorder %s: no receipt yet: %s/%s is not recorded as secured "
+			          "in session %s; looking at the folder again",
 			    k->device, k->tree.path, f->first_missing, k->session);
 		/* Nothing was pending, yet a file is not secured: take it (a rescan would). */
 		if (f->missing > 0 && k->active && k->tree.pending == 0)
@@ -1265,9 +1278,9 @@ finalize_done(uv_work_t *req, int status)
 			k->missing_logged = 1;
 		}
 		if (f->refused > 0 && !k->attention_logged) {
-			logmsg(1, "recorder %s: %d file(s) were refused (see above), for example %s/%s; "
-			          "no receipt is written, so the recorder must not be wiped. An operator "
-			          "must look at it",
+			logmsg(1, "recorder %s: %d file(s) were refused (see above), for example "
+			          "%s/%s; no receipt is written, so the recorder must not be "
+			          "wiped. An operator must look at it",
 			    k->device, f->refused, k->tree.path, f->first_refused);
 			k->attention_logged = 1;
 		}
@@ -1297,11 +1310,12 @@ finalize_done(uv_work_t *req, int status)
 			    (long long)json_integer_value(json_array_get(g, 0)),
 			    (long long)json_integer_value(json_array_get(g, 1)));
 		}
-		logmsg(2, "recorder %s: all %zu file(s) secured; receipt written; session %s closed; "
-		          "clock offset %+.3f s",
+		logmsg(2, "recorder %s: all %zu file(s) secured; receipt written; session %s "
+		          "closed; clock offset %+.3f s",
 		    k->device, f->files, k->session, (double)k->offset_ms / 1000.0);
 		if (gaps[0] != '\0')
-			logmsg(1, "recorder %s: sequence numbers never secured from this device: %s",
+			logmsg(1,
+			    "recorder %s: sequence numbers never secured from this device: %s",
 			    k->device, gaps);
 	}
 	json_decref(f->gaps);
@@ -1342,7 +1356,10 @@ dock_tick(struct daemon *d)
 		if (k->complete && k->tree.pending == 0)
 			continue;
 		if (k->tree.pending > 0) {
-			/* New files: the session is open again, a new receipt once they are secured. */
+			/*
+			 * New files: the session is open again, a new receipt once they are
+			 * secured.
+			 */
 			if (k->complete)
 				reopen_session(d, k);
 			continue;
@@ -1402,9 +1419,9 @@ dock_status(struct daemon *d)
 		if (k->device[0] == '\0')
 			continue;
 		one = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:b}", "device", k->device,
-		    "session", k->session, "docked_at", k->docked_at, "docked", k->active, "complete",
-		    k->complete, "pending", (json_int_t)k->tree.pending, "clock_offset_ms",
-		    (json_int_t)k->offset_ms, "clock_suspect", k->clock_suspect);
+		    "session", k->session, "docked_at", k->docked_at, "docked", k->active,
+		    "complete", k->complete, "pending", (json_int_t)k->tree.pending,
+		    "clock_offset_ms", (json_int_t)k->offset_ms, "clock_suspect", k->clock_suspect);
 		if (one != NULL && cs_name_json_set(one, "folder", k->name, strlen(k->name)) < 0) {
 			json_decref(one);
 			one = NULL;

@@ -261,8 +261,8 @@ secure_file(struct work *w)
 	m.source = "inbox";
 	m.officers = officers;
 	if (ib->src != NULL)
-		w->rc = ib->src->meta(ib->src_ctx, rel, &m, officers, w->metabuf, sizeof(w->metabuf),
-		    &w->extra);
+		w->rc = ib->src->meta(ib->src_ctx, rel, &m, officers, w->metabuf,
+		    sizeof(w->metabuf), &w->extra);
 	if (w->rc < 0) { /* out of memory: no file is secured without its metadata */
 		close(fd);
 		return;
@@ -479,7 +479,8 @@ store_failed(struct daemon *d, int rc, const char *what, uint64_t size)
 		 * Room to recover and to record what is pending; each file's own
 		 * size is checked again before it starts (pump).
 		 */
-		pause_for_space(d, d->cfg.reserve + SPACE_SLACK, cs_store_failed(d->st, NULL), what);
+		pause_for_space(d, d->cfg.reserve + SPACE_SLACK, cs_store_failed(d->st, NULL),
+		    what);
 		return;
 	}
 	if (d->full && d->full_reopen && rc == CS_EFAILED)
@@ -505,7 +506,8 @@ on_space(uv_timer_t *t)
 		uv_timer_stop(t);
 		return;
 	}
-	if (avail == UINT64_MAX || avail < d->inflight_bytes + d->full_need || now < d->full_retry_at)
+	if (avail == UINT64_MAX || avail < d->inflight_bytes + d->full_need ||
+	    now < d->full_retry_at)
 		return;
 	if (d->full_reopen) {
 		/* Recovery needs the store to itself, as a restart would have it. */
@@ -567,19 +569,20 @@ secure_done(uv_work_t *req, int status)
 	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {
 		/* Still being written, or replaced: wait for it to settle again. */
 		if (w->rc == CS_ECHANGED && w->stage == 2)
-			logmsg(1, "%s/%s changed while it was being read: its re-read does not match "
-			          "the copy stored as %s (sha256 %s), so it is not released on that "
-			          "copy; it will be taken again once it settles",
+			logmsg(1, "%s/%s changed while it was being read: its re-read does not "
+			          "match the copy stored as %s (sha256 %s), so it is not released "
+			          "on that copy; it will be taken again once it settles",
 			    c->ib->path, c->rel, w->res.id, w->res.sha256);
 		else if (w->rc == CS_ECHANGED)
-			logmsg(2, "%s/%s changed while it was being read; it will be taken again once "
-			          "it settles",
+			logmsg(2, "%s/%s changed while it was being read; it will be taken again "
+			          "once it settles",
 			    c->ib->path, c->rel);
 		if (w->rc == -ENOENT)
 			cand_remove(d, c);
 		else
 			c->size = -1;
-	} else if (w->rc == CS_EFAILED || (is_store_error(w->rc) && w->stage != 0 && w->stage != 2)) {
+	} else if (w->rc == CS_EFAILED ||
+	    (is_store_error(w->rc) && w->stage != 0 && w->stage != 2)) {
 		/* Stages 1 and 3 write the store; stages 0 and 2 only read the source. */
 		char what[PATH_MAX + 64];
 		if (w->stage == 3)
@@ -611,7 +614,8 @@ pump(struct daemon *d)
 		int rc;
 
 		/* Room for the file, the reserve and the files being secured? */
-		if (avail != UINT64_MAX && avail < d->inflight_bytes + size + d->cfg.reserve + SPACE_SLACK) {
+		if (avail != UINT64_MAX &&
+		    avail < d->inflight_bytes + size + d->cfg.reserve + SPACE_SLACK) {
 			char what[PATH_MAX + 64];
 			snprintf(what, sizeof(what), "securing %s/%s", c->ib->path, c->rel);
 			pause_for_space(d, size + d->cfg.reserve + SPACE_SLACK, 0, what);

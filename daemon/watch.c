@@ -150,7 +150,8 @@ already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct s
 		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0) &&
 		    /* A remounted recorder gives its files new inode numbers. */
 		    (ib->src != NULL ||
-		        json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino) &&
+		        json_integer_value(json_object_get(job, "ino")) ==
+		            (json_int_t)sb->st_ino) &&
 		    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb->st_size &&
 		    json_integer_value(json_object_get(job, "mtime_ns")) ==
 		        (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
@@ -232,8 +233,8 @@ scan_dir(struct daemon *d, struct inbox *ib, const char *rel, int depth)
 		 * no receipt; in an upload directory the operator is told once.
 		 */
 		if (ib->src == NULL && !ib->deep_logged)
-			logmsg(1, "%s/%s is more than %d folders deep: custosd does not look inside "
-			          "it, and its files are not secured. Move them higher up",
+			logmsg(1, "%s/%s is more than %d folders deep: custosd does not look "
+			          "inside it, and its files are not secured. Move them higher up",
 			    ib->path, rel, TREE_MAX_DEPTH);
 		ib->deep_logged = 1;
 		return;
@@ -305,7 +306,8 @@ watch_dir(struct daemon *d, struct inbox *ib, const char *rel)
 	}
 	snprintf(path, sizeof(path), "%s%s%s", ib->path, rel[0] ? "/" : "", rel);
 	wd = inotify_add_watch(d->ifd, path,
-	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW |
+	        IN_EXCL_UNLINK);
 	if (wd < 0) {
 		if (errno == ENOSPC)
 			logmsg(1, "inotify watch limit reached at %s; relying on rescans", path);
@@ -366,7 +368,10 @@ on_inotify(uv_poll_t *h, int status, int events)
 			if (d->stopping)
 				continue;
 			if (ev->mask & (IN_IGNORED | IN_UNMOUNT)) {
-				/* A watched directory is gone (deleted, or a recorder unmounted). */
+				/*
+				 * A watched directory is gone (deleted, or a recorder
+				 * unmounted).
+				 */
 				for (size_t i = 0; i < d->n_wds; i++)
 					if (d->wds[i].wd == ev->wd) {
 						free(d->wds[i].rel);

@@ -120,14 +120,16 @@ cs_check_proofs(const char *text, size_t len, const char *vkey, struct cs_check 
 		if (ev != NULL) {
 			const char *k = json_string_value(json_object_get(ev, "key"));
 			const char *num = json_string_value(json_object_get(
-			    json_object_get(ev, json_object_get(ev, "item") ? "item" : "sighting"), "case"));
+			    json_object_get(ev, json_object_get(ev, "item") ? "item" : "sighting"),
+			    "case"));
 			if (case_key == NULL && k != NULL)
 				case_key = strdup(k);
 			else if (case_key == NULL && num != NULL && cs_case_key(num, &case_key) < 0)
 				case_key = NULL;
 			json_array_append(events, ev);
 			if (json_string_value(json_object_get(ev, "event")) != NULL &&
-			    strcmp(json_string_value(json_object_get(ev, "event")), "case-seal") == 0)
+			    strcmp(json_string_value(json_object_get(ev, "event")),
+			        "case-seal") == 0)
 				out->seals++;
 		}
 		rc = keep_proven(out, &pr, &cp, ev);
@@ -215,7 +217,8 @@ cs_check_receipt(const char *text, size_t len, const char *vkey, struct cs_check
 		goto out;
 	}
 	if (origin == NULL || strcmp(cp.origin, origin) != 0) {
-		out->why = "the checkpoint inside the receipt is of another origin than the receipt";
+		out->why =
+		    "the checkpoint inside the receipt is of another origin than the receipt";
 		goto out;
 	}
 	out->status = CS_CHECK_OK;

@@ -190,7 +190,8 @@ cs_store_checkpoint(struct cs_store *st, char **note)
 			goto out;
 		if (memcmp(root, cps[i].root, 32) != 0) {
 			cs__store_log(st, CS_LOG_ERROR,
-			    "checkpoint %s does not match the ledger; refusing to sign", cps[i].file);
+			    "checkpoint %s does not match the ledger; refusing to sign",
+			    cps[i].file);
 			rc = CS_ECONFLICT;
 			goto out;
 		}

@@ -56,15 +56,16 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		if (cs__store_fault(rc)) {
 			st->failed = rc;
 			cs__store_log(st, CS_LOG_ERROR,
-			    "writing a blob failed (%s); the store stops taking work", cs_strerror(rc));
+			    "writing a blob failed (%s); the store stops taking work",
+			    cs_strerror(rc));
 		}
 		goto out;
 	}
 	placed = !bp.existed;
 	cs__hex(bp.digest, 32, hex);
 	if (bp.repaired)
-		cs__store_log(st, CS_LOG_WARN, "stored blob %s was damaged; replaced with verified bytes",
-		    hex);
+		cs__store_log(st, CS_LOG_WARN,
+		    "stored blob %s was damaged; replaced with verified bytes", hex);
 	memcpy(r.sha256, hex, 65);
 	r.size = bp.size;
 
@@ -81,7 +82,8 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	if (rc == 0) {
 		r.duplicate = 1;
 		if (set_name(mj, name) == 0)
-			ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id, "sighting", mj);
+			ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id,
+			    "sighting", mj);
 	} else if (rc == CS_ENOTFOUND) {
 		/* The id is the station and a digest prefix, longer if a prefix collides. */
 		for (int n = 20; n <= 64; n += 4) {

@@ -33,12 +33,14 @@ cs_pattern_check(const char *p, char *err, size_t errn)
 					break;
 			if (i == sizeof(names) / sizeof(names[0])) {
 				snprintf(err, errn,
-				    "unknown field {%.*s}; use {device} {officer} {time} {seq} {ext} {any}",
+				    "unknown field {%.*s}; use {device} {officer} {time} {seq} "
+				    "{ext} {any}",
 				    (int)n, p + 1);
 				return -1;
 			}
 			if (end[1] == '{') {
-				snprintf(err, errn, "two fields must be separated by a literal character");
+				snprintf(err, errn,
+				    "two fields must be separated by a literal character");
 				return -1;
 			}
 			placeholders++;

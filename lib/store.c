@@ -277,7 +277,8 @@ clean_dir(struct cs_store *st, const char *rel, int only_temp_names)
 		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
 		                                (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
-		if (only_temp_names && (de->d_name[0] != '.' || strstr(de->d_name, ".tmp-") == NULL))
+		if (only_temp_names &&
+		    (de->d_name[0] != '.' || strstr(de->d_name, ".tmp-") == NULL))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
 			removed = 1;
@@ -383,7 +384,8 @@ handle_orphans(struct cs_store *st)
 
 			if (strlen(b->d_name) != 2)
 				continue;
-			fd3 = openat(dirfd(d2), b->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			fd3 = openat(dirfd(d2), b->d_name,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd3 < 0 || (d3 = fdopendir(fd3)) == NULL) {
 				if (fd3 >= 0)
 					close(fd3);
@@ -410,7 +412,8 @@ handle_orphans(struct cs_store *st)
 					err = -errno;
 				if (err == 0)
 					err = cs__fsync_dir(st->rootfd, "orphans");
-				if (err == 0 && fstatat(dirfd(d3), c->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+				if (err == 0 &&
+				    fstatat(dirfd(d3), c->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 				    unlinkat(dirfd(d3), c->d_name, 0) < 0)
 					err = -errno;
 				if (err == 0)
@@ -418,8 +421,8 @@ handle_orphans(struct cs_store *st)
 				if (err == 0) {
 					moved++;
 					cs__store_log(st, CS_LOG_WARN,
-					    "blob %s has no ledger record (an interrupted ingest); moved "
-					    "to orphans/",
+					    "blob %s has no ledger record (an interrupted ingest); "
+					    "moved to orphans/",
 					    c->d_name);
 				}
 			}
@@ -511,8 +514,8 @@ recover(struct cs_store *st)
 		covered = checkpointed_size(st) > s.size + count;
 		if (r == 1 || !last || covered) {
 			cs__store_log(st, CS_LOG_ERROR,
-			    "ledger entry %llu (journal offset %llu) is damaged and is not a torn tail%s; "
-			    "nothing was cut. Run `custos verify`",
+			    "ledger entry %llu (journal offset %llu) is damaged and is not a torn "
+			    "tail%s; nothing was cut. Run `custos verify`",
 			    (unsigned long long)(s.size + count), (unsigned long long)end,
 			    covered ? " (a signed checkpoint covers it)" : "");
 			return CS_ELEDGER;
@@ -596,7 +599,8 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 	if (rc < 0)
 		goto fail;
 	if (flags & CS_OPEN_WRITE) {
-		st->lockfd = openat(st->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		st->lockfd = openat(st->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
 		if (st->lockfd < 0) {
 			rc = -errno;
 			goto fail;
@@ -620,7 +624,8 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 		if (rc == CS__EOLDCATALOG) {
 			rc = cs__store_upgrade(st);
 			if (rc == 0)
-				rc = cs__catalog_open(&st->cat, catdir, (flags & CS_OPEN_WRITE) != 0, 0);
+				rc = cs__catalog_open(&st->cat, catdir,
+				    (flags & CS_OPEN_WRITE) != 0, 0);
 		}
 		if (rc < 0)
 			goto fail;
@@ -740,7 +745,8 @@ cs_store_recover(struct cs_store *st)
 		rc = 0;
 		st->failed = 0;
 		st->orphan = 0;
-		cs__store_log(st, CS_LOG_INFO, "the store recovered from its failure and takes work again");
+		cs__store_log(st, CS_LOG_INFO,
+		    "the store recovered from its failure and takes work again");
 	}
 	pthread_mutex_unlock(&st->wlock);
 	return rc;

@@ -72,8 +72,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 			{
 				json_t *x = NULL;
 				if (c == NULL &&
-				    cs_store_case_get(st, json_string_value(json_object_get(m, "case")), &x) ==
-				        0 &&
+				    cs_store_case_get(st,
+				        json_string_value(json_object_get(m, "case")), &x) == 0 &&
 				    json_object_get(x, "seal") != NULL)
 					c = x;
 				else
@@ -88,8 +88,9 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 			n = json_string_value(json_object_get(c, "number"));
 		}
 		if (seal != NULL)
-			errmsg("refused: case file %s is sealed (seal: ledger event #%lld, %s, members "
-			       "SHA-256 %.16s…); nothing may be added, removed or corrected in it",
+			errmsg("refused: case file %s is sealed (seal: ledger event #%lld, %s, "
+			       "members SHA-256 %.16s…); nothing may be added, removed or "
+			       "corrected in it",
 			    n, (long long)json_integer_value(json_object_get(seal, "seq")),
 			    json_string_value(json_object_get(seal, "time")),
 			    json_string_value(json_object_get(seal, "members_sha256")));
@@ -106,8 +107,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 		else if (what != NULL && strcmp(what, "member") == 0)
 			errmsg("'%s' is not in case file %s", id, number);
 		else if (what != NULL && strcmp(what, "sighting") == 0)
-			errmsg("'%s' has no sighting recorded by that ledger event; `custos show %s` "
-			       "lists them",
+			errmsg("'%s' has no sighting recorded by that ledger event; `custos show "
+			       "%s` lists them",
 			    id, id);
 		else
 			errmsg("there is no case file %s; open it with `custos case open`", number);
@@ -115,8 +116,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 	}
 	if (rc == CS_EEXIST) {
 		if (what != NULL && strcmp(what, "sighting") == 0)
-			errmsg("'%s' has several sightings: say which with --sighting SEQ (`custos show "
-			       "%s` lists them)",
+			errmsg("'%s' has several sightings: say which with --sighting SEQ (`custos "
+			       "show %s` lists them)",
 			    id, id);
 		else if (id != NULL)
 			errmsg("'%s' is already in case file %s", id, number);
@@ -136,8 +137,8 @@ explain(struct cs_store *st, int rc, const char *number, const char *id, const c
 			errmsg("invalid %s: %s", what,
 			    strcmp(what, "reason") == 0 ?
 			        "give a reason of 1 to 256 bytes of text" :
-			        "not a field that can be corrected here, or not a valid value for it "
-			        "(see `custos amend --help`)");
+			        "not a field that can be corrected here, or not a valid value for "
+			        "it (see `custos amend --help`)");
 		else
 			errmsg("invalid input: %s", cs_strerror(rc));
 		return EXIT_USAGE;
@@ -153,7 +154,8 @@ sign_after(struct cs_store *st)
 	int rc = cs_store_checkpoint(st, NULL);
 
 	if (rc < 0) {
-		errmsg("the change is recorded but signing a checkpoint failed: %s", cs_strerror(rc));
+		errmsg("the change is recorded but signing a checkpoint failed: %s",
+		    cs_strerror(rc));
 		return EXIT_STORE;
 	}
 	return EXIT_OK;
@@ -189,7 +191,8 @@ print_value(json_t *v)
 		json_t *e;
 		size_t i;
 		json_array_foreach(v, i, e)
-			printf("%s%s", i ? "," : "", json_string_value(e) ? json_string_value(e) : "?");
+			printf("%s%s", i ? "," : "",
+			    json_string_value(e) ? json_string_value(e) : "?");
 	} else if (v == NULL || json_is_null(v)) {
 		fputs("-", stdout);
 	} else {
@@ -210,7 +213,8 @@ case_show_item(json_t *rec, int history)
 	printf("sightings:\n");
 	json_array_foreach(json_object_get(rec, "seen"), i, s)
 	{
-		printf("  sighting #%lld  %s", (long long)json_integer_value(json_object_get(s, "seq")),
+		printf("  sighting #%lld  %s",
+		    (long long)json_integer_value(json_object_get(s, "seq")),
 		    json_string_value(json_object_get(s, "time")));
 		print_actor(s);
 		printf("\n");
@@ -230,7 +234,8 @@ case_show_item(json_t *rec, int history)
 				if (t == NULL || strcmp(t, "sighting") != 0 ||
 				    json_integer_value(json_object_get(c, "sighting")) !=
 				        json_integer_value(json_object_get(s, "seq")) ||
-				    strcmp(json_string_value(json_object_get(c, "field")), fields[f]) != 0)
+				    strcmp(json_string_value(json_object_get(c, "field")),
+				        fields[f]) != 0)
 					continue;
 				printf("      was ");
 				print_value(json_object_get(c, "from"));
@@ -304,7 +309,8 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 	const struct cli_opt own[] = {CLI_OPT("category", 0, CLI_STRING, &info.category),
 		CLI_OPT("title", 0, CLI_STRING, &info.title),
 		CLI_OPT("department", 0, CLI_STRING, &info.department),
-		CLI_OPT("party", 0, CLI_STRING, &info.party), CLI_OPT("stage", 0, CLI_STRING, &stage),
+		CLI_OPT("party", 0, CLI_STRING, &info.party),
+		CLI_OPT("stage", 0, CLI_STRING, &stage),
 		CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_END};
 	struct cs_store *st;
 	uint64_t seq = 0;
@@ -327,12 +333,13 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "add") == 0 && stage == NULL) {
-		errmsg("--stage is required: the enforcement stage the items belong to (立案, 调查, "
-		       "取证, 审查, 决定, 送达 or 执行)");
+		errmsg("--stage is required: the enforcement stage the items belong to (立案, "
+		       "调查, 取证, 审查, 决定, 送达 or 执行)");
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "add") != 0 && stage != NULL) {
-		errmsg("--stage goes with `case add` (or `custos amend ID --case C --set stage=S`)");
+		errmsg(
+		    "--stage goes with `case add` (or `custos amend ID --case C --set stage=S`)");
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "remove") == 0 && reason == NULL) {
@@ -361,21 +368,22 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 			rc = cs_case_add(st, number, argv[i], stage, reason, &seq, &what);
 			if (rc < 0) {
 				code = explain(st, rc, number, argv[i], what);
-				if (rc == CS_ESEALED || (what != NULL && strcmp(what, "case") == 0) ||
+				if (rc == CS_ESEALED ||
+				    (what != NULL && strcmp(what, "case") == 0) ||
 				    (what != NULL && strcmp(what, "stage") == 0))
 					break;
 				continue;
 			}
 			if (!o->quiet)
-				printf("added %s to case file %s (ledger event #%llu)\n", argv[i], number,
-				    (unsigned long long)seq);
+				printf("added %s to case file %s (ledger event #%llu)\n", argv[i],
+				    number, (unsigned long long)seq);
 		}
 	} else if (strcmp(sub, "remove") == 0) {
 		rc = cs_case_remove(st, number, argv[optind + 1], reason, &seq, &what);
 		code = rc < 0 ? explain(st, rc, number, argv[optind + 1], what) : EXIT_OK;
 		if (rc == 0 && !o->quiet)
-			printf("removed %s from case file %s (ledger event #%llu)\n", argv[optind + 1],
-			    number, (unsigned long long)seq);
+			printf("removed %s from case file %s (ledger event #%llu)\n",
+			    argv[optind + 1], number, (unsigned long long)seq);
 	} else if (strcmp(sub, "close") == 0) {
 		rc = cs_case_close(st, number, reason, &seq);
 		code = rc < 0 ? explain(st, rc, number, NULL, rc == CS_EEXIST ? "closed" : NULL) :
@@ -427,7 +435,8 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 		} else {
 			json_array_foreach(list, i, e)
 			{
-				printf("%s\t%s\t%lld\t%s\t%s\n", json_string_value(json_object_get(e, "number")),
+				printf("%s\t%s\t%lld\t%s\t%s\n",
+				    json_string_value(json_object_get(e, "number")),
 				    json_string_value(json_object_get(e, "state")),
 				    (long long)json_integer_value(json_object_get(e, "members")),
 				    json_string_value(json_object_get(e, "category")) ?
@@ -449,7 +458,8 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 	json_array_foreach(members, i, e)
 	{
 		json_t *rec = NULL;
-		if (rc == 0 && cs_store_get(st, json_string_value(json_object_get(e, "id")), &rec) == 0)
+		if (rc == 0 &&
+		    cs_store_get(st, json_string_value(json_object_get(e, "id")), &rec) == 0)
 			json_object_set_new(e, "record", rec);
 	}
 	if (rc == CS_ENOTFOUND) {
@@ -463,7 +473,8 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 		print_json(j);
 		json_decref(j);
 	} else {
-		static const char *const facts[] = {"category", "title", "department", "party", NULL};
+		static const char *const facts[] = {"category", "title", "department", "party",
+		    NULL};
 		printf("case file       %s\n", json_string_value(json_object_get(crec, "number")));
 		printf("state           %s\n", json_string_value(json_object_get(crec, "state")));
 		for (size_t f = 0; facts[f] != NULL; f++)
@@ -494,17 +505,20 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 			json_array_foreach(members, i, e)
 			{
 				const char *s = json_string_value(json_object_get(e, "stage"));
-				int match = name != NULL ? s != NULL && strcmp(s, name) == 0 : s == NULL;
+				int match = name != NULL ? s != NULL && strcmp(s, name) == 0 :
+				    s == NULL;
 				json_t *rec = json_object_get(e, "record");
 				if (!match)
 					continue;
 				if (!header)
 					printf("\n%s\n", name != NULL ? name : "(no stage)");
 				header = 1;
-				printf("  %s  added by ledger event ", json_string_value(json_object_get(e, "id")));
+				printf("  %s  added by ledger event ",
+				    json_string_value(json_object_get(e, "id")));
 				print_origin(e);
 				if (json_object_get(e, "reason") != NULL)
-					printf(": %s", json_string_value(json_object_get(e, "reason")));
+					printf(": %s",
+					    json_string_value(json_object_get(e, "reason")));
 				printf("\n");
 				if (rec != NULL) {
 					json_t *s2;
@@ -512,18 +526,24 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 					json_array_foreach(json_object_get(rec, "seen"), k, s2)
 					{
 						printf("    sighting #%lld %s  %s  officers ",
-						    (long long)json_integer_value(json_object_get(s2, "seq")),
-						    json_string_value(json_object_get(s2, "source")) ?
-						        json_string_value(json_object_get(s2, "source")) : "-",
+						    (long long)json_integer_value(
+						        json_object_get(s2, "seq")),
+						    json_string_value(
+						        json_object_get(s2, "source")) ?
+						        json_string_value(
+						            json_object_get(s2, "source")) : "-",
 						    json_string_value(json_object_get(s2, "name")));
 						print_value(json_object_get(s2, "officers"));
 						printf("  recorded ");
 						print_value(json_object_get(s2, "recorded_start"));
 						printf("\n");
 					}
-					if (json_array_size(json_object_get(rec, "corrections")) > 0)
-						printf("    corrections: %zu (`custos show %s --history`)\n",
-						    json_array_size(json_object_get(rec, "corrections")),
+					if (json_array_size(
+					        json_object_get(rec, "corrections")) > 0)
+						printf("    corrections: %zu (`custos show %s "
+						       "--history`)\n",
+						    json_array_size(
+						        json_object_get(rec, "corrections")),
 						    json_string_value(json_object_get(e, "id")));
 				}
 			}
@@ -653,7 +673,8 @@ cmd_amend(int argc, char **argv, struct opts *o)
 		code = explain(st, rc, number, id, what);
 	} else {
 		if (!o->quiet)
-			printf("corrected %s%s%s (ledger event #%llu)\n", id != NULL ? id : "case file ",
+			printf("corrected %s%s%s (ledger event #%llu)\n",
+			    id != NULL ? id : "case file ",
 			    id != NULL && number != NULL ? " in case file " : "",
 			    number != NULL ? number : "", (unsigned long long)seq);
 		code = sign_after(st);

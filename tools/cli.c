@@ -81,7 +81,8 @@ print_json(json_t *v)
 	struct outbuf b = {NULL, 0, 0, 0};
 
 	if (v != NULL &&
-	    json_dump_callback(v, out_cb, &b, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) == 0 &&
+	    json_dump_callback(v, out_cb, &b,
+	        JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) == 0 &&
 	    !b.failed && b.p != NULL)
 		puts(b.p);
 	else

@@ -89,13 +89,16 @@ cmd_status(int argc, char **argv, struct opts *o)
 		printf("custosd is %s (station %s)\n", state != NULL ? state : "?",
 		    json_string_value(json_object_get(ans, "station")));
 		if (state != NULL && strcmp(state, "disk_full") == 0)
-			printf("  PAUSED: the store's disk is full: %.1f MiB free, %.1f MiB needed;\n"
-			       "  free space on that disk (or lower `reserve`): it resumes by itself\n",
-			    (double)json_integer_value(json_object_get(ans, "store_free_bytes")) / 1048576,
-			    (double)json_integer_value(json_object_get(ans, "needed_bytes")) / 1048576);
+			printf("  PAUSED: the store's disk is full: %.1f MiB free, %.1f MiB "
+			       "needed;\n  free space on that disk (or lower `reserve`): it "
+			       "resumes by itself\n",
+			    (double)json_integer_value(json_object_get(ans, "store_free_bytes")) /
+			        1048576,
+			    (double)json_integer_value(json_object_get(ans, "needed_bytes")) /
+			        1048576);
 		else if (state != NULL && strcmp(state, "failed") == 0)
-			printf("  STOPPED: the store failed (see the journal: journalctl -u custosd);\n"
-			       "  repair the storage, then restart custosd\n");
+			printf("  STOPPED: the store failed (see the journal: journalctl -u "
+			       "custosd);\n  repair the storage, then restart custosd\n");
 		printf("  waiting to settle %lld, queued %lld, in progress %lld\n",
 		    (long long)json_integer_value(json_object_get(ans, "waiting_to_settle")),
 		    (long long)json_integer_value(json_object_get(ans, "queued")),
@@ -163,7 +166,8 @@ dock_row(void *ctx, const char *key, json_t *s)
 		if (a == b)
 			snprintf(gtext + len, sizeof(gtext) - len, "%s%lld", i ? "," : "", a);
 		else
-			snprintf(gtext + len, sizeof(gtext) - len, "%s%lld-%lld", i ? "," : "", a, b);
+			snprintf(gtext + len, sizeof(gtext) - len, "%s%lld-%lld", i ? "," : "", a,
+			    b);
 	}
 	printf("%s\t%s\t%s\tfiles %lld\tgaps %s\tclock offset %+.1f s\tdocked %s\tfolder %s%s\n",
 	    json_string_value(json_object_get(s, "device")),

@@ -45,8 +45,10 @@ cmd_find(int argc, char **argv, struct opts *o)
 	struct cs_query q = {0};
 	const struct cli_opt own[] = {CLI_OPT("case", 0, CLI_STRING, &q.case_no),
 		CLI_OPT("case-prefix", 0, CLI_STRING, &q.case_prefix),
-		CLI_OPT("officer", 0, CLI_STRING, &q.officer), CLI_OPT("device", 0, CLI_STRING, &q.device),
-		CLI_OPT("sha256", 0, CLI_STRING, &q.sha256), CLI_OPT("from", 0, CLI_STRING, &q.from),
+		CLI_OPT("officer", 0, CLI_STRING, &q.officer),
+		CLI_OPT("device", 0, CLI_STRING, &q.device),
+		CLI_OPT("sha256", 0, CLI_STRING, &q.sha256),
+		CLI_OPT("from", 0, CLI_STRING, &q.from),
 		CLI_OPT("to", 0, CLI_STRING, &q.to), CLI_END};
 	char *key = NULL;
 	struct cs_store *st;
@@ -57,8 +59,9 @@ cmd_find(int argc, char **argv, struct opts *o)
 	rc = cli_parse(argc, argv, own, usage_find, o);
 	if (rc >= 0)
 		return rc;
-	if (optind != argc || (!q.case_no && !q.case_prefix && !q.officer && !q.device && !q.sha256 &&
-	                          !q.from && !q.to)) {
+	if (optind != argc ||
+	    (!q.case_no && !q.case_prefix && !q.officer && !q.device && !q.sha256 && !q.from &&
+	        !q.to)) {
 		fputs(usage_find, stderr);
 		return EXIT_USAGE;
 	}
@@ -150,7 +153,8 @@ cmd_show(int argc, char **argv, struct opts *o)
 		json_array_foreach(evs, i, e)
 		{
 			json_t *ev = json_object_get(e, "event");
-			printf("  #%lld  %s  %s\n", (long long)json_integer_value(json_object_get(e, "seq")),
+			printf("  #%lld  %s  %s\n",
+			    (long long)json_integer_value(json_object_get(e, "seq")),
 			    json_string_value(json_object_get(ev, "time")),
 			    json_string_value(json_object_get(ev, "event")));
 		}

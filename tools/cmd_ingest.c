@@ -94,14 +94,16 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 	}
 	if (rc < 0) {
 		if (strcmp(field, "stage") == 0)
-			errmsg("unknown --stage '%s': use 立案, 调查, 取证, 审查, 决定, 送达 or 执行", m.stage);
+			errmsg("unknown --stage '%s': use 立案, 调查, 取证, 审查, 决定, 送达 or "
+			       "执行", m.stage);
 		else if (strncmp(field, "recorded", 8) == 0)
-			errmsg("invalid --%s: give an RFC 3339 time such as 2026-11-28T08:30:00+08:00%s",
+			errmsg("invalid --%s: give an RFC 3339 time such as "
+			       "2026-11-28T08:30:00+08:00%s",
 			    strcmp(field, "recorded_start") == 0 ? "recorded-at" : "recorded-end",
 			    strcmp(field, "recorded_end") == 0 ? ", not before the start" : "");
 		else
-			errmsg("invalid --%s: it must be 1 to 256 bytes of UTF-8 text without control "
-			       "characters",
+			errmsg("invalid --%s: it must be 1 to 256 bytes of UTF-8 text without "
+			       "control characters",
 			    field);
 		return EXIT_USAGE;
 	}
@@ -117,8 +119,8 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		if (rc < 0) {
 			if (rc == CS_EFAILED || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ||
 			    rc == -EROFS || rc == -ENOMEM || rc == -EAGAIN || rc == CS_ECRYPTO) {
-				errmsg("could not secure '%s': %s; %snothing more is ingested", name,
-				    cs_strerror(rc),
+				errmsg("could not secure '%s': %s; %snothing more is ingested",
+				    name, cs_strerror(rc),
 				    rc == -ENOMEM || rc == -EAGAIN || rc == CS_ECRYPTO ?
 				        "" : "the store stopped taking work and ");
 				code = EXIT_STORE;
@@ -150,8 +152,8 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		free(shown);
 	}
 	if (secured > 0 && m.case_no == NULL && !o->quiet)
-		fprintf(stderr, "%s: secured without a case number: `custos case add C ID... --stage "
-		                "S` puts the items in a case file\n",
+		fprintf(stderr, "%s: secured without a case number: `custos case add C ID... "
+		                "--stage S` puts the items in a case file\n",
 		    prog);
 	if (secured > 0 && code != EXIT_STORE) {
 		rc = cs_store_checkpoint(st, NULL);

@@ -140,12 +140,14 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 	code = EXIT_PROBLEM;
 	for (size_t i = 0; i < chk.n_proven; i++) {
 		const struct cs_proven *pv = &chk.proven[i];
-		json_array_append_new(answer, json_pack("{s:s, s:I, s:I, s:o*}", "origin", pv->origin,
-		    "tree_size", (json_int_t)pv->tree_size, "index", (json_int_t)pv->index, "event",
-		    json_incref(pv->event)));
+		json_array_append_new(answer,
+		    json_pack("{s:s, s:I, s:I, s:o*}", "origin", pv->origin, "tree_size",
+		        (json_int_t)pv->tree_size, "index", (json_int_t)pv->index, "event",
+		        json_incref(pv->event)));
 		if (!o->json) {
 			printf("OK: event %llu is in the tree of %llu events signed by %s\n",
-			    (unsigned long long)pv->index, (unsigned long long)pv->tree_size, pv->origin);
+			    (unsigned long long)pv->index, (unsigned long long)pv->tree_size,
+			    pv->origin);
 			printf("%.*s\n", (int)pv->extra_len, (const char *)pv->extra);
 		}
 	}
@@ -167,15 +169,16 @@ check_proofs(const char *text, size_t len, const char *key, const char *name,
 		    chk.part);
 		goto out;
 	case CS_CHECK_INCLUSION:
-		errmsg("FAILED: the event is not included in the signed tree (proof %zu)", chk.part);
+		errmsg("FAILED: the event is not included in the signed tree (proof %zu)",
+		    chk.part);
 		goto out;
 	default:
 		errmsg("FAILED: %s", chk.why != NULL ? chk.why : "the proofs do not check out");
 		goto out;
 	}
 	if (chk.case_file && !o->json)
-		printf("OK: the events are one case file's, %zu member(s) at the end%s\n", chk.members,
-		    chk.seals > 0 ? "; the seal matches them" : "");
+		printf("OK: the events are one case file's, %zu member(s) at the end%s\n",
+		    chk.members, chk.seals > 0 ? "; the seal matches them" : "");
 	code = EXIT_OK;
 	if (o->json) {
 		json_t *j = json_pack("{s:b, s:O}", "ok", 1, "proofs", answer);
@@ -310,7 +313,8 @@ cmd_check_receipt(int argc, char **argv, struct opts *o)
 		if (json_is_true(json_object_get(r, "clock_suspect")))
 			printf("WARNING: the recorder's clock was more than a year off at docking "
 			       "(offset %+.0f s): its recording times are suspect; set its clock\n",
-			    (double)json_integer_value(json_object_get(r, "clock_offset_ms")) / 1000.0);
+			    (double)json_integer_value(json_object_get(r, "clock_offset_ms")) /
+			        1000.0);
 	}
 out:
 	cs_check_fini(&chk);

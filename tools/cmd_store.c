@@ -81,7 +81,8 @@ cmd_init(int argc, char **argv, struct opts *o)
 	if (rc == 0)
 		rc = cs_store_verifier_key(st, &vkey);
 	if (rc < 0) {
-		errmsg("the store was created but its first checkpoint failed: %s", cs_strerror(rc));
+		errmsg("the store was created but its first checkpoint failed: %s",
+		    cs_strerror(rc));
 		cs_store_close(st);
 		return EXIT_STORE;
 	}

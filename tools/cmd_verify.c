@@ -83,8 +83,8 @@ on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 		return;
 	v->last = now;
 	if (strcmp(phase, "blobs") == 0)
-		fprintf(stderr, "\r\033[Kchecking stored files: %llu of %llu", (unsigned long long)done,
-		    (unsigned long long)total);
+		fprintf(stderr, "\r\033[Kchecking stored files: %llu of %llu",
+		    (unsigned long long)done, (unsigned long long)total);
 	else if (total > 0)
 		fprintf(stderr, "\r\033[Kchecking the %s: %3.0f%%", phase,
 		    100.0 * (double)done / (double)total);
@@ -146,12 +146,13 @@ cmd_verify(int argc, char **argv, struct opts *o)
 		v.problems = json_array();
 		on_problem(&v, &p);
 		if (o->json) {
-			json_t *j = json_pack("{s:b, s:i, s:O}", "ok", 0, "problem_count", 1, "problems",
-			    v.problems);
+			json_t *j = json_pack("{s:b, s:i, s:O}", "ok", 0, "problem_count", 1,
+			    "problems", v.problems);
 			print_json(j);
 			json_decref(j);
 		} else {
-			printf("1 problem(s) found; the store is damaged: keep it as it is and report it\n");
+			printf("1 problem(s) found; the store is damaged: keep it as it is and "
+			       "report it\n");
 		}
 		json_decref(v.problems);
 		return EXIT_PROBLEM;
@@ -185,16 +186,18 @@ cmd_verify(int argc, char **argv, struct opts *o)
 	} else {
 		code = rc > 0 ? EXIT_PROBLEM : EXIT_OK;
 		if (o->json) {
-			json_t *j = json_pack("{s:b, s:i, s:I, s:O}", "ok", rc == 0, "problem_count", rc,
-			    "ledger_size", (json_int_t)size, "problems", v.problems);
+			json_t *j = json_pack("{s:b, s:i, s:I, s:O}", "ok", rc == 0,
+			    "problem_count", rc, "ledger_size", (json_int_t)size, "problems",
+			    v.problems);
 			print_json(j);
 			json_decref(j);
 		} else if (rc == 0) {
-			printf("all intact: %llu ledger events, every stored file matches its digest\n",
+			printf("all intact: %llu ledger events, every stored file matches its "
+			       "digest\n",
 			    (unsigned long long)size);
 		} else {
-			printf("%d problem(s) found; the store is damaged: keep it as it is and report "
-			       "it\n",
+			printf("%d problem(s) found; the store is damaged: keep it as it is and "
+			       "report it\n",
 			    rc);
 		}
 	}

@@ -295,7 +295,8 @@ main(void)
 		return 2;
 	}
 	snprintf(root, sizeof(root), "%s/store", base);
-	ok(cs_store_init(root, "CHK") == 0 && cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0,
+	ok(cs_store_init(root, "CHK") == 0 &&
+	        cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0,
 	    "a store");
 	snprintf(path, sizeof(path), "%s/a.mp4", base);
 	make_file(path, "the first recording\n");

@@ -44,7 +44,8 @@ static const struct {
 	{DEFAULT_PATTERN, "BWC01_P123_2024010203040x_0007.mp4", 0, NULL, NULL, NULL, NULL},
 	/* no sequence number */
 	{DEFAULT_PATTERN, "BWC01_P123_20240102030405_.mp4", 0, NULL, NULL, NULL, NULL},
-	{DEFAULT_PATTERN, "BWC01_P123_20240102030405_0007", 0, NULL, NULL, NULL, NULL}, /* no extension */
+	{DEFAULT_PATTERN, "BWC01_P123_20240102030405_0007", 0, NULL, NULL, NULL,
+	    NULL}, /* no extension */
 	{DEFAULT_PATTERN, "notes.txt", 0, NULL, NULL, NULL, NULL},
 	{DEFAULT_PATTERN, "", 0, NULL, NULL, NULL, NULL},
 	{"{device}-{seq}.mp4", "A-12.mp4", 1, "A", "", "", "12"},
@@ -52,7 +53,8 @@ static const struct {
 	{"{device}-{seq}.mp4", "A-12.mp4x", 0, NULL, NULL, NULL, NULL}, /* more after the pattern */
 	{"{device}-{seq}.mp4", "-12.mp4", 0, NULL, NULL, NULL, NULL},   /* an empty field */
 	{"{any}_{seq}.{ext}", "x_5.mp4", 1, "", "", "", "5"},
-	{"{any}_{seq}.{ext}", "x_y_5.mp4", 0, NULL, NULL, NULL, NULL}, /* {any} ends at the first '_' */
+	{"{any}_{seq}.{ext}", "x_y_5.mp4", 0, NULL, NULL, NULL,
+	    NULL}, /* {any} ends at the first '_' */
 	{"{device}-{seq}.mp4", "D-123456789012345678901234567890.mp4", 1, "D", "", "",
 	    "123456789012345678901234567890"},
 	/* A device longer than its field is not taken, the name still matches. */
@@ -178,7 +180,8 @@ main(void)
 		if (rc != 0)
 			continue;
 		is_int(off, clocks[i].offset, "  offset %lld ms", (long long)clocks[i].offset);
-		is_int(suspect, clocks[i].suspect, "  %s", clocks[i].suspect ? "suspect" : "trusted");
+		is_int(suspect, clocks[i].suspect, "  %s",
+		    clocks[i].suspect ? "suspect" : "trusted");
 	}
 
 	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
@@ -205,18 +208,19 @@ main(void)
 		json_t *g = json_loads("[[4, 4]]", 0, NULL);
 		struct cs_receipt_parts p = {.session = "BWC01-20240102T030405.000Z",
 		    .device = "BWC01", .model = "M1", .officer = "P123",
-		    .docked_at = "2024-01-02T03:04:05.000Z", .recorder_clock = "2000-01-01T00:00:00Z",
+		    .docked_at = "2024-01-02T03:04:05.000Z",
+		    .recorder_clock = "2000-01-01T00:00:00Z",
 		    .clock_offset_ms = -42, .clock_suspect = 1, .files = files,
 		    .sequence_gaps = g};
 		json_t *r = cs_recorder_receipt(&p);
 		ok(same_json(r, "{\"receipt\": \"custos dock receipt v1\", "
-		                "\"session\": \"BWC01-20240102T030405.000Z\", \"device\": \"BWC01\", "
-		                "\"model\": \"M1\", \"officer\": \"P123\", "
+		                "\"session\": \"BWC01-20240102T030405.000Z\", \"device\": "
+		                "\"BWC01\", \"model\": \"M1\", \"officer\": \"P123\", "
 		                "\"docked_at\": \"2024-01-02T03:04:05.000Z\", "
 		                "\"recorder_clock_at_docking\": \"2000-01-01T00:00:00Z\", "
 		                "\"clock_offset_ms\": -42, \"clock_suspect\": true, "
-		                "\"files\": [{\"path\": \"a.mp4\"}], \"release_policy\": \"local\", "
-		                "\"sequence_gaps\": [[4, 4]]}"),
+		                "\"files\": [{\"path\": \"a.mp4\"}], \"release_policy\": "
+		                "\"local\", \"sequence_gaps\": [[4, 4]]}"),
 		    "receipt body from its parts");
 		ok(r != NULL && json_object_get(r, "files") == files, "  the file list is shared");
 		json_decref(r);
