@@ -621,6 +621,10 @@ open_session(struct daemon *d, struct dock *k)
 		/* Milliseconds: a restart within the same second opens a distinct session. */
 		snprintf(k->session, sizeof(k->session), "%s-%s.%03dZ", k->device, stamp,
 		    (int)(k->docked_at_ms % 1000));
+		/* Two folders of one device docked in the same millisecond: two sessions. */
+		for (int n = 2; session_in_use(d, k, k->session) && n < 1000; n++)
+			snprintf(k->session, sizeof(k->session), "%s-%s.%03dZ-%d", k->device, stamp,
+			    (int)(k->docked_at_ms % 1000), n);
 		format_ms(k->docked_at_ms, k->docked_at, sizeof(k->docked_at));
 		logmsg(2, "recorder %s (%s, officer %s) docked at %s: session %s opened, clock "
 		          "offset %+.3f s",
