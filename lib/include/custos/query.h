@@ -45,11 +45,4 @@ int cs_store_event(struct cs_store *st, uint64_t seq, json_t **event, char **raw
 typedef int (*cs_event_fn)(void *ctx, uint64_t seq, json_t *event);
 int cs_store_log(struct cs_store *st, uint64_t from, uint64_t count, cs_event_fn cb, void *ctx);
 
-/*
- * The tlog-proof@v1 text (malloc'd) proving the item's ingest event is
- * included in the latest checkpoint. CS_ENOTFOUND if the id is unknown;
- * -EAGAIN if the latest checkpoint does not cover the event yet.
- */
-int cs_store_prove(struct cs_store *st, const char *id, char **out);
-
 #endif
