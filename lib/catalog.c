@@ -180,12 +180,31 @@ cs__json_canonical(const json_t *v, size_t *len)
 }
 
 /*
- * -1 if the catalog was made by an older custos (events in it, no "schema"
- * or an older one); a new catalog gets this version's schema. LMDB code
- * otherwise.
+ * MDB_CORRUPTED when the main table names this version's "cases" table: a
+ * catalog made by this version always has "schema" beside it. 0 when there
+ * is no such table.
  */
 static int
-check_schema(MDB_txn *txn, int create)
+has_cases_table(MDB_txn *txn)
+{
+	MDB_dbi dbi;
+	int rc = mdb_dbi_open(txn, "cases", 0, &dbi);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return rc == 0 ? MDB_CORRUPTED : rc;
+}
+
+/*
+ * -1 if the catalog was made by an older custos: events in it, no "schema"
+ * key and none of this version's tables (custos 0.1.0 wrote no schema
+ * number; it is the only older one). A schema number other than this
+ * version's, or a missing one beside this version's tables, is damage (a
+ * flipped bit must not pass for an old catalog, which would be silently
+ * rebuilt). A new catalog gets this version's schema. LMDB code otherwise.
+ */
+static int
+check_schema(MDB_txn *txn, int create, uint64_t *found)
 {
 	static const char skey[] = "schema", zkey[] = "size";
 	MDB_val k = {sizeof(skey) - 1, (void *)skey}, d;
@@ -198,10 +217,14 @@ check_schema(MDB_txn *txn, int create)
 	if (rc != 0)
 		return rc;
 	rc = mdb_get(txn, meta, &k, &d);
-	if (rc == 0 && d.mv_size == 8)
+	if (rc == 0 && d.mv_size != 8)
+		return MDB_CORRUPTED;
+	if (rc == 0)
 		schema = get_be64(d.mv_data);
-	else if (rc != 0 && rc != MDB_NOTFOUND)
+	else if (rc != MDB_NOTFOUND)
 		return rc;
+	else if ((rc = has_cases_table(txn)) != 0)
+		return rc; /* no "schema" beside this version's tables: damage */
 	k.mv_size = sizeof(zkey) - 1;
 	k.mv_data = (void *)zkey;
 	rc = mdb_get(txn, meta, &k, &d);
@@ -209,9 +232,12 @@ check_schema(MDB_txn *txn, int create)
 		size = get_be64(d.mv_data);
 	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
+	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (size > 0 || schema != 0)
+	if (schema != 0)
+		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
+	if (size > 0)
 		return -1;
 	if (!create)
 		return 0; /* an empty catalog: nothing in it to read differently */
@@ -340,6 +366,7 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 	size_t mapsize = (size_t)64 << 20;
 	unsigned flags = MDB_NOTLS;
 	MDB_txn *txn = NULL;
+	uint64_t schema = 0;
 	int dead, rc;
 
 	memset(c, 0, sizeof(*c));
@@ -376,7 +403,7 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 	}
 	if (rc != 0)
 		goto fail;
-	rc = check_schema(txn, create);
+	rc = check_schema(txn, create, &schema);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -386,7 +413,7 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 		if (is_dupsort(i))
 			f |= MDB_DUPSORT;
 		rc = mdb_dbi_open(txn, dbi_names[i], f, &c->dbi[i]);
-		if (rc == MDB_NOTFOUND && i >= CS_DBI_CASES)
+		if (rc == MDB_NOTFOUND && i >= CS_DBI_CASES && schema == 0)
 			rc = -1; /* an empty catalog of an older custos */
 		if (rc != 0) {
 			mdb_txn_abort(txn);

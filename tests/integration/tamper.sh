@@ -142,6 +142,44 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not any(p.
 	"$WORK/last.out" "$B"
 t_ok $? "lmdb (raw bytes): verify --json carries the id"
 
+# ---- the catalog's schema number, or its key, one bit flipped in data.mdb ----
+# A flipped bit must not make this version's catalog pass for one made by an
+# older custos (no "schema" key): that one is rebuilt without a word, and
+# verify would report nothing.
+for what in value key table; do
+	fresh "lmdb-schema-$what"
+	python3 - "$S/catalog/data.mdb" "$what" <<'EOF2'
+import sys
+path, what = sys.argv[1], sys.argv[2]
+d = bytearray(open(path, 'rb').read())
+n, i = 0, d.find(b'schema')
+while what == 'table' and i >= 0:
+    i = -1
+    j = d.find(b'cases')  # the name of the "cases" table in LMDB's main table
+    while j >= 0:
+        if d[j - 1] != ord('"') and d[j + 5] != ord('"'):
+            d[j + 4] ^= 0x01  # "cases" -> "caser"
+            n += 1
+        j = d.find(b'cases', j + 1)
+while i >= 0:
+    if d[i + 6:i + 14] == b'\0\0\0\0\0\0\0\x02':
+        if what == 'value':
+            d[i + 13] ^= 0x01  # 2 -> 3
+        else:
+            d[i + 3] ^= 0x08  # "schema" -> "scheea"
+        n += 1
+    i = d.find(b'schema', i + 1)
+open(path, 'r+b').write(d)
+sys.exit(0 if n > 0 else 1)
+EOF2
+	t_ok $? "lmdb schema $what: one bit flipped in data.mdb"
+	t_status 1 "lmdb schema $what: verify exits 1" "$CUSTOS" verify
+	t_grep "lmdb schema $what: verify calls the catalog damaged" '^PROBLEM catalog: the catalog is damaged' \
+		"$WORK/last.out"
+	! grep -q 'older custos' "$WORK/last.out"
+	t_ok $? "lmdb schema $what: ... and does not take it for an older custos's"
+done
+
 # ---- a record inside LMDB, rewritten with lmdb-utils: a's case number ----
 if command -v mdb_dump >/dev/null 2>&1 && command -v mdb_load >/dev/null 2>&1; then
 	fresh lmdb-load
