@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include "custos/error.h"
+#include "custos/secure.h"
 #include "daemon.h"
 
 __attribute__((format(printf, 2, 3))) void logmsg(int level, const char *fmt, ...);
@@ -25,11 +26,11 @@ void lib_log(void *ctx, int level, const char *msg);
  * thread only.
  */
 __attribute__((format(printf, 2, 3))) void out_of_memory(struct daemon *d, const char *fmt, ...);
-/* A failed allocation (or OpenSSL failing, for want of one): -ENOMEM or CS_ECRYPTO. */
+/* A failed allocation (or OpenSSL failing, for want of one), as lib classifies it. */
 static inline int
 is_oom(int rc)
 {
-	return rc == -ENOMEM || rc == CS_ECRYPTO;
+	return cs_fault(NULL, rc, CS_STAGE_INGEST) == CS_FAULT_MEMORY;
 }
 /*
  * After a store operation came back on the loop thread: if the store

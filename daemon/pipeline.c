@@ -20,14 +20,10 @@
 #include <uv.h>
 
 #include "custos/error.h"
-#include "custos/source.h"
 #include "custos/store.h"
 #include "log.h"
 #include "pipeline.h"
 #include "watch.h"
-#ifdef CS_FAILPOINTS
-#include <stdatomic.h>
-#endif
 
 /* ---- securing a file (thread pool) ---- */
 
@@ -37,335 +33,45 @@ struct work {
 	struct cand *c;
 	/* results, written in the work callback, read in the done callback */
 	int rc;
-	int stage; /* 0 open, 1 ingest, 2 re-read, 3 release */
-	struct cs_ingest_result res;
-	char sidecar_error[1024];
+	struct cs_secured s;
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
-	char metabuf[512]; /* strings of dock metadata parsed from the file name */
-	int resumed;       /* finished a file whose event was written before a crash */
-	uint64_t bytes;    /* counted in d->inflight_bytes */
-	json_t *extra;
+	uint64_t bytes; /* counted in d->inflight_bytes */
 };
 
+
 /*
- * Reads "<rel>.json" beside the file, if there is one; untrusted input.
- * 0 with *out the sidecar (or NULL: none, or a bad one, named in
- * w->sidecar_error: the file is secured without it), or -ENOMEM: the
- * sidecar could not be read for lack of memory, and the file must wait
- * rather than lose its metadata.
+ * Work item: secure one file with lib's one transaction (cs_secure: open
+ * beneath the tree, metadata, ingest, re-read, release, or the refusal
+ * recorded), off the loop thread.
  */
-static int
-load_sidecar(struct work *w, int dirfd, const char *rel, json_t **out)
-{
-	char path[PATH_MAX];
-	const char *base;
-	struct stat sb;
-	json_error_t jerr;
-	json_t *j = NULL;
-	char *buf = NULL;
-	ssize_t n;
-	int fd, rc;
-
-	*out = NULL;
-	/* A name of NAME_MAX - 4 bytes or more can have no sidecar: "<name>.json" is too long. */
-	base = strrchr(rel, '/');
-	base = base != NULL ? base + 1 : rel;
-	if (strlen(base) + 5 > NAME_MAX ||
-	    snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
-		return 0;
-	fd = cs_source_open(dirfd, path, 1 << 16, &sb);
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0) {
-		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "%s", cs_strerror(fd));
-		return 0;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = read(fd, buf, (size_t)sb.st_size);
-	close(fd);
-	if (n < 0) {
-		free(buf);
-		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "unreadable");
-		return 0;
-	}
-	rc = cs_json_parse(buf, (size_t)n, JSON_REJECT_DUPLICATES, &j, &jerr);
-	free(buf);
-	if (rc == -ENOMEM)
-		return rc;
-	if (rc < 0 || !json_is_object(j)) {
-		snprintf(w->sidecar_error, sizeof(w->sidecar_error), "line %d: %s", jerr.line,
-		    rc < 0 ? jerr.text : "not a JSON object");
-		json_decref(j);
-		return 0;
-	}
-	*out = j;
-	return 0;
-}
-
-static void
-record_refusal(struct daemon *d, struct cand *c, int dirfd, int rc)
-{
-	struct stat sb;
-	json_t *job;
-	char *key = job_key(c->ib, c->rel);
-
-	if (key == NULL || fstatat(dirfd, c->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		free(key);
-		return;
-	}
-	job = json_pack("{s:s, s:s, s:I, s:I, s:I}", "state", "refused", "reason", cs_strerror(rc),
-	    "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino, "mtime_ns",
-	    (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
-	(void)cs_store_job_put(d->st, key, job);
-	json_decref(job);
-	free(key);
-}
-
-/* Errors that mean "this entry is not acceptable evidence", not "try again". */
-static int
-is_refusal(int rc)
-{
-	return rc < 0 && rc != CS_ECHANGED && rc != -ENOENT && rc != CS_EFAILED && rc != -EIO &&
-	    rc != CS_ESOURCE && rc != -EROFS && rc != -EFBIG &&
-	    rc != -ENOSPC && rc != -EDQUOT && !is_oom(rc) && rc != CS_ESTORE;
-}
-
-static void secure_file(struct work *w);
-
-static int
-is_store_error(int rc)
-{
-	return rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == CS_ESTORE;
-}
-/*
- * A job left "ingested" for exactly this file (same identity): a crash came
- * after its ledger event and before its release. Fills w->res from the job
- * and returns 1; 0 if there is no such job; -ENOMEM if it could not be
- * looked up (the file must not be taken a second time). On a recorder the
- * file's bytes (`fd`) must also have the job's digest: a folder can be
- * another copy with the same names, sizes and times.
- */
-static int
-resume_ingested(struct work *w, const char *key, const struct stat *sb, int fd)
-{
-	json_t *job = NULL;
-	const char *state, *id, *sha;
-	int yes = 0, rc;
-
-	rc = cs_store_job_get(w->d->st, key, &job);
-	if (rc < 0)
-		return rc == -ENOMEM ? rc : 0;
-	state = json_string_value(json_object_get(job, "state"));
-	id = json_string_value(json_object_get(job, "id"));
-	sha = json_string_value(json_object_get(job, "sha256"));
-	if (state != NULL && strcmp(state, "ingested") == 0 && id != NULL && sha != NULL &&
-	    strlen(sha) == 64 && strlen(id) < sizeof(w->res.id) &&
-	    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb->st_size &&
-	    json_integer_value(json_object_get(job, "mtime_ns")) ==
-	        (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec &&
-	    (w->c->ib->src != NULL ||
-	        json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino)) {
-		char hex[65];
-		uint64_t size;
-		if (w->c->ib->src != NULL) {
-			rc = cs_hash_fd(fd, hex, &size);
-			if (rc < 0 || strcmp(hex, sha) != 0 || size != (uint64_t)sb->st_size) {
-				json_decref(job);
-				/* Other bytes (or unreadable: the ingest meets and names that). */
-				return is_oom(rc) ? rc : 0;
-			}
-		}
-		memset(&w->res, 0, sizeof(w->res));
-		snprintf(w->res.id, sizeof(w->res.id), "%s", id);
-		memcpy(w->res.sha256, sha, 65);
-		w->res.size = (uint64_t)sb->st_size;
-		w->resumed = 1;
-		yes = 1;
-	}
-	json_decref(job);
-	return yes;
-}
-
-/* Work item: secure one file; a refusal is recorded here, off the loop thread. */
 static void
 secure_work(uv_work_t *req)
 {
 	struct work *w = req->data;
-
-	secure_file(w);
-	if (is_refusal(w->rc))
-		record_refusal(w->d, w->c, w->dirfd, w->rc);
-}
-
-#ifdef CS_FAILPOINTS
-/*
- * Test build: with CUSTOS_REREAD_GATE=DIR every file waits between its copy
- * and its re-read. custosd writes DIR/<n>.at (n counts from 1: the file's
- * path and the digest copied) and goes on once DIR/<n>.go exists, or after
- * ten minutes; a test changes the source in that window.
- */
-static void
-reread_gate(const struct work *w)
-{
-	static atomic_long seq;
-	const char *dir = getenv("CUSTOS_REREAD_GATE");
-	char path[PATH_MAX], line[PATH_MAX + 128];
-	struct timespec ts = {0, 10000000};
-	long n;
-	int fd, len;
-
-	if (dir == NULL)
-		return;
-	n = atomic_fetch_add(&seq, 1) + 1;
-	len = snprintf(line, sizeof(line), "%s/%s %s\n", w->c->ib->path, w->c->rel, w->res.sha256);
-	snprintf(path, sizeof(path), "%s/%ld.at.tmp", dir, n);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		ssize_t r = write(fd, line, len > 0 && len < (int)sizeof(line) ? (size_t)len : 0);
-		(void)r;
-		close(fd);
-		snprintf(line, sizeof(line), "%s/%ld.at", dir, n);
-		(void)rename(path, line);
-	}
-	snprintf(path, sizeof(path), "%s/%ld.go", dir, n);
-	for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++)
-		nanosleep(&ts, NULL);
-}
-#endif
-
-static void
-secure_file(struct work *w)
-{
 	struct inbox *ib = w->c->ib;
-	const char *rel = w->c->rel;
-	const char *officers[64];
-	struct cs_meta m = {0};
-	struct stat sb, again;
-	json_t *side, *job = NULL, *ident = NULL;
-	char hex[65], *key = NULL;
-	uint64_t size;
-	int fd;
+	struct cs_secure_req rq = {0};
+	char *key = job_key(ib, w->c->rel);
 
-	w->stage = 0;
-	fd = cs_source_open(w->dirfd, rel, w->d->cfg.max_size, &sb);
-	if (fd < 0) {
-		w->rc = fd;
-		return;
-	}
-	side = NULL;
-	w->rc = ib->src == NULL ? load_sidecar(w, w->dirfd, rel, &side) : 0;
-	m.source = "inbox";
-	m.officers = officers;
-	if (ib->src != NULL)
-		w->rc = ib->src->meta(ib->src_ctx, rel, &m, officers, w->metabuf,
-		    sizeof(w->metabuf), &w->extra);
-	if (w->rc < 0) { /* out of memory: no file is secured without its metadata */
-		close(fd);
-		return;
-	}
-	/* Bad metadata never costs the evidence: each bad field is named and left out. */
-	if (side != NULL && cs_meta_from_sidecar(side, &m, officers, w->sidecar_error,
-	                        sizeof(w->sidecar_error)) < 0) {
-		w->rc = -ENOMEM; /* no file is secured without its metadata */
-		json_decref(side);
-		close(fd);
-		return;
-	}
-	w->stage = 1;
-	key = job_key(ib, rel);
-	ident = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)sb.st_ino, "size",
-	    (json_int_t)sb.st_size, "mtime_ns",
-	    (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
-	if (key == NULL || ident == NULL) {
+	if (key == NULL) {
 		w->rc = -ENOMEM;
-		json_decref(side);
-		goto out;
+		return;
 	}
-	w->rc = resume_ingested(w, key, &sb, fd);
-	if (w->rc > 0) {
-		/* Its event was written before a crash: finish it, take nothing again. */
-		w->rc = 0;
-	} else if (w->rc == 0) {
-		m.job_key = key;
-		m.job_ident = ident;
-		w->rc = cs_store_ingest_fd(w->d->st, fd, rel, &m, &w->res);
+	rq.dirfd = w->dirfd;
+	rq.rel = w->c->rel;
+	rq.max_size = w->d->cfg.max_size;
+	rq.job_key = key;
+	if (ib->src != NULL) {
+		rq.flags = CS_SECURE_RECORDER;
+		rq.meta.source = "dock";
+		rq.meta_fn = ib->src->meta;
+		rq.meta_ctx = ib->src_ctx;
+		rq.attach = ib->src->attach(ib->src_ctx);
+	} else {
+		rq.flags = CS_SECURE_SIDECAR | (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
+		rq.meta.source = "inbox";
 	}
-	json_decref(side);
-	if (w->rc < 0)
-		goto out;
-
-	/*
-	 * Nothing leaves the inbox unproven: re-read the source, same digest.
-	 * The cached pages of the first read are dropped first, so that the
-	 * second read comes from the device (a recorder's card) where it can.
-	 */
-	w->stage = 2;
-#ifdef CS_FAILPOINTS
-	reread_gate(w);
-#endif
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	w->rc = cs_hash_fd(fd, hex, &size);
-	if (w->rc == 0 && (strcmp(hex, w->res.sha256) != 0 || size != w->res.size)) {
-		/*
-		 * Its copy stays stored, but proves nothing about the source now:
-		 * the job is no longer "ingested" (which a retake would finish
-		 * without copying again), so the file is copied anew once it
-		 * settles, even with its size and mtime unchanged. Should this
-		 * record fail, the retake only finds the change again.
-		 */
-		job = json_pack("{s:s, s:s, s:s, s:I}", "state", "changed", "id", w->res.id,
-		    "sha256", w->res.sha256, "size", (json_int_t)w->res.size);
-		if (job != NULL)
-			(void)cs_store_job_put(w->d->st, key, job);
-		w->rc = CS_ECHANGED;
-	}
-	if (w->rc < 0)
-		goto out;
-
-	w->stage = 3;
-	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", w->res.id,
-	    "sha256", w->res.sha256, "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
-	    "mtime_ns", (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
-	/*
-	 * On a recorder: which opening of the folder read these bytes, and the
-	 * inode's change time, so that the receipt's walk knows what it need not
-	 * read again (dock.c).
-	 */
-	if (job != NULL && ib->src != NULL &&
-	    (json_object_set_new(job, "attach", json_string(ib->src->attach(ib->src_ctx))) < 0 ||
-	        json_object_set_new(job, "ctime_ns", json_integer((json_int_t)sb.st_ctim.tv_sec *
-	            1000000000 + sb.st_ctim.tv_nsec)) < 0)) {
-		json_decref(job);
-		job = NULL;
-	}
-	if (job == NULL) { /* released the next time, not deleted without its record */
-		w->rc = -ENOMEM;
-		goto out;
-	}
-	if (w->d->cfg.release_delete && ib->src == NULL) {
-		/* Delete only the very file that was read (same inode, unchanged). */
-		if (fstatat(w->dirfd, rel, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    again.st_ino == sb.st_ino && again.st_dev == sb.st_dev &&
-		    again.st_size == sb.st_size && again.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
-		    again.st_mtim.tv_sec == sb.st_mtim.tv_sec) {
-			if (unlinkat(w->dirfd, rel, 0) == 0) {
-				char side_path[PATH_MAX];
-				if (snprintf(side_path, sizeof(side_path), "%s.json", rel) <
-				    (int)sizeof(side_path))
-					(void)unlinkat(w->dirfd, side_path, 0);
-			}
-		}
-	}
-	w->rc = cs_store_job_put(w->d->st, key, job);
-out:
-	json_decref(job);
-	json_decref(ident);
+	w->rc = cs_secure(w->d->st, &rq, &w->s);
 	free(key);
-	close(fd);
 }
 
 /* ---- the store's disk: pause when it is full, resume once space is freed ---- */
@@ -542,37 +248,42 @@ secure_done(uv_work_t *req, int status)
 	struct work *w = req->data;
 	struct daemon *d = w->d;
 	struct cand *c = w->c;
+	const struct cs_ingest_result *res = &w->s.res;
+	int stage = w->s.stage;
 
 	(void)status;
 	d->in_flight--;
 	d->inflight_bytes -= w->bytes;
 	c->running = 0;
-	if (w->sidecar_error[0])
+	if (w->s.sidecar_problem[0])
 		logmsg(1, "%s/%s.json: sidecar problem (%s); the file is secured with the rest",
-		    c->ib->path, c->rel, w->sidecar_error);
-	if (w->rc == 0) {
+		    c->ib->path, c->rel, w->s.sidecar_problem);
+	switch (cs_fault(d->st, w->rc, w->s.stage)) {
+	case CS_FAULT_NONE:
 		d->secured++;
 		d->released++;
-		if (w->res.duplicate)
+		if (res->duplicate)
 			d->duplicates++;
 		logmsg(2, "secured %s/%s as %s (%llu bytes, sha256 %s)%s", c->ib->path, c->rel,
-		    w->res.id, (unsigned long long)w->res.size, w->res.sha256,
-		    w->resumed ? ", finishing an ingest interrupted by a crash" :
-		    w->res.duplicate ? ", already stored: recorded as another sighting" : "");
+		    res->id, (unsigned long long)res->size, res->sha256,
+		    w->s.resumed ? ", finishing an ingest interrupted by a crash" :
+		    res->duplicate ? ", already stored: recorded as another sighting" : "");
 		cand_remove(d, c);
 		d->oom_streak = 0;
-	} else if (is_oom(w->rc) || (w->rc == CS_EFAILED && is_oom(cs_store_failure(d->st)))) {
+		break;
+	case CS_FAULT_MEMORY:
 		/* Out of memory: nothing refused or released; the file waits to be taken again. */
 		c->size = -1;
 		if (!store_oom_check(d))
 			out_of_memory(d, "securing %s/%s", c->ib->path, c->rel);
-	} else if (w->rc == CS_ECHANGED || w->rc == -ENOENT) {
+		break;
+	case CS_FAULT_WAIT:
 		/* Still being written, or replaced: wait for it to settle again. */
-		if (w->rc == CS_ECHANGED && w->stage == 2)
+		if (w->rc == CS_ECHANGED && stage == CS_STAGE_REREAD)
 			logmsg(1, "%s/%s changed while it was being read: its re-read does not "
 			          "match the copy stored as %s (sha256 %s), so it is not released "
 			          "on that copy; it will be taken again once it settles",
-			    c->ib->path, c->rel, w->res.id, w->res.sha256);
+			    c->ib->path, c->rel, res->id, res->sha256);
 		else if (w->rc == CS_ECHANGED)
 			logmsg(2, "%s/%s changed while it was being read; it will be taken again "
 			          "once it settles",
@@ -581,23 +292,25 @@ secure_done(uv_work_t *req, int status)
 			cand_remove(d, c);
 		else
 			c->size = -1;
-	} else if (w->rc == CS_EFAILED ||
-	    (is_store_error(w->rc) && w->stage != 0 && w->stage != 2)) {
-		/* Stages 1 and 3 write the store; stages 0 and 2 only read the source. */
+		break;
+	case CS_FAULT_STORE: {
 		char what[PATH_MAX + 64];
-		if (w->stage == 3)
+		if (stage == CS_STAGE_RELEASE)
 			logmsg(0, "secured %s/%s as %s, but recording its release failed (%s)",
-			    c->ib->path, c->rel, w->res.id, cs_strerror(w->rc));
+			    c->ib->path, c->rel, res->id, cs_strerror(w->rc));
 		snprintf(what, sizeof(what), "securing %s/%s", c->ib->path, c->rel);
 		store_failed(d, w->rc, what, w->bytes);
 		c->size = -1; /* taken again once it settles, when work resumes */
-	} else {
+		break;
+	}
+	case CS_FAULT_REFUSED:
+	case CS_FAULT_SOURCE:
 		logmsg(1, "refused %s/%s: %s; it stays in the inbox untouched", c->ib->path, c->rel,
 		    cs_strerror(w->rc));
 		d->refused++;
 		cand_remove(d, c);
+		break;
 	}
-	json_decref(w->extra);
 	close(w->dirfd);
 	free(w);
 	pump(d);

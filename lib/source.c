@@ -11,9 +11,16 @@
 
 #include "custos/error.h"
 #include "custos/source.h"
+#include "util.h"
 
 int
 cs_source_open(int dirfd, const char *rel, uint64_t max_size, struct stat *sb)
+{
+	return cs__source_open(dirfd, rel, max_size, 0, sb);
+}
+
+int
+cs__source_open(int dirfd, const char *rel, uint64_t max_size, int linked_ok, struct stat *sb)
 {
 	struct open_how how;
 	long fd;
@@ -38,7 +45,7 @@ cs_source_open(int dirfd, const char *rel, uint64_t max_size, struct stat *sb)
 		close((int)fd);
 		return S_ISDIR(sb->st_mode) ? -EISDIR : CS_ENOTREG;
 	}
-	if (sb->st_nlink != 1) {
+	if (sb->st_nlink != 1 && !linked_ok) {
 		close((int)fd);
 		return CS_ELINKED;
 	}

@@ -9,12 +9,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Writes all `len` bytes at the current offset, retrying EINTR and short writes. */
 int cs__write_all(int fd, const void *buf, size_t len);
 /* Reads up to `len` bytes at `off`, retrying EINTR and short reads; returns bytes read. */
 ssize_t cs__pread_all(int fd, void *buf, size_t len, off_t off);
+/* cs_source_open(); linked_ok: a file with more than one hard link is accepted. */
+int cs__source_open(int dirfd, const char *rel, uint64_t max_size, int linked_ok, struct stat *sb);
 /*
  * fsync (or fdatasync with data_only) that remembers a failure: after one,
  * the kernel may have dropped the pages it could not write, so the store is

@@ -656,6 +656,15 @@ catalog_child(struct cs_store *st, const char *const *ids, size_t n, int out)
 	if (cs__write_all(out, &m, sizeof(m)) < 0)
 		_exit(1);
 	m.type = MSG_END;
+#ifdef CS_FAILPOINTS
+	/*
+	 * Test builds: CUSTOS_TEST_CATALOG_SIGNAL=N makes this child die by
+	 * signal N once the catalog is open, as LMDB does on a damaged page
+	 * while reading (tests/integration/catalog-crash.sh).
+	 */
+	if (getenv("CUSTOS_TEST_CATALOG_SIGNAL") != NULL)
+		raise((int)strtol(getenv("CUSTOS_TEST_CATALOG_SIGNAL"), NULL, 10));
+#endif
 	rc = verify_ledger(st, &st->cat, &v, &good);
 	if (rc == 0)
 		rc = verify_catalog(st, &st->cat, &v);

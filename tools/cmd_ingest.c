@@ -20,9 +20,10 @@ static const char usage_ingest[] =
     "                     [--recorded-end TIME] [--store DIR] [--json]\n"
     "\n"
     "Secures each FILE in the store: its bytes are hashed while they are copied,\n"
-    "written durably under their SHA-256, and recorded in the signed ledger and the\n"
-    "catalog. Prints each file's evidence id. The same bytes ingested again are\n"
-    "stored once and recorded as another sighting.\n"
+    "written durably under their SHA-256, recorded in the signed ledger and the\n"
+    "catalog, then read again from FILE: only when that second read gives the same\n"
+    "digest is the file called secured. Prints each file's evidence id. The same\n"
+    "bytes ingested again are stored once and recorded as another sighting.\n"
     "\n"
     "  --case CASE        case number, e.g. 平司罚〔2020〕1号: the items join that case\n"
     "                     file (opened if new) at --stage; without it they are in no\n"
@@ -55,6 +56,8 @@ refusal(int rc)
 		return "permission denied; this user cannot read it";
 	case CS_ECHANGED:
 		return "it changed while it was being read; secure it again once it is complete";
+	case -EXDEV:
+		return "it is a mount point of its own; give a file inside the mount";
 	default:
 		return cs_strerror(rc);
 	}
@@ -112,31 +115,39 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 		return code;
 	out = json_array();
 	for (int i = optind; i < argc; i++) {
-		struct cs_ingest_result r;
+		struct cs_secure_req rq = {.meta = m, .flags = CS_SECURE_LINKED_OK};
+		struct cs_secured sd;
+		const struct cs_ingest_result *r = &sd.res;
 		char *shown = shown_name(argv[i]);
 		const char *name = shown != NULL ? shown : "?";
-		rc = cs_store_ingest_path(st, argv[i], &m, &r);
-		if (rc < 0) {
-			if (rc == CS_EFAILED || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ||
-			    rc == -EROFS || rc == -ENOMEM || rc == -EAGAIN || rc == CS_ECRYPTO) {
-				errmsg("could not secure '%s': %s; %snothing more is ingested",
-				    name, cs_strerror(rc),
-				    rc == -ENOMEM || rc == -EAGAIN || rc == CS_ECRYPTO ?
-				        "" : "the store stopped taking work and ");
-				code = EXIT_STORE;
-				free(shown);
-				break;
-			}
-			errmsg("refused '%s': %s", name, refusal(rc));
+		enum cs_fault f;
+		rc = cs_secure_path(st, argv[i], &rq, &sd);
+		f = cs_fault(st, rc, sd.stage);
+		if (f == CS_FAULT_STORE || f == CS_FAULT_MEMORY) {
+			errmsg("could not secure '%s': %s; %snothing more is ingested", name,
+			    cs_strerror(rc),
+			    f == CS_FAULT_MEMORY ? "" : "the store stopped taking work and ");
+			code = EXIT_STORE;
+			free(shown);
+			break;
+		}
+		if (f != CS_FAULT_NONE) {
+			if (rc == CS_ECHANGED && sd.stage == CS_STAGE_REREAD)
+				errmsg("refused '%s': it changed after it was copied (the copy, "
+				       "stored as %s, does not match the file now); secure it "
+				       "again once it is complete",
+				    name, r->id);
+			else
+				errmsg("refused '%s': %s", name, refusal(rc));
 			code = EXIT_USAGE;
 			free(shown);
 			continue;
 		}
 		secured++;
 		if (o->json) {
-			json_t *one = json_pack("{s:s, s:s, s:I, s:I, s:b}", "id", r.id, "sha256",
-			    r.sha256, "size", (json_int_t)r.size, "seq", (json_int_t)r.seq,
-			    "duplicate", r.duplicate);
+			json_t *one = json_pack("{s:s, s:s, s:I, s:I, s:b}", "id", r->id, "sha256",
+			    r->sha256, "size", (json_int_t)r->size, "seq", (json_int_t)r->seq,
+			    "duplicate", r->duplicate);
 			if (one != NULL &&
 			    cs_name_json_set(one, "file", argv[i], strlen(argv[i])) < 0) {
 				json_decref(one);
@@ -146,8 +157,8 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 			if (json_array_append_new(out, one) < 0)
 				output_failed = 1;
 		} else if (!o->quiet) {
-			printf("%s\t%s\t%s%s\n", r.id, r.sha256, name,
-			    r.duplicate ? "\t(already stored; recorded as another sighting)" : "");
+			printf("%s\t%s\t%s%s\n", r->id, r->sha256, name,
+			    r->duplicate ? "\t(already stored; recorded as another sighting)" : "");
 		}
 		free(shown);
 	}

@@ -1,8 +1,7 @@
 /*
- * Fuzzes an upload's sidecar "<file>.json" as custosd reads it. The parse
- * is static in daemon/pipeline.c (load_sidecar), so it is copied here: keep
- * it in step. The fields are taken by lib's cs_meta_from_sidecar, as
- * custosd takes them. Whatever the sidecar holds, the good fields pass
+ * Fuzzes an upload's sidecar "<file>.json" as lib's secure transaction
+ * reads it (cs_secure, for custosd's upload directories): parsed by
+ * cs_sidecar_parse, its fields taken by cs_meta_from_sidecar. Whatever the sidecar holds, the good fields pass
  * cs_meta_check, every field or key left out is named, and a sidecar never
  * stops a file being secured: nothing but a lack of memory fails.
  */
@@ -15,25 +14,6 @@
 #include "fuzz.h"
 #include "record.h"
 
-#define SIDECAR_MAX (1 << 16) /* load_sidecar: cs_source_open(dirfd, path, 1 << 16, &sb) */
-
-/* load_sidecar, after the read. */
-static json_t *
-load_sidecar(const char *buf, size_t n, char *err, size_t errn)
-{
-	json_error_t jerr;
-	json_t *j = NULL;
-	int rc = cs_json_parse(buf, n, JSON_REJECT_DUPLICATES, &j, &jerr);
-
-	CHECK(rc != -ENOMEM); /* bad input is never a lack of memory */
-	if (rc < 0 || !json_is_object(j)) {
-		snprintf(err, errn, "line %d: %s", jerr.line, rc < 0 ? jerr.text : "not a JSON object");
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,13 +22,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cs_meta m = {0};
 	json_t *side, *o = NULL;
 
-	if (size > SIDECAR_MAX)
+	if (size > CS_SIDECAR_MAX)
 		return 0;
-	side = load_sidecar((const char *)data, size, sidecar_error, sizeof(sidecar_error));
+	/* bad input is never a lack of memory */
+	CHECK(cs_sidecar_parse((const char *)data, size, &side, sidecar_error,
+	          sizeof(sidecar_error)) == 0);
 	m.source = "inbox";
 	m.officers = officers;
 	if (side != NULL) {
-		/* secure_file */
 		CHECK(cs_meta_from_sidecar(side, &m, officers, sidecar_error,
 		          sizeof(sidecar_error)) == 0);
 		/* A key that is not a field, or a field of the wrong type, is named. */

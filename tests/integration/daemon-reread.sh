@@ -166,4 +166,45 @@ daemon_stop || fail "custosd did not stop"
 run_verify "docked recorder"
 t_no_sanitizer "no sanitizer report (docked recorder)" "$LOG"
 REPORT_EXTRA=$LOG report "docked recorder: bytes changed before the re-read (same size and mtime): no receipt while changed; the receipt after lists only the new digest"
+# ----------------------------------------------------- 3. custos ingest (CLI)
+# The same rule holds for `custos ingest` (lib's one secure transaction):
+# of two files, the one changed between its copy and its re-read is refused
+# (exit 2, the message says it changed after it was copied), the other is
+# secured; only the secured one is printed.
+: "${CUSTOS_FP:?CUSTOS_FP must point at the failpoint build of custos}"
+export CUSTOS_STORE="$WORK/store3"
+"$CUSTOS" init --station REREAD3 >/dev/null || fail "custos init failed"
+GATE="$WORK/gate3"
+mkdir -p "$GATE" "$WORK/cli"
+A="$WORK/cli/a.mp4"
+B="$WORK/cli/b.mp4"
+head -c 100000 /dev/urandom >"$A"
+head -c 100000 /dev/urandom >"$B"
+A_SHA=$(digest "$A")
+B_OLD=$(digest "$B")
+CUSTOS_REREAD_GATE="$GATE" "$CUSTOS_FP" ingest "$A" "$B" >"$WORK/cli.out" 2>"$WORK/cli.err" &
+CPID=$!
+if gate_reached 1; then
+	[ "$GATE_LINE" = "$A $A_SHA" ] || fail "custos held '$GATE_LINE', expected a.mp4 and its digest"
+	touch "$GATE/1.go"
+	if gate_reached 2; then
+		[ "$GATE_LINE" = "$B $B_OLD" ] || fail "custos held '$GATE_LINE', expected b.mp4 and its digest"
+		change_in_place "$B"
+		touch "$GATE/2.go"
+	else
+		fail "custos did not hold b.mp4 before its re-read"
+	fi
+else
+	fail "custos did not hold a.mp4 before its re-read"
+	touch "$GATE/1.go" "$GATE/2.go"
+fi
+wait "$CPID"
+rc=$?
+[ "$rc" = 2 ] || fail "custos ingest exited $rc, expected 2 (a file was refused)"
+grep -q "refused '.*b.mp4': it changed after it was copied" "$WORK/cli.err" ||
+	fail "the message does not say that b.mp4 changed: $(head -3 "$WORK/cli.err" | tr '\n' ' ')"
+grep -q "$A_SHA" "$WORK/cli.out" || fail "a.mp4 is not reported secured: $(tr '\n' ' ' <"$WORK/cli.out")"
+! grep -q "b.mp4" "$WORK/cli.out" || fail "b.mp4 is reported secured although it changed"
+run_verify "custos ingest"
+report "custos ingest: a file whose bytes changed before the re-read is refused, not called secured; the other is secured"
 t_done

@@ -8,7 +8,7 @@
  * This header covers the store as a whole: creating, opening and closing
  * it, its identity, and the failed state. The other topics have their own
  * headers: custos/ingest.h, custos/checkpoint.h, custos/query.h,
- * custos/verify.h, custos/jobs.h, custos/receipt.h. For callers of the whole
+ * custos/verify.h, custos/jobs.h, custos/receipt.h, custos/secure.h. For callers of the whole
  * store API this header includes them all; new code includes what it uses.
  *
  * Threads: a handle may be shared by the threads of its process. Writing
@@ -122,6 +122,7 @@ int cs_store_failed(const struct cs_store *st, int *cause);
 #include "custos/jobs.h"
 #include "custos/query.h"
 #include "custos/receipt.h"
+#include "custos/secure.h"
 #include "custos/verify.h"
 
 #endif

@@ -1,0 +1,154 @@
+/*
+ * Securing a source file (lib/secure.c): the one transaction that custosd's
+ * pipeline and `custos ingest` both use. The file is opened safely beneath
+ * its directory, its metadata taken from what the caller knows, its sidecar
+ * or the recorder rules, ingested, re-read from the source with the same
+ * digest required, and only then may it be released: the "released" job is
+ * recorded (and the upload deleted, when asked) by this call, never before
+ * the re-read proved the source.
+ *
+ * Also the one classification of errors for whoever secures files
+ * (cs_fault), which decides whether a source is refused, waited for or
+ * retaken, and whether the store stopped.
+ *
+ * Threads: cs_secure() needs the writer handle and may run on any thread,
+ * several at once (as cs_store_ingest_fd). cs_fault() is pure.
+ */
+#ifndef CUSTOS_SECURE_H
+#define CUSTOS_SECURE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "custos/ingest.h"
+
+struct cs_store;
+
+/* Where cs_secure() stopped (struct cs_secured's `stage`). */
+enum cs_secure_stage {
+	CS_STAGE_OPEN = 0,    /* opening the source, reading its metadata */
+	CS_STAGE_INGEST = 1,  /* copying it into the store (writes the store) */
+	CS_STAGE_REREAD = 2,  /* reading the source again (reads the source only) */
+	CS_STAGE_RELEASE = 3, /* recording the release (writes the store) */
+};
+
+enum cs_secure_flags {
+	/* Take metadata from "<rel>.json" beside the file (an upload's sidecar). */
+	CS_SECURE_SIDECAR = 1,
+	/*
+	 * Accept a file with more than one hard link (the CLI: a person named
+	 * it). Without it such a file is refused (CS_ELINKED): its bytes can be
+	 * changed through another name that nobody watches.
+	 */
+	CS_SECURE_LINKED_OK = 2,
+	/* After the release is recorded, delete the very file that was read (an upload). */
+	CS_SECURE_DELETE = 4,
+	/*
+	 * A recorder: a job left "ingested" by a crash is finished only if the
+	 * file's bytes now have the job's digest (a folder may be another copy
+	 * with the same names, sizes and times; its inode numbers change with
+	 * every mount, so they prove nothing).
+	 */
+	CS_SECURE_RECORDER = 8,
+};
+
+/*
+ * Fills *m for the file `rel` from a recorder's rules (file-name pattern,
+ * DEVICE.json, clock offset); `officers` has room for 64, `bufs` (bufn
+ * bytes) holds the strings, *extra may be set to an object recorded as the
+ * event's "extra" (cs_secure() releases it). 0, or -ENOMEM when a field
+ * could not be made (the file is not secured without it).
+ */
+typedef int (*cs_meta_fn)(const void *ctx, const char *rel, struct cs_meta *m,
+    const char **officers, char *bufs, size_t bufn, json_t **extra);
+
+struct cs_secure_req {
+	int dirfd;         /* the directory the source lies beneath */
+	const char *rel;   /* its path beneath dirfd, from a listing: never from metadata */
+	uint64_t max_size; /* refuse larger files (-EFBIG); 0: no cap */
+	unsigned flags;    /* enum cs_secure_flags */
+	/*
+	 * What the caller knows (source, CLI options). Sidecar fields replace
+	 * these one by one; meta_fn sees them first. Borrowed.
+	 */
+	struct cs_meta meta;
+	cs_meta_fn meta_fn; /* the recorder rules, or NULL */
+	const void *meta_ctx;
+	/*
+	 * The daemon's job for the file, or NULL (the CLI). With a key, an
+	 * "ingested" job left by a crash for exactly this file is finished
+	 * without a second copy, the event carries the job, a failed re-read is
+	 * recorded as "changed" and the release as "released".
+	 */
+	const char *job_key;
+	/* The opening of a recorder's folder that reads the file: the released job's "attach". */
+	const char *attach;
+};
+
+struct cs_secured {
+	struct cs_ingest_result res; /* valid from CS_STAGE_REREAD on */
+	struct stat sb;              /* the source as opened */
+	enum cs_secure_stage stage;  /* the stage reached (where a failure happened) */
+	int resumed;                 /* an ingest interrupted by a crash was finished */
+	/* "" or the sidecar's problems: bad fields left out, unreadable, not JSON */
+	char sidecar_problem[1024];
+};
+
+/*
+ * Secures the source `rq->rel` beneath `rq->dirfd` into the writer handle
+ * `st`, filling *out (also on failure: out->stage says where it stopped).
+ * Returns 0 once the file is stored, recorded and re-read with the same
+ * digest (and its release recorded, when rq->job_key is set); the caller may
+ * then release the source. Otherwise a negative code: cs_fault(st, rc,
+ * out->stage) says what it means. CS_ECHANGED at CS_STAGE_REREAD: the copy
+ * is kept but the source changed after it was read; it must not be
+ * released on that copy. Any thread.
+ */
+int cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+
+/*
+ * cs_secure() for a path given by a person (the CLI): the directory part is
+ * resolved as given, the last component must be the file itself (a symbolic
+ * link there is refused: -ELOOP). rq->dirfd and rq->rel are ignored.
+ */
+int cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+
+/* The largest sidecar read; a larger one is named as a problem and left out. */
+#define CS_SIDECAR_MAX (1 << 16)
+
+/*
+ * An upload's sidecar, the bytes read from "<file>.json" (untrusted): 0 with
+ * *out the JSON object (a new reference, the caller's), or with *out NULL
+ * when it is unusable (not JSON, not an object), the reason written to
+ * `problem` (n bytes); -ENOMEM when memory ran out (bad input never gives
+ * that). Its fields are then taken by cs_meta_from_sidecar(). Any thread.
+ */
+int cs_sidecar_parse(const char *buf, size_t len, json_t **out, char *problem, size_t n);
+
+/* What an error from securing a file means to the one who secures it. */
+enum cs_fault {
+	CS_FAULT_NONE = 0,
+	/* Not acceptable evidence (a link, FIFO, device, hard-linked, ...): say so, leave it. */
+	CS_FAULT_REFUSED,
+	/* The source cannot be read now (an I/O error, over the size cap): say so, retry later. */
+	CS_FAULT_SOURCE,
+	/* It changed or vanished while it was read: take it again once it settles. */
+	CS_FAULT_WAIT,
+	/* Out of memory (OpenSSL's failures count as such): nothing refused; try again. */
+	CS_FAULT_MEMORY,
+	/* The store failed (disk full, I/O error, damaged catalog): it takes no more work. */
+	CS_FAULT_STORE,
+};
+
+/*
+ * Classifies `rc`, returned at `stage` (a write to the store at
+ * CS_STAGE_INGEST and CS_STAGE_RELEASE, a read of the source otherwise; any
+ * other lib write counts as CS_STAGE_INGEST). `st` may be NULL; with it, a
+ * store stopped for lack of memory (cs_store_failure) is CS_FAULT_MEMORY.
+ */
+enum cs_fault cs_fault(const struct cs_store *st, int rc, enum cs_secure_stage stage);
+
+#endif

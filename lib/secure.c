@@ -1,0 +1,445 @@
+/*
+ * Securing a source file, the one transaction behind custosd's pipeline and
+ * `custos ingest`: open beneath its directory, metadata (caller, sidecar,
+ * recorder rules), ingest, re-read with the same digest, record the release.
+ * Also cs_fault(), the one classification of the errors on that way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef CS_FAILPOINTS
+#include <stdatomic.h>
+#endif
+
+#include "custos/error.h"
+#include "custos/jobs.h"
+#include "custos/secure.h"
+#include "custos/source.h"
+#include "custos/store.h"
+#include "util.h"
+
+enum cs_fault
+cs_fault(const struct cs_store *st, int rc, enum cs_secure_stage stage)
+{
+	int writes = stage == CS_STAGE_INGEST || stage == CS_STAGE_RELEASE;
+
+	if (rc >= 0)
+		return CS_FAULT_NONE;
+	if (rc == -ENOMEM || rc == CS_ECRYPTO || rc == -EAGAIN)
+		return CS_FAULT_MEMORY;
+	if (rc == CS_EFAILED) {
+		int why = st != NULL ? cs_store_failure(st) : 0;
+		return why == -ENOMEM || why == CS_ECRYPTO ? CS_FAULT_MEMORY : CS_FAULT_STORE;
+	}
+	if (rc == CS_ECHANGED || rc == -ENOENT)
+		return CS_FAULT_WAIT;
+	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == CS_ESTORE)
+		return writes ? CS_FAULT_STORE : CS_FAULT_SOURCE;
+	if (rc == CS_ESOURCE || rc == -EFBIG)
+		return CS_FAULT_SOURCE;
+	return CS_FAULT_REFUSED;
+}
+
+/*
+ * Reads "<rel>.json" beside the file, if there is one; untrusted input.
+ * 0 with *out the sidecar (or NULL: none, or a bad one, named in
+ * s->sidecar_problem: the file is secured without it), or -ENOMEM: the
+ * sidecar could not be read for lack of memory, and the file must wait
+ * rather than lose its metadata.
+ */
+static int
+load_sidecar(struct cs_secured *s, int dirfd, const char *rel, json_t **out)
+{
+	char path[PATH_MAX];
+	const char *base;
+	struct stat sb;
+	char *buf = NULL;
+	ssize_t n;
+	int fd, rc;
+
+	*out = NULL;
+	/* A name of NAME_MAX - 4 bytes or more can have no sidecar: "<name>.json" is too long. */
+	base = strrchr(rel, '/');
+	base = base != NULL ? base + 1 : rel;
+	if (strlen(base) + 5 > NAME_MAX ||
+	    snprintf(path, sizeof(path), "%s.json", rel) >= (int)sizeof(path))
+		return 0;
+	fd = cs_source_open(dirfd, path, CS_SIDECAR_MAX, &sb);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0) {
+		snprintf(s->sidecar_problem, sizeof(s->sidecar_problem), "%s", cs_strerror(fd));
+		return 0;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = cs__pread_all(fd, buf, (size_t)sb.st_size, 0);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		snprintf(s->sidecar_problem, sizeof(s->sidecar_problem), "unreadable");
+		return 0;
+	}
+	rc = cs_sidecar_parse(buf, (size_t)n, out, s->sidecar_problem, sizeof(s->sidecar_problem));
+	free(buf);
+	return rc;
+}
+
+int
+cs_sidecar_parse(const char *buf, size_t len, json_t **out, char *problem, size_t n)
+{
+	json_error_t jerr;
+	json_t *j = NULL;
+	int rc = cs_json_parse(buf, len, JSON_REJECT_DUPLICATES, &j, &jerr);
+
+	*out = NULL;
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0 || !json_is_object(j)) {
+		snprintf(problem, n, "line %d: %s", jerr.line, rc < 0 ? jerr.text : "not a JSON object");
+		json_decref(j);
+		return 0;
+	}
+	*out = j;
+	return 0;
+}
+
+#ifdef CS_FAILPOINTS
+/*
+ * Test builds (custosd-failpoint, custos-failpoint): with
+ * CUSTOS_REREAD_GATE=DIR every file waits between its copy and its re-read.
+ * DIR/<n>.at is written (n counts from 1 in each process: the file's path
+ * and the digest copied), and the work goes on once DIR/<n>.go exists, or
+ * after ten minutes; a test changes the source in that window.
+ */
+static void
+reread_gate(const struct cs_secure_req *rq, const struct cs_secured *s)
+{
+	static atomic_long seq;
+	const char *dir = getenv("CUSTOS_REREAD_GATE");
+	char path[PATH_MAX], line[2 * PATH_MAX + 128], tree[PATH_MAX];
+	struct timespec ts = {0, 10000000};
+	ssize_t tn;
+	long n;
+	int fd, len;
+
+	if (dir == NULL)
+		return;
+	n = atomic_fetch_add(&seq, 1) + 1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rq->dirfd);
+	tn = readlink(path, tree, sizeof(tree) - 1);
+	tree[tn > 0 ? tn : 0] = '\0';
+	len = snprintf(line, sizeof(line), "%s/%s %s\n", tree, rq->rel, s->res.sha256);
+	snprintf(path, sizeof(path), "%s/%ld.at.tmp", dir, n);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		ssize_t r = write(fd, line, len > 0 && len < (int)sizeof(line) ? (size_t)len : 0);
+		(void)r;
+		close(fd);
+		snprintf(line, sizeof(line), "%s/%ld.at", dir, n);
+		(void)rename(path, line);
+	}
+	snprintf(path, sizeof(path), "%s/%ld.go", dir, n);
+	for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+}
+#endif
+
+static json_int_t
+ns_of(const struct timespec *t)
+{
+	return (json_int_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/*
+ * A job left "ingested" for exactly this file (same size and mtime; same
+ * inode, or on a recorder the same bytes): a crash came after its ledger
+ * event and before its release. Fills s->res from the job and returns 1; 0
+ * if there is no such job; -ENOMEM if it could not be looked up (the file
+ * must not be taken a second time).
+ */
+static int
+resume_ingested(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *s,
+    int fd)
+{
+	const struct stat *sb = &s->sb;
+	int recorder = (rq->flags & CS_SECURE_RECORDER) != 0;
+	json_t *job = NULL;
+	const char *state, *id, *sha;
+	int yes = 0, rc;
+
+	rc = cs_store_job_get(st, rq->job_key, &job);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : 0;
+	state = json_string_value(json_object_get(job, "state"));
+	id = json_string_value(json_object_get(job, "id"));
+	sha = json_string_value(json_object_get(job, "sha256"));
+	if (state != NULL && strcmp(state, "ingested") == 0 && id != NULL && sha != NULL &&
+	    strlen(sha) == 64 && strlen(id) < sizeof(s->res.id) &&
+	    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb->st_size &&
+	    json_integer_value(json_object_get(job, "mtime_ns")) == ns_of(&sb->st_mtim) &&
+	    (recorder ||
+	        json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb->st_ino)) {
+		char hex[65];
+		uint64_t size;
+		if (recorder) {
+			rc = cs_hash_fd(fd, hex, &size);
+			if (rc < 0 || strcmp(hex, sha) != 0 || size != (uint64_t)sb->st_size) {
+				json_decref(job);
+				/* Other bytes (or unreadable: the ingest meets and names that). */
+				return rc == -ENOMEM ? rc : 0;
+			}
+		}
+		memset(&s->res, 0, sizeof(s->res));
+		snprintf(s->res.id, sizeof(s->res.id), "%s", id);
+		memcpy(s->res.sha256, sha, 65);
+		s->res.size = (uint64_t)sb->st_size;
+		s->resumed = 1;
+		yes = 1;
+	}
+	json_decref(job);
+	return yes;
+}
+
+/* Stage CS_STAGE_OPEN's metadata: caller's, then the recorder's rules, then the sidecar's. */
+static int
+gather_meta(const struct cs_secure_req *rq, struct cs_secured *s, struct cs_meta *m,
+    const char **officers, char *bufs, size_t bufn, json_t **side, json_t **extra)
+{
+	int rc = 0;
+
+	*m = rq->meta;
+	if (rq->meta.officers != NULL && rq->meta.n_officers > 0) {
+		size_t n = rq->meta.n_officers < 64 ? rq->meta.n_officers : 64;
+		memcpy(officers, rq->meta.officers, n * sizeof(*officers));
+		m->n_officers = n;
+	}
+	m->officers = officers;
+	if (rq->meta_fn != NULL)
+		rc = rq->meta_fn(rq->meta_ctx, rq->rel, m, officers, bufs, bufn, extra);
+	if (rc == 0 && (rq->flags & CS_SECURE_SIDECAR))
+		rc = load_sidecar(s, rq->dirfd, rq->rel, side);
+	/* Bad metadata never costs the evidence: each bad field is named and left out. */
+	if (rc == 0 && *side != NULL &&
+	    cs_meta_from_sidecar(*side, m, officers, s->sidecar_problem,
+	        sizeof(s->sidecar_problem)) < 0)
+		rc = -ENOMEM;
+	if (rc == 0 && *extra != NULL && m->extra == NULL)
+		m->extra = *extra;
+	return rc < 0 ? -ENOMEM : 0;
+}
+
+/* The "released" job: what the receipt's walk and a later scan trust. */
+static int
+record_release(struct cs_store *st, const struct cs_secure_req *rq, const struct cs_secured *s)
+{
+	const struct stat *sb = &s->sb;
+	json_t *job;
+	int rc;
+
+	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", s->res.id,
+	    "sha256", s->res.sha256, "size", (json_int_t)sb->st_size, "ino", (json_int_t)sb->st_ino,
+	    "mtime_ns", ns_of(&sb->st_mtim));
+	/*
+	 * On a recorder: which opening of the folder read these bytes, and the
+	 * inode's change time, so that the receipt's walk knows what it need not
+	 * read again.
+	 */
+	if (job != NULL && rq->attach != NULL &&
+	    (json_object_set_new(job, "attach", json_string(rq->attach)) < 0 ||
+	        json_object_set_new(job, "ctime_ns", json_integer(ns_of(&sb->st_ctim))) < 0)) {
+		json_decref(job);
+		job = NULL;
+	}
+	if (job == NULL) /* released the next time, not deleted without its record */
+		return -ENOMEM;
+	rc = cs_store_job_put(st, rq->job_key, job);
+	json_decref(job);
+	return rc;
+}
+
+/* Deletes only the very file that was read (same inode, unchanged), and its sidecar. */
+static void
+delete_source(const struct cs_secure_req *rq, const struct stat *sb)
+{
+	struct stat again;
+	char side[PATH_MAX];
+
+	if (fstatat(rq->dirfd, rq->rel, &again, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    again.st_ino != sb->st_ino || again.st_dev != sb->st_dev ||
+	    again.st_size != sb->st_size || again.st_mtim.tv_nsec != sb->st_mtim.tv_nsec ||
+	    again.st_mtim.tv_sec != sb->st_mtim.tv_sec)
+		return;
+	if (unlinkat(rq->dirfd, rq->rel, 0) == 0 && (rq->flags & CS_SECURE_SIDECAR) &&
+	    snprintf(side, sizeof(side), "%s.json", rq->rel) < (int)sizeof(side))
+		(void)unlinkat(rq->dirfd, side, 0);
+}
+
+/*
+ * A refusal is recorded in the job, so that the file is not taken again
+ * until it changes; the file is named by what its directory entry is now.
+ */
+static void
+record_refusal(struct cs_store *st, const struct cs_secure_req *rq, int why)
+{
+	struct stat sb;
+	json_t *job;
+
+	if (fstatat(rq->dirfd, rq->rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	job = json_pack("{s:s, s:s, s:I, s:I, s:I}", "state", "refused", "reason",
+	    cs_strerror(why), "size", (json_int_t)sb.st_size, "ino", (json_int_t)sb.st_ino,
+	    "mtime_ns", ns_of(&sb.st_mtim));
+	if (job != NULL)
+		(void)cs_store_job_put(st, rq->job_key, job);
+	json_decref(job);
+}
+
+int
+cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	const char *officers[64];
+	char bufs[512], hex[65];
+	struct cs_meta m;
+	json_t *side = NULL, *extra = NULL, *ident = NULL, *job;
+	uint64_t size;
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->stage = CS_STAGE_OPEN;
+	fd = cs__source_open(rq->dirfd, rq->rel, rq->max_size,
+	    (rq->flags & CS_SECURE_LINKED_OK) != 0, &out->sb);
+	if (fd < 0) {
+		rc = fd;
+		goto refused;
+	}
+	rc = gather_meta(rq, out, &m, officers, bufs, sizeof(bufs), &side, &extra);
+	if (rc < 0) /* out of memory: no file is secured without its metadata */
+		goto out;
+
+	out->stage = CS_STAGE_INGEST;
+	if (rq->job_key != NULL) {
+		ident = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)out->sb.st_ino, "size",
+		    (json_int_t)out->sb.st_size, "mtime_ns", ns_of(&out->sb.st_mtim));
+		rc = ident != NULL ? resume_ingested(st, rq, out, fd) : -ENOMEM;
+		m.job_key = rq->job_key;
+		m.job_ident = ident;
+	}
+	/* rc > 0: its event was written before a crash; finish it, take nothing again. */
+	if (rc == 0)
+		rc = cs_store_ingest_fd(st, fd, rq->rel, &m, &out->res);
+	if (rc < 0)
+		goto out;
+
+	/*
+	 * Nothing is released unproven: re-read the source, same digest. The
+	 * cached pages of the first read are dropped first, so that the second
+	 * read comes from the device (a recorder's card) where it can.
+	 */
+	out->stage = CS_STAGE_REREAD;
+#ifdef CS_FAILPOINTS
+	reread_gate(rq, out);
+#endif
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	rc = cs_hash_fd(fd, hex, &size);
+	if (rc == 0 && (strcmp(hex, out->res.sha256) != 0 || size != out->res.size)) {
+		/*
+		 * Its copy stays stored, but proves nothing about the source now:
+		 * the job is no longer "ingested" (which a retake would finish
+		 * without copying again), so the file is copied anew once it
+		 * settles, even with its size and mtime unchanged. Should this
+		 * record fail, the retake only finds the change again.
+		 */
+		if (rq->job_key != NULL) {
+			job = json_pack("{s:s, s:s, s:s, s:I}", "state", "changed", "id",
+			    out->res.id, "sha256", out->res.sha256, "size",
+			    (json_int_t)out->res.size);
+			if (job != NULL)
+				(void)cs_store_job_put(st, rq->job_key, job);
+			json_decref(job);
+		}
+		rc = CS_ECHANGED;
+	}
+	if (rc < 0)
+		goto out;
+
+	/*
+	 * Released: an upload is deleted first, then the release recorded. A
+	 * crash in between leaves the job "ingested" for a file that is gone
+	 * (nothing to do); the other order would leave a released file in the
+	 * inbox for good.
+	 */
+	out->stage = CS_STAGE_RELEASE;
+	if (rq->flags & CS_SECURE_DELETE)
+		delete_source(rq, &out->sb);
+	if (rq->job_key != NULL)
+		rc = record_release(st, rq, out);
+out:
+	json_decref(side);
+	json_decref(extra);
+	json_decref(ident);
+	close(fd);
+refused:
+	if (rc < 0 && rq->job_key != NULL && cs_fault(st, rc, out->stage) == CS_FAULT_REFUSED)
+		record_refusal(st, rq, rc);
+	return rc;
+}
+
+int
+cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	struct cs_secure_req r = *rq;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash != NULL ? slash + 1 : path;
+	char *dir = NULL;
+	struct stat sb;
+	int dirfd, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->stage = CS_STAGE_OPEN;
+	if (*path == '\0')
+		return -ENOENT;
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return -EISDIR; /* "dir/", ".", "..": a directory by its name */
+	if (slash == path)
+		dir = strdup("/");
+	else if (slash != NULL)
+		dir = strndup(path, (size_t)(slash - path));
+	else
+		dir = strdup(".");
+	if (dir == NULL)
+		return -ENOMEM;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (dirfd < 0)
+		return errno == ENOTDIR ? -ENOENT : -errno;
+	/*
+	 * Look before opening: a socket cannot be opened (ENXIO, an unclear
+	 * refusal) and opening a device node can act on the device. The checks
+	 * on the opened descriptor still decide, in case the name changes.
+	 */
+	if (fstatat(dirfd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
+		close(dirfd);
+		return rc;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(dirfd);
+		return S_ISLNK(sb.st_mode) ? -ELOOP : S_ISDIR(sb.st_mode) ? -EISDIR : CS_ENOTREG;
+	}
+	r.dirfd = dirfd;
+	r.rel = base;
+	rc = cs_secure(st, &r, out);
+	close(dirfd);
+	return rc;
+}
