@@ -22,6 +22,7 @@
 #include "custos/secure.h"
 #include "custos/source.h"
 #include "custos/store.h"
+#include "store_internal.h"
 #include "util.h"
 
 enum cs_fault
@@ -39,9 +40,14 @@ cs_fault(const struct cs_store *st, int rc, enum cs_secure_stage stage)
 	}
 	if (rc == CS_ECHANGED || rc == -ENOENT)
 		return CS_FAULT_WAIT;
-	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == CS_ESTORE)
-		return writes ? CS_FAULT_STORE : CS_FAULT_SOURCE;
-	if (rc == CS_ESOURCE || rc == -EFBIG)
+	/* The errors that stop the store when a write meets them (cs__store_fault). */
+	if (writes && (cs__store_fault(rc) || rc == CS_ESTORE))
+		return CS_FAULT_STORE;
+	/* Over the size cap when opened: refused (and recorded) like any unacceptable file. */
+	if (rc == -EFBIG)
+		return CS_FAULT_REFUSED;
+	if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS || rc == CS_ESTORE ||
+	    rc == CS_ESOURCE)
 		return CS_FAULT_SOURCE;
 	return CS_FAULT_REFUSED;
 }

@@ -11,7 +11,7 @@
 IN="$WORK/inbox"
 mkdir -p "$IN" "$WORK/outside"
 CONF="$WORK/custosd.conf"
-daemon_conf "$CONF" DTEST inbox "$IN" settle_seconds=1 rescan_seconds=2
+daemon_conf "$CONF" DTEST inbox "$IN" settle_seconds=1 rescan_seconds=2 max_file_size=2M
 
 # wait_events N: until the catalog holds N ledger events (or 30 s).
 wait_events() { wait_until 30 events_at_least "$1"; }
@@ -59,6 +59,18 @@ t_ok $? "custosd is still running after the hostile entries"
 t_grep "the refusals are logged by name" "refused .*link-to-file" "$WORK/daemon.log"
 daemon_status >"$WORK/status.json"
 t_grep "status over the control socket answers" '"ok": true' "$WORK/status.json"
+
+# A file over max_file_size is refused once and the refusal recorded in its
+# job (as every refusal is), so that a rescan does not take and refuse it
+# again and again.
+refused_jobs() { daemon_status | python3 -c 'import json, sys; print(json.load(sys.stdin)["jobs"].get("refused", 0))'; }
+r0=$(refused_jobs)
+head -c 3000000 /dev/urandom >"$WORK/big.src"
+mv "$WORK/big.src" "$IN/big.bin"
+wait_until 20 grep -q "refused $IN/big.bin: .*too large" "$WORK/daemon.log"
+t_ok $? "a file over max_file_size (2M) is refused, the log says it is too large"
+wait_until 20 test "$(refused_jobs)" = $((r0 + 1))
+t_ok $? "... and its refusal is recorded in its job ($r0 refused jobs before, $(refused_jobs) after)"
 
 # A folder more than 32 deep is not entered, and the operator is told which.
 deep="$WORK/deepstage"

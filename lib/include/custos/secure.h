@@ -131,9 +131,12 @@ int cs_sidecar_parse(const char *buf, size_t len, json_t **out, char *problem, s
 /* What an error from securing a file means to the one who secures it. */
 enum cs_fault {
 	CS_FAULT_NONE = 0,
-	/* Not acceptable evidence (a link, FIFO, device, hard-linked, ...): say so, leave it. */
+	/*
+	 * Not acceptable evidence (a link, FIFO, device, hard-linked, over the
+	 * size cap, ...): say so, leave it (custosd records it in the job).
+	 */
 	CS_FAULT_REFUSED,
-	/* The source cannot be read now (an I/O error, over the size cap): say so, retry later. */
+	/* The source cannot be read now (an I/O error): say so, retry later. */
 	CS_FAULT_SOURCE,
 	/* It changed or vanished while it was read: take it again once it settles. */
 	CS_FAULT_WAIT,
