@@ -56,14 +56,13 @@ int
 cs_check_proofs(const char *text, size_t len, const char *vkey, struct cs_check *out)
 {
 	struct cs_verifier *v = NULL;
-	json_t *events = json_array();
+	json_t *events = json_array(), *groups = json_object();
 	const char *p = text, *end = text + len;
-	char *case_key = NULL;
-	int rc = 0, n = 0;
+	int rc = 0, n = 0, keyless = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->status = CS_CHECK_OK;
-	if (events == NULL) {
+	if (events == NULL || groups == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -122,10 +121,26 @@ cs_check_proofs(const char *text, size_t len, const char *vkey, struct cs_check 
 			const char *num = json_string_value(json_object_get(
 			    json_object_get(ev, json_object_get(ev, "item") ? "item" : "sighting"),
 			    "case"));
-			if (case_key == NULL && k != NULL)
-				case_key = strdup(k);
-			else if (case_key == NULL && num != NULL && cs_case_key(num, &case_key) < 0)
-				case_key = NULL;
+			char *key = NULL;
+			json_t *g;
+			if (k != NULL)
+				key = strdup(k);
+			else if (num != NULL && cs_case_key(num, &key) < 0)
+				key = NULL;
+			/* the events of each case file, in ledger order, for its seals */
+			g = key != NULL ? json_object_get(groups, key) : NULL;
+			if (key != NULL && g == NULL && json_object_set_new(groups, key,
+			                                    g = json_array()) < 0)
+				g = NULL;
+			if (key != NULL && (g == NULL || json_array_append(g, ev) < 0)) {
+				free(key);
+				json_decref(ev);
+				cs_tlog_proof_fini(&pr);
+				rc = -ENOMEM;
+				goto out;
+			}
+			keyless += key == NULL;
+			free(key);
 			json_array_append(events, ev);
 			if (json_string_value(json_object_get(ev, "event")) != NULL &&
 			    strcmp(json_string_value(json_object_get(ev, "event")),
@@ -146,29 +161,44 @@ cs_check_proofs(const char *text, size_t len, const char *vkey, struct cs_check 
 		goto out;
 	}
 	/*
-	 * The events of one case file (`custos prove --case`): every seal among
-	 * them must match the members the events before it give, so a dropped or
-	 * changed membership event fails even though each event is included.
+	 * Every seal among the events must match the members that the events of
+	 * its case before it give, so a dropped or changed membership event fails
+	 * even though each event is included, whatever other events (of other
+	 * cases, or of none) are put beside them. A proof whose events are all of
+	 * one case file (`custos prove --case`) is reported as that case file.
 	 */
-	if (case_key != NULL) {
-		json_t *members = NULL;
-		int r = cs_case_fold(events, case_key, &members, &out->why);
-		if (r == -ENOMEM) {
-			rc = -ENOMEM;
-			goto out;
+	{
+		const char *key;
+		json_t *g;
+		json_object_foreach(groups, key, g)
+		{
+			json_t *members = NULL, *ev;
+			size_t i;
+			int sealed = 0, r;
+			json_array_foreach(g, i, ev)
+				sealed |= json_string_value(json_object_get(ev, "event")) != NULL &&
+				    strcmp(json_string_value(json_object_get(ev, "event")),
+				        "case-seal") == 0;
+			if (!sealed && (json_object_size(groups) > 1 || keyless > 0))
+				continue;
+			r = cs_case_fold(g, key, &members, &out->why);
+			if (r == -ENOMEM) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (r < 0 && out->status == CS_CHECK_OK)
+				out->status = CS_CHECK_CASE;
+			if (r == 0 && json_object_size(groups) == 1 && keyless == 0) {
+				out->case_file = 1;
+				out->members = json_array_size(members);
+			}
+			json_decref(members);
 		}
-		if (r == CS_EPROOF)
-			out->status = CS_CHECK_CASE;
-		if (r == 0) {
-			out->case_file = 1;
-			out->members = json_array_size(members);
-		}
-		json_decref(members);
 	}
 out:
 	cs_verifier_free(v);
+	json_decref(groups);
 	json_decref(events);
-	free(case_key);
 	return rc;
 }
 

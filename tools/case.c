@@ -356,9 +356,16 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 			what = info.party != NULL && strcmp(info.party, "person") != 0 &&
 			        strcmp(info.party, "organisation") != 0 ?
 			    "--party (person or organisation)" : "case number or text field";
-		if (rc == CS_EEXIST)
-			what = "open";
+		json_t *had = NULL;
+		if (rc == CS_EEXIST) {
+			/* say what the file is now: open, closed or sealed */
+			what = "there";
+			if (cs_store_case_get(st, number, &had) == 0 &&
+			    json_string_value(json_object_get(had, "state")) != NULL)
+				what = json_string_value(json_object_get(had, "state"));
+		}
 		code = rc < 0 ? explain(st, rc, number, NULL, what) : EXIT_OK;
+		json_decref(had);
 		if (rc == 0 && !o->quiet)
 			printf("opened case file %s (ledger event #%llu)\n", number,
 			    (unsigned long long)seq);

@@ -13,7 +13,8 @@
 #      member's sighting are refused with exit 2 and a message naming the
 #      seal; the ledger does not change.
 #   5. prove --case checked by check-proof with the verifier key alone; a
-#      doctored membership, a doctored seal and a dropped membership fail.
+#      doctored membership, a doctored seal and a dropped membership fail,
+#      also with another case's (or no case's) event put first.
 #   6. a store written by custos 0.1.0 (tests/vectors/stores) opens, verifies,
 #      finds its case by all four spellings, rebuilds, verifies again.
 . "$(dirname "$0")/lib.sh"
@@ -124,6 +125,8 @@ printf 'another clip\n' >"$IN/REC_0002.mp4"
 ID2="CF-$(digest "$IN/REC_0002.mp4" | cut -c1-20)"
 t_run "a second item in $C1" "$CUSTOS" ingest "$IN/REC_0002.mp4" --case '平司罚[2020]1号' --stage 决定
 t_run "case close" "$CUSTOS" case close "$C1"
+t_status 2 "opening the closed case file again is refused" "$CUSTOS" case open "$C1"
+t_grep "... saying it is closed (not open)" "case file .* is already closed" "$WORK/last.err"
 t_run "a closed case still takes a correction" "$CUSTOS" amend "$ID2" --case "$C1" --set stage=送达 \
 	--reason 'served, not decided'
 t_run "case seal" "$CUSTOS" case seal "$C1"
@@ -219,6 +222,21 @@ t_run "... and check-proof checks them" "$CUSTOS" check-proof "$WORK/item.proof"
 [ "$(py '[p["event"]["event"] for p in j["proofs"]]' <"$WORK/last.out")" = \
 	'["ingest", "case-add", "sighting", "amend"]' ]
 t_ok $? "... the ingest, the case-add, the sighting with its case, the correction"
+# the membership left out again, and a proof of another case's event (or
+# of an event in no case) put first: the seal must still be checked
+for kind in sighting ingest; do
+	python3 - "$WORK/item.proof" "$WORK/bad3.proof" "$kind" "$WORK/bad4-$kind.proof" <<'EOF'
+import base64, json, sys
+parts = open(sys.argv[1], encoding="utf-8").read().split("c2sp.org/tlog-proof@v1\n")[1:]
+other = [p for p in parts if json.loads(base64.b64decode(p.split("\n")[0][6:])).get("event") == sys.argv[3]]
+assert len(other) == 1
+open(sys.argv[4], "w", encoding="utf-8").write("c2sp.org/tlog-proof@v1\n" + other[0] +
+    open(sys.argv[2], encoding="utf-8").read())
+EOF
+	t_status 1 "a membership left out, a $kind of the item put first: fails" \
+		"$CUSTOS" check-proof "$WORK/bad4-$kind.proof" --key "$VKEY"
+	t_grep "... on the seal" "FAILED: the seal's member digest does not match" "$WORK/last.err"
+done
 
 # 6. a store written by custos 0.1.0
 OLD="$WORK/old"
