@@ -266,7 +266,8 @@ secure_done(uv_work_t *req, int status)
 			d->duplicates++;
 		logmsg(2, "secured %s/%s as %s (%llu bytes, sha256 %s)%s", c->ib->path, c->rel,
 		    res->id, (unsigned long long)res->size, res->sha256,
-		    w->s.resumed ? ", finishing an ingest interrupted by a crash" :
+		    w->s.resumed ? ", finishing an ingest whose release was not recorded (a crash "
+		                   "or a rebuild came between)" :
 		    res->duplicate ? ", already stored: recorded as another sighting" : "");
 		cand_remove(d, c);
 		d->oom_streak = 0;

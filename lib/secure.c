@@ -95,7 +95,8 @@ load_sidecar(struct cs_secured *s, int dirfd, const char *rel, json_t **out)
 		snprintf(s->sidecar_problem, sizeof(s->sidecar_problem), "unreadable");
 		return 0;
 	}
-	rc = cs_sidecar_parse(buf, (size_t)n, out, s->sidecar_problem, sizeof(s->sidecar_problem));
+	rc = cs_sidecar_parse(buf, (size_t)n, out, s->sidecar_problem,
+	    sizeof(s->sidecar_problem));
 	free(buf);
 	return rc;
 }

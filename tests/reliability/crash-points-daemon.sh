@@ -272,7 +272,7 @@ EOF
 	n=$(find "$DOCKS/$DEV" -name '.CUSTOS-RECEIPT.json.tmp-*' | grep -c .)
 	[ "$n" -eq 0 ] || STRAY_RECEIPT=$((STRAY_RECEIPT + 1))
 	OUTCOME="$(grep -c ': info: secured ' "$WORK/restart.log") secured after the restart"
-	grep -q 'finishing an ingest interrupted by a crash' "$WORK/restart.log" && OUTCOME="$OUTCOME, one finished from its ledger event"
+	grep -q 'finishing an ingest whose release was not recorded' "$WORK/restart.log" && OUTCOME="$OUTCOME, one finished from its ledger event"
 	grep -q 'removed the receipt of its earlier session' "$WORK/restart.log" && OUTCOME="$OUTCOME, a new session"
 	grep -q 'docked again at .*: resuming session' "$WORK/restart.log" && OUTCOME="$OUTCOME, the session resumed"
 }

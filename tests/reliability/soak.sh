@@ -335,7 +335,7 @@ wait $WPID $LPID
 flush_log
 echo "# kill phase ended at +$(($(now_s) - T0)) s"
 echo "# kills by moment: $(for x in "${!KINDS[@]}"; do printf '%s %s, ' "$x" "${KINDS[$x]}"; done | sed 's/, $//')"
-echo "# $(grep -c ': info: secured ' "$DLOG") files secured during the kill phase, $(grep -c 'finishing an ingest interrupted by a crash' "$DLOG") of them finishing an ingest interrupted by a crash; $(grep -c 'changed while' "$DLOG") changes found while reading, $(grep -c 'its re-read does not match' "$DLOG") of them by the re-read; $(grep -ci 'orphan' "$DLOG") orphan blob messages"
+echo "# $(grep -c ': info: secured ' "$DLOG") files secured during the kill phase, $(grep -c 'finishing an ingest whose release' "$DLOG") of them finishing an ingest whose release was not recorded; $(grep -c 'changed while' "$DLOG") changes found while reading, $(grep -c 'its re-read does not match' "$DLOG") of them by the re-read; $(grep -ci 'orphan' "$DLOG") orphan blob messages"
 echo "# the large file's copy was hit at (MB): $(awk -v L=$LARGE '{printf "%s%.1f", s, $3 / 1048576; s = " "}' "$HITS") of $((LARGE / MB))"
 t_ok $unexpected "custosd was killed $k times while files arrived (none exited on its own)"
 [ $large_copy -ge "$LARGE_QUOTA" ]
