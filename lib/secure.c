@@ -112,7 +112,8 @@ cs_sidecar_parse(const char *buf, size_t len, json_t **out, char *problem, size_
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc < 0 || !json_is_object(j)) {
-		snprintf(problem, n, "line %d: %s", jerr.line, rc < 0 ? jerr.text : "not a JSON object");
+		snprintf(problem, n, "line %d: %s", jerr.line,
+		    rc < 0 ? jerr.text : "not a JSON object");
 		json_decref(j);
 		return 0;
 	}
