@@ -937,7 +937,7 @@ cs_store_prove_events(struct cs_store *st, const uint64_t *seqs, size_t n, char 
 	struct cs__merkle_ctx m = {&st->cat, NULL};
 	struct cs_verifier *v = NULL;
 	struct cs_checkpoint cp;
-	char *note = NULL, *vkey = NULL, *all = NULL;
+	char *note = NULL, *all = NULL;
 	size_t tl, total = 0;
 	int rc;
 
@@ -945,9 +945,7 @@ cs_store_prove_events(struct cs_store *st, const uint64_t *seqs, size_t n, char 
 		return CS_ENOTFOUND;
 	rc = cs_store_latest_checkpoint(st, &note);
 	if (rc == 0)
-		rc = cs_store_verifier_key(st, &vkey);
-	if (rc == 0)
-		rc = cs_verifier_parse(&v, vkey, strlen(vkey));
+		rc = cs__store_verifier_load(st, &v);
 	if (rc == 0)
 		rc = cs_note_verify(v, note, strlen(note), &tl);
 	if (rc == 0)
@@ -990,7 +988,6 @@ cs_store_prove_events(struct cs_store *st, const uint64_t *seqs, size_t n, char 
 	if (m.txn != NULL)
 		mdb_txn_abort(m.txn);
 	cs_verifier_free(v);
-	free(vkey);
 	free(note);
 	if (rc < 0) {
 		free(all);

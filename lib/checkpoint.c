@@ -32,16 +32,12 @@ cp_cmp(const void *a, const void *b)
 int
 cs__store_verifier_load(struct cs_store *st, struct cs_verifier **v)
 {
-	char *text = NULL;
-	size_t len;
-	int rc = cs__read_file(st->rootfd, "keys/ledger.pub", 4096, &text, &len);
+	char *vkey = NULL;
+	int rc = cs_store_verifier_key(st, &vkey);
 
-	if (rc < 0)
-		return rc;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		len--;
-	rc = cs_verifier_parse(v, text, len);
-	free(text);
+	if (rc == 0)
+		rc = cs_verifier_parse(v, vkey, strlen(vkey));
+	free(vkey);
 	return rc;
 }
 

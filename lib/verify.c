@@ -894,15 +894,11 @@ cs_store_verify_checkpoint(struct cs_store *st, const char *name, const char *no
 	struct cs_verifier *ver = NULL;
 	struct cs_checkpoint cp;
 	uint64_t off = CS_JOURNAL_HDR, seq = 0;
-	char *vkey = NULL;
 	uint8_t root[32];
 	size_t tl = 0;
 	int torn = 0, rc, r = 0;
 
-	rc = cs_store_verifier_key(st, &vkey);
-	if (rc == 0)
-		rc = cs_verifier_parse(&ver, vkey, strlen(vkey));
-	free(vkey);
+	rc = cs__store_verifier_load(st, &ver);
 	if (rc < 0)
 		return rc;
 	rc = cs_note_verify(ver, note, len, &tl);
