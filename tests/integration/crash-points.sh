@@ -289,8 +289,8 @@ ledger_events() {
 # event_ok I WANT: ledger event I (of LOG) is the command's event WANT ("type" or "type<TAB>id").
 event_ok() {
 	case $2 in
-	*"	"*) [ "${LOG[$1]}" = "$2" ] ;;
-	*) [ "${LOG[$1]%%	*}" = "$2" ] ;;
+	*"	"*) [ "${LOG[$1]:-}" = "$2" ] ;;
+	*) [ "${LOG[$1]:-}" != "" ] && [ "${LOG[$1]%%	*}" = "$2" ] ;;
 	esac
 }
 
@@ -364,7 +364,7 @@ case_chain() {
 		fi
 		for ((i = 0; i < e; i++)); do
 			event_ok $((L0 + i)) "${evs[$i]}" ||
-				fail "ledger event $((L0 + i)) is '${LOG[$((L0 + i))]}', expected '${evs[$i]}'"
+				fail "ledger event $((L0 + i)) is '${LOG[$((L0 + i))]:-}', expected '${evs[$i]}'"
 		done
 		# the catalog shows exactly those E events' state, and rebuild agrees
 		snap "$WORK/crashed.d"
@@ -406,7 +406,7 @@ case_chain() {
 			for ((i = 0; i < m; i++)); do
 				event_ok $((L0 + e + i)) "${evs[$i]}" ||
 					fail "after the re-run ledger event $((L0 + e + i)) is" \
-						"'${LOG[$((L0 + e + i))]}', expected '${evs[$i]}'"
+						"'${LOG[$((L0 + e + i))]:-}', expected '${evs[$i]}'"
 			done
 		fi
 		run_verify "verify after the re-run"
