@@ -20,7 +20,9 @@
 # batch), crashes during the recovery of a crashed store (an unindexed ledger
 # event; an orphan blob), a torn last ledger entry, and `custos init` itself
 # (a temp copy of the signing key that a crash leaves in keys/ must be gone
-# after the next open of the half-made store, and after init run again).
+# after the next open of the half-made store, and after init run again);
+# and the commands of case files and corrections, each crashed at every
+# point, with checks of their own (see "case files and corrections" below).
 # The batch has about 450 crash points: every k up to 200 is tried, then every
 # 7th and the last ten, to keep the run short (under the sanitizers,
 # CUSTOS_ASAN=1: every k up to 60, then every 15th); CRASH_POINTS_ALL=1 tries
