@@ -20,7 +20,9 @@
 # batch), crashes during the recovery of a crashed store (an unindexed ledger
 # event; an orphan blob), a torn last ledger entry, and `custos init` itself
 # (a temp copy of the signing key that a crash leaves in keys/ must be gone
-# after the next open of the half-made store, and after init run again).
+# after the next open of the half-made store, and after init run again);
+# and the commands of case files and corrections, each crashed at every
+# point, with checks of their own (see "case files and corrections" below).
 # The batch has about 450 crash points: every k up to 200 is tried, then every
 # 7th and the last ten, to keep the run short (under the sanitizers,
 # CUSTOS_ASAN=1: every k up to 60, then every 15th); CRASH_POINTS_ALL=1 tries
@@ -242,6 +244,218 @@ for cut in 2 40; do
 	[ "$(stat -c %s "$S/ledger/journal")" -gt "$tpl_journal" ] || fail "the journal did not grow again on re-run"
 	report "torn last ledger entry ($cut bytes of it left): verify passes, the writer cuts it, a re-run stores the file"
 done
+
+# ---- case files and corrections ----
+# The evidence model's events (case-open, case-add, case-remove, amend,
+# case-close, case-seal) go through the same commit as an ingest. A chain of
+# small stores is prepared once from the template: each base is the one
+# before with the previous command run to completion. Each command is traced
+# and crashed at every one of its points (and K+1, which completes). After
+# each crash: read-only verify passes; a writer (`custos checkpoint`)
+# recovers and verify passes; the ledger holds the template's events and then
+# the first E of the command's M events, of the right types, nothing else;
+# what `case show C --json` and `show ID --json` (both items) print (times
+# left out) is exactly what they print after the first E events ran
+# uncrashed, and byte for byte what they print after `custos rebuild` (on a
+# copy); then the same command run again on the recovered store completes it
+# (exit 0 when E = 0; when E > 0 it is refused with exit 2 for the right
+# reason: opened, a member, not a member, closed, sealed; a correction, which
+# may be made twice, writes one more) and verify passes. The trace is also
+# checked: each event's journal entry is written and fsynced before its
+# catalog commit.
+C2='平司罚〔2021〕7号'
+I1="$ST-$(digest "$IN/prior1" | cut -c1-20)"
+I2="$ST-$(digest "$IN/prior2" | cut -c1-20)"
+
+# snap DIR: what the store shows of the case file and both items, raw, in DIR.
+snap() {
+	local d=$1
+	rm -rf "$d"
+	mkdir -p "$d"
+	"$CUSTOS" case show "$C2" --json >"$d/case" 2>/dev/null
+	echo "exit $?" >>"$d/case"
+	"$CUSTOS" show "$I1" --json >"$d/i1" 2>/dev/null
+	"$CUSTOS" show "$I2" --json >"$d/i2" 2>/dev/null
+}
+# proj DIR: the snapshot in DIR without the events' times (one text). The
+# JSON is printed with sorted keys, one key a line.
+proj() { (cd "$1" && grep -v '^ *"time": ' case i1 i2); }
+# first2 FILE: its first two lines, on one line; ddiff A B: their differing lines, short.
+first2() { head -2 "$1" | tr '\n' ' '; }
+ddiff() { diff "$1" "$2" | grep '^[<>]' | head -4 | cut -c1-200 | tr '\n' ' '; }
+# ledger_events: LOG ("type<TAB>id" of every ledger event) and L.
+ledger_events() {
+	mapfile -t LOG < <("$CUSTOS" log 2>/dev/null | cut -f3,4)
+	L=${#LOG[@]}
+}
+# event_ok I WANT: ledger event I (of LOG) is the command's event WANT ("type" or "type<TAB>id").
+event_ok() {
+	case $2 in
+	*"	"*) [ "${LOG[$1]:-}" = "$2" ] ;;
+	*) [ "${LOG[$1]:-}" != "" ] && [ "${LOG[$1]%%	*}" = "$2" ] ;;
+	esac
+}
+
+# case_chain NAME REFUSED EVENTS -- CMD...: the command CMD (custos arguments)
+# on the base $CBASE, which writes the M events EVENTS ("type" or
+# "type<TAB>id", space-separated in one word); REFUSED: what stderr says when
+# it is run again after all of them ('' when a re-run simply makes them
+# again). The states after the first E events, for 0 < E < M, are made by
+# the commands in PARTIAL[E] (custos arguments, one string, eval'd). Leaves
+# the completed store as the next $CBASE.
+case_chain() {
+	local name=$1 refused=$2 k rc want i e m t t0 next rerun what
+	local -a evs
+	IFS=' ' read -r -a evs <<<"$3"
+	shift 4
+	m=${#evs[@]}
+	t0=$(now_ms)
+	# the reference states: REF[e] after the first e events ran uncrashed
+	CUSTOS_STORE="$CBASE" snap "$WORK/ref.d"
+	CUSTOS_STORE="$CBASE" proj "$WORK/ref.d" >"$WORK/ref-$name-0"
+	for ((e = 1; e < m; e++)); do
+		rm -rf "$WORK/partial" && cp -a "$CBASE" "$WORK/partial"
+		eval "CUSTOS_STORE=\"\$WORK/partial\" \"\$CUSTOS\" ${PARTIAL[$e]}" >/dev/null 2>&1 ||
+			fail "$name: the reference command for $e event(s) failed"
+		CUSTOS_STORE="$WORK/partial" snap "$WORK/ref.d"
+		CUSTOS_STORE="$WORK/partial" proj "$WORK/ref.d" >"$WORK/ref-$name-$e"
+	done
+	next="$CDIR/base-$name"
+	rm -rf "$next" && cp -a "$CBASE" "$next"
+	CUSTOS_STORE="$next" "$CUSTOS" "$@" >/dev/null 2>"$WORK/ref.err" ||
+		fail "$name: the uncrashed command failed: $(head -2 "$WORK/ref.err" | tr '\n' ' ')"
+	CUSTOS_STORE="$next" snap "$WORK/ref.d"
+	CUSTOS_STORE="$next" proj "$WORK/ref.d" >"$WORK/ref-$name-$m"
+	L0=$(CUSTOS_STORE="$CBASE" ledger_size)
+	report "$name: the reference states made (the base has $L0 events, the command writes $m)"
+
+	trace "$name" "$CBASE" "$CUSTOS_FP" "$@"
+	# each of its events: journal written, then fsynced, then the catalog committed
+	grep '^failpoint ' "$WORK/trace.err" | awk -v m="$m" '
+		$3 == "ledger-write" { w = 1 }
+		$3 == "ledger-fsync" { if (!w) bad = bad " fsync-before-write"; f = 1 }
+		$3 == "lmdb-commit" {
+			if (!f) { bad = bad " commit-" ($2) "-before-its-ledger-fsync" }
+			n++; w = 0; f = 0
+		}
+		END { if (n != m) bad = bad " " n "-catalog-commits"; print bad; exit bad != "" }' \
+		>"$WORK/order.out"
+	rc=$?
+	what="each event's journal entry written and fsynced before its catalog commit"
+	t_ok $rc "$name: trace order: $what$(cat "$WORK/order.out")"
+
+	for ((k = 1; k <= K + 1; k++)); do
+		rm -rf "$S"
+		cp -a "$CBASE" "$S"
+		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" "$@" >/dev/null 2>"$WORK/crash.err"
+		rc=$?
+		want=99
+		[ "$k" -le "$K" ] || want=0
+		[ $rc -eq $want ] ||
+			fail "custos-failpoint exited $rc, expected $want: $(first2 "$WORK/crash.err")"
+		run_verify "read-only verify"
+		recover "$(ledger_size)"
+		run_verify "verify after recovery"
+		store_consistent "after recovery"
+		# wholly there or wholly absent: the first E events, nothing else
+		ledger_events
+		e=$((L - L0))
+		if [ $e -lt 0 ] || [ $e -gt "$m" ]; then
+			fail "the ledger has $L events: the base's $L0 and $e of the command's $m"
+			e=0
+		fi
+		for ((i = 0; i < e; i++)); do
+			event_ok $((L0 + i)) "${evs[$i]}" ||
+				fail "ledger event $((L0 + i)) is '${LOG[$((L0 + i))]:-}', expected '${evs[$i]}'"
+		done
+		# the catalog shows exactly those E events' state, and rebuild agrees
+		snap "$WORK/crashed.d"
+		proj "$WORK/crashed.d" >"$WORK/crashed.proj"
+		cmp -s "$WORK/crashed.proj" "$WORK/ref-$name-$e" ||
+			fail "with $e of $m events in the ledger the catalog shows another state:" \
+				"$(ddiff "$WORK/ref-$name-$e" "$WORK/crashed.proj")"
+		rm -rf "$S.rebuilt" && cp -a "$S" "$S.rebuilt"
+		CUSTOS_STORE="$S.rebuilt" "$CUSTOS" rebuild >/dev/null 2>"$WORK/rebuild.err" ||
+			fail "custos rebuild failed: $(first2 "$WORK/rebuild.err")"
+		CUSTOS_STORE="$S.rebuilt" snap "$WORK/rebuilt.d"
+		for t in case i1 i2; do
+			cmp -s "$WORK/crashed.d/$t" "$WORK/rebuilt.d/$t" ||
+				fail "the catalog and rebuild's projection differ ($t):" \
+					"$(ddiff "$WORK/crashed.d/$t" "$WORK/rebuilt.d/$t")"
+		done
+		# the same command again (on the store as recovered, not rebuilt)
+		"$CUSTOS" "$@" >/dev/null 2>"$WORK/rerun.err"
+		rc=$?
+		if [ $e -eq 0 ] || [ -z "$refused" ]; then
+			[ $rc -eq 0 ] || fail "re-running the command exited $rc: $(first2 "$WORK/rerun.err")"
+		else
+			[ $rc -eq 2 ] && grep -q -- "$refused" "$WORK/rerun.err" ||
+				fail "re-running the command after $e of its events exited $rc, expected 2" \
+					"and '$refused': $(first2 "$WORK/rerun.err")"
+		fi
+		ledger_events
+		if [ -n "$refused" ] || [ $e -eq 0 ]; then
+			[ "$L" -eq $((L0 + m)) ] ||
+				fail "after the re-run the ledger has $L events, expected $((L0 + m))"
+			snap "$WORK/rerun.d"
+			proj "$WORK/rerun.d" >"$WORK/rerun.proj"
+			cmp -s "$WORK/rerun.proj" "$WORK/ref-$name-$m" ||
+				fail "after the re-run the catalog does not show the command's whole" \
+					"state: $(ddiff "$WORK/ref-$name-$m" "$WORK/rerun.proj")"
+		else
+			[ "$L" -eq $((L0 + e + m)) ] ||
+				fail "after the re-run the ledger has $L events, expected $((L0 + e + m))"
+			for ((i = 0; i < m; i++)); do
+				event_ok $((L0 + e + i)) "${evs[$i]}" ||
+					fail "after the re-run ledger event $((L0 + e + i)) is" \
+						"'${LOG[$((L0 + e + i))]:-}', expected '${evs[$i]}'"
+			done
+		fi
+		run_verify "verify after the re-run"
+		if [ $rc -eq 0 ]; then rerun=completes; else rerun="refused (exit $rc)"; fi
+		what="$e of $m event(s) in the ledger and the catalog, as rebuild makes it"
+		report "$name: crash at $k/$K (${PNAME[$k]:-none: completes}): $what; re-run $rerun"
+	done
+	echo "# $name: $((K + 1)) crash points tried in $(($(now_ms) - t0)) ms"
+	CBASE=$next
+}
+
+# A crash here is a process's end, not a power loss: what the kernel was
+# given stays, on any filesystem. So these stores are on a tmpfs when there
+# is one, where the fsyncs of about 100 runs cost nothing.
+t_case=$(now_ms)
+CDIR="$WORK/case"
+if [ -d /dev/shm ] && [ -w /dev/shm ] && CDIR=$(mktemp -d /dev/shm/custos-case.XXXXXX); then
+	trap 'st=$?; rm -rf "$CDIR"; (exit $st); t_cleanup' EXIT
+else
+	CDIR="$WORK/case"
+fi
+mkdir -p "$CDIR"
+S="$CDIR/store"
+export CUSTOS_STORE="$S"
+CBASE="$CDIR/base"
+cp -a "$TPL" "$CBASE"
+declare -a PARTIAL=()
+case_chain case-open 'is already open' case-open -- \
+	case open "$C2" --category 行政处罚 --title 'a shop fined' --party organisation
+PARTIAL[1]="case add '$C2' '$I1' --stage 取证 --reason 'footage of the inspection'"
+case_chain case-add 'is already in case file' "case-add	$I1 case-add	$I2" -- \
+	case add "$C2" "$I1" "$I2" --stage 取证 --reason 'footage of the inspection'
+PARTIAL=()
+case_chain case-remove 'is not in case file' "case-remove	$I2" -- \
+	case remove "$C2" "$I2" --reason 'a clip of another case'
+case_chain amend-membership '' "amend	$I1" -- \
+	amend "$I1" --case "$C2" --set stage=审查 --reason 'it was shown at the review'
+case_chain amend-sighting '' "amend	$I1" -- \
+	amend "$I1" --set officers=3301-0999 --reason 'officer id mistyped at the dock'
+case_chain amend-case '' amend -- \
+	amend --case "$C2" --set title='a shop fined twice' --reason 'title mistyped'
+case_chain case-close 'is already closed' case-close -- case close "$C2" --reason decided
+case_chain case-seal 'is sealed' case-seal -- case seal "$C2" --reason archived
+echo "# case files and corrections: crash points exercised in $(($(now_ms) - t_case)) ms"
+rm -rf "$CDIR"
+S="$WORK/store"
+export CUSTOS_STORE="$S"
 
 # ---- custos init ----
 trace init "" "$CUSTOS_FP" init --station "$ST"

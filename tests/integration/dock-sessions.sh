@@ -3,7 +3,11 @@
 #   1. Two folders with one device id and a file of the same name, size and
 #      time but other bytes (one after the other, then two clones at once):
 #      each receipt lists its own folder's digest, and `custos docks` and
-#      `custos status` show two sessions.
+#      `custos status` show two sessions. The clones are docked while
+#      custosd's wall clock is stopped (libfaketime), so both sessions open in
+#      the same millisecond: two ids all the same (the second with "-2"), each
+#      receipt and each file's sighting in its own folder's session, each
+#      file secured once.
 #   2. A restart (SIGTERM, then SIGKILL) with a complete session still
 #      docked: the receipt stays (never absent, unchanged), no second session,
 #      the offset and the docking time are those of the docking. A file whose
@@ -37,12 +41,22 @@ daemon_conf "$CONF" DS1 docks "$DOCKS" settle_seconds=0 rescan_seconds=1 concurr
 LOG="$WORK/daemon.log"
 VKEY=
 
+# PRELOAD: the variable start_daemon passes a library to preload into custosd
+# in. The wrapper passes REAL_PRELOAD on to custosd alone: a library preloaded
+# into the wrapper too would stay with the one pid through both execs
+# (libfaketime then leaves its shared memory in /dev/shm).
+PRELOAD=LD_PRELOAD
 if [ "$(id -u)" = 0 ]; then
 	if command -v setpriv >/dev/null 2>&1; then
-		printf '#!/bin/sh\nexec setpriv --bounding-set -dac_override,-dac_read_search "$REAL_BIN" "$@"\n' \
-			>"$WORK/nocap"
+		cat >"$WORK/nocap" <<'EOF'
+#!/bin/sh
+set -- "$REAL_BIN" "$@"
+[ -z "${REAL_PRELOAD:-}" ] || set -- env "LD_PRELOAD=$REAL_PRELOAD" "$@"
+exec setpriv --bounding-set -dac_override,-dac_read_search "$@"
+EOF
 		chmod +x "$WORK/nocap"
 		NOCAP=1
+		PRELOAD=REAL_PRELOAD
 	else
 		NOCAP=0
 	fi
@@ -136,7 +150,24 @@ grep -q "dock recJ1: recorder BWC-J, session $s1" "$WORK/status.out" &&
 	grep -q "dock recJ2: recorder BWC-J, session $s2" "$WORK/status.out"
 t_ok $? "custos status: both folders, each with its own session"
 
-# Two clones at once: identical DEVICE.json, same name/size/time, other bytes.
+# Two clones at once, docked in one millisecond: identical DEVICE.json, same
+# name/size/time, other bytes. custosd runs with its wall clock stopped
+# (libfaketime, FAKETIME="YYYY-MM-DD hh:mm:ss"; the monotonic clock of its
+# timers still runs), so both folders' sessions open at the same millisecond
+# however fast the machine is: the second's id gets "-2".
+FTLIB=
+for d in /usr/lib/*/faketime /usr/lib/faketime /usr/local/lib/faketime; do
+	[ -r "$d/libfaketimeMT.so.1" ] && FTLIB="$d/libfaketimeMT.so.1" && break
+done
+daemon_stop
+if [ -n "$FTLIB" ]; then
+	start_daemon "$CUSTOSD" FAKETIME="$(date '+%F %T')" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+		"$PRELOAD=$FTLIB${LD_PRELOAD:+:$LD_PRELOAD}"
+	t_ok $? "custosd starts with its wall clock stopped (libfaketime)"
+else
+	start_daemon "$CUSTOSD"
+	t_ok $? "custosd starts (libfaketime, Debian package faketime, is missing: the clock runs)"
+fi
 mkdir -p "$STAGE/recK1"
 device_json "$STAGE/recK1" BWC-K "$(clock_ago 30)"
 rec_file "$STAGE/recK1/$F" 5000
@@ -147,13 +178,40 @@ K2=$(digest "$STAGE/recK2/$F")
 mv "$STAGE/recK1" "$STAGE/recK2" "$DOCKS/"
 wait_until 60 has_receipt recK1 && wait_until 60 has_receipt recK2
 t_ok $? "two clone folders docked at once: both get a receipt"
+settle
 [ "$(listed "$DOCKS/recK1/CUSTOS-RECEIPT.json" "$F")" = "$K1" ] &&
-	[ "$(listed "$DOCKS/recK2/CUSTOS-RECEIPT.json" "$F")" = "$K2" ]
-t_ok $? "... each listing its own folder's bytes"
+	[ "$(listed "$DOCKS/recK2/CUSTOS-RECEIPT.json" "$F")" = "$K2" ] &&
+	[ "$(rfield "$DOCKS/recK1/CUSTOS-RECEIPT.json" "len(r['files'])")" = 1 ] &&
+	[ "$(rfield "$DOCKS/recK2/CUSTOS-RECEIPT.json" "len(r['files'])")" = 1 ]
+t_ok $? "... each listing its own folder's bytes, and only them"
 ks1=$(rfield "$DOCKS/recK1/CUSTOS-RECEIPT.json" "r['session']")
 ks2=$(rfield "$DOCKS/recK2/CUSTOS-RECEIPT.json" "r['session']")
-[ "$ks1" != "$ks2" ] && [ "$(sessions_of BWC-K | wc -l)" = 2 ]
-t_ok $? "... in two sessions ($ks1, $ks2)"
+[ "$ks1" != "$ks2" ] && [ "$(sessions_of BWC-K | wc -l)" = 2 ] &&
+	[ "$(sessions_of BWC-K | awk '$1 == "recK1" {print $2}')" = "$ks1" ] &&
+	[ "$(sessions_of BWC-K | awk '$1 == "recK2" {print $2}')" = "$ks2" ]
+t_ok $? "... in two sessions, each receipt naming its folder's ($ks1, $ks2)"
+dk1=$(rfield "$DOCKS/recK1/CUSTOS-RECEIPT.json" "r['docked_at']")
+dk2=$(rfield "$DOCKS/recK2/CUSTOS-RECEIPT.json" "r['docked_at']")
+if [ -n "$FTLIB" ]; then
+	[ "$dk1" = "$dk2" ] && { [ "$ks2" = "$ks1-2" ] || [ "$ks1" = "$ks2-2" ]; }
+	t_ok $? "... docked in the same millisecond ($dk1, $dk2): the second id is the first's -2"
+else
+	echo "ok $((T_N += 1)) - ... docked in the same millisecond # SKIP libfaketime is not installed"
+fi
+# sightings_of SHA: "ITEMS SIGHTINGS SESSIONS" of the bytes SHA in the store
+# (SESSIONS: the dock sessions of its sightings, comma-separated).
+sightings_of() {
+	"$CUSTOS" find --sha256 "$1" --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+s = [x.get("extra", {}).get("dock_session", "") for i in j for x in i.get("seen", [])]
+print(len(j), sum(i.get("sightings", 0) for i in j), ",".join(s))'
+}
+[ "$(sightings_of "$K1")" = "1 1 $ks1" ] && [ "$(sightings_of "$K2")" = "1 1 $ks2" ]
+t_ok $? "... each file secured once, in its own folder's session"
+daemon_stop
+start_daemon "$CUSTOSD"
+t_ok $? "custosd starts again with the clock running"
 
 # ------------------------------------------------- 2. restarts
 # A recorder alone under its device id, complete, with a clock 15 s behind.
