@@ -103,6 +103,7 @@ int cmd_checkpoint(int argc, char **argv, struct opts *o);
 int cmd_prove(int argc, char **argv, struct opts *o);       /* cmd_proof.c */
 int cmd_check_proof(int argc, char **argv, struct opts *o);
 int cmd_check_receipt(int argc, char **argv, struct opts *o);
+int cmd_tiles(int argc, char **argv, struct opts *o);       /* cmd_tiles.c */
 int cmd_case(int argc, char **argv, struct opts *o);        /* case.c */
 int cmd_amend(int argc, char **argv, struct opts *o);
 

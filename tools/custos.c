@@ -33,6 +33,7 @@ static const struct {
 	{"prove", cmd_prove, "print the inclusion proofs of an item's or a case's events"},
 	{"check-proof", cmd_check_proof, "check a proof with a verifier key, without a store"},
 	{"checkpoint", cmd_checkpoint, "sign and print the latest checkpoint"},
+	{"tiles", cmd_tiles, "publish the ledger as C2SP tlog-tiles into a directory"},
 	{"pubkey", cmd_pubkey, "print the store's verifier key"},
 	{"log", cmd_log, "list ledger events"},
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
