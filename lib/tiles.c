@@ -380,8 +380,7 @@ prune(struct pub *p)
 			break;
 		}
 		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.' &&
-			    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
 			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 				p->res.pruned++;

@@ -92,7 +92,8 @@ cmd_tiles(int argc, char **argv, struct opts *o)
 		       "published");
 		code = EXIT_PROBLEM;
 	} else if (rc == CS_ELEDGER) {
-		errmsg("the ledger does not give the signed checkpoint's tree; run `custos verify`");
+		errmsg("the ledger does not give the signed checkpoint's tree; "
+		       "run `custos verify`");
 		code = EXIT_STORE;
 	} else if (rc < 0) {
 		errmsg("cannot publish into %s: %s", to, cs_strerror(rc));
