@@ -173,7 +173,8 @@ entry_bundle(struct pub *p, uint64_t index, unsigned w, size_t *len)
 		rc = grow(p, at + 2 + elen);
 		if (rc < 0)
 			break;
-		if (cs__pread_all(p->st->j.fd, p->buf + at + 2, elen, (off_t)off) != (ssize_t)elen) {
+		if (cs__pread_all(p->st->j.fd, p->buf + at + 2, elen, (off_t)off) !=
+		    (ssize_t)elen) {
 			rc = CS_ELEDGER;
 			break;
 		}
