@@ -61,13 +61,14 @@ secure_work(uv_work_t *req)
 	rq.max_size = w->d->cfg.max_size;
 	rq.job_key = key;
 	if (ib->src != NULL) {
-		rq.flags = CS_SECURE_RECORDER;
+		rq.flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
 		rq.meta.source = "dock";
 		rq.meta_fn = ib->src->meta;
 		rq.meta_ctx = ib->src_ctx;
 		rq.attach = ib->src->attach(ib->src_ctx);
 	} else {
-		rq.flags = CS_SECURE_SIDECAR | (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
+		rq.flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
+		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
 		rq.meta.source = "inbox";
 	}
 	w->rc = cs_secure(w->d->st, &rq, &w->s);

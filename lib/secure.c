@@ -349,15 +349,17 @@ cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured
 		goto out;
 
 	/*
-	 * Nothing is released unproven: re-read the source, same digest. The
-	 * cached pages of the first read are dropped first, so that the second
-	 * read comes from the device (a recorder's card) where it can.
+	 * Nothing is released unproven: re-read the source, same digest. With
+	 * CS_SECURE_FROM_DEVICE the cached pages of the first read are dropped
+	 * first, so that the second read comes from the device (a recorder's
+	 * card) where it can.
 	 */
 	out->stage = CS_STAGE_REREAD;
 #ifdef CS_FAILPOINTS
 	reread_gate(rq, out);
 #endif
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (rq->flags & CS_SECURE_FROM_DEVICE)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	rc = cs_hash_fd(fd, hex, &size);
 	if (rc == 0 && (strcmp(hex, out->res.sha256) != 0 || size != out->res.size)) {
 		/*

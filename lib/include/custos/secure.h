@@ -52,6 +52,13 @@ enum cs_secure_flags {
 	 * every mount, so they prove nothing).
 	 */
 	CS_SECURE_RECORDER = 8,
+	/*
+	 * Drop the source's cached pages before the re-read, so that it comes
+	 * from the device (a recorder's card) where the kernel allows it, not
+	 * from the page cache the copy filled. custosd sets it; the CLI re-reads
+	 * through the cache (a change after the copy is caught either way).
+	 */
+	CS_SECURE_FROM_DEVICE = 16,
 };
 
 /*
