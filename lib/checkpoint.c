@@ -1,8 +1,8 @@
 /*
  * Signed checkpoints of the ledger: <root>/checkpoints/<20-digit size>, each
  * a C2SP signed note of the tlog checkpoint text. Loading and checking them,
- * signing a new one when the tree grew, the latest one, and the store's
- * verifier key.
+ * signing a new one when the tree grew, the latest one (found without reading
+ * the older files), and the store's verifier key.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,6 +41,46 @@ cs__store_verifier_load(struct cs_store *st, struct cs_verifier **v)
 	return rc;
 }
 
+/* 1 if `name` is a checkpoint's file name: 20 decimal digits, the tree size. */
+static int
+cp_name(const char *name)
+{
+	return strlen(name) == 20 && strspn(name, "0123456789") == 20;
+}
+
+/*
+ * Reads and checks checkpoints/`name` into *cp (cp->valid: parsed, signed by
+ * `v`, of this store's origin and of the size its name says). 0 also for an
+ * invalid one; -ENOMEM or CS_ECRYPTO when the check could not be made.
+ */
+static int
+cp_read(struct cs_store *st, struct cs_verifier *v, const char *name, struct cs__cp *cp)
+{
+	struct cs_checkpoint c;
+	char rel[64];
+	size_t tl;
+	int rc;
+
+	snprintf(cp->file, sizeof(cp->file), "%.20s", name);
+	cp->size = strtoull(name, NULL, 10);
+	snprintf(rel, sizeof(rel), "checkpoints/%.20s", name);
+	rc = cs__read_file(st->rootfd, rel, 1 << 16, &cp->note, &cp->len);
+	if (rc == 0)
+		rc = cs_note_verify(v, cp->note, cp->len, &tl);
+	if (rc == -ENOMEM || rc == CS_ECRYPTO) {
+		/* the check could not be made: not an invalid checkpoint */
+		free(cp->note);
+		cp->note = NULL;
+		return rc;
+	}
+	if (rc == 0 && cs_checkpoint_parse(&c, cp->note, tl) == 0 && c.size == cp->size &&
+	    strcmp(c.origin, st->origin) == 0) {
+		cp->valid = 1;
+		memcpy(cp->root, c.root, 32);
+	}
+	return 0;
+}
+
 int
 cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n)
 {
@@ -63,28 +103,12 @@ cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n)
 	}
 	while ((de = readdir(d)) != NULL) {
 		struct cs__cp cp = {0};
-		struct cs_checkpoint c;
-		char rel[64];
-		size_t tl;
 
-		if (strlen(de->d_name) != 20 || strspn(de->d_name, "0123456789") != 20)
+		if (!cp_name(de->d_name))
 			continue;
-		snprintf(cp.file, sizeof(cp.file), "%.20s", de->d_name);
-		cp.size = strtoull(de->d_name, NULL, 10);
-		snprintf(rel, sizeof(rel), "checkpoints/%.20s", de->d_name);
-		rc = cs__read_file(st->rootfd, rel, 1 << 16, &cp.note, &cp.len);
-		if (rc == 0)
-			rc = cs_note_verify(v, cp.note, cp.len, &tl);
-		if (rc == -ENOMEM || rc == CS_ECRYPTO) {
-			/* the check could not be made: not an invalid checkpoint */
-			free(cp.note);
+		rc = cp_read(st, v, de->d_name, &cp);
+		if (rc < 0)
 			goto out;
-		}
-		if (rc == 0 && cs_checkpoint_parse(&c, cp.note, tl) == 0 && c.size == cp.size &&
-		    strcmp(c.origin, st->origin) == 0) {
-			cp.valid = 1;
-			memcpy(cp.root, c.root, 32);
-		}
 		if (count == cap) {
 			size_t nc = cap ? cap * 2 : 16;
 			struct cs__cp *np = realloc(cps, nc * sizeof(*np));
@@ -113,6 +137,82 @@ out:
 	return rc;
 }
 
+/* A checkpoint's file name and the size it says, for sorting the newest first. */
+struct cp_ent {
+	uint64_t size;
+	char name[21];
+};
+
+static int
+newest_first(const void *a, const void *b)
+{
+	const struct cp_ent *x = a, *y = b;
+
+	return x->size > y->size ? -1 : x->size < y->size;
+}
+
+int
+cs__checkpoint_newest(struct cs_store *st, struct cs__cp *out)
+{
+	struct cs_verifier *v = NULL;
+	struct cp_ent *ents = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd, rc;
+
+	rc = cs__store_verifier_load(st, &v);
+	if (rc < 0)
+		return rc;
+	fd = openat(st->rootfd, "checkpoints", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!cp_name(de->d_name))
+			continue;
+		if (count == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct cp_ent *ne = realloc(ents, nc * sizeof(*ne));
+			if (ne == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			ents = ne;
+			cap = nc;
+		}
+		ents[count].size = strtoull(de->d_name, NULL, 10);
+		memcpy(ents[count++].name, de->d_name, 21);
+	}
+	if (count > 1)
+		qsort(ents, count, sizeof(*ents), newest_first);
+	/* Only the largest valid size is wanted: check from the largest down, read no more. */
+	rc = CS_ENOTFOUND;
+	for (size_t i = 0; i < count; i++) {
+		struct cs__cp cp = {0};
+		int r = cp_read(st, v, ents[i].name, &cp);
+		if (r < 0) {
+			rc = r;
+			break;
+		}
+		if (cp.valid) {
+			*out = cp;
+			rc = 0;
+			break;
+		}
+		free(cp.note);
+	}
+out:
+	free(ents);
+	if (d != NULL)
+		closedir(d);
+	cs_verifier_free(v);
+	return rc;
+}
+
 void
 cs__checkpoints_free(struct cs__cp *cps, size_t n)
 {
@@ -124,22 +224,11 @@ cs__checkpoints_free(struct cs__cp *cps, size_t n)
 int
 cs_store_latest_checkpoint(struct cs_store *st, char **note)
 {
-	struct cs__cp *cps = NULL;
-	size_t n = 0;
-	int rc = cs__checkpoints_load(st, &cps, &n);
+	struct cs__cp cp = {0};
+	int rc = cs__checkpoint_newest(st, &cp);
 
-	if (rc < 0)
-		return rc;
-	rc = CS_ENOTFOUND;
-	for (size_t i = n; i-- > 0;) {
-		if (cps[i].valid) {
-			*note = cps[i].note;
-			cps[i].note = NULL;
-			rc = 0;
-			break;
-		}
-	}
-	cs__checkpoints_free(cps, n);
+	if (rc == 0)
+		*note = cp.note;
 	return rc;
 }
 

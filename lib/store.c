@@ -446,17 +446,15 @@ out:
 static uint64_t
 checkpointed_size(struct cs_store *st)
 {
-	struct cs__cp *cps = NULL;
-	uint64_t max = 0;
-	size_t n = 0;
+	struct cs__cp cp = {0};
+	int rc = cs__checkpoint_newest(st, &cp);
 
-	if (cs__checkpoints_load(st, &cps, &n) < 0)
+	if (rc == CS_ENOTFOUND)
+		return 0;
+	if (rc < 0)
 		return UINT64_MAX;
-	for (size_t i = 0; i < n; i++)
-		if (cps[i].valid && cps[i].size > max)
-			max = cps[i].size;
-	cs__checkpoints_free(cps, n);
-	return max;
+	free(cp.note);
+	return cp.size;
 }
 
 /* Writer start-up: bring the catalog up to the journal and cut a torn tail. */

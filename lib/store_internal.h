@@ -87,5 +87,12 @@ struct cs__cp {
 };
 int cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n);
 void cs__checkpoints_free(struct cs__cp *cps, size_t n);
+/*
+ * The newest validly signed checkpoint into *out (out->note malloc'd, the
+ * caller's), checking files from the largest size down: older files are not
+ * read. CS_ENOTFOUND if none is valid; -ENOMEM or CS_ECRYPTO if a check
+ * could not be made.
+ */
+int cs__checkpoint_newest(struct cs_store *st, struct cs__cp *out);
 
 #endif

@@ -57,9 +57,14 @@ cmd_status(int argc, char **argv, struct opts *o)
 			close(fd);
 		return EXIT_STORE;
 	}
-	if (write(fd, "{\"cmd\":\"status\"}\n", 17) != 17) {
+	/* MSG_NOSIGNAL: a custosd that hangs up at once is reported, not a SIGPIPE death */
+	if (send(fd, "{\"cmd\":\"status\"}\n", 17, MSG_NOSIGNAL) != 17) {
 		close(fd);
-		errmsg("cannot send to custosd: %s", strerror(errno));
+		if (errno == EPIPE || errno == ECONNRESET)
+			errmsg("custosd closed the connection without an answer (is it stopping, "
+			       "or short of memory? see its log)");
+		else
+			errmsg("cannot send to custosd: %s", strerror(errno));
 		return EXIT_STORE;
 	}
 	while (len < sizeof(buf) - 1) {

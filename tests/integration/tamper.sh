@@ -322,6 +322,23 @@ t_status 1 "truncated: even after a rebuild, verify exits 1" "$CUSTOS" verify
 t_grep "truncated: ... because checkpoint 4 covers the lost entry" \
 	'^PROBLEM ledger-rolled-back: checkpoint 00000000000000000004 ' "$WORK/last.out"
 
+# ---- rolled back past a damaged newest checkpoint ----
+# A writer's open looks for the newest valid checkpoint from the largest size
+# down: when checkpoint 4 is damaged, checkpoint 3 still covers a lost entry.
+fresh rolled-back-cp
+f="$S/checkpoints/00000000000000000004"
+chmod u+w "$f" && sig_edit "$f" flip && chmod 0444 "$f"
+read -r off len < <(journal_entry "$S/ledger/journal" 2)
+truncate -s "$off" "$S/ledger/journal"
+"$CUSTOS" rebuild >/dev/null 2>&1
+t_ok $? "rolled back: checkpoint 4 damaged, entries 2 and 3 cut off, the catalog rebuilt"
+t_status 3 "rolled back: a writer refuses to open the store" "$CUSTOS" ingest "$IN/new.bin" \
+	--case "$CASE"
+t_grep "rolled back: ... because checkpoint 3 covers 3 events and 2 are here" \
+	'a signed checkpoint covers 3 ledger events but only 2 are here' "$WORK/last.err"
+[ "$(stat -c %s "$S/ledger/journal")" = "$off" ]
+t_ok $? "rolled back: ... and wrote nothing to the ledger"
+
 # the base store itself was never touched
 export CUSTOS_STORE="$BASE"
 t_run "the pristine store still verifies" "$CUSTOS" verify
