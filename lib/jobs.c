@@ -134,7 +134,7 @@ cs_store_job_counts(struct cs_store *st, json_t **out)
 	}
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc == 0) {
-		/* Kept per state as the jobs change: no scan of the jobs (but in an old catalog). */
+		/* Kept per state as the jobs change: no scan (but of an old catalog). */
 		rc = cs__catalog_job_counts(&st->cat, txn, 0, counts);
 		mdb_txn_abort(txn);
 	}
