@@ -121,8 +121,8 @@ orphans_run(struct cs_store *st, const struct cs_orphan_limits *lim, struct cs_o
 		if (e->referenced) {
 			if (lim != NULL)
 				cs__store_log(st, CS_LOG_WARN,
-				    "orphans/%s holds the bytes of an item in the catalog: kept (it "
-				    "is not an orphan; it may be moved out of orphans/)",
+				    "orphans/%s holds the bytes of an item in the catalog: "
+				    "kept (it is not an orphan; it may be moved out of orphans/)",
 				    e->name);
 			goto keep;
 		}
