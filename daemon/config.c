@@ -1,6 +1,7 @@
 /*
  * The INI configuration of custosd. Sections and keys:
- *   [store]  root = DIR, station = NAME, reserve = N[K|M|G]
+ *   [store]  root = DIR, station = NAME, reserve = N[K|M|G],
+ *            orphans_max_age = N[s|m|h|d], orphans_max_size = N[K|M|G|T]
  *   [inbox]  dir = DIR            (repeat for several upload directories)
  *   [docks]  root = DIR, pattern = PATTERN (repeatable),
  *            recorder_utc_offset = +08:00
@@ -18,6 +19,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "custos/orphans.h"
 #include "custos/recorder.h"
 
 struct load {
@@ -37,6 +39,8 @@ cs_config_init(struct cs_config *c)
 	c->log_level = 2;
 	c->reserve = (uint64_t)256 << 20;
 	c->recorder_utc_offset_min = 8 * 60;
+	c->orphans_max_age_s = CS_ORPHANS_MAX_AGE_DEFAULT;
+	c->orphans_max_bytes = CS_ORPHANS_MAX_BYTES_DEFAULT;
 }
 
 void
@@ -79,6 +83,30 @@ parse_uint(const char *v, uint64_t max, uint64_t *out, int allow_suffix)
 	return 0;
 }
 
+/* A duration: a whole number with s, m, h or d (seconds without). */
+static int
+parse_duration(const char *v, uint64_t *out)
+{
+	size_t len = strlen(v);
+	char num[24];
+	uint64_t n, unit = 1;
+	char last = len > 0 ? v[len - 1] : '\0';
+
+	if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
+		unit = last == 's' ? 1 : last == 'm' ? 60 : last == 'h' ? 3600 : 86400;
+		len--;
+	}
+	if (len == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	/* at most about 100 years: the count stays far from overflow in milliseconds */
+	if (parse_uint(num, (uint64_t)36500 * 86400 / unit, &n, 0) < 0)
+		return -1;
+	*out = n * unit;
+	return 0;
+}
+
 static int
 set_str(struct load *l, char **dst, const char *v)
 {
@@ -114,6 +142,22 @@ handler(void *user, const char *section, const char *name, const char *value)
 				BAD("reserve must be a size such as 256M or 2G (or 0), not '%s'",
 				    value);
 			c->reserve = n;
+			return 1;
+		}
+		if (strcmp(name, "orphans_max_age") == 0) {
+			if (parse_duration(value, &n) < 0)
+				BAD("orphans_max_age must be a duration such as 30d, 12h or 0 (no "
+				    "limit), not '%s'",
+				    value);
+			c->orphans_max_age_s = (int64_t)n;
+			return 1;
+		}
+		if (strcmp(name, "orphans_max_size") == 0) {
+			if (parse_uint(value, UINT64_MAX, &n, 1) < 0)
+				BAD("orphans_max_size must be a size such as 10G or 500M, or 0 (no "
+				    "limit), not '%s'",
+				    value);
+			c->orphans_max_bytes = n;
 			return 1;
 		}
 	} else if (strcmp(section, "inbox") == 0) {

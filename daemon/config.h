@@ -26,6 +26,8 @@ struct cs_config {
 	unsigned rescan_s;
 	uint64_t max_size;  /* bytes, 0 = no cap */
 	uint64_t reserve;   /* bytes kept free on the store's disk: ingest pauses before */
+	int64_t orphans_max_age_s;  /* orphans/ older than this are removed (0: no limit) */
+	uint64_t orphans_max_bytes; /* orphans/ kept within this size, oldest removed (0: none) */
 	int release_delete; /* delete a source once it is secured and re-verified */
 	int log_level;      /* 0 error .. 3 debug */
 };

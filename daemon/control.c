@@ -1,7 +1,7 @@
 /*
  * custosd's control socket: a Unix stream socket that speaks one JSON
  * request per line and answers one JSON object per line ("status": the
- * daemon's counters, the jobs, the latest checkpoint and the docks).
+ * daemon's counters, the jobs, the latest checkpoint, orphans/ and the docks).
  */
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -26,6 +27,26 @@ struct client {
 	size_t len;
 	uid_t uid;
 };
+
+/* orphans/ as the last enforcement of its limits left it (null if none ran yet). */
+static json_t *
+orphans_json(struct daemon *d)
+{
+	const struct cs_orphans *o = &d->orphans;
+	int64_t age = 0;
+
+	if (!d->orphans_known)
+		return json_null();
+	if (o->oldest_ms > 0) {
+		age = ((int64_t)time(NULL) * 1000 - o->oldest_ms) / 1000;
+		age = age < 0 ? 0 : age;
+	}
+	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I}", "count", (json_int_t)o->count,
+	    "bytes", (json_int_t)o->bytes, "oldest_age_s",
+	    o->oldest_ms > 0 ? json_integer((json_int_t)age) : json_null(), "referenced",
+	    (json_int_t)o->referenced, "max_age_s", (json_int_t)d->cfg.orphans_max_age_s,
+	    "max_bytes", (json_int_t)d->cfg.orphans_max_bytes);
+}
 
 static json_t *
 status_json(struct daemon *d)
@@ -55,6 +76,10 @@ status_json(struct daemon *d)
 		json_object_set_new(j, "store_free_bytes",
 		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
 		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
+	}
+	if (j != NULL && json_object_set_new(j, "orphans", orphans_json(d)) < 0) {
+		json_decref(j);
+		j = NULL;
 	}
 	if (j != NULL && d->dock_rootfd >= 0 &&
 	    json_object_set_new(j, "docks", dock_status(d)) < 0) {

@@ -1,8 +1,9 @@
 /*
  * custosd's shared state: the daemon, its watched trees and their candidate
  * files, for every file of daemon/ (main.c, log.c, watch.c, pipeline.c,
- * checkpoint.c, control.c, dock.c). The functions are declared per concern
- * in log.h, watch.h, pipeline.h, checkpoint.h, control.h and dock.h.
+ * checkpoint.c, control.c, dock.c, orphans.c). The functions are declared per
+ * concern in log.h, watch.h, pipeline.h, checkpoint.h, control.h, dock.h and
+ * orphans.h.
  * Daemon-internal: nothing here is part of lib/.
  */
 #ifndef CUSTOSD_DAEMON_H
@@ -124,6 +125,11 @@ struct daemon {
 	uint64_t inflight_bytes; /* sizes of the files being secured */
 	size_t finalizing;       /* dock receipts being written */
 	uv_timer_t space;
+
+	/* orphans/ within its limits (orphans.c); the last result, for the status */
+	uv_timer_t orphans_timer;
+	int orphans_running, orphans_again, orphans_known;
+	struct cs_orphans orphans;
 
 	/* out of memory (log.c, out_of_memory()) */
 	unsigned oom_streak; /* failures since the last progress */

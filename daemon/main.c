@@ -34,6 +34,7 @@
 #include "daemon.h"
 #include "dock.h"
 #include "log.h"
+#include "orphans.h"
 #include "pipeline.h"
 #include "watch.h"
 #ifdef CS_FAILPOINTS
@@ -174,6 +175,7 @@ begin_stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->checkpoint, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->space, NULL);
+	uv_close((uv_handle_t *)&d->orphans_timer, NULL);
 	uv_close((uv_handle_t *)&d->inotify_poll, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -220,6 +222,8 @@ on_sighup(uv_signal_t *s, int signum)
 	d->cfg.concurrency = nc.concurrency;
 	d->cfg.max_size = nc.max_size;
 	d->cfg.reserve = nc.reserve;
+	d->cfg.orphans_max_age_s = nc.orphans_max_age_s;
+	d->cfg.orphans_max_bytes = nc.orphans_max_bytes;
 	d->cfg.release_delete = nc.release_delete;
 	d->cfg.log_level = nc.log_level;
 	log_set_level(nc.log_level);
@@ -230,6 +234,7 @@ on_sighup(uv_signal_t *s, int signum)
 	logmsg(2, "configuration reloaded from %s", d->config_path);
 	cs_config_fini(&nc);
 	pipeline_reloaded(d);
+	orphans_prune(d); /* the limits as configured now */
 }
 
 /* Command-line options override the configuration file, at start and on reload. */
@@ -419,7 +424,9 @@ main(int argc, char **argv)
 			logmsg(2, "created store %s", d.cfg.store);
 		}
 	}
-	rc = cs_store_open(&d.st, d.cfg.store, CS_OPEN_WRITE, lib_log, NULL);
+	/* orphans/ within the configured limits, not lib's defaults (orphans_start) */
+	rc = cs_store_open(&d.st, d.cfg.store, CS_OPEN_WRITE | CS_OPEN_KEEP_ORPHANS, lib_log,
+	    NULL);
 	if (rc < 0) {
 		logmsg(0, "cannot open the store %s: %s%s", d.cfg.store, cs_strerror(rc),
 		    rc == CS_EBUSY ? " (another custosd or custos command holds it)" : "");
@@ -462,6 +469,8 @@ main(int argc, char **argv)
 	uv_timer_start(&d.rescan, on_rescan, (uint64_t)d.cfg.rescan_s * 1000,
 	    (uint64_t)d.cfg.rescan_s * 1000);
 	uv_timer_start(&d.checkpoint, on_checkpoint, 2000, 2000);
+	if (orphans_start(&d) < 0)
+		return daemon_fini(&d, 3);
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
 		uv_timer_start(&d.watchdog, on_watchdog, 0, wd_usec / 2000);
 	else

@@ -22,6 +22,7 @@
 #include "custos/error.h"
 #include "custos/store.h"
 #include "log.h"
+#include "orphans.h"
 #include "pipeline.h"
 #include "watch.h"
 
@@ -218,7 +219,8 @@ on_space(uv_timer_t *t)
 		return;
 	if (d->full_reopen) {
 		/* Recovery needs the store to itself, as a restart would have it. */
-		if (d->in_flight > 0 || d->checkpoint_running || d->finalizing > 0)
+		if (d->in_flight > 0 || d->checkpoint_running || d->finalizing > 0 ||
+		    d->orphans_running)
 			return;
 		rc = cs_store_recover(d->st);
 		if (rc < 0) {
@@ -233,6 +235,7 @@ on_space(uv_timer_t *t)
 			return;
 		}
 		d->full_reopen = 0;
+		orphans_prune(d); /* the recovery may have moved blobs there */
 	}
 	d->full = 0;
 	d->full_need = 0;

@@ -359,6 +359,164 @@ check_header(const char *dir)
 	return rc < 0 ? rc : rc == 0 ? CS_ESTORE : 0;
 }
 
+/* ---- jobs and their counts per state ---- */
+
+/* A counted job's "state" in *state (malloc'd), or NULL: none (not a string, empty). */
+static int
+job_state(const MDB_val *d, char **state)
+{
+	const char *v;
+	json_t *job;
+	int oom;
+
+	*state = NULL;
+	job = cs__json_load(d->mv_data, d->mv_size, 0, &oom);
+	if (job == NULL)
+		return oom ? ENOMEM : 0;
+	v = json_string_value(json_object_get(job, "state"));
+	if (v != NULL && v[0] != '\0' && strlen(v) <= 480 && (*state = strdup(v)) == NULL) {
+		json_decref(job);
+		return ENOMEM;
+	}
+	json_decref(job);
+	return 0;
+}
+
+/* Adds `delta` (+1 or -1) to the count of `state`; a count that reaches 0 is removed. */
+static int
+count_add(struct cs__catalog *c, MDB_txn *txn, const char *state, int delta)
+{
+	MDB_val k = {strlen(state), (void *)state}, d;
+	uint64_t n = 0;
+	uint8_t b[8];
+	int rc;
+
+	rc = mdb_get(txn, c->job_counts, &k, &d);
+	if (rc == 0 && d.mv_size != 8)
+		return MDB_CORRUPTED;
+	if (rc == 0)
+		n = get_be64(d.mv_data);
+	else if (rc != MDB_NOTFOUND)
+		return rc;
+	/* Never below zero, whatever an older custos that kept no counts did meanwhile. */
+	n = delta > 0 ? n + 1 : n > 0 ? n - 1 : 0;
+	if (n == 0)
+		return rc == 0 ? mdb_del(txn, c->job_counts, &k, NULL) : 0;
+	put_be64(b, n);
+	d.mv_size = 8;
+	d.mv_data = b;
+	return mdb_put(txn, c->job_counts, &k, &d, 0);
+}
+
+int
+cs__catalog_job_write(struct cs__catalog *c, MDB_txn *txn, MDB_val *k, MDB_val *d)
+{
+	char *was = NULL, *now = NULL;
+	MDB_val old;
+	int rc = 0;
+
+	if (c->job_counts != 0) {
+		rc = mdb_get(txn, c->jobs, k, &old);
+		if (rc == 0)
+			rc = job_state(&old, &was);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc == 0 && d != NULL)
+			rc = job_state(d, &now);
+		if (rc == 0 && was != NULL && (now == NULL || strcmp(was, now) != 0))
+			rc = count_add(c, txn, was, -1);
+		if (rc == 0 && now != NULL && (was == NULL || strcmp(was, now) != 0))
+			rc = count_add(c, txn, now, 1);
+	}
+	if (rc == 0)
+		rc = d != NULL ? mdb_put(txn, c->jobs, k, d, 0) : mdb_del(txn, c->jobs, k, NULL);
+	free(was);
+	free(now);
+	return rc;
+}
+
+/* Counts every job into job_counts (empty): a catalog made before the counts. */
+static int
+count_all(struct cs__catalog *c, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	rc = mdb_cursor_open(txn, c->jobs, &cur);
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		char *state;
+		rc = job_state(&d, &state);
+		if (rc == 0 && state != NULL)
+			rc = count_add(c, txn, state, 1);
+		free(state);
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Opens job_counts; a writer makes it (counting the jobs once) for a catalog without it. */
+static int
+open_job_counts(struct cs__catalog *c, MDB_txn *txn, int create)
+{
+	int rc = mdb_dbi_open(txn, "job_counts", 0, &c->job_counts);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	c->job_counts = 0;
+	if (!create || c->jobs == 0)
+		return 0; /* a reader counts by reading the jobs */
+	rc = mdb_dbi_open(txn, "job_counts", MDB_CREATE, &c->job_counts);
+	if (rc == 0)
+		rc = count_all(c, txn);
+	return rc;
+}
+
+int
+cs__catalog_job_counts(struct cs__catalog *c, MDB_txn *txn, int recount, json_t *counts)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	if (c->jobs == 0)
+		return 0;
+	rc = mdb_cursor_open(txn, recount || c->job_counts == 0 ? c->jobs : c->job_counts, &cur);
+	if (rc != 0)
+		return CS_ESTORE;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		char *state = NULL, key[481];
+		json_int_t n = 1;
+
+		if (recount || c->job_counts == 0) {
+			rc = job_state(&d, &state);
+		} else if (k.mv_size < sizeof(key) && d.mv_size == 8) {
+			memcpy(key, k.mv_data, k.mv_size);
+			key[k.mv_size] = '\0';
+			n = (json_int_t)get_be64(d.mv_data);
+		} else {
+			rc = MDB_CORRUPTED;
+		}
+		if (rc == 0 && (state != NULL || !(recount || c->job_counts == 0))) {
+			const char *s = state != NULL ? state : key;
+			json_int_t had = json_integer_value(json_object_get(counts, s));
+			if (json_object_set_new(counts, s, json_integer(had + n)) < 0)
+				rc = ENOMEM;
+		}
+		free(state);
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+}
+
 int
 cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch)
 {
@@ -424,6 +582,11 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 	if (rc == MDB_NOTFOUND && !create)
 		c->jobs = 0; /* a store written before jobs existed; read-only use */
 	else if (rc != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	rc = open_job_counts(c, txn, create);
+	if (rc != 0) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
@@ -750,7 +913,7 @@ put_job(struct cs__catalog *c, MDB_txn *txn, json_t *job, const char *id, const 
 	k.mv_data = key;
 	d.mv_size = len;
 	d.mv_data = s;
-	rc = mdb_put(txn, c->jobs, &k, &d, 0);
+	rc = cs__catalog_job_write(c, txn, &k, &d);
 	free(s);
 	free(key);
 	return rc;

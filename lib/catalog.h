@@ -38,6 +38,13 @@ struct cs__catalog {
 	 * daemon's per-source-file jobs. Not compared by verify, not rebuilt.
 	 */
 	MDB_dbi jobs;
+	/*
+	 * The jobs per "state" (state -> count, 8 bytes big-endian; no zero
+	 * counts), changed in the transaction of every job write, so that a
+	 * count needs no scan. Not compared by verify. 0 in a reader of a
+	 * catalog that no writer has opened since it was made without it.
+	 */
+	MDB_dbi job_counts;
 };
 
 struct cs__catalog_state {
@@ -94,6 +101,20 @@ int cs__catalog_item_seqs(struct cs__catalog *c, MDB_txn *txn, const char *id, u
 /* Iterates every item id in order; stops if cb returns nonzero. */
 int cs__catalog_each_item(struct cs__catalog *c, MDB_txn *txn,
     int (*cb)(void *ctx, const char *id, json_t *rec), void *ctx);
+
+/*
+ * Puts the job `d` under `k` (d NULL: deletes it) in write transaction
+ * `txn`, moving its count from the state it had to the state it has. The
+ * one way a job is written. Returns an LMDB code (MDB_NOTFOUND: nothing to
+ * delete).
+ */
+int cs__catalog_job_write(struct cs__catalog *c, MDB_txn *txn, MDB_val *k, MDB_val *d);
+/*
+ * Adds the jobs per state to `counts` (an empty JSON object): from the kept
+ * counts, or with `recount` (or without kept counts) by reading every job.
+ * 0, -ENOMEM or CS_ESTORE.
+ */
+int cs__catalog_job_counts(struct cs__catalog *c, MDB_txn *txn, int recount, json_t *counts);
 
 /* A cs_merkle_get_fn over a read transaction: ctx is a struct cs__merkle_ctx. */
 struct cs__merkle_ctx {

@@ -44,8 +44,7 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 			break;
 		d.mv_size = len;
 		d.mv_data = s;
-		rc = job != NULL ? mdb_put(txn, st->cat.jobs, &k, &d, 0) :
-		                   mdb_del(txn, st->cat.jobs, &k, NULL);
+		rc = cs__catalog_job_write(&st->cat, txn, &k, job != NULL ? &d : NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 		if (rc == 0)
@@ -124,8 +123,6 @@ int
 cs_store_job_counts(struct cs_store *st, json_t **out)
 {
 	json_t *counts = json_object();
-	MDB_cursor *cur;
-	MDB_val k, d;
 	MDB_txn *txn;
 	int rc;
 
@@ -136,39 +133,19 @@ cs_store_job_counts(struct cs_store *st, json_t **out)
 		return 0;
 	}
 	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc == 0) {
+		/* Kept per state as the jobs change: no scan (but of an old catalog). */
+		rc = cs__catalog_job_counts(&st->cat, txn, 0, counts);
+		mdb_txn_abort(txn);
+	}
 	if (rc < 0) {
 		json_decref(counts);
 		return rc;
 	}
-	rc = mdb_cursor_open(txn, st->cat.jobs, &cur);
-	if (rc == 0) {
-		rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
-		while (rc == 0) {
-			int oom;
-			json_t *job = cs__json_load(d.mv_data, d.mv_size, 0, &oom);
-			const char *state = json_string_value(json_object_get(job, "state"));
-			if (!oom && state != NULL) {
-				json_int_t n = json_integer_value(json_object_get(counts, state));
-				oom = json_object_set_new(counts, state, json_integer(n + 1)) < 0;
-			}
-			if (oom) {
-				json_decref(job);
-				rc = -ENOMEM;
-				break;
-			}
-			json_decref(job);
-			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
-		}
-		mdb_cursor_close(cur);
-	}
-	mdb_txn_abort(txn);
-	if (rc != MDB_NOTFOUND) {
-		json_decref(counts);
-		return rc == -ENOMEM ? rc : CS_ESTORE;
-	}
 	*out = counts;
 	return 0;
 }
+
 int
 cs_store_jobs_each(struct cs_store *st, const char *prefix,
     int (*cb)(void *ctx, const char *key, json_t *job), void *ctx)

@@ -25,6 +25,7 @@
 #include "custos/error.h"
 #include "custos/merkle.h"
 #include "custos/name.h"
+#include "custos/orphans.h"
 #include "record.h"
 #include "store_internal.h"
 #include "util.h"
@@ -551,7 +552,15 @@ recover(struct cs_store *st)
 		rc = handle_orphans(st);
 		if (rc < 0)
 			return rc;
-	} else {
+	}
+	if (!(st->flags & CS_OPEN_KEEP_ORPHANS)) {
+		/* orphans/ within the default limits; a failure is logged, not fatal */
+		struct cs_orphan_limits lim = {CS_ORPHANS_MAX_AGE_DEFAULT,
+			CS_ORPHANS_MAX_BYTES_DEFAULT};
+		struct cs_orphans o;
+		(void)cs__orphans_prune_locked(st, &lim, &o);
+	}
+	if (!crashed) {
 		int fd = openat(st->rootfd, "WRITER", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -errno;

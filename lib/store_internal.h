@@ -58,6 +58,12 @@ int cs__store_fault(int rc);
 /* The store's verifier (keys/ledger.pub); cs_verifier_free() it. */
 int cs__store_verifier_load(struct cs_store *st, struct cs_verifier **v);
 
+/* cs_store_orphans_prune() for a caller that holds the write lock (or the only user). */
+struct cs_orphan_limits;
+struct cs_orphans;
+int cs__orphans_prune_locked(struct cs_store *st, const struct cs_orphan_limits *lim,
+    struct cs_orphans *out);
+
 /* Brings a catalog made by an older custos up to this version (rebuilds it). */
 int cs__store_upgrade(struct cs_store *st);
 

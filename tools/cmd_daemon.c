@@ -22,7 +22,36 @@ static const char usage_status[] =
     "\n"
     "Asks the running custosd (through its control socket, by default\n"
     "STORE/custosd.sock) for its state: files waiting, in progress, secured and\n"
-    "refused, the ledger size, the latest checkpoint and the docked recorders.\n";
+    "refused, the ledger size, orphans/ (blobs of interrupted ingests), the\n"
+    "latest checkpoint and the docked recorders.\n";
+
+/* orphans/ as custosd reports it: what is kept there and its limits. */
+static void
+orphans_line(const json_t *o)
+{
+	json_int_t age = json_integer_value(json_object_get(o, "oldest_age_s"));
+	json_int_t max_age = json_integer_value(json_object_get(o, "max_age_s"));
+	json_int_t max_bytes = json_integer_value(json_object_get(o, "max_bytes"));
+	json_int_t ref = json_integer_value(json_object_get(o, "referenced"));
+	char lim_age[32], lim_size[32];
+
+	if (!json_is_object(o))
+		return;
+	snprintf(lim_age, sizeof(lim_age), max_age > 0 ? "%.1f days" : "no age limit",
+	    (double)max_age / 86400);
+	snprintf(lim_size, sizeof(lim_size), max_bytes > 0 ? "%.1f MiB" : "no size limit",
+	    (double)max_bytes / 1048576);
+	printf("  orphans/: %lld blob(s), %.1f MiB",
+	    (long long)json_integer_value(json_object_get(o, "count")),
+	    (double)json_integer_value(json_object_get(o, "bytes")) / 1048576);
+	if (json_is_integer(json_object_get(o, "oldest_age_s")))
+		printf(", the oldest %.1f days old", (double)age / 86400);
+	printf(" (kept within %s, %s)\n", lim_age, lim_size);
+	if (ref > 0)
+		printf("  ORPHANS: %lld file(s) in orphans/ hold the bytes of stored items: not "
+		       "orphans, kept (see the log)\n",
+		    (long long)ref);
+}
 
 int
 cmd_status(int argc, char **argv, struct opts *o)
@@ -114,6 +143,7 @@ cmd_status(int argc, char **argv, struct opts *o)
 		    (long long)json_integer_value(json_object_get(ans, "refused")));
 		printf("  ledger: %lld events\n",
 		    (long long)json_integer_value(json_object_get(ans, "ledger_size")));
+		orphans_line(json_object_get(ans, "orphans"));
 		docks = json_object_get(ans, "docks");
 		json_array_foreach(docks, i, k)
 		{

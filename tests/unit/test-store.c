@@ -17,6 +17,7 @@
 #include "custos/error.h"
 #include "custos/note.h"
 #include "custos/store.h"
+#include "store_internal.h"
 #include "tap.h"
 #include "util.h"
 
@@ -312,6 +313,183 @@ test_verify_child(void)
 	cs_store_close(st);
 }
 
+/*
+ * The jobs per state kept in the catalog (cs_store_job_counts) equal a full
+ * recount of the jobs table after job writes (new jobs, state changes,
+ * jobs without a state, deletes), "ingested" jobs written with ingest
+ * events, a crash that lost the catalog's commit (the recovering writer
+ * replays the event), a rebuild, and a catalog made before the counts.
+ */
+static int
+counts_match(struct cs_store *st, const char *what)
+{
+	json_t *kept = NULL, *all = json_object();
+	MDB_txn *txn = NULL;
+	int same;
+
+	if (cs_store_job_counts(st, &kept) != 0 || all == NULL ||
+	    cs__catalog_rtxn(&st->cat, &txn) != 0 ||
+	    cs__catalog_job_counts(&st->cat, txn, 1, all) != 0) {
+		same = 0;
+	} else {
+		same = json_equal(kept, all);
+	}
+	if (!same) {
+		char *a = kept != NULL ? json_dumps(kept, JSON_SORT_KEYS) : NULL;
+		char *b = json_dumps(all, JSON_SORT_KEYS);
+		printf("# %s: kept %s, recounted %s\n", what, a ? a : "(none)", b ? b : "(none)");
+		free(a);
+		free(b);
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	json_decref(kept);
+	json_decref(all);
+	return same;
+}
+
+static int
+job_put_state(struct cs_store *st, const char *key, const char *state)
+{
+	json_t *job = state != NULL ? json_pack("{s:s, s:i}", "state", state, "n", 1) :
+	                              json_pack("{s:s}", "folder", "x");
+	int rc = job != NULL ? cs_store_job_put(st, key, job) : -ENOMEM;
+
+	json_decref(job);
+	return rc;
+}
+
+static int64_t
+count_of(struct cs_store *st, const char *state)
+{
+	json_t *c = NULL;
+	int64_t n = -1;
+
+	if (cs_store_job_counts(st, &c) == 0)
+		n = json_integer_value(json_object_get(c, state));
+	json_decref(c);
+	return n;
+}
+
+static int
+ingest_with_job(struct cs_store *st, const char *dir, int i, const char *key)
+{
+	struct cs_meta m = {.source = "inbox", .job_key = key};
+	struct cs_ingest_result r;
+	char path[400], data[64];
+
+	snprintf(path, sizeof(path), "%s/f%d", dir, i);
+	snprintf(data, sizeof(data), "bytes of job file %d", i);
+	make_file(path, data, strlen(data));
+	return cs_store_ingest_path(st, path, &m, &r);
+}
+
+static void
+test_job_counts(void)
+{
+	static const char *const states[] = {"discovered", "secured", "released", "refused",
+		"changed", NULL};
+	char root[300], cmd[1024], key[64];
+	struct cs_store *st = NULL;
+	unsigned seed = 7;
+	int bad = 0, rc = 0;
+
+	snprintf(root, sizeof(root), "%s/jobcounts", base);
+	if (cs_store_init(root, "jc") != 0 || cs_store_open(&st, root, CS_OPEN_WRITE, NULL,
+	                                           NULL) != 0) {
+		ok(0, "job counts: a new store opens");
+		return;
+	}
+	ok(st->cat.job_counts != 0, "job counts: a new catalog keeps counts");
+	for (int i = 0; i < 600 && rc == 0; i++) {
+		seed = seed * 1103515245u + 12345u;
+		snprintf(key, sizeof(key), "inbox/0/file%u", (seed >> 8) % 50);
+		if ((seed >> 20) % 5 == 0)
+			rc = cs_store_job_del(st, key);
+		else
+			rc = job_put_state(st, key, states[(seed >> 16) % 6]);
+		if (i % 50 == 0 && !counts_match(st, "puts and deletes"))
+			bad++;
+	}
+	is_int(rc, 0, "job counts: 600 job puts, state changes and deletes written");
+	is_int(bad, 0, "job counts: equal to a recount all along");
+	ok(counts_match(st, "after the mix"), "job counts: equal to a recount after the mix");
+
+	/* "ingested" jobs written with their ingest events, over jobs of other states. */
+	rc = 0;
+	for (int i = 0; i < 6 && rc == 0; i++) {
+		snprintf(key, sizeof(key), "inbox/0/file%d", i);
+		rc = ingest_with_job(st, base, i, key);
+	}
+	is_int(rc, 0, "job counts: six files ingested with their jobs");
+	ok(count_of(st, "ingested") == 6 && counts_match(st, "after ingests"),
+	    "job counts: the ingests' jobs counted as ingested, equal to a recount");
+
+	/* A crash that lost the catalog's commit: the recovering writer replays the event. */
+	(void)job_put_state(st, "inbox/0/lost", "secured");
+	cs_store_close(st);
+	st = NULL;
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/catalog' '%s/catalog.before'", root, root);
+	rc = system(cmd);
+	if (rc == 0)
+		rc = cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL);
+	if (rc == 0)
+		rc = ingest_with_job(st, base, 100, "inbox/0/lost");
+	cs_store_close(st);
+	st = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/catalog' && mv '%s/catalog.before' '%s/catalog'",
+	    root, root, root);
+	if (rc == 0)
+		rc = system(cmd);
+	if (rc == 0)
+		rc = cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL);
+	is_int(rc, 0, "job counts: a writer recovers a catalog that lost an ingest's commit");
+	ok(st != NULL && count_of(st, "ingested") == 7 && count_of(st, "secured") >= 0 &&
+	        counts_match(st, "after recovery"),
+	    "job counts: the replayed ingest's job counted, equal to a recount");
+	cs_store_close(st);
+	st = NULL;
+
+	/* A rebuild makes the catalog (and its jobs: the ingested ones) from the ledger. */
+	ok(cs_store_rebuild(root, NULL, NULL) > 0 &&
+	        cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0,
+	    "job counts: rebuilt");
+	ok(st != NULL && count_of(st, "ingested") == 7 && counts_match(st, "after rebuild"),
+	    "job counts: after a rebuild, equal to a recount (7 ingested)");
+
+	/* A catalog made before the counts: a reader reads every job, a writer counts once. */
+	for (int i = 0; st != NULL && i < 20; i++) {
+		snprintf(key, sizeof(key), "inbox/0/again%d", i);
+		(void)job_put_state(st, key, states[i % 6]);
+	}
+	{
+		MDB_txn *txn;
+		rc = st != NULL ? mdb_txn_begin(st->cat.env, NULL, 0, &txn) : -1;
+		if (rc == 0 && (rc = mdb_drop(txn, st->cat.job_counts, 1)) == 0)
+			rc = mdb_txn_commit(txn);
+		else if (rc == 0)
+			mdb_txn_abort(txn);
+	}
+	cs_store_close(st);
+	st = NULL;
+	is_int(rc, 0, "job counts: the kept counts removed, as in an older catalog");
+	ok(cs_store_open(&st, root, CS_OPEN_READ, NULL, NULL) == 0 && st->cat.job_counts == 0 &&
+	        count_of(st, "ingested") == 7 && counts_match(st, "old catalog, reader"),
+	    "job counts: a reader of the older catalog counts by reading the jobs");
+	cs_store_close(st);
+	st = NULL;
+	ok(cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0 && st->cat.job_counts != 0 &&
+	        counts_match(st, "old catalog, writer"),
+	    "job counts: a writer of the older catalog counts once and keeps the counts");
+	for (int i = 0; st != NULL && i < 20; i++) {
+		snprintf(key, sizeof(key), "inbox/0/again%d", i);
+		(void)job_put_state(st, key, states[(i + 1) % 6]);
+	}
+	ok(st != NULL && counts_match(st, "old catalog, changed"),
+	    "job counts: ... and keeps them equal to a recount as the jobs change");
+	cs_store_close(st);
+}
+
 int
 main(void)
 {
@@ -329,6 +507,7 @@ main(void)
 	test_parallel();
 	test_torn_tail_and_lock();
 	test_verify_child();
+	test_job_counts();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", base);

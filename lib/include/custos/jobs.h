@@ -23,7 +23,12 @@ int cs_store_job_put(struct cs_store *st, const char *key, const json_t *job);
 int cs_store_job_get(struct cs_store *st, const char *key, json_t **job);
 /* Removes the job under `key` (0 also when there was none). -EBADF on a reader, or < 0. */
 int cs_store_job_del(struct cs_store *st, const char *key);
-/* Counts of jobs per "state" value, as a JSON object in *out (a new reference). */
+/*
+ * Counts of jobs per "state" value, as a JSON object in *out (a new
+ * reference). The counts are kept in the catalog as the jobs change, so the
+ * call costs the same at any number of jobs; only a reader of a catalog
+ * that no writer has opened since before custos kept them reads every job.
+ */
 int cs_store_job_counts(struct cs_store *st, json_t **out);
 /*
  * Calls cb for every job whose key starts with `prefix`, in key order, on

@@ -8,8 +8,9 @@
  * This header covers the store as a whole: creating, opening and closing
  * it, its identity, and the failed state. The other topics have their own
  * headers: custos/ingest.h, custos/checkpoint.h, custos/query.h,
- * custos/verify.h, custos/jobs.h, custos/receipt.h, custos/secure.h. For callers of the whole
- * store API this header includes them all; new code includes what it uses.
+ * custos/verify.h, custos/jobs.h, custos/orphans.h, custos/receipt.h,
+ * custos/secure.h. For callers of the whole store API this header includes
+ * them all; new code includes what it uses.
  *
  * Threads: a handle may be shared by the threads of its process. Writing
  * calls (writer handle only) are serialised by the handle's write lock;
@@ -43,6 +44,12 @@ enum cs_open_flags {
 	 * needs the catalog fails with CS_ESTORE on it.
 	 */
 	CS_OPEN_NOCATALOG = 2,
+	/*
+	 * With CS_OPEN_WRITE: do not enforce the default limits on orphans/ at
+	 * the open and after cs_store_recover(); the caller enforces its own
+	 * (cs_store_orphans_prune, custos/orphans.h).
+	 */
+	CS_OPEN_KEEP_ORPHANS = 4,
 };
 
 /*
@@ -120,6 +127,7 @@ int cs_store_failed(const struct cs_store *st, int *cause);
 #include "custos/checkpoint.h"
 #include "custos/ingest.h"
 #include "custos/jobs.h"
+#include "custos/orphans.h"
 #include "custos/query.h"
 #include "custos/receipt.h"
 #include "custos/secure.h"
