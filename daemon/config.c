@@ -8,6 +8,8 @@
  *            max_file_size = N[K|M|G], release = keep|delete
  *   [control] socket = PATH
  *   [log]    level = error|warning|info|debug
+ *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
+ *            period = N[s|m|h|d]
  * Unknown sections or keys are errors: a typo must not be silently ignored.
  */
 #include <errno.h>
@@ -37,6 +39,34 @@ cs_config_init(struct cs_config *c)
 	c->log_level = 2;
 	c->reserve = (uint64_t)256 << 20;
 	c->recorder_utc_offset_min = 8 * 60;
+	c->fixity_enabled = 1;
+	c->fixity_rate = (uint64_t)20 << 20;
+	c->fixity_period_s = 30 * 86400;
+}
+
+/* A duration: N with s, m, h or d (seconds if none), 1 s to 10 years. */
+static int
+parse_period(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	uint64_t mul = 1;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		mul = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+		if (mul == 0 || end[1] != '\0')
+			return -1;
+	}
+	if (n == 0 || n > (uint64_t)3650 * 86400 / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
 }
 
 void
@@ -193,6 +223,32 @@ handler(void *user, const char *section, const char *name, const char *value)
 					return 1;
 				}
 			BAD("level must be error, warning, info or debug, not '%s'", value);
+		}
+	} else if (strcmp(section, "fixity") == 0) {
+		if (strcmp(name, "enabled") == 0) {
+			if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+				c->fixity_enabled = 1;
+			else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+				c->fixity_enabled = 0;
+			else
+				BAD("enabled must be 'yes' or 'no', not '%s'", value);
+			return 1;
+		}
+		if (strcmp(name, "rate") == 0) {
+			if (parse_uint(value, UINT64_MAX, &n, 1) < 0 || n < 4096)
+				BAD("rate must be bytes per second such as 20M or 500K (at least "
+				    "4K), not '%s'",
+				    value);
+			c->fixity_rate = n;
+			return 1;
+		}
+		if (strcmp(name, "period") == 0) {
+			if (parse_period(value, &n) < 0)
+				BAD("period must be a duration such as 30d, 12h, 90m or 20s (up to "
+				    "3650d), not '%s'",
+				    value);
+			c->fixity_period_s = n;
+			return 1;
 		}
 	} else {
 		BAD("unknown section [%s]", section);

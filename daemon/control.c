@@ -1,7 +1,8 @@
 /*
  * custosd's control socket: a Unix stream socket that speaks one JSON
  * request per line and answers one JSON object per line ("status": the
- * daemon's counters, the jobs, the latest checkpoint and the docks).
+ * daemon's counters, the jobs, the latest checkpoint, the fixity schedule
+ * and the docks).
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include "control.h"
 #include "custos/store.h"
 #include "dock.h"
+#include "fixity.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -55,6 +57,10 @@ status_json(struct daemon *d)
 		json_object_set_new(j, "store_free_bytes",
 		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
 		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
+	}
+	if (j != NULL && json_object_set_new(j, "fixity", fixity_status(d)) < 0) {
+		json_decref(j);
+		j = NULL;
 	}
 	if (j != NULL && d->dock_rootfd >= 0 &&
 	    json_object_set_new(j, "docks", dock_status(d)) < 0) {

@@ -180,15 +180,15 @@ cs__json_canonical(const json_t *v, size_t *len)
 }
 
 /*
- * MDB_CORRUPTED when the main table names this version's "cases" table: a
- * catalog made by this version always has "schema" beside it. 0 when there
- * is no such table.
+ * MDB_CORRUPTED when the main table names table `name` ("cases" since schema
+ * 2, "fixity_due" since 3): a catalog with it has the schema number that
+ * made it. 0 when there is no such table.
  */
 static int
-has_cases_table(MDB_txn *txn)
+has_table(MDB_txn *txn, const char *name)
 {
 	MDB_dbi dbi;
-	int rc = mdb_dbi_open(txn, "cases", 0, &dbi);
+	int rc = mdb_dbi_open(txn, name, 0, &dbi);
 
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -198,8 +198,8 @@ has_cases_table(MDB_txn *txn)
 /*
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
- * number), or schema 2 (0.2.0 before the fixity tables). Any other schema
- * number than this version's, or a missing one beside this version's tables, is damage (a
+ * number), or schema 2 without the fixity tables (0.2.0 before them). Any
+ * other schema number than this version's, or a missing one beside this version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
  * rebuilt). A new catalog gets this version's schema. LMDB code otherwise.
  */
@@ -223,7 +223,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		schema = get_be64(d.mv_data);
 	else if (rc != MDB_NOTFOUND)
 		return rc;
-	else if ((rc = has_cases_table(txn)) != 0)
+	else if ((rc = has_table(txn, "cases")) != 0)
 		return rc; /* no "schema" beside this version's tables: damage */
 	k.mv_size = sizeof(zkey) - 1;
 	k.mv_data = (void *)zkey;
@@ -237,6 +237,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		return 0;
 	if (schema != 0 && schema != 2)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
+	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
+		return rc; /* schema 2 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
