@@ -11,7 +11,10 @@
 #       first (starting over would check the first ones again);
 #   (d) intake has priority: a burst of 30 files dropped into the upload
 #       directory while the pass runs is all secured (every source released
-#       and in the store), and the pass goes on after it;
+#       and in the store), and the pass goes on after it; and while a file is
+#       in flight (held between its copy and its re-read by the test gate of
+#       custosd-failpoint) no fixity check is made (at most the one step
+#       already running ends), then the schedule resumes;
 #   (c) a byte flipped in one blob is found on the schedule (within a period
 #       of the flip, waited for with a generous bound): an error line in the
 #       log names the item and what to do, `custos status --json` lists it
@@ -150,6 +153,32 @@ ev = [e for e in json.load(sys.stdin) if e["event"] == "fixity" and e["id"] == s
 sys.exit(0 if ev and ev[0]["sha256"] == sys.argv[2] and ev[0]["found"]["sha256"] != sys.argv[2]
          else 1)' "$VICTIM" "$SHA"
 t_ok $? "(c) the fixity event says damaged, with the recorded and the found SHA-256"
+
+# ---- (d) no check while a file is in flight ----
+# The window below only bounds how long a violation is looked for: custosd
+# that pauses passes at any speed (a slow machine can only hide a violation).
+GATE="$WORK/gate"
+mkdir -p "$GATE"
+DAEMON_BIN="$CUSTOSD_FP" daemon_start "$CONF" "$LOG" CUSTOS_REREAD_GATE="$GATE"
+t_ok $? "custosd-failpoint starts with the re-read gate"
+f0=$(n_fixity)
+wait_until 120 fixity_at_least $((f0 + 1))
+t_ok $? "the schedule runs again after the restart"
+drop_file "$IN" held.bin 5000 "$WORK/sums"
+wait_until 60 test -e "$GATE/1.at"
+t_ok $? "(d) a file is in flight, held before its re-read"
+f1=$(n_fixity)
+wait_until 8 fixity_at_least $((f1 + 2))
+f2=$(n_fixity)
+[ $((f2 - f1)) -le 1 ]
+t_ok $? "(d) no fixity check starts while a file is in flight ($((f2 - f1)) made)"
+touch "$GATE/1.go"
+wait_until 60 inbox_empty "$IN"
+t_ok $? "(d) the held file is secured once let go"
+wait_until 120 fixity_at_least $((f2 + 2))
+t_ok $? "(d) and the schedule resumes"
+daemon_stop
+t_ok $DRC "SIGTERM stops custosd-failpoint cleanly (exit 0)"
 
 # ---- the projection: custos fixity, rebuild, verify ----
 "$CUSTOS" fixity --json --period 10s >"$WORK/fixity.before"
