@@ -59,7 +59,8 @@ parse_period(const char *v, uint64_t *out)
 	if (errno != 0)
 		return -1;
 	if (*end != '\0') {
-		mul = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+		mul = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 :
+		    *end == 'd' ? 86400 : 0;
 		if (mul == 0 || end[1] != '\0')
 			return -1;
 	}

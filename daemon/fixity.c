@@ -84,7 +84,8 @@ fixity_work(uv_work_t *req)
 		fx->rc = cs_fixity_due(st, now, (int64_t)period_ms(fx->d), DUE_BATCH, &fx->items,
 		    &fx->n_due);
 		if (fx->rc == 0)
-			fx->rc = cs_fixity_report(st, now, (int64_t)period_ms(fx->d), &fx->sum, NULL);
+			fx->rc = cs_fixity_report(st, now, (int64_t)period_ms(fx->d), &fx->sum,
+			    NULL);
 		return;
 	}
 	fx->bytes = 0;
@@ -182,7 +183,8 @@ fixity_done(uv_work_t *req, int status)
 				out_of_memory(d, "checking the fixity of %s", fx->id);
 			} else if (cs_store_failed(d->st, NULL)) {
 				store_failed(d, fx->rc, "writing a fixity event", 0);
-			} else if (fx->errors_logged_at == 0 || now - fx->errors_logged_at > 600000) {
+			} else if (fx->errors_logged_at == 0 ||
+			    now - fx->errors_logged_at > 600000) {
 				logmsg(1, "fixity: checking item %s failed: %s; trying again in a "
 				          "minute",
 				    fx->id, cs_strerror(fx->rc));

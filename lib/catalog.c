@@ -199,7 +199,8 @@ has_table(MDB_txn *txn, const char *name)
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), or schema 2 without the fixity tables (0.2.0 before them). Any
- * other schema number than this version's, or a missing one beside this version's tables, is damage (a
+ * other schema number than this version's, or a missing one beside this
+ * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
  * rebuilt). A new catalog gets this version's schema. LMDB code otherwise.
  */

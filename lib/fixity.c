@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -155,8 +156,7 @@ cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq
 		return rc;
 	if (strlen(id) > 480)
 		return 0;
-	strcpy(dkey, DAMAGED_PREFIX);
-	strcat(dkey, id);
+	snprintf(dkey, sizeof(dkey), "%s%s", DAMAGED_PREFIX, id);
 	if (strcmp(outcome, "ok") != 0) {
 		rc = cs__cat_put(txn, c->dbi[CS_DBI_FIXITY], dkey, strlen(dkey), fx);
 	} else {

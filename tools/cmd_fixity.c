@@ -105,8 +105,9 @@ check_items(int argc, char **argv, struct opts *o)
 			       "%llu). Restore the blob from the remote copy or a backup; see "
 			       "custos(1), FIXITY",
 			    id, res == CS_FIXITY_MISSING ? "MISSING" : "DAMAGED",
-			    res == CS_FIXITY_MISSING ? "is gone" :
-						      "does not match the SHA-256 recorded at ingest",
+			    res == CS_FIXITY_MISSING ?
+				"is gone" :
+				"does not match the SHA-256 recorded at ingest",
 			    (unsigned long long)seq);
 			if (code == EXIT_OK || code == EXIT_USAGE)
 				code = EXIT_PROBLEM;
@@ -200,7 +201,8 @@ cmd_fixity(int argc, char **argv, struct opts *o)
 		{
 			const char *last = json_string_value(json_object_get(it, "last_checked"));
 			const char *res = json_string_value(json_object_get(it, "outcome"));
-			printf("%s\t%s\t%s\tdue %s%s\n", json_string_value(json_object_get(it, "id")),
+			printf("%s\t%s\t%s\tdue %s%s\n",
+			    json_string_value(json_object_get(it, "id")),
 			    last != NULL ? last : "never checked", res != NULL ? res : "-",
 			    json_string_value(json_object_get(it, "due_at")),
 			    json_is_true(json_object_get(it, "overdue")) ? "\tOVERDUE" : "");
