@@ -185,12 +185,13 @@ fixity_done(uv_work_t *req, int status)
 				store_failed(d, fx->rc, "writing a fixity event", 0);
 			} else if (fx->errors_logged_at == 0 ||
 			    now - fx->errors_logged_at > 600000) {
-				logmsg(1, "fixity: checking item %s failed: %s; trying again in a "
-				          "minute",
+				logmsg(1, "fixity: checking item %s failed: %s; it is tried again "
+				          "after the other items due",
 				    fx->id, cs_strerror(fx->rc));
 				fx->errors_logged_at = now;
 			}
-			fx->paced_until = now + 60000;
+			fx->next++; /* one item that cannot be checked does not stop the rest */
+			fx->paced_until = now + 1000;
 		} else if (fx->done) {
 			fx->checked++;
 			fx->next++;
