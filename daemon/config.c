@@ -9,6 +9,8 @@
  *            max_file_size = N[K|M|G], release = keep|delete
  *   [control] socket = PATH
  *   [log]    level = error|warning|info|debug
+ *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
+ *            period = N[s|m|h|d]
  * Unknown sections or keys are errors: a typo must not be silently ignored.
  */
 #include <errno.h>
@@ -41,6 +43,9 @@ cs_config_init(struct cs_config *c)
 	c->recorder_utc_offset_min = 8 * 60;
 	c->orphans_max_age_s = CS_ORPHANS_MAX_AGE_DEFAULT;
 	c->orphans_max_bytes = CS_ORPHANS_MAX_BYTES_DEFAULT;
+	c->fixity_enabled = 1;
+	c->fixity_rate = (uint64_t)20 << 20;
+	c->fixity_period_s = 30 * 86400;
 }
 
 void
@@ -237,6 +242,32 @@ handler(void *user, const char *section, const char *name, const char *value)
 					return 1;
 				}
 			BAD("level must be error, warning, info or debug, not '%s'", value);
+		}
+	} else if (strcmp(section, "fixity") == 0) {
+		if (strcmp(name, "enabled") == 0) {
+			if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+				c->fixity_enabled = 1;
+			else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+				c->fixity_enabled = 0;
+			else
+				BAD("enabled must be 'yes' or 'no', not '%s'", value);
+			return 1;
+		}
+		if (strcmp(name, "rate") == 0) {
+			if (parse_uint(value, UINT64_MAX, &n, 1) < 0 || n < 4096)
+				BAD("rate must be bytes per second such as 20M or 500K (at least "
+				    "4K), not '%s'",
+				    value);
+			c->fixity_rate = n;
+			return 1;
+		}
+		if (strcmp(name, "period") == 0) {
+			if (parse_duration(value, &n) < 0 || n == 0 || n > (uint64_t)3650 * 86400)
+				BAD("period must be a duration such as 30d, 12h, 90m or 20s (up to "
+				    "3650d), not '%s'",
+				    value);
+			c->fixity_period_s = n;
+			return 1;
 		}
 	} else {
 		BAD("unknown section [%s]", section);

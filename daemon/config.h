@@ -30,6 +30,9 @@ struct cs_config {
 	uint64_t orphans_max_bytes; /* orphans/ kept within this size, oldest removed (0: none) */
 	int release_delete; /* delete a source once it is secured and re-verified */
 	int log_level;      /* 0 error .. 3 debug */
+	int fixity_enabled;     /* re-hash stored blobs on a schedule */
+	uint64_t fixity_rate;   /* bytes per second read by the fixity checks */
+	uint64_t fixity_period_s; /* every blob is checked again within this many seconds */
 };
 
 void cs_config_init(struct cs_config *c);

@@ -1,7 +1,8 @@
 /*
  * custosd's control socket: a Unix stream socket that speaks one JSON
  * request per line and answers one JSON object per line ("status": the
- * daemon's counters, the jobs, the latest checkpoint, orphans/ and the docks).
+ * daemon's counters, the jobs, the latest checkpoint, orphans/, the fixity
+ * schedule and the docks).
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include "control.h"
 #include "custos/store.h"
 #include "dock.h"
+#include "fixity.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -77,7 +79,8 @@ status_json(struct daemon *d)
 		    avail == UINT64_MAX ? json_null() : json_integer((json_int_t)avail));
 		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
 	}
-	if (j != NULL && json_object_set_new(j, "orphans", orphans_json(d)) < 0) {
+	if (j != NULL && (json_object_set_new(j, "orphans", orphans_json(d)) < 0 ||
+	                     json_object_set_new(j, "fixity", fixity_status(d)) < 0)) {
 		json_decref(j);
 		j = NULL;
 	}

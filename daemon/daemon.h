@@ -107,6 +107,8 @@ struct daemon {
 	int dock_wd;
 	struct dock *docks;
 
+	struct fixity *fixity; /* scheduled fixity (fixity.c) */
+
 	uint64_t secured, released, refused, duplicates;
 	uint64_t checkpointed_size;
 	int checkpoint_running;

@@ -26,7 +26,7 @@
 
 static const char *const dbi_names[CS_DBI_COUNT] = {
 	"items", "by_sha", "by_case", "by_officer", "by_device", "by_time", "item_events",
-	"leaves", "nodes", "meta", "cases", "case_events", "members",
+	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
 };
 
 static int
@@ -180,15 +180,15 @@ cs__json_canonical(const json_t *v, size_t *len)
 }
 
 /*
- * MDB_CORRUPTED when the main table names this version's "cases" table: a
- * catalog made by this version always has "schema" beside it. 0 when there
- * is no such table.
+ * MDB_CORRUPTED when the main table names table `name` ("cases" since schema
+ * 2, "fixity_due" since 3): a catalog with it has the schema number that
+ * made it. 0 when there is no such table.
  */
 static int
-has_cases_table(MDB_txn *txn)
+has_table(MDB_txn *txn, const char *name)
 {
 	MDB_dbi dbi;
-	int rc = mdb_dbi_open(txn, "cases", 0, &dbi);
+	int rc = mdb_dbi_open(txn, name, 0, &dbi);
 
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -198,8 +198,9 @@ has_cases_table(MDB_txn *txn)
 /*
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
- * number; it is the only older one). A schema number other than this
- * version's, or a missing one beside this version's tables, is damage (a
+ * number), or schema 2 without the fixity tables (0.2.0 before them). Any
+ * other schema number than this version's, or a missing one beside this
+ * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
  * rebuilt). A new catalog gets this version's schema. LMDB code otherwise.
  */
@@ -223,7 +224,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		schema = get_be64(d.mv_data);
 	else if (rc != MDB_NOTFOUND)
 		return rc;
-	else if ((rc = has_cases_table(txn)) != 0)
+	else if ((rc = has_table(txn, "cases")) != 0)
 		return rc; /* no "schema" beside this version's tables: damage */
 	k.mv_size = sizeof(zkey) - 1;
 	k.mv_data = (void *)zkey;
@@ -235,8 +236,10 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0)
+	if (schema != 0 && schema != 2)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
+	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
+		return rc; /* schema 2 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -571,7 +574,7 @@ cs__catalog_open(struct cs__catalog *c, const char *dir, int create, int scratch
 		if (is_dupsort(i))
 			f |= MDB_DUPSORT;
 		rc = mdb_dbi_open(txn, dbi_names[i], f, &c->dbi[i]);
-		if (rc == MDB_NOTFOUND && i >= CS_DBI_CASES && schema == 0)
+		if (rc == MDB_NOTFOUND && i >= CS_DBI_CASES && schema < CS__CATALOG_SCHEMA)
 			rc = -1; /* an empty catalog of an older custos */
 		if (rc != 0) {
 			mdb_txn_abort(txn);
@@ -993,6 +996,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		}
 		rc = cs__project_event(c, txn, ev, type, a->seq, rec, why);
 		if (rc == 0)
+			rc = cs__fixity_index(c, txn, id, rec);
+		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
 		if (rc == 0) {
 			k.mv_size = 32;
@@ -1034,6 +1039,19 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	} else if (strncmp(type, "case-", 5) == 0 || strcmp(type, "amend") == 0) {
 		id = json_string_value(json_object_get(ev, "id"));
 		rc = cs__project_event(c, txn, ev, type, a->seq, NULL, why);
+	} else if (strcmp(type, "fixity") == 0) {
+		id = json_string_value(json_object_get(ev, "id"));
+		rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
+		if (rc == ENOMEM)
+			goto out;
+		if (rc != 0) {
+			*why = "fixity event names an unknown evidence id";
+			rc = -1;
+			goto out;
+		}
+		rc = cs__fixity_project(c, txn, ev, a->seq, id, rec, why);
+		if (rc == 0)
+			rc = put_item(c, txn, id, rec);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));

@@ -27,6 +27,8 @@ enum {
 	CS_DBI_CASES,       /* canonical case key -> case record (canonical JSON) */
 	CS_DBI_CASE_EVENTS, /* canonical case key -> ledger index, 8 bytes big-endian (dupsort) */
 	CS_DBI_MEMBERS,     /* case key | 0x00 | id -> membership (canonical JSON) */
+	CS_DBI_FIXITY_DUE,  /* last check (or ingest) ms, 8 bytes big-endian | id -> "" */
+	CS_DBI_FIXITY,      /* "last" -> latest fixity check; "damaged:" id -> a check not ok */
 	CS_DBI_COUNT
 };
 
@@ -69,7 +71,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 2
+#define CS__CATALOG_SCHEMA 3
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -154,6 +156,17 @@ int cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t 
  */
 int cs__project_event(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
     uint64_t seq, json_t *rec, const char **why);
+/*
+ * The fixity part of the projection (lib/fixity.c), in apply's write
+ * transaction, returning LMDB codes: cs__fixity_index puts a new item
+ * (`rec`, its record) in the fixity_due index at its ingest time;
+ * cs__fixity_project applies a "fixity" event to item `id`, whose record
+ * `rec` it changes in place (the caller stores it); -1 with *why set when
+ * the event does not fit.
+ */
+int cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
+int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char *id, json_t *rec, const char **why);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);

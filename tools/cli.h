@@ -106,6 +106,7 @@ int cmd_check_receipt(int argc, char **argv, struct opts *o);
 int cmd_tiles(int argc, char **argv, struct opts *o);       /* cmd_tiles.c */
 int cmd_case(int argc, char **argv, struct opts *o);        /* case.c */
 int cmd_amend(int argc, char **argv, struct opts *o);
+int cmd_fixity(int argc, char **argv, struct opts *o);      /* cmd_fixity.c */
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

@@ -23,7 +23,8 @@ static const char usage_status[] =
     "Asks the running custosd (through its control socket, by default\n"
     "STORE/custosd.sock) for its state: files waiting, in progress, secured and\n"
     "refused, the ledger size, orphans/ (blobs of interrupted ingests), the\n"
-    "latest checkpoint and the docked recorders.\n";
+    "latest checkpoint, the fixity schedule (items checked since start, overdue,\n"
+    "damaged) and the docked recorders.\n";
 
 /* orphans/ as custosd reports it: what is kept there and its limits. */
 static void
@@ -59,7 +60,7 @@ cmd_status(int argc, char **argv, struct opts *o)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *sock = NULL, *dir;
 	char path[sizeof(sa.sun_path)], buf[65536];
-	json_t *ans, *docks, *k;
+	json_t *ans, *docks, *k, *fx;
 	size_t len = 0, i;
 	int rc, fd;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock), CLI_END};
@@ -144,6 +145,21 @@ cmd_status(int argc, char **argv, struct opts *o)
 		printf("  ledger: %lld events\n",
 		    (long long)json_integer_value(json_object_get(ans, "ledger_size")));
 		orphans_line(json_object_get(ans, "orphans"));
+		fx = json_object_get(ans, "fixity");
+		if (json_is_object(fx)) {
+			json_t *dmg = json_object_get(fx, "damaged");
+			printf("  fixity: %s, %lld checked since start, %lld overdue, latest check "
+			       "%s\n",
+			    json_is_true(json_object_get(fx, "enabled")) ? "on" : "OFF",
+			    (long long)json_integer_value(json_object_get(fx, "checked")),
+			    (long long)json_integer_value(json_object_get(fx, "overdue")),
+			    json_is_string(json_object_get(fx, "last_pass")) ?
+			        json_string_value(json_object_get(fx, "last_pass")) : "never");
+			json_array_foreach(dmg, i, k)
+				printf("  DAMAGED: item %s failed its fixity check; see `custos "
+				       "fixity` and operations.md, Fixity\n",
+				    json_string_value(k));
+		}
 		docks = json_object_get(ans, "docks");
 		json_array_foreach(docks, i, k)
 		{

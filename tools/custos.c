@@ -36,6 +36,7 @@ static const struct {
 	{"tiles", cmd_tiles, "publish the ledger as C2SP tlog-tiles into a directory"},
 	{"pubkey", cmd_pubkey, "print the store's verifier key"},
 	{"log", cmd_log, "list ledger events"},
+	{"fixity", cmd_fixity, "when each blob was last re-hashed; re-hash items now"},
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
 	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
 	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},
