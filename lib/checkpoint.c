@@ -527,16 +527,26 @@ newest(struct cs_store *st, struct cs_verifier *v, struct cs__cp *out, int *stal
 		free(a.note);
 		return files_newest(st, v, out);
 	}
-	if (fd >= 0) {
-		rc = cpj_read_last(fd, fsize, &e, &note);
-		close(fd);
-		if (rc == 1)
-			rc = cpj_cp(st, v, &e, 0, note, &b);
-		if (rc < 0 && rc != CS_ELEDGER) {
-			free(a.note);
-			return rc;
-		}
+	/* The journal's last valid entry, walking back over entries that do not verify. */
+	for (uint64_t end = fsize; fd >= 0; end = e.off) {
+		note = NULL;
+		rc = cpj_read_last(fd, end, &e, &note);
+		if (rc != 1)
+			break;
+		free(b.note);
+		memset(&b, 0, sizeof(b));
+		rc = cpj_cp(st, v, &e, 0, note, &b);
+		if (rc < 0 || b.valid)
+			break;
 	}
+	if (rc < 0 && rc != CS_ELEDGER) {
+		close(fd);
+		free(a.note);
+		free(b.note);
+		return rc;
+	}
+	if (fd >= 0)
+		close(fd);
 	if (b.valid && (!a.valid || b.size > a.size ||
 	                   (b.size == a.size && (a.len != b.len || memcmp(a.note, b.note, a.len))))) {
 		*stale_latest = 1;
