@@ -945,7 +945,7 @@ cs_store_checkpoint(struct cs_store *st, char **note)
 	if (rc == 0) {
 		if (last.size > size) {
 			cs__store_log(st, CS_LOG_ERROR,
-			    "checkpoint %s covers %llu events but the ledger has %llu: the store "
+			    "%s covers %llu events but the ledger has %llu: the store "
 			    "was rolled back; refusing to sign",
 			    last.file, (unsigned long long)last.size, (unsigned long long)size);
 			rc = CS_ECONFLICT;
@@ -956,7 +956,7 @@ cs_store_checkpoint(struct cs_store *st, char **note)
 			goto out;
 		if (memcmp(root, last.root, 32) != 0) {
 			cs__store_log(st, CS_LOG_ERROR,
-			    "checkpoint %s does not match the ledger; refusing to sign", last.file);
+			    "%s does not match the ledger; refusing to sign", last.file);
 			rc = CS_ECONFLICT;
 			goto out;
 		}

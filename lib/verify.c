@@ -307,8 +307,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 			why = "is damaged: its bytes do not match their checksum";
 			break;
 		case CS__CP_TORN:
-			why = "is cut short (an interrupted write the writer cuts at its next start)";
-			break;
+			/* an interrupted append, never acknowledged: the writer cuts it */
+			continue;
 		case CS__CP_LOST:
 			why = "is damaged (its length is wrong): the entries after it cannot be read";
 			break;

@@ -9,6 +9,7 @@
                                  it) or root (changes the root hash line)
 """
 import base64
+import os
 import hashlib
 import struct
 import sys
@@ -50,6 +51,16 @@ def edit_note(note, mode):
 
 def main():
     cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == 'split':
+        d = os.path.join(path, 'checkpoints')
+        for off, n, note in entries(open(os.path.join(d, 'journal'), 'rb').read()):
+            f = os.path.join(d, '%020d' % int(note.split(b'\n')[1]))
+            with open(f, 'wb') as out:
+                out.write(note)
+            os.chmod(f, 0o444)
+        os.unlink(os.path.join(d, 'journal'))
+        os.unlink(os.path.join(d, 'latest'))
+        return
     data = open(path, 'rb').read()
     es = entries(data)
     if cmd == 'list':
