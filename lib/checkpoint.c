@@ -138,6 +138,39 @@ cp_read_file(struct cs_store *st, struct cs_verifier *v, const char *rel, uint64
 }
 
 /*
+ * 1 if the file (`fsize` bytes) ends with a complete entry that starts at or
+ * after `off` (the one at `off` itself by its trailing length alone).
+ */
+static int
+cpj_complete_end(int fd, uint64_t off, uint64_t fsize)
+{
+	uint8_t b[4], sum[32], want[32];
+	uint64_t start;
+	uint32_t l;
+	char *data;
+	int ok;
+
+	if (fsize - off < CPJ_OVER + 1 || cs__pread_all(fd, b, 4, (off_t)(fsize - 4)) != 4)
+		return 0;
+	l = get_be32(b);
+	if (l == 0 || l > CPJ_NOTE_MAX || (uint64_t)l + CPJ_OVER > fsize - off)
+		return 0;
+	start = fsize - l - CPJ_OVER;
+	if (start == off)
+		return 1;
+	if (cs__pread_all(fd, b, 4, (off_t)start) != 4 || get_be32(b) != l)
+		return 0;
+	data = malloc(l);
+	if (data == NULL)
+		return 0;
+	ok = cs__pread_all(fd, data, l, (off_t)(start + 4)) == (ssize_t)l &&
+	    cs__pread_all(fd, sum, 32, (off_t)(start + 4 + l)) == 32 &&
+	    EVP_Digest(data, l, want, NULL, EVP_sha256(), NULL) == 1 && memcmp(sum, want, 32) == 0;
+	free(data);
+	return ok;
+}
+
+/*
  * Reads the journal entry at `off` of a file of `fsize` bytes. 1: a complete
  * entry whose checksum matches (*note malloc'd and NUL-terminated when note
  * is not NULL); 0: `off` is the end; CS_ELEDGER: not a valid entry, *torn set
@@ -169,16 +202,11 @@ cpj_read(int fd, uint64_t off, uint64_t fsize, struct cpj_ent *e, char **note, i
 		return CS_ELEDGER;
 	if (e->next > fsize) {
 		/*
-		 * Cut short, unless the file's last 4 bytes say an entry of some
-		 * other length starts here: then it is complete and its length
-		 * prefix is damaged.
+		 * Cut short by the end of the file, unless a complete entry ends
+		 * the file after this one (or this one, by its trailing length):
+		 * then its length prefix is damaged.
 		 */
-		uint32_t l;
-		if (fsize - off < CPJ_OVER || cs__pread_all(fd, b, 4, (off_t)(fsize - 4)) != 4)
-			l = 0;
-		else
-			l = get_be32(b);
-		*torn = !(l > 0 && l <= CPJ_NOTE_MAX && off + l + CPJ_OVER == fsize);
+		*torn = !cpj_complete_end(fd, off, fsize);
 		return CS_ELEDGER;
 	}
 	data = malloc(e->len + 1u);

@@ -7,10 +7,15 @@
                                  (a forger's edit, not damage): MODE sig-del (deletes
                                  byte 40 of the signature), sig-flip (flips a bit of
                                  it) or root (changes the root hash line)
+  cpj.py has JOURNAL SIZE FILE   exit 0 if the journal holds a checkpoint of SIZE events
+                                 whose note FILE begins with
+  cpj.py split DIR               turns the store DIR's checkpoints back into the older
+                                 layout (custos 0.1 to 0.3): checkpoints/<20-digit size>,
+                                 one file each, mode 0444; no journal, no latest
 """
 import base64
-import os
 import hashlib
+import os
 import struct
 import sys
 
@@ -66,6 +71,10 @@ def main():
     if cmd == 'list':
         for k, (off, n, note) in enumerate(es):
             print(k, off, n, int(note.split(b'\n')[1]))
+    elif cmd == 'has':
+        got = open(sys.argv[4], 'rb').read()
+        sys.exit(not any(int(note.split(b'\n')[1]) == int(sys.argv[3]) and got.startswith(note)
+                         for off, n, note in es))
     elif cmd == 'note':
         sys.stdout.buffer.write(es[int(sys.argv[3])][2])
     elif cmd == 'edit':
