@@ -544,7 +544,7 @@ newest(struct cs_store *st, struct cs_verifier *v, struct cs__cp *out, int *stal
 	struct cpj_ent e;
 	uint64_t fsize;
 	char *note = NULL;
-	int fd, rc;
+	int fd, rc, same;
 
 	*stale_latest = 0;
 	rc = cp_read_file(st, v, CPJ_LATEST, UINT64_MAX, &a);
@@ -575,8 +575,8 @@ newest(struct cs_store *st, struct cs_verifier *v, struct cs__cp *out, int *stal
 	}
 	if (fd >= 0)
 		close(fd);
-	if (b.valid && (!a.valid || b.size > a.size ||
-	                   (b.size == a.size && (a.len != b.len || memcmp(a.note, b.note, a.len))))) {
+	same = a.valid && b.valid && a.len == b.len && memcmp(a.note, b.note, a.len) == 0;
+	if (b.valid && (!a.valid || b.size > a.size || (b.size == a.size && !same))) {
 		*stale_latest = 1;
 		*out = b;
 		free(a.note);
@@ -859,8 +859,8 @@ cs__checkpoints_open(struct cs_store *st)
 		rc = fd;
 		if (rc == CS_ELEDGER)
 			cs__store_log(st, CS_LOG_ERROR,
-			    "%s does not begin with its header: it is damaged; nothing was changed. "
-			    "Run `custos verify`",
+			    "%s does not begin with its header: it is damaged; nothing was "
+			    "changed. Run `custos verify`",
 			    CPJ_NAME);
 		goto out;
 	}

@@ -310,7 +310,8 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 			/* an interrupted append, never acknowledged: the writer cuts it */
 			continue;
 		case CS__CP_LOST:
-			why = "is damaged (its length is wrong): the entries after it cannot be read";
+			why = "is damaged (its length is wrong): the entries after it cannot be "
+			      "read";
 			break;
 		case CS__CP_HEADER:
 			why = "does not begin with its header: it is damaged and cannot be read";
