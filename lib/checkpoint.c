@@ -531,9 +531,11 @@ out:
 
 /*
  * The newest checkpoint: the larger of checkpoints/latest and the journal's
- * last entry (a crash between appending to the journal and replacing latest
- * leaves latest one behind). *from_journal: 1 when the journal's last entry
- * is the newest and latest is not the same note (latest needs rewriting).
+ * last valid entry (a crash between appending to the journal and replacing
+ * latest leaves latest one behind). *stale_latest: 1 when the journal's entry
+ * is the newer (latest needs writing again); 2 when latest is a valid
+ * checkpoint the journal's newest is not, of its size or larger: the journal
+ * was cut or damaged (*out is then latest).
  * Without a journal (a store of the older layout not yet opened by a writer
  * of this version), the newest of its files.
  */
@@ -576,7 +578,14 @@ newest(struct cs_store *st, struct cs_verifier *v, struct cs__cp *out, int *stal
 	if (fd >= 0)
 		close(fd);
 	same = a.valid && b.valid && a.len == b.len && memcmp(a.note, b.note, a.len) == 0;
-	if (b.valid && (!a.valid || b.size > a.size || (b.size == a.size && !same))) {
+	if (a.valid && b.valid && !same && a.size >= b.size) {
+		/* latest is written after the append: ahead of the journal, it was cut */
+		*stale_latest = 2;
+		*out = a;
+		free(b.note);
+		return 0;
+	}
+	if (b.valid && (!a.valid || b.size > a.size)) {
 		*stale_latest = 1;
 		*out = b;
 		free(a.note);
@@ -849,6 +858,15 @@ cs__checkpoints_open(struct cs_store *st)
 	if (rc < 0)
 		return rc;
 	fd = cpj_open(st, 1, &fsize);
+	if (fd == -ENOENT && faccessat(st->rootfd, CPJ_LATEST, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* latest is written only after the journal exists */
+		cs__store_log(st, CS_LOG_ERROR,
+		    "%s is there but %s is missing: it was removed; nothing was changed. Run "
+		    "`custos verify`",
+		    CPJ_LATEST, CPJ_NAME);
+		rc = CS_ELEDGER;
+		goto out;
+	}
 	if (fd == -ENOENT) {
 		rc = migrate(st, v);
 		if (rc < 0)
@@ -919,6 +937,14 @@ cs__checkpoints_open(struct cs_store *st)
 		rc = 0;
 		goto out;
 	}
+	if (rc == 0 && stale == 2) {
+		cs__store_log(st, CS_LOG_ERROR,
+		    "%s covers %llu events but the newest valid checkpoint in %s does not: the "
+		    "journal was cut or damaged; nothing was changed. Run `custos verify`",
+		    CPJ_LATEST, (unsigned long long)cp.size, CPJ_NAME);
+		rc = CS_ELEDGER;
+		goto out;
+	}
 	if (rc == 0 && stale) {
 		rc = write_latest(st, cp.note, cp.len, &fatal);
 		if (rc < 0 && !fatal) {
@@ -985,6 +1011,14 @@ cs_store_checkpoint(struct cs_store *st, char **note)
 		if (memcmp(root, last.root, 32) != 0) {
 			cs__store_log(st, CS_LOG_ERROR,
 			    "%s does not match the ledger; refusing to sign", last.file);
+			rc = CS_ECONFLICT;
+			goto out;
+		}
+		if (stale == 2) {
+			cs__store_log(st, CS_LOG_ERROR,
+			    "%s is not the newest checkpoint in %s; refusing to sign. Run `custos "
+			    "verify`",
+			    CPJ_LATEST, CPJ_NAME);
 			rc = CS_ECONFLICT;
 			goto out;
 		}

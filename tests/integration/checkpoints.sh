@@ -12,7 +12,9 @@
 #      store verifies with every checkpoint in the journal.
 #   3. a torn tail of the journal (an append cut short) is not damage to
 #      verify and is cut by the next writer; checkpoints/latest one behind the
-#      journal (a crash between the two writes) is written again.
+#      journal (a crash between the two writes) is written again; a damaged
+#      last entry, a journal cut short of latest, a journal removed: the
+#      writer refuses to open and changes nothing.
 #   4. signing checks the new tree against the newest checkpoint: a store
 #      whose newest checkpoint signs a different history of the same events
 #      refuses to sign, and says so.
@@ -150,6 +152,27 @@ t_ok $? "... and cut nothing"
 t_status 1 "... verify names the entry" "$CUSTOS" verify
 t_grep "... by its position" '^PROBLEM checkpoint-damaged: checkpoints/journal entry [0-9]+ \(offset' \
 	"$WORK/last.out"
+
+# the journal's newest entry cut off, latest kept: the journal was cut
+export CUSTOS_STORE="$WORK/cut"
+rm -rf "$CUSTOS_STORE" && cp -a "$T" "$CUSTOS_STORE"
+"$CUSTOS" checkpoint >/dev/null 2>&1
+J="$CUSTOS_STORE/checkpoints/journal"
+truncate -s "$($CPJ list "$J" | tail -1 | cut -d' ' -f2)" "$J"
+len=$(stat -c %s "$J")
+t_status 3 "the journal's newest entry cut off (latest kept): the writer refuses to open" \
+	"$CUSTOS" ingest "$IN/f1"
+t_grep "... saying the journal was cut" \
+	'checkpoints/latest covers [0-9]+ events but the newest valid checkpoint in checkpoints/journal does not' \
+	"$WORK/last.err"
+[ "$(stat -c %s "$J")" = "$len" ]
+t_ok $? "... and appended nothing"
+rm -f "$J"
+t_status 3 "the journal removed (latest kept): the writer refuses to open" "$CUSTOS" ingest "$IN/f1"
+t_grep "... saying it was removed" 'checkpoints/latest is there but checkpoints/journal is missing' \
+	"$WORK/last.err"
+[ ! -e "$J" ]
+t_ok $? "... and made no new journal"
 
 # ---- 4. the newest checkpoint signs another history: signing refuses ----
 A="$WORK/fork-a"
