@@ -10,6 +10,8 @@
 #   2. a crash at every point of that move (custos-failpoint): after each, a
 #      read-only verify passes, the next writer completes the move, and the
 #      store verifies with every checkpoint in the journal.
+#   2b. a crash at every point of a signing (the append, its fdatasync, the
+#      writing of latest): the same.
 #   3. a torn tail of the journal (an append cut short) is not damage to
 #      verify and is cut by the next writer; checkpoints/latest one behind the
 #      journal (a crash between the two writes) is written again; a damaged
@@ -117,6 +119,38 @@ for ((k = 1; k <= K + 1; k++)); do
 	fi
 done
 t_ok $bad "a crash at each of the $K points of the move: verify passes, the next writer completes it"
+
+# ---- 2b. a crash at every point of a signing ----
+# From the "checkpoint" point of an ingest on: the append to the journal, its
+# fdatasync, and the temp file, fsync, rename and directory fsync of latest.
+export CUSTOS_STORE="$WORK/sign"
+SB="$WORK/sign-base"
+rm -rf "$SB" && cp -a "$T" "$SB" && CUSTOS_STORE="$SB" "$CUSTOS" checkpoint >/dev/null 2>&1
+echo "signed at a crash" >"$IN/sig"
+rm -rf "$CUSTOS_STORE" && cp -a "$SB" "$CUSTOS_STORE"
+CUSTOS_CRASH_TRACE=1 "$CUSTOS_FP" ingest "$IN/sig" >/dev/null 2>"$WORK/strace"
+first=$(grep '^failpoint [0-9]* checkpoint$' "$WORK/strace" | cut -d' ' -f2)
+last=$(grep -c '^failpoint [0-9]' "$WORK/strace")
+names=$(grep '^failpoint [0-9]' "$WORK/strace" | sed -n "${first:-1},\$p" | cut -d' ' -f3 | tr '\n' ' ')
+case "$names" in
+*checkpoint-append*checkpoint-fsync*checkpoint-latest*rename*) t_ok 0 "a signing's crash points: $names" ;;
+*) t_ok 1 "a signing's crash points: '$names'" ;;
+esac
+bad=0
+for ((k = ${first:-1}; k <= last; k++)); do
+	rm -rf "$CUSTOS_STORE" && cp -a "$SB" "$CUSTOS_STORE"
+	CUSTOS_CRASH_AT=$k "$CUSTOS_FP" ingest "$IN/sig" >/dev/null 2>&1
+	[ $? = 99 ] || { echo "# signing crash at $k: no crash"; bad=1; }
+	"$CUSTOS" verify >"$WORK/v.out" 2>&1 ||
+		{ echo "# signing crash at $k: read-only verify failed: $(head -2 "$WORK/v.out")"; bad=1; }
+	"$CUSTOS" checkpoint >"$WORK/c.out" 2>"$WORK/c.err" && "$CUSTOS" verify >"$WORK/v.out" 2>&1 ||
+		{ echo "# signing crash at $k: recovery failed: $(head -2 "$WORK/c.err" "$WORK/v.out")"; bad=1; }
+	n=$("$CUSTOS" log | wc -l)
+	[ "$(sed -n 2p "$CUSTOS_STORE/checkpoints/latest")" = "$n" ] &&
+		[ "$($CPJ list "$CUSTOS_STORE/checkpoints/journal" | tail -1 | cut -d' ' -f4)" = "$n" ] ||
+		{ echo "# signing crash at $k: latest and the journal's newest do not cover the $n events"; bad=1; }
+done
+t_ok $bad "a crash at each point of a signing ($first..$last): verify passes, the next writer signs, latest = the journal's newest"
 
 # ---- 3. a torn tail; latest one behind ----
 export CUSTOS_STORE="$WORK/torn"
