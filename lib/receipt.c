@@ -21,9 +21,13 @@ cs_receipt_write(struct cs_store *st, int dirfd, json_t *body)
 	rc = cs_store_checkpoint(st, &cp);
 	if (rc < 0)
 		return rc;
-	json_object_set_new(body, "checkpoint", json_string(cp));
-	json_object_set_new(body, "station", json_string(st->station));
-	json_object_set_new(body, "origin", json_string(st->origin));
+	/* json_string() is NULL when out of memory: the field would be left out. */
+	if (json_object_set_new(body, "checkpoint", json_string(cp)) < 0 ||
+	    json_object_set_new(body, "station", json_string(st->station)) < 0 ||
+	    json_object_set_new(body, "origin", json_string(st->origin)) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	text = cs__json_canonical(body, &len);
 	if (text == NULL) {
 		rc = -ENOMEM;

@@ -469,6 +469,9 @@ recover(struct cs_store *st)
 	struct stat sb;
 
 	clean_tmp(st);
+	rc = cs__checkpoints_open(st);
+	if (rc < 0)
+		return rc;
 	/*
 	 * Read the journal's tail from the disk, not from cached pages: after a
 	 * failed write-back the cache may hold bytes the disk never got.

@@ -82,16 +82,33 @@ int cs__replay(struct cs__journal *j, struct cs__catalog *cat, uint64_t off, uin
     uint64_t first_seq, uint64_t *end, uint64_t *count, int *torn, cs_progress_fn progress,
     void *ctx);
 
-/* Loads all checkpoints, sorted by size (ascending). Notes malloc'd. */
+/*
+ * Loads all checkpoints, sorted by size (ascending): every entry of
+ * checkpoints/journal, checkpoints/latest, and the files of the older layout
+ * (checkpoints/<20-digit size>) still there. Notes malloc'd. *dmg says where
+ * the journal is damaged: an invalid entry (`damaged` set, no note) for each
+ * damaged place, read past when its framing holds.
+ */
 struct cs__cp {
 	uint64_t size;
 	uint8_t root[32];
 	char *note;
 	size_t len;
-	char file[32];
-	int valid; /* parsed and the signature verifies */
+	char file[96]; /* what to call it: "checkpoints/journal entry K (offset O)", ... */
+	int valid;     /* parsed and the signature verifies */
+	int damaged;   /* a CS__CP_* below: the journal's bytes are damaged here */
 };
+#define CS__CP_DAMAGED 1 /* an entry whose bytes do not match their checksum */
+#define CS__CP_TORN 2    /* an entry cut short by the end of the file */
+#define CS__CP_LOST 3    /* an entry whose length is damaged: what follows is unreadable */
+#define CS__CP_HEADER 4  /* the journal does not begin with its header */
 int cs__checkpoints_load(struct cs_store *st, struct cs__cp **out, size_t *n);
+/*
+ * The writer's opening: moves checkpoints of the older layout into the
+ * journal, cuts a torn tail off the journal, writes checkpoints/latest again
+ * if it is one behind. Reads a bounded amount when there is nothing to move.
+ */
+int cs__checkpoints_open(struct cs_store *st);
 void cs__checkpoints_free(struct cs__cp *cps, size_t n);
 /*
  * The newest validly signed checkpoint into *out (out->note malloc'd, the

@@ -300,11 +300,29 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 	rc = cs__checkpoints_load(st, &cps, &ncp);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < ncp; i++)
-		if (!cps[i].valid)
+	for (size_t i = 0; i < ncp; i++) {
+		const char *why = NULL;
+		switch (cps[i].damaged) {
+		case CS__CP_DAMAGED:
+			why = "is damaged: its bytes do not match their checksum";
+			break;
+		case CS__CP_TORN:
+			/* an interrupted append, never acknowledged: the writer cuts it */
+			continue;
+		case CS__CP_LOST:
+			why = "is damaged (its length is wrong): the entries after it cannot be "
+			      "read";
+			break;
+		case CS__CP_HEADER:
+			why = "does not begin with its header: it is damaged and cannot be read";
+			break;
+		}
+		if (why != NULL)
+			problem(v, "checkpoint-damaged", NULL, -1, "%s %s", cps[i].file, why);
+		else if (!cps[i].valid)
 			problem(v, "checkpoint-invalid", NULL, -1,
-			    "checkpoints/%s is not a valid checkpoint signed by this store's key",
-			    cps[i].file);
+			    "%s is not a valid checkpoint signed by this store's key", cps[i].file);
+	}
 	if (cat != NULL) {
 		rc = cs__catalog_rtxn(cat, &txn);
 		if (rc < 0)
@@ -378,7 +396,7 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 				    memcmp(root, cps[nextcp].root, 32) != 0)
 					problem(v, "checkpoint-mismatch", NULL, (int64_t)seq - 1,
 					    "the ledger's first %llu entries do not hash to the "
-					    "root signed in checkpoint %s",
+					    "root signed in %s",
 					    (unsigned long long)seq, cps[nextcp].file);
 			}
 			nextcp++;
@@ -396,7 +414,7 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 	for (; nextcp < ncp; nextcp++)
 		if (cps[nextcp].valid && cps[nextcp].size > seq)
 			problem(v, "ledger-rolled-back", NULL, (int64_t)seq,
-			    "checkpoint %s covers %llu entries but only %llu are in the journal: "
+			    "%s covers %llu entries but only %llu are in the journal: "
 			    "entries were removed or the store was rolled back",
 			    cps[nextcp].file, (unsigned long long)cps[nextcp].size,
 			    (unsigned long long)seq);
@@ -404,7 +422,7 @@ verify_ledger(struct cs_store *st, struct cs__catalog *cat, struct vctx *v, uint
 	for (size_t i = 0; i < ncp && cat != NULL; i++)
 		if (cps[i].valid && cps[i].size > s.size && cps[i].size <= seq)
 			problem(v, "catalog-behind", NULL, (int64_t)s.size,
-			    "checkpoint %s covers %llu entries but the catalog indexes only %llu: "
+			    "%s covers %llu entries but the catalog indexes only %llu: "
 			    "the catalog was rolled back",
 			    cps[i].file, (unsigned long long)cps[i].size,
 			    (unsigned long long)s.size);

@@ -29,7 +29,7 @@ static const char usage_verify[] =
     "is still checked without it.\n"
     "\n"
     "  --checkpoint FILE  also check the store against a signed checkpoint kept\n"
-    "                     elsewhere (a copy of a checkpoints/<size> file): the\n"
+    "                     elsewhere (a copy of checkpoints/latest): the\n"
     "                     store's key must have signed it and the ledger must\n"
     "                     still hold the signed history. A store rolled back to\n"
     "                     an older copy passes every other check.\n"

@@ -56,7 +56,7 @@ export CUSTOS_STORE="$BASE"
 	"$CUSTOS" ingest "$IN/a.bin" --case C-3 >/dev/null
 t_ok $? "a store with 3 items and 4 ledger events"
 t_run "the store verifies" "$CUSTOS" verify
-cp "$BASE/checkpoints/$(ls "$BASE/checkpoints" | tail -1)" "$WORK/outside-checkpoint"
+cp "$BASE/checkpoints/latest" "$WORK/outside-checkpoint"
 
 # Damage that has nothing to do with the catalog: one byte of b's blob, one
 # byte inside the last ledger entry's event (entry 3, after b's ingest).

@@ -62,8 +62,12 @@ C="tp-${C_SHA:0:20}"
 	"$CUSTOS" ingest "$IN/a.bin" --case 'X-2' >/dev/null
 t_ok $? "a store with 3 items and 4 ledger events"
 t_run "the pristine store verifies" "$CUSTOS" verify
-[ "$(ls "$BASE/checkpoints" | tail -1)" = 00000000000000000004 ]
-t_ok $? "the latest signed checkpoint covers all 4 events"
+CPJ="python3 $CUSTOS_SRC/tests/cpj.py"
+# cpj_at SIZE: the position in checkpoints/journal of the checkpoint of that size.
+cpj_at() { $CPJ list "$S/checkpoints/journal" | awk -v n="$1" '$4 == n { print $1 }'; }
+[ "$($CPJ list "$BASE/checkpoints/journal" | tail -1 | cut -d' ' -f4)" = 4 ] &&
+	[ "$(sed -n 2p "$BASE/checkpoints/latest")" = 4 ] && [ ! -e "$BASE/checkpoints/00000000000000000004" ]
+t_ok $? "the latest signed checkpoint covers all 4 events (journal and latest; no per-file checkpoints)"
 
 # ---- a blob: one byte flipped ----
 fresh blob-flip
@@ -282,23 +286,35 @@ lines[0] = pre + ' ' + base64.b64encode(bytes(raw)).decode()
 open(p, 'w').write(body + '\n\n' + '\n'.join(lines))
 EOF
 }
-f="$S/checkpoints/00000000000000000003"
-chmod u+w "$f" && sig_edit "$f" del && chmod 0444 "$f"
-t_ok $? "checkpoint: one byte deleted from checkpoint 3's signature"
+k3=$(cpj_at 3)
+$CPJ edit "$S/checkpoints/journal" "$k3" sig-del
+t_ok $? "checkpoint: one byte deleted from checkpoint 3's signature (its checksum written again)"
 t_status 1 "checkpoint: verify exits 1" "$CUSTOS" verify
-t_grep "checkpoint: verify names the checkpoint" '^PROBLEM checkpoint-invalid: checkpoints/00000000000000000003 ' \
+t_grep "checkpoint: verify names the checkpoint by its position" \
+	"^PROBLEM checkpoint-invalid: checkpoints/journal entry $k3 \\(offset [0-9]*\\) is not a valid" \
 	"$WORK/last.out"
 fresh cp-flip
-f="$S/checkpoints/00000000000000000004"
-chmod u+w "$f" && sig_edit "$f" flip && chmod 0444 "$f"
+k4=$(cpj_at 4)
+$CPJ edit "$S/checkpoints/journal" "$k4" sig-flip
 t_status 1 "checkpoint: a flipped signature bit: verify exits 1" "$CUSTOS" verify
-t_grep "checkpoint: ... names the checkpoint" '^PROBLEM checkpoint-invalid: checkpoints/00000000000000000004 ' \
+t_grep "checkpoint: ... names the checkpoint" "^PROBLEM checkpoint-invalid: checkpoints/journal entry $k4 " \
 	"$WORK/last.out"
 fresh cp-root
-f="$S/checkpoints/00000000000000000004"
-chmod u+w "$f" && sed -i '3{s/^A/#/;s/^[^#]/A/;s/^#/B/}' "$f" && chmod 0444 "$f"
+$CPJ edit "$S/checkpoints/journal" "$k4" root
 t_status 1 "checkpoint: its root hash changed: verify exits 1" "$CUSTOS" verify
-t_grep "checkpoint: ... names the checkpoint" 'checkpoints/00000000000000000004' "$WORK/last.out"
+t_grep "checkpoint: ... names the checkpoint" "checkpoints/journal entry $k4 " "$WORK/last.out"
+fresh cp-latest
+f="$S/checkpoints/latest"
+chmod u+w "$f" && sig_edit "$f" flip && chmod 0444 "$f"
+t_status 1 "checkpoint: checkpoints/latest with a flipped signature bit: verify exits 1" "$CUSTOS" verify
+t_grep "checkpoint: ... names checkpoints/latest" '^PROBLEM checkpoint-invalid: checkpoints/latest ' \
+	"$WORK/last.out"
+fresh cp-damaged
+python3 -c 'import sys; p=sys.argv[1]; d=bytearray(open(p,"rb").read()); d[int(sys.argv[2])]^=4; open(p,"wb").write(d)' \
+	"$S/checkpoints/journal" "$(($($CPJ list "$S/checkpoints/journal" | awk -v k="$k3" '$1 == k { print $2 }') + 30))"
+t_status 1 "checkpoint: a bit flipped inside journal entry $k3: verify exits 1" "$CUSTOS" verify
+t_grep "checkpoint: ... names the damaged entry by its position" \
+	"^PROBLEM checkpoint-damaged: checkpoints/journal entry $k3 \\(offset [0-9]*\\) is damaged" "$WORK/last.out"
 
 # ---- the journal truncated by one entry ----
 fresh truncated
@@ -309,7 +325,8 @@ t_status 1 "truncated: verify exits 1" "$CUSTOS" verify
 t_grep "truncated: verify says the ledger is short at position 3" \
 	'^PROBLEM ledger-short: the journal holds 3 readable entries but the catalog indexes 4' "$WORK/last.out"
 t_grep "truncated: verify says a signed checkpoint covers the lost entry" \
-	'^PROBLEM ledger-rolled-back: checkpoint 00000000000000000004 ' "$WORK/last.out"
+	'^PROBLEM ledger-rolled-back: checkpoints/journal entry [0-9]* \(offset [0-9]*\) covers 4 entries' \
+	"$WORK/last.out"
 t_status 1 "truncated: verify --json exits 1" "$CUSTOS" verify --json
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not any(p["kind"]=="ledger-rolled-back" and p.get("position")==3 for p in j["problems"]))' \
 	"$WORK/last.out"
@@ -320,24 +337,37 @@ t_grep "truncated: ... saying the journal was truncated" 'truncated' "$WORK/last
 "$CUSTOS" rebuild >/dev/null 2>&1
 t_status 1 "truncated: even after a rebuild, verify exits 1" "$CUSTOS" verify
 t_grep "truncated: ... because checkpoint 4 covers the lost entry" \
-	'^PROBLEM ledger-rolled-back: checkpoint 00000000000000000004 ' "$WORK/last.out"
+	'^PROBLEM ledger-rolled-back: checkpoints/journal entry [0-9]* \(offset [0-9]*\) covers 4 entries' \
+	"$WORK/last.out"
 
 # ---- rolled back past a damaged newest checkpoint ----
-# A writer's open looks for the newest valid checkpoint from the largest size
-# down: when checkpoint 4 is damaged, checkpoint 3 still covers a lost entry.
+# checkpoint 4 damaged in the journal and in latest, entries 2 and 3 cut off:
+# the writer does not open (the journal's last entry is damaged, not torn).
 fresh rolled-back-cp
-f="$S/checkpoints/00000000000000000004"
+$CPJ edit "$S/checkpoints/journal" "$(cpj_at 4)" sig-flip
+f="$S/checkpoints/latest"
 chmod u+w "$f" && sig_edit "$f" flip && chmod 0444 "$f"
 read -r off len < <(journal_entry "$S/ledger/journal" 2)
 truncate -s "$off" "$S/ledger/journal"
 "$CUSTOS" rebuild >/dev/null 2>&1
-t_ok $? "rolled back: checkpoint 4 damaged, entries 2 and 3 cut off, the catalog rebuilt"
+t_ok $? "rolled back: checkpoint 4 forged, entries 2 and 3 cut off, the catalog rebuilt"
 t_status 3 "rolled back: a writer refuses to open the store" "$CUSTOS" ingest "$IN/new.bin" \
 	--case "$CASE"
 t_grep "rolled back: ... because checkpoint 3 covers 3 events and 2 are here" \
 	'a signed checkpoint covers 3 ledger events but only 2 are here' "$WORK/last.err"
 [ "$(stat -c %s "$S/ledger/journal")" = "$off" ]
 t_ok $? "rolled back: ... and wrote nothing to the ledger"
+# the newest checkpoint cut off the checkpoint journal too: the older ones still refuse
+fresh rolled-back-cut
+read -r coff clen csize < <($CPJ list "$S/checkpoints/journal" | tail -1 | cut -d' ' -f2-)
+truncate -s "$coff" "$S/checkpoints/journal" && rm -f "$S/checkpoints/latest"
+read -r off len < <(journal_entry "$S/ledger/journal" 2)
+truncate -s "$off" "$S/ledger/journal"
+"$CUSTOS" rebuild >/dev/null 2>&1
+t_status 3 "rolled back with its newest checkpoint: a writer refuses to open the store" \
+	"$CUSTOS" ingest "$IN/new.bin" --case "$CASE"
+t_grep "... because checkpoint 3 covers 3 events and 2 are here" \
+	'a signed checkpoint covers 3 ledger events but only 2 are here' "$WORK/last.err"
 
 # the base store itself was never touched
 export CUSTOS_STORE="$BASE"

@@ -9,7 +9,9 @@ damaged:
   blob        a PROBLEM line with the id of the item whose blob it is
   journal     a PROBLEM line naming the ledger entry the byte belongs to
               ("ledger entry N"; the 16-byte header: "ledger/journal")
-  checkpoint  a PROBLEM line naming checkpoints/<file>
+  checkpoint  a PROBLEM line naming checkpoints/latest, or the entry of
+              checkpoints/journal the byte belongs to ("checkpoints/journal
+              entry N "; the 16-byte header: "checkpoints/journal does not begin")
   catalog     catalog/data.mdb: LMDB keeps stale copies of pages, free pages
               and the unused end of every 4 KiB page, so most of its bytes are
               never read; a flip there changes nothing that can be observed.
@@ -74,6 +76,19 @@ def journal_entries(path):
         n = struct.unpack('>I', d[off:off + 4])[0]
         out.append((off, off + 4 + n + 32, i))
         off += 4 + n + 32
+        i += 1
+    return out
+
+
+def cpj_entries(path):
+    """[(start, end, index)] of every checkpoint journal entry: length, note, checksum, length."""
+    d = open(path, 'rb').read()
+    assert d[:16] == b'CUSTOS-CHECKPTS\n'
+    out, off, i = [], 16, 0
+    while off < len(d):
+        n = struct.unpack('>I', d[off:off + 4])[0]
+        out.append((off, off + n + 40, i))
+        off += n + 40
         i += 1
     return out
 
@@ -144,8 +159,8 @@ def main():
     for d, _, fs in os.walk(os.path.join(base, 'objects/sha256')):
         for f in fs:
             blobs.append(os.path.relpath(os.path.join(d, f), base))
-    cps = sorted('checkpoints/' + f for f in os.listdir(os.path.join(base, 'checkpoints'))
-                 if len(f) == 20 and f.isdigit())
+    cps = ['checkpoints/journal', 'checkpoints/latest']
+    cpj = cpj_entries(os.path.join(base, 'checkpoints/journal'))
     entries = journal_entries(os.path.join(base, 'ledger/journal'))
     have_mdb_dump = shutil.which('mdb_dump') is not None
     dump0 = mdb_dump(os.path.join(base, 'catalog'))[1] if have_mdb_dump else None
@@ -222,6 +237,13 @@ def main():
             else:
                 idx = [i for (s, e, i) in entries if s <= off < e][0]
                 want = ['ledger entry %d ' % idx]
+                what += ' (entry %d)' % idx
+        elif cat == 'checkpoint' and rel == 'checkpoints/journal':
+            if off < 16:
+                want = ['checkpoints/journal does not begin']
+            else:
+                idx = [i for (s, e, i) in cpj if s <= off < e][0]
+                want = ['checkpoints/journal entry %d ' % idx]
                 what += ' (entry %d)' % idx
         elif cat == 'checkpoint':
             want = [rel]

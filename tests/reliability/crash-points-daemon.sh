@@ -355,13 +355,17 @@ t_ok $? "checkpoint: the batch's uncrashed ingest succeeds under the trace"
 k_cp=$(grep '^failpoint [0-9]* checkpoint$' "$WORK/itrace.err" | tail -1 | cut -d' ' -f2)
 k_commit=$(grep '^failpoint [0-9]* lmdb-commit$' "$WORK/itrace.err" | tail -1 | cut -d' ' -f2)
 
-# cp_files: the checkpoints/ entries as "size-in-name size-in-text".
+# cp_files: the checkpoint journal's entries as "size size" (each entry
+# whole, its checksum right); then checkpoints/latest, which must be the
+# journal's newest or, after a crash between the two writes, the one before.
 cp_files() {
-	local f
-	for f in "$S"/checkpoints/*; do
-		[ -e "$f" ] || continue
-		echo "$((10#${f##*/})) $(sed -n 2p "$f")"
-	done
+	local n
+	python3 "$CUSTOS_SRC/tests/cpj.py" list "$S/checkpoints/journal" | awk '{ print $4, $4 }'
+	n=$(python3 "$CUSTOS_SRC/tests/cpj.py" list "$S/checkpoints/journal" | tail -2 | cut -d' ' -f4 | tr '\n' ' ')
+	case " $n" in
+	*" $(sed -n 2p "$S/checkpoints/latest") "*) ;;
+	*) echo "latest $(sed -n 2p "$S/checkpoints/latest")" ;;
+	esac
 }
 
 for st in uncovered:$k_cp unindexed:$k_commit; do
@@ -375,9 +379,9 @@ for st in uncovered:$k_cp unindexed:$k_commit; do
 	cp -a "$base" "$S"
 	want=$((2 + 5))
 	n_before=$(ledger_size)
-	latest=$(ls "$base/checkpoints" | sort | tail -1)
-	[ "$((10#$latest))" -eq 2 ] && { [ "${st%%:*}" = unindexed ] || [ "$n_before" -eq $want ]; }
-	t_ok $? "checkpoint base '${st%%:*}': $n_before events readable, the latest checkpoint covers $((10#$latest))"
+	latest=$(sed -n 2p "$base/checkpoints/latest")
+	[ "$latest" -eq 2 ] && { [ "${st%%:*}" = unindexed ] || [ "$n_before" -eq $want ]; }
+	t_ok $? "checkpoint base '${st%%:*}': $n_before events readable, the latest checkpoint covers $latest"
 	CUSTOS_CRASH_TRACE=1 "$CUSTOS_FP" checkpoint >/dev/null 2>"$WORK/ctrace.err"
 	t_ok $? "checkpoint base '${st%%:*}': an uncrashed custos-failpoint checkpoint succeeds"
 	PNAME=()
@@ -394,7 +398,7 @@ for st in uncovered:$k_cp unindexed:$k_commit; do
 		[ $rc -eq $wantrc ] || fail "custos-failpoint checkpoint exited $rc, expected $wantrc"
 		run_verify "read-only verify after the crash"
 		while read -r a b; do
-			[ "$a" = "$b" ] || fail "checkpoints/ holds a file named for $a events whose text says '$b'"
+			[ "$a" = "$b" ] || fail "checkpoints/latest ($b events) is neither of the journal's last two"
 		done < <(cp_files)
 		cps_crash=$(cp_files | cut -d' ' -f1 | tr '\n' ' ')
 		"$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/cp.err" ||

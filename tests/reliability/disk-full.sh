@@ -166,11 +166,11 @@ check_paused() {
 }
 # signed_while_paused: while custosd is paused, a signed checkpoint covers
 # every event in the ledger (those secured just before the pause too).
-latest_checkpoint() { ls "$S/checkpoints" 2>/dev/null | sort | tail -1; }
+latest_checkpoint() { sed -n 2p "$S/checkpoints/latest" 2>/dev/null; }
 checkpoint_covers_ledger() {
 	local cp
 	cp=$(latest_checkpoint)
-	[ -n "$cp" ] && [ $((10#$cp)) -eq "$(ledger_size)" ]
+	[ -n "$cp" ] && [ "$cp" -eq "$(ledger_size)" ]
 }
 signed_while_paused() {
 	wait_until 60 checkpoint_covers_ledger ||

@@ -45,7 +45,7 @@ int cs_store_verify(struct cs_store *st, const char *const *ids, size_t n, cs_pr
 
 /*
  * Checks the store against a signed checkpoint kept outside it (`note`, the
- * `len` bytes of a checkpoints/<size> file saved elsewhere; `name` names it
+ * `len` bytes of a copy of checkpoints/latest saved elsewhere; `name` names it
  * in the problems): it must be signed by this store's key for this store's
  * origin ("checkpoint-foreign" if not), and the store's ledger journal must
  * hold at least its size ("ledger-rolled-back"; "ledger-damaged" if an entry
