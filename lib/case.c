@@ -935,21 +935,14 @@ int
 cs_store_prove_events(struct cs_store *st, const uint64_t *seqs, size_t n, char **out)
 {
 	struct cs__merkle_ctx m = {&st->cat, NULL};
-	struct cs_verifier *v = NULL;
-	struct cs_checkpoint cp;
-	char *note = NULL, *all = NULL;
-	size_t tl, total = 0;
+	struct cs__cp cp = {0}; /* the newest checkpoint, its signature checked */
+	char *all = NULL;
+	size_t total = 0;
 	int rc;
 
 	if (n == 0)
 		return CS_ENOTFOUND;
-	rc = cs_store_latest_checkpoint(st, &note);
-	if (rc == 0)
-		rc = cs__store_verifier_load(st, &v);
-	if (rc == 0)
-		rc = cs_note_verify(v, note, strlen(note), &tl);
-	if (rc == 0)
-		rc = cs_checkpoint_parse(&cp, note, tl);
+	rc = cs__checkpoint_newest(st, &cp);
 	if (rc == 0)
 		rc = cs__catalog_rtxn(&st->cat, &m.txn);
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -968,8 +961,8 @@ cs_store_prove_events(struct cs_store *st, const uint64_t *seqs, size_t n, char 
 			p.index = seqs[i];
 			p.extra = (uint8_t *)raw;
 			p.extra_len = rawlen;
-			p.checkpoint = note;
-			p.checkpoint_len = strlen(note);
+			p.checkpoint = cp.note;
+			p.checkpoint_len = cp.len;
 			rc = cs_tlog_proof_format(&p, &one, &onelen);
 		}
 		free(raw);
@@ -987,8 +980,7 @@ cs_store_prove_events(struct cs_store *st, const uint64_t *seqs, size_t n, char 
 	}
 	if (m.txn != NULL)
 		mdb_txn_abort(m.txn);
-	cs_verifier_free(v);
-	free(note);
+	free(cp.note);
 	if (rc < 0) {
 		free(all);
 		return rc;

@@ -400,10 +400,8 @@ cs_store_tiles(struct cs_store *st, const char *dir, cs_progress_fn progress, vo
 	struct cs__merkle_ctx m = {&st->cat, NULL};
 	struct cs__catalog_state state;
 	struct cs_verifier *v = NULL;
-	struct cs_checkpoint cp = {0};
+	struct cs__cp cp = {0}; /* the newest checkpoint, its signature checked */
 	uint8_t root[32];
-	char *note = NULL;
-	size_t tl = 0;
 	int rc, same = 0, nlev;
 
 	p.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -416,13 +414,9 @@ cs_store_tiles(struct cs_store *st, const char *dir, cs_progress_fn progress, vo
 		goto out;
 	}
 	/* The tree to publish: the latest signed checkpoint's, checked against the ledger. */
-	rc = cs_store_latest_checkpoint(st, &note);
+	rc = cs__checkpoint_newest(st, &cp);
 	if (rc == 0)
 		rc = cs__store_verifier_load(st, &v);
-	if (rc == 0)
-		rc = cs_note_verify(v, note, strlen(note), &tl);
-	if (rc == 0)
-		rc = cs_checkpoint_parse(&cp, note, tl);
 	if (rc == 0)
 		rc = cs__catalog_rtxn(&st->cat, &m.txn);
 	if (rc < 0)
@@ -439,7 +433,7 @@ cs_store_tiles(struct cs_store *st, const char *dir, cs_progress_fn progress, vo
 		goto out;
 	p.size = cp.size;
 	p.res.size = cp.size;
-	rc = check_previous(&p, v, note, &same);
+	rc = check_previous(&p, v, cp.note, &same);
 	if (rc < 0)
 		goto out;
 
@@ -455,7 +449,7 @@ cs_store_tiles(struct cs_store *st, const char *dir, cs_progress_fn progress, vo
 
 	/* Every tile is durable; now the checkpoint that needs them. */
 	if (!same) {
-		rc = cs__write_file_replace(p.dirfd, "checkpoint", note, strlen(note), 0644);
+		rc = cs__write_file_replace(p.dirfd, "checkpoint", cp.note, cp.len, 0644);
 		if (rc < 0)
 			goto out;
 		p.res.checkpoint_written = 1;
@@ -469,7 +463,7 @@ out:
 	if (p.dirfd >= 0)
 		close(p.dirfd); /* releases the lock */
 	cs_verifier_free(v);
-	free(note);
+	free(cp.note);
 	free(p.full);
 	free(p.buf);
 	return rc;
