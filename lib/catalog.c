@@ -878,6 +878,27 @@ get_item_raw(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t **rec)
 }
 
 /*
+ * The item an event about an existing item names ("id"): *id and its record
+ * *rec. 0, ENOMEM, or -1 with *why = `unknown` when there is no such item.
+ */
+static int
+event_item(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *unknown,
+    const char **id, json_t **rec, const char **why)
+{
+	int rc;
+
+	*id = json_string_value(json_object_get(ev, "id"));
+	rc = *id != NULL ? get_item_raw(c, txn, *id, rec) : MDB_NOTFOUND;
+	if (rc == ENOMEM)
+		return rc;
+	if (rc != 0) {
+		*why = unknown;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * An event that secured a file from a watched source names the source's job
  * ("job": {"key", "ino", "size", "mtime_ns"}). Its job becomes "ingested" in
  * the same transaction, so that a daemon killed after the event (even before
@@ -1014,15 +1035,10 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		if (rc == 0)
 			rc = cs__cat_reindex(c, txn, id, NULL, rec);
 	} else if (strcmp(type, "sighting") == 0) {
-		id = json_string_value(json_object_get(ev, "id"));
-		rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
-		if (rc == ENOMEM)
+		rc = event_item(c, txn, ev, "sighting event names an unknown evidence id", &id,
+		    &rec, why);
+		if (rc != 0)
 			goto out;
-		if (rc != 0) {
-			*why = "sighting event names an unknown evidence id";
-			rc = -1;
-			goto out;
-		}
 		old = json_deep_copy(rec);
 		if (old == NULL ||
 		    json_object_set_new(rec, "sightings",
@@ -1040,15 +1056,10 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		id = json_string_value(json_object_get(ev, "id"));
 		rc = cs__project_event(c, txn, ev, type, a->seq, NULL, why);
 	} else if (strcmp(type, "fixity") == 0) {
-		id = json_string_value(json_object_get(ev, "id"));
-		rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
-		if (rc == ENOMEM)
+		rc = event_item(c, txn, ev, "fixity event names an unknown evidence id", &id, &rec,
+		    why);
+		if (rc != 0)
 			goto out;
-		if (rc != 0) {
-			*why = "fixity event names an unknown evidence id";
-			rc = -1;
-			goto out;
-		}
 		rc = cs__fixity_project(c, txn, ev, a->seq, id, rec, why);
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
