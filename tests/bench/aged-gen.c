@@ -4,8 +4,10 @@
  *
  *   aged-gen make ROOT DIR EVENTS CHECKPOINTS [JOBS]
  *       a new store at ROOT (station AGED): the files in DIR ingested into
- *       case BENCH-1 (stage 取证), 100 filler items, then pairs of events
- *       (case-open AGE-i, case-add AGE-i of a filler item) until the ledger
+ *       case BENCH-1 (stage 取证), 100 filler items, then triples of events
+ *       (case-open AGE-i, case-add AGE-i of a filler item, case-remove of it:
+ *       an item's record lists the cases it is in, so a filler that stayed in
+ *       thousands of cases would make each event cost more) until the ledger
  *       holds EVENTS, signing a checkpoint every EVENTS/CHECKPOINTS events;
  *       then JOBS finished jobs as custosd leaves them (lib/secure.c's
  *       "released" record of a file, daemon/dock.c's session records), each
@@ -185,9 +187,10 @@ make(const char *root, const char *dir, uint64_t events, uint64_t checkpoints, u
 	for (i = 0; seq < events; i++) {
 		const char *what = NULL;
 		snprintf(num, sizeof(num), "AGE-%llu", (unsigned long long)i);
-		for (int k = 0; k < 2 && seq < events; k++) {
+		for (int k = 0; k < 3 && seq < events; k++) {
 			rc = k == 0 ? cs_case_open(st, num, NULL, &seq)
-			            : cs_case_add(st, num, fill[i % 100], "取证", NULL, &seq, &what);
+			    : k == 1 ? cs_case_add(st, num, fill[i % 100], "取证", NULL, &seq, &what)
+			             : cs_case_remove(st, num, fill[i % 100], "bench", &seq, &what);
 			if (rc < 0)
 				return die(num, rc);
 			seq++;
