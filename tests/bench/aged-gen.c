@@ -2,12 +2,17 @@
  * The generator of tests/bench/aged (a bench-only program, not in the suite):
  * builds an aged store through lib, and times opening a store for writing.
  *
- *   aged-gen make ROOT DIR EVENTS CHECKPOINTS
+ *   aged-gen make ROOT DIR EVENTS CHECKPOINTS [JOBS]
  *       a new store at ROOT (station AGED): the files in DIR ingested into
- *       case BENCH-1 (stage 取证), 100 filler items, then pairs of events
- *       (case-open AGE-i, case-add AGE-i of a filler item) until the ledger
+ *       case BENCH-1 (stage 取证), 100 filler items, then triples of events
+ *       (case-open AGE-i, case-add AGE-i of a filler item, case-remove of it:
+ *       an item's record lists the cases it is in, so a filler that stayed in
+ *       thousands of cases would make each event cost more) until the ledger
  *       holds EVENTS, signing a checkpoint every EVENTS/CHECKPOINTS events;
- *       prints what it made and how long it took.
+ *       then JOBS finished jobs as custosd leaves them (lib/secure.c's
+ *       "released" record of a file, daemon/dock.c's session records), each
+ *       with cs_store_job_put as custosd writes them; prints what it made and
+ *       how long it took.
  *   aged-gen event ROOT
  *       one more event (a case-open) without signing a checkpoint.
  *   aged-gen open ROOT N
@@ -15,6 +20,7 @@
  *       milliseconds of one open.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@
 #include "custos/checkpoint.h"
 #include "custos/error.h"
 #include "custos/ingest.h"
+#include "custos/jobs.h"
 #include "custos/store.h"
 
 static double
@@ -54,8 +61,74 @@ open_w(struct cs_store **st, const char *root)
 	return rc;
 }
 
+/*
+ * `n` finished jobs, as custosd leaves them: alternately a file of an upload
+ * directory ("inbox/<dir>/<path>") and one of a recorder's dock session
+ * ("dock/<session>/<path>", with the opening that read it and its change
+ * time), each "released" with the record lib/secure.c writes; every 100 dock
+ * files a session closed, with its "session/<device>/<folder>" and
+ * "session-done/<session>" records as daemon/dock.c writes them. Each is one
+ * cs_store_job_put (its own transaction), as custosd writes it.
+ */
 static int
-make(const char *root, const char *dir, uint64_t events, uint64_t checkpoints)
+make_jobs(struct cs_store *st, char fill[][80], uint64_t n, double t0)
+{
+	char key[512], session[200], dev[32];
+	json_t *job;
+	int rc = 0;
+
+	for (uint64_t i = 0; i < n && rc == 0; i++) {
+		const char *id = fill[i % 100];
+		uint64_t f = i / 2, sess = f / 100;
+		json_int_t ns = (json_int_t)(1764000000000000000LL + (long long)i * 1000000000LL);
+
+		snprintf(dev, sizeof(dev), "BWC%04llu", (unsigned long long)(sess % 50));
+		snprintf(session, sizeof(session), "%s-2026-%02llu-%02lluT08:%02llu:00.000Z", dev,
+		    (unsigned long long)(1 + sess / 28 % 12), (unsigned long long)(1 + sess % 28),
+		    (unsigned long long)(sess / 336 % 60));
+		if (i % 2 == 0) {
+			snprintf(key, sizeof(key), "inbox//srv/upload/2026/%06llu/REC_%07llu.mp4",
+			    (unsigned long long)(f / 1000), (unsigned long long)f);
+			job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id",
+			    id, "sha256", id, "size", (json_int_t)(1 << 20), "ino",
+			    (json_int_t)(1000 + i), "mtime_ns", ns);
+		} else {
+			snprintf(key, sizeof(key), "dock/%s/DCIM/100MEDIA/%s_OF007_%04llu.MP4",
+			    session, dev, (unsigned long long)(f % 100));
+			job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "state",
+			    "released", "id", id, "sha256", id, "size", (json_int_t)(1 << 20), "ino",
+			    (json_int_t)(1000 + i), "mtime_ns", ns, "attach", "a1", "ctime_ns", ns);
+		}
+		if (job == NULL)
+			return die("jobs", -ENOMEM);
+		rc = cs_store_job_put(st, key, job);
+		json_decref(job);
+		if (rc == 0 && i % 2 == 1 && f % 100 == 99) {
+			job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:s, "
+			                "s:s, s:i, s:[]}",
+			    "session", session, "device", dev, "model", "Bench Cam 1", "officer",
+			    "OF007", "state", "complete", "docked_at", "2026-11-28T08:30:00.000Z",
+			    "clock_offset_ms", (json_int_t)0, "recorder_clock", "2026-11-28T08:30:00Z",
+			    "identity", id, "clock_suspect", 0, "folder", "REC01", "closed_at",
+			    "2026-11-28T08:40:00.000Z", "files", 100, "sequence_gaps");
+			if (job == NULL)
+				return die("jobs", -ENOMEM);
+			snprintf(key, sizeof(key), "session/%s/REC01", dev);
+			rc = cs_store_job_put(st, key, job);
+			snprintf(key, sizeof(key), "session-done/%s", session);
+			if (rc == 0)
+				rc = cs_store_job_put(st, key, job);
+			json_decref(job);
+		}
+		if ((i & 262143) == 0)
+			fprintf(stderr, "aged-gen: %llu jobs, %.0f s\n", (unsigned long long)i,
+			    now_s() - t0);
+	}
+	return rc < 0 ? die("job", rc) : 0;
+}
+
+static int
+make(const char *root, const char *dir, uint64_t events, uint64_t checkpoints, uint64_t jobs)
 {
 	struct cs_meta meta = {.case_no = "BENCH-1", .stage = "取证", .source = "cli"};
 	struct cs_ingest_result res;
@@ -114,9 +187,10 @@ make(const char *root, const char *dir, uint64_t events, uint64_t checkpoints)
 	for (i = 0; seq < events; i++) {
 		const char *what = NULL;
 		snprintf(num, sizeof(num), "AGE-%llu", (unsigned long long)i);
-		for (int k = 0; k < 2 && seq < events; k++) {
+		for (int k = 0; k < 3 && seq < events; k++) {
 			rc = k == 0 ? cs_case_open(st, num, NULL, &seq)
-			            : cs_case_add(st, num, fill[i % 100], "取证", NULL, &seq, &what);
+			    : k == 1 ? cs_case_add(st, num, fill[i % 100], "取证", NULL, &seq, &what)
+			             : cs_case_remove(st, num, fill[i % 100], "bench", &seq, &what);
 			if (rc < 0)
 				return die(num, rc);
 			seq++;
@@ -135,9 +209,12 @@ make(const char *root, const char *dir, uint64_t events, uint64_t checkpoints)
 	rc = cs_store_checkpoint(st, NULL);
 	if (rc < 0)
 		return die("checkpoint", rc);
+	if (make_jobs(st, fill, jobs, t0) != 0)
+		return 1;
 	cs_store_close(st);
-	printf("aged store: %llu events, %llu checkpoints, made in %.1f s\n",
-	    (unsigned long long)seq, (unsigned long long)signed_n + 1, now_s() - t0);
+	printf("aged store: %llu events, %llu checkpoints, %llu jobs, made in %.1f s\n",
+	    (unsigned long long)seq, (unsigned long long)signed_n + 1, (unsigned long long)jobs,
+	    now_s() - t0);
 	return 0;
 }
 
@@ -155,9 +232,9 @@ main(int argc, char **argv)
 	struct cs_store *st = NULL;
 	int rc;
 
-	if (argc == 6 && strcmp(argv[1], "make") == 0)
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "make") == 0)
 		return make(argv[2], argv[3], strtoull(argv[4], NULL, 10),
-		    strtoull(argv[5], NULL, 10));
+		    strtoull(argv[5], NULL, 10), argc == 7 ? strtoull(argv[6], NULL, 10) : 0);
 	if (argc == 3 && strcmp(argv[1], "event") == 0) {
 		char num[64];
 		rc = open_w(&st, argv[2]);
@@ -186,7 +263,7 @@ main(int argc, char **argv)
 		free(t);
 		return 0;
 	}
-	fprintf(stderr, "usage: aged-gen make ROOT DIR EVENTS CHECKPOINTS | event ROOT | "
+	fprintf(stderr, "usage: aged-gen make ROOT DIR EVENTS CHECKPOINTS [JOBS] | event ROOT | "
 	                "open ROOT N\n");
 	return 2;
 }
