@@ -348,9 +348,15 @@ cmd_push(int argc, char **argv, struct opts *o)
 		code = EXIT_PROBLEM;
 	}
 	if (o->json) {
-		json_t *ans = json_pack("{s:s, s:I, s:I, s:I, s:O}", "remote", p.remote, "sent",
+		uint64_t bytes = 0, total = 0;
+		json_t *ans;
+
+		if (r != NULL)
+			cs_remote_progress(r, &bytes, &total);
+		ans = json_pack("{s:s, s:I, s:I, s:I, s:I, s:O}", "remote", p.remote, "sent",
 		    (json_int_t)p.sent, "present", (json_int_t)p.found, "failed",
-		    (json_int_t)p.failed, "errors", p.errors != NULL ? p.errors : json_array());
+		    (json_int_t)p.failed, "bytes", (json_int_t)bytes, "errors",
+		    p.errors != NULL ? p.errors : json_array());
 		if (ans == NULL)
 			output_failed = 1;
 		else
