@@ -1073,7 +1073,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			}
 			rc = meta_get(c, txn, "replica_cp", &old_cp);
 			if (rc == 0 && (uint64_t)json_integer_value(ts) > old_cp)
-				rc = meta_put(c, txn, "replica_cp", (uint64_t)json_integer_value(ts));
+				rc = meta_put(c, txn, "replica_cp",
+				    (uint64_t)json_integer_value(ts));
 		} else if (kind != NULL && strcmp(kind, "blob") == 0) {
 			rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
 			if (rc == ENOMEM)

@@ -23,7 +23,7 @@ enum {
 	CS_DBI_ITEM_EVENTS, /* id -> ledger index, 8 bytes big-endian (dupsort) */
 	CS_DBI_LEAVES,      /* ledger index -> leaf hash(32) | data offset(8) | length(4) */
 	CS_DBI_NODES,       /* level(1) | index(8) -> perfect subtree hash, levels >= 1 */
-	CS_DBI_META,        /* "size", "journal_end", "last_ms", "schema", "replica_cp" -> 8 bytes BE */
+	CS_DBI_META,        /* "size", "journal_end", "last_ms", "schema", "replica_cp" -> u64 BE */
 	CS_DBI_CASES,       /* canonical case key -> case record (canonical JSON) */
 	CS_DBI_CASE_EVENTS, /* canonical case key -> ledger index, 8 bytes big-endian (dupsort) */
 	CS_DBI_MEMBERS,     /* case key | 0x00 | id -> membership (canonical JSON) */

@@ -32,7 +32,7 @@
 #include "util.h"
 
 #define MIB (1024ull * 1024)
-#define BODY_MAX (4 * MIB)      /* the most of an answer's body kept (XML) */
+#define BODY_MAX (4 * MIB) /* the most of an answer's body kept (XML) */
 #define HASH_BUF (1 * MIB)
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 20000
@@ -118,8 +118,8 @@ set_str(char **dst, const char *v)
  * refused.
  */
 static int
-read_ini(struct cs_remote_config *cfg, const char *path, const char *section, int creds,
-    char *why, size_t whyn)
+read_ini(struct cs_remote_config *cfg, const char *path, const char *section, int creds, char *why,
+    size_t whyn)
 {
 	FILE *f = NULL;
 	char line[4096];
@@ -176,8 +176,10 @@ read_ini(struct cs_remote_config *cfg, const char *path, const char *section, in
 			checked = 1;
 		}
 		if (creds && strcmp(k, "access_key") != 0 && strcmp(k, "secret_key") != 0) {
-			snprintf(why, whyn, "%s line %d: a credentials file holds only access_key "
-			    "and secret_key, not '%s'", path, lineno, k);
+			snprintf(why, whyn,
+			    "%s line %d: a credentials file holds only access_key "
+			    "and secret_key, not '%s'",
+			    path, lineno, k);
 			rc = CS_EFORMAT;
 			goto out;
 		}
@@ -312,8 +314,10 @@ cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
 		rc = CS_EFORMAT;
 	}
 	if (rc == 0 && (cfg->access_key == NULL || cfg->secret_key == NULL)) {
-		snprintf(why, whyn, "%s: no access_key and secret_key (give `credentials = FILE`, "
-		    "a file of mode 0600 with both)", path);
+		snprintf(why, whyn,
+		    "%s: no access_key and secret_key (give `credentials = FILE`, "
+		    "a file of mode 0600 with both)",
+		    path);
 		rc = CS_EFORMAT;
 	}
 	if (rc == 0 && (strchr(cfg->prefix, '\n') != NULL || cfg->prefix[0] == '/')) {
@@ -358,32 +362,34 @@ sep(const struct cs_remote_config *cfg)
 int
 cs_remote_key_blob(const struct cs_remote_config *cfg, const char *hex, char *buf, size_t n)
 {
-	return key_fmt(buf, n, snprintf(buf, n, "%s%sobjects/sha256/%s", cfg->prefix, sep(cfg),
-	    hex));
+	return key_fmt(buf, n,
+	    snprintf(buf, n, "%s%sobjects/sha256/%s", cfg->prefix, sep(cfg), hex));
 }
 
 int
 cs_remote_key_record(const struct cs_remote_config *cfg, const char *station, uint64_t seq,
     char *buf, size_t n)
 {
-	return key_fmt(buf, n, snprintf(buf, n, "%s%sstations/%s/ledger/%016llu.json",
-	    cfg->prefix, sep(cfg), station, (unsigned long long)seq));
+	return key_fmt(buf, n,
+	    snprintf(buf, n, "%s%sstations/%s/ledger/%016llu.json", cfg->prefix, sep(cfg), station,
+	        (unsigned long long)seq));
 }
 
 int
-cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station,
-    uint64_t size, char *buf, size_t n)
+cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station, uint64_t size,
+    char *buf, size_t n)
 {
-	return key_fmt(buf, n, snprintf(buf, n, "%s%sstations/%s/checkpoints/%016llu",
-	    cfg->prefix, sep(cfg), station, (unsigned long long)size));
+	return key_fmt(buf, n,
+	    snprintf(buf, n, "%s%sstations/%s/checkpoints/%016llu", cfg->prefix, sep(cfg), station,
+	        (unsigned long long)size));
 }
 
 /* ---- the machinery ---- */
 
 enum kind { K_LOCK, K_HEAD, K_PUT, K_LISTUP, K_CREATE, K_LISTPARTS, K_PART, K_COMPLETE, K_ABORT };
-static const char *const kind_names[] = {"GET ?object-lock", "HEAD", "PUT",
-    "ListMultipartUploads", "CreateMultipartUpload", "ListParts", "UploadPart",
-    "CompleteMultipartUpload", "AbortMultipartUpload"};
+static const char *const kind_names[] = {"GET ?object-lock", "HEAD", "PUT", "ListMultipartUploads",
+    "CreateMultipartUpload", "ListParts", "UploadPart", "CompleteMultipartUpload",
+    "AbortMultipartUpload"};
 
 struct part {
 	uint64_t off, len;
@@ -396,7 +402,7 @@ struct part {
 
 struct obj {
 	struct cs_remote *r;
-	struct obj *next;      /* waiting for the bucket's lock setting */
+	struct obj *next; /* waiting for the bucket's lock setting */
 	char *key;
 	int fd;
 	uint64_t size;
@@ -406,8 +412,8 @@ struct obj {
 	char *ctype;
 	cs_remote_done_fn done;
 	void *ctx;
-	int reqs;              /* requests of this object queued or running */
-	int finished;          /* result decided */
+	int reqs;     /* requests of this object queued or running */
+	int finished; /* result decided */
 	int rc;
 	char why[800];
 	char version[200], etag[100], mode[32], until[64];
@@ -417,22 +423,22 @@ struct obj {
 	char *upload_id;
 	struct part *parts;
 	size_t nparts, ndone, nhashed;
-	EVP_MD_CTX *whole;     /* SHA-256 over the parts as they are hashed, in order */
-	char confirm[64];      /* the ETag a HEAD after Complete must show ("": none asked) */
-	uint8_t md5[16];       /* single PUT: the body's MD5 */
+	EVP_MD_CTX *whole; /* SHA-256 over the parts as they are hashed, in order */
+	char confirm[64];  /* the ETag a HEAD after Complete must show ("": none asked) */
+	uint8_t md5[16];   /* single PUT: the body's MD5 */
 };
 
 struct req {
 	struct cs_remote *r;
-	struct obj *o;         /* NULL for the bucket's lock request */
+	struct obj *o; /* NULL for the bucket's lock request */
 	struct req *next;
-	struct req *rnext;     /* in r->running */
+	struct req *rnext; /* in r->running */
 	enum kind kind;
-	size_t part;           /* K_PART: index */
-	char *query;           /* sorted, without '?' */
-	char *post;            /* in-memory body (Complete) */
+	size_t part; /* K_PART: index */
+	char *query; /* sorted, without '?' */
+	char *post;  /* in-memory body (Complete) */
 	size_t postlen;
-	char *abort_id;        /* K_ABORT: the upload id */
+	char *abort_id; /* K_ABORT: the upload id */
 	uint64_t off, len, pos;
 	CURL *easy;
 	struct curl_slist *hdrs;
@@ -452,19 +458,19 @@ struct cs_remote {
 	struct cs_remote_hooks hooks;
 	int hooked;
 	CURLM *multi;
-	char *bucket_url;      /* scheme://host[:port]/bucket or scheme://bucket.host[:port] */
+	char *bucket_url; /* scheme://host[:port]/bucket or scheme://bucket.host[:port] */
 	char *userpwd_user, *sigv4;
-	int bucket_state;      /* 0 unknown, 1 asking, 2 known, -1 failed */
+	int bucket_state; /* 0 unknown, 1 asking, 2 known, -1 failed */
 	int lock_on;
 	int bucket_rc;
 	char bucket_why[800];
 	struct obj *waiting, **waiting_tail;
 	struct req *ready, **ready_tail;
-	struct req *later;     /* retries not yet due */
-	struct req *running;   /* requests in the multi handle */
+	struct req *later;   /* retries not yet due */
+	struct req *running; /* requests in the multi handle */
 	unsigned active;
 	size_t objects;
-	long curl_timer;       /* curl's wish, ms; -1 none */
+	long curl_timer; /* curl's wish, ms; -1 none */
 	uint64_t sent, total;
 };
 
@@ -498,8 +504,8 @@ enc(const char *key, int slash)
 		return NULL;
 	for (const unsigned char *s = (const unsigned char *)key; *s != '\0'; s++) {
 		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_' ||
-		    *s == '~' || (*s == '/' && slash)) {
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_' || *s == '~' ||
+		    (*s == '/' && slash)) {
 			*p++ = (char)*s;
 		} else {
 			*p++ = '%';
@@ -577,8 +583,9 @@ static int
 sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct cs_remote *r = userp;
-	int w = what == CURL_POLL_REMOVE ? CS_REMOTE_REMOVE :
-	    (what & CURL_POLL_IN ? CS_REMOTE_IN : 0) | (what & CURL_POLL_OUT ? CS_REMOTE_OUT : 0);
+	int w = what == CURL_POLL_REMOVE
+	    ? CS_REMOTE_REMOVE
+	    : (what & CURL_POLL_IN ? CS_REMOTE_IN : 0) | (what & CURL_POLL_OUT ? CS_REMOTE_OUT : 0);
 
 	r->hooks.socket(r->hooks.ctx, (int)s, w);
 	return 0;
@@ -623,8 +630,8 @@ cs_remote_new(struct cs_remote **out, const struct cs_remote_config *cfg,
 	if (cfg->path_style)
 		snprintf(r->bucket_url, n, "%s/%s", cfg->endpoint, cfg->bucket);
 	else
-		snprintf(r->bucket_url, n, "%.*s%s.%s", (int)(host - cfg->endpoint),
-		    cfg->endpoint, cfg->bucket, host);
+		snprintf(r->bucket_url, n, "%.*s%s.%s", (int)(host - cfg->endpoint), cfg->endpoint,
+		    cfg->bucket, host);
 	snprintf(r->sigv4, strlen(cfg->region) + 16, "aws:amz:%s:s3", cfg->region);
 	if (hooks != NULL) {
 		r->hooks = *hooks;
@@ -898,9 +905,9 @@ header_cb(char *line, size_t size, size_t nitems, void *ud)
 		q->h_mode[0] = q->h_until[0] = '\0';
 		q->h_len = -1;
 	}
-#define H(name, dst)                                          \
-	else if (n > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) \
-		hval(line, n, sizeof(name) - 1, dst, sizeof(dst))
+#define H(name, dst)                                                                               \
+	else if (n > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0)           \
+	    hval(line, n, sizeof(name) - 1, dst, sizeof(dst))
 	if (0) {
 	}
 	H("etag:", q->h_etag);
@@ -909,7 +916,8 @@ header_cb(char *line, size_t size, size_t nitems, void *ud)
 	H("x-amz-checksum-sha256:", q->h_cksum);
 	H("x-amz-object-lock-mode:", q->h_mode);
 	H("x-amz-object-lock-retain-until-date:", q->h_until);
-	else if (n > 15 && strncasecmp(line, "content-length:", 15) == 0) {
+	else if (n > 15 && strncasecmp(line, "content-length:", 15) == 0)
+	{
 		hval(line, n, 15, num, sizeof(num));
 		q->h_len = strtoll(num, NULL, 10);
 	}
@@ -917,8 +925,7 @@ header_cb(char *line, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
-static int
-add_header(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_header(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int
 add_header(struct req *q, const char *fmt, ...)
 {
@@ -962,8 +969,7 @@ lock_headers(struct req *q)
 
 /* MD5 and SHA-256 of `len` bytes of fd at `off`; 0 or -errno/CS_ECRYPTO. */
 static int
-hash_range(int fd, uint64_t off, uint64_t len, uint8_t md5[16], uint8_t sha[32],
-    EVP_MD_CTX *whole)
+hash_range(int fd, uint64_t off, uint64_t len, uint8_t md5[16], uint8_t sha[32], EVP_MD_CTX *whole)
 {
 	EVP_MD_CTX *m = EVP_MD_CTX_new(), *s = EVP_MD_CTX_new();
 	uint8_t *buf = malloc(HASH_BUF);
@@ -993,8 +999,8 @@ hash_range(int fd, uint64_t off, uint64_t len, uint8_t md5[16], uint8_t sha[32],
 		off += want;
 		len -= want;
 	}
-	if (EVP_DigestFinal_ex(m, md5, NULL) != 1 || (sha != NULL &&
-	    EVP_DigestFinal_ex(s, sha, NULL) != 1))
+	if (EVP_DigestFinal_ex(m, md5, NULL) != 1 ||
+	    (sha != NULL && EVP_DigestFinal_ex(s, sha, NULL) != 1))
 		goto out;
 	rc = 0;
 out:
@@ -1174,8 +1180,8 @@ describe(struct req *q, char *out, size_t n)
 	else if (q->status == 403 && code[0] == '\0')
 		hint = "refused (403): check the credentials and the bucket's policy";
 	snprintf(out, n, "%s %s/%s: HTTP %ld%s%s%s%s%s%s", kind_names[q->kind], cfg->bucket,
-	    q->o != NULL ? q->o->key : "", q->status, code[0] ? " " : "", code,
-	    msg[0] ? ": " : "", msg, hint[0] ? "; " : "", hint);
+	    q->o != NULL ? q->o->key : "", q->status, code[0] ? " " : "", code, msg[0] ? ": " : "",
+	    msg, hint[0] ? "; " : "", hint);
 }
 
 static int
@@ -1412,8 +1418,10 @@ complete(struct obj *o)
 	}
 	if (EVP_DigestFinal_ex(o->whole, d, NULL) != 1 || memcmp(d, o->sha, 32) != 0) {
 		free(x);
-		obj_fail(o, CS_EDIGEST, "the local copy of %s does not match its SHA-256: not sent "
-		    "(run `custos verify`)", o->key);
+		obj_fail(o, CS_EDIGEST,
+		    "the local copy of %s does not match its SHA-256: not sent "
+		    "(run `custos verify`)",
+		    o->key);
 		abort_upload(o, o->upload_id);
 		return;
 	}
@@ -1421,8 +1429,10 @@ complete(struct obj *o)
 	for (size_t i = 0; i < o->nparts; i++) {
 		cs__hex(o->parts[i].md5, 16, hex);
 		b64(o->parts[i].sha, 32, sb);
-		n += (size_t)snprintf(x + n, cap - n, "<Part><PartNumber>%zu</PartNumber>"
-		    "<ETag>\"%s\"</ETag><ChecksumSHA256>%s</ChecksumSHA256></Part>", i + 1, hex, sb);
+		n += (size_t)snprintf(x + n, cap - n,
+		    "<Part><PartNumber>%zu</PartNumber>"
+		    "<ETag>\"%s\"</ETag><ChecksumSHA256>%s</ChecksumSHA256></Part>",
+		    i + 1, hex, sb);
 	}
 	n += (size_t)snprintf(x + n, cap - n, "</CompleteMultipartUpload>");
 	q = add_req(o, K_COMPLETE, NULL);
@@ -1430,7 +1440,6 @@ complete(struct obj *o)
 		free(x);
 		return;
 	}
-	snprintf(x + n, cap - n, "%s", "");
 	q->post = x;
 	q->postlen = n;
 	free(q->query);
@@ -1439,7 +1448,7 @@ complete(struct obj *o)
 		obj_fail(o, -ENOMEM, "out of memory");
 		return;
 	}
-	sprintf(q->query, "uploadId=%s", o->upload_id);
+	snprintf(q->query, strlen(o->upload_id) + 16, "uploadId=%s", o->upload_id);
 }
 
 /* The ETag S3 gives a multipart object: MD5 of the parts' MD5s, "-" and their number. */
@@ -1483,8 +1492,8 @@ on_done(struct req *q, CURLcode cc)
 			return;
 		}
 		if (cc != CURLE_OK)
-			snprintf(why, sizeof(why), "%s %s: %s%s", kind_names[q->kind], r->cfg->endpoint,
-			    q->errbuf[0] ? q->errbuf : curl_easy_strerror(cc),
+			snprintf(why, sizeof(why), "%s %s: %s%s", kind_names[q->kind],
+			    r->cfg->endpoint, q->errbuf[0] ? q->errbuf : curl_easy_strerror(cc),
 			    transient ? " (gave up after retries)" : "");
 		else
 			describe(q, why, sizeof(why));
@@ -1527,23 +1536,26 @@ on_done(struct req *q, CURLcode cc)
 			    strcmp(q->h_etag, o->confirm) == 0)
 				obj_ok(o, q->h_version[0] ? q->h_version : o->version, q->h_etag);
 			else
-				obj_fail(o, CS_EREMOTE, "CompleteMultipartUpload %s: the object's HEAD "
-				    "does not confirm the parts (HTTP %ld, ETag %s, expected %s)", o->key,
-				    q->status, q->h_etag, o->confirm);
+				obj_fail(o, CS_EREMOTE,
+				    "CompleteMultipartUpload %s: the object's HEAD "
+				    "does not confirm the parts (HTTP %ld, ETag %s, expected %s)",
+				    o->key, q->status, q->h_etag, o->confirm);
 		} else if (q->status == 200) {
 			char sb[48];
 			unquote(q->h_etag);
 			snprintf(sb, sizeof(sb), "%s", o->shab64);
-			if (q->h_len == (int64_t)o->size && (strcmp(q->h_meta_sha, o->shahex) == 0 ||
-			    strcmp(q->h_cksum, sb) == 0)) {
+			if (q->h_len == (int64_t)o->size &&
+			    (strcmp(q->h_meta_sha, o->shahex) == 0 ||
+			        strcmp(q->h_cksum, sb) == 0)) {
 				o->skipped = 1;
 				snprintf(o->mode, sizeof(o->mode), "%s", q->h_mode);
 				snprintf(o->until, sizeof(o->until), "%s", q->h_until);
 				obj_ok(o, q->h_version, q->h_etag);
 			} else {
-				obj_fail(o, CS_EREMOTE, "%s is in the bucket but not with this size and "
-				    "SHA-256 (it was not written by custos, or holds other bytes): left "
-				    "alone", o->key);
+				obj_fail(o, CS_EREMOTE,
+				    "%s is in the bucket but not with this size and SHA-256 "
+				    "(not written by custos, or other bytes): left alone",
+				    o->key);
 			}
 		} else if (q->status == 404) {
 			begin_upload(o);
@@ -1563,9 +1575,11 @@ on_done(struct req *q, CURLcode cc)
 			add_req(o, K_HEAD, NULL);
 		} else {
 			describe(q, why, sizeof(why));
-			obj_fail(o, CS_EREMOTE, q->status == 200 ? "PUT %s: the answer does not "
-			    "confirm the checksum (ETag %s, expected %s)" : "%s", q->status == 200 ?
-			    o->key : why, q->h_etag, hex);
+			obj_fail(o, CS_EREMOTE,
+			    q->status == 200 ? "PUT %s: the answer does not "
+			                       "confirm the checksum (ETag %s, expected %s)"
+			                     : "%s",
+			    q->status == 200 ? o->key : why, q->h_etag, hex);
 		}
 		break;
 	case K_LISTUP:
@@ -1612,9 +1626,11 @@ on_done(struct req *q, CURLcode cc)
 				complete(o);
 		} else {
 			describe(q, why, sizeof(why));
-			obj_fail(o, CS_EREMOTE, q->status == 200 ? "UploadPart %s part %zu: the answer "
-			    "does not confirm the checksum" : "%s", q->status == 200 ? o->key : why,
-			    q->part + 1);
+			obj_fail(o, CS_EREMOTE,
+			    q->status == 200 ? "UploadPart %s part %zu: the answer "
+			                       "does not confirm the checksum"
+			                     : "%s",
+			    q->status == 200 ? o->key : why, q->part + 1);
 		}
 		break;
 	}
@@ -1635,8 +1651,10 @@ on_done(struct req *q, CURLcode cc)
 				obj_ok(o, q->h_version, etag);
 				break;
 			}
-			obj_fail(o, CS_EREMOTE, "CompleteMultipartUpload %s: the answer does not "
-			    "confirm the parts (ETag %s, expected %s)", o->key, etag, want);
+			obj_fail(o, CS_EREMOTE,
+			    "CompleteMultipartUpload %s: the answer does not "
+			    "confirm the parts (ETag %s, expected %s)",
+			    o->key, etag, want);
 			break;
 		}
 		if (q->body != NULL && strstr(q->body, "<Error>") != NULL && transient_http(q) &&
@@ -1717,8 +1735,8 @@ start(struct req *q)
 			return;
 		}
 		if (rc < 0) {
-			obj_fail(o, rc, "cannot read part %zu of the object to send: %s", q->part + 1,
-			    cs_strerror(rc));
+			obj_fail(o, rc, "cannot read part %zu of the object to send: %s",
+			    q->part + 1, cs_strerror(rc));
 			obj_release(o);
 			req_free(q);
 			return;
@@ -1808,8 +1826,8 @@ cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote
 	o->r = r;
 	o->fd = fcntl(obj->fd, F_DUPFD_CLOEXEC, 0);
 	o->key = strdup(obj->key);
-	o->ctype = strdup(obj->content_type != NULL ? obj->content_type :
-	    "application/octet-stream");
+	o->ctype = strdup(
+	    obj->content_type != NULL ? obj->content_type : "application/octet-stream");
 	if (o->fd < 0 || o->key == NULL || o->ctype == NULL) {
 		int rc = o->fd < 0 ? -errno : -ENOMEM;
 		o->fd = o->fd < 0 ? -1 : o->fd;
@@ -1848,7 +1866,8 @@ cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote
 int
 cs_remote_action(struct cs_remote *r, int fd, int events)
 {
-	int running = 0, flags = (events & CS_REMOTE_IN ? CURL_CSELECT_IN : 0) |
+	int running = 0,
+	    flags = (events & CS_REMOTE_IN ? CURL_CSELECT_IN : 0) |
 	    (events & CS_REMOTE_OUT ? CURL_CSELECT_OUT : 0);
 
 	pump(r);

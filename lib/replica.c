@@ -136,7 +136,8 @@ has_replica(json_t *rec, const char *remote)
 	size_t i;
 	json_t *r;
 
-	json_array_foreach (json_object_get(rec, "replicas"), i, r) {
+	json_array_foreach(json_object_get(rec, "replicas"), i, r)
+	{
 		const char *rm = json_string_value(json_object_get(r, "remote"));
 		if (rm != NULL && strcmp(rm, remote) == 0)
 			return 1;
@@ -156,8 +157,8 @@ add_pending(json_t *out, const char *id, json_t *rec, const char *remote)
 
 	if (has_replica(rec, remote))
 		return 0;
-	o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256", json_object_get(rec, "sha256"),
-	    "size", json_object_get(rec, "size"));
+	o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256", json_object_get(rec, "sha256"), "size",
+	    json_object_get(rec, "size"));
 	return o != NULL && json_array_append_new(out, o) == 0 ? 0 : -ENOMEM;
 }
 
@@ -260,8 +261,7 @@ mem_fd(const char *name, const void *buf, size_t len, int *fd, uint8_t sha[32])
 }
 
 int
-cs_replica_record_fd(struct cs_store *st, uint64_t seq, int *fd, uint64_t *size,
-    uint8_t sha256[32])
+cs_replica_record_fd(struct cs_store *st, uint64_t seq, int *fd, uint64_t *size, uint8_t sha256[32])
 {
 	struct cs__jentry e;
 	MDB_txn *txn = NULL;

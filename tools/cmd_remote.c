@@ -66,8 +66,8 @@ progress(struct push *p, struct cs_remote *r)
 	if (!p->tty)
 		return;
 	cs_remote_progress(r, &s, &t);
-	fprintf(stderr, "\rpush: %u sent, %u already there, %u failed; %.1f of %.1f MiB ",
-	    p->sent, p->found, p->failed, (double)s / 1048576.0, (double)t / 1048576.0);
+	fprintf(stderr, "\rpush: %u sent, %u already there, %u failed; %.1f of %.1f MiB ", p->sent,
+	    p->found, p->failed, (double)s / 1048576.0, (double)t / 1048576.0);
 }
 
 static void
@@ -82,8 +82,8 @@ on_done(void *ctx, const struct cs_remote_result *res)
 			fputc('\n', stderr);
 		errmsg("%s %s not confirmed: %s", x->kind, res->key, res->why);
 		if (p->errors != NULL)
-			json_array_append_new(p->errors, json_pack("{s:s, s:s}", "key", res->key,
-			    "error", res->why));
+			json_array_append_new(p->errors,
+			    json_pack("{s:s, s:s}", "key", res->key, "error", res->why));
 	} else if (strcmp(x->kind, "record") != 0) {
 		struct cs_replica rp = {x->kind, x->id, p->remote, res->key, res->version_id,
 		    x->hex, x->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
@@ -128,8 +128,8 @@ run_until(struct push *p, struct cs_remote *r, size_t below)
 }
 
 static int
-queue(struct push *p, struct cs_remote *r, struct sent *x, const char *key, int fd,
-    uint64_t size, const uint8_t sha[32], const char *ctype)
+queue(struct push *p, struct cs_remote *r, struct sent *x, const char *key, int fd, uint64_t size,
+    const uint8_t sha[32], const char *ctype)
 {
 	struct cs_remote_object obj = {key, fd, size, {0}, ctype};
 	int rc;
@@ -165,7 +165,8 @@ push_blobs(struct push *p, struct cs_remote *r, json_t *items)
 	json_t *it;
 	char key[1200];
 
-	json_array_foreach (items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		const char *id = json_string_value(json_object_get(it, "id"));
 		const char *hex = json_string_value(json_object_get(it, "sha256"));
 		struct sent *x;
@@ -223,7 +224,8 @@ push_ledger(struct push *p, struct cs_remote *r)
 	rc = cs_replica_checkpoint_fd(p->st, &fd, &size, sha, &tree);
 	if (rc == CS_ENOTFOUND) {
 		if (!p->quiet)
-			fprintf(stderr, "custos: no signed checkpoint yet: the ledger's records are "
+			fprintf(stderr,
+			    "custos: no signed checkpoint yet: the ledger's records are "
 			    "sent with the next one (custos checkpoint)\n");
 		return 0;
 	}
@@ -324,8 +326,9 @@ cmd_push(int argc, char **argv, struct opts *o)
 	p.tty = isatty(STDERR_FILENO) && !o->quiet;
 	p.errors = json_array();
 	cs_remote_config_name(&cfg, p.remote, sizeof(p.remote));
-	rc = cs_replica_pending(p.st, p.remote, optind < argc ? (const char *const *)argv + optind :
-	    NULL, (size_t)(argc - optind), &items, &bad);
+	rc = cs_replica_pending(p.st, p.remote,
+	    optind < argc ? (const char *const *)argv + optind : NULL, (size_t)(argc - optind),
+	    &items, &bad);
 	if (rc == CS_ENOTFOUND && bad != NULL) {
 		errmsg("no item %s in this store (see custos find)", bad);
 		code = EXIT_USAGE;
@@ -365,7 +368,8 @@ cmd_push(int argc, char **argv, struct opts *o)
 	} else if (!o->quiet) {
 		fprintf(stderr, "custos: push to %s: %u sent, %u already there, %u failed%s\n",
 		    p.remote, p.sent, p.found, p.failed,
-		    p.failed > 0 ? " (the evidence is safe here; fix the cause and push again)" : "");
+		    p.failed > 0 ? " (the evidence is safe here; fix the cause and push again)"
+		                 : "");
 	}
 out:
 	cs_remote_free(r);
@@ -408,17 +412,19 @@ cmd_replicas(int argc, char **argv, struct opts *o)
 		print_json(list);
 	} else {
 		if (json_array_size(list) == 0 && !o->quiet)
-			fprintf(stderr, "custos: no confirmed remote copy of %s yet (custos push)\n",
+			fprintf(stderr,
+			    "custos: no confirmed remote copy of %s yet (custos push)\n",
 			    argv[optind]);
-		json_array_foreach (list, i, it) {
+		json_array_foreach(list, i, it)
+		{
 			const char *v = json_string_value(json_object_get(it, "version_id"));
 			const char *m = json_string_value(json_object_get(it, "lock_mode"));
 			const char *u = json_string_value(json_object_get(it, "retain_until"));
 			printf("%s\t%s\tversion %s\t%s%s%s\tconfirmed %s (event %lld)\n",
 			    json_string_value(json_object_get(it, "remote")),
 			    json_string_value(json_object_get(it, "key")), v != NULL ? v : "-",
-			    m != NULL ? m : "no lock", u != NULL ? " until " : "", u != NULL ? u : "",
-			    json_string_value(json_object_get(it, "time")),
+			    m != NULL ? m : "no lock", u != NULL ? " until " : "",
+			    u != NULL ? u : "", json_string_value(json_object_get(it, "time")),
 			    (long long)json_integer_value(json_object_get(it, "seq")));
 		}
 	}

@@ -24,22 +24,22 @@ enum cs_remote_lock {
 
 /* The [remote] section of a configuration file, parsed; every string malloc'd. */
 struct cs_remote_config {
-	char *endpoint;    /* http(s)://host[:port], no path */
-	char *region;      /* default "us-east-1" */
+	char *endpoint; /* http(s)://host[:port], no path */
+	char *region;   /* default "us-east-1" */
 	char *bucket;
-	char *prefix;      /* keys start with "<prefix>/"; default "custos" */
-	int path_style;    /* 1: <endpoint>/<bucket>/<key>; 0: <bucket>.<host>/<key> */
-	char *access_key;  /* from the credentials file (or the config) */
-	char *secret_key;  /* never logged, never in the catalog */
+	char *prefix;             /* keys start with "<prefix>/"; default "custos" */
+	int path_style;           /* 1: <endpoint>/<bucket>/<key>; 0: <bucket>.<host>/<key> */
+	char *access_key;         /* from the credentials file (or the config) */
+	char *secret_key;         /* never logged, never in the catalog */
 	uint64_t part_size;       /* multipart part size, 5 MiB .. 5 GiB; default 16 MiB */
 	uint64_t multipart_above; /* objects larger than this go multipart; default part_size */
 	unsigned parallel;        /* requests at once, 1 .. 64; default 4 */
 	enum cs_remote_lock lock_mode; /* default governance */
-	int64_t retain_days;      /* default retention period, days; default 3650 */
-	unsigned retries;         /* retries of a failing request; default 8 */
-	long connect_timeout_s;   /* default 10 */
-	long stall_timeout_s;     /* a transfer moving no byte for this long fails; default 60 */
-	int64_t stale_upload_s;   /* multipart uploads older than this are aborted; 7 days */
+	int64_t retain_days;           /* default retention period, days; default 3650 */
+	unsigned retries;              /* retries of a failing request; default 8 */
+	long connect_timeout_s;        /* default 10 */
+	long stall_timeout_s;   /* a transfer moving no byte for this long fails; default 60 */
+	int64_t stale_upload_s; /* multipart uploads older than this are aborted; 7 days */
 };
 
 /*
@@ -50,19 +50,17 @@ struct cs_remote_config {
  * must be so too. Returns 0, CS_EFORMAT with `why` naming the problem (a
  * sentence for an operator), or -errno of the file.
  */
-int cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
-    size_t whyn);
+int cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why, size_t whyn);
 void cs_remote_config_fini(struct cs_remote_config *cfg);
 /* "endpoint/bucket" as the replica events name the remote (no credentials). */
 int cs_remote_config_name(const struct cs_remote_config *cfg, char *buf, size_t n);
 
 /* The bucket's key layout (docs/formats.md 13.1). 0, or -ENAMETOOLONG. */
-int cs_remote_key_blob(const struct cs_remote_config *cfg, const char *hex, char *buf,
-    size_t n);
-int cs_remote_key_record(const struct cs_remote_config *cfg, const char *station,
-    uint64_t seq, char *buf, size_t n);
-int cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station,
-    uint64_t size, char *buf, size_t n);
+int cs_remote_key_blob(const struct cs_remote_config *cfg, const char *hex, char *buf, size_t n);
+int cs_remote_key_record(const struct cs_remote_config *cfg, const char *station, uint64_t seq,
+    char *buf, size_t n);
+int cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station, uint64_t size,
+    char *buf, size_t n);
 
 /* What the caller is asked to watch: events on a socket, or a timer. */
 enum { CS_REMOTE_IN = 1, CS_REMOTE_OUT = 2, CS_REMOTE_REMOVE = 4 };
@@ -88,20 +86,20 @@ void cs_remote_free(struct cs_remote *r);
 
 /* One object to put: its bytes are `size` bytes of `fd` from offset 0. */
 struct cs_remote_object {
-	const char *key;       /* the full key (cs_remote_key_*) */
-	int fd;                /* read with pread(); the caller keeps it open until done */
+	const char *key; /* the full key (cs_remote_key_*) */
+	int fd;          /* read with pread(); the caller keeps it open until done */
 	uint64_t size;
-	uint8_t sha256[32];    /* of the whole object, known to the caller */
+	uint8_t sha256[32];       /* of the whole object, known to the caller */
 	const char *content_type; /* NULL: application/octet-stream */
 };
 
 /* What became of an object. */
 struct cs_remote_result {
-	int rc;                /* 0: the server confirmed the bytes; else CS_EREMOTE(IO) or -errno */
-	int skipped;           /* 1: already there with this size and SHA-256 (HEAD) */
-	int multipart;         /* parts it took (0: one PUT) */
+	int rc;        /* 0: the server confirmed the bytes; else CS_EREMOTE(IO) or -errno */
+	int skipped;   /* 1: already there with this size and SHA-256 (HEAD) */
+	int multipart; /* parts it took (0: one PUT) */
 	const char *key;
-	const char *version_id;   /* "" when the bucket has no versioning */
+	const char *version_id; /* "" when the bucket has no versioning */
 	const char *etag;
 	const char *lock_mode;    /* "GOVERNANCE", "COMPLIANCE" or "" */
 	const char *retain_until; /* RFC 3339, or "" */
@@ -115,8 +113,8 @@ typedef void (*cs_remote_done_fn)(void *ctx, const struct cs_remote_result *res)
  * or a multipart upload (resuming one already begun for the key); `done`
  * is called once, from cs_remote_poll() or cs_remote_action(). 0 or -ENOMEM.
  */
-int cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj,
-    cs_remote_done_fn done, void *ctx);
+int cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote_done_fn done,
+    void *ctx);
 
 /* Objects queued or in flight. */
 size_t cs_remote_pending(const struct cs_remote *r);

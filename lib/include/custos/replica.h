@@ -21,12 +21,12 @@ struct cs_store;
 
 /* One confirmed object. Strings may be "" (no version id, no retention). */
 struct cs_replica {
-	const char *kind;         /* "blob" or "checkpoint" */
-	const char *id;           /* blob: the evidence id */
-	const char *remote;       /* "endpoint/bucket" (cs_remote_config_name) */
+	const char *kind;   /* "blob" or "checkpoint" */
+	const char *id;     /* blob: the evidence id */
+	const char *remote; /* "endpoint/bucket" (cs_remote_config_name) */
 	const char *key;
 	const char *version_id;
-	const char *sha256;       /* hex SHA-256 of the object's bytes */
+	const char *sha256; /* hex SHA-256 of the object's bytes */
 	uint64_t size;
 	const char *etag;
 	const char *lock_mode;    /* "GOVERNANCE", "COMPLIANCE" or "" */
@@ -47,8 +47,8 @@ int cs_replica_list(struct cs_store *st, const char *id, json_t **out);
  * {"id", "sha256", "size"}; with `ids`/`n` only those (CS_ENOTFOUND for an
  * unknown one, named in *bad).
  */
-int cs_replica_pending(struct cs_store *st, const char *remote, const char *const *ids,
-    size_t n, json_t **items, const char **bad);
+int cs_replica_pending(struct cs_store *st, const char *remote, const char *const *ids, size_t n,
+    json_t **items, const char **bad);
 
 /* The tree size of the latest checkpoint confirmed with its records (0: none). */
 int cs_replica_checkpoint_size(struct cs_store *st, uint64_t *size);
