@@ -117,6 +117,24 @@ id1=$(head -n1 "$WORK/ids" | cut -f1)
 t_run "replicas after rebuild" "$CUSTOS" replicas "$id1"
 t_grep "... still lists the copy" "st/objects/sha256/" "$WORK/last.out"
 
+# ---- another station sharing the bucket: the same bytes are not sent again ----
+ST2="$WORK/store2"
+"$CUSTOS" init --store "$ST2" --station ST02 >/dev/null 2>&1
+conf "$ST2/remote.conf" plain
+"$CUSTOS" ingest --store "$ST2" "$WORK/small" "$WORK/large" >/dev/null 2>&1
+t_status 0 "a second station pushes the same files" $T "$CUSTOS" push --store "$ST2" --json
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); sys.exit(not (a["present"]>=2 and a["bytes"]<20000))' \
+	"$WORK/last.out"
+t_ok $? "... finds both blobs already there (HEAD) and sends no blob bytes"
+id2=$("$CUSTOS" find --store "$ST2" --sha256 "$(digest "$WORK/large")" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+"$CUSTOS" show --store "$ST2" "$id2" --json >"$WORK/show2.json" 2>/dev/null
+"$CUSTOS" log --store "$ST2" --json >"$WORK/log2.json" 2>/dev/null
+python3 -c 'import json,sys
+evs=[e for e in json.load(open(sys.argv[1])) if e["event"]=="replica" and e.get("id")==sys.argv[2]]
+sys.exit(not (len(evs)==1 and evs[0]["found"] is True))' "$WORK/log2.json" "$id2"
+t_ok $? "... and records the replica as found"
+
 # ---- a multipart upload begun elsewhere is resumed, another one aborted ----
 head -c $((11 * 1024 * 1024)) /dev/urandom >"$WORK/big2"
 sha2=$(digest "$WORK/big2")
