@@ -43,6 +43,9 @@ s3() {
 }
 s3e() { s3 "$1" "$2" -H "x-amz-content-sha256: $EMPTY" "${@:3}"; }
 status() { tail -n1; }
+# id_of STORE SHA256: the evidence id of those bytes
+id_of() { "$CUSTOS" find --store "$1" --sha256 "$2" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
 
 printf 'access_key = %s\nsecret_key = %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/creds"
 chmod 600 "$WORK/creds"
@@ -126,8 +129,7 @@ t_status 0 "a second station pushes the same files" $T "$CUSTOS" push --store "$
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); sys.exit(not (a["present"]>=2 and a["bytes"]<20000))' \
 	"$WORK/last.out"
 t_ok $? "... finds both blobs already there (HEAD) and sends no blob bytes"
-id2=$("$CUSTOS" find --store "$ST2" --sha256 "$(digest "$WORK/large")" --json 2>/dev/null |
-	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+id2=$(id_of "$ST2" "$(digest "$WORK/large")")
 "$CUSTOS" show --store "$ST2" "$id2" --json >"$WORK/show2.json" 2>/dev/null
 "$CUSTOS" log --store "$ST2" --json >"$WORK/log2.json" 2>/dev/null
 python3 -c 'import json,sys
@@ -158,6 +160,27 @@ t_ok "$([ "$got" = 200 ] && [ "$(digest "$WORK/got")" = "$sha2" ] && echo 0 || e
 	"the resumed object has the right bytes"
 left=$(s3e GET "plain?uploads=" | grep -c "<UploadId>")
 t_ok "$([ "$left" = 0 ] && echo 0 || echo 1)" "no multipart upload is left (the older one aborted)"
+
+# ---- a damaged local blob is never sent as the evidence ----
+ST3="$WORK/store3"
+"$CUSTOS" init --store "$ST3" --station ST03 >/dev/null 2>&1
+conf "$ST3/remote.conf" plain
+head -c 2000 /dev/urandom >"$WORK/d-small"
+head -c $((11 * 1024 * 1024)) /dev/urandom >"$WORK/d-large"
+"$CUSTOS" ingest --store "$ST3" "$WORK/d-small" "$WORK/d-large" >/dev/null 2>&1
+for f in d-small d-large; do
+	b=$(find "$ST3/objects" -type f -name "$(digest "$WORK/$f")")
+	chmod u+w "$b"
+	printf X | dd of="$b" bs=1 seek=1000 conv=notrunc status=none
+done
+t_status 1 "push of two damaged blobs (one PUT, one multipart) fails" $T "$CUSTOS" push \
+	--store "$ST3" "$(id_of "$ST3" "$(digest "$WORK/d-small")")" \
+	"$(id_of "$ST3" "$(digest "$WORK/d-large")")"
+t_grep "... the server refused the single PUT (x-amz-content-sha256)" 'did not match their checksum' "$WORK/last.err"
+t_grep "... the multipart upload was stopped before Complete" 'does not match its SHA-256' "$WORK/last.err"
+a=$(s3e HEAD "plain/st/objects/sha256/$(digest "$WORK/d-small")" -I -o /dev/null | status)
+b=$(s3e HEAD "plain/st/objects/sha256/$(digest "$WORK/d-large")" -I -o /dev/null | status)
+t_ok "$([ "$a" = 404 ] && [ "$b" = 404 ] && echo 0 || echo 1)" "... and neither is in the bucket ($a, $b)"
 
 # ---- Object Lock ----
 got=$(s3e PUT locked -H 'x-amz-bucket-object-lock-enabled: true' -o /dev/null | status)
