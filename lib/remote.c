@@ -376,6 +376,14 @@ cs_remote_key_record(const struct cs_remote_config *cfg, const char *station, ui
 }
 
 int
+cs_remote_key_identity(const struct cs_remote_config *cfg, const char *station, char *buf,
+    size_t n)
+{
+	return key_fmt(buf, n,
+	    snprintf(buf, n, "%s%sstations/%s/custos.json", cfg->prefix, sep(cfg), station));
+}
+
+int
 cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station, uint64_t size,
     char *buf, size_t n)
 {
@@ -422,7 +430,7 @@ struct obj {
 	/* multipart */
 	char *upload_id;
 	struct part *parts;
-	size_t nparts, ndone, nhashed;
+	size_t nparts, ndone, next_part; /* parts, parts confirmed, parts queued */
 	EVP_MD_CTX *whole; /* SHA-256 over the parts as they are hashed, in order */
 	char confirm[64];  /* the ETag a HEAD after Complete must show ("": none asked) */
 	uint8_t md5[16];   /* single PUT: the body's MD5 */
@@ -1255,18 +1263,24 @@ retry_later(struct req *q)
 	r->later = q;
 }
 
+/*
+ * Queues the next parts, in order, keeping at most `parallel` of the
+ * object's parts queued or running: memory does not grow with the object.
+ */
 static void
-start_parts(struct obj *o)
+more_parts(struct obj *o)
 {
 	char qs[1200];
 
-	for (size_t i = 0; i < o->nparts; i++) {
+	while (o->next_part < o->nparts && o->next_part - o->ndone < o->r->cfg->parallel &&
+	    !o->finished) {
 		struct req *q;
-		snprintf(qs, sizeof(qs), "partNumber=%zu&uploadId=%s", i + 1, o->upload_id);
+		snprintf(qs, sizeof(qs), "partNumber=%zu&uploadId=%s", o->next_part + 1,
+		    o->upload_id);
 		q = add_req(o, K_PART, qs);
 		if (q == NULL)
 			return;
-		q->part = i;
+		q->part = o->next_part++;
 	}
 }
 
@@ -1401,7 +1415,7 @@ on_listparts(struct req *q)
 		add_req(o, K_LISTPARTS, qs);
 		return;
 	}
-	start_parts(o);
+	more_parts(o);
 }
 
 static void
@@ -1594,7 +1608,7 @@ on_done(struct req *q, CURLcode cc)
 		char id[1024];
 		if (q->status == 200 && xml_get(q->body, NULL, "UploadId", id, sizeof(id)) == 0 &&
 		    (o->upload_id = strdup(id)) != NULL) {
-			start_parts(o);
+			more_parts(o);
 		} else {
 			describe(q, why, sizeof(why));
 			obj_fail(o, CS_EREMOTE, "%s", why);
@@ -1624,6 +1638,8 @@ on_done(struct req *q, CURLcode cc)
 			p->done = 1;
 			if (++o->ndone == o->nparts)
 				complete(o);
+			else
+				more_parts(o);
 		} else {
 			describe(q, why, sizeof(why));
 			obj_fail(o, CS_EREMOTE,
@@ -1730,6 +1746,8 @@ start(struct req *q)
 			o->parts[q->part].done = 1;
 			if (++o->ndone == o->nparts)
 				complete(o);
+			else
+				more_parts(o);
 			obj_release(o);
 			req_free(q);
 			return;

@@ -5,12 +5,14 @@
  * listing an item's replicas.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "custos/error.h"
+#include "custos/ingest.h"
 #include "custos/remote.h"
 #include "custos/replica.h"
 #include "custos/store.h"
@@ -41,6 +43,7 @@ static const char usage_replicas[] =
 
 struct push {
 	struct cs_store *st;
+	const char *dir;
 	const struct cs_remote_config *cfg;
 	char remote[1200];
 	int json, quiet, tty;
@@ -84,7 +87,7 @@ on_done(void *ctx, const struct cs_remote_result *res)
 		if (p->errors != NULL)
 			json_array_append_new(p->errors,
 			    json_pack("{s:s, s:s}", "key", res->key, "error", res->why));
-	} else if (strcmp(x->kind, "record") != 0) {
+	} else if (strcmp(x->kind, "blob") == 0 || strcmp(x->kind, "checkpoint") == 0) {
 		struct cs_replica rp = {x->kind, x->id, p->remote, res->key, res->version_id,
 		    x->hex, x->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
 		    x->tree_size, x->from};
@@ -102,7 +105,8 @@ on_done(void *ctx, const struct cs_remote_result *res)
 			p->found++;
 		else
 			p->sent++;
-		if (!p->json && !p->quiet && strcmp(x->kind, "record") != 0) {
+		if (!p->json && !p->quiet &&
+		    (strcmp(x->kind, "blob") == 0 || strcmp(x->kind, "checkpoint") == 0)) {
 			if (p->tty)
 				fputc('\r', stderr);
 			printf("%s\t%s\t%s%s%s\n", res->skipped ? "present" : "sent", res->key,
@@ -207,6 +211,42 @@ hexs(const uint8_t sha[32], char out[65])
 		snprintf(out + 2 * i, 3, "%02x", sha[i]);
 }
 
+/*
+ * custos.json (the station, origin and verifier key), which a new station
+ * rebuilding from the bucket needs first; looked for (HEAD) with every new
+ * checkpoint, sent once.
+ */
+static int
+push_identity(struct push *p, struct cs_remote *r)
+{
+	char key[1200], path[4096];
+	uint8_t sha[32];
+	uint64_t size;
+	struct sent *x = calloc(1, sizeof(*x));
+	int fd = -1, rc = 0;
+
+	if (x == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/custos.json", p->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = cs_hash_fd(fd, x->hex, &size);
+	if (rc == 0 && unhex32(x->hex, sha) < 0)
+		rc = CS_EFORMAT;
+	if (rc == 0)
+		rc = cs_remote_key_identity(p->cfg, cs_store_station(p->st), key, sizeof(key));
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(x);
+		return rc;
+	}
+	snprintf(x->kind, sizeof(x->kind), "identity");
+	return queue(p, r, x, key, fd, size, sha, "application/json");
+}
+
 /* The records after the last confirmed checkpoint, then the newest checkpoint. */
 static int
 push_ledger(struct push *p, struct cs_remote *r)
@@ -235,6 +275,9 @@ push_ledger(struct push *p, struct cs_remote *r)
 		close(fd);
 		return 0;
 	}
+	rc = push_identity(p, r);
+	if (rc < 0)
+		goto out;
 	for (seq = done; seq < tree; seq++) {
 		int rfd;
 		uint64_t rsize;
@@ -321,6 +364,7 @@ cmd_push(int argc, char **argv, struct opts *o)
 	if (p.st == NULL)
 		goto out;
 	p.cfg = &cfg;
+	p.dir = store_dir(o);
 	p.json = o->json;
 	p.quiet = o->quiet;
 	p.tty = isatty(STDERR_FILENO) && !o->quiet;

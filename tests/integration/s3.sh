@@ -109,6 +109,10 @@ sys.stdout.write(json.dumps(e,sort_keys=True,separators=(",",":"),ensure_ascii=F
 done
 t_ok "$([ -z "$errs" ] && echo 0 || echo 1)" "ledger records 0..$((cp_size - 1)) are in the bucket as their exact event bytes${errs:+ (not:$errs)}"
 
+got=$(s3e GET "plain/st/stations/ST01/custos.json" -o "$WORK/id.json" | status)
+t_ok "$([ "$got" = 200 ] && cmp -s "$WORK/id.json" "$CUSTOS_STORE/custos.json" && echo 0 || echo 1)" \
+	"custos.json (the verifier key) is in the bucket"
+
 n_before=$(s3e GET "plain?list-type=2&prefix=st%2F" | grep -o '<Key>' | wc -l)
 t_status 0 "a second push" $T "$CUSTOS" push
 t_grep "the second push sends nothing" ': 0 sent, 0 already there, 0 failed' "$WORK/last.err"

@@ -59,6 +59,9 @@ int cs_remote_config_name(const struct cs_remote_config *cfg, char *buf, size_t 
 int cs_remote_key_blob(const struct cs_remote_config *cfg, const char *hex, char *buf, size_t n);
 int cs_remote_key_record(const struct cs_remote_config *cfg, const char *station, uint64_t seq,
     char *buf, size_t n);
+/* <prefix>/stations/<station>/custos.json: the store's identity and verifier key. */
+int cs_remote_key_identity(const struct cs_remote_config *cfg, const char *station, char *buf,
+    size_t n);
 int cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station, uint64_t size,
     char *buf, size_t n);
 
