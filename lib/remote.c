@@ -1867,18 +1867,27 @@ cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote
 	} else {
 		*r->waiting_tail = o;
 		r->waiting_tail = &o->next;
-		if (r->bucket_state == 0) {
+		if (r->bucket_state <= 0) {
+			/* not asked yet, or the last asking failed: ask (again) */
 			struct req *q = req_new(r, NULL, K_LOCK, "object-lock=");
 			if (q == NULL)
 				return -ENOMEM;
 			r->bucket_state = 1;
 			enqueue(r, q);
-		} else if (r->bucket_state < 0) {
-			bucket_known(r);
 		}
 	}
 	pump(r);
 	return 0;
+}
+
+int
+cs_remote_bucket_error(const struct cs_remote *r, const char **why)
+{
+	if (r->bucket_state >= 0)
+		return 0;
+	if (why != NULL)
+		*why = r->bucket_why;
+	return r->bucket_rc;
 }
 
 int

@@ -200,6 +200,8 @@ push_blobs(struct push *p, struct cs_remote *r, json_t *items)
 		rc = queue(p, r, x, key, fd, size, sha, NULL);
 		if (rc < 0)
 			return rc;
+		if (cs_remote_bucket_error(r, NULL) < 0)
+			break; /* the bucket cannot be used: the rest would fail the same way */
 	}
 	return run_until(p, r, 1);
 }
@@ -341,7 +343,7 @@ cmd_push(int argc, char **argv, struct opts *o)
 	struct cs_remote_config cfg = {0};
 	struct push p = {0};
 	struct cs_remote *r = NULL;
-	const char *config = NULL, *path, *bad = NULL;
+	const char *config = NULL, *path, *bad = NULL, *bwhy = NULL;
 	char why[1024], pbuf[4096];
 	json_t *items = NULL;
 	int code = EXIT_OK, rc;
@@ -382,8 +384,13 @@ cmd_push(int argc, char **argv, struct opts *o)
 		rc = cs_remote_new(&r, &cfg, NULL);
 	if (rc == 0)
 		rc = push_blobs(&p, r, items);
-	if (rc == 0 && optind >= argc)
+	if (rc == 0 && optind >= argc && cs_remote_bucket_error(r, NULL) == 0)
 		rc = push_ledger(&p, r);
+	if (rc == 0 && cs_remote_bucket_error(r, &bwhy) < 0) {
+		if (p.tty)
+			fputc('\n', stderr);
+		errmsg("push stopped: %s", bwhy);
+	}
 	if (p.tty)
 		fputc('\n', stderr);
 	if (rc < 0) {

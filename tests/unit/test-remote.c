@@ -259,6 +259,18 @@ hooks_test(void)
 	ok(strstr(l.why, "gave up after retries") != NULL && strstr(l.why, "127.0.0.1") != NULL,
 	    "saying where and that it retried: %s", l.why);
 	ok(cs_remote_pending(r) == 0, "nothing pending");
+	{
+		const char *bw = NULL;
+		rc = cs_remote_bucket_error(r, &bw);
+		ok(rc == CS_EREMOTEIO && bw != NULL && strstr(bw, "127.0.0.1") != NULL,
+		    "the bucket is known unusable, with the reason");
+		fd = open("/dev/null", O_RDONLY);
+		obj.fd = fd;
+		rc = cs_remote_put(r, &obj, on_done, &l);
+		close(fd);
+		ok(rc == 0 && cs_remote_bucket_error(r, NULL) == 0,
+		    "a new object asks again (no error while asking)");
+	}
 	cs_remote_free(r);
 	cs_remote_config_fini(&cfg);
 }

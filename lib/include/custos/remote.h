@@ -84,7 +84,10 @@ struct cs_remote;
  */
 int cs_remote_new(struct cs_remote **out, const struct cs_remote_config *cfg,
     const struct cs_remote_hooks *hooks);
-/* Stops every transfer (their callbacks are not called) and frees; NULL is a no-op. */
+/*
+ * Stops every transfer (their callbacks are not called; the hooks may be,
+ * to stop watching sockets) and frees; NULL is a no-op.
+ */
 void cs_remote_free(struct cs_remote *r);
 
 /* One object to put: its bytes are `size` bytes of `fd` from offset 0. */
@@ -118,6 +121,13 @@ typedef void (*cs_remote_done_fn)(void *ctx, const struct cs_remote_result *res)
  */
 int cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote_done_fn done,
     void *ctx);
+
+/*
+ * The bucket could not be used (credentials refused, no such bucket, the
+ * service unreachable after the retries): its error (*why: the sentence),
+ * until the next cs_remote_put asks again; 0 otherwise.
+ */
+int cs_remote_bucket_error(const struct cs_remote *r, const char **why);
 
 /* Objects queued or in flight. */
 size_t cs_remote_pending(const struct cs_remote *r);
