@@ -124,6 +124,16 @@ id1=$(head -n1 "$WORK/ids" | cut -f1)
 t_run "replicas after rebuild" "$CUSTOS" replicas "$id1"
 t_grep "... still lists the copy" "st/objects/sha256/" "$WORK/last.out"
 
+# ---- virtual-host addressing (bucket.localhost: curl resolves *.localhost to loopback) ----
+s3e PUT vhost -o /dev/null >/dev/null
+conf "$WORK/vhost.conf" vhost "addressing = virtual"
+sed -i "s|endpoint = http://127.0.0.1:|endpoint = http://localhost:|" "$WORK/vhost.conf"
+t_status 0 "push with virtual-host addressing" $T "$CUSTOS" push --config "$WORK/vhost.conf"
+sha=$(digest "$WORK/large")
+got=$(s3e GET "vhost/st/objects/sha256/$sha" -o "$WORK/got" | status)
+t_ok "$([ "$got" = 200 ] && [ "$(digest "$WORK/got")" = "$sha" ] && echo 0 || echo 1)" \
+	"... the multipart object is there with its bytes"
+
 # ---- another station sharing the bucket: the same bytes are not sent again ----
 ST2="$WORK/store2"
 "$CUSTOS" init --store "$ST2" --station ST02 >/dev/null 2>&1
