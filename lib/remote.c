@@ -1218,8 +1218,8 @@ transient_http(struct req *q)
 {
 	char code[64] = "";
 
-	if (q->status >= 500 || q->status == 429)
-		return 1;
+	if ((q->status >= 500 && q->status != 501) || q->status == 429)
+		return 1; /* 501 Not Implemented will not change by asking again */
 	xml_get(q->body, NULL, "Code", code, sizeof(code));
 	return strcmp(code, "SlowDown") == 0 || strcmp(code, "RequestTimeout") == 0 ||
 	    strcmp(code, "InternalError") == 0;
