@@ -657,6 +657,12 @@ meta_put(struct cs__catalog *c, MDB_txn *txn, const char *key, uint64_t v)
 }
 
 int
+cs__catalog_replica_cp(struct cs__catalog *c, MDB_txn *txn, uint64_t *size)
+{
+	return from_mdb(meta_get(c, txn, "replica_cp", size));
+}
+
+int
 cs__catalog_state(struct cs__catalog *c, MDB_txn *txn, struct cs__catalog_state *s)
 {
 	uint64_t size, end, last;
@@ -1063,6 +1069,38 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		rc = cs__fixity_project(c, txn, ev, a->seq, id, rec, why);
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
+	} else if (strcmp(type, "replica") == 0) {
+		const char *kind = json_string_value(json_object_get(ev, "kind"));
+		json_t *ts = json_object_get(ev, "tree_size");
+		uint64_t old_cp = 0;
+
+		id = json_string_value(json_object_get(ev, "id"));
+		if (kind != NULL && strcmp(kind, "checkpoint") == 0) {
+			if (!json_is_integer(ts) || json_integer_value(ts) < 1 ||
+			    (uint64_t)json_integer_value(ts) > a->seq) {
+				*why = "replica event of a checkpoint has no valid tree_size";
+				rc = -1;
+				goto out;
+			}
+			rc = meta_get(c, txn, "replica_cp", &old_cp);
+			if (rc == 0 && (uint64_t)json_integer_value(ts) > old_cp)
+				rc = meta_put(c, txn, "replica_cp",
+				    (uint64_t)json_integer_value(ts));
+		} else if (kind != NULL && strcmp(kind, "blob") == 0) {
+			rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
+			if (rc == ENOMEM)
+				goto out;
+			if (rc != 0) {
+				*why = "replica event names an unknown evidence id";
+				rc = -1;
+				goto out;
+			}
+			rc = cs__replica_project(ev, a->seq, rec, why);
+			if (rc == 0)
+				rc = put_item(c, txn, id, rec);
+		} else {
+			rc = 0; /* a kind of replica from a later version: kept */
+		}
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));

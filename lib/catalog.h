@@ -23,7 +23,7 @@ enum {
 	CS_DBI_ITEM_EVENTS, /* id -> ledger index, 8 bytes big-endian (dupsort) */
 	CS_DBI_LEAVES,      /* ledger index -> leaf hash(32) | data offset(8) | length(4) */
 	CS_DBI_NODES,       /* level(1) | index(8) -> perfect subtree hash, levels >= 1 */
-	CS_DBI_META,        /* "size", "journal_end", "last_ms", "schema" -> 8 bytes big-endian */
+	CS_DBI_META,        /* "size", "journal_end", "last_ms", "schema", "replica_cp" -> u64 BE */
 	CS_DBI_CASES,       /* canonical case key -> case record (canonical JSON) */
 	CS_DBI_CASE_EVENTS, /* canonical case key -> ledger index, 8 bytes big-endian (dupsort) */
 	CS_DBI_MEMBERS,     /* case key | 0x00 | id -> membership (canonical JSON) */
@@ -164,6 +164,13 @@ int cs__project_event(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const cha
  * `rec` it changes in place (the caller stores it); -1 with *why set when
  * the event does not fit.
  */
+/*
+ * Applies a "replica" event of kind "blob" to the item's record `rec`
+ * (replica.c): 0, ENOMEM, or -1 with *why when it does not fit the item.
+ */
+int cs__replica_project(json_t *ev, uint64_t seq, json_t *rec, const char **why);
+/* The tree size of the latest checkpoint a replica event confirmed (meta "replica_cp"). */
+int cs__catalog_replica_cp(struct cs__catalog *c, MDB_txn *txn, uint64_t *size);
 int cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
 int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);

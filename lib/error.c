@@ -45,6 +45,10 @@ cs_strerror(int err)
 		return "file has more than one hard link";
 	case CS_ESEALED:
 		return "the case file is sealed: nothing may be added, removed or corrected in it";
+	case CS_EREMOTE:
+		return "the object store refused the request";
+	case CS_EREMOTEIO:
+		return "the object store could not be reached or kept failing";
 	case CS_ECONFLICT:
 		return "checkpoint would be inconsistent with an earlier one";
 	}

@@ -107,6 +107,8 @@ int cmd_tiles(int argc, char **argv, struct opts *o);       /* cmd_tiles.c */
 int cmd_case(int argc, char **argv, struct opts *o);        /* case.c */
 int cmd_amend(int argc, char **argv, struct opts *o);
 int cmd_fixity(int argc, char **argv, struct opts *o);      /* cmd_fixity.c */
+int cmd_push(int argc, char **argv, struct opts *o);        /* cmd_remote.c */
+int cmd_replicas(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

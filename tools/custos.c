@@ -37,6 +37,8 @@ static const struct {
 	{"pubkey", cmd_pubkey, "print the store's verifier key"},
 	{"log", cmd_log, "list ledger events"},
 	{"fixity", cmd_fixity, "when each blob was last re-hashed; re-hash items now"},
+	{"push", cmd_push, "send blobs, records and checkpoints to the remote bucket"},
+	{"replicas", cmd_replicas, "list the confirmed remote copies of an item"},
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
 	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
 	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},

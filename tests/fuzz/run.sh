@@ -35,7 +35,7 @@ for a in "$@"; do
 	*) targets+=("$a") ;;
 	esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(note meta sidecar device pattern config control name)
+[ ${#targets[@]} -gt 0 ] || targets=(note meta sidecar device pattern config control name remote)
 if [ $nightly = 1 ]; then secs=${FUZZ_SECONDS:-600}; else secs=${FUZZ_SECONDS:-20}; fi
 
 CC=${FUZZ_CC:-clang-14}
@@ -67,7 +67,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover
 	-I"$src/lib/include" -I"$src/lib" -I"$src/daemon" -I"$fuzzdir")
 # shellcheck disable=SC2054
 LDFLAGS=(-fsanitize=fuzzer,address,undefined)
-LIBS=(-lcrypto -llmdb -ljansson -lutf8proc -linih -luv -lpthread)
+LIBS=(-lcrypto -llmdb -ljansson -lutf8proc -linih -luv -lcurl -lpthread)
 libsrcs=("$src"/lib/*.c "$src/daemon/config.c" "$src/daemon/dock.c" "$fuzzdir/stubs.c")
 
 sum() { sha256sum | cut -c1-16; }
@@ -145,7 +145,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # Per-target options: longest input worth trying.
 declare -A maxlen=([note]=8192 [meta]=4096 [sidecar]=8192 [device]=4096 [pattern]=1024
-	[config]=8192 [control]=12000 [name]=1024)
+	[config]=8192 [control]=12000 [name]=1024 [remote]=4096)
 
 stat_of() { sed -n "s/^stat::$1: *//p" "$2" | tail -1; }
 

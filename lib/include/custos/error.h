@@ -26,6 +26,8 @@ enum {
 	CS_ELINKED = -20015,   /* source file has more than one hard link */
 	CS_ESOURCE = -20016,   /* reading the source file failed (an I/O error) */
 	CS_ESEALED = -20017,   /* the case file is sealed: nothing is added, removed or corrected */
+	CS_EREMOTE = -20030,   /* the object store refused a request (credentials, bucket, data) */
+	CS_EREMOTEIO = -20031, /* the object store could not be reached or kept failing */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */

@@ -1,0 +1,484 @@
+/*
+ * custos push and custos replicas: sending the store's objects to the
+ * remote bucket in the foreground (lib's remote module, driven here with
+ * cs_remote_poll), recording each confirmed object as a replica event, and
+ * listing an item's replicas.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "custos/error.h"
+#include "custos/ingest.h"
+#include "custos/remote.h"
+#include "custos/replica.h"
+#include "custos/store.h"
+#include "cli.h"
+
+#define WINDOW 64 /* objects queued at once (each holds an open fd) */
+
+static const char usage_push[] =
+    "usage: custos push [ID...] [--config FILE] [--store DIR] [--json] [--quiet]\n"
+    "\n"
+    "Sends to the remote bucket, in the foreground, the blobs of the items named\n"
+    "(of every item that has no replica there yet, when none is named) and, when no\n"
+    "item is named, the ledger's records up to the newest signed checkpoint and that\n"
+    "checkpoint. Each object is looked for first (HEAD) and sent only when missing;\n"
+    "each one the server confirms is recorded as a \"replica\" ledger event. The\n"
+    "remote is the [remote] section of FILE (default $CUSTOS_REMOTE_CONFIG, else\n"
+    "<store>/remote.conf); see custos(1), REMOTE. Needs the store for writing (stop\n"
+    "custosd first). Exit status: 0 every object confirmed, 1 some object failed\n"
+    "(the others are recorded; run push again), 2 usage or configuration error,\n"
+    "3 the store could not be used.\n";
+
+static const char usage_replicas[] =
+    "usage: custos replicas ID [--store DIR] [--json]\n"
+    "\n"
+    "Lists the remote copies of an item's blob that custos has confirmed: the\n"
+    "remote (endpoint/bucket), key, version id, Object Lock mode and retain-until\n"
+    "date, and when (the replica ledger event).\n";
+
+struct push {
+	struct cs_store *st;
+	const char *dir;
+	const struct cs_remote_config *cfg;
+	char remote[1200];
+	int json, quiet, tty;
+	unsigned sent, found, failed;
+	int store_rc;
+	json_t *errors;
+};
+
+struct sent {
+	struct push *p;
+	char kind[16];
+	char id[512];
+	char hex[65];
+	uint64_t size;
+	uint64_t tree_size, from;
+};
+
+static void
+progress(struct push *p, struct cs_remote *r)
+{
+	uint64_t s, t;
+
+	if (!p->tty)
+		return;
+	cs_remote_progress(r, &s, &t);
+	fprintf(stderr, "\rpush: %u sent, %u already there, %u failed; %.1f of %.1f MiB ", p->sent,
+	    p->found, p->failed, (double)s / 1048576.0, (double)t / 1048576.0);
+}
+
+static void
+on_done(void *ctx, const struct cs_remote_result *res)
+{
+	struct sent *x = ctx;
+	struct push *p = x->p;
+
+	if (res->rc != 0) {
+		p->failed++;
+		if (p->tty)
+			fputc('\n', stderr);
+		errmsg("%s %s not confirmed: %s", x->kind, res->key, res->why);
+		if (p->errors != NULL)
+			json_array_append_new(p->errors,
+			    json_pack("{s:s, s:s}", "key", res->key, "error", res->why));
+	} else if (strcmp(x->kind, "blob") == 0 || strcmp(x->kind, "checkpoint") == 0) {
+		struct cs_replica rp = {x->kind, x->id, p->remote, res->key, res->version_id,
+		    x->hex, x->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
+		    x->tree_size, x->from};
+		int rc = cs_replica_record(p->st, &rp, NULL);
+		if (rc < 0) {
+			if (p->tty)
+				fputc('\n', stderr);
+			errmsg("%s is in the bucket but its replica event could not be written: %s",
+			    res->key, cs_strerror(rc));
+			p->store_rc = rc;
+		}
+	}
+	if (res->rc == 0) {
+		if (res->skipped)
+			p->found++;
+		else
+			p->sent++;
+		if (!p->json && !p->quiet &&
+		    (strcmp(x->kind, "blob") == 0 || strcmp(x->kind, "checkpoint") == 0)) {
+			if (p->tty)
+				fputc('\r', stderr);
+			printf("%s\t%s\t%s%s%s\n", res->skipped ? "present" : "sent", res->key,
+			    res->version_id[0] ? res->version_id : "-",
+			    res->retain_until[0] ? "\tretain until " : "", res->retain_until);
+			fflush(stdout);
+		}
+	}
+	free(x);
+}
+
+/* Runs the remote until fewer than `below` objects are pending. */
+static int
+run_until(struct push *p, struct cs_remote *r, size_t below)
+{
+	while (cs_remote_pending(r) >= below && cs_remote_pending(r) > 0) {
+		int rc = cs_remote_poll(r, 500);
+		if (rc < 0)
+			return rc;
+		progress(p, r);
+	}
+	return 0;
+}
+
+static int
+queue(struct push *p, struct cs_remote *r, struct sent *x, const char *key, int fd, uint64_t size,
+    const uint8_t sha[32], const char *ctype)
+{
+	struct cs_remote_object obj = {key, fd, size, {0}, ctype};
+	int rc;
+
+	memcpy(obj.sha256, sha, 32);
+	x->p = p;
+	x->size = size;
+	rc = cs_remote_put(r, &obj, on_done, x);
+	close(fd);
+	if (rc < 0) {
+		free(x);
+		return rc;
+	}
+	return run_until(p, r, WINDOW);
+}
+
+static int
+unhex32(const char *h, uint8_t out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		if (sscanf(h + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int
+push_blobs(struct push *p, struct cs_remote *r, json_t *items)
+{
+	size_t i;
+	json_t *it;
+	char key[1200];
+
+	json_array_foreach(items, i, it)
+	{
+		const char *id = json_string_value(json_object_get(it, "id"));
+		const char *hex = json_string_value(json_object_get(it, "sha256"));
+		struct sent *x;
+		uint8_t sha[32];
+		uint64_t size;
+		int fd, rc;
+
+		if (id == NULL || hex == NULL || strlen(hex) != 64 || unhex32(hex, sha) < 0)
+			continue;
+		rc = cs_remote_key_blob(p->cfg, hex, key, sizeof(key));
+		if (rc == 0)
+			rc = cs_replica_blob_fd(p->st, hex, &fd, &size);
+		if (rc < 0) {
+			errmsg("item %s: its blob cannot be read (%s): not sent; run custos verify",
+			    id, cs_strerror(rc));
+			p->failed++;
+			continue;
+		}
+		x = calloc(1, sizeof(*x));
+		if (x == NULL) {
+			close(fd);
+			return -ENOMEM;
+		}
+		snprintf(x->kind, sizeof(x->kind), "blob");
+		snprintf(x->id, sizeof(x->id), "%s", id);
+		memcpy(x->hex, hex, 65);
+		rc = queue(p, r, x, key, fd, size, sha, NULL);
+		if (rc < 0)
+			return rc;
+		if (cs_remote_bucket_error(r, NULL) < 0)
+			break; /* the bucket cannot be used: the rest would fail the same way */
+	}
+	return run_until(p, r, 1);
+}
+
+static void
+hexs(const uint8_t sha[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", sha[i]);
+}
+
+/*
+ * custos.json (the station, origin and verifier key), which a new station
+ * rebuilding from the bucket needs first; looked for (HEAD) with every new
+ * checkpoint, sent once.
+ */
+static int
+push_identity(struct push *p, struct cs_remote *r)
+{
+	char key[1200], path[4096];
+	uint8_t sha[32];
+	uint64_t size;
+	struct sent *x = calloc(1, sizeof(*x));
+	int fd = -1, rc = 0;
+
+	if (x == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/custos.json", p->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = cs_hash_fd(fd, x->hex, &size);
+	if (rc == 0 && unhex32(x->hex, sha) < 0)
+		rc = CS_EFORMAT;
+	if (rc == 0)
+		rc = cs_remote_key_identity(p->cfg, cs_store_station(p->st), key, sizeof(key));
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(x);
+		return rc;
+	}
+	snprintf(x->kind, sizeof(x->kind), "identity");
+	return queue(p, r, x, key, fd, size, sha, "application/json");
+}
+
+/* The records after the last confirmed checkpoint, then the newest checkpoint. */
+static int
+push_ledger(struct push *p, struct cs_remote *r)
+{
+	uint64_t done = 0, tree = 0, size, seq;
+	uint8_t sha[32];
+	char key[1200];
+	struct sent *x = NULL;
+	int fd = -1, rc;
+	unsigned failed0 = p->failed;
+
+	rc = cs_replica_checkpoint_size(p->st, &done);
+	if (rc < 0)
+		return rc;
+	rc = cs_replica_checkpoint_fd(p->st, &fd, &size, sha, &tree);
+	if (rc == CS_ENOTFOUND) {
+		if (!p->quiet)
+			fprintf(stderr,
+			    "custos: no signed checkpoint yet: the ledger's records are "
+			    "sent with the next one (custos checkpoint)\n");
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (tree <= done) {
+		close(fd);
+		return 0;
+	}
+	rc = push_identity(p, r);
+	if (rc < 0)
+		goto out;
+	for (seq = done; seq < tree; seq++) {
+		int rfd;
+		uint64_t rsize;
+		uint8_t rsha[32];
+		rc = cs_remote_key_record(p->cfg, cs_store_station(p->st), seq, key, sizeof(key));
+		if (rc == 0)
+			rc = cs_replica_record_fd(p->st, seq, &rfd, &rsize, rsha);
+		if (rc == 0 && (x = calloc(1, sizeof(*x))) == NULL) {
+			close(rfd);
+			rc = -ENOMEM;
+		}
+		if (rc < 0)
+			goto out;
+		snprintf(x->kind, sizeof(x->kind), "record");
+		hexs(rsha, x->hex);
+		rc = queue(p, r, x, key, rfd, rsize, rsha, "application/json");
+		if (rc < 0)
+			goto out;
+	}
+	rc = run_until(p, r, 1);
+	if (rc < 0 || p->failed != failed0)
+		goto out; /* the checkpoint goes up only after all its records */
+	rc = cs_remote_key_checkpoint(p->cfg, cs_store_station(p->st), tree, key, sizeof(key));
+	if (rc == 0 && (x = calloc(1, sizeof(*x))) == NULL)
+		rc = -ENOMEM;
+	if (rc < 0)
+		goto out;
+	snprintf(x->kind, sizeof(x->kind), "checkpoint");
+	hexs(sha, x->hex);
+	x->tree_size = tree;
+	x->from = done;
+	rc = queue(p, r, x, key, fd, size, sha, "text/plain; charset=utf-8");
+	fd = -1;
+	if (rc == 0)
+		rc = run_until(p, r, 1);
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static const char *
+config_path(const struct opts *o, const char *given, char *buf, size_t n)
+{
+	const char *env = getenv("CUSTOS_REMOTE_CONFIG");
+	const char *dir = store_dir(o);
+
+	if (given != NULL)
+		return given;
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (dir == NULL)
+		return NULL;
+	snprintf(buf, n, "%s/remote.conf", dir);
+	return buf;
+}
+
+int
+cmd_push(int argc, char **argv, struct opts *o)
+{
+	struct cs_remote_config cfg = {0};
+	struct push p = {0};
+	struct cs_remote *r = NULL;
+	const char *config = NULL, *path, *bad = NULL, *bwhy = NULL;
+	char why[1024], pbuf[4096];
+	json_t *items = NULL;
+	int code = EXIT_OK, rc;
+	const struct cli_opt own[] = {CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
+
+	rc = cli_parse(argc, argv, own, usage_push, o);
+	if (rc >= 0)
+		return rc;
+	path = config_path(o, config, pbuf, sizeof(pbuf));
+	if (path == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return EXIT_USAGE;
+	}
+	rc = cs_remote_config_load(&cfg, path, why, sizeof(why));
+	if (rc < 0) {
+		errmsg("%s", why[0] ? why : cs_strerror(rc));
+		return EXIT_USAGE;
+	}
+	p.st = open_store(o, CS_OPEN_WRITE, &code);
+	if (p.st == NULL)
+		goto out;
+	p.cfg = &cfg;
+	p.dir = store_dir(o);
+	p.json = o->json;
+	p.quiet = o->quiet;
+	p.tty = isatty(STDERR_FILENO) && !o->quiet;
+	p.errors = json_array();
+	cs_remote_config_name(&cfg, p.remote, sizeof(p.remote));
+	rc = cs_replica_pending(p.st, p.remote,
+	    optind < argc ? (const char *const *)argv + optind : NULL, (size_t)(argc - optind),
+	    &items, &bad);
+	if (rc == CS_ENOTFOUND && bad != NULL) {
+		errmsg("no item %s in this store (see custos find)", bad);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (rc == 0)
+		rc = cs_remote_new(&r, &cfg, NULL);
+	if (rc == 0)
+		rc = push_blobs(&p, r, items);
+	if (rc == 0 && optind >= argc && cs_remote_bucket_error(r, NULL) == 0)
+		rc = push_ledger(&p, r);
+	if (rc == 0 && cs_remote_bucket_error(r, &bwhy) < 0) {
+		if (p.tty)
+			fputc('\n', stderr);
+		errmsg("push stopped: %s", bwhy);
+	}
+	if (p.tty)
+		fputc('\n', stderr);
+	if (rc < 0) {
+		errmsg("push stopped: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+	} else if (p.store_rc < 0) {
+		code = EXIT_STORE;
+	} else if (p.failed > 0) {
+		code = EXIT_PROBLEM;
+	}
+	if (o->json) {
+		uint64_t bytes = 0, total = 0;
+		json_t *ans;
+
+		if (r != NULL)
+			cs_remote_progress(r, &bytes, &total);
+		ans = json_pack("{s:s, s:I, s:I, s:I, s:I, s:O}", "remote", p.remote, "sent",
+		    (json_int_t)p.sent, "present", (json_int_t)p.found, "failed",
+		    (json_int_t)p.failed, "bytes", (json_int_t)bytes, "errors",
+		    p.errors != NULL ? p.errors : json_array());
+		if (ans == NULL)
+			output_failed = 1;
+		else
+			print_json(ans);
+		json_decref(ans);
+	} else if (!o->quiet) {
+		fprintf(stderr, "custos: push to %s: %u sent, %u already there, %u failed%s\n",
+		    p.remote, p.sent, p.found, p.failed,
+		    p.failed > 0 ? " (the evidence is safe here; fix the cause and push again)"
+		                 : "");
+	}
+out:
+	cs_remote_free(r);
+	json_decref(items);
+	json_decref(p.errors);
+	cs_store_close(p.st);
+	cs_remote_config_fini(&cfg);
+	return code;
+}
+
+int
+cmd_replicas(int argc, char **argv, struct opts *o)
+{
+	struct cs_store *st;
+	json_t *list = NULL, *it;
+	int code = EXIT_OK, rc;
+	size_t i;
+
+	rc = cli_parse(argc, argv, NULL, usage_replicas, o);
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 1) {
+		errmsg("give one evidence id: custos replicas ID");
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_replica_list(st, argv[optind], &list);
+	cs_store_close(st);
+	if (rc == CS_ENOTFOUND) {
+		errmsg("no item %s in this store (see custos find)", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (rc < 0) {
+		errmsg("cannot read the item: %s", cs_strerror(rc));
+		return EXIT_STORE;
+	}
+	if (o->json) {
+		print_json(list);
+	} else {
+		if (json_array_size(list) == 0 && !o->quiet)
+			fprintf(stderr,
+			    "custos: no confirmed remote copy of %s yet (custos push)\n",
+			    argv[optind]);
+		json_array_foreach(list, i, it)
+		{
+			const char *v = json_string_value(json_object_get(it, "version_id"));
+			const char *m = json_string_value(json_object_get(it, "lock_mode"));
+			const char *u = json_string_value(json_object_get(it, "retain_until"));
+			printf("%s\t%s\tversion %s\t%s%s%s\tconfirmed %s (event %lld)\n",
+			    json_string_value(json_object_get(it, "remote")),
+			    json_string_value(json_object_get(it, "key")), v != NULL ? v : "-",
+			    m != NULL ? m : "no lock", u != NULL ? " until " : "",
+			    u != NULL ? u : "", json_string_value(json_object_get(it, "time")),
+			    (long long)json_integer_value(json_object_get(it, "seq")));
+		}
+	}
+	json_decref(list);
+	return EXIT_OK;
+}
