@@ -107,6 +107,9 @@ int cmd_tiles(int argc, char **argv, struct opts *o);       /* cmd_tiles.c */
 int cmd_case(int argc, char **argv, struct opts *o);        /* case.c */
 int cmd_amend(int argc, char **argv, struct opts *o);
 int cmd_fixity(int argc, char **argv, struct opts *o);      /* cmd_fixity.c */
+int cmd_media(int argc, char **argv, struct opts *o);       /* cmd_media.c */
+/* show's text: the item's media record (cmd_media.c). */
+void media_show_item(json_t *rec);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

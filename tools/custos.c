@@ -37,6 +37,7 @@ static const struct {
 	{"pubkey", cmd_pubkey, "print the store's verifier key"},
 	{"log", cmd_log, "list ledger events"},
 	{"fixity", cmd_fixity, "when each blob was last re-hashed; re-hash items now"},
+	{"media", cmd_media, "identify and probe items; list those without a media record"},
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
 	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
 	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},
