@@ -344,6 +344,13 @@ probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
 	fc->probesize = PROBESIZE;
 	fc->max_analyze_duration = ANALYZE_US;
 	fc->format_whitelist = av_strdup(format_whitelist);
+#ifdef CS_FAILPOINTS
+	/* Test-only: more demuxers, to show that nested opens are refused. */
+	if (getenv("CUSTOS_PROBE_FORMATS") != NULL) {
+		av_free(fc->format_whitelist);
+		fc->format_whitelist = av_strdup(getenv("CUSTOS_PROBE_FORMATS"));
+	}
+#endif
 	fc->codec_whitelist = av_strdup(codec_whitelist);
 	fc->protocol_whitelist = av_strdup("none");
 	if (fc->format_whitelist == NULL || fc->codec_whitelist == NULL ||
@@ -353,7 +360,7 @@ probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
 		rc = -ENOMEM;
 		goto out;
 	}
-	err = avformat_open_input(&fc, NULL, NULL, &opts);
+	err = avformat_open_input(&fc, "blob", NULL, &opts); /* a name, for relative URLs */
 	if (err == 0)
 		err = avformat_find_stream_info(fc, NULL);
 	if (err == 0 && fc->nb_streams == 0)
@@ -489,6 +496,10 @@ cs_media_probe_fd(int fd, json_t **out)
 		if (rc < 0)
 			goto out;
 	}
+#ifdef CS_FAILPOINTS
+	if (getenv("CUSTOS_PROBE_FORMATS") != NULL)
+		mime = NULL; /* test-only: every file goes to libavformat */
+#endif
 	if (mime != NULL && not_media(mime)) {
 		rc = set_str(rec, "kind", kind_of(mime));
 		goto done;
