@@ -126,9 +126,9 @@ media_done(uv_work_t *req, int status)
 				m->pending--;
 			if (st != NULL && strcmp(st, "unreadable") == 0) {
 				m->unreadable++;
-				logmsg(1, "media: item %s is unreadable as media: %s. It is secured "
-				          "and recorded all the same (event \"media\", status "
-				          "unreadable)",
+				logmsg(1, "media: item %s is unreadable as media: %s. It is "
+				          "secured and recorded all the same (event \"media\", "
+				          "status unreadable)",
 				    m->id, json_string_value(json_object_get(m->rec, "reason")));
 			} else {
 				logmsg(2, "media: item %s: %s %s", m->id,

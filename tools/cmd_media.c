@@ -192,75 +192,61 @@ cmd_media(int argc, char **argv, struct opts *o)
 	return list_pending(o);
 }
 
+/* A member of a JSON object as text (NULL when absent or not a string), or as an integer. */
+#define STR(o, k) json_string_value(json_object_get((o), (k)))
+#define INT(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
+
+static void
+show_stream(json_t *s)
+{
+	printf("  stream %-6lld %s %s", INT(s, "index"), STR(s, "type"), STR(s, "codec"));
+	if (STR(s, "codec_tag") != NULL)
+		printf(" [%s]", STR(s, "codec_tag"));
+	if (json_object_get(s, "width") != NULL)
+		printf(" %lldx%lld", INT(s, "width"), INT(s, "height"));
+	if (STR(s, "frame_rate") != NULL)
+		printf(" %s fps", STR(s, "frame_rate"));
+	if (json_object_get(s, "sample_rate") != NULL)
+		printf(" %lld Hz", INT(s, "sample_rate"));
+	if (json_object_get(s, "channels") != NULL)
+		printf(" %lld ch", INT(s, "channels"));
+	printf("\n");
+}
+
 void
 media_show_item(json_t *rec)
 {
-	json_t *m = json_object_get(rec, "media"), *s, *loc;
-	size_t i;
+	json_t *m = json_object_get(rec, "media"), *s, *t = json_object_get(m, "tool");
+	size_t i, ndata = json_array_size(json_object_get(m, "data_tracks"));
 
 	if (m == NULL) {
 		printf("media:           none yet (`custos media process` makes it)\n");
 		return;
 	}
-	printf("media:           %s, %s, %s\n", json_string_value(json_object_get(m, "status")),
-	    json_string_value(json_object_get(m, "kind")),
-	    json_string_value(json_object_get(m, "mime")) ?
-		json_string_value(json_object_get(m, "mime")) :
-		"type unknown");
-	if (json_object_get(m, "reason") != NULL)
-		printf("  reason:        %s\n", json_string_value(json_object_get(m, "reason")));
-	if (json_object_get(m, "type") != NULL)
-		printf("  type:          %s\n", json_string_value(json_object_get(m, "type")));
-	if (json_object_get(m, "container") != NULL)
-		printf("  container:     %s (%s)\n",
-		    json_string_value(json_object_get(m, "container")),
-		    json_string_value(json_object_get(m, "container_name")));
+	printf("media:           %s, %s, %s\n", STR(m, "status"), STR(m, "kind"),
+	    STR(m, "mime") != NULL ? STR(m, "mime") : "type unknown");
+	if (STR(m, "reason") != NULL)
+		printf("  reason:        %s\n", STR(m, "reason"));
+	if (STR(m, "type") != NULL)
+		printf("  type:          %s\n", STR(m, "type"));
+	if (STR(m, "container") != NULL)
+		printf("  container:     %s (%s)\n", STR(m, "container"), STR(m, "container_name"));
 	if (json_object_get(m, "duration_us") != NULL)
-		printf("  duration:      %.3f s\n",
-		    (double)json_integer_value(json_object_get(m, "duration_us")) / 1e6);
-	if (json_object_get(m, "creation_time") != NULL)
-		printf("  created:       %s\n",
-		    json_string_value(json_object_get(m, "creation_time")));
-	if (json_object_get(m, "make") != NULL || json_object_get(m, "model") != NULL)
-		printf("  device:        %s %s\n",
-		    json_string_value(json_object_get(m, "make")) ?
-			json_string_value(json_object_get(m, "make")) :
-			"",
-		    json_string_value(json_object_get(m, "model")) ?
-			json_string_value(json_object_get(m, "model")) :
-			"");
-	loc = json_object_get(m, "location");
-	if (loc != NULL)
-		printf("  location:      %s\n", json_string_value(json_object_get(loc, "iso6709")));
+		printf("  duration:      %.3f s\n", (double)INT(m, "duration_us") / 1e6);
+	if (STR(m, "creation_time") != NULL)
+		printf("  created:       %s\n", STR(m, "creation_time"));
+	if (STR(m, "make") != NULL || STR(m, "model") != NULL)
+		printf("  device:        %s %s\n", STR(m, "make") ? STR(m, "make") : "",
+		    STR(m, "model") ? STR(m, "model") : "");
+	if (json_object_get(m, "location") != NULL)
+		printf("  location:      %s\n", STR(json_object_get(m, "location"), "iso6709"));
 	json_array_foreach(json_object_get(m, "streams"), i, s)
-	{
-		printf("  stream %-6lld %s %s", (long long)json_integer_value(json_object_get(s, "index")),
-		    json_string_value(json_object_get(s, "type")),
-		    json_string_value(json_object_get(s, "codec")));
-		if (json_object_get(s, "codec_tag") != NULL)
-			printf(" [%s]", json_string_value(json_object_get(s, "codec_tag")));
-		if (json_object_get(s, "width") != NULL)
-			printf(" %lldx%lld", (long long)json_integer_value(json_object_get(s, "width")),
-			    (long long)json_integer_value(json_object_get(s, "height")));
-		if (json_object_get(s, "frame_rate") != NULL)
-			printf(" %s fps", json_string_value(json_object_get(s, "frame_rate")));
-		if (json_object_get(s, "sample_rate") != NULL)
-			printf(" %lld Hz", (long long)json_integer_value(json_object_get(s, "sample_rate")));
-		if (json_object_get(s, "channels") != NULL)
-			printf(" %lld ch", (long long)json_integer_value(json_object_get(s, "channels")));
-		printf("\n");
-	}
-	if (json_array_size(json_object_get(m, "data_tracks")) > 0)
-		printf("  data tracks:   %zu\n", json_array_size(json_object_get(m, "data_tracks")));
-	if (json_object_get(m, "tool") != NULL) {
-		json_t *t = json_object_get(m, "tool");
+		show_stream(s);
+	if (ndata > 0)
+		printf("  data tracks:   %zu\n", ndata);
+	if (t != NULL)
 		printf("  tool:          %s %s (libavformat %s, libavcodec %s, libmagic %s), "
 		       "event #%lld\n",
-		    json_string_value(json_object_get(t, "name")),
-		    json_string_value(json_object_get(t, "version")),
-		    json_string_value(json_object_get(t, "libavformat")),
-		    json_string_value(json_object_get(t, "libavcodec")),
-		    json_string_value(json_object_get(t, "libmagic")),
-		    (long long)json_integer_value(json_object_get(m, "seq")));
-	}
+		    STR(t, "name"), STR(t, "version"), STR(t, "libavformat"), STR(t, "libavcodec"),
+		    STR(t, "libmagic"), INT(m, "seq"));
 }
