@@ -116,22 +116,26 @@ child(int blob, int out, int null, const char *probe, const struct cs_media_limi
 	char *const argv[] = {(char *)"custos-probe", NULL};
 
 	if (dup2(blob, 0) < 0 || dup2(out, 1) < 0 || dup2(null, 2) < 0)
-		_exit(127);
+		_exit(125);
 	for (int fd = 3; fd < 1024; fd++)
 		(void)close(fd);
+	/* Limits that cannot be set: the worker does not run (fail closed). */
 	r.rlim_cur = r.rlim_max = lim->cpu_s;
-	(void)setrlimit(RLIMIT_CPU, &r);
+	if (setrlimit(RLIMIT_CPU, &r) < 0)
+		_exit(125);
 #ifndef NO_AS_LIMIT
 	r.rlim_cur = r.rlim_max = lim->mem_bytes;
-	(void)setrlimit(RLIMIT_AS, &r);
+	if (setrlimit(RLIMIT_AS, &r) < 0)
+		_exit(125);
 #endif
 	r.rlim_cur = r.rlim_max = 0;
-	(void)setrlimit(RLIMIT_FSIZE, &r);
-	(void)setrlimit(RLIMIT_CORE, &r);
+	if (setrlimit(RLIMIT_FSIZE, &r) < 0 || setrlimit(RLIMIT_CORE, &r) < 0)
+		_exit(125);
 	r.rlim_cur = r.rlim_max = 32;
-	(void)setrlimit(RLIMIT_NOFILE, &r);
+	if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+		_exit(125);
 	execv(probe, argv);
-	_exit(126);
+	_exit(errno == ENOENT ? 127 : 126);
 }
 
 /* The record of a worker that gave no answer: status unreadable, `reason`. */
@@ -234,7 +238,7 @@ run_worker(int blob, const char *probe, const struct cs_media_limits *lim, json_
 		    (unsigned long long)(lim->mem_bytes >> 20));
 	} else if (WEXITSTATUS(st) == PROBE_ESANDBOX || WEXITSTATUS(st) == PROBE_EMAGIC ||
 	    WEXITSTATUS(st) >= 126) {
-		rc = WEXITSTATUS(st) == PROBE_ESANDBOX ? -EPERM :
+		rc = WEXITSTATUS(st) == PROBE_ESANDBOX || WEXITSTATUS(st) == 125 ? -EPERM :
 		    WEXITSTATUS(st) == 127 ? -ENOENT : -ENOEXEC;
 		goto out; /* no record: the worker could not run, the file was not read */
 	} else if (WEXITSTATUS(st) != 0) {
