@@ -42,7 +42,7 @@ pending(struct cs_store *st)
 	json_t *ids = NULL;
 	uint64_t n = 0;
 
-	if (cs_media_pending(st, 10, &ids, &n) != 0)
+	if (st == NULL || cs_media_pending(st, 10, &ids, &n) != 0)
 		return UINT64_MAX;
 	json_decref(ids);
 	return n;
