@@ -38,5 +38,9 @@ main(int argc, char **argv)
 		return 5;
 	rc = json_dumpf(rec, stdout, JSON_COMPACT) < 0 || fflush(stdout) != 0;
 	json_decref(rec);
-	return rc ? 5 : 0;
+	/*
+	 * _exit: nothing is left to flush, and a leak checker's exit handler
+	 * (sanitizer builds) cannot read /proc inside the sandbox.
+	 */
+	_exit(rc ? 5 : 0);
 }
