@@ -35,9 +35,10 @@ struct media {
 	uint64_t processed, unreadable, pending;
 	uint64_t errors_logged_at;
 
-	/* the work item: in and out */
+	/* the work item: in and out (copies: a reload may change the configuration meanwhile) */
 	int query;
-	char *id;
+	char *id, *probe;
+	struct cs_media_limits lim;
 	int rc;
 	json_t *rec, *ids;
 	uint64_t n_pending;
@@ -59,16 +60,13 @@ static void
 media_work(uv_work_t *req)
 {
 	struct media *m = req->data;
-	struct daemon *d = m->d;
+	struct cs_store *st = m->d->st;
 	static const struct cs_media_agent agent = {"custosd", CUSTOS_VERSION};
-	struct cs_media_limits lim = {d->cfg.media_timeout_s * 1000, 0, d->cfg.media_memory};
 
-	lim.cpu_s = d->cfg.media_timeout_s;
 	if (m->query)
-		m->rc = cs_media_pending(d->st, BATCH, &m->ids, &m->n_pending);
+		m->rc = cs_media_pending(st, BATCH, &m->ids, &m->n_pending);
 	else
-		m->rc = cs_media_process(d->st, m->id, media_probe_path(d), &lim, &agent, &m->rec,
-		    NULL);
+		m->rc = cs_media_process(st, m->id, m->probe, &m->lim, &agent, &m->rec, NULL);
 }
 
 static void
@@ -85,7 +83,7 @@ log_failure(struct media *m, uint64_t now)
 			logmsg(1, "media: the worker %s cannot run (%s) for item %s; check "
 			          "[media] probe and that custos-probe is installed; media "
 			          "records wait and are tried again in a minute",
-			    media_probe_path(d), cs_strerror(m->rc), m->id);
+			    m->probe, cs_strerror(m->rc), m->id);
 		else
 			logmsg(1, "media: item %s has no media record yet: %s; tried again in a "
 			          "minute",
@@ -110,8 +108,12 @@ media_done(uv_work_t *req, int status)
 		if (m->rc == 0) {
 			m->todo = m->ids;
 			m->pending = m->n_pending;
+		} else if (is_oom(m->rc)) {
+			out_of_memory(d, "listing the items without a media record");
 		} else {
-			log_failure(m, now);
+			logmsg(1, "media: cannot list the items without a media record: %s; "
+			          "trying again in a minute",
+			    cs_strerror(m->rc));
 		}
 		m->ids = NULL;
 		if (json_array_size(m->todo) == 0)
@@ -182,8 +184,13 @@ on_timer(uv_timer_t *t)
 	}
 	if (!m->query) {
 		free(m->id);
+		free(m->probe);
 		m->id = strdup(json_string_value(json_array_get(m->todo, m->next)));
-		if (m->id == NULL) {
+		m->probe = strdup(media_probe_path(d));
+		m->lim.wall_ms = d->cfg.media_timeout_s * 1000;
+		m->lim.cpu_s = d->cfg.media_timeout_s;
+		m->lim.mem_bytes = d->cfg.media_memory;
+		if (m->id == NULL || m->probe == NULL) {
 			out_of_memory(d, "making a media record");
 			arm(m, 1000);
 			return;
@@ -241,6 +248,7 @@ media_free(struct daemon *d)
 	json_decref(m->rec);
 	json_decref(m->ids);
 	free(m->id);
+	free(m->probe);
 	free(m);
 	d->media = NULL;
 }
