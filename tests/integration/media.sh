@@ -24,9 +24,10 @@
 #       likewise; custosd still runs, reports the stage in its status, and
 #       stops cleanly.
 . "$(dirname "$0")/lib.sh"
-: "${CUSTOS_PROBE:?CUSTOS_PROBE must point at custos-probe}"
+: "${CUSTOS_PROBE_BIN:?CUSTOS_PROBE_BIN must point at custos-probe}"
 : "${CUSTOS_PROBE_FP:?CUSTOS_PROBE_FP must point at custos-probe-failpoint}"
-export CUSTOS_PROBE
+# The worker custos and custosd run (the other tests' daemons have none: no media events).
+export CUSTOS_PROBE=$CUSTOS_PROBE_BIN
 need_python3
 asan_allow_preload
 command -v ffmpeg >/dev/null || { echo "1..0 # SKIP no ffmpeg"; exit 77; }
