@@ -11,6 +11,8 @@
  *   [log]    level = error|warning|info|debug
  *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
  *            period = N[s|m|h|d]
+ *   [media]  enabled = yes|no, probe = PATH (the worker custos-probe),
+ *            timeout = N[s|m|h|d], memory = N[K|M|G]
  * Unknown sections or keys are errors: a typo must not be silently ignored.
  */
 #include <errno.h>
@@ -46,6 +48,9 @@ cs_config_init(struct cs_config *c)
 	c->fixity_enabled = 1;
 	c->fixity_rate = (uint64_t)20 << 20;
 	c->fixity_period_s = 30 * 86400;
+	c->media_enabled = 1;
+	c->media_timeout_s = 120;
+	c->media_memory = (uint64_t)1 << 30;
 }
 
 void
@@ -55,6 +60,7 @@ cs_config_fini(struct cs_config *c)
 	free(c->station);
 	free(c->docks);
 	free(c->socket);
+	free(c->media_probe);
 	for (size_t i = 0; i < c->n_inboxes; i++)
 		free(c->inboxes[i]);
 	for (size_t i = 0; i < c->n_patterns; i++)
@@ -267,6 +273,38 @@ handler(void *user, const char *section, const char *name, const char *value)
 				    "3650d), not '%s'",
 				    value);
 			c->fixity_period_s = n;
+			return 1;
+		}
+	} else if (strcmp(section, "media") == 0) {
+		if (strcmp(name, "enabled") == 0) {
+			if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+				c->media_enabled = 1;
+			else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+				c->media_enabled = 0;
+			else
+				BAD("enabled must be 'yes' or 'no', not '%s'", value);
+			return 1;
+		}
+		if (strcmp(name, "probe") == 0) {
+			if (value[0] != '/')
+				BAD("probe must be an absolute path (of custos-probe), not '%s'",
+				    value);
+			return set_str(l, &c->media_probe, value);
+		}
+		if (strcmp(name, "timeout") == 0) {
+			if (parse_duration(value, &n) < 0 || n == 0 || n > 86400)
+				BAD("timeout must be a duration such as 120s or 10m (up to 1d), "
+				    "not '%s'",
+				    value);
+			c->media_timeout_s = n;
+			return 1;
+		}
+		if (strcmp(name, "memory") == 0) {
+			if (parse_uint(value, UINT64_MAX, &n, 1) < 0 || n < ((uint64_t)64 << 20))
+				BAD("memory must be a size such as 1G or 512M (at least 64M), "
+				    "not '%s'",
+				    value);
+			c->media_memory = n;
 			return 1;
 		}
 	} else {

@@ -33,6 +33,10 @@ struct cs_config {
 	int fixity_enabled;     /* re-hash stored blobs on a schedule */
 	uint64_t fixity_rate;   /* bytes per second read by the fixity checks */
 	uint64_t fixity_period_s; /* every blob is checked again within this many seconds */
+	int media_enabled;      /* make a media record of every item (daemon/media.c) */
+	char *media_probe;      /* the media worker (default: CUSTOS_PROBE, else installed) */
+	uint64_t media_timeout_s; /* the worker is killed after this long */
+	uint64_t media_memory;  /* the worker's address-space limit, bytes */
 };
 
 void cs_config_init(struct cs_config *c);

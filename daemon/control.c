@@ -19,6 +19,7 @@
 #include "custos/store.h"
 #include "dock.h"
 #include "fixity.h"
+#include "media.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -80,7 +81,8 @@ status_json(struct daemon *d)
 		json_object_set_new(j, "needed_bytes", json_integer((json_int_t)d->full_need));
 	}
 	if (j != NULL && (json_object_set_new(j, "orphans", orphans_json(d)) < 0 ||
-	                     json_object_set_new(j, "fixity", fixity_status(d)) < 0)) {
+	                     json_object_set_new(j, "fixity", fixity_status(d)) < 0 ||
+	                     json_object_set_new(j, "media", media_status(d)) < 0)) {
 		json_decref(j);
 		j = NULL;
 	}

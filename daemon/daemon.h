@@ -108,6 +108,7 @@ struct daemon {
 	struct dock *docks;
 
 	struct fixity *fixity; /* scheduled fixity (fixity.c) */
+	struct media *media;   /* the media stage (media.c) */
 
 	uint64_t secured, released, refused, duplicates;
 	uint64_t checkpointed_size;

@@ -26,6 +26,7 @@
 
 #include "checkpoint.h"
 #include "fixity.h"
+#include "media.h"
 #include "config.h"
 #include "control.h"
 #include "custos/case.h"
@@ -182,6 +183,7 @@ begin_stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	fixity_stop(d);
+	media_stop(d);
 	if (d->control_open)
 		uv_close((uv_handle_t *)&d->control, NULL);
 	/* Queued work items still run to completion; uv_run returns after them. */
@@ -311,6 +313,7 @@ daemon_fini(struct daemon *d, int status)
 	free(d->table);
 	dock_stop(d);
 	fixity_free(d);
+	media_free(d);
 	cs_store_close(d->st);
 	if (d->loop != NULL)
 		(void)uv_loop_close(d->loop); /* UV_EBUSY after a failed start */
@@ -442,10 +445,13 @@ main(int argc, char **argv)
 	}
 	d.checkpointed_size = cs_store_size(d.st);
 
-	/* Room in libuv's pool for `concurrency` files plus checkpoints, receipts and fixity. */
+	/*
+	 * Room in libuv's pool for `concurrency` files plus checkpoints, receipts,
+	 * fixity and the media stage.
+	 */
 	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
 		char n[16];
-		snprintf(n, sizeof(n), "%u", d.cfg.concurrency + 3);
+		snprintf(n, sizeof(n), "%u", d.cfg.concurrency + 4);
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
 	d.loop = uv_default_loop();
@@ -474,7 +480,7 @@ main(int argc, char **argv)
 	uv_timer_start(&d.checkpoint, on_checkpoint, 2000, 2000);
 	if (orphans_start(&d) < 0)
 		return daemon_fini(&d, 3);
-	if (fixity_start(&d) < 0) {
+	if (fixity_start(&d) < 0 || media_start(&d) < 0) {
 		logmsg(0, "cannot start: out of memory");
 		return daemon_fini(&d, 3);
 	}

@@ -27,6 +27,7 @@
 static const char *const dbi_names[CS_DBI_COUNT] = {
 	"items", "by_sha", "by_case", "by_officer", "by_device", "by_time", "item_events",
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
+	"media_todo",
 };
 
 static int
@@ -181,7 +182,7 @@ cs__json_canonical(const json_t *v, size_t *len)
 
 /*
  * MDB_CORRUPTED when the main table names table `name` ("cases" since schema
- * 2, "fixity_due" since 3): a catalog with it has the schema number that
+ * 2, "fixity_due" since 3, "media_todo" since 4): a catalog with it has the schema number that
  * made it. 0 when there is no such table.
  */
 static int
@@ -198,7 +199,8 @@ has_table(MDB_txn *txn, const char *name)
 /*
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
- * number), or schema 2 without the fixity tables (0.2.0 before them). Any
+ * number), schema 2 without the fixity tables (0.2.0 before them), or
+ * schema 3 without media_todo (0.2.0 before media records). Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -220,11 +222,11 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	rc = mdb_get(txn, meta, &k, &d);
 	if (rc == 0 && d.mv_size != 8)
 		return MDB_CORRUPTED;
-	if (rc == 0)
-		schema = get_be64(d.mv_data);
-	else if (rc != MDB_NOTFOUND)
+	if (rc == 0 && (schema = get_be64(d.mv_data)) == 0)
+		return MDB_CORRUPTED; /* a "schema" key always has a number: damage */
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	else if ((rc = has_table(txn, "cases")) != 0)
+	if (rc != 0 && (rc = has_table(txn, "cases")) != 0)
 		return rc; /* no "schema" beside this version's tables: damage */
 	k.mv_size = sizeof(zkey) - 1;
 	k.mv_data = (void *)zkey;
@@ -236,10 +238,12 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2)
+	if (schema != 0 && schema != 2 && schema != 3)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
+	if (schema == 3 && (rc = has_table(txn, "media_todo")) != 0)
+		return rc; /* schema 3 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -1025,6 +1029,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		if (rc == 0)
 			rc = cs__fixity_index(c, txn, id, rec);
 		if (rc == 0)
+			rc = cs__media_index(c, txn, id);
+		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
 		if (rc == 0) {
 			k.mv_size = 32;
@@ -1087,20 +1093,24 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 				rc = meta_put(c, txn, "replica_cp",
 				    (uint64_t)json_integer_value(ts));
 		} else if (kind != NULL && strcmp(kind, "blob") == 0) {
-			rc = id != NULL ? get_item_raw(c, txn, id, &rec) : MDB_NOTFOUND;
-			if (rc == ENOMEM)
+			rc = event_item(c, txn, ev, "replica event names an unknown evidence id",
+			    &id, &rec, why);
+			if (rc != 0)
 				goto out;
-			if (rc != 0) {
-				*why = "replica event names an unknown evidence id";
-				rc = -1;
-				goto out;
-			}
 			rc = cs__replica_project(ev, a->seq, rec, why);
 			if (rc == 0)
 				rc = put_item(c, txn, id, rec);
 		} else {
 			rc = 0; /* a kind of replica from a later version: kept */
 		}
+	} else if (strcmp(type, "media") == 0) {
+		rc = event_item(c, txn, ev, "media event names an unknown evidence id", &id, &rec,
+		    why);
+		if (rc != 0)
+			goto out;
+		rc = cs__media_project(c, txn, ev, a->seq, id, rec, why);
+		if (rc == 0)
+			rc = put_item(c, txn, id, rec);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));

@@ -29,6 +29,7 @@ enum {
 	CS_DBI_MEMBERS,     /* case key | 0x00 | id -> membership (canonical JSON) */
 	CS_DBI_FIXITY_DUE,  /* last check (or ingest) ms, 8 bytes big-endian | id -> "" */
 	CS_DBI_FIXITY,      /* "last" -> latest fixity check; "damaged:" id -> a check not ok */
+	CS_DBI_MEDIA_TODO,  /* id -> "": the items that have no media record yet */
 	CS_DBI_COUNT
 };
 
@@ -71,7 +72,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 3
+#define CS__CATALOG_SCHEMA 4
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -173,6 +174,16 @@ int cs__replica_project(json_t *ev, uint64_t seq, json_t *rec, const char **why)
 int cs__catalog_replica_cp(struct cs__catalog *c, MDB_txn *txn, uint64_t *size);
 int cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
 int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char *id, json_t *rec, const char **why);
+/*
+ * The media part of the projection (lib/media.c), in apply's write
+ * transaction, returning LMDB codes: cs__media_index puts a new item in the
+ * media_todo index; cs__media_project applies a "media" event to item `id`
+ * (its record `rec` changed in place, stored by the caller) and takes it out
+ * of media_todo; -1 with *why set when the event does not fit.
+ */
+int cs__media_index(struct cs__catalog *c, MDB_txn *txn, const char *id);
+int cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,

@@ -109,6 +109,9 @@ int cmd_amend(int argc, char **argv, struct opts *o);
 int cmd_fixity(int argc, char **argv, struct opts *o);      /* cmd_fixity.c */
 int cmd_push(int argc, char **argv, struct opts *o);        /* cmd_remote.c */
 int cmd_replicas(int argc, char **argv, struct opts *o);
+int cmd_media(int argc, char **argv, struct opts *o);       /* cmd_media.c */
+/* show's text: the item's media record (cmd_media.c). */
+void media_show_item(json_t *rec);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

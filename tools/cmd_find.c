@@ -96,10 +96,10 @@ static const char usage_show[] =
     "usage: custos show ID [--history] [--store DIR] [--json]\n"
     "\n"
     "Prints the evidence record ID: its facts, every sighting (each arrival of the\n"
-    "bytes) with its current values, every case file it is in with its stage, and\n"
-    "every ledger event about it. --history also shows where each corrected value\n"
-    "came from: the old value, the correcting ledger event, its time, who made it\n"
-    "and why.\n";
+    "bytes) with its current values, every case file it is in with its stage, its\n"
+    "media record (custos media) and every ledger event about it. --history also\n"
+    "shows where each corrected value came from: the old value, the correcting\n"
+    "ledger event, its time, who made it and why.\n";
 
 int
 cmd_show(int argc, char **argv, struct opts *o)
@@ -141,7 +141,7 @@ cmd_show(int argc, char **argv, struct opts *o)
 		{
 			char *s;
 			if (strcmp(key, "seen") == 0 || strcmp(key, "cases") == 0 ||
-			    strcmp(key, "corrections") == 0)
+			    strcmp(key, "corrections") == 0 || strcmp(key, "media") == 0)
 				continue; /* printed below */
 			s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
 			printf("%-16s %s\n", key,
@@ -149,6 +149,7 @@ cmd_show(int argc, char **argv, struct opts *o)
 			free(s);
 		}
 		case_show_item(rec, history);
+		media_show_item(rec);
 		printf("events:\n");
 		json_array_foreach(evs, i, e)
 		{

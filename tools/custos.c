@@ -39,6 +39,7 @@ static const struct {
 	{"fixity", cmd_fixity, "when each blob was last re-hashed; re-hash items now"},
 	{"push", cmd_push, "send blobs, records and checkpoints to the remote bucket"},
 	{"replicas", cmd_replicas, "list the confirmed remote copies of an item"},
+	{"media", cmd_media, "identify and probe items; list those without a media record"},
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
 	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
 	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},

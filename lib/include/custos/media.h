@@ -1,0 +1,93 @@
+/*
+ * Media identity: what every secured file is, recorded once per item as a
+ * ledger event "media" (in the manner of PREMIS: the item, its digest, the
+ * outcome, the tool and its library versions, the agent) and kept in the
+ * item's record as "media". Files are identified with libmagic (documents,
+ * photos, scanned forms: their type, nothing else is done to them) and media
+ * are probed with libavformat, in a separate sandboxed worker process
+ * (custos-probe) that gets only the one blob's descriptor, read-only, and is
+ * killed when it outlives its time limit. A file that cannot be read
+ * (truncated, corrupt, empty, a worker that crashed or hung) is recorded with
+ * status "unreadable" and the reason: it is evidence all the same.
+ *
+ * The record ("media" in the item record, docs/formats.md):
+ *   {"status": "ok" | "unreadable", "reason"?, "kind": "video" | "audio" |
+ *    "image" | "document" | "other" | "empty" | "unknown", "mime", "type"
+ *    (libmagic's description), "container" (libavformat's demuxer),
+ *    "container_name", "duration_us", "creation_time", "make", "model",
+ *    "location": {"iso6709", "lat", "lon", "alt"?}, "streams": [{"index",
+ *    "type", "codec", "codec_tag", "width", "height", "frame_rate",
+ *    "sample_rate", "channels", "duration_us"}], "data_tracks": [{"index",
+ *    "codec", "codec_tag"}], "tool": {"name", "version", "libavformat",
+ *    "libavcodec", "libavutil", "libmagic"}, "seq", "time"}
+ * Members are left out when unknown. Derivatives (issue 10, part 2) will be
+ * events of their own, listed beside it in the record.
+ *
+ * Nothing here schedules: custosd runs cs_media_process as a later stage
+ * (daemon/media.c), `custos media process` runs it in the foreground.
+ */
+#ifndef CUSTOS_MEDIA_H
+#define CUSTOS_MEDIA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct cs_store;
+
+/* The software that asked for the record, recorded as the event's "agent". */
+struct cs_media_agent {
+	const char *name;    /* "custosd", "custos" */
+	const char *version; /* its version */
+};
+
+/* The worker's limits; 0 in a field: its default. */
+struct cs_media_limits {
+	uint64_t wall_ms;   /* killed after this long (default 120 s) */
+	uint64_t cpu_s;     /* RLIMIT_CPU (default 60 s) */
+	uint64_t mem_bytes; /* RLIMIT_AS (default 1 GiB; not set in sanitizer builds) */
+};
+
+/*
+ * Identifies and probes item `id`: opens its blob read-only, runs the worker
+ * `probe` (the path of custos-probe) on it under `lim` (NULL: defaults), and
+ * writes the "media" event. A worker that fails, crashes, hangs or cannot be
+ * started is an "unreadable" record with the reason, not an error. *record
+ * (optional, new reference): the record written; *seq (optional): the
+ * event's ledger index. Returns 0, CS_ENOTFOUND for an unknown id, -EBADF if
+ * the store is not open for writing, -ENOENT if the blob is missing (nothing
+ * is written: fixity reports it), -ENOMEM, or the store's error. Any thread;
+ * blocks until the worker ends.
+ */
+int cs_media_process(struct cs_store *st, const char *id, const char *probe,
+    const struct cs_media_limits *lim, const struct cs_media_agent *agent, json_t **record,
+    uint64_t *seq);
+
+/*
+ * The items that have no media record yet, in id order: at most `max` ids as
+ * a JSON array (new reference) in *ids; *pending: how many there are in all.
+ */
+int cs_media_pending(struct cs_store *st, size_t max, json_t **ids, uint64_t *pending);
+
+/*
+ * The worker's side (custos-probe). cs_media_sandbox confines the calling
+ * process before it reads anything: no new privileges, its own empty network
+ * namespace, a Landlock ruleset that allows no file system access and no TCP
+ * (descriptors already open stay usable). Returns 0, or -errno of the first
+ * step that failed (a kernel without Landlock: -EOPNOTSUPP, the rest done).
+ */
+int cs_media_sandbox(void);
+/*
+ * Loads libmagic's database; call before cs_media_sandbox (it opens files).
+ * Returns 0 or CS_EFORMAT.
+ */
+int cs_media_probe_init(void);
+/*
+ * Identifies and probes the file open on `fd` (read with pread only) and
+ * returns its record in *out (new reference): status, kind, mime, ... as
+ * above, without "seq" and "time". 0 or -ENOMEM.
+ */
+int cs_media_probe_fd(int fd, json_t **out);
+
+#endif

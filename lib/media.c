@@ -1,0 +1,418 @@
+/*
+ * Media records (custos/media.h): running the sandboxed worker custos-probe
+ * on one blob under resource limits and a wall-clock kill, turning what it
+ * says (or how it died) into the record, and writing the "media" event; and
+ * the catalog's projection of those events (the record in the item, the
+ * media_todo index of items that have none yet), which cs__catalog_apply
+ * calls for every ingest and media event, first written or replayed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "catalog.h"
+#include "custos/error.h"
+#include "custos/media.h"
+#include "store_internal.h"
+#include "util.h"
+
+#define OUT_MAX (1u << 20) /* a worker's answer longer than this is not believed */
+#define WALL_MS_DEFAULT 120000
+#define CPU_S_DEFAULT 60
+#define MEM_DEFAULT ((uint64_t)1 << 30)
+
+/* The worker's exit statuses besides 0 (tools/custos-probe.c). */
+enum { PROBE_ESANDBOX = 3, PROBE_EMAGIC = 4, PROBE_ENOMEM = 5 };
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_AS_LIMIT 1 /* the sanitizers reserve terabytes of address space */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_AS_LIMIT 1
+#endif
+#endif
+
+/* ---- the projection ---- */
+
+int
+cs__media_index(struct cs__catalog *c, MDB_txn *txn, const char *id)
+{
+	MDB_val k = {strlen(id), (void *)id}, d = {0, ""};
+
+	return k.mv_size > 0 && k.mv_size <= 480 ?
+	    mdb_put(txn, c->dbi[CS_DBI_MEDIA_TODO], &k, &d, 0) : 0;
+}
+
+int
+cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char *id, json_t *rec, const char **why)
+{
+	const char *sha = json_string_value(json_object_get(ev, "sha256"));
+	const char *rsha = json_string_value(json_object_get(rec, "sha256"));
+	json_t *m = json_object_get(ev, "media"), *copy;
+	const char *status = json_string_value(json_object_get(m, "status"));
+	MDB_val k = {strlen(id), (void *)id};
+	int rc;
+
+	if (status == NULL ||
+	    (strcmp(status, "ok") != 0 && strcmp(status, "unreadable") != 0)) {
+		*why = "media event has no valid status";
+		return -1;
+	}
+	if (sha == NULL || rsha == NULL || strcmp(sha, rsha) != 0) {
+		*why = "media event's sha256 is not the item's";
+		return -1;
+	}
+	copy = json_deep_copy(m);
+	if (copy == NULL ||
+	    json_object_set_new(copy, "seq", json_integer((json_int_t)seq)) < 0 ||
+	    json_object_set(copy, "time", json_object_get(ev, "time")) < 0 ||
+	    json_object_set_new(rec, "media", copy) < 0)
+		return ENOMEM;
+	if (k.mv_size == 0 || k.mv_size > 480)
+		return 0;
+	rc = mdb_del(txn, c->dbi[CS_DBI_MEDIA_TODO], &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- the worker ---- */
+
+static int
+above_stdio(int fd)
+{
+	int n;
+
+	if (fd >= 3)
+		return fd;
+	n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	return n < 0 ? -errno : n;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static void
+child(int blob, int out, int null, const char *probe, const struct cs_media_limits *lim)
+{
+	struct rlimit r;
+	char *const argv[] = {(char *)"custos-probe", NULL};
+
+	if (dup2(blob, 0) < 0 || dup2(out, 1) < 0 || dup2(null, 2) < 0)
+		_exit(125);
+	for (int fd = 3; fd < 1024; fd++)
+		(void)close(fd);
+	/* Limits that cannot be set: the worker does not run (fail closed). */
+	r.rlim_cur = r.rlim_max = lim->cpu_s;
+	if (setrlimit(RLIMIT_CPU, &r) < 0)
+		_exit(125);
+#ifndef NO_AS_LIMIT
+	r.rlim_cur = r.rlim_max = lim->mem_bytes;
+	if (setrlimit(RLIMIT_AS, &r) < 0)
+		_exit(125);
+#endif
+	r.rlim_cur = r.rlim_max = 0;
+	if (setrlimit(RLIMIT_FSIZE, &r) < 0 || setrlimit(RLIMIT_CORE, &r) < 0)
+		_exit(125);
+	r.rlim_cur = r.rlim_max = 32;
+	if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+		_exit(125);
+	execv(probe, argv);
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* The record of a worker that gave no answer: status unreadable, `reason`. */
+static json_t *
+failed_record(const char *reason)
+{
+	return json_pack("{s:s, s:s, s:s}", "status", "unreadable", "kind", "unknown", "reason",
+	    reason);
+}
+
+/*
+ * Runs the worker on `blob`: *rec is its record, or one saying why there is
+ * none. Returns 0, -ENOMEM, or -errno when the worker could not be started
+ * or confined (no record: try again later).
+ */
+static int
+run_worker(int blob, const char *probe, const struct cs_media_limits *lim, json_t **rec)
+{
+	char *buf = NULL, why[256];
+	int p[2] = {-1, -1}, null = -1, st = 0, rc = 0, killed = 0, over = 0;
+	size_t len = 0;
+	uint64_t deadline = mono_ms() + lim->wall_ms;
+	pid_t pid;
+	json_t *j = NULL;
+
+	buf = malloc(OUT_MAX + 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	if (pipe2(p, O_CLOEXEC) < 0 || (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((p[0] = above_stdio(p[0])) < 0 || (p[1] = above_stdio(p[1])) < 0 ||
+	    (null = above_stdio(null)) < 0) {
+		rc = -EMFILE;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (pid == 0)
+		child(blob, p[1], null, probe, lim);
+	close(p[1]);
+	p[1] = -1;
+	for (;;) {
+		struct pollfd pf = {p[0], POLLIN, 0};
+		uint64_t now = mono_ms();
+		ssize_t n;
+		int pr;
+
+		if (now >= deadline) {
+			kill(pid, SIGKILL);
+			killed = 1;
+			break;
+		}
+		pr = poll(&pf, 1, (int)(deadline - now < 1000 ? deadline - now : 1000));
+		if (pr < 0 && errno != EINTR) {
+			kill(pid, SIGKILL);
+			killed = 1;
+			break;
+		}
+		if (pr <= 0)
+			continue;
+		n = read(p[0], buf + len, OUT_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == OUT_MAX) {
+			kill(pid, SIGKILL);
+			over = 1;
+			break;
+		}
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	buf[len] = '\0';
+	if (killed) {
+		snprintf(why, sizeof(why), "the probe did not finish within its time limit of "
+		                           "%llu s and was killed",
+		    (unsigned long long)(lim->wall_ms / 1000));
+	} else if (over) {
+		snprintf(why, sizeof(why), "the probe's answer was larger than %u bytes",
+		    OUT_MAX);
+	} else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU) {
+		snprintf(why, sizeof(why), "the probe used more than its CPU time limit of %llu "
+		                           "s and was killed",
+		    (unsigned long long)lim->cpu_s);
+	} else if (WIFSIGNALED(st)) {
+		const char *s = sigabbrev_np(WTERMSIG(st));
+		snprintf(why, sizeof(why), "the probe crashed (signal %d, SIG%s)%s", WTERMSIG(st),
+		    s != NULL ? s : "?",
+		    WTERMSIG(st) == SIGABRT || WTERMSIG(st) == SIGKILL ?
+		        "; it may have run out of its memory limit" : "");
+	} else if (WEXITSTATUS(st) == PROBE_ENOMEM) {
+		snprintf(why, sizeof(why), "the probe ran out of its memory limit (%llu MiB)",
+		    (unsigned long long)(lim->mem_bytes >> 20));
+	} else if (WEXITSTATUS(st) == PROBE_ESANDBOX || WEXITSTATUS(st) == PROBE_EMAGIC ||
+	    WEXITSTATUS(st) >= 126) {
+		rc = WEXITSTATUS(st) == PROBE_ESANDBOX || WEXITSTATUS(st) == 125 ? -EPERM :
+		    WEXITSTATUS(st) == 127 ? -ENOENT : -ENOEXEC;
+		goto out; /* no record: the worker could not run, the file was not read */
+	} else if (WEXITSTATUS(st) != 0) {
+		snprintf(why, sizeof(why), "the probe failed (exit status %d)", WEXITSTATUS(st));
+	} else {
+		int oom = 0;
+		j = cs__json_load(buf, len, JSON_REJECT_DUPLICATES, &oom);
+		if (j == NULL && oom) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (!json_is_object(j) || !json_is_string(json_object_get(j, "status"))) {
+			json_decref(j);
+			j = NULL;
+			snprintf(why, sizeof(why), "the probe's answer is not a record");
+		}
+	}
+	if (j == NULL)
+		j = failed_record(why);
+	if (j == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	*rec = j;
+out:
+	free(buf);
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (null >= 0)
+		close(null);
+	return rc;
+}
+
+/* The record's tool: the worker's library versions, and custos's own version. */
+static int
+tool_of(json_t *rec, const struct cs_media_agent *agent)
+{
+	json_t *tool = json_object_get(rec, "tool");
+
+	if (!json_is_object(tool)) {
+		tool = json_pack("{s:s}", "name", "custos-probe");
+		if (tool == NULL || json_object_set_new(rec, "tool", tool) < 0)
+			return -ENOMEM;
+	}
+	return json_object_set_new(tool, "version", json_string(agent->version)) < 0 ? -ENOMEM :
+										    0;
+}
+
+int
+cs_media_process(struct cs_store *st, const char *id, const char *probe,
+    const struct cs_media_limits *lim, const struct cs_media_agent *agent, json_t **record,
+    uint64_t *seq)
+{
+	struct cs_media_limits l = {WALL_MS_DEFAULT, CPU_S_DEFAULT, MEM_DEFAULT};
+	char path[CS_BLOB_PATH_MAX];
+	json_t *rec = NULL, *m = NULL, *ev = NULL;
+	MDB_txn *txn = NULL;
+	const char *sha;
+	struct stat sb;
+	uint64_t s = 0;
+	int fd = -1, rc;
+
+	if (st->lockfd < 0)
+		return -EBADF;
+	if (lim != NULL) {
+		l.wall_ms = lim->wall_ms ? lim->wall_ms : l.wall_ms;
+		l.cpu_s = lim->cpu_s ? lim->cpu_s : l.cpu_s;
+		l.mem_bytes = lim->mem_bytes ? lim->mem_bytes : l.mem_bytes;
+	}
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		return rc;
+	rc = cs__cat_get(txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), &rec);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? CS_ENOTFOUND : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+	sha = json_string_value(json_object_get(rec, "sha256"));
+	if (sha == NULL || strlen(sha) != 64) {
+		rc = CS_ESTORE;
+		goto out;
+	}
+	/* Only the blob, secured before: its record exists, so the bytes are durable. */
+	cs__blob_path(sha, path, sizeof(path));
+	fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0)
+		fd = above_stdio(fd); /* the worker's 0, 1 and 2 are set from it and the pipe */
+	if (fd < 0) {
+		rc = errno == ELOOP || errno == ENOTDIR ? -ENOENT : -errno;
+		goto out;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = run_worker(fd, probe, &l, &m);
+	if (rc == 0)
+		rc = tool_of(m, agent);
+	if (rc < 0)
+		goto out;
+	ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "media", "id", id,
+	    "sha256", sha, "media", m, "agent", "name", agent->name, "version", agent->version);
+	if (ev == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (st->failed) {
+		rc = CS_EFAILED;
+	} else {
+		pthread_mutex_lock(&st->wlock);
+		rc = st->failed ? CS_EFAILED : cs__store_commit(st, &ev, 1, &s);
+		pthread_mutex_unlock(&st->wlock);
+	}
+	if (rc < 0)
+		goto out;
+	if (record != NULL) {
+		json_t *r = json_object_get(json_object_get(ev, "media"), "status") != NULL ?
+		    json_deep_copy(json_object_get(ev, "media")) : NULL;
+		if (r != NULL) {
+			json_object_set_new(r, "seq", json_integer((json_int_t)s));
+			json_object_set(r, "time", json_object_get(ev, "time"));
+		}
+		*record = r;
+	}
+	if (seq != NULL)
+		*seq = s;
+out:
+	if (fd >= 0)
+		close(fd);
+	json_decref(ev);
+	json_decref(m);
+	json_decref(rec);
+	return rc;
+}
+
+/* ---- catch-up ---- */
+
+int
+cs_media_pending(struct cs_store *st, size_t max, json_t **ids, uint64_t *pending)
+{
+	json_t *arr = json_array();
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	MDB_stat ms = {0};
+	int rc;
+
+	if (arr == NULL)
+		return -ENOMEM;
+	rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc < 0)
+		goto out;
+	rc = mdb_stat(txn, st->cat.dbi[CS_DBI_MEDIA_TODO], &ms);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, st->cat.dbi[CS_DBI_MEDIA_TODO], &cur);
+	for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &d, MDB_FIRST) : rc;
+	     rc == 0 && json_array_size(arr) < max; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (json_array_append_new(arr, json_stringn(k.mv_data, k.mv_size)) < 0) {
+			rc = ENOMEM;
+			break;
+		}
+	}
+	rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rc < 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*ids = arr;
+	*pending = ms.ms_entries;
+	return 0;
+}

@@ -1,0 +1,148 @@
+/*
+ * Unit tests of lib/media.c: the items without a media record (media_todo)
+ * and how a record leaves them; a worker that cannot be run writes nothing;
+ * a catalog of schema 3 (no media_todo) is upgraded on open, its pending
+ * items found again from the ledger.
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custos/error.h"
+#include "custos/ingest.h"
+#include "custos/media.h"
+#include "custos/store.h"
+#include "tap.h"
+
+static char base[256];
+static const struct cs_media_agent agent = {"test", "0"};
+
+static void
+ingest(struct cs_store *st, const char *name, size_t len, struct cs_ingest_result *res)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	f = fopen(path, "wb");
+	for (size_t i = 0; f != NULL && i < len; i++)
+		fputc(rand() & 0xff, f);
+	if (f == NULL || fclose(f) != 0 ||
+	    cs_store_ingest_path(st, path, &(struct cs_meta){0}, res) != 0) {
+		fprintf(stderr, "ingest %s failed\n", path);
+		exit(2);
+	}
+}
+
+static uint64_t
+pending(struct cs_store *st)
+{
+	json_t *ids = NULL;
+	uint64_t n = 0;
+
+	if (st == NULL || cs_media_pending(st, 10, &ids, &n) != 0)
+		return UINT64_MAX;
+	json_decref(ids);
+	return n;
+}
+
+/* Makes the catalog what custos 0.2.0 before media records wrote: schema 3, no media_todo. */
+static int
+make_schema3(const char *store)
+{
+	char dir[512];
+	uint8_t three[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {6, "schema"}, d = {8, three};
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/catalog", store);
+	rc = mdb_env_create(&env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, 32);
+	if (rc == 0)
+		rc = mdb_env_open(env, dir, 0, 0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "media_todo", 0, &dbi);
+	if (rc == 0)
+		rc = mdb_drop(txn, dbi, 1);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", 0, &dbi);
+	if (rc == 0)
+		rc = mdb_put(txn, dbi, &k, &d, 0);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
+}
+
+int
+main(void)
+{
+	struct cs_ingest_result a, b, c;
+	struct cs_store *st = NULL;
+	const char *probe = getenv("CUSTOS_PROBE");
+	json_t *rec = NULL, *ids = NULL;
+	char store[300], missing[320];
+	uint64_t seq = 0, n = 0;
+
+	snprintf(base, sizeof(base), "%s/custos-media-XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (probe == NULL || mkdtemp(base) == NULL)
+		return 2;
+	snprintf(store, sizeof(store), "%s/store", base);
+	snprintf(missing, sizeof(missing), "%s/no-such-probe", base);
+	if (cs_store_init(store, "md") != 0 ||
+	    cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL) != 0)
+		return 2;
+	ingest(st, "a", 5000, &a);
+	ingest(st, "b", 100, &b);
+	ingest(st, "c", 0, &c);
+	is_int(pending(st), 3, "three items without a media record");
+	is_int(cs_media_pending(st, 2, &ids, &n), 0, "pending, at most 2");
+	is_int(json_array_size(ids), 2, "... two listed");
+	is_int(n, 3, "... three in all");
+	json_decref(ids);
+
+	is_int(cs_media_process(st, a.id, missing, NULL, &agent, &rec, &seq), -ENOENT,
+	    "a worker that does not exist: -ENOENT");
+	is_int(pending(st), 3, "... and no record written");
+	is_int(cs_media_process(st, "md-nosuchitem", probe, NULL, &agent, &rec, &seq),
+	    CS_ENOTFOUND, "an unknown id: CS_ENOTFOUND");
+
+	is_int(cs_media_process(st, a.id, probe, NULL, &agent, &rec, &seq), 0, "probe a");
+	ok(strcmp(json_string_value(json_object_get(rec, "status")), "unreadable") == 0,
+	    "random bytes are unreadable");
+	ok(json_string_value(json_object_get(rec, "reason")) != NULL, "... with a reason");
+	ok(json_integer_value(json_object_get(rec, "seq")) == (json_int_t)seq && seq == 3,
+	    "... the record names its event");
+	json_decref(rec);
+	is_int(pending(st), 2, "a left the pending items");
+	is_int(cs_media_process(st, c.id, probe, NULL, &agent, &rec, &seq), 0, "probe c");
+	ok(strstr(json_string_value(json_object_get(rec, "reason")), "empty") != NULL,
+	    "an empty file: unreadable, empty");
+	json_decref(rec);
+	is_int(pending(st), 1, "one pending");
+	cs_store_close(st);
+	st = NULL;
+
+	is_int(make_schema3(store), 0, "the catalog made schema 3, without media_todo");
+	is_int(cs_store_open(&st, store, CS_OPEN_READ, NULL, NULL), 0, "a reader opens it");
+	is_int(pending(st), 1, "... upgraded: the one item without a record is pending");
+	cs_store_close(st);
+	st = NULL;
+	is_int(cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL), 0, "a writer opens it");
+	is_int(pending(st), 1, "... one pending");
+	is_int(cs_media_process(st, b.id, probe, NULL, &agent, NULL, NULL), 0, "probe b");
+	is_int(pending(st), 0, "none pending");
+	cs_store_close(st);
+	return tap_done();
+}
