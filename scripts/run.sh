@@ -42,6 +42,10 @@ root = $VAR/docks
 settle_seconds = 2
 release = keep
 
+[media]
+; the media worker of this build (an installed custosd finds its own)
+probe = $PWD/build/tools/custos-probe
+
 [log]
 level = info
 EOF
