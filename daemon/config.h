@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define CFG_MAX_INBOXES 64
+#define CFG_MAX_ROLES 256
 
 struct cs_config {
 	char *store;        /* store root */
@@ -33,6 +34,13 @@ struct cs_config {
 	int fixity_enabled;     /* re-hash stored blobs on a schedule */
 	uint64_t fixity_rate;   /* bytes per second read by the fixity checks */
 	uint64_t fixity_period_s; /* every blob is checked again within this many seconds */
+	/* [roles]: user name or uid -> role; [access]: the configurable rules (custos/access.h) */
+	char *role_user[CFG_MAX_ROLES];
+	char *role_name[CFG_MAX_ROLES];
+	size_t n_roles;
+	char *access[6]; /* view_free, approver, filers, markers, readers, conclusive; NULL: default */
+	uint64_t approval_period_s; /* an approval without --until is valid this long */
+	unsigned socket_mode;       /* the control socket's permissions */
 };
 
 void cs_config_init(struct cs_config *c);
@@ -45,5 +53,9 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
+/* The role of user `name` (uid `uid`) from [roles], or NULL. */
+const char *cs_config_role(const struct cs_config *c, const char *name, long uid);
+/* The names of the [access] settings, in the order of c->access. */
+extern const char *const cs_config_access_keys[6];
 
 #endif

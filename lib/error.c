@@ -45,6 +45,8 @@ cs_strerror(int err)
 		return "file has more than one hard link";
 	case CS_ESEALED:
 		return "the case file is sealed: nothing may be added, removed or corrected in it";
+	case CS_EDENIED:
+		return "refused by an access rule";
 	case CS_ECONFLICT:
 		return "checkpoint would be inconsistent with an earlier one";
 	}

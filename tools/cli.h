@@ -107,6 +107,14 @@ int cmd_tiles(int argc, char **argv, struct opts *o);       /* cmd_tiles.c */
 int cmd_case(int argc, char **argv, struct opts *o);        /* case.c */
 int cmd_amend(int argc, char **argv, struct opts *o);
 int cmd_fixity(int argc, char **argv, struct opts *o);      /* cmd_fixity.c */
+int cmd_request(int argc, char **argv, struct opts *o);     /* cmd_access.c */
+int cmd_approve(int argc, char **argv, struct opts *o);
+int cmd_deny(int argc, char **argv, struct opts *o);
+int cmd_conclusive(int argc, char **argv, struct opts *o);
+int cmd_view(int argc, char **argv, struct opts *o);
+int cmd_get(int argc, char **argv, struct opts *o);
+int cmd_search(int argc, char **argv, struct opts *o);
+int cmd_register(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

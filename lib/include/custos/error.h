@@ -26,6 +26,7 @@ enum {
 	CS_ELINKED = -20015,   /* source file has more than one hard link */
 	CS_ESOURCE = -20016,   /* reading the source file failed (an I/O error) */
 	CS_ESEALED = -20017,   /* the case file is sealed: nothing is added, removed or corrected */
+	CS_EDENIED = -20018,   /* refused by an access rule (custos/access.h names it) */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */
