@@ -335,7 +335,7 @@ check_item(struct cs_store *st, MDB_txn *txn, const struct cs_access_policy *pol
 		rc = member(st, txn, json_string_value(json_object_get(rec, "key")), id);
 		if (rc == CS_ENOTFOUND) {
 			json_decref(irec);
-			return CS_RULE_OTHER_ITEM;
+			return CS_RULE_OTHER_CASE;
 		}
 		*err = rc;
 	}

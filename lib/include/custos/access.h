@@ -34,7 +34,7 @@
 #define CS_RULE_PENDING "approval-pending"          /* not decided yet */
 #define CS_RULE_DENIED "approval-denied"            /* the request was denied */
 #define CS_RULE_OTHER_ACTION "approval-other-action" /* approved for another action */
-#define CS_RULE_OTHER_CASE "approval-other-case"    /* approved for another case file */
+#define CS_RULE_OTHER_CASE "approval-other-case"    /* for another case (item not in it) */
 #define CS_RULE_OTHER_ITEM "approval-other-item"    /* the item is not one it names */
 #define CS_RULE_EXPIRED "approval-expired"          /* its period is over (or not begun) */
 #define CS_RULE_NOT_YOURS "approval-not-yours"      /* filed by another user */
