@@ -223,9 +223,11 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		return MDB_CORRUPTED;
 	if (rc == 0)
 		schema = get_be64(d.mv_data);
-	else if (rc != MDB_NOTFOUND)
+	if (rc == 0 && schema == 0)
+		return MDB_CORRUPTED; /* no custos writes 0: a flipped bit, not an old catalog */
+	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	else if ((rc = has_table(txn, "cases")) != 0)
+	else if (rc == MDB_NOTFOUND && (rc = has_table(txn, "cases")) != 0)
 		return rc; /* no "schema" beside this version's tables: damage */
 	k.mv_size = sizeof(zkey) - 1;
 	k.mv_data = (void *)zkey;
