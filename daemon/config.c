@@ -171,6 +171,28 @@ roles_known(const char *list)
 	return 1;
 }
 
+void
+cs_config_swap_access(struct cs_config *a, struct cs_config *b)
+{
+	struct cs_config t;
+
+	memcpy(t.role_user, a->role_user, sizeof(t.role_user));
+	memcpy(t.role_name, a->role_name, sizeof(t.role_name));
+	memcpy(t.access, a->access, sizeof(t.access));
+	t.n_roles = a->n_roles;
+	t.approval_period_s = a->approval_period_s;
+	memcpy(a->role_user, b->role_user, sizeof(t.role_user));
+	memcpy(a->role_name, b->role_name, sizeof(t.role_name));
+	memcpy(a->access, b->access, sizeof(t.access));
+	a->n_roles = b->n_roles;
+	a->approval_period_s = b->approval_period_s;
+	memcpy(b->role_user, t.role_user, sizeof(t.role_user));
+	memcpy(b->role_name, t.role_name, sizeof(t.role_name));
+	memcpy(b->access, t.access, sizeof(t.access));
+	b->n_roles = t.n_roles;
+	b->approval_period_s = t.approval_period_s;
+}
+
 const char *
 cs_config_role(const struct cs_config *c, const char *name, long uid)
 {

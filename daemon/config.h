@@ -53,6 +53,8 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
+/* Swaps the [roles] and [access] settings of a and b (a reload takes them whole). */
+void cs_config_swap_access(struct cs_config *a, struct cs_config *b);
 /* The role of user `name` (uid `uid`) from [roles], or NULL. */
 const char *cs_config_role(const struct cs_config *c, const char *name, long uid);
 /* The names of the [access] settings, in the order of c->access. */

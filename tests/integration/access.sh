@@ -13,6 +13,7 @@
 #   4. every allowed view and copy is in the register (--json, --csv, --case),
 #      with requester, kind, purpose, approval and approver; searches are
 #      logged; verify and rebuild agree with the projection.
+#   5. a reload (SIGHUP) gives a user a role at once.
 . "$(dirname "$0")/lib.sh"
 need_python3
 
@@ -250,6 +251,12 @@ t_ok "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 
 	"--case (another spelling) gives that case's entries only"
 t_run "the searches" as aud register --searches
 t_grep "the search names who searched" "${P}rev" "$WORK/last.out"
+
+# a reload gives a user a role at once
+printf '%s = auditor\n' "${P}none" >>"$WORK/custosd.conf"
+kill -HUP "$DPID"
+wait_until 60 as none register --json >/dev/null 2>&1
+t_ok $? "after a reload the new auditor reads the register"
 
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly"
