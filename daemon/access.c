@@ -35,7 +35,7 @@ static void
 policy(const struct daemon *d, struct cs_access_policy *p)
 {
 	const char **f[6] = {&p->view_free, &p->approver, &p->filers, &p->markers, &p->readers,
-		&p->conclusive};
+	    &p->conclusive};
 
 	cs_access_policy_default(p);
 	for (size_t i = 0; i < 6; i++)
@@ -79,26 +79,26 @@ rule_text(const char *rule)
 	static const struct {
 		const char *rule, *text;
 	} t[] = {
-		{CS_RULE_NO_ROLE, "you have no role in custosd's configuration ([roles])"},
-		{CS_RULE_VIEW_APPROVAL, "your role may view records only with an approval"},
-		{CS_RULE_COPY_APPROVAL, "a copy always needs an approval"},
-		{CS_RULE_EXPORT_APPROVAL, "an export always needs an approval"},
-		{CS_RULE_PURPOSE, "say why (--purpose)"},
-		{CS_RULE_UNKNOWN, "there is no such request"},
-		{CS_RULE_PENDING, "the request has not been approved yet"},
-		{CS_RULE_DENIED, "the request was denied"},
-		{CS_RULE_OTHER_ACTION, "the approval is for another action"},
-		{CS_RULE_OTHER_CASE, "the approval is for another case file"},
-		{CS_RULE_OTHER_ITEM, "the approval does not cover this item"},
-		{CS_RULE_EXPIRED, "the approval's period is over"},
-		{CS_RULE_NOT_YOURS, "the approval was given to another user's request"},
-		{CS_RULE_CONCLUSIVE, "parties and lawyers receive only items marked conclusive"},
-		{CS_RULE_APPROVER, "only the approving role decides requests"},
-		{CS_RULE_OWN, "nobody approves or denies his own request"},
-		{CS_RULE_DECIDED, "the request was already approved or denied"},
-		{CS_RULE_FILER, "your role does not file requests for outside requesters"},
-		{CS_RULE_MARKER, "your role does not mark items conclusive"},
-		{CS_RULE_READER, "your role does not read the access register"},
+	    {CS_RULE_NO_ROLE, "you have no role in custosd's configuration ([roles])"},
+	    {CS_RULE_VIEW_APPROVAL, "your role may view records only with an approval"},
+	    {CS_RULE_COPY_APPROVAL, "a copy always needs an approval"},
+	    {CS_RULE_EXPORT_APPROVAL, "an export always needs an approval"},
+	    {CS_RULE_PURPOSE, "say why (--purpose)"},
+	    {CS_RULE_UNKNOWN, "there is no such request"},
+	    {CS_RULE_PENDING, "the request has not been approved yet"},
+	    {CS_RULE_DENIED, "the request was denied"},
+	    {CS_RULE_OTHER_ACTION, "the approval is for another action"},
+	    {CS_RULE_OTHER_CASE, "the approval is for another case file"},
+	    {CS_RULE_OTHER_ITEM, "the approval does not cover this item"},
+	    {CS_RULE_EXPIRED, "the approval's period is over"},
+	    {CS_RULE_NOT_YOURS, "the approval was given to another user's request"},
+	    {CS_RULE_CONCLUSIVE, "parties and lawyers receive only items marked conclusive"},
+	    {CS_RULE_APPROVER, "only the approving role decides requests"},
+	    {CS_RULE_OWN, "nobody approves or denies his own request"},
+	    {CS_RULE_DECIDED, "the request was already approved or denied"},
+	    {CS_RULE_FILER, "your role does not file requests for outside requesters"},
+	    {CS_RULE_MARKER, "your role does not mark items conclusive"},
+	    {CS_RULE_READER, "your role does not read the access register"},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -139,7 +139,7 @@ do_request(struct daemon *d, const struct cs_access_who *who, json_t *req)
 {
 	struct cs_access_policy p;
 	struct cs_access_req r = {str(req, "case"), str(req, "action"), str(req, "purpose"), NULL,
-		0, str(req, "kind"), str(req, "name"), str(req, "letter"), str(req, "licence")};
+	    0, str(req, "kind"), str(req, "name"), str(req, "letter"), str(req, "licence")};
 	json_t *items = json_object_get(req, "items"), *v;
 	const char *ids[256], *rule, *what;
 	uint64_t seq;
@@ -308,7 +308,7 @@ static json_t *
 do_find(struct daemon *d, const struct cs_access_who *who, json_t *req)
 {
 	struct cs_query q = {str(req, "case"), str(req, "officer"), str(req, "device"),
-		str(req, "sha256"), str(req, "from"), str(req, "to"), str(req, "case_prefix")};
+	    str(req, "sha256"), str(req, "from"), str(req, "to"), str(req, "case_prefix")};
 	json_t *out = NULL, *terms;
 	int rc;
 
@@ -320,8 +320,8 @@ do_find(struct daemon *d, const struct cs_access_who *who, json_t *req)
 	terms = json_deep_copy(req);
 	if (terms != NULL)
 		json_object_del(terms, "cmd");
-	rc = terms != NULL ? cs_access_log_search(d->st, who, terms, json_array_size(out), NULL) :
-	                     -ENOMEM;
+	rc = terms != NULL ? cs_access_log_search(d->st, who, terms, json_array_size(out), NULL)
+	                   : -ENOMEM;
 	json_decref(terms);
 	if (rc < 0) {
 		json_decref(out);
@@ -392,7 +392,7 @@ int
 access_is_command(const char *cmd)
 {
 	static const char *const cmds[] = {"whoami", "request", "approve", "deny", "conclusive",
-		"view", "get", "read", "find", "register"};
+	    "view", "get", "read", "find", "register"};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)

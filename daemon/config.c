@@ -346,7 +346,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(section, "access") == 0) {
 		if (strcmp(name, "approval_period") == 0) {
 			if (parse_duration(value, &n) < 0 || n == 0)
-				BAD("approval_period must be a duration such as 30d or 12h, not '%s'",
+				BAD("approval_period must be a duration such as 30d or 12h, "
+				    "not '%s'",
 				    value);
 			c->approval_period_s = n;
 			return 1;

@@ -38,7 +38,8 @@ struct cs_config {
 	char *role_user[CFG_MAX_ROLES];
 	char *role_name[CFG_MAX_ROLES];
 	size_t n_roles;
-	char *access[6]; /* view_free, approver, filers, markers, readers, conclusive; NULL: default */
+	/* view_free, approver, filers, markers, readers, conclusive; NULL: the default */
+	char *access[6];
 	uint64_t approval_period_s; /* an approval without --until is valid this long */
 	unsigned socket_mode;       /* the control socket's permissions */
 };

@@ -24,8 +24,7 @@
 static const struct {
 	const char *kind;
 	int letter;
-} outsiders[] = {{"police", 1}, {"procuratorate", 1}, {"court", 1}, {"party", 0},
-	{"lawyer", 0}};
+} outsiders[] = {{"police", 1}, {"procuratorate", 1}, {"court", 1}, {"party", 0}, {"lawyer", 0}};
 
 void
 cs_access_policy_default(struct cs_access_policy *p)
@@ -173,8 +172,9 @@ cs_access_request(struct cs_store *st, const struct cs_access_policy *pol,
 	else if (*what == NULL && r->kind != NULL && strcmp(r->kind, "lawyer") == 0 &&
 	    !text_ok(r->licence))
 		*what = "licence";
-	else if (*what == NULL && ((r->letter != NULL && !text_ok(r->letter)) ||
-	                              (r->licence != NULL && !text_ok(r->licence))))
+	else if (*what == NULL &&
+	    ((r->letter != NULL && !text_ok(r->letter)) ||
+	        (r->licence != NULL && !text_ok(r->licence))))
 		*what = r->letter != NULL ? "letter" : "licence";
 	if (*what != NULL)
 		return CS_EFORMAT;
@@ -202,15 +202,16 @@ cs_access_request(struct cs_store *st, const struct cs_access_policy *pol,
 		if (rc == CS_ENOTFOUND)
 			*what = "item";
 		else if (rc == 0)
-			rc = json_array_append_new(items, json_string(r->items[i])) < 0 ? -ENOMEM : 0;
+			rc = json_array_append_new(items, json_string(r->items[i])) < 0 ? -ENOMEM
+			                                                                : 0;
 	}
 	if (r->kind == NULL)
 		rq = json_pack("{s:s, s:s, s:I}", "kind",
 		    cs_access_in_list(pol->view_free, who->role) ? "internal-legal" : "internal",
 		    "name", who->name != NULL ? who->name : "", "uid", (json_int_t)who->uid);
 	else
-		rq = json_pack("{s:s, s:s, s:s*, s:s*}", "kind", r->kind, "name", r->name,
-		    "letter", r->letter, "licence", r->licence);
+		rq = json_pack("{s:s, s:s, s:s*, s:s*}", "kind", r->kind, "name", r->name, "letter",
+		    r->letter, "licence", r->licence);
 	if (rc == 0)
 		ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "event", "access-request",
 		    "case", r->number, "key", key, "action", r->action, "purpose", r->purpose,
@@ -247,12 +248,12 @@ cs_access_decide(struct cs_store *st, const struct cs_access_policy *pol,
 	if (rc == CS_ENOTFOUND) {
 		*rule = CS_RULE_UNKNOWN;
 		rc = CS_EDENIED;
-	} else if (rc == 0 && json_integer_value(json_object_get(json_object_get(rec, "actor"),
-	                          "uid")) == who->uid) {
+	} else if (rc == 0 &&
+	    json_integer_value(json_object_get(json_object_get(rec, "actor"), "uid")) == who->uid) {
 		*rule = CS_RULE_OWN;
 		rc = CS_EDENIED;
-	} else if (rc == 0 && strcmp(json_string_value(json_object_get(rec, "state")),
-	                          "pending") != 0) {
+	} else if (rc == 0 &&
+	    strcmp(json_string_value(json_object_get(rec, "state")), "pending") != 0) {
 		*rule = CS_RULE_DECIDED;
 		rc = CS_EDENIED;
 	}
@@ -277,8 +278,8 @@ cs_access_decide(struct cs_store *st, const struct cs_access_policy *pol,
 
 int
 cs_access_mark(struct cs_store *st, const struct cs_access_policy *pol,
-    const struct cs_access_who *who, const char *id, int value, const char *reason,
-    uint64_t *seq, const char **rule)
+    const struct cs_access_who *who, const char *id, int value, const char *reason, uint64_t *seq,
+    const char **rule)
 {
 	json_t *ev = NULL, *rec = NULL;
 	MDB_txn *txn;
@@ -296,18 +297,43 @@ cs_access_mark(struct cs_store *st, const struct cs_access_policy *pol,
 		return rc;
 	rc = cs__catalog_get_item(&st->cat, txn, id, &rec);
 	if (rc == 0) {
-		ev = json_pack("{s:s, s:s, s:b, s:s}", "event", "conclusive", "id", id, "conclusive",
-		    value, "reason", reason);
+		ev = json_pack("{s:s, s:s, s:b, s:s}", "event", "conclusive", "id", id,
+		    "conclusive", value, "reason", reason);
 		rc = set_actor(ev, who);
 	}
 	json_decref(rec);
 	return cs__write_end(st, txn, ev, rc, seq);
 }
 
-/* The refusal of item `id` under approval record `rec` (NULL: none), or NULL. */
+/* Adds the keys of the case files item record `irec` is in to `keys` (once each). */
+static int
+add_case_keys(json_t *keys, json_t *irec)
+{
+	json_t *c, *k;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(irec, "cases"), i, c)
+	{
+		int seen = 0;
+		json_array_foreach(keys, j, k)
+		{
+			if (json_equal(k, json_object_get(c, "key")))
+				seen = 1;
+		}
+		if (!seen && json_is_string(json_object_get(c, "key")) &&
+		    json_array_append(keys, json_object_get(c, "key")) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The refusal of item `id` under approval record `rec` (NULL: none), or
+ * NULL; without an approval, the keys of the item's case files go to `keys`.
+ */
 static const char *
-check_item(struct cs_store *st, MDB_txn *txn, const struct cs_access_policy *pol,
-    json_t *rec, const char *id, int *err)
+check_item(struct cs_store *st, MDB_txn *txn, const struct cs_access_policy *pol, json_t *rec,
+    const char *id, json_t *keys, int *err)
 {
 	json_t *items = json_object_get(rec, "items"), *irec = NULL, *v;
 	const char *kind = json_string_value(
@@ -339,6 +365,8 @@ check_item(struct cs_store *st, MDB_txn *txn, const struct cs_access_policy *pol
 		}
 		*err = rc;
 	}
+	if (rec == NULL)
+		*err = add_case_keys(keys, irec);
 	v = json_object_get(json_object_get(irec, "conclusive"), "value");
 	if (rec != NULL && cs_access_in_list(pol->conclusive, kind) && !json_is_true(v)) {
 		json_decref(irec);
@@ -350,8 +378,7 @@ check_item(struct cs_store *st, MDB_txn *txn, const struct cs_access_policy *pol
 
 /* The refusal of approval `rec` for this action, case and user now, or NULL. */
 static const char *
-check_approval(json_t *rec, const struct cs_access_who *who, const char *action,
-    const char *key)
+check_approval(json_t *rec, const struct cs_access_who *who, const char *action, const char *key)
 {
 	const char *state = json_string_value(json_object_get(rec, "state"));
 	const char *until = json_string_value(
@@ -375,11 +402,11 @@ check_approval(json_t *rec, const struct cs_access_who *who, const char *action,
 
 int
 cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
-    const struct cs_access_who *who, const char *action, const char *number,
-    const char *const *ids, size_t n, int64_t approval, const char *purpose, uint64_t *seq,
-    const char **rule, const char **item)
+    const struct cs_access_who *who, const char *action, const char *number, const char *const *ids,
+    size_t n, int64_t approval, const char *purpose, uint64_t *seq, const char **rule,
+    const char **item)
 {
-	json_t *ev = NULL, *rec = NULL, *items = NULL, *rq = NULL;
+	json_t *ev = NULL, *rec = NULL, *items = NULL, *rq = NULL, *keys = NULL;
 	char *key = NULL;
 	MDB_txn *txn;
 	int rc;
@@ -391,7 +418,8 @@ cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
 	if (who->role == NULL)
 		*rule = CS_RULE_NO_ROLE;
 	else if (approval < 0 && strcmp(action, "view") != 0)
-		*rule = strcmp(action, "copy") == 0 ? CS_RULE_COPY_APPROVAL : CS_RULE_EXPORT_APPROVAL;
+		*rule = strcmp(action, "copy") == 0 ? CS_RULE_COPY_APPROVAL
+		                                    : CS_RULE_EXPORT_APPROVAL;
 	else if (approval < 0 && !cs_access_in_list(pol->view_free, who->role))
 		*rule = CS_RULE_VIEW_APPROVAL;
 	else if (approval < 0 && !text_ok(purpose))
@@ -415,8 +443,9 @@ cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
 		}
 	}
 	items = json_array();
+	keys = json_array();
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		*rule = check_item(st, txn, pol, rec, ids[i], &rc);
+		*rule = check_item(st, txn, pol, rec, ids[i], keys, &rc);
 		if (rc == CS_ENOTFOUND || rc == -ENOENT)
 			*item = ids[i];
 		if (*rule != NULL) {
@@ -431,19 +460,20 @@ cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
 		ev = json_pack("{s:s, s:s, s:O, s:I, s:O, s:O, s:O, s:O, s:O}", "event", "access",
 		    "action", action, "items", items, "approval", (json_int_t)approval, "approver",
 		    json_object_get(dec, "actor"), "requester", json_object_get(rec, "requester"),
-		    "purpose", json_object_get(rec, "purpose"), "case", json_object_get(rec, "case"),
-		    "key", json_object_get(rec, "key"));
+		    "purpose", json_object_get(rec, "purpose"), "case",
+		    json_object_get(rec, "case"), "key", json_object_get(rec, "key"));
 	} else if (rc == 0) {
 		rq = json_pack("{s:s, s:s, s:I}", "kind", "internal-legal", "name",
 		    who->name != NULL ? who->name : "", "uid", (json_int_t)who->uid);
-		ev = json_pack("{s:s, s:s, s:O, s:n, s:n, s:O, s:s, s:s*, s:s*}", "event", "access",
-		    "action", action, "items", items, "approval", "approver", "requester", rq,
-		    "purpose", purpose, "case", number, "key", key);
+		ev = json_pack("{s:s, s:s, s:O, s:n, s:n, s:O, s:s, s:s*, s:s*, s:O}", "event",
+		    "access", "action", action, "items", items, "approval", "approver", "requester",
+		    rq, "purpose", purpose, "case", number, "key", key, "cases", keys);
 	}
 	if (rc == 0)
 		rc = set_actor(ev, who);
 	json_decref(rq);
 	json_decref(items);
+	json_decref(keys);
 	json_decref(rec);
 	free(key);
 	return cs__write_end(st, txn, ev, rc, seq);
@@ -478,8 +508,8 @@ cs_access_open_blob(struct cs_store *st, const char *id, int *fd, uint64_t *size
 }
 
 int
-cs_access_log_search(struct cs_store *st, const struct cs_access_who *who,
-    const json_t *query, size_t found, uint64_t *seq)
+cs_access_log_search(struct cs_store *st, const struct cs_access_who *who, const json_t *query,
+    size_t found, uint64_t *seq)
 {
 	json_t *ev = json_pack("{s:s, s:O, s:I}", "event", "search", "query", query, "found",
 	    (json_int_t)found);
@@ -523,10 +553,19 @@ reg_add(void *ctx, const char *k, size_t kl, json_t *val)
 	struct reg_ctx *r = ctx;
 	const char *ck = json_string_value(json_object_get(val, "key"));
 	int64_t ms = 0;
+	json_t *c;
+	size_t i;
+	int match = r->key == NULL || (ck != NULL && strcmp(ck, r->key) == 0);
 
 	(void)k;
 	(void)kl;
-	if (r->key != NULL && (ck == NULL || strcmp(ck, r->key) != 0))
+	/* a view without approval names the case files of its items in "cases" */
+	json_array_foreach(json_object_get(val, "cases"), i, c)
+	{
+		if (!match && json_is_string(c) && strcmp(json_string_value(c), r->key) == 0)
+			match = 1;
+	}
+	if (!match)
 		return 0;
 	if (cs__time_parse(json_string_value(json_object_get(val, "time")), &ms) < 0)
 		return CS_ESTORE;
@@ -568,8 +607,8 @@ cs_access_register(struct cs_store *st, const char *number, int64_t from_ms, int
 #define JOK(x) ((x) < 0 ? ENOMEM : 0)
 
 int
-cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
-    uint64_t seq, const char **why)
+cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type, uint64_t seq,
+    const char **why)
 {
 	MDB_dbi dbi = c->dbi[CS_DBI_ACCESS];
 	json_t *rec = NULL, *dec;
@@ -583,16 +622,16 @@ cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *
 			return -1;
 		}
 		rec = json_deep_copy(ev);
-		rc = rec == NULL ? ENOMEM : JOK(json_object_set_new(rec, "state",
-		                                 json_string("pending")));
+		rc = rec == NULL ? ENOMEM
+		                 : JOK(json_object_set_new(rec, "state", json_string("pending")));
 		akey(k, "req:", seq);
 	} else if (strcmp(type, "access-approve") == 0 || strcmp(type, "access-deny") == 0) {
 		json_int_t req = json_integer_value(json_object_get(ev, "request"));
 		akey(k, "req:", (uint64_t)req);
 		rc = cs__cat_get(txn, dbi, k, strlen(k), &rec);
 		if (rc == MDB_NOTFOUND ||
-		    (rc == 0 && strcmp(json_string_value(json_object_get(rec, "state")),
-		                    "pending") != 0)) {
+		    (rc == 0 &&
+		        strcmp(json_string_value(json_object_get(rec, "state")), "pending") != 0)) {
 			json_decref(rec);
 			*why = "an approval or denial names no pending request";
 			return -1;

@@ -227,11 +227,11 @@ cmd_request(int argc, char **argv, struct opts *o)
 	json_t *req, *ans, *arr;
 	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("action", 0, CLI_STRING, &action),
-		CLI_OPT("purpose", 0, CLI_STRING, &purpose), CLI_LIST_OPT("items", items, 256,
-		&n_items), CLI_OPT("for", 0, CLI_STRING, &kind), CLI_OPT("name", 0, CLI_STRING,
-		&name), CLI_OPT("letter", 0, CLI_STRING, &letter), CLI_OPT("licence", 0,
-		CLI_STRING, &licence), CLI_END};
+	    CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("action", 0, CLI_STRING, &action),
+	    CLI_OPT("purpose", 0, CLI_STRING, &purpose),
+	    CLI_LIST_OPT("items", items, 256, &n_items), CLI_OPT("for", 0, CLI_STRING, &kind),
+	    CLI_OPT("name", 0, CLI_STRING, &name), CLI_OPT("letter", 0, CLI_STRING, &letter),
+	    CLI_OPT("licence", 0, CLI_STRING, &licence), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_request, o);
 	if (rc >= 0)
@@ -280,8 +280,8 @@ decide(int argc, char **argv, struct opts *o, int approve)
 	json_t *req, *ans;
 	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("until", 0, CLI_STRING, &until), CLI_OPT("reason", 0, CLI_STRING, &reason),
-		CLI_END};
+	    CLI_OPT("until", 0, CLI_STRING, &until), CLI_OPT("reason", 0, CLI_STRING, &reason),
+	    CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_approve, o);
 	if (rc >= 0)
@@ -333,8 +333,7 @@ cmd_conclusive(int argc, char **argv, struct opts *o)
 	int not = 0, rc;
 	json_t *req, *ans;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("not", 0, CLI_FLAG, &not),
-		CLI_END};
+	    CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("not", 0, CLI_FLAG, &not ), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_conclusive, o);
 	if (rc >= 0)
@@ -344,7 +343,7 @@ cmd_conclusive(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	req = json_pack("{s:s, s:s, s:s, s:b}", "cmd", "conclusive", "id", argv[optind], "reason",
-	    reason, "conclusive", !not);
+	    reason, "conclusive", !not );
 	rc = call(sock, o, req, &ans);
 	if (rc != EXIT_OK)
 		return rc;
@@ -374,8 +373,8 @@ cmd_view(int argc, char **argv, struct opts *o)
 	size_t i;
 	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("purpose", 0, CLI_STRING, &purpose),
-		CLI_CALL_OPT("approval", &appr, approval_arg), CLI_END};
+	    CLI_OPT("purpose", 0, CLI_STRING, &purpose),
+	    CLI_CALL_OPT("approval", &appr, approval_arg), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_view, o);
 	if (rc >= 0)
@@ -429,8 +428,8 @@ receive(struct conn *c, int fd, const char *file, const char *want, const struct
 	unsigned char dg[32], *raw = NULL;
 	char hex[65];
 	long long off = 0;
-	int code = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? EXIT_OK :
-	                                                                            EXIT_STORE;
+	int code = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? EXIT_OK
+	                                                                        : EXIT_STORE;
 
 	while (code == EXIT_OK) {
 		json_t *ans, *req = with_num(json_pack("{s:s}", "cmd", "read"), "offset", off);
@@ -451,8 +450,8 @@ receive(struct conn *c, int fd, const char *file, const char *want, const struct
 		if (code == EXIT_OK && n <= 0) {
 			errmsg("custosd sent a part of the copy that is not base64");
 			code = EXIT_STORE;
-		} else if (code == EXIT_OK && (write(fd, raw, (size_t)n) != n ||
-		                                  EVP_DigestUpdate(md, raw, (size_t)n) != 1)) {
+		} else if (code == EXIT_OK &&
+		    (write(fd, raw, (size_t)n) != n || EVP_DigestUpdate(md, raw, (size_t)n) != 1)) {
 			errmsg("cannot write %s: %s", file, strerror(errno));
 			code = EXIT_STORE;
 		}
@@ -481,8 +480,8 @@ cmd_get(int argc, char **argv, struct opts *o)
 	char want[65];
 	int rc, fd;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("output", 'o', CLI_STRING, &out),
-		CLI_CALL_OPT("approval", &appr, approval_arg), CLI_END};
+	    CLI_OPT("output", 'o', CLI_STRING, &out), CLI_CALL_OPT("approval", &appr, approval_arg),
+	    CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_get, o);
 	if (rc >= 0)
@@ -494,8 +493,7 @@ cmd_get(int argc, char **argv, struct opts *o)
 	rc = conn_open(&c, sock, o);
 	if (rc != EXIT_OK)
 		return rc;
-	req = with_num(json_pack("{s:s, s:s}", "cmd", "get", "id", argv[optind]), "approval",
-	    appr);
+	req = with_num(json_pack("{s:s, s:s}", "cmd", "get", "id", argv[optind]), "approval", appr);
 	rc = conn_call(&c, req, &ans);
 	if (rc == EXIT_OK)
 		rc = answer_error(ans, o);
@@ -540,15 +538,15 @@ cmd_search(int argc, char **argv, struct opts *o)
 {
 	const char *sock = NULL, *v[7] = {NULL};
 	static const char *const keys[7] = {"case", "case_prefix", "officer", "device", "sha256",
-		"from", "to"};
+	    "from", "to"};
 	json_t *req, *ans, *r;
 	size_t i;
 	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("case", 0, CLI_STRING, &v[0]), CLI_OPT("case-prefix", 0, CLI_STRING, &v[1]),
-		CLI_OPT("officer", 0, CLI_STRING, &v[2]), CLI_OPT("device", 0, CLI_STRING, &v[3]),
-		CLI_OPT("sha256", 0, CLI_STRING, &v[4]), CLI_OPT("from", 0, CLI_STRING, &v[5]),
-		CLI_OPT("to", 0, CLI_STRING, &v[6]), CLI_END};
+	    CLI_OPT("case", 0, CLI_STRING, &v[0]), CLI_OPT("case-prefix", 0, CLI_STRING, &v[1]),
+	    CLI_OPT("officer", 0, CLI_STRING, &v[2]), CLI_OPT("device", 0, CLI_STRING, &v[3]),
+	    CLI_OPT("sha256", 0, CLI_STRING, &v[4]), CLI_OPT("from", 0, CLI_STRING, &v[5]),
+	    CLI_OPT("to", 0, CLI_STRING, &v[6]), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_search, o);
 	if (rc >= 0)
@@ -568,9 +566,9 @@ cmd_search(int argc, char **argv, struct opts *o)
 		print_json(json_object_get(ans, "items"));
 	else
 		json_array_foreach(json_object_get(ans, "items"), i, r)
-			printf("%s\t%lld\t%s\n", json_string_value(json_object_get(r, "id")),
-			    (long long)json_integer_value(json_object_get(r, "size")),
-			    json_string_value(json_object_get(r, "name")));
+		    printf("%s\t%lld\t%s\n", json_string_value(json_object_get(r, "id")),
+		        (long long)json_integer_value(json_object_get(r, "size")),
+		        json_string_value(json_object_get(r, "name")));
 	json_decref(ans);
 	return EXIT_OK;
 }
@@ -608,20 +606,21 @@ csv_field(const char *s, int last)
 static char *
 joined(json_t *items)
 {
-	size_t len = 1, i;
+	size_t len = 1, i, at = 0;
 	json_t *v;
 	char *s;
 
 	json_array_foreach(items, i, v)
+	{
 		len += strlen(json_string_value(v)) + 1;
+	}
 	s = calloc(1, len);
 	json_array_foreach(items, i, v)
 	{
 		if (s == NULL)
 			break;
-		if (i > 0)
-			strcat(s, " ");
-		strcat(s, json_string_value(v));
+		at += (size_t)snprintf(s + at, len - at, "%s%s", i > 0 ? " " : "",
+		    json_string_value(v));
 	}
 	return s;
 }
@@ -637,7 +636,8 @@ register_row(json_t *e, int csv)
 
 	if (ref == NULL)
 		ref = json_string_value(json_object_get(rq, "licence"));
-	snprintf(seq, sizeof(seq), "%lld", (long long)json_integer_value(json_object_get(e, "seq")));
+	snprintf(seq, sizeof(seq), "%lld",
+	    (long long)json_integer_value(json_object_get(e, "seq")));
 	snprintf(uid, sizeof(uid), "%lld",
 	    (long long)json_integer_value(json_object_get(actor, "uid")));
 	if (json_is_integer(json_object_get(e, "approval")))
@@ -679,9 +679,9 @@ cmd_register(int argc, char **argv, struct opts *o)
 	json_t *req, *ans, *e;
 	size_t i;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-		CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("from", 0, CLI_STRING, &from),
-		CLI_OPT("to", 0, CLI_STRING, &to), CLI_OPT("csv", 0, CLI_FLAG, &csv),
-		CLI_OPT("searches", 0, CLI_FLAG, &searches), CLI_END};
+	    CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("from", 0, CLI_STRING, &from),
+	    CLI_OPT("to", 0, CLI_STRING, &to), CLI_OPT("csv", 0, CLI_FLAG, &csv),
+	    CLI_OPT("searches", 0, CLI_FLAG, &searches), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_register, o);
 	if (rc >= 0)
@@ -699,10 +699,13 @@ cmd_register(int argc, char **argv, struct opts *o)
 		print_json(json_object_get(ans, "entries"));
 	} else {
 		if (csv)
-			printf("entry,time,action,user,uid,requester_kind,requester,reference,purpose,"
-			       "approval,approver,case,items\n");
+			printf(
+			    "entry,time,action,user,uid,requester_kind,requester,reference,purpose,"
+			    "approval,approver,case,items\n");
 		json_array_foreach(json_object_get(ans, "entries"), i, e)
+		{
 			register_row(e, csv);
+		}
 	}
 	json_decref(ans);
 	return EXIT_OK;

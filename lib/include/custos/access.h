@@ -25,26 +25,26 @@
 #include "custos/store.h"
 
 /* The rules a refusal names. */
-#define CS_RULE_NO_ROLE "no-role"                   /* the user has no role in the config */
-#define CS_RULE_VIEW_APPROVAL "view-needs-approval" /* this role views only with an approval */
-#define CS_RULE_COPY_APPROVAL "copy-needs-approval" /* a copy always needs an approval */
+#define CS_RULE_NO_ROLE "no-role"                       /* the user has no role in the config */
+#define CS_RULE_VIEW_APPROVAL "view-needs-approval"     /* this role views only with an approval */
+#define CS_RULE_COPY_APPROVAL "copy-needs-approval"     /* a copy always needs an approval */
 #define CS_RULE_EXPORT_APPROVAL "export-needs-approval" /* so does an export */
-#define CS_RULE_PURPOSE "purpose-required"          /* no access without a purpose */
-#define CS_RULE_UNKNOWN "approval-unknown"          /* no such request */
-#define CS_RULE_PENDING "approval-pending"          /* not decided yet */
-#define CS_RULE_DENIED "approval-denied"            /* the request was denied */
-#define CS_RULE_OTHER_ACTION "approval-other-action" /* approved for another action */
-#define CS_RULE_OTHER_CASE "approval-other-case"    /* for another case (item not in it) */
-#define CS_RULE_OTHER_ITEM "approval-other-item"    /* the item is not one it names */
-#define CS_RULE_EXPIRED "approval-expired"          /* its period is over (or not begun) */
-#define CS_RULE_NOT_YOURS "approval-not-yours"      /* filed by another user */
-#define CS_RULE_CONCLUSIVE "conclusive-only"        /* parties and lawyers: conclusive items only */
-#define CS_RULE_APPROVER "approver-role"            /* only the approving role decides */
-#define CS_RULE_OWN "own-request"                   /* nobody decides his own request */
-#define CS_RULE_DECIDED "request-decided"           /* approved or denied already */
-#define CS_RULE_FILER "file-for-outside-role"       /* this role does not file for outsiders */
-#define CS_RULE_MARKER "mark-conclusive-role"       /* this role does not mark items */
-#define CS_RULE_READER "register-role"              /* this role does not read the register */
+#define CS_RULE_PURPOSE "purpose-required"              /* no access without a purpose */
+#define CS_RULE_UNKNOWN "approval-unknown"              /* no such request */
+#define CS_RULE_PENDING "approval-pending"              /* not decided yet */
+#define CS_RULE_DENIED "approval-denied"                /* the request was denied */
+#define CS_RULE_OTHER_ACTION "approval-other-action"    /* approved for another action */
+#define CS_RULE_OTHER_CASE "approval-other-case"        /* for another case (item not in it) */
+#define CS_RULE_OTHER_ITEM "approval-other-item"        /* the item is not one it names */
+#define CS_RULE_EXPIRED "approval-expired"              /* its period is over (or not begun) */
+#define CS_RULE_NOT_YOURS "approval-not-yours"          /* filed by another user */
+#define CS_RULE_CONCLUSIVE "conclusive-only"  /* parties and lawyers: conclusive items only */
+#define CS_RULE_APPROVER "approver-role"      /* only the approving role decides */
+#define CS_RULE_OWN "own-request"             /* nobody decides his own request */
+#define CS_RULE_DECIDED "request-decided"     /* approved or denied already */
+#define CS_RULE_FILER "file-for-outside-role" /* this role does not file for outsiders */
+#define CS_RULE_MARKER "mark-conclusive-role" /* this role does not mark items */
+#define CS_RULE_READER "register-role"        /* this role does not read the register */
 
 /* The configurable part of the rules: comma-separated role and kind lists. */
 struct cs_access_policy {
@@ -73,8 +73,8 @@ struct cs_access_who {
 
 /* What a request asks; kind NULL: for the user himself (internal). */
 struct cs_access_req {
-	const char *number;  /* case number */
-	const char *action;  /* "view", "copy" or "export" */
+	const char *number; /* case number */
+	const char *action; /* "view", "copy" or "export" */
 	const char *purpose;
 	const char *const *items; /* n_items ids (members of the case); 0: the whole case */
 	size_t n_items;
@@ -103,10 +103,13 @@ int cs_access_decide(struct cs_store *st, const struct cs_access_policy *pol,
     const struct cs_access_who *who, uint64_t req, int approve, int64_t until_ms,
     const char *reason, uint64_t *seq, const char **rule);
 
-/* Marks item `id` conclusive (value 1) or not (0), with a reason. CS_EDENIED: mark-conclusive-role. */
+/*
+ * Marks item `id` conclusive (value 1) or not (0), with a reason.
+ * CS_EDENIED: mark-conclusive-role.
+ */
 int cs_access_mark(struct cs_store *st, const struct cs_access_policy *pol,
-    const struct cs_access_who *who, const char *id, int value, const char *reason,
-    uint64_t *seq, const char **rule);
+    const struct cs_access_who *who, const char *id, int value, const char *reason, uint64_t *seq,
+    const char **rule);
 
 /*
  * The one gate: may `who` do `action` to items ids[0..n) (of case `number`,
@@ -120,20 +123,19 @@ int cs_access_mark(struct cs_store *st, const struct cs_access_policy *pol,
  * case's number and every item it writes.
  */
 int cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
-    const struct cs_access_who *who, const char *action, const char *number,
-    const char *const *ids, size_t n, int64_t approval, const char *purpose, uint64_t *seq,
-    const char **rule, const char **item);
+    const struct cs_access_who *who, const char *action, const char *number, const char *const *ids,
+    size_t n, int64_t approval, const char *purpose, uint64_t *seq, const char **rule,
+    const char **item);
 
 /*
  * Opens the stored bytes of item `id` for reading (*fd, O_CLOEXEC) with their
  * size and digest: for a copy that cs_access_grant let through. CS_ENOTFOUND.
  */
-int cs_access_open_blob(struct cs_store *st, const char *id, int *fd, uint64_t *size,
-    char sha[65]);
+int cs_access_open_blob(struct cs_store *st, const char *id, int *fd, uint64_t *size, char sha[65]);
 
 /* Logs a metadata query (event "search": who, the query's terms, how many found). */
-int cs_access_log_search(struct cs_store *st, const struct cs_access_who *who,
-    const json_t *query, size_t found, uint64_t *seq);
+int cs_access_log_search(struct cs_store *st, const struct cs_access_who *who, const json_t *query,
+    size_t found, uint64_t *seq);
 
 /* The request `req` with its state and decision. CS_ENOTFOUND. */
 int cs_access_request_get(struct cs_store *st, uint64_t req, json_t **out);
@@ -143,7 +145,7 @@ int cs_access_request_get(struct cs_store *st, uint64_t req, json_t **out);
  * `number` if not NULL, with from_ms <= time < to_ms (0: no bound). With
  * `searches`, the search events instead. *out: an array of events.
  */
-int cs_access_register(struct cs_store *st, const char *number, int64_t from_ms,
-    int64_t to_ms, int searches, json_t **out);
+int cs_access_register(struct cs_store *st, const char *number, int64_t from_ms, int64_t to_ms,
+    int searches, json_t **out);
 
 #endif

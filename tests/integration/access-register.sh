@@ -249,6 +249,9 @@ t_ok "$([ "$(grep -c . "$WORK/last.out")" -ge 2 ] && head -1 "$WORK/last.out" |
 t_run "the register of one case" as aud register --case '平司罚[2026]6号' --json
 t_ok "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r and all(e["case"]==sys.argv[2] for e in r) else 1)' "$WORK/last.out" "$C2"; echo $?)" \
 	"--case (another spelling) gives that case's entries only"
+t_run "the register of the first case" as aud register --case "$C1" --json
+t_ok "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if any(e["seq"]==int(sys.argv[2]) and e["approval"] is None for e in r) else 1)' "$WORK/last.out" "${ENTRIES[0]}"; echo $?)" \
+	"--case lists a view without approval of one of the case's items"
 t_run "the searches" as aud register --searches
 t_grep "the search names who searched" "${P}rev" "$WORK/last.out"
 
