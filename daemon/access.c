@@ -357,6 +357,8 @@ access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct
 	struct passwd pw, *res = NULL;
 	char buf[4096], name[32];
 	struct cs_access_who who;
+	json_t *ans = NULL;
+	const char *rule;
 
 	if (strcmp(cmd, "read") == 0)
 		return do_read(req, c);
@@ -372,20 +374,24 @@ access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct
 		return json_pack("{s:b, s:s, s:I, s:s*}", "ok", 1, "name", who.name, "uid",
 		    (json_int_t)uid, "role", who.role);
 	if (strcmp(cmd, "request") == 0)
-		return do_request(d, &who, req);
-	if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "deny") == 0)
-		return do_decide(d, &who, req, cmd[0] == 'a');
-	if (strcmp(cmd, "conclusive") == 0)
-		return do_mark(d, &who, req);
-	if (strcmp(cmd, "view") == 0)
-		return do_view(d, &who, req);
-	if (strcmp(cmd, "get") == 0)
-		return do_get(d, &who, req, c);
-	if (strcmp(cmd, "find") == 0)
-		return do_find(d, &who, req);
-	if (strcmp(cmd, "register") == 0)
-		return do_register(d, &who, req);
-	return NULL;
+		ans = do_request(d, &who, req);
+	else if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "deny") == 0)
+		ans = do_decide(d, &who, req, cmd[0] == 'a');
+	else if (strcmp(cmd, "conclusive") == 0)
+		ans = do_mark(d, &who, req);
+	else if (strcmp(cmd, "view") == 0)
+		ans = do_view(d, &who, req);
+	else if (strcmp(cmd, "get") == 0)
+		ans = do_get(d, &who, req, c);
+	else if (strcmp(cmd, "find") == 0)
+		ans = do_find(d, &who, req);
+	else if (strcmp(cmd, "register") == 0)
+		ans = do_register(d, &who, req);
+	rule = json_string_value(json_object_get(ans, "rule"));
+	if (rule != NULL)
+		logmsg(2, "access refused to %s (uid %ld, role %s): %s by rule %s", who.name,
+		    who.uid, who.role != NULL ? who.role : "none", cmd, rule);
+	return ans;
 }
 
 int

@@ -222,22 +222,27 @@ int
 cmd_request(int argc, char **argv, struct opts *o)
 {
 	const char *sock = NULL, *number = NULL, *action = NULL, *purpose = NULL, *kind = NULL;
-	const char *name = NULL, *letter = NULL, *licence = NULL, *items[256];
+	const char *name = NULL, *letter = NULL, *licence = NULL, *items[100];
 	size_t n_items = 0;
 	json_t *req, *ans, *arr;
 	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
 	    CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("action", 0, CLI_STRING, &action),
 	    CLI_OPT("purpose", 0, CLI_STRING, &purpose),
-	    CLI_LIST_OPT("items", items, 256, &n_items), CLI_OPT("for", 0, CLI_STRING, &kind),
+	    CLI_LIST_OPT("items", items, 100, &n_items), CLI_OPT("for", 0, CLI_STRING, &kind),
 	    CLI_OPT("name", 0, CLI_STRING, &name), CLI_OPT("letter", 0, CLI_STRING, &letter),
 	    CLI_OPT("licence", 0, CLI_STRING, &licence), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_request, o);
 	if (rc >= 0)
 		return rc;
-	for (; optind < argc && n_items < 256; optind++)
+	for (; optind < argc && n_items < 100; optind++)
 		items[n_items++] = argv[optind]; /* --items ID ID ...: the rest are ids too */
+	if (optind < argc) {
+		errmsg("a request names at most 100 items: file several, or one for the whole "
+		       "case file (no --items)");
+		return EXIT_USAGE;
+	}
 	if (number == NULL || action == NULL || purpose == NULL) {
 		fputs(usage_request, stderr);
 		return EXIT_USAGE;
@@ -330,10 +335,11 @@ int
 cmd_conclusive(int argc, char **argv, struct opts *o)
 {
 	const char *sock = NULL, *reason = NULL;
-	int not = 0, rc;
+	int unmark = 0, rc;
 	json_t *req, *ans;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
-	    CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("not", 0, CLI_FLAG, &not ), CLI_END};
+	    CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("not", 0, CLI_FLAG, &unmark),
+	    CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_conclusive, o);
 	if (rc >= 0)
@@ -343,14 +349,14 @@ cmd_conclusive(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	req = json_pack("{s:s, s:s, s:s, s:b}", "cmd", "conclusive", "id", argv[optind], "reason",
-	    reason, "conclusive", !not );
+	    reason, "conclusive", !unmark);
 	rc = call(sock, o, req, &ans);
 	if (rc != EXIT_OK)
 		return rc;
 	if (o->json)
 		print_json(ans);
 	else
-		printf("%s %s conclusive\n", argv[optind], not ? "is no longer" : "marked");
+		printf("%s %s conclusive\n", argv[optind], unmark ? "is no longer" : "marked");
 	json_decref(ans);
 	return EXIT_OK;
 }
