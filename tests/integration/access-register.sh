@@ -93,6 +93,17 @@ request() {
 }
 
 t_run "init" "$CUSTOS" init --station AC
+# bad [roles] and [access] settings are refused, naming the line
+printf '[store]\nroot = %s\n[inbox]\ndir = %s\n[roles]\nwang = boss\n' "$CUSTOS_STORE" \
+	"$WORK/in" >"$WORK/bad.conf"
+t_status 2 "a role that does not exist is refused" "$CUSTOSD" --config "$WORK/bad.conf" \
+	--check-config
+t_grep "... naming its line and the roles" "line 6: the role of 'wang' must be one of" \
+	"$WORK/last.err"
+printf '[store]\nroot = %s\n[inbox]\ndir = %s\n[access]\napprover = head, boss\n' \
+	"$CUSTOS_STORE" "$WORK/in" >"$WORK/bad.conf"
+t_status 2 "an [access] list with an unknown role is refused" "$CUSTOSD" --config \
+	"$WORK/bad.conf" --check-config
 for f in A B; do printf 'recording %s of case one\n' "$f" >"$WORK/in/$f.mp4"; done
 printf 'recording of case two\n' >"$WORK/in/X.mp4"
 for f in A B X; do
@@ -118,6 +129,8 @@ report "custosd starts with [roles] and its socket outside the store"
 
 # 1. the store itself is closed to the users
 t_status 3 "a user cannot open the store directly" as rev show "$ID_A" --store "$CUSTOS_STORE"
+t_grep "... and is told to ask custosd" 'only its own user may; others ask custosd' "$WORK/last.err"
+t_run "custos status finds the socket by CUSTOS_SOCKET" as rev status
 BLOB=$(find "$CUSTOS_STORE/objects" -type f | head -1)
 t_status 1 "a user cannot read a blob" setpriv --reuid="${P}rev" --regid="$(id -g "${P}rev")" \
 	--init-groups -- cat "$BLOB"
