@@ -7,7 +7,11 @@
  *            recorder_utc_offset = +08:00
  *   [ingest] settle_seconds = N, concurrency = N, rescan_seconds = N,
  *            max_file_size = N[K|M|G], release = keep|delete
- *   [control] socket = PATH
+ *   [control] socket = PATH, socket_mode = 0660 (octal)
+ *   [roles]  USER = ROLE          (USER a name or a uid; ROLE archivist, legal,
+ *            reviewer, auditor, officer, admin or head)
+ *   [access] view_free, approver, filers, markers, readers, conclusive =
+ *            comma-separated roles (kinds for conclusive); approval_period = N[d]
  *   [log]    level = error|warning|info|debug
  *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
  *            period = N[s|m|h|d]
@@ -51,6 +55,8 @@ cs_config_init(struct cs_config *c)
 	c->media_enabled = 1;
 	c->media_timeout_s = 120;
 	c->media_memory = (uint64_t)1 << 30;
+	c->approval_period_s = 30 * 86400;
+	c->socket_mode = 0660;
 }
 
 void
@@ -65,6 +71,12 @@ cs_config_fini(struct cs_config *c)
 		free(c->inboxes[i]);
 	for (size_t i = 0; i < c->n_patterns; i++)
 		free(c->patterns[i]);
+	for (size_t i = 0; i < c->n_roles; i++) {
+		free(c->role_user[i]);
+		free(c->role_name[i]);
+	}
+	for (size_t i = 0; i < 6; i++)
+		free(c->access[i]);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -126,6 +138,78 @@ set_str(struct load *l, char **dst, const char *v)
 	if (*dst == NULL)
 		l->oom = 1;
 	return *dst != NULL;
+}
+
+const char *const cs_config_access_keys[6] = {"view_free", "approver", "filers", "markers",
+	"readers", "conclusive"};
+
+#define ROLES "archivist, legal, reviewer, auditor, officer, admin, head"
+
+static int
+role_known(const char *r)
+{
+	static const char *const roles[] = {"archivist", "legal", "reviewer", "auditor",
+		"officer", "admin", "head"};
+
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(r, roles[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if `list` is roles separated by commas (spaces allowed around them). */
+static int
+roles_known(const char *list)
+{
+	char buf[256], *save = NULL, *w;
+
+	if (strlen(list) >= sizeof(buf))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (w = strtok_r(buf, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+		while (*w == ' ')
+			w++;
+		for (size_t n = strlen(w); n > 0 && w[n - 1] == ' '; n--)
+			w[n - 1] = '\0';
+		if (!role_known(w))
+			return 0;
+	}
+	return 1;
+}
+
+void
+cs_config_swap_access(struct cs_config *a, struct cs_config *b)
+{
+	struct cs_config t;
+
+	memcpy(t.role_user, a->role_user, sizeof(t.role_user));
+	memcpy(t.role_name, a->role_name, sizeof(t.role_name));
+	memcpy(t.access, a->access, sizeof(t.access));
+	t.n_roles = a->n_roles;
+	t.approval_period_s = a->approval_period_s;
+	memcpy(a->role_user, b->role_user, sizeof(t.role_user));
+	memcpy(a->role_name, b->role_name, sizeof(t.role_name));
+	memcpy(a->access, b->access, sizeof(t.access));
+	a->n_roles = b->n_roles;
+	a->approval_period_s = b->approval_period_s;
+	memcpy(b->role_user, t.role_user, sizeof(t.role_user));
+	memcpy(b->role_name, t.role_name, sizeof(t.role_name));
+	memcpy(b->access, t.access, sizeof(t.access));
+	b->n_roles = t.n_roles;
+	b->approval_period_s = t.approval_period_s;
+}
+
+const char *
+cs_config_role(const struct cs_config *c, const char *name, long uid)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%ld", uid);
+	for (size_t i = 0; i < c->n_roles; i++)
+		if ((name != NULL && strcmp(c->role_user[i], name) == 0) ||
+		    strcmp(c->role_user[i], num) == 0)
+			return c->role_name[i];
+	return NULL;
 }
 
 static int
@@ -239,6 +323,48 @@ handler(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(section, "control") == 0) {
 		if (strcmp(name, "socket") == 0)
 			return set_str(l, &c->socket, value);
+		if (strcmp(name, "socket_mode") == 0) {
+			char *end;
+			unsigned long m = strtoul(value, &end, 8);
+			if (*end != '\0' || value[0] < '0' || value[0] > '7' || m > 0777)
+				BAD("socket_mode must be octal permissions such as 0660 or 0666, "
+				    "not '%s'",
+				    value);
+			c->socket_mode = (unsigned)m;
+			return 1;
+		}
+	} else if (strcmp(section, "roles") == 0) {
+		if (!role_known(value))
+			BAD("the role of '%s' must be one of %s, not '%s'", name, ROLES, value);
+		if (c->n_roles == CFG_MAX_ROLES)
+			BAD("too many users in [roles] (at most %d)", CFG_MAX_ROLES);
+		for (size_t i = 0; i < c->n_roles; i++)
+			if (strcmp(c->role_user[i], name) == 0)
+				BAD("user '%s' is given a role twice", name);
+		if (!set_str(l, &c->role_user[c->n_roles], name))
+			return 0;
+		if (!set_str(l, &c->role_name[c->n_roles], value)) {
+			free(c->role_user[c->n_roles]);
+			return 0;
+		}
+		c->n_roles++;
+		return 1;
+	} else if (strcmp(section, "access") == 0) {
+		if (strcmp(name, "approval_period") == 0) {
+			if (parse_duration(value, &n) < 0 || n == 0)
+				BAD("approval_period must be a duration such as 30d or 12h, "
+				    "not '%s'",
+				    value);
+			c->approval_period_s = n;
+			return 1;
+		}
+		for (size_t i = 0; i < 6; i++) {
+			if (strcmp(name, cs_config_access_keys[i]) != 0)
+				continue;
+			if (i != 5 && !roles_known(value))
+				BAD("%s must list roles among %s, not '%s'", name, ROLES, value);
+			return set_str(l, &c->access[i], value);
+		}
 	} else if (strcmp(section, "log") == 0) {
 		if (strcmp(name, "level") == 0) {
 			static const char *const levels[] = {"error", "warning", "info", "debug"};

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define CFG_MAX_INBOXES 64
+#define CFG_MAX_ROLES 256
 
 struct cs_config {
 	char *store;        /* store root */
@@ -37,6 +38,14 @@ struct cs_config {
 	char *media_probe;      /* the media worker (default: CUSTOS_PROBE, else installed) */
 	uint64_t media_timeout_s; /* the worker is killed after this long */
 	uint64_t media_memory;  /* the worker's address-space limit, bytes */
+	/* [roles]: user name or uid -> role; [access]: the configurable rules (custos/access.h) */
+	char *role_user[CFG_MAX_ROLES];
+	char *role_name[CFG_MAX_ROLES];
+	size_t n_roles;
+	/* view_free, approver, filers, markers, readers, conclusive; NULL: the default */
+	char *access[6];
+	uint64_t approval_period_s; /* an approval without --until is valid this long */
+	unsigned socket_mode;       /* the control socket's permissions */
 };
 
 void cs_config_init(struct cs_config *c);
@@ -49,5 +58,11 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
+/* Swaps the [roles] and [access] settings of a and b (a reload takes them whole). */
+void cs_config_swap_access(struct cs_config *a, struct cs_config *b);
+/* The role of user `name` (uid `uid`) from [roles], or NULL. */
+const char *cs_config_role(const struct cs_config *c, const char *name, long uid);
+/* The names of the [access] settings, in the order of c->access. */
+extern const char *const cs_config_access_keys[6];
 
 #endif

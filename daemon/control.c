@@ -2,7 +2,7 @@
  * custosd's control socket: a Unix stream socket that speaks one JSON
  * request per line and answers one JSON object per line ("status": the
  * daemon's counters, the jobs, the latest checkpoint, orphans/, the fixity
- * schedule and the docks).
+ * schedule and the docks; the access commands of daemon/access.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "access.h"
 #include "control.h"
 #include "custos/store.h"
 #include "dock.h"
@@ -29,6 +30,7 @@ struct client {
 	char buf[4096];
 	size_t len;
 	uid_t uid;
+	struct access_conn access;
 };
 
 /* orphans/ as the last enforcement of its limits left it (null if none ran yet). */
@@ -97,7 +99,10 @@ status_json(struct daemon *d)
 static void
 on_client_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct client *cl = h->data;
+
+	access_conn_close(&cl->access);
+	free(cl);
 }
 
 static void
@@ -156,6 +161,8 @@ handle_request(struct client *cl, const char *line, size_t len)
 			json_decref(ans);
 			ans = NULL;
 		}
+	} else if (access_is_command(cmd)) {
+		ans = access_command(cl->d, cl->uid, cmd, req, &cl->access);
 	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
@@ -225,6 +232,8 @@ on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	cl->d = d;
+	cl->access.fd = -1;
+	cl->uid = (uid_t)-1;
 	uv_pipe_init(d->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
 	if (uv_accept(server, (uv_stream_t *)&cl->pipe) < 0) {
@@ -257,7 +266,7 @@ control_start(struct daemon *d)
 	d->control.data = d;
 	rc = uv_pipe_bind(&d->control, path);
 	if (rc == 0) {
-		(void)chmod(path, 0660);
+		(void)chmod(path, d->cfg.socket_mode);
 		rc = uv_listen((uv_stream_t *)&d->control, 16, on_connection);
 	}
 	if (rc < 0) {

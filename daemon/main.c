@@ -231,6 +231,7 @@ on_sighup(uv_signal_t *s, int signum)
 	d->cfg.release_delete = nc.release_delete;
 	d->cfg.log_level = nc.log_level;
 	log_set_level(nc.log_level);
+	cs_config_swap_access(&d->cfg, &nc); /* roles and access rules: at once */
 	if (nc.rescan_s != d->cfg.rescan_s) {
 		d->cfg.rescan_s = nc.rescan_s;
 		uv_timer_set_repeat(&d->rescan, (uint64_t)nc.rescan_s * 1000);

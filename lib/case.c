@@ -273,6 +273,18 @@ wend(struct cs_store *st, MDB_txn *txn, json_t *ev, int rc, uint64_t *seq)
 	return rc;
 }
 
+int
+cs__write_begin(struct cs_store *st, MDB_txn **txn)
+{
+	return wbegin(st, txn);
+}
+
+int
+cs__write_end(struct cs_store *st, MDB_txn *txn, json_t *ev, int rc, uint64_t *seq)
+{
+	return wend(st, txn, ev, rc, seq);
+}
+
 static int
 case_rec(struct cs_store *st, MDB_txn *txn, const char *key, json_t **crec)
 {

@@ -28,6 +28,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"items", "by_sha", "by_case", "by_officer", "by_device", "by_time", "item_events",
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
 	"media_todo",
+	"access",
 };
 
 static int
@@ -182,8 +183,8 @@ cs__json_canonical(const json_t *v, size_t *len)
 
 /*
  * MDB_CORRUPTED when the main table names table `name` ("cases" since schema
- * 2, "fixity_due" since 3, "media_todo" since 4): a catalog with it has the schema number that
- * made it. 0 when there is no such table.
+ * 2, "fixity_due" since 3, "media_todo" since 4, "access" since 5): a catalog
+ * with it has the schema number that made it. 0 when there is no such table.
  */
 static int
 has_table(MDB_txn *txn, const char *name)
@@ -200,7 +201,8 @@ has_table(MDB_txn *txn, const char *name)
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), schema 2 without the fixity tables (0.2.0 before them), or
- * schema 3 without media_todo (0.2.0 before media records). Any
+ * schema 3 without media_todo (0.2.0 before media records), or schema 4
+ * without the access table (0.2.0 before the access register). Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -238,12 +240,14 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2 && schema != 3)
+	if (schema != 0 && schema != 2 && schema != 3 && schema != 4)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
 	if (schema == 3 && (rc = has_table(txn, "media_todo")) != 0)
 		return rc; /* schema 3 beside this version's tables: damage */
+	if (schema == 4 && (rc = has_table(txn, "access")) != 0)
+		return rc; /* schema 4 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -1111,6 +1115,22 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		rc = cs__media_project(c, txn, ev, a->seq, id, rec, why);
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
+	} else if (strcmp(type, "conclusive") == 0) {
+		/* the item's mark: may a party or lawyer receive it (custos/access.h) */
+		json_t *o;
+		rc = event_item(c, txn, ev, "conclusive event names an unknown evidence id", &id,
+		    &rec, why);
+		if (rc != 0)
+			goto out;
+		o = json_pack("{s:O, s:I, s:O*, s:O*}", "value", json_object_get(ev, "conclusive"),
+		    "seq", (json_int_t)a->seq, "time", json_object_get(ev, "time"), "actor",
+		    json_object_get(ev, "actor"));
+		rc = o == NULL || json_object_set_new(rec, "conclusive", o) < 0 ? ENOMEM : 0;
+		if (rc == 0)
+			rc = put_item(c, txn, id, rec);
+	} else if (strncmp(type, "access", 6) == 0 || strcmp(type, "search") == 0) {
+		id = NULL;
+		rc = cs__access_project(c, txn, ev, type, a->seq, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));

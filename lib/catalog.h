@@ -30,6 +30,7 @@ enum {
 	CS_DBI_FIXITY_DUE,  /* last check (or ingest) ms, 8 bytes big-endian | id -> "" */
 	CS_DBI_FIXITY,      /* "last" -> latest fixity check; "damaged:" id -> a check not ok */
 	CS_DBI_MEDIA_TODO,  /* id -> "": the items that have no media record yet */
+	CS_DBI_ACCESS,      /* "req:"/"reg:"/"qry:" seq (20 digits) -> request, entry, search */
 	CS_DBI_COUNT
 };
 
@@ -72,7 +73,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 4
+#define CS__CATALOG_SCHEMA 5
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -185,6 +186,12 @@ int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t
 int cs__media_index(struct cs__catalog *c, MDB_txn *txn, const char *id);
 int cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
+ * The access part of the projection (lib/access.c): access-request,
+ * access-approve, access-deny, access and search events into the access
+ * table. LMDB codes; -1 with *why set when the event does not fit.
+ */
+int cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
+    uint64_t seq, const char **why);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);

@@ -49,6 +49,8 @@ cs_strerror(int err)
 		return "the object store refused the request";
 	case CS_EREMOTEIO:
 		return "the object store could not be reached or kept failing";
+	case CS_EDENIED:
+		return "refused by an access rule";
 	case CS_ECONFLICT:
 		return "checkpoint would be inconsistent with an earlier one";
 	}

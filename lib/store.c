@@ -833,7 +833,8 @@ cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *se
 		if (json_object_set_new(ev, "seq", json_integer((json_int_t)(st->size + i))) < 0 ||
 		    json_object_set_new(ev, "time", json_string(tbuf)) < 0 ||
 		    json_object_set_new(ev, "v", json_integer(CS__EVENT_VERSION)) < 0 ||
-		    (st->actor != NULL && json_object_set(ev, "actor", st->actor) < 0) ||
+		    (st->actor != NULL && json_object_get(ev, "actor") == NULL &&
+		        json_object_set(ev, "actor", st->actor) < 0) ||
 		    (json_is_object(json_object_get(ev, "item")) &&
 		        json_object_set_new(json_object_get(ev, "item"), "ingested_at",
 		            json_string(tbuf)) < 0)) {

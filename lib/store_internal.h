@@ -52,6 +52,15 @@ int cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t
  */
 int cs__case_ingest_check(struct cs_store *st, MDB_txn *txn, const char *id, json_t *meta);
 
+/*
+ * A writing call's frame (lib/case.c): cs__write_begin takes the write lock
+ * and a read transaction for the rules; cs__write_end ends the transaction,
+ * commits `ev` (consumed) if rc == 0 and drops the lock. An event that has
+ * an "actor" keeps it (custosd writes for the users of its socket).
+ */
+int cs__write_begin(struct cs_store *st, MDB_txn **txn);
+int cs__write_end(struct cs_store *st, MDB_txn *txn, json_t *ev, int rc, uint64_t *seq);
+
 /* 1 if `rc` is a fault of the storage (-EIO, -ENOSPC, ...), which fails the store. */
 int cs__store_fault(int rc);
 

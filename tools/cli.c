@@ -146,6 +146,10 @@ explain_open_error(const char *dir, int rc)
 		errmsg("the ledger of %s does not match its catalog; run `custos verify` to see "
 		       "what is damaged",
 		    dir);
+	else if (rc == -EACCES)
+		errmsg("you may not read the store %s: only its own user may; others ask custosd "
+		       "through its socket (custos view, get, search, register; set CUSTOS_SOCKET)",
+		    dir);
 	else
 		errmsg("cannot open the store %s: %s", dir, cs_strerror(rc));
 }

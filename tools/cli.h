@@ -112,6 +112,14 @@ int cmd_replicas(int argc, char **argv, struct opts *o);
 int cmd_media(int argc, char **argv, struct opts *o);       /* cmd_media.c */
 /* show's text: the item's media record (cmd_media.c). */
 void media_show_item(json_t *rec);
+int cmd_request(int argc, char **argv, struct opts *o);     /* cmd_access.c */
+int cmd_approve(int argc, char **argv, struct opts *o);
+int cmd_deny(int argc, char **argv, struct opts *o);
+int cmd_conclusive(int argc, char **argv, struct opts *o);
+int cmd_view(int argc, char **argv, struct opts *o);
+int cmd_get(int argc, char **argv, struct opts *o);
+int cmd_search(int argc, char **argv, struct opts *o);
+int cmd_register(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

@@ -69,6 +69,8 @@ cmd_status(int argc, char **argv, struct opts *o)
 	if (rc >= 0)
 		return rc;
 	dir = store_dir(o);
+	if (sock == NULL)
+		sock = getenv("CUSTOS_SOCKET");
 	if (sock == NULL && dir == NULL) {
 		errmsg("no store given: use --store DIR, set CUSTOS_STORE, or give --socket PATH");
 		return EXIT_USAGE;

@@ -43,6 +43,14 @@ static const struct {
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
 	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
 	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},
+	{"request", cmd_request, "request to view, copy or export a case's evidence"},
+	{"approve", cmd_approve, "approve a request (the approving role)"},
+	{"deny", cmd_deny, "deny a request, with a reason (the approving role)"},
+	{"conclusive", cmd_conclusive, "mark an item one a party or lawyer may receive"},
+	{"view", cmd_view, "show an item through custosd, in the access register"},
+	{"get", cmd_get, "copy an item's bytes through custosd under an approval"},
+	{"search", cmd_search, "find through custosd (the search is logged)"},
+	{"register", cmd_register, "print the access register (查阅登记簿)"},
 };
 
 static void

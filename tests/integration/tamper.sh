@@ -150,7 +150,7 @@ t_ok $? "lmdb (raw bytes): verify --json carries the id"
 # A flipped bit must not make this version's catalog pass for one made by an
 # older custos (no "schema" key): that one is rebuilt without a word, and
 # verify would report nothing.
-for what in value key table; do
+for what in value value2 key table; do
 	fresh "lmdb-schema-$what"
 	python3 - "$S/catalog/data.mdb" "$what" <<'EOF2'
 import sys
@@ -166,9 +166,11 @@ while what == 'table' and i >= 0:
             n += 1
         j = d.find(b'cases', j + 1)
 while i >= 0:
-    if d[i + 6:i + 14] == b'\0\0\0\0\0\0\0\x04':
+    if d[i + 6:i + 14] == b'\0\0\0\0\0\0\0\x05':
         if what == 'value':
-            d[i + 13] ^= 0x04  # 4 -> 0, as if no custos had written a number
+            d[i + 13] ^= 0x01  # 5 -> 4, an older custos's number
+        elif what == 'value2':
+            d[i + 13] ^= 0x04  # 5 -> 1, a number no custos wrote
         else:
             d[i + 3] ^= 0x08  # "schema" -> "scheea"
         n += 1

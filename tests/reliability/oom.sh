@@ -148,7 +148,7 @@ print("\t".join(str(x) for x in (r["runs"], r["failures"], r["hits"], r["last_n"
 			"$strays left an unreferenced blob in objects/"
 		[ "$harness" = 0 ] || echo "#   ($harness run(s) not judged: ASan's runtime stopped on the failed allocation itself)"
 		[ "$supp" = 0 ] || echo "#   ($supp run(s) leaked only inside OpenSSL's own fetch/initialisation: suppressed)"
-		[ "$uvab" = 0 ] || echo "#   ($uvab run(s) ended in libuv's own abort() on a failed allocation, a known limit:" \
+		[ "$uvab" = 0 ] || echo "#   ($uvab run(s) ended in libuv's or glibc NSS's own abort() on a failed allocation, a known limit:" \
 			"$uvwhere; the store checked as after a crash)"
 		[ "$done" = 1 ]
 		t_ok $? "$name ($mode): the sweep reached a run that completes (N=$last)"

@@ -73,6 +73,15 @@ SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error
 # abort (failmalloc's FAILMALLOC_SIGTRACE; ASan's handle_abort in the
 # sanitizer build): the frame that called abort() is in libuv.
 UV_ABORT = 'uv-abort'
+# glibc's NSS (getpwuid_r, which names the user of every event the CLI writes)
+# asserts when an allocation of its own fails while it loads nsswitch.conf
+# (nss_database.c: nss_database_reload_1: Assertion `ret > 0' failed): a
+# limit of glibc 2.36, counted apart like libuv's aborts. When every later
+# allocation fails too, glibc cannot even format the assertion and writes
+# "Unexpected error." alone (custos calls no assert()).
+NSS_ABORT = 'nss-abort'
+NSS_MARK = re.compile(r'nss_database\.c:\d+: nss_database_reload_1: Assertion|'
+                      r'\AUnexpected error\.\Z')
 ABORT_FRAME = re.compile(r'\(abort\+|\bin (__GI_)?abort\b')
 
 
@@ -180,6 +189,8 @@ class Sweep:
             return 'hang (no exit within 60 s)'
         if HARNESS_MARK in err:
             return HARNESS
+        if (rc == -signal.SIGABRT or rc == 86) and NSS_MARK.search(err.strip()):
+            return NSS_ABORT
         if any(m in err for m in SAN_MARKERS) or rc in (86, 87):
             kind = 'leak' if 'LeakSanitizer' in err else 'sanitizer'
             return '%s report (exit %s)' % (kind, rc)
@@ -580,9 +591,10 @@ class Sweep:
                     if why == HARNESS:
                         res['harness'] += 1
                         continue
-                    if why == UV_ABORT:
+                    if why in (UV_ABORT, NSS_ABORT):
                         res['uv_aborts'] += 1
-                        res['uv_abort_at'].append({'n': k, 'where': uv_abort_where(err)})
+                        res['uv_abort_at'].append({'n': k, 'where': uv_abort_where(err)
+                                                   if why == UV_ABORT else 'glibc NSS'})
                         why = None  # the store must still be consistent
                     if why and why.startswith('leak') and self.a.lsan_supp:
                         # again with full stacks: is it one of OpenSSL's own?

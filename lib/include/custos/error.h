@@ -28,6 +28,7 @@ enum {
 	CS_ESEALED = -20017,   /* the case file is sealed: nothing is added, removed or corrected */
 	CS_EREMOTE = -20030,   /* the object store refused a request (credentials, bucket, data) */
 	CS_EREMOTEIO = -20031, /* the object store could not be reached or kept failing */
+	CS_EDENIED = -20018,   /* refused by an access rule (custos/access.h names it) */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */

@@ -1,0 +1,26 @@
+/* The control socket's access commands (access.c): requests, approvals, views, copies. */
+#ifndef CUSTOSD_ACCESS_H
+#define CUSTOSD_ACCESS_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "daemon.h"
+
+/* A connection's copy in progress: the stored bytes a granted "get" opened. */
+struct access_conn {
+	int fd; /* -1: none */
+};
+
+void access_conn_close(struct access_conn *a);
+/*
+ * The answer to access command `cmd` from user `uid` (whoami, request,
+ * approve, deny, conclusive, view, get, read, find, register), or NULL when
+ * `cmd` is not one of them or no answer could be made (out of memory).
+ */
+json_t *access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req,
+    struct access_conn *c);
+/* 1 if `cmd` is an access command. */
+int access_is_command(const char *cmd);
+
+#endif
