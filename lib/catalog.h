@@ -186,6 +186,7 @@ int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t
 int cs__media_index(struct cs__catalog *c, MDB_txn *txn, const char *id);
 int cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
+/*
  * The access part of the projection (lib/access.c): access-request,
  * access-approve, access-deny, access and search events into the access
  * table. LMDB codes; -1 with *why set when the event does not fit.
