@@ -22,18 +22,21 @@
 #include "custos/merkle.h"
 #include "custos/name.h"
 #include "custos/store.h"
+#include "record.h"
 #include "util.h"
 
 static const char *const dbi_names[CS_DBI_COUNT] = {
 	"items", "by_sha", "by_case", "by_officer", "by_device", "by_time", "item_events",
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
+	"by_category", "by_stage", "officers",
 };
 
 static int
 is_dupsort(int dbi)
 {
 	return dbi == CS_DBI_BY_CASE || dbi == CS_DBI_BY_OFFICER || dbi == CS_DBI_BY_DEVICE ||
-	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS || dbi == CS_DBI_CASE_EVENTS;
+	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS || dbi == CS_DBI_CASE_EVENTS ||
+	    dbi == CS_DBI_BY_CATEGORY || dbi == CS_DBI_BY_STAGE;
 }
 
 static int
@@ -181,8 +184,8 @@ cs__json_canonical(const json_t *v, size_t *len)
 
 /*
  * MDB_CORRUPTED when the main table names table `name` ("cases" since schema
- * 2, "fixity_due" since 3): a catalog with it has the schema number that
- * made it. 0 when there is no such table.
+ * 2, "fixity_due" since 3, "officers" since 4): a catalog with it has the
+ * schema number that made it. 0 when there is no such table.
  */
 static int
 has_table(MDB_txn *txn, const char *name)
@@ -198,7 +201,8 @@ has_table(MDB_txn *txn, const char *name)
 /*
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
- * number), or schema 2 without the fixity tables (0.2.0 before them). Any
+ * number), schema 2 without the fixity tables (0.2.0 before them), or schema
+ * 3 without the category, stage and officer tables (before them). Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -236,10 +240,12 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2)
+	if (schema != 0 && schema != 2 && schema != 3)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
+	if (schema == 3 && (rc = has_table(txn, "officers")) != 0)
+		return rc; /* schema 3 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -787,7 +793,10 @@ ix_add(struct ixent **v, size_t *n, int dbi, const char *key)
 	return 0;
 }
 
-/* The device, time and officer index entries of every sighting in `rec` ("seen"). */
+/*
+ * The device, time, officer, category and stage index entries of every
+ * sighting in `rec` ("seen"), and the stage of every case membership ("cases").
+ */
 static int
 ix_collect(json_t *rec, struct ixent **v, size_t *n)
 {
@@ -795,6 +804,12 @@ ix_collect(json_t *rec, struct ixent **v, size_t *n)
 	size_t i, j;
 	int rc = 0;
 
+	json_array_foreach(json_object_get(rec, "cases"), i, s)
+	{
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_STAGE,
+			    json_string_value(json_object_get(s, "stage")));
+	}
 	json_array_foreach(json_object_get(rec, "seen"), i, s)
 	{
 		if (rc == 0)
@@ -803,6 +818,12 @@ ix_collect(json_t *rec, struct ixent **v, size_t *n)
 		if (rc == 0)
 			rc = ix_add(v, n, CS_DBI_BY_TIME,
 			    json_string_value(json_object_get(s, "recorded_start")));
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_CATEGORY,
+			    json_string_value(json_object_get(s, "category")));
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_STAGE,
+			    json_string_value(json_object_get(s, "stage")));
 		json_array_foreach(json_object_get(s, "officers"), j, o)
 		{
 			if (rc == 0)
@@ -1063,6 +1084,9 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		rc = cs__fixity_project(c, txn, ev, a->seq, id, rec, why);
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
+	} else if (strcmp(type, "officer") == 0) {
+		id = NULL;
+		rc = cs__officer_project(c, txn, ev, a->seq, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));
@@ -1334,6 +1358,7 @@ struct find_ctx {
 	char *key; /* canonical key of q->case_no */
 	char *prefix; /* canonical key of q->case_prefix */
 	json_t *seen; /* ids already in `out`, as keys: a match is added once */
+	const char *stage; /* canonical name of q->stage */
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1377,7 +1402,26 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 		if (r == 0)
 			return 0;
 	}
+	if (f->key && q->case_exact) {
+		/* the number exactly as written in one of the item's case files */
+		json_t *m;
+		size_t i;
+		r = 0;
+		json_array_foreach(json_object_get(rec, "cases"), i, m)
+		{
+			const char *n = json_string_value(json_object_get(m, "case"));
+			if (n != NULL && strcmp(n, q->case_no) == 0)
+				r = 1;
+		}
+		if (r == 0)
+			return 0;
+	}
 	if (q->officer && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
+		return r;
+	if (q->category &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CATEGORY], q->category, id)) <= 0)
+		return r;
+	if (f->stage && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_STAGE], f->stage, id)) <= 0)
 		return r;
 	if (q->device && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
 		return r;
@@ -1435,8 +1479,13 @@ static int find_in(struct find_ctx *f);
 int
 cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object()};
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL};
 	int rc = f.seen != NULL ? 0 : -ENOMEM;
+
+	if (rc == 0 && q->stage != NULL && (f.stage = cs__stage_canon(q->stage)) == NULL)
+		rc = CS_EFORMAT;
+	if (rc == 0 && q->category != NULL && !cs__text_ok(q->category))
+		rc = CS_EFORMAT;
 
 	if (rc == 0 && q->case_no != NULL)
 		rc = cs_case_key(q->case_no, &f.key);
@@ -1496,6 +1545,9 @@ find_in(struct find_ctx *f0)
 	if (q->device)
 		return dup_values(txn, c->dbi[CS_DBI_BY_DEVICE], q->device, strlen(q->device),
 		    find_add, &f);
+	if (q->category)
+		return dup_values(txn, c->dbi[CS_DBI_BY_CATEGORY], q->category,
+		    strlen(q->category), find_add, &f);
 	if (q->sha256) {
 		uint8_t sha[32];
 		MDB_val k = {32, sha}, d;
@@ -1531,6 +1583,9 @@ find_in(struct find_ctx *f0)
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
 	}
+	if (f.stage)
+		return dup_values(txn, c->dbi[CS_DBI_BY_STAGE], f.stage, strlen(f.stage),
+		    find_add, &f);
 	return -EINVAL;
 }
 

@@ -29,6 +29,9 @@ enum {
 	CS_DBI_MEMBERS,     /* case key | 0x00 | id -> membership (canonical JSON) */
 	CS_DBI_FIXITY_DUE,  /* last check (or ingest) ms, 8 bytes big-endian | id -> "" */
 	CS_DBI_FIXITY,      /* "last" -> latest fixity check; "damaged:" id -> a check not ok */
+	CS_DBI_BY_CATEGORY, /* enforcement category (of a sighting) -> id (dupsort) */
+	CS_DBI_BY_STAGE,    /* stage (of a sighting or a case membership) -> id (dupsort) */
+	CS_DBI_OFFICERS,    /* certificate number -> officer record (canonical JSON) */
 	CS_DBI_COUNT
 };
 
@@ -71,7 +74,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 3
+#define CS__CATALOG_SCHEMA 4
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -167,6 +170,15 @@ int cs__project_event(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const cha
 int cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
 int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
+/*
+ * The officer registry (lib/officer.c): cs__officer_project applies an
+ * "officer" event in apply's write transaction (LMDB codes; -1 with *why
+ * when it does not fit); cs__officer_flags gives an item record's flags in
+ * a read transaction (0 or a negative code; *out an array, maybe empty).
+ */
+int cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char **why);
+int cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t **out);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);
