@@ -62,8 +62,7 @@ new_field(struct row *r)
 }
 
 int
-cs_csv_parse(const char *text, size_t len, cs_csv_row_fn cb, void *ctx,
-    struct cs_csv_error *err)
+cs_csv_parse(const char *text, size_t len, cs_csv_row_fn cb, void *ctx, struct cs_csv_error *err)
 {
 	struct row r = {.n = 0};
 	size_t i = 0, line = 1, start = 1;
@@ -82,11 +81,13 @@ cs_csv_parse(const char *text, size_t len, cs_csv_row_fn cb, void *ctx,
 				i++;
 				for (;;) {
 					if (i >= len) {
-						rc = fail(err, fline, r.n, "a quoted field is never "
+						rc = fail(err, fline, r.n,
+						    "a quoted field is never "
 						    "closed (a \" is missing)");
 						break;
 					}
-					if (text[i] == '"' && (i + 1 >= len || text[i + 1] != '"')) {
+					if (text[i] == '"' &&
+					    (i + 1 >= len || text[i + 1] != '"')) {
 						i++;
 						break;
 					}
@@ -106,13 +107,15 @@ cs_csv_parse(const char *text, size_t len, cs_csv_row_fn cb, void *ctx,
 				if (rc == 0 && i < len && text[i] != ',' && text[i] != '\n' &&
 				    !(text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') &&
 				    !(text[i] == '\r' && i + 1 == len))
-					rc = fail(err, line, r.n, "text after a closing quote (a "
+					rc = fail(err, line, r.n,
+					    "text after a closing quote (a "
 					    "quote inside a field is written \"\")");
 			} else {
 				while (rc == 0 && i < len && text[i] != ',' && text[i] != '\n' &&
 				    text[i] != '\r') {
 					if (text[i] == '"')
-						rc = fail(err, line, r.n, "a quote inside an "
+						rc = fail(err, line, r.n,
+						    "a quote inside an "
 						    "unquoted field (quote the whole field and "
 						    "write the quote \"\")");
 					else if (text[i] == '\0')

@@ -28,23 +28,25 @@ prove_one(struct cs_store *st, const char *vkey, uint64_t seq, json_t *e)
 	int rc = cs_store_prove_events(st, &seq, 1, &text);
 
 	if (rc == -EAGAIN || rc == CS_ENOTFOUND) {
-		rc = json_object_set_new(e, "proof_status", json_string("not-covered")) < 0 ?
-		    -ENOMEM : 0;
+		rc = json_object_set_new(e, "proof_status", json_string("not-covered")) < 0
+		    ? -ENOMEM
+		    : 0;
 		return rc;
 	}
 	if (rc < 0)
 		return rc;
 	rc = cs_check_proofs(text, strlen(text), vkey, &chk);
-	if (rc == 0 && (chk.status != CS_CHECK_OK || chk.n_proven != 1 ||
-	                   chk.proven[0].index != seq)) {
+	if (rc == 0 &&
+	    (chk.status != CS_CHECK_OK || chk.n_proven != 1 || chk.proven[0].index != seq)) {
 		status = "failed";
-		why = chk.status == CS_CHECK_SIGNATURE ? "the checkpoint's signature does not check" :
-		    chk.status == CS_CHECK_INCLUSION   ? "the event is not in the signed tree" :
-		                                         "the proof is malformed";
+		why = chk.status == CS_CHECK_SIGNATURE ? "the checkpoint's signature does not check"
+		    : chk.status == CS_CHECK_INCLUSION ? "the event is not in the signed tree"
+		                                       : "the proof is malformed";
 	}
-	if (rc == 0 && (json_object_set_new(e, "proof", json_string(text)) < 0 ||
-	                   json_object_set_new(e, "proof_status", json_string(status)) < 0 ||
-	                   (why != NULL && json_object_set_new(e, "why", json_string(why)) < 0)))
+	if (rc == 0 &&
+	    (json_object_set_new(e, "proof", json_string(text)) < 0 ||
+	        json_object_set_new(e, "proof_status", json_string(status)) < 0 ||
+	        (why != NULL && json_object_set_new(e, "why", json_string(why)) < 0)))
 		rc = -ENOMEM;
 	cs_check_fini(&chk);
 	free(text);
@@ -83,8 +85,8 @@ cs_store_custody(struct cs_store *st, const char *id, json_t **out)
 			rc = -ENOMEM;
 			break;
 		}
-		rc = prove_one(st, vkey,
-		    (uint64_t)json_integer_value(json_object_get(e, "seq")), one);
+		rc = prove_one(st, vkey, (uint64_t)json_integer_value(json_object_get(e, "seq")),
+		    one);
 	}
 	if (rc == 0) {
 		res = json_pack("{s:s, s:O, s:O}", "id", id, "record", rec, "events", list);
@@ -97,8 +99,8 @@ cs_store_custody(struct cs_store *st, const char *id, json_t **out)
 		/* the note's second line is the tree size (C2SP tlog-checkpoint) */
 		if (nl != NULL)
 			size = strtoull(nl + 1, NULL, 10);
-		if (json_object_set_new(res, "checkpoint", json_pack("{s:I, s:s}", "size",
-		        (json_int_t)size, "note", note)) < 0)
+		if (json_object_set_new(res, "checkpoint",
+		        json_pack("{s:I, s:s}", "size", (json_int_t)size, "note", note)) < 0)
 			rc = -ENOMEM;
 	}
 	if (rc < 0)
@@ -193,24 +195,27 @@ count_item(json_t *res, json_t *rec, json_t *flags)
 			if (rc == 0 && k != NULL && json_object_get(kinds, k) == NULL)
 				rc = json_object_set_new(kinds, k, json_true()) < 0 ||
 				        json_object_set_new(fl, k,
-				            json_integer(json_integer_value(json_object_get(fl, k)) +
-				                1)) < 0 ?
-				    -ENOMEM : 0;
+				            json_integer(
+				                json_integer_value(json_object_get(fl, k)) + 1)) < 0
+				    ? -ENOMEM
+				    : 0;
 		}
 		json_decref(kinds);
 		if (rc == 0)
 			rc = json_object_set_new(res, "flagged",
-			         json_integer(json_integer_value(json_object_get(res, "flagged")) +
-			             1)) < 0 ?
-			    -ENOMEM : 0;
+			         json_integer(
+			             json_integer_value(json_object_get(res, "flagged")) + 1)) < 0
+			    ? -ENOMEM
+			    : 0;
 	}
 	if (rc == 0)
 		rc = json_object_set_new(res, "items",
 		         json_integer(json_integer_value(json_object_get(res, "items")) + 1)) < 0 ||
 		        json_object_set_new(res, "bytes",
-		            json_integer(json_integer_value(json_object_get(res, "bytes")) + bytes)) <
-		            0 ?
-		    -ENOMEM : 0;
+		            json_integer(
+		                json_integer_value(json_object_get(res, "bytes")) + bytes)) < 0
+		    ? -ENOMEM
+		    : 0;
 	for (int d = 0; d < 4; d++)
 		json_decref(seen[d]);
 	return rc;
@@ -232,9 +237,8 @@ cs_store_stats(struct cs_store *st, int year, json_t **out)
 	}
 	snprintf(prefix, sizeof(prefix), "%04d-", year);
 	res = json_pack("{s:i, s:I, s:I, s:I, s:{}, s:{}, s:{}, s:{}, s:{}, s:n}", "year", year,
-	    "items", (json_int_t)0, "bytes", (json_int_t)0, "flagged", (json_int_t)0,
-	    "by_category", "by_stage", "by_officer", "by_device", "flags",
-	    "accesses_by_requester_kind");
+	    "items", (json_int_t)0, "bytes", (json_int_t)0, "flagged", (json_int_t)0, "by_category",
+	    "by_stage", "by_officer", "by_device", "flags", "accesses_by_requester_kind");
 	rc = res != NULL && done != NULL ? cs__catalog_rtxn(&st->cat, &txn) : -ENOMEM;
 	if (rc == 0 && mdb_cursor_open(txn, st->cat.dbi[CS_DBI_BY_TIME], &cur) != 0)
 		rc = CS_ESTORE;

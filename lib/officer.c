@@ -23,15 +23,15 @@
 enum { COL_NAME, COL_POST, COL_CERT, COL_FROM, COL_TO, COL_COUNT };
 
 static const char *const col_names[COL_COUNT] = {"name", "post", "certificate", "valid_from",
-	"valid_to"};
+    "valid_to"};
 
 /* Accepted header spellings of each column. */
 static const char *const col_alias[][4] = {
-	{"name", "姓名", NULL},
-	{"post", "unit", "岗位", "单位"},
-	{"certificate", "certificate_number", "执法证号", "证件号"},
-	{"valid_from", "有效期起", NULL},
-	{"valid_to", "有效期止", NULL},
+    {"name", "姓名", NULL},
+    {"post", "unit", "岗位", "单位"},
+    {"certificate", "certificate_number", "执法证号", "证件号"},
+    {"valid_from", "有效期起", NULL},
+    {"valid_to", "有效期止", NULL},
 };
 
 /*
@@ -91,12 +91,14 @@ read_header(struct import *im, size_t line, char *const *f, size_t n)
 					known = 1;
 				}
 		if (!known)
-			return refuse(im, line, -1, "the header names a column that is not "
+			return refuse(im, line, -1,
+			    "the header names a column that is not "
 			    "name, post, certificate, valid_from or valid_to");
 	}
 	for (int c = 0; c < COL_COUNT; c++)
 		if (im->col[c] < 0 && c != COL_POST)
-			return refuse(im, line, c, "the header lacks this column (it needs name, "
+			return refuse(im, line, c,
+			    "the header lacks this column (it needs name, "
 			    "certificate, valid_from, valid_to; post is optional)");
 	im->header = 1;
 	return 0;
@@ -117,7 +119,8 @@ read_row(void *ctx, size_t line, char *const *f, size_t n)
 		if (im->col[c] >= 0 && (size_t)im->col[c] >= n)
 			return refuse(im, line, c, "the record has fewer fields than the header");
 		if (*v[c] != '\0' && (!cs__text_ok(v[c]) || strlen(v[c]) > 256))
-			return refuse(im, line, c, "not text (1 to 256 bytes of UTF-8 without "
+			return refuse(im, line, c,
+			    "not text (1 to 256 bytes of UTF-8 without "
 			    "control characters)");
 	}
 	if (*v[COL_NAME] == '\0')
@@ -125,15 +128,18 @@ read_row(void *ctx, size_t line, char *const *f, size_t n)
 	if (*v[COL_CERT] == '\0')
 		return refuse(im, line, COL_CERT, "empty: every officer has a certificate number");
 	if (*v[COL_FROM] == '\0' || date_ms(v[COL_FROM], 0, &from) < 0)
-		return refuse(im, line, COL_FROM, "not a date: write YYYY-MM-DD or an RFC 3339 "
+		return refuse(im, line, COL_FROM,
+		    "not a date: write YYYY-MM-DD or an RFC 3339 "
 		    "time");
 	if (*v[COL_TO] != '\0' && date_ms(v[COL_TO], 1, &to) < 0)
-		return refuse(im, line, COL_TO, "not a date: write YYYY-MM-DD or an RFC 3339 "
+		return refuse(im, line, COL_TO,
+		    "not a date: write YYYY-MM-DD or an RFC 3339 "
 		    "time, or leave it empty for no end");
 	if (*v[COL_TO] != '\0' && to <= from)
 		return refuse(im, line, COL_TO, "the certificate ends before it starts");
 	if (json_object_get(im->lines, v[COL_CERT]) != NULL)
-		return refuse(im, line, COL_CERT, "the certificate number is on an earlier line "
+		return refuse(im, line, COL_CERT,
+		    "the certificate number is on an earlier line "
 		    "of the file too");
 	o = json_pack("{s:s, s:s, s:s}", "name", v[COL_NAME], "certificate", v[COL_CERT],
 	    "valid_from", v[COL_FROM]);
@@ -173,8 +179,8 @@ cs_officers_import(struct cs_store *st, const char *text, size_t len, size_t *co
 	if (rc == 0 && n == 0) {
 		rc = CS_EFORMAT;
 		if (err != NULL)
-			err->why = im.header ? "the file lists no officer after its header" :
-			                       "the file is empty (it needs a header and officers)";
+			err->why = im.header ? "the file lists no officer after its header"
+			                     : "the file is empty (it needs a header and officers)";
 	}
 	if (rc == 0 && st->lockfd < 0)
 		rc = -EBADF;
@@ -204,8 +210,7 @@ cs_officers_import(struct cs_store *st, const char *text, size_t len, size_t *co
 /* ---- the projection ---- */
 
 int
-cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
-    const char **why)
+cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, const char **why)
 {
 	json_t *o = json_object_get(ev, "officer"), *rec;
 	const char *cert = json_string_value(json_object_get(o, "certificate"));
@@ -239,8 +244,8 @@ cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t se
 static int
 flag(json_t *flags, json_t *s, const char *officer, const char *f, const char *why)
 {
-	json_t *o = json_pack("{s:O*, s:s, s:s}", "sighting", json_object_get(s, "seq"), "flag",
-	    f, "why", why);
+	json_t *o = json_pack("{s:O*, s:s, s:s}", "sighting", json_object_get(s, "seq"), "flag", f,
+	    "why", why);
 
 	if (o != NULL && officer != NULL &&
 	    json_object_set_new(o, "officer", json_string(officer)) < 0)
@@ -292,7 +297,7 @@ cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t
 			    (json_object_get(off, "to_ms") != NULL &&
 			        at >= json_integer_value(json_object_get(off, "to_ms"))))
 				rc = flag(flags, s, id, "certificate-not-valid",
-				    "the officer's certificate was not valid at the recording time");
+				    "the officer's certificate was not valid when it was recorded");
 			json_decref(off);
 		}
 	}

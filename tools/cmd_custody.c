@@ -120,8 +120,8 @@ print_html(json_t *c, const char *vkey)
 	fputs("</h1>\n<h2>The item</h2>\n<table>\n", stdout);
 	row(stdout, "id", str(rec, "id"));
 	row(stdout, "SHA-256", str(rec, "sha256"));
-	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(rec,
-	                                        "size")));
+	snprintf(buf, sizeof(buf), "%lld",
+	    (long long)json_integer_value(json_object_get(rec, "size")));
 	row(stdout, "size (bytes)", buf);
 	row(stdout, "original name", str(rec, "name"));
 	row(stdout, "secured at", str(rec, "ingested_at"));
@@ -129,7 +129,7 @@ print_html(json_t *c, const char *vkey)
 	row(stdout, "recorded to", str(rec, "recorded_end"));
 	row(stdout, "device", str(rec, "device"));
 	json_array_foreach(json_object_get(rec, "officers"), i, v)
-		row(stdout, "officer", json_string_value(v));
+	    row(stdout, "officer", json_string_value(v));
 	json_array_foreach(json_object_get(rec, "cases"), i, v)
 	{
 		char *t = NULL;
@@ -161,8 +161,8 @@ print_html(json_t *c, const char *vkey)
 	{
 		char *d = details(json_object_get(e, "event"));
 		const char *ps = str(e, "proof_status");
-		printf("<tr><td>%lld</td><td>", (long long)json_integer_value(json_object_get(e,
-		                                        "seq")));
+		printf("<tr><td>%lld</td><td>",
+		    (long long)json_integer_value(json_object_get(e, "seq")));
 		html(stdout, str(e, "time"));
 		fputs("</td><td>", stdout);
 		html(stdout, str(e, "type"));
@@ -171,9 +171,10 @@ print_html(json_t *c, const char *vkey)
 		fputs("</td><td>", stdout);
 		html(stdout, d != NULL ? d : "?");
 		printf("</td><td class=\"%s\">", strcmp(ps, "failed") == 0 ? "bad" : "ok");
-		html(stdout, strcmp(ps, "verified") == 0 ? "included in the signed ledger" :
-		             strcmp(ps, "failed") == 0  ? "FAILED" :
-		                                          "not yet in a signed checkpoint");
+		html(stdout,
+		    strcmp(ps, "verified") == 0     ? "included in the signed ledger"
+		        : strcmp(ps, "failed") == 0 ? "FAILED"
+		                                    : "not yet in a signed checkpoint");
 		fputs("</td></tr>\n", stdout);
 		free(d);
 	}
@@ -213,13 +214,12 @@ print_text(json_t *c)
 
 	printf("item            %s\n", str(c, "id"));
 	printf("sha256          %s\n", str(rec, "sha256"));
-	printf("size            %lld\n", (long long)json_integer_value(json_object_get(rec,
-	                                        "size")));
+	printf("size            %lld\n",
+	    (long long)json_integer_value(json_object_get(rec, "size")));
 	printf("name            %s\n", str(rec, "name"));
 	json_array_foreach(json_object_get(rec, "flags"), i, v)
-		printf("FLAGGED         %s: %s%s%s\n", str(v, "flag"), str(v, "why"),
-		    json_object_get(v, "officer") != NULL ? ", officer " : "",
-		    str(v, "officer"));
+	    printf("FLAGGED         %s: %s%s%s\n", str(v, "flag"), str(v, "why"),
+	        json_object_get(v, "officer") != NULL ? ", officer " : "", str(v, "officer"));
 	if (json_object_get(c, "checkpoint") != NULL)
 		printf("checkpoint      tree size %lld\n",
 		    (long long)json_integer_value(

@@ -95,8 +95,8 @@ str(json_t *o, const char *k)
 static int
 officers_list(struct opts *o, int csv)
 {
-	static const char *const head[] = {"certificate", "name", "post", "valid_from",
-		"valid_to", "seq"};
+	static const char *const head[] = {"certificate", "name", "post", "valid_from", "valid_to",
+	    "seq"};
 	struct cs_store *st;
 	json_t *list = NULL, *e;
 	size_t i;
@@ -118,7 +118,7 @@ officers_list(struct opts *o, int csv)
 		{
 			char seq[24];
 			const char *f[6] = {str(e, "certificate"), str(e, "name"), str(e, "post"),
-				str(e, "valid_from"), str(e, "valid_to"), seq};
+			    str(e, "valid_from"), str(e, "valid_to"), seq};
 			snprintf(seq, sizeof(seq), "%lld",
 			    (long long)json_integer_value(json_object_get(e, "seq")));
 			if (csv)
@@ -197,10 +197,10 @@ int
 cmd_stats(int argc, char **argv, struct opts *o)
 {
 	static const char *const dims[] = {"by_category", "by_stage", "by_officer", "by_device",
-		"flags"};
+	    "flags"};
 	int year = 0, csv = 0, rc, code = EXIT_OK;
 	const struct cli_opt own[] = {CLI_CALL_OPT("year", &year, year_arg),
-		CLI_OPT("csv", 0, CLI_FLAG, &csv), CLI_END};
+	    CLI_OPT("csv", 0, CLI_FLAG, &csv), CLI_END};
 	struct cs_store *st;
 	json_t *s = NULL, *v;
 	const char *k;
@@ -237,13 +237,15 @@ cmd_stats(int argc, char **argv, struct opts *o)
 				f[0] = d == 4 ? "flagged" : dims[d] + 3;
 				f[1] = k;
 				snprintf(items, sizeof(items), "%lld",
-				    (long long)(d == 4 ? json_integer_value(v) :
-				        json_integer_value(json_object_get(v, "items"))));
+				    (long long)(d == 4
+				            ? json_integer_value(v)
+				            : json_integer_value(json_object_get(v, "items"))));
 				if (d == 4)
 					bytes[0] = '\0';
 				else
 					snprintf(bytes, sizeof(bytes), "%lld",
-					    (long long)json_integer_value(json_object_get(v, "bytes")));
+					    (long long)json_integer_value(
+					        json_object_get(v, "bytes")));
 				csv_row(stdout, f, 4);
 			}
 		}
@@ -255,13 +257,13 @@ cmd_stats(int argc, char **argv, struct opts *o)
 		printf("flagged         %lld\n",
 		    (long long)json_integer_value(json_object_get(s, "flagged")));
 		json_object_foreach(json_object_get(s, "flags"), k, v)
-			printf("  %-30s %lld\n", k, (long long)json_integer_value(v));
+		    printf("  %-30s %lld\n", k, (long long)json_integer_value(v));
 		for (size_t d = 0; d < 4; d++) {
 			printf("%s:\n", dims[d] + 3);
 			json_object_foreach(json_object_get(s, dims[d]), k, v)
-				printf("  %-30s %8lld items %14lld bytes\n", k,
-				    (long long)json_integer_value(json_object_get(v, "items")),
-				    (long long)json_integer_value(json_object_get(v, "bytes")));
+			    printf("  %-30s %8lld items %14lld bytes\n", k,
+			        (long long)json_integer_value(json_object_get(v, "items")),
+			        (long long)json_integer_value(json_object_get(v, "bytes")));
 		}
 		printf("accesses        (from the access register; not kept yet)\n");
 	}
