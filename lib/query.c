@@ -191,8 +191,10 @@ cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out)
 			rc = -ENOMEM;
 		if (rc == 0) {
 			page = json_pack("{s:O, s:I}", "items", items, "total", (json_int_t)n);
-			if (page == NULL ||
-			    (next != NULL && json_object_set_new(page, "next", json_string(next)) < 0))
+			if (page == NULL)
+				rc = -ENOMEM;
+			else if (next != NULL &&
+			    json_object_set_new(page, "next", json_string(next)) < 0)
 				rc = -ENOMEM;
 		}
 	}
