@@ -73,8 +73,7 @@ test_csv(void)
 		struct cs_csv_error err = {0, 0, NULL};
 		int rc = cs_csv_parse(cases[i].in, strlen(cases[i].in), join_row, &r, &err);
 		if (cases[i].want != NULL) {
-			ok(rc == 0 && strcmp(r.buf, cases[i].want) == 0, "csv case %zu parses (%s)",
-			    i, r.buf);
+			ok(rc == 0 && strcmp(r.buf, cases[i].want) == 0, "csv case %zu parses", i);
 		} else {
 			ok(rc == CS_EFORMAT && err.line == cases[i].line &&
 			        err.field == cases[i].field && err.why != NULL,
