@@ -20,7 +20,7 @@
 #include "store_internal.h"
 
 /* Case families: 平司罚〔Y〕N号 written with 〔〕, 宁司检[Y]N号 written with []. */
-static void
+static void __attribute__((unused))
 qi_case(unsigned long i, char *buf, size_t n)
 {
 	unsigned long num = (i / 3) % 1000;
@@ -33,25 +33,25 @@ qi_case(unsigned long i, char *buf, size_t n)
 }
 
 /* The case number's digits after the bracket, as written: the part a prefix query sees. */
-static unsigned long
+static unsigned long __attribute__((unused))
 qi_case_num(unsigned long i)
 {
 	return (i / 3) % 1000;
 }
 
-static void
+static void __attribute__((unused))
 qi_officer(unsigned long i, char *buf, size_t n)
 {
 	snprintf(buf, n, "3301-%04lu", i % 500);
 }
 
-static void
+static void __attribute__((unused))
 qi_device(unsigned long i, char *buf, size_t n)
 {
 	snprintf(buf, n, "BWC-%03lu", (i / 7) % 100);
 }
 
-static const char *
+static const char * __attribute__((unused))
 qi_category(unsigned long i)
 {
 	return i % 5 == 0 ? "行政检查" : "行政处罚";
@@ -59,39 +59,39 @@ qi_category(unsigned long i)
 
 static const char *const qi_stages[] = {"立案", "调查", "取证", "审查", "决定", "送达", "执行"};
 
-static const char *
+static const char * __attribute__((unused))
 qi_stage(unsigned long i)
 {
 	return qi_stages[(i / 11) % 7];
 }
 
 /* Recorded in 2023 or 2024: day of year and time from i. */
-static int
+static int __attribute__((unused))
 qi_year(unsigned long i)
 {
 	return i % 4 == 3 ? 2023 : 2024;
 }
 
-static void
+static void __attribute__((unused))
 qi_time(unsigned long i, char *buf, size_t n)
 {
 	snprintf(buf, n, "%d-%02lu-%02luT%02lu:%02lu:00.000Z", qi_year(i), 1 + i % 12,
 	    1 + (i / 12) % 28, (i / 7) % 24, i % 60);
 }
 
-static long long
+static long long __attribute__((unused))
 qi_size(unsigned long i)
 {
 	return (long long)(1000 + i % 977);
 }
 
-static void
+static void __attribute__((unused))
 qi_id(unsigned long i, char *buf, size_t n)
 {
 	snprintf(buf, n, "Q-%08lu", i);
 }
 
-static json_t *
+static json_t * __attribute__((unused))
 qi_event(unsigned long i)
 {
 	char id[32], sha[65], cs[64], off[32], dev[32], t[40], name[40];
@@ -116,7 +116,7 @@ qi_event(unsigned long i)
  * would make, without the journal, which the queries do not read. The
  * handle must write nothing afterwards (its ledger size is not advanced).
  */
-static int
+static int __attribute__((unused))
 qi_make(struct cs_store *st, unsigned long from, unsigned long to)
 {
 	enum { BATCH = 10000 };
