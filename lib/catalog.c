@@ -224,11 +224,11 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	rc = mdb_get(txn, meta, &k, &d);
 	if (rc == 0 && d.mv_size != 8)
 		return MDB_CORRUPTED;
-	if (rc == 0)
-		schema = get_be64(d.mv_data);
-	else if (rc != MDB_NOTFOUND)
+	if (rc == 0 && (schema = get_be64(d.mv_data)) == 0)
+		return MDB_CORRUPTED; /* no custos wrote 0 (0.1.0 wrote no key): damage */
+	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	else if ((rc = has_table(txn, "cases")) != 0)
+	else if (rc != 0 && (rc = has_table(txn, "cases")) != 0)
 		return rc; /* no "schema" beside this version's tables: damage */
 	k.mv_size = sizeof(zkey) - 1;
 	k.mv_data = (void *)zkey;

@@ -412,6 +412,63 @@ test_flags_and_stats(struct cs_store *st)
 	json_decref(s);
 }
 
+/*
+ * A catalog of schema 3 (before the category, stage and officer tables) is
+ * rebuilt from the ledger when the store is opened: find by category works
+ * and the catalog says schema 4.
+ */
+static void
+test_upgrade(const char *root)
+{
+	char path[128], cat[160];
+	struct cs_store *st = NULL;
+	struct cs__catalog c;
+	struct cs_query q = {.category = "行政检查"};
+	json_t *res = NULL;
+	MDB_txn *txn;
+	uint64_t seq;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/old", root);
+	ok(cs_store_init(path, "Q") == 0 &&
+	        cs_store_open(&st, path, CS_OPEN_WRITE, NULL, NULL) == 0,
+	    "upgrade: store made");
+	rc = 0;
+	pthread_mutex_lock(&st->wlock);
+	for (unsigned long i = 0; i < 40 && rc == 0; i++) {
+		json_t *ev = qi_event(i);
+		rc = cs__store_commit(st, &ev, 1, &seq);
+		json_decref(ev);
+	}
+	pthread_mutex_unlock(&st->wlock);
+	ok(rc == 0, "upgrade: 40 items ingested through the commit path");
+	cs_store_close(st);
+	st = NULL;
+	/* make it what custos wrote before schema 4 */
+	snprintf(cat, sizeof(cat), "%s/catalog", path);
+	rc = cs__catalog_open(&c, cat, 1, 0);
+	if (rc == 0 && (rc = mdb_txn_begin(c.env, NULL, 0, &txn)) == 0) {
+		uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+		MDB_val k = {6, (void *)"schema"}, d = {8, b};
+		rc = mdb_drop(txn, c.dbi[CS_DBI_BY_CATEGORY], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, c.dbi[CS_DBI_BY_STAGE], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, c.dbi[CS_DBI_OFFICERS], 1);
+		if (rc == 0)
+			rc = mdb_put(txn, c.dbi[CS_DBI_META], &k, &d, 0);
+		rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	}
+	cs__catalog_close(&c);
+	ok(rc == 0, "upgrade: the catalog made schema 3 (tables dropped, number set)");
+	rc = cs_store_open(&st, path, CS_OPEN_WRITE, NULL, NULL);
+	ok(rc == 0, "upgrade: the store opens (%s)", cs_strerror(rc));
+	rc = rc == 0 ? cs_store_find(st, &q, &res) : rc;
+	is_int(json_array_size(res), 8, "upgrade: find by category after the rebuild");
+	json_decref(res);
+	cs_store_close(st);
+}
+
 int
 main(void)
 {
@@ -438,6 +495,7 @@ main(void)
 	test_paging(st);
 	test_flags_and_stats(st);
 	cs_store_close(st);
+	test_upgrade(root);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		ok(0, "temp store removed");
