@@ -1359,6 +1359,12 @@ struct find_ctx {
 	char *prefix; /* canonical key of q->case_prefix */
 	json_t *seen; /* ids already in `out`, as keys: a match is added once */
 	const char *stage; /* canonical name of q->stage */
+	/*
+	 * The dupsort index the candidates come from when they are the values
+	 * of one key (each id once, every one under that key): neither checked
+	 * again nor remembered in `seen`. -1 otherwise.
+	 */
+	int src;
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1387,7 +1393,8 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	struct cs__catalog *c = f->c;
 	int r;
 
-	if (f->key && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
+	if (f->key && f->src != CS_DBI_BY_CASE &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
 		return r;
 	if (f->prefix) {
 		json_t *m;
@@ -1416,14 +1423,17 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 		if (r == 0)
 			return 0;
 	}
-	if (q->officer && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
+	if (q->officer && f->src != CS_DBI_BY_OFFICER &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
 		return r;
-	if (q->category &&
+	if (q->category && f->src != CS_DBI_BY_CATEGORY &&
 	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CATEGORY], q->category, id)) <= 0)
 		return r;
-	if (f->stage && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_STAGE], f->stage, id)) <= 0)
+	if (f->stage && f->src != CS_DBI_BY_STAGE &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_STAGE], f->stage, id)) <= 0)
 		return r;
-	if (q->device && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
+	if (q->device && f->src != CS_DBI_BY_DEVICE &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
 		return r;
 	if (q->sha256) {
 		const char *s = json_string_value(json_object_get(rec, "sha256"));
@@ -1460,7 +1470,7 @@ find_add(void *ctx, MDB_val *v)
 	memcpy(id, v->mv_data, v->mv_size);
 	id[v->mv_size] = '\0';
 	/* (a set, not a scan of the answer: a lookup stays linear in its matches) */
-	if (json_object_get(f->seen, id) != NULL)
+	if (f->src < 0 && json_object_get(f->seen, id) != NULL)
 		return 0;
 	rc = get_item_raw(f->c, f->txn, id, &rec);
 	if (rc != 0)
@@ -1469,7 +1479,8 @@ find_add(void *ctx, MDB_val *v)
 	rc = matches(f, id, rec);
 	if (rc > 0)
 		rc = json_array_append(f->out, rec) < 0 ||
-		        json_object_set_new(f->seen, id, json_true()) < 0 ? -ENOMEM : 0;
+		        (f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0) ?
+		    -ENOMEM : 0;
 	json_decref(rec);
 	return rc;
 }
@@ -1479,7 +1490,7 @@ static int find_in(struct find_ctx *f);
 int
 cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL};
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1};
 	int rc = f.seen != NULL ? 0 : -ENOMEM;
 
 	if (rc == 0 && q->stage != NULL && (f.stage = cs__stage_canon(q->stage)) == NULL)
@@ -1520,8 +1531,10 @@ find_in(struct find_ctx *f0)
 			return CS_EFORMAT;
 		cs__time_format(ms, f.to, sizeof(f.to));
 	}
-	if (f.key)
+	if (f.key) {
+		f.src = CS_DBI_BY_CASE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], f.key, strlen(f.key), find_add, &f);
+	}
 	if (f.prefix) {
 		MDB_cursor *cur;
 		MDB_val k = {strlen(f.prefix), f.prefix}, d;
@@ -1539,15 +1552,21 @@ find_in(struct find_ctx *f0)
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
 	}
-	if (q->officer)
+	if (q->officer) {
+		f.src = CS_DBI_BY_OFFICER;
 		return dup_values(txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, strlen(q->officer),
 		    find_add, &f);
-	if (q->device)
+	}
+	if (q->device) {
+		f.src = CS_DBI_BY_DEVICE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_DEVICE], q->device, strlen(q->device),
 		    find_add, &f);
-	if (q->category)
+	}
+	if (q->category) {
+		f.src = CS_DBI_BY_CATEGORY;
 		return dup_values(txn, c->dbi[CS_DBI_BY_CATEGORY], q->category,
 		    strlen(q->category), find_add, &f);
+	}
 	if (q->sha256) {
 		uint8_t sha[32];
 		MDB_val k = {32, sha}, d;
@@ -1583,9 +1602,11 @@ find_in(struct find_ctx *f0)
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
 	}
-	if (f.stage)
+	if (f.stage) {
+		f.src = CS_DBI_BY_STAGE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_STAGE], f.stage, strlen(f.stage),
 		    find_add, &f);
+	}
 	return -EINVAL;
 }
 
