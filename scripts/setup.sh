@@ -8,7 +8,8 @@ PKGS="build-essential meson ninja-build pkg-config
       libssl-dev liblmdb-dev lmdb-utils libjansson-dev libutf8proc-dev libuv1-dev libinih-dev
       libcurl4-openssl-dev libsystemd-dev libavformat-dev libavcodec-dev libavfilter-dev
       libswscale-dev libavutil-dev ffmpeg
-      clang-14 libclang-rt-14-dev xxd faketime python3 openssl util-linux sqlite3"
+      clang-14 libclang-rt-14-dev xxd faketime python3 openssl util-linux sqlite3
+      libsqlite3-dev"
 
 missing=""
 for p in $PKGS; do
