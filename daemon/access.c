@@ -307,8 +307,10 @@ do_read(json_t *req, struct access_conn *c)
 static json_t *
 do_find(struct daemon *d, const struct cs_access_who *who, json_t *req)
 {
-	struct cs_query q = {str(req, "case"), str(req, "officer"), str(req, "device"),
-	    str(req, "sha256"), str(req, "from"), str(req, "to"), str(req, "case_prefix")};
+	struct cs_query q = {.case_no = str(req, "case"), .officer = str(req, "officer"),
+	    .device = str(req, "device"), .sha256 = str(req, "sha256"), .from = str(req, "from"),
+	    .to = str(req, "to"), .case_prefix = str(req, "case_prefix"),
+	    .category = str(req, "category"), .stage = str(req, "stage")};
 	json_t *out = NULL, *terms;
 	int rc;
 

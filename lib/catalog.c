@@ -22,6 +22,7 @@
 #include "custos/merkle.h"
 #include "custos/name.h"
 #include "custos/store.h"
+#include "record.h"
 #include "util.h"
 
 static const char *const dbi_names[CS_DBI_COUNT] = {
@@ -29,13 +30,15 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
 	"media_todo",
 	"access",
+	"by_category", "by_stage", "officers",
 };
 
 static int
 is_dupsort(int dbi)
 {
 	return dbi == CS_DBI_BY_CASE || dbi == CS_DBI_BY_OFFICER || dbi == CS_DBI_BY_DEVICE ||
-	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS || dbi == CS_DBI_CASE_EVENTS;
+	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS || dbi == CS_DBI_CASE_EVENTS ||
+	    dbi == CS_DBI_BY_CATEGORY || dbi == CS_DBI_BY_STAGE;
 }
 
 static int
@@ -183,8 +186,9 @@ cs__json_canonical(const json_t *v, size_t *len)
 
 /*
  * MDB_CORRUPTED when the main table names table `name` ("cases" since schema
- * 2, "fixity_due" since 3, "media_todo" since 4, "access" since 5): a catalog
- * with it has the schema number that made it. 0 when there is no such table.
+ * 2, "fixity_due" since 3, "media_todo", "access" and "officers" since 4):
+ * a catalog with it has the schema number that made it. 0 when there is no
+ * such table.
  */
 static int
 has_table(MDB_txn *txn, const char *name)
@@ -201,8 +205,8 @@ has_table(MDB_txn *txn, const char *name)
  * -1 if the catalog was made by an older custos: events in it, no "schema"
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), schema 2 without the fixity tables (0.2.0 before them), or
- * schema 3 without media_todo (0.2.0 before media records), or schema 4
- * without the access table (0.2.0 before the access register). Any
+ * schema 3 without the media, access and officer tables (0.2.0 before
+ * them). Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -240,14 +244,14 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2 && schema != 3 && schema != 4)
+	if (schema != 0 && schema != 2 && schema != 3)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
-	if (schema == 3 && (rc = has_table(txn, "media_todo")) != 0)
+	if (schema == 3 && ((rc = has_table(txn, "media_todo")) != 0 ||
+	                       (rc = has_table(txn, "access")) != 0 ||
+	                       (rc = has_table(txn, "officers")) != 0))
 		return rc; /* schema 3 beside this version's tables: damage */
-	if (schema == 4 && (rc = has_table(txn, "access")) != 0)
-		return rc; /* schema 4 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -801,7 +805,10 @@ ix_add(struct ixent **v, size_t *n, int dbi, const char *key)
 	return 0;
 }
 
-/* The device, time and officer index entries of every sighting in `rec` ("seen"). */
+/*
+ * The device, time, officer, category and stage index entries of every
+ * sighting in `rec` ("seen"), and the stage of every case membership ("cases").
+ */
 static int
 ix_collect(json_t *rec, struct ixent **v, size_t *n)
 {
@@ -809,6 +816,12 @@ ix_collect(json_t *rec, struct ixent **v, size_t *n)
 	size_t i, j;
 	int rc = 0;
 
+	json_array_foreach(json_object_get(rec, "cases"), i, s)
+	{
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_STAGE,
+			    json_string_value(json_object_get(s, "stage")));
+	}
 	json_array_foreach(json_object_get(rec, "seen"), i, s)
 	{
 		if (rc == 0)
@@ -817,6 +830,12 @@ ix_collect(json_t *rec, struct ixent **v, size_t *n)
 		if (rc == 0)
 			rc = ix_add(v, n, CS_DBI_BY_TIME,
 			    json_string_value(json_object_get(s, "recorded_start")));
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_CATEGORY,
+			    json_string_value(json_object_get(s, "category")));
+		if (rc == 0)
+			rc = ix_add(v, n, CS_DBI_BY_STAGE,
+			    json_string_value(json_object_get(s, "stage")));
 		json_array_foreach(json_object_get(s, "officers"), j, o)
 		{
 			if (rc == 0)
@@ -1131,6 +1150,9 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	} else if (strncmp(type, "access", 6) == 0 || strcmp(type, "search") == 0) {
 		id = NULL;
 		rc = cs__access_project(c, txn, ev, type, a->seq, why);
+	} else if (strcmp(type, "officer") == 0) {
+		id = NULL;
+		rc = cs__officer_project(c, txn, ev, a->seq, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));
@@ -1402,6 +1424,13 @@ struct find_ctx {
 	char *key; /* canonical key of q->case_no */
 	char *prefix; /* canonical key of q->case_prefix */
 	json_t *seen; /* ids already in `out`, as keys: a match is added once */
+	const char *stage; /* canonical name of q->stage */
+	/*
+	 * The dupsort index the candidates come from when they are the values
+	 * of one key (each id once, every one under that key): neither checked
+	 * again nor remembered in `seen`. -1 otherwise.
+	 */
+	int src;
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1430,7 +1459,8 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	struct cs__catalog *c = f->c;
 	int r;
 
-	if (f->key && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
+	if (f->key && f->src != CS_DBI_BY_CASE &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
 		return r;
 	if (f->prefix) {
 		json_t *m;
@@ -1445,9 +1475,31 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 		if (r == 0)
 			return 0;
 	}
-	if (q->officer && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
+	if (f->key && q->case_exact) {
+		/* the number exactly as written in one of the item's case files */
+		json_t *m;
+		size_t i;
+		r = 0;
+		json_array_foreach(json_object_get(rec, "cases"), i, m)
+		{
+			const char *n = json_string_value(json_object_get(m, "case"));
+			if (n != NULL && strcmp(n, q->case_no) == 0)
+				r = 1;
+		}
+		if (r == 0)
+			return 0;
+	}
+	if (q->officer && f->src != CS_DBI_BY_OFFICER &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, id)) <= 0)
 		return r;
-	if (q->device && (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
+	if (q->category && f->src != CS_DBI_BY_CATEGORY &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CATEGORY], q->category, id)) <= 0)
+		return r;
+	if (f->stage && f->src != CS_DBI_BY_STAGE &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_STAGE], f->stage, id)) <= 0)
+		return r;
+	if (q->device && f->src != CS_DBI_BY_DEVICE &&
+	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
 		return r;
 	if (q->sha256) {
 		const char *s = json_string_value(json_object_get(rec, "sha256"));
@@ -1484,7 +1536,7 @@ find_add(void *ctx, MDB_val *v)
 	memcpy(id, v->mv_data, v->mv_size);
 	id[v->mv_size] = '\0';
 	/* (a set, not a scan of the answer: a lookup stays linear in its matches) */
-	if (json_object_get(f->seen, id) != NULL)
+	if (f->src < 0 && json_object_get(f->seen, id) != NULL)
 		return 0;
 	rc = get_item_raw(f->c, f->txn, id, &rec);
 	if (rc != 0)
@@ -1493,7 +1545,8 @@ find_add(void *ctx, MDB_val *v)
 	rc = matches(f, id, rec);
 	if (rc > 0)
 		rc = json_array_append(f->out, rec) < 0 ||
-		        json_object_set_new(f->seen, id, json_true()) < 0 ? -ENOMEM : 0;
+		        (f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0) ?
+		    -ENOMEM : 0;
 	json_decref(rec);
 	return rc;
 }
@@ -1503,8 +1556,13 @@ static int find_in(struct find_ctx *f);
 int
 cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object()};
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1};
 	int rc = f.seen != NULL ? 0 : -ENOMEM;
+
+	if (rc == 0 && q->stage != NULL && (f.stage = cs__stage_canon(q->stage)) == NULL)
+		rc = CS_EFORMAT;
+	if (rc == 0 && q->category != NULL && !cs__text_ok(q->category))
+		rc = CS_EFORMAT;
 
 	if (rc == 0 && q->case_no != NULL)
 		rc = cs_case_key(q->case_no, &f.key);
@@ -1539,8 +1597,10 @@ find_in(struct find_ctx *f0)
 			return CS_EFORMAT;
 		cs__time_format(ms, f.to, sizeof(f.to));
 	}
-	if (f.key)
+	if (f.key) {
+		f.src = CS_DBI_BY_CASE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], f.key, strlen(f.key), find_add, &f);
+	}
 	if (f.prefix) {
 		MDB_cursor *cur;
 		MDB_val k = {strlen(f.prefix), f.prefix}, d;
@@ -1558,12 +1618,21 @@ find_in(struct find_ctx *f0)
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
 	}
-	if (q->officer)
+	if (q->officer) {
+		f.src = CS_DBI_BY_OFFICER;
 		return dup_values(txn, c->dbi[CS_DBI_BY_OFFICER], q->officer, strlen(q->officer),
 		    find_add, &f);
-	if (q->device)
+	}
+	if (q->device) {
+		f.src = CS_DBI_BY_DEVICE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_DEVICE], q->device, strlen(q->device),
 		    find_add, &f);
+	}
+	if (q->category) {
+		f.src = CS_DBI_BY_CATEGORY;
+		return dup_values(txn, c->dbi[CS_DBI_BY_CATEGORY], q->category,
+		    strlen(q->category), find_add, &f);
+	}
 	if (q->sha256) {
 		uint8_t sha[32];
 		MDB_val k = {32, sha}, d;
@@ -1598,6 +1667,11 @@ find_in(struct find_ctx *f0)
 		}
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
+	}
+	if (f.stage) {
+		f.src = CS_DBI_BY_STAGE;
+		return dup_values(txn, c->dbi[CS_DBI_BY_STAGE], f.stage, strlen(f.stage),
+		    find_add, &f);
 	}
 	return -EINVAL;
 }

@@ -31,6 +31,9 @@ enum {
 	CS_DBI_FIXITY,      /* "last" -> latest fixity check; "damaged:" id -> a check not ok */
 	CS_DBI_MEDIA_TODO,  /* id -> "": the items that have no media record yet */
 	CS_DBI_ACCESS,      /* "req:"/"reg:"/"qry:" seq (20 digits) -> request, entry, search */
+	CS_DBI_BY_CATEGORY, /* enforcement category (of a sighting) -> id (dupsort) */
+	CS_DBI_BY_STAGE,    /* stage (of a sighting or a case membership) -> id (dupsort) */
+	CS_DBI_OFFICERS,    /* certificate number -> officer record (canonical JSON) */
 	CS_DBI_COUNT
 };
 
@@ -73,7 +76,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 5
+#define CS__CATALOG_SCHEMA 4
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -193,6 +196,15 @@ int cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t 
  */
 int cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
     uint64_t seq, const char **why);
+/*
+ * The officer registry (lib/officer.c): cs__officer_project applies an
+ * "officer" event in apply's write transaction (LMDB codes; -1 with *why
+ * when it does not fit); cs__officer_flags gives an item record's flags in
+ * a read transaction (0 or a negative code; *out an array, maybe empty).
+ */
+int cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char **why);
+int cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t **out);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);

@@ -75,10 +75,22 @@ add_seen(json_t *rec, json_t *ev, uint64_t seq, json_t *facts)
 	return rc;
 }
 
+/*
+ * Stores an item's changed record, its secondary indexes following it from
+ * the record stored before (a membership's stage is indexed too).
+ */
 static int
 put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
 {
-	return cs__cat_put(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), rec);
+	json_t *old = NULL;
+	int rc = cs__cat_get(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), &old);
+
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = cs__cat_reindex(c, txn, id, rc == 0 ? old : NULL, rec);
+	json_decref(old);
+	if (rc == 0)
+		rc = cs__cat_put(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), rec);
+	return rc;
 }
 
 static int

@@ -16,11 +16,211 @@
 #include "store_internal.h"
 #include "util.h"
 
+/* Puts the record's officer flags in it as "flags" when it has any. */
+static int
+add_flags(struct cs_store *st, MDB_txn *txn, json_t *rec)
+{
+	json_t *flags = NULL;
+	int rc = cs__officer_flags(&st->cat, txn, rec, &flags);
+
+	if (rc == 0 && json_array_size(flags) > 0)
+		rc = json_object_set(rec, "flags", flags) < 0 ? -ENOMEM : 0;
+	json_decref(flags);
+	return rc;
+}
+
+/* One match with the key it sorts by ("key" NUL id, hex in cursors). */
+struct hit {
+	json_t *rec;
+	char *key;
+	const char *id;
+};
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const struct hit *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c != 0 ? c : strcmp(x->id, y->id);
+}
+
+/* The text a record sorts by under `sort` (malloc'd), NULL on no memory. */
+static char *
+sort_key(json_t *rec, const char *sort)
+{
+	const char *v = NULL;
+	char num[24];
+
+	if (strcmp(sort, "time") == 0) {
+		v = json_string_value(json_object_get(rec, "recorded_start"));
+	} else if (strcmp(sort, "ingested") == 0) {
+		v = json_string_value(json_object_get(rec, "ingested_at"));
+	} else if (strcmp(sort, "case") == 0) {
+		v = json_string_value(
+		    json_object_get(json_array_get(json_object_get(rec, "cases"), 0), "case"));
+	} else if (strcmp(sort, "size") == 0) {
+		snprintf(num, sizeof(num), "%020lld",
+		    (long long)json_integer_value(json_object_get(rec, "size")));
+		v = num;
+	}
+	return strdup(v != NULL ? v : "");
+}
+
+static int
+valid_sort(const char *s)
+{
+	static const char *const sorts[] = {"id", "time", "ingested", "case", "size", NULL};
+
+	for (size_t i = 0; sorts[i] != NULL; i++)
+		if (strcmp(s, sorts[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The cursor of a hit: hex of key NUL id. */
+static char *
+cursor_of(const struct hit *h)
+{
+	size_t kl = strlen(h->key), il = strlen(h->id);
+	uint8_t *raw = malloc(kl + 1 + il);
+	char *hex = malloc(2 * (kl + 1 + il) + 1);
+
+	if (raw != NULL && hex != NULL) {
+		memcpy(raw, h->key, kl);
+		raw[kl] = '\0';
+		memcpy(raw + kl + 1, h->id, il);
+		cs__hex(raw, kl + 1 + il, hex);
+	} else {
+		free(hex);
+		hex = NULL;
+	}
+	free(raw);
+	return hex;
+}
+
+/* Splits cursor text into key and id (malloc'd in *buf). CS_EFORMAT. */
+static int
+cursor_parse(const char *cur, char **buf, struct hit *at)
+{
+	size_t n = strlen(cur);
+	char *raw, *nul;
+
+	if (n == 0 || n % 2 != 0 || n > 4096)
+		return CS_EFORMAT;
+	raw = malloc(n / 2 + 1);
+	if (raw == NULL)
+		return -ENOMEM;
+	if (cs__unhex(cur, n, (uint8_t *)raw) < 0) {
+		free(raw);
+		return CS_EFORMAT;
+	}
+	raw[n / 2] = '\0';
+	nul = memchr(raw, '\0', n / 2);
+	if (nul == NULL || nul == raw + n / 2) {
+		free(raw);
+		return CS_EFORMAT;
+	}
+	at->key = raw;
+	at->id = nul + 1;
+	*buf = raw;
+	return 0;
+}
+
+int
+cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out)
+{
+	const char *sort = q->sort != NULL ? q->sort : "id";
+	json_t *arr = json_array(), *items = json_array(), *page = NULL;
+	struct hit *hits = NULL, at = {NULL, NULL, NULL};
+	char *curbuf = NULL, *next = NULL;
+	size_t n = 0, start = 0, end;
+	MDB_txn *txn = NULL;
+	int rc = arr != NULL && items != NULL ? 0 : -ENOMEM, desc = *sort == '-';
+
+	if (desc)
+		sort++;
+	if (rc == 0 && !valid_sort(sort))
+		rc = CS_EFORMAT;
+	if (rc == 0 && q->after != NULL)
+		rc = cursor_parse(q->after, &curbuf, &at);
+	if (rc == 0)
+		rc = cs__catalog_rtxn(&st->cat, &txn);
+	if (rc == 0)
+		rc = cs__catalog_find(&st->cat, txn, q, arr);
+	n = json_array_size(arr);
+	if (rc == 0 && (hits = calloc(n + 1, sizeof(*hits))) == NULL)
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		hits[i].rec = json_array_get(arr, i);
+		hits[i].id = json_string_value(json_object_get(hits[i].rec, "id"));
+		hits[i].key = sort_key(hits[i].rec, sort);
+		if (hits[i].key == NULL)
+			rc = -ENOMEM;
+		else if (hits[i].id == NULL)
+			hits[i].id = "";
+	}
+	if (rc == 0) {
+		/* (one sort of the matches: O(m log m) in the matches m, never the catalog) */
+		qsort(hits, n, sizeof(*hits), hit_cmp);
+		for (size_t i = 0; desc && i < n / 2; i++) {
+			struct hit t = hits[i];
+			hits[i] = hits[n - 1 - i];
+			hits[n - 1 - i] = t;
+		}
+		if (at.key != NULL) {
+			/* the first hit after the cursor: a binary search */
+			size_t lo = 0, hi = n;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				int c = hit_cmp(&hits[mid], &at);
+				if (desc ? c >= 0 : c <= 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			start = lo;
+		}
+		end = q->limit > 0 && n - start > q->limit ? start + q->limit : n;
+		for (size_t i = start; rc == 0 && i < end; i++) {
+			rc = add_flags(st, txn, hits[i].rec);
+			if (rc == 0 && json_array_append(items, hits[i].rec) < 0)
+				rc = -ENOMEM;
+		}
+		if (rc == 0 && end < n && end > start && (next = cursor_of(&hits[end - 1])) == NULL)
+			rc = -ENOMEM;
+		if (rc == 0) {
+			page = json_pack("{s:O, s:I}", "items", items, "total", (json_int_t)n);
+			if (page == NULL)
+				rc = -ENOMEM;
+			else if (next != NULL &&
+			    json_object_set_new(page, "next", json_string(next)) < 0)
+				rc = -ENOMEM;
+		}
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	for (size_t i = 0; hits != NULL && i < n; i++)
+		free(hits[i].key);
+	free(hits);
+	free(curbuf);
+	free(next);
+	json_decref(arr);
+	json_decref(items);
+	if (rc < 0) {
+		json_decref(page);
+		return rc;
+	}
+	*out = page;
+	return 0;
+}
+
 int
 cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out)
 {
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *r;
 	MDB_txn *txn;
+	size_t i;
 	int rc;
 
 	if (arr == NULL)
@@ -31,6 +231,11 @@ cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out)
 		return rc;
 	}
 	rc = cs__catalog_find(&st->cat, txn, q, arr);
+	json_array_foreach(arr, i, r)
+	{
+		if (rc == 0)
+			rc = add_flags(st, txn, r);
+	}
 	mdb_txn_abort(txn);
 	if (rc < 0) {
 		json_decref(arr);
@@ -44,13 +249,21 @@ int
 cs_store_get(struct cs_store *st, const char *id, json_t **out)
 {
 	MDB_txn *txn;
+	json_t *rec = NULL;
 	int rc = cs__catalog_rtxn(&st->cat, &txn);
 
 	if (rc < 0)
 		return rc;
-	rc = cs__catalog_get_item(&st->cat, txn, id, out);
+	rc = cs__catalog_get_item(&st->cat, txn, id, &rec);
+	if (rc == 0)
+		rc = add_flags(st, txn, rec);
 	mdb_txn_abort(txn);
-	return rc;
+	if (rc < 0) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = rec;
+	return 0;
 }
 
 static int

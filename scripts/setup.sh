@@ -9,7 +9,7 @@ PKGS="build-essential meson ninja-build pkg-config
       libcurl4-openssl-dev libsystemd-dev libavformat-dev libavcodec-dev libavfilter-dev
       libswscale-dev libavutil-dev libmagic-dev ffmpeg
       clang-14 libclang-rt-14-dev xxd faketime python3 openssl util-linux sqlite3
-      ceph-mon ceph-osd radosgw"
+      libsqlite3-dev ceph-mon ceph-osd radosgw"
 
 missing=""
 for p in $PKGS; do

@@ -20,7 +20,7 @@ static const char usage_case[] =
     "       custos case close C [--reason R]\n"
     "       custos case seal C [--reason R]\n"
     "       custos case show C [--json]\n"
-    "       custos case list [--json]\n"
+    "       custos case list [--json | --csv]\n"
     "       (each also takes --store DIR)\n"
     "\n"
     "Case files (一案一档): one case, one file, one number. `open` starts the file;\n"
@@ -31,7 +31,10 @@ static const char usage_case[] =
     "removed or corrected in it afterwards. An item may be in several cases. A case\n"
     "number is found however its brackets and digits were typed (〔2020〕, [2020],\n"
     "［２０２０］, 【2020】) and is shown as first written. Every change is a signed\n"
-    "ledger event naming the user who made it.\n"
+    "ledger event naming the user who made it. `list` gives each file's number,\n"
+    "state (open, closed, sealed), items, the dates it was opened, closed and\n"
+    "sealed, category and title; `show` each member with its sightings and any\n"
+    "officer flag (and its media status, replicas and holds where they are kept).\n"
     "Exit status: 0 done, 2 refused (the message says why), 3 store failure.\n";
 
 static const char usage_amend[] =
@@ -414,17 +417,52 @@ case_write(int argc, char **argv, struct opts *o, const char *sub)
 	return code;
 }
 
+/* The time of a case record's "opened", "closed" or "seal", or NULL. */
+static const char *
+when(json_t *crec, const char *what)
+{
+	return json_string_value(json_object_get(json_object_get(crec, what), "time"));
+}
+
+/* A member's flags and, once they are kept, its media status, replicas and holds. */
+static void
+print_member_extra(json_t *rec)
+{
+	static const char *const later[] = {"media", "replicas", "holds", NULL};
+	json_t *f;
+	size_t k;
+
+	json_array_foreach(json_object_get(rec, "flags"), k, f)
+		printf("    FLAGGED %s: %s%s%s\n", json_string_value(json_object_get(f, "flag")),
+		    json_string_value(json_object_get(f, "why")),
+		    json_object_get(f, "officer") != NULL ? ", officer " : "",
+		    json_object_get(f, "officer") != NULL ?
+		        json_string_value(json_object_get(f, "officer")) : "");
+	for (size_t n = 0; later[n] != NULL; n++) {
+		if (json_object_get(rec, later[n]) == NULL)
+			continue; /* not known (not kept by this store yet): not shown */
+		printf("    %-8s ", later[n]);
+		print_value(json_object_get(rec, later[n]));
+		printf("\n");
+	}
+}
+
 static int
 case_read(int argc, char **argv, struct opts *o, const char *sub)
 {
 	json_t *crec = NULL, *members = NULL, *list = NULL, *e;
 	struct cs_store *st;
 	size_t i;
-	int rc, code = EXIT_OK;
+	int rc, code = EXIT_OK, csv = 0;
+	const struct cli_opt own[] = {CLI_OPT("csv", 0, CLI_FLAG, &csv), CLI_END};
 
-	rc = cli_parse(argc, argv, NULL, usage_case, o);
+	rc = cli_parse(argc, argv, own, usage_case, o);
 	if (rc >= 0)
 		return rc;
+	if (csv && (strcmp(sub, "list") != 0 || o->json)) {
+		errmsg("--csv goes with `case list`, without --json");
+		return EXIT_USAGE;
+	}
 	if (argc - optind != (strcmp(sub, "show") == 0 ? 1 : 0)) {
 		fputs(usage_case, stderr);
 		return EXIT_USAGE;
@@ -440,16 +478,27 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 		} else if (o->json) {
 			print_json(list);
 		} else {
+			static const char *const head[] = {"number", "state", "items", "opened",
+				"closed", "sealed", "category", "title"};
+			if (csv)
+				csv_row(stdout, head, 8);
 			json_array_foreach(list, i, e)
 			{
-				printf("%s\t%s\t%lld\t%s\t%s\n",
-				    json_string_value(json_object_get(e, "number")),
-				    json_string_value(json_object_get(e, "state")),
-				    (long long)json_integer_value(json_object_get(e, "members")),
-				    json_string_value(json_object_get(e, "category")) ?
-				        json_string_value(json_object_get(e, "category")) : "-",
-				    json_string_value(json_object_get(e, "title")) ?
-				        json_string_value(json_object_get(e, "title")) : "-");
+				char items[24];
+				const char *f[8] = {json_string_value(json_object_get(e, "number")),
+					json_string_value(json_object_get(e, "state")), items,
+					when(e, "opened"), when(e, "closed"), when(e, "seal"),
+					json_string_value(json_object_get(e, "category")),
+					json_string_value(json_object_get(e, "title"))};
+				snprintf(items, sizeof(items), "%lld",
+				    (long long)json_integer_value(json_object_get(e, "members")));
+				if (csv) {
+					csv_row(stdout, f, 8);
+					continue;
+				}
+				for (size_t k = 0; k < 8; k++)
+					printf("%s%s", k ? "\t" : "", f[k] != NULL ? f[k] : "-");
+				printf("\n");
 			}
 			if (json_array_size(list) == 0 && !o->quiet)
 				errmsg("no case files yet");
@@ -545,6 +594,7 @@ case_read(int argc, char **argv, struct opts *o, const char *sub)
 						print_value(json_object_get(s2, "recorded_start"));
 						printf("\n");
 					}
+					print_member_extra(rec);
 					if (json_array_size(
 					        json_object_get(rec, "corrections")) > 0)
 						printf("    corrections: %zu (`custos show %s "

@@ -88,6 +88,19 @@ void explain_open_error(const char *dir, int rc);
  */
 char *shown_name(const char *name);
 
+/*
+ * One CSV record (RFC 4180: quoted where needed, CRLF) of n fields; a NULL
+ * field is written empty. tools/csv.c.
+ */
+void csv_row(FILE *f, const char *const *fields, size_t n);
+
+/*
+ * Reads the file `path` (or with `dash`, "-": stdin) whole into *text, NUL
+ * terminated, at most max - 1 bytes; EXIT_OK, or the exit code after saying
+ * why not. tools/cmd_proof.c.
+ */
+int read_input(const char *path, int dash, size_t max, char **text, size_t *len);
+
 /* The commands, by file. */
 int cmd_init(int argc, char **argv, struct opts *o);        /* cmd_store.c */
 int cmd_pubkey(int argc, char **argv, struct opts *o);
@@ -120,6 +133,9 @@ int cmd_view(int argc, char **argv, struct opts *o);
 int cmd_get(int argc, char **argv, struct opts *o);
 int cmd_search(int argc, char **argv, struct opts *o);
 int cmd_register(int argc, char **argv, struct opts *o);
+int cmd_officers(int argc, char **argv, struct opts *o);    /* cmd_officers.c */
+int cmd_stats(int argc, char **argv, struct opts *o);
+int cmd_custody(int argc, char **argv, struct opts *o);     /* cmd_custody.c */
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

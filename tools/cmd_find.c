@@ -22,37 +22,117 @@ print_record_line(json_t *r, const char *key, int prefix)
 	const char *cs, *stage;
 
 	case_columns(r, key, prefix, &cs, &stage);
-	printf("%s\t%s\t%s\t%s\t%lld\t%s\n", json_string_value(json_object_get(r, "id")),
+	printf("%s\t%s\t%s\t%s\t%lld\t%s%s\n", json_string_value(json_object_get(r, "id")),
 	    cs ? cs : "-", stage ? stage : "-", start ? start : "-",
 	    (long long)json_integer_value(json_object_get(r, "size")),
-	    json_string_value(json_object_get(r, "name")));
+	    json_string_value(json_object_get(r, "name")),
+	    json_object_get(r, "flags") != NULL ? "\tflagged" : "");
+}
+
+/* Comma-separated strings of a JSON array (of `field` of its objects), malloc'd. */
+static char *
+joined(json_t *arr, const char *field)
+{
+	size_t n = 1, off = 0, i;
+	json_t *v;
+	char *s;
+
+	json_array_foreach(arr, i, v)
+	{
+		const char *t = field != NULL ? json_string_value(json_object_get(v, field)) :
+		                                json_string_value(v);
+		n += (t != NULL ? strlen(t) : 0) + 1;
+	}
+	s = malloc(n);
+	if (s == NULL)
+		return NULL;
+	json_array_foreach(arr, i, v)
+	{
+		const char *t = field != NULL ? json_string_value(json_object_get(v, field)) :
+		                                json_string_value(v);
+		size_t l = t != NULL ? strlen(t) : 0;
+		if (i > 0)
+			s[off++] = ',';
+		memcpy(s + off, t != NULL ? t : "", l);
+		off += l;
+	}
+	s[off] = '\0';
+	return s;
+}
+
+static const char *const csv_head[] = {"id", "case", "stage", "recorded_start", "size", "name",
+	"sha256", "officers", "device", "category", "flags"};
+
+static void
+print_record_csv(json_t *r, const char *key, int prefix)
+{
+	const char *cs, *stage, *f[11];
+	char size[24], *officers = joined(json_object_get(r, "officers"), NULL);
+	char *flags = joined(json_object_get(r, "flags"), "flag");
+
+	case_columns(r, key, prefix, &cs, &stage);
+	snprintf(size, sizeof(size), "%lld",
+	    (long long)json_integer_value(json_object_get(r, "size")));
+	f[0] = json_string_value(json_object_get(r, "id"));
+	f[1] = cs;
+	f[2] = stage;
+	f[3] = json_string_value(json_object_get(r, "recorded_start"));
+	f[4] = size;
+	f[5] = json_string_value(json_object_get(r, "name"));
+	f[6] = json_string_value(json_object_get(r, "sha256"));
+	f[7] = officers;
+	f[8] = json_string_value(json_object_get(r, "device"));
+	f[9] = json_string_value(json_object_get(r, "category"));
+	f[10] = flags;
+	if (officers == NULL || flags == NULL)
+		output_failed = 1;
+	csv_row(stdout, f, 11);
+	free(officers);
+	free(flags);
 }
 
 static const char usage_find[] =
-    "usage: custos find (--case C | --case-prefix P | --officer O | --device D |\n"
-    "                    --sha256 H | --from T --to T) [--store DIR] [--json]\n"
+    "usage: custos find (--case C [--exact] | --case-prefix P | --officer O | --device D |\n"
+    "                    --category X | --stage S | --sha256 H | --from T --to T)...\n"
+    "                   [--sort KEY] [--limit N] [--after CURSOR] [--json | --csv]\n"
+    "                   [--store DIR]\n"
     "\n"
     "Lists the evidence matching every criterion given. --case matches the case\n"
     "number however its brackets and digits were typed (〔〕 [] ［］ 【】, full-width\n"
-    "digits); --case-prefix every case number that starts so (平司罚〔2020〕).\n"
+    "digits); with --exact only as first written; --case-prefix every case number\n"
+    "that starts so (平司罚〔2020〕). --officer takes a certificate number, --stage\n"
+    "立案 … 执行 (or filing … enforcement), --category the category as recorded.\n"
     "--from/--to select by any sighting's recording start time (RFC 3339); either\n"
-    "may be left out. Output columns: id, case, stage (of the matching case file,\n"
-    "else the item's first), recorded start, size, original name.\n";
+    "may be left out. --sort id (default), time, ingested, case or size; -KEY\n"
+    "reverses it. --limit N gives N at a time; the next page is --after the cursor\n"
+    "printed on stderr (with --json the answer is {items, total, next}).\n"
+    "Output columns: id, case, stage (of the matching case file, else the item's\n"
+    "first), recorded start, size, original name, and 'flagged' for a recording\n"
+    "whose officer is unknown or not certified then (`custos show` says why).\n"
+    "--csv writes RFC 4180 CSV with a header.\n";
 
 int
 cmd_find(int argc, char **argv, struct opts *o)
 {
 	struct cs_query q = {0};
+	int csv = 0;
 	const struct cli_opt own[] = {CLI_OPT("case", 0, CLI_STRING, &q.case_no),
 		CLI_OPT("case-prefix", 0, CLI_STRING, &q.case_prefix),
+		CLI_OPT("exact", 0, CLI_FLAG, &q.case_exact),
 		CLI_OPT("officer", 0, CLI_STRING, &q.officer),
 		CLI_OPT("device", 0, CLI_STRING, &q.device),
+		CLI_OPT("category", 0, CLI_STRING, &q.category),
+		CLI_OPT("stage", 0, CLI_STRING, &q.stage),
 		CLI_OPT("sha256", 0, CLI_STRING, &q.sha256),
 		CLI_OPT("from", 0, CLI_STRING, &q.from),
-		CLI_OPT("to", 0, CLI_STRING, &q.to), CLI_END};
+		CLI_OPT("to", 0, CLI_STRING, &q.to),
+		CLI_OPT("sort", 0, CLI_STRING, &q.sort),
+		CLI_OPT("limit", 0, CLI_NUMBER, &q.limit),
+		CLI_OPT("after", 0, CLI_STRING, &q.after),
+		CLI_OPT("csv", 0, CLI_FLAG, &csv), CLI_END};
 	char *key = NULL;
 	struct cs_store *st;
-	json_t *res = NULL, *r;
+	json_t *page = NULL, *res, *r;
 	size_t i;
 	int rc, code = EXIT_OK;
 
@@ -61,32 +141,55 @@ cmd_find(int argc, char **argv, struct opts *o)
 		return rc;
 	if (optind != argc ||
 	    (!q.case_no && !q.case_prefix && !q.officer && !q.device && !q.sha256 && !q.from &&
-	        !q.to)) {
+	        !q.to && !q.category && !q.stage)) {
 		fputs(usage_find, stderr);
+		return EXIT_USAGE;
+	}
+	if (q.case_exact && q.case_no == NULL) {
+		errmsg("--exact goes with --case");
+		return EXIT_USAGE;
+	}
+	if (csv && o->json) {
+		errmsg("give --json or --csv, not both");
 		return EXIT_USAGE;
 	}
 	st = open_store(o, CS_OPEN_READ, &code);
 	if (st == NULL)
 		return code;
-	rc = cs_store_find(st, &q, &res);
+	rc = cs_store_find_page(st, &q, &page);
 	if (rc == 0 && (q.case_no != NULL || q.case_prefix != NULL))
 		rc = cs_case_key(q.case_no != NULL ? q.case_no : q.case_prefix, &key);
+	res = json_object_get(page, "items");
 	if (rc == CS_EFORMAT) {
 		errmsg("invalid query: --sha256 takes 64 hex digits, --from/--to RFC 3339 times, "
-		       "--case and --case-prefix 1 to 256 bytes of text");
+		       "--case and --case-prefix 1 to 256 bytes of text, --stage 立案 … 执行, "
+		       "--sort id, time, ingested, case or size, --after a cursor printed by an "
+		       "earlier page");
 		code = EXIT_USAGE;
 	} else if (rc < 0) {
 		errmsg("search failed: %s", cs_strerror(rc));
 		code = EXIT_STORE;
 	} else if (o->json) {
-		print_json(res);
+		print_json(q.limit > 0 || q.after != NULL ? page : res);
 	} else {
+		int prefix = q.case_no == NULL && q.case_prefix != NULL;
+		if (csv)
+			csv_row(stdout, csv_head, 11);
 		json_array_foreach(res, i, r)
-			print_record_line(r, key, q.case_no == NULL && q.case_prefix != NULL);
+		{
+			if (csv)
+				print_record_csv(r, key, prefix);
+			else
+				print_record_line(r, key, prefix);
+		}
 		if (json_array_size(res) == 0 && !o->quiet)
 			fprintf(stderr, "%s: no evidence matches\n", prog);
 	}
-	json_decref(res);
+	if (rc == 0 && !o->json && json_object_get(page, "next") != NULL && !o->quiet)
+		fprintf(stderr, "%s: %lld matches; the next page: --after %s\n", prog,
+		    (long long)json_integer_value(json_object_get(page, "total")),
+		    json_string_value(json_object_get(page, "next")));
+	json_decref(page);
 	free(key);
 	cs_store_close(st);
 	return code;

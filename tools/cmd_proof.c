@@ -79,11 +79,7 @@ static const char usage_check_proof[] =
     "that every seal matches the members the events before it give. Prints the\n"
     "proven events. Exit status 0 if all of it holds, 1 if not.\n";
 
-/*
- * Reads the file `path` (or with `dash`, "-": stdin) whole into *text, NUL
- * terminated, at most max - 1 bytes; EXIT_OK, or the exit code after saying why not.
- */
-static int
+int
 read_input(const char *path, int dash, size_t max, char **text, size_t *len)
 {
 	FILE *f = dash && strcmp(path, "-") == 0 ? stdin : fopen(path, "r");

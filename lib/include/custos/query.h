@@ -23,9 +23,34 @@ struct cs_query {
 	const char *from;   /* RFC 3339, recorded_start >= from */
 	const char *to;     /* RFC 3339, recorded_start <= to */
 	const char *case_prefix; /* case keys starting with this one's key */
+	const char *category;    /* a sighting's enforcement category, exactly */
+	const char *stage;       /* a sighting's or membership's stage (立案 … or an alias) */
+	int case_exact;          /* with case_no: also the number exactly as first written */
+	/*
+	 * Order and page (cs_store_find_page): sort "id" (default), "time"
+	 * (recorded start), "ingested", "case" (first case number), "size";
+	 * a leading '-' reverses it. limit 0: all. after: the "next" cursor of
+	 * the page before.
+	 */
+	const char *sort;
+	uint64_t limit;
+	const char *after;
 };
-/* Matching records as a JSON array in *out. Returns 0 or a negative code. */
+/*
+ * Matching records as a JSON array in *out, each with its officer "flags"
+ * when it has any (custos/officer.h). Candidates come from one index (case
+ * key or prefix, officer, device, category, digest, time, stage: the first
+ * given), the other criteria filter them: the cost follows the matches, not
+ * the catalog. Returns 0, CS_EFORMAT for a malformed criterion, -EINVAL for
+ * none, or a negative code.
+ */
 int cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out);
+/*
+ * One page of the matches in q's order: {"items": [...], "total": N,
+ * "next": cursor} ("next" only when more follow; pass it as q->after for
+ * the next page). CS_EFORMAT for an unknown sort or a malformed cursor.
+ */
+int cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out);
 /* The item's record in *out: 0, CS_ENOTFOUND if no such id, or a negative code. */
 int cs_store_get(struct cs_store *st, const char *id, json_t **out);
 /* The item's ledger events: array of {"seq": n, "event": {...}}; CS_ENOTFOUND if no such id. */
