@@ -48,11 +48,16 @@ pending(struct cs_store *st)
 	return n;
 }
 
-/* Makes the catalog what custos 0.2.0 before media records wrote: schema 3, no media_todo. */
+/*
+ * Makes the catalog what custos 0.2.0 before media records wrote: schema 3,
+ * none of schema 4's tables.
+ */
 static int
 make_schema3(const char *store)
 {
 	char dir[512];
+	static const char *const schema4[] = {"media_todo", "access", "by_category", "by_stage",
+	    "officers"};
 	uint8_t three[8] = {0, 0, 0, 0, 0, 0, 0, 3};
 	MDB_env *env = NULL;
 	MDB_txn *txn = NULL;
@@ -68,10 +73,11 @@ make_schema3(const char *store)
 		rc = mdb_env_open(env, dir, 0, 0600);
 	if (rc == 0)
 		rc = mdb_txn_begin(env, NULL, 0, &txn);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "media_todo", 0, &dbi);
-	if (rc == 0)
-		rc = mdb_drop(txn, dbi, 1);
+	for (size_t i = 0; i < sizeof(schema4) / sizeof(schema4[0]) && rc == 0; i++) {
+		rc = mdb_dbi_open(txn, schema4[i], 0, &dbi);
+		if (rc == 0)
+			rc = mdb_drop(txn, dbi, 1);
+	}
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "meta", 0, &dbi);
 	if (rc == 0)

@@ -456,6 +456,10 @@ test_upgrade(const char *root)
 		if (rc == 0)
 			rc = mdb_drop(txn, c.dbi[CS_DBI_OFFICERS], 1);
 		if (rc == 0)
+			rc = mdb_drop(txn, c.dbi[CS_DBI_MEDIA_TODO], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, c.dbi[CS_DBI_ACCESS], 1);
+		if (rc == 0)
 			rc = mdb_put(txn, c.dbi[CS_DBI_META], &k, &d, 0);
 		rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
 	}
