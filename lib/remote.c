@@ -308,10 +308,22 @@ cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
 		snprintf(why, whyn, "%s: [remote] needs endpoint and bucket", path);
 		rc = CS_EFORMAT;
 	}
-	if (rc == 0 && strncmp(cfg->endpoint, "http://", 7) != 0 &&
-	    strncmp(cfg->endpoint, "https://", 8) != 0) {
-		snprintf(why, whyn, "%s: endpoint must start with http:// or https://", path);
-		rc = CS_EFORMAT;
+	if (rc == 0) {
+		/* http[s]://HOST[:PORT][/PATH]: a scheme we allow and a host after it. */
+		size_t n = strlen(cfg->endpoint);
+		const char *host = NULL;
+
+		while (n > 0 && cfg->endpoint[n - 1] == '/')
+			cfg->endpoint[--n] = '\0';
+		if (strncmp(cfg->endpoint, "http://", 7) == 0)
+			host = cfg->endpoint + 7;
+		else if (strncmp(cfg->endpoint, "https://", 8) == 0)
+			host = cfg->endpoint + 8;
+		if (host == NULL || host[0] == '\0' || host[0] == '/') {
+			snprintf(why, whyn,
+			    "%s: endpoint must be http://HOST[:PORT] or https://HOST[:PORT]", path);
+			rc = CS_EFORMAT;
+		}
 	}
 	if (rc == 0 && (cfg->access_key == NULL || cfg->secret_key == NULL)) {
 		snprintf(why, whyn,
@@ -325,10 +337,8 @@ cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
 		rc = CS_EFORMAT;
 	}
 	if (rc == 0) {
-		size_t n = strlen(cfg->endpoint);
-		while (n > 0 && cfg->endpoint[n - 1] == '/')
-			cfg->endpoint[--n] = '\0';
-		n = strlen(cfg->prefix);
+		size_t n = strlen(cfg->prefix);
+
 		while (n > 0 && cfg->prefix[n - 1] == '/')
 			cfg->prefix[--n] = '\0';
 		if (cfg->multipart_above == 0)

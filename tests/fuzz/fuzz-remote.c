@@ -48,6 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(c.endpoint != NULL && c.bucket != NULL && c.access_key != NULL &&
 	    c.secret_key != NULL && c.region != NULL && c.prefix != NULL);
 	CHECK(strncmp(c.endpoint, "http://", 7) == 0 || strncmp(c.endpoint, "https://", 8) == 0);
+	CHECK(strlen(c.endpoint) > 8 && strstr(c.endpoint, ":///") == NULL);
 	CHECK(c.part_size >= 5u << 20 && c.multipart_above >= 5u << 20);
 	CHECK(c.parallel >= 1 && c.parallel <= 64 && c.retain_days >= 1);
 	CHECK(c.prefix[0] != '/');
