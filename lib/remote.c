@@ -309,7 +309,7 @@ cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
 		rc = CS_EFORMAT;
 	}
 	if (rc == 0) {
-		/* http[s]://HOST[:PORT][/PATH], as libcurl reads it: a scheme we allow and a host. */
+		/* http[s]://HOST[:PORT][/PATH] as libcurl reads it: allowed scheme, a host. */
 		size_t n = strlen(cfg->endpoint);
 		CURLU *u = curl_url();
 		char *scheme = NULL, *host = NULL;
