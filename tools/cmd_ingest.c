@@ -70,11 +70,12 @@ refusal(int rc)
 
 #define CLI_BATCH_MS 250
 #define CLI_BATCH_FILES 512
+#define NBUFS 3 /* batches open at once: filling, committing, re-reading */
 
 /*
  * Files in a batch: each holds three descriptors until its batch is
- * committed and re-read (the source, its directory, the temp copy), and two
- * batches are open at once, so the soft limit on open files is raised to
+ * committed and re-read (the source, its directory, the temp copy), and
+ * NBUFS batches are open at once, so the soft limit on open files is raised to
  * the hard one where it is lower.
  */
 static size_t
@@ -91,7 +92,7 @@ batch_files(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			rl.rlim_cur = cur;
 	}
-	n = rl.rlim_cur > 256 ? (size_t)(rl.rlim_cur - 64) / 6 : 16;
+	n = rl.rlim_cur > 256 ? (size_t)(rl.rlim_cur - 64) / (3 * NBUFS) : 16;
 	return n < CLI_BATCH_FILES ? n : CLI_BATCH_FILES;
 }
 
@@ -101,11 +102,20 @@ struct pending {
 	struct cs_secured sd;
 };
 
+/* A batch and its files, handed from one stage to the next. */
+struct slot {
+	struct cs_batch *b; /* NULL: empty */
+	struct pending *p;
+	size_t np;
+};
+
 /*
- * One run of `custos ingest`: the main thread copies files into a batch;
- * a second thread commits the batch before it, re-reads its files and
- * reports them, so that copying and the waits of a commit overlap. At most
- * one batch is being committed while the next one fills.
+ * One run of `custos ingest`, in three stages on three threads, so that
+ * copying, the waits of a commit and the re-reads overlap: the main thread
+ * copies files into a batch; the committer makes the batch before it
+ * durable; the verifier re-reads the files of the batch before that and
+ * reports them. Each hand-over waits until the next stage is free, so at
+ * most three batches are open.
  */
 struct ingest_run {
 	struct opts *o;
@@ -114,11 +124,10 @@ struct ingest_run {
 	const struct cs_secure_req *rq;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;
-	struct cs_batch *b; /* handed to the committer (NULL: none waiting) */
-	struct pending *p;
-	size_t np;
-	int busy;           /* the committer is working on a batch */
-	int quit;
+	struct slot to_commit, to_verify;
+	int commit_busy, verify_busy, quit;
+	struct pending *free_bufs[NBUFS];
+	int nfree;
 	json_t *out;
 	int code, secured, stop;
 };
@@ -176,83 +185,112 @@ report(struct ingest_run *r, int arg, int rc, const struct cs_secured *sd)
 }
 
 /*
- * Commits a batch, then re-reads each of its files and reports it: a file
- * is printed only once its batch is durable and its own re-read matched.
- * The lines are flushed at once, so that what was printed is secured even
- * if the process dies right after.
+ * The files of a committed batch: each re-read and reported. A file is
+ * printed only once its batch is durable and its own re-read matched. The
+ * lines are flushed at once, so that what was printed is secured even if
+ * the process dies right after.
  */
 static void
-commit_batch(struct ingest_run *r, struct cs_batch *b, struct pending *p, size_t np)
+verify_batch(struct ingest_run *r, struct slot *s)
 {
-	(void)cs_batch_commit(b);
-	for (size_t i = 0; i < np; i++) {
-		int rc = cs_secure_path_finish(r->st, b, r->argv[p[i].arg], r->rq, &p[i].sd);
+	for (size_t i = 0; i < s->np; i++) {
+		struct pending *p = &s->p[i];
+		int rc = cs_secure_path_finish(r->st, s->b, r->argv[p->arg], r->rq, &p->sd);
 		pthread_mutex_lock(&r->lock);
-		report(r, p[i].arg, rc, &p[i].sd);
+		report(r, p->arg, rc, &p->sd);
 		pthread_mutex_unlock(&r->lock);
 	}
 	pthread_mutex_lock(&r->lock);
 	fflush(stdout);
 	pthread_mutex_unlock(&r->lock);
-	cs_batch_free(b);
+	cs_batch_free(s->b);
 }
 
 static void *
 committer_main(void *arg)
 {
 	struct ingest_run *r = arg;
+	struct slot s;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (r->b == NULL && !r->quit)
+		while (r->to_commit.b == NULL && !r->quit)
 			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->b == NULL)
+		if (r->to_commit.b == NULL)
 			break;
-		struct cs_batch *b = r->b;
-		struct pending *p = r->p;
-		size_t np = r->np;
-		r->b = NULL;
-		r->busy = 1;
+		s = r->to_commit;
+		r->to_commit.b = NULL;
+		r->commit_busy = 1;
 		pthread_mutex_unlock(&r->lock);
-		commit_batch(r, b, p, np);
+		(void)cs_batch_commit(s.b); /* each file's finish gives its result */
 		pthread_mutex_lock(&r->lock);
-		r->busy = 0;
+		while (r->verify_busy || r->to_verify.b != NULL)
+			pthread_cond_wait(&r->cond, &r->lock);
+		r->to_verify = s;
+		r->commit_busy = 0;
 		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
 
-/*
- * Hands the batch `b` (its files in p[0..np)) to the committer once it is
- * free, or commits it here when there is no committer thread.
- */
+static void *
+verifier_main(void *arg)
+{
+	struct ingest_run *r = arg;
+	struct slot s;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (r->to_verify.b == NULL && !r->quit)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->to_verify.b == NULL)
+			break;
+		s = r->to_verify;
+		r->to_verify.b = NULL;
+		r->verify_busy = 1;
+		pthread_mutex_unlock(&r->lock);
+		verify_batch(r, &s);
+		pthread_mutex_lock(&r->lock);
+		r->free_bufs[r->nfree++] = s.p;
+		r->verify_busy = 0;
+		pthread_cond_broadcast(&r->cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* A free array for the next batch's files (one comes back when a batch is reported). */
+static struct pending *
+take_buf(struct ingest_run *r)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&r->lock);
+	while (r->nfree == 0)
+		pthread_cond_wait(&r->cond, &r->lock);
+	p = r->free_bufs[--r->nfree];
+	pthread_mutex_unlock(&r->lock);
+	return p;
+}
+
+/* Hands a filled batch to the committer once it is free (or does both stages here). */
 static void
-hand_over(struct ingest_run *r, int threaded, struct cs_batch *b, struct pending *p, size_t np)
+hand_over(struct ingest_run *r, int threaded, struct slot s)
 {
 	if (!threaded) {
-		commit_batch(r, b, p, np);
+		(void)cs_batch_commit(s.b);
+		verify_batch(r, &s);
+		pthread_mutex_lock(&r->lock);
+		r->free_bufs[r->nfree++] = s.p;
+		pthread_mutex_unlock(&r->lock);
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	while (r->busy || r->b != NULL)
+	while (r->commit_busy || r->to_commit.b != NULL)
 		pthread_cond_wait(&r->cond, &r->lock);
-	r->b = b;
-	r->p = p;
-	r->np = np;
+	r->to_commit = s;
 	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-}
-
-/* Waits until the committer has no batch (all handed over are reported). */
-static void
-wait_idle(struct ingest_run *r, int threaded)
-{
-	if (!threaded)
-		return;
-	pthread_mutex_lock(&r->lock);
-	while (r->busy || r->b != NULL)
-		pthread_cond_wait(&r->cond, &r->lock);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -267,6 +305,21 @@ stopped(struct ingest_run *r)
 	return stop;
 }
 
+/* Lets both stages finish what they hold, then ends their threads. */
+static void
+stop_stages(struct ingest_run *r, pthread_t *t, int nt)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->to_commit.b != NULL || r->commit_busy || r->to_verify.b != NULL ||
+	       r->verify_busy)
+		pthread_cond_wait(&r->cond, &r->lock);
+	r->quit = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (int i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+}
+
 /*
  * Secures argv[first..argc) in batches (custos/batch.h): each file copied
  * as it comes, then a batch made durable and recorded at once, then each of
@@ -275,44 +328,55 @@ stopped(struct ingest_run *r)
 static void
 ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *lim)
 {
-	struct pending *bufs[2] = {NULL, NULL}, *p;
-	struct cs_batch *b = NULL;
-	size_t np = 0;
-	pthread_t committer;
-	int threaded, cur = 0, rc;
+	struct slot cur = {NULL, NULL, 0};
+	pthread_t t[2];
+	int threaded, nt = 0, rc;
 
 	lim->max_files = batch_files();
-	bufs[0] = calloc(lim->max_files, sizeof(*bufs[0]));
-	bufs[1] = calloc(lim->max_files, sizeof(*bufs[1]));
-	if (bufs[0] == NULL || bufs[1] == NULL) {
-		struct cs_secured none = {.stage = CS_STAGE_INGEST};
-		report(r, first, -ENOMEM, &none);
-		goto out;
+	for (int i = 0; i < NBUFS; i++) {
+		r->free_bufs[i] = calloc(lim->max_files, sizeof(struct pending));
+		if (r->free_bufs[i] == NULL) {
+			struct cs_secured none = {.stage = CS_STAGE_INGEST};
+			report(r, first, -ENOMEM, &none);
+			r->nfree = i;
+			goto out;
+		}
 	}
-	/* Without a second thread the same work is done in turn. */
-	threaded = pthread_create(&committer, NULL, committer_main, r) == 0;
+	r->nfree = NBUFS;
+	/* Without the two threads the same work is done in turn. */
+	if (pthread_create(&t[0], NULL, committer_main, r) == 0 &&
+	    (++nt, pthread_create(&t[1], NULL, verifier_main, r) == 0))
+		nt++;
+	threaded = nt == 2;
+	if (!threaded)
+		stop_stages(r, t, nt);
 	for (int i = first; i < argc && !stopped(r); i++) {
+		struct pending *p;
 		struct stat sb;
 		uint64_t size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode)
 		                    ? (uint64_t)sb.st_size
 		                    : 0;
-		if (b != NULL && cs_batch_due(b, size)) {
-			hand_over(r, threaded, b, bufs[cur], np);
-			b = NULL;
-			np = 0;
-			cur ^= 1; /* the committer has the other one until the next hand-over */
+		if (cur.b != NULL && (cur.np == lim->max_files || cs_batch_due(cur.b, size))) {
+			hand_over(r, threaded, cur);
+			cur.b = NULL;
 			if (stopped(r))
 				break;
 		}
-		if (b == NULL && (rc = cs_batch_new(r->st, lim, &b)) < 0) {
-			struct cs_secured none = {.stage = CS_STAGE_INGEST};
-			pthread_mutex_lock(&r->lock);
-			report(r, i, rc, &none);
-			pthread_mutex_unlock(&r->lock);
-			break;
+		if (cur.b == NULL) {
+			rc = cs_batch_new(r->st, lim, &cur.b);
+			if (rc < 0) {
+				struct cs_secured none = {.stage = CS_STAGE_INGEST};
+				pthread_mutex_lock(&r->lock);
+				report(r, i, rc, &none);
+				pthread_mutex_unlock(&r->lock);
+				cur.b = NULL;
+				break;
+			}
+			cur.p = take_buf(r);
+			cur.np = 0;
 		}
-		p = &bufs[cur][np];
-		rc = cs_secure_path_add(r->st, b, r->argv[i], r->rq, &p->sd);
+		p = &cur.p[cur.np];
+		rc = cs_secure_path_add(r->st, cur.b, r->argv[i], r->rq, &p->sd);
 		if (rc < 0) {
 			pthread_mutex_lock(&r->lock);
 			report(r, i, rc, &p->sd);
@@ -320,28 +384,16 @@ ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *li
 			continue;
 		}
 		p->arg = i;
-		np++;
-		if (np == lim->max_files) {
-			hand_over(r, threaded, b, bufs[cur], np);
-			b = NULL;
-			np = 0;
-			cur ^= 1;
-		}
+		cur.np++;
 	}
 	/* Files added before a stop are committed and reported (or refused) too. */
-	if (b != NULL)
-		hand_over(r, threaded, b, bufs[cur], np);
-	wait_idle(r, threaded);
-	if (threaded) {
-		pthread_mutex_lock(&r->lock);
-		r->quit = 1;
-		pthread_cond_broadcast(&r->cond);
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(committer, NULL);
-	}
+	if (cur.b != NULL)
+		hand_over(r, threaded, cur);
+	if (threaded)
+		stop_stages(r, t, nt);
 out:
-	free(bufs[0]);
-	free(bufs[1]);
+	for (int i = 0; i < r->nfree; i++)
+		free(r->free_bufs[i]);
 }
 
 int
