@@ -278,7 +278,7 @@ test_batch(void)
 	is_int((int)cs_batch_count(b), 4, "the batch holds four files");
 	is_int(cs_batch_result(b, slot[0], &r[0]), -EINVAL, "no result before the commit");
 	is_int((int)cs_store_size(st), (int)size0, "nothing recorded before the commit");
-	ok(cs_batch_due(b, CS_BATCH_BYTES) == 1, "due before a file that would pass the byte bound");
+	ok(cs_batch_due(b, CS_BATCH_BYTES) == 1, "due before a file that passes the byte bound");
 	is_int(cs_batch_commit(b), 0, "the batch committed");
 	is_int(cs_batch_commit(b), -EINVAL, "a batch commits once");
 	for (int i = 0; i < 4; i++)
@@ -292,9 +292,9 @@ test_batch(void)
 	ok(r[0].seq == size0 && r[1].seq == size0 + 1 && r[2].seq == size0 + 2 &&
 	        r[3].seq == size0 + 3,
 	    "events in the order added");
-	ok(strcmp(event_type(st, r[0].seq, t, sizeof(t)), "ingest") == 0, "event of x: ingest");
-	ok(strcmp(event_type(st, r[2].seq, t, sizeof(t)), "sighting") == 0, "event of x2: sighting");
-	ok(strcmp(event_type(st, r[3].seq, t, sizeof(t)), "sighting") == 0, "event of a2: sighting");
+	ok(strcmp(event_type(st, r[0].seq, t, sizeof(t)), "ingest") == 0, "x: an ingest");
+	ok(strcmp(event_type(st, r[2].seq, t, sizeof(t)), "sighting") == 0, "x2: a sighting");
+	ok(strcmp(event_type(st, r[3].seq, t, sizeof(t)), "sighting") == 0, "a2: a sighting");
 	ok(cs_store_find(st, &q, &found) == 0 && json_array_size(found) == 3,
 	    "the case number joins x, y and the item stored before to the case");
 	json_decref(found);
