@@ -329,6 +329,17 @@ gathered_free(struct gathered *g)
 	json_decref(g->ident);
 }
 
+/* *out as before any stage: nothing open, no slot. */
+static void
+secured_reset(struct cs_secured *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->stage = CS_STAGE_OPEN;
+	out->fd = -1;
+	out->slot = -1;
+	out->dirfd = -1;
+}
+
 /*
  * Opens the source and gathers its metadata (g, freed by the caller also on
  * failure). Returns the descriptor with *resumed set (1: an ingest left by a
@@ -341,11 +352,10 @@ secure_begin(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secu
 {
 	int fd, rc;
 
-	memset(out, 0, sizeof(*out));
+	secured_reset(out);
 	memset(g, 0, sizeof(*g));
 	*fdp = -1;
 	*resumed = 0;
-	out->stage = CS_STAGE_OPEN;
 	fd = cs__source_open(rq->dirfd, rq->rel, rq->max_size,
 	    (rq->flags & CS_SECURE_LINKED_OK) != 0, &out->sb);
 	if (fd < 0)
@@ -452,9 +462,6 @@ cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured
 	gathered_free(&g);
 	if (rc >= 0)
 		rc = secure_end(st, rq, out, fd);
-	out->fd = -1;
-	out->slot = -1;
-	out->dirfd = -1;
 	return secure_done(st, rq, out, fd, rc);
 }
 
@@ -466,9 +473,6 @@ cs_secure_add(struct cs_store *st, struct cs_batch *b, const struct cs_secure_re
 	int fd, rc, resumed;
 
 	rc = secure_begin(st, rq, out, &g, &fd, &resumed);
-	out->fd = -1;
-	out->slot = -1;
-	out->dirfd = -1;
 	if (rc >= 0 && !resumed) {
 		rc = cs_batch_add_fd(b, fd, rq->rel, &g.m);
 		out->slot = rc;
@@ -551,11 +555,7 @@ cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req
 	struct cs_secure_req r = *rq;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->stage = CS_STAGE_OPEN;
-	out->fd = -1;
-	out->slot = -1;
-	out->dirfd = -1;
+	secured_reset(out);
 	r.dirfd = open_parent(path, &r.rel);
 	if (r.dirfd < 0)
 		return r.dirfd;
@@ -571,11 +571,7 @@ cs_secure_path_add(struct cs_store *st, struct cs_batch *b, const char *path,
 	struct cs_secure_req r = *rq;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->stage = CS_STAGE_OPEN;
-	out->fd = -1;
-	out->slot = -1;
-	out->dirfd = -1;
+	secured_reset(out);
 	r.dirfd = open_parent(path, &r.rel);
 	if (r.dirfd < 0)
 		return r.dirfd;
