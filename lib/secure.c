@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #endif
 
+#include "custos/batch.h"
 #include "custos/error.h"
 #include "custos/jobs.h"
 #include "custos/secure.h"
@@ -312,41 +313,82 @@ record_refusal(struct cs_store *st, const struct cs_secure_req *rq, int why)
 	json_decref(job);
 }
 
-int
-cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
-{
+/* What securing a file gathers before its ingest (stage CS_STAGE_OPEN). */
+struct gathered {
 	const char *officers[64];
-	char bufs[512], hex[65];
+	char bufs[512];
 	struct cs_meta m;
-	json_t *side = NULL, *extra = NULL, *ident = NULL, *job;
-	uint64_t size;
-	int fd, rc;
+	json_t *side, *extra, *ident;
+};
 
+static void
+gathered_free(struct gathered *g)
+{
+	json_decref(g->side);
+	json_decref(g->extra);
+	json_decref(g->ident);
+}
+
+/* *out as before any stage: nothing open, no slot. */
+static void
+secured_reset(struct cs_secured *out)
+{
 	memset(out, 0, sizeof(*out));
 	out->stage = CS_STAGE_OPEN;
+	out->fd = -1;
+	out->slot = -1;
+	out->dirfd = -1;
+}
+
+/*
+ * Opens the source and gathers its metadata (g, freed by the caller also on
+ * failure). Returns the descriptor with *resumed set (1: an ingest left by a
+ * crash is to be finished, nothing copied), or a negative code with
+ * out->stage set; -ENOMEM leaves the descriptor open in *fdp.
+ */
+static int
+secure_begin(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out,
+    struct gathered *g, int *fdp, int *resumed)
+{
+	int fd, rc;
+
+	secured_reset(out);
+	memset(g, 0, sizeof(*g));
+	*fdp = -1;
+	*resumed = 0;
 	fd = cs__source_open(rq->dirfd, rq->rel, rq->max_size,
 	    (rq->flags & CS_SECURE_LINKED_OK) != 0, &out->sb);
-	if (fd < 0) {
-		rc = fd;
-		goto refused;
-	}
-	rc = gather_meta(rq, out, &m, officers, bufs, sizeof(bufs), &side, &extra);
+	if (fd < 0)
+		return fd;
+	*fdp = fd;
+	rc = gather_meta(rq, out, &g->m, g->officers, g->bufs, sizeof(g->bufs), &g->side,
+	    &g->extra);
 	if (rc < 0) /* out of memory: no file is secured without its metadata */
-		goto out;
+		return rc;
 
 	out->stage = CS_STAGE_INGEST;
 	if (rq->job_key != NULL) {
-		ident = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)out->sb.st_ino, "size",
+		g->ident = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)out->sb.st_ino, "size",
 		    (json_int_t)out->sb.st_size, "mtime_ns", ns_of(&out->sb.st_mtim));
-		rc = ident != NULL ? resume_ingested(st, rq, out, fd) : -ENOMEM;
-		m.job_key = rq->job_key;
-		m.job_ident = ident;
+		rc = g->ident != NULL ? resume_ingested(st, rq, out, fd) : -ENOMEM;
+		g->m.job_key = rq->job_key;
+		g->m.job_ident = g->ident;
 	}
-	/* rc > 0: its event was written before a crash; finish it, take nothing again. */
-	if (rc == 0)
-		rc = cs_store_ingest_fd(st, fd, rq->rel, &m, &out->res);
 	if (rc < 0)
-		goto out;
+		return rc;
+	/* rc > 0: its event was written before a crash; finish it, take nothing again. */
+	*resumed = rc > 0;
+	return fd;
+}
+
+/* The stages after the copy is durable and recorded: re-read, then release. */
+static int
+secure_end(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out, int fd)
+{
+	char hex[65];
+	uint64_t size;
+	json_t *job;
+	int rc;
 
 	/*
 	 * Nothing is released unproven: re-read the source, same digest. With
@@ -380,7 +422,7 @@ cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured
 		rc = CS_ECHANGED;
 	}
 	if (rc < 0)
-		goto out;
+		return rc;
 
 	/*
 	 * Released: an upload is deleted first, then the release recorded. A
@@ -393,30 +435,85 @@ cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured
 		delete_source(rq, &out->sb);
 	if (rq->job_key != NULL)
 		rc = record_release(st, rq, out);
-out:
-	json_decref(side);
-	json_decref(extra);
-	json_decref(ident);
-	close(fd);
-refused:
+	return rc;
+}
+
+/* The end of every securing: the descriptor closed, a refusal recorded in the job. */
+static int
+secure_done(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out, int fd,
+    int rc)
+{
+	if (fd >= 0)
+		close(fd);
 	if (rc < 0 && rq->job_key != NULL && cs_fault(st, rc, out->stage) == CS_FAULT_REFUSED)
 		record_refusal(st, rq, rc);
 	return rc;
 }
 
 int
-cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	struct gathered g;
+	int fd, rc, resumed;
+
+	rc = secure_begin(st, rq, out, &g, &fd, &resumed);
+	if (rc >= 0 && !resumed)
+		rc = cs_store_ingest_fd(st, fd, rq->rel, &g.m, &out->res);
+	gathered_free(&g);
+	if (rc >= 0)
+		rc = secure_end(st, rq, out, fd);
+	return secure_done(st, rq, out, fd, rc);
+}
+
+int
+cs_secure_add(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
     struct cs_secured *out)
 {
-	struct cs_secure_req r = *rq;
+	struct gathered g;
+	int fd, rc, resumed;
+
+	rc = secure_begin(st, rq, out, &g, &fd, &resumed);
+	if (rc >= 0 && !resumed) {
+		rc = cs_batch_add_fd(b, fd, rq->rel, &g.m);
+		out->slot = rc;
+	}
+	gathered_free(&g);
+	if (rc < 0)
+		return secure_done(st, rq, out, fd, rc);
+	out->fd = fd;
+	return 0;
+}
+
+int
+cs_secure_finish(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	int fd = out->fd, rc = 0;
+
+	if (fd < 0)
+		return -EINVAL;
+	out->fd = -1;
+	if (!out->resumed)
+		rc = cs_batch_result(b, out->slot, &out->res);
+	if (rc == 0)
+		rc = secure_end(st, rq, out, fd);
+	return secure_done(st, rq, out, fd, rc);
+}
+
+/*
+ * Opens the directory part of a path given by a person, as cs_secure_path()
+ * does; *base points into `path`. Returns the directory's descriptor or a
+ * negative code.
+ */
+static int
+open_parent(const char *path, const char **basep)
+{
 	const char *slash = strrchr(path, '/');
 	const char *base = slash != NULL ? slash + 1 : path;
 	char *dir = NULL;
 	struct stat sb;
 	int dirfd, rc;
 
-	memset(out, 0, sizeof(*out));
-	out->stage = CS_STAGE_OPEN;
 	if (*path == '\0')
 		return -ENOENT;
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
@@ -447,9 +544,58 @@ cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req
 		close(dirfd);
 		return S_ISLNK(sb.st_mode) ? -ELOOP : S_ISDIR(sb.st_mode) ? -EISDIR : CS_ENOTREG;
 	}
-	r.dirfd = dirfd;
-	r.rel = base;
+	*basep = base;
+	return dirfd;
+}
+
+int
+cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	struct cs_secure_req r = *rq;
+	int rc;
+
+	secured_reset(out);
+	r.dirfd = open_parent(path, &r.rel);
+	if (r.dirfd < 0)
+		return r.dirfd;
 	rc = cs_secure(st, &r, out);
-	close(dirfd);
+	close(r.dirfd);
+	return rc;
+}
+
+int
+cs_secure_path_add(struct cs_store *st, struct cs_batch *b, const char *path,
+    const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	struct cs_secure_req r = *rq;
+	int rc;
+
+	secured_reset(out);
+	r.dirfd = open_parent(path, &r.rel);
+	if (r.dirfd < 0)
+		return r.dirfd;
+	rc = cs_secure_add(st, b, &r, out);
+	if (rc < 0)
+		close(r.dirfd);
+	else
+		out->dirfd = r.dirfd;
+	return rc;
+}
+
+int
+cs_secure_path_finish(struct cs_store *st, struct cs_batch *b, const char *path,
+    const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	struct cs_secure_req r = *rq;
+	const char *slash = strrchr(path, '/');
+	int rc;
+
+	r.dirfd = out->dirfd;
+	r.rel = slash != NULL ? slash + 1 : path;
+	rc = cs_secure_finish(st, b, &r, out);
+	if (out->dirfd >= 0)
+		close(out->dirfd);
+	out->dirfd = -1;
 	return rc;
 }

@@ -101,6 +101,10 @@ struct cs_secured {
 	int resumed;                 /* an ingest interrupted by a crash was finished */
 	/* "" or the sidecar's problems: bad fields left out, unreadable, not JSON */
 	char sidecar_problem[1024];
+	/* cs_secure_add(): the source, kept open for cs_secure_finish() (else -1) */
+	int fd;
+	int slot; /* cs_secure_add(): the file's slot in the batch (-1: none, resumed) */
+	int dirfd; /* cs_secure_path_add(): the source's directory, kept open (else -1) */
 };
 
 /*
@@ -122,6 +126,39 @@ int cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_sec
  */
 int cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
     struct cs_secured *out);
+
+/*
+ * cs_secure() in two halves around a group commit (custos/batch.h), for
+ * many files at once. cs_secure_add() opens the source and gathers its
+ * metadata as cs_secure() does, then adds the file to the batch `b` (of the
+ * same store): 0 when it is in the batch (or is an ingest left by a crash
+ * to be finished: out->resumed, nothing copied); the source stays open in
+ * out->fd. Otherwise a negative code and out->stage, as cs_secure() gives,
+ * and nothing is left open. Once cs_batch_commit(b) has returned (whatever
+ * it returned), cs_secure_finish() must be called for every file added: if
+ * the commit made the file durable and recorded, it re-reads the source
+ * (same digest required) and records the release exactly as cs_secure()
+ * does, and returns 0 only then; else the commit's error at
+ * CS_STAGE_INGEST. It closes out->fd. So a file is secured (may be
+ * reported, released) only when its batch is durable and its own re-read
+ * proved it. `rq` (and its dirfd and strings) must stay valid from the add
+ * to the finish. Any thread; several adds at once.
+ */
+struct cs_batch;
+int cs_secure_add(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+int cs_secure_finish(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+/*
+ * cs_secure_add() and cs_secure_finish() for a path given by a person,
+ * resolved as cs_secure_path() does (rq->dirfd and rq->rel are ignored):
+ * the source's directory is kept open in out->dirfd from the add to the
+ * finish, which closes it. Give both the same `path`.
+ */
+int cs_secure_path_add(struct cs_store *st, struct cs_batch *b, const char *path,
+    const struct cs_secure_req *rq, struct cs_secured *out);
+int cs_secure_path_finish(struct cs_store *st, struct cs_batch *b, const char *path,
+    const struct cs_secure_req *rq, struct cs_secured *out);
 
 /* The largest sidecar read; a larger one is named as a problem and left out. */
 #define CS_SIDECAR_MAX (1 << 16)
