@@ -95,7 +95,8 @@ struct daemon {
 	struct cand **table;
 	size_t table_size, n_cands;
 	struct cand *qhead, *qtail;
-	size_t queued, in_flight;
+	size_t queued, in_flight; /* in_flight: files in any stage of securing */
+	size_t copying;           /* of those, files being copied (pipeline.c) */
 
 	uv_timer_t tick, rescan, checkpoint, watchdog;
 	uv_signal_t sigterm, sigint, sighup;

@@ -442,10 +442,13 @@ main(int argc, char **argv)
 	}
 	d.checkpointed_size = cs_store_size(d.st);
 
-	/* Room in libuv's pool for `concurrency` files plus checkpoints, receipts and fixity. */
+	/*
+	 * Room in libuv's pool for `concurrency` files being copied and as many
+	 * being re-read, plus checkpoints, receipts and fixity.
+	 */
 	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
 		char n[16];
-		snprintf(n, sizeof(n), "%u", d.cfg.concurrency + 3);
+		snprintf(n, sizeof(n), "%u", 2 * d.cfg.concurrency + 3);
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
 	d.loop = uv_default_loop();

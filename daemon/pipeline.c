@@ -28,52 +28,85 @@
 
 /* ---- securing a file (thread pool) ---- */
 
+/*
+ * A file on its way through the stages of cs_secure, each a work item of
+ * its own, so that while one file is re-read (and released) the next ones
+ * are copied: COPY (open, metadata, ingest; at most `concurrency` files at
+ * once), then REREAD (the re-read, and the release once it matched; at most
+ * `concurrency` more). The release is a step of its own (release_file), so
+ * that a batch commit can take the place of the per-file one: files
+ * re-read together, released once their batch is durable.
+ */
+enum work_stage { WORK_COPY, WORK_REREAD };
+
 struct work {
 	uv_work_t req;
 	struct daemon *d;
 	struct cand *c;
+	enum work_stage stage;
 	/* results, written in the work callback, read in the done callback */
 	int rc;
+	struct cs_secure_req rq; /* the same request through every stage */
+	char *key;               /* rq.job_key */
 	struct cs_secured s;
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	uint64_t bytes; /* counted in d->inflight_bytes */
 };
 
+/* The one request for a file, for every stage (the loop thread, before COPY). */
+static int
+work_request(struct work *w)
+{
+	struct inbox *ib = w->c->ib;
+	struct cs_secure_req *rq = &w->rq;
+
+	w->key = job_key(ib, w->c->rel);
+	if (w->key == NULL)
+		return -ENOMEM;
+	rq->dirfd = w->dirfd;
+	rq->rel = w->c->rel;
+	rq->max_size = w->d->cfg.max_size;
+	rq->job_key = w->key;
+	if (ib->src != NULL) {
+		rq->flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
+		rq->meta.source = "dock";
+		rq->meta_fn = ib->src->meta;
+		rq->meta_ctx = ib->src_ctx;
+		rq->attach = ib->src->attach(ib->src_ctx);
+	} else {
+		rq->flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
+		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
+		rq->meta.source = "inbox";
+	}
+	return 0;
+}
+
+/* Releases a file whose copy is durable and whose re-read matched. */
+static int
+release_file(struct work *w)
+{
+	return cs_secure_release(w->d->st, &w->rq, &w->s);
+}
 
 /*
- * Work item: secure one file with lib's one transaction (cs_secure: open
- * beneath the tree, metadata, ingest, re-read, release, or the refusal
- * recorded), off the loop thread.
+ * Work item, off the loop thread: one stage of securing a file (lib's
+ * cs_secure stages). The source stays open from COPY to the end.
  */
 static void
 secure_work(uv_work_t *req)
 {
 	struct work *w = req->data;
-	struct inbox *ib = w->c->ib;
-	struct cs_secure_req rq = {0};
-	char *key = job_key(ib, w->c->rel);
 
-	if (key == NULL) {
-		w->rc = -ENOMEM;
-		return;
-	}
-	rq.dirfd = w->dirfd;
-	rq.rel = w->c->rel;
-	rq.max_size = w->d->cfg.max_size;
-	rq.job_key = key;
-	if (ib->src != NULL) {
-		rq.flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
-		rq.meta.source = "dock";
-		rq.meta_fn = ib->src->meta;
-		rq.meta_ctx = ib->src_ctx;
-		rq.attach = ib->src->attach(ib->src_ctx);
+	if (w->stage == WORK_COPY) {
+		w->rc = cs_secure_copy(w->d->st, &w->rq, &w->s);
 	} else {
-		rq.flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
-		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
-		rq.meta.source = "inbox";
+		w->rc = cs_secure_reread(w->d->st, &w->rq, &w->s);
+		if (w->rc == 0)
+			w->rc = release_file(w);
 	}
-	w->rc = cs_secure(w->d->st, &rq, &w->s);
-	free(key);
+	/* Done with the file, one way or the other: close it, record a refusal. */
+	if (w->rc != 0 || w->stage == WORK_REREAD)
+		cs_secure_end(w->d->st, &w->rq, &w->s, w->rc);
 }
 
 /* ---- the store's disk: pause when it is full, resume once space is freed ---- */
@@ -256,6 +289,19 @@ secure_done(uv_work_t *req, int status)
 	int stage = w->s.stage;
 
 	(void)status;
+	if (w->stage == WORK_COPY) {
+		d->copying--;
+		if (w->rc == 0) {
+			/* Copied: its re-read starts now, and the next file's copy with it. */
+			w->stage = WORK_REREAD;
+			if (uv_queue_work(d->loop, &w->req, secure_work, secure_done) == 0) {
+				pump(d);
+				return;
+			}
+			w->rc = -ENOMEM; /* (cannot happen: libuv refuses only a bad loop) */
+			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+		}
+	}
 	d->in_flight--;
 	d->inflight_bytes -= w->bytes;
 	c->running = 0;
@@ -317,6 +363,7 @@ secure_done(uv_work_t *req, int status)
 		break;
 	}
 	close(w->dirfd);
+	free(w->key);
 	free(w);
 	pump(d);
 }
@@ -324,7 +371,9 @@ secure_done(uv_work_t *req, int status)
 void
 pump(struct daemon *d)
 {
-	while (taking_work(d) && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
+	/* `concurrency` files copied at once, and as many more being re-read. */
+	while (taking_work(d) && d->copying < d->cfg.concurrency &&
+	    d->in_flight < 2 * (size_t)d->cfg.concurrency && d->qhead != NULL) {
 		struct cand *c = d->qhead;
 		uint64_t size = c->size > 0 ? (uint64_t)c->size : 0;
 		uint64_t avail = store_free(d);
@@ -358,15 +407,25 @@ pump(struct daemon *d)
 			c->size = -1; /* out of descriptors: back off, try again later */
 			return;
 		}
+		w->stage = WORK_COPY;
+		w->s.fd = -1;
+		if (work_request(w) < 0) { /* c is queued again at the next tick */
+			close(w->dirfd);
+			free(w);
+			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
+			return;
+		}
 		c->running = 1;
 		rc = uv_queue_work(d->loop, &w->req, secure_work, secure_done);
 		if (rc < 0) {
 			c->running = 0;
 			close(w->dirfd);
+			free(w->key);
 			free(w);
 			return;
 		}
 		d->in_flight++;
+		d->copying++;
 		w->bytes = size;
 		d->inflight_bytes += size;
 	}

@@ -101,6 +101,8 @@ struct cs_secured {
 	int resumed;                 /* an ingest interrupted by a crash was finished */
 	/* "" or the sidecar's problems: bad fields left out, unreadable, not JSON */
 	char sidecar_problem[1024];
+	/* The source as opened, from cs_secure_copy() to cs_secure_end(); -1 when closed. */
+	int fd;
 };
 
 /*
@@ -114,6 +116,30 @@ struct cs_secured {
  * released on that copy. Any thread.
  */
 int cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+
+/*
+ * cs_secure() in its stages, for a caller that runs them apart (custosd
+ * re-reads one file while it copies the next). In this order, each only
+ * after the one before returned 0, on the same rq and *out:
+ *   cs_secure_copy     opens the source (out->fd), its metadata, the ingest
+ *                      (or finishes one a crash interrupted); CS_STAGE_OPEN
+ *                      and CS_STAGE_INGEST
+ *   cs_secure_reread   the re-read, same digest and size, or CS_ECHANGED
+ *                      (recorded in the job); CS_STAGE_REREAD
+ *   cs_secure_release  deletes an upload (CS_SECURE_DELETE) and records the
+ *                      release; only once the copy is durable and re-read
+ *   cs_secure_end      always, with the last rc: closes the source and
+ *                      records a refusal in the job
+ * The re-read rule is the same as cs_secure()'s: nothing is released that
+ * was not re-read with the digest its copy was stored under. Any thread,
+ * one stage of a file at a time.
+ */
+int cs_secure_copy(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+int cs_secure_reread(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+int cs_secure_release(struct cs_store *st, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+void cs_secure_end(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out,
+    int rc);
 
 /*
  * cs_secure() for a path given by a person (the CLI): the directory part is
