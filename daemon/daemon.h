@@ -21,6 +21,7 @@
 #include "custos/store.h"
 
 struct dock;
+struct work;
 
 /* A candidate: a file seen in a watched tree, waiting to settle. */
 
@@ -97,6 +98,9 @@ struct daemon {
 	struct cand *qhead, *qtail;
 	size_t queued, in_flight; /* in_flight: files in any stage of securing */
 	size_t copying;           /* of those, files being copied (pipeline.c) */
+	/* files re-read and waiting for their release; the batch being released */
+	struct work *rel_head, *rel_tail, *rel_batch;
+	uv_work_t release_req;
 
 	uv_timer_t tick, rescan, checkpoint, watchdog;
 	uv_signal_t sigterm, sigint, sighup;

@@ -444,11 +444,11 @@ main(int argc, char **argv)
 
 	/*
 	 * Room in libuv's pool for `concurrency` files being copied and as many
-	 * being re-read, plus checkpoints, receipts and fixity.
+	 * being re-read, one release, checkpoints, receipts and fixity.
 	 */
 	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
 		char n[16];
-		snprintf(n, sizeof(n), "%u", 2 * d.cfg.concurrency + 3);
+		snprintf(n, sizeof(n), "%u", 2 * d.cfg.concurrency + 4);
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
 	d.loop = uv_default_loop();

@@ -32,17 +32,22 @@
  * A file on its way through the stages of cs_secure, each a work item of
  * its own, so that while one file is re-read (and released) the next ones
  * are copied: COPY (open, metadata, ingest; at most `concurrency` files at
- * once), then REREAD (the re-read, and the release once it matched; at most
- * `concurrency` more). The release is a step of its own (release_file), so
- * that a batch commit can take the place of the per-file one: files
- * re-read together, released once their batch is durable.
+ * once), then REREAD (at most `concurrency` more), then RELEASE: files whose
+ * re-read matched wait in the release queue, and one work item at a time
+ * releases all that wait (release_work). That is where a batch commit takes
+ * the place of the per-file one: the files of a batch are released only
+ * once the batch is durable.
  */
-enum work_stage { WORK_COPY, WORK_REREAD };
+enum work_stage { WORK_COPY, WORK_REREAD, WORK_RELEASE };
+
+/* Files released by one release work item at most. */
+#define RELEASE_MAX 256
 
 struct work {
 	uv_work_t req;
 	struct daemon *d;
 	struct cand *c;
+	struct work *rnext; /* the release queue, or the batch being released */
 	enum work_stage stage;
 	/* results, written in the work callback, read in the done callback */
 	int rc;
@@ -81,32 +86,88 @@ work_request(struct work *w)
 	return 0;
 }
 
-/* Releases a file whose copy is durable and whose re-read matched. */
-static int
-release_file(struct work *w)
-{
-	return cs_secure_release(w->d->st, &w->rq, &w->s);
-}
-
 /*
- * Work item, off the loop thread: one stage of securing a file (lib's
- * cs_secure stages). The source stays open from COPY to the end.
+ * Work item, off the loop thread: the copy or the re-read of a file (lib's
+ * cs_secure stages). The source stays open from COPY to its release.
  */
 static void
 secure_work(uv_work_t *req)
 {
 	struct work *w = req->data;
 
-	if (w->stage == WORK_COPY) {
+	if (w->stage == WORK_COPY)
 		w->rc = cs_secure_copy(w->d->st, &w->rq, &w->s);
-	} else {
+	else
 		w->rc = cs_secure_reread(w->d->st, &w->rq, &w->s);
-		if (w->rc == 0)
-			w->rc = release_file(w);
-	}
-	/* Done with the file, one way or the other: close it, record a refusal. */
-	if (w->rc != 0 || w->stage == WORK_REREAD)
+	/* Failed: done with the file; close it, record a refusal. */
+	if (w->rc != 0)
 		cs_secure_end(w->d->st, &w->rq, &w->s, w->rc);
+}
+
+/*
+ * Work item: releases the batch d->rel_batch, files whose copy is durable
+ * and whose re-read matched, one after the other (each records its release
+ * in its own commit, until lib commits a batch in one).
+ */
+static void
+release_work(uv_work_t *req)
+{
+	struct daemon *d = req->data;
+
+	for (struct work *w = d->rel_batch; w != NULL; w = w->rnext) {
+		w->stage = WORK_RELEASE;
+		w->rc = cs_secure_release(d->st, &w->rq, &w->s);
+		cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+	}
+}
+
+static void finish_file(struct work *w);
+static void release_done(uv_work_t *req, int status);
+
+/* Starts releasing the files that wait for it, unless a release is running. */
+static void
+release_pump(struct daemon *d)
+{
+	struct work **pp = &d->rel_head;
+	size_t n = 0;
+
+	if (d->rel_batch != NULL || d->rel_head == NULL)
+		return;
+	d->rel_batch = d->rel_head;
+	while (*pp != NULL && n < RELEASE_MAX) {
+		pp = &(*pp)->rnext;
+		n++;
+	}
+	d->rel_head = *pp;
+	*pp = NULL;
+	d->release_req.data = d;
+	if (uv_queue_work(d->loop, &d->release_req, release_work, release_done) < 0) {
+		/* (cannot happen: libuv refuses only a bad loop) nothing released */
+		struct work *w = d->rel_batch, *next;
+		d->rel_batch = NULL;
+		for (; w != NULL; w = next) {
+			next = w->rnext;
+			w->rc = -ENOMEM;
+			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+			finish_file(w);
+		}
+	}
+}
+
+static void
+release_done(uv_work_t *req, int status)
+{
+	struct daemon *d = req->data;
+	struct work *w = d->rel_batch, *next;
+
+	(void)status;
+	d->rel_batch = NULL;
+	for (; w != NULL; w = next) {
+		next = w->rnext;
+		finish_file(w);
+	}
+	release_pump(d);
+	pump(d);
 }
 
 /* ---- the store's disk: pause when it is full, resume once space is freed ---- */
@@ -284,9 +345,6 @@ secure_done(uv_work_t *req, int status)
 {
 	struct work *w = req->data;
 	struct daemon *d = w->d;
-	struct cand *c = w->c;
-	const struct cs_ingest_result *res = &w->s.res;
-	int stage = w->s.stage;
 
 	(void)status;
 	if (w->stage == WORK_COPY) {
@@ -301,7 +359,27 @@ secure_done(uv_work_t *req, int status)
 			w->rc = -ENOMEM; /* (cannot happen: libuv refuses only a bad loop) */
 			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
 		}
+	} else if (w->rc == 0) {
+		/* Re-read with the same digest: it waits for its release. */
+		w->rnext = NULL;
+		*(d->rel_head != NULL ? &d->rel_tail->rnext : &d->rel_head) = w;
+		d->rel_tail = w;
+		release_pump(d);
+		return;
 	}
+	finish_file(w);
+	pump(d);
+}
+
+/* A file's way ends (released, refused, to be taken again, or the store failed). */
+static void
+finish_file(struct work *w)
+{
+	struct daemon *d = w->d;
+	struct cand *c = w->c;
+	const struct cs_ingest_result *res = &w->s.res;
+	int stage = w->s.stage;
+
 	d->in_flight--;
 	d->inflight_bytes -= w->bytes;
 	c->running = 0;
@@ -365,7 +443,6 @@ secure_done(uv_work_t *req, int status)
 	close(w->dirfd);
 	free(w->key);
 	free(w);
-	pump(d);
 }
 
 void
