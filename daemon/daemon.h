@@ -152,6 +152,11 @@ struct daemon {
 	 */
 	void (*stop)(struct daemon *d);
 	void (*trees_changed)(struct daemon *d);
+	/*
+	 * A recorder's tree has no file left to secure (dock.c's dock_tick, so
+	 * that its receipt need not wait for the next tick).
+	 */
+	void (*tree_done)(struct daemon *d);
 };
 
 #endif

@@ -377,6 +377,7 @@ finish_file(struct work *w)
 {
 	struct daemon *d = w->d;
 	struct cand *c = w->c;
+	struct inbox *ib = c->ib;
 	const struct cs_ingest_result *res = &w->s.res;
 	int stage = w->s.stage;
 
@@ -443,6 +444,9 @@ finish_file(struct work *w)
 	close(w->dirfd);
 	free(w->key);
 	free(w);
+	/* A recorder's last file: its receipt now rather than at the next tick. */
+	if (ib->src != NULL && ib->pending == 0 && d->tree_done != NULL)
+		d->tree_done(d);
 }
 
 void
