@@ -28,52 +28,146 @@
 
 /* ---- securing a file (thread pool) ---- */
 
+/*
+ * A file on its way through the stages of cs_secure, each a work item of
+ * its own, so that while one file is re-read (and released) the next ones
+ * are copied: COPY (open, metadata, ingest; at most `concurrency` files at
+ * once), then REREAD (at most `concurrency` more), then RELEASE: files whose
+ * re-read matched wait in the release queue, and one work item at a time
+ * releases all that wait (release_work). That is where a batch commit takes
+ * the place of the per-file one: the files of a batch are released only
+ * once the batch is durable.
+ */
+enum work_stage { WORK_COPY, WORK_REREAD, WORK_RELEASE };
+
+/* Files released by one release work item at most. */
+#define RELEASE_MAX 256
+
 struct work {
 	uv_work_t req;
 	struct daemon *d;
 	struct cand *c;
+	struct work *rnext; /* the release queue, or the batch being released */
+	enum work_stage stage;
 	/* results, written in the work callback, read in the done callback */
 	int rc;
+	struct cs_secure_req rq; /* the same request through every stage */
+	char *key;               /* rq.job_key */
 	struct cs_secured s;
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	uint64_t bytes; /* counted in d->inflight_bytes */
 };
 
+/* The one request for a file, for every stage (the loop thread, before COPY). */
+static int
+work_request(struct work *w)
+{
+	struct inbox *ib = w->c->ib;
+	struct cs_secure_req *rq = &w->rq;
+
+	w->key = job_key(ib, w->c->rel);
+	if (w->key == NULL)
+		return -ENOMEM;
+	rq->dirfd = w->dirfd;
+	rq->rel = w->c->rel;
+	rq->max_size = w->d->cfg.max_size;
+	rq->job_key = w->key;
+	if (ib->src != NULL) {
+		rq->flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
+		rq->meta.source = "dock";
+		rq->meta_fn = ib->src->meta;
+		rq->meta_ctx = ib->src_ctx;
+		rq->attach = ib->src->attach(ib->src_ctx);
+	} else {
+		rq->flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
+		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
+		rq->meta.source = "inbox";
+	}
+	return 0;
+}
 
 /*
- * Work item: secure one file with lib's one transaction (cs_secure: open
- * beneath the tree, metadata, ingest, re-read, release, or the refusal
- * recorded), off the loop thread.
+ * Work item, off the loop thread: the copy or the re-read of a file (lib's
+ * cs_secure stages). The source stays open from COPY to its release.
  */
 static void
 secure_work(uv_work_t *req)
 {
 	struct work *w = req->data;
-	struct inbox *ib = w->c->ib;
-	struct cs_secure_req rq = {0};
-	char *key = job_key(ib, w->c->rel);
 
-	if (key == NULL) {
-		w->rc = -ENOMEM;
+	if (w->stage == WORK_COPY)
+		w->rc = cs_secure_copy(w->d->st, NULL, &w->rq, &w->s);
+	else
+		w->rc = cs_secure_reread(w->d->st, &w->rq, &w->s);
+	/* Failed: done with the file; close it, record a refusal. */
+	if (w->rc != 0)
+		cs_secure_end(w->d->st, &w->rq, &w->s, w->rc);
+}
+
+/*
+ * Work item: releases the batch d->rel_batch, files whose copy is durable
+ * and whose re-read matched, one after the other (each records its release
+ * in its own commit, until lib commits a batch in one).
+ */
+static void
+release_work(uv_work_t *req)
+{
+	struct daemon *d = req->data;
+
+	for (struct work *w = d->rel_batch; w != NULL; w = w->rnext) {
+		w->stage = WORK_RELEASE;
+		w->rc = cs_secure_release(d->st, &w->rq, &w->s);
+		cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+	}
+}
+
+static void finish_file(struct work *w);
+static void release_done(uv_work_t *req, int status);
+
+/* Starts releasing the files that wait for it, unless a release is running. */
+static void
+release_pump(struct daemon *d)
+{
+	struct work **pp = &d->rel_head;
+	size_t n = 0;
+
+	if (d->rel_batch != NULL || d->rel_head == NULL)
 		return;
+	d->rel_batch = d->rel_head;
+	while (*pp != NULL && n < RELEASE_MAX) {
+		pp = &(*pp)->rnext;
+		n++;
 	}
-	rq.dirfd = w->dirfd;
-	rq.rel = w->c->rel;
-	rq.max_size = w->d->cfg.max_size;
-	rq.job_key = key;
-	if (ib->src != NULL) {
-		rq.flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
-		rq.meta.source = "dock";
-		rq.meta_fn = ib->src->meta;
-		rq.meta_ctx = ib->src_ctx;
-		rq.attach = ib->src->attach(ib->src_ctx);
-	} else {
-		rq.flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
-		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
-		rq.meta.source = "inbox";
+	d->rel_head = *pp;
+	*pp = NULL;
+	d->release_req.data = d;
+	if (uv_queue_work(d->loop, &d->release_req, release_work, release_done) < 0) {
+		/* (cannot happen: libuv refuses only a bad loop) nothing released */
+		struct work *w = d->rel_batch, *next;
+		d->rel_batch = NULL;
+		for (; w != NULL; w = next) {
+			next = w->rnext;
+			w->rc = -ENOMEM;
+			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+			finish_file(w);
+		}
 	}
-	w->rc = cs_secure(w->d->st, &rq, &w->s);
-	free(key);
+}
+
+static void
+release_done(uv_work_t *req, int status)
+{
+	struct daemon *d = req->data;
+	struct work *w = d->rel_batch, *next;
+
+	(void)status;
+	d->rel_batch = NULL;
+	for (; w != NULL; w = next) {
+		next = w->rnext;
+		finish_file(w);
+	}
+	release_pump(d);
+	pump(d);
 }
 
 /* ---- the store's disk: pause when it is full, resume once space is freed ---- */
@@ -251,11 +345,42 @@ secure_done(uv_work_t *req, int status)
 {
 	struct work *w = req->data;
 	struct daemon *d = w->d;
+
+	(void)status;
+	if (w->stage == WORK_COPY) {
+		d->copying--;
+		if (w->rc == 0) {
+			/* Copied: its re-read starts now, and the next file's copy with it. */
+			w->stage = WORK_REREAD;
+			if (uv_queue_work(d->loop, &w->req, secure_work, secure_done) == 0) {
+				pump(d);
+				return;
+			}
+			w->rc = -ENOMEM; /* (cannot happen: libuv refuses only a bad loop) */
+			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+		}
+	} else if (w->rc == 0) {
+		/* Re-read with the same digest: it waits for its release. */
+		w->rnext = NULL;
+		*(d->rel_head != NULL ? &d->rel_tail->rnext : &d->rel_head) = w;
+		d->rel_tail = w;
+		release_pump(d);
+		return;
+	}
+	finish_file(w);
+	pump(d);
+}
+
+/* A file's way ends (released, refused, to be taken again, or the store failed). */
+static void
+finish_file(struct work *w)
+{
+	struct daemon *d = w->d;
 	struct cand *c = w->c;
+	struct inbox *ib = c->ib;
 	const struct cs_ingest_result *res = &w->s.res;
 	int stage = w->s.stage;
 
-	(void)status;
 	d->in_flight--;
 	d->inflight_bytes -= w->bytes;
 	c->running = 0;
@@ -317,14 +442,19 @@ secure_done(uv_work_t *req, int status)
 		break;
 	}
 	close(w->dirfd);
+	free(w->key);
 	free(w);
-	pump(d);
+	/* A recorder's last file: its receipt now rather than at the next tick. */
+	if (ib->src != NULL && ib->pending == 0 && d->tree_done != NULL)
+		d->tree_done(d);
 }
 
 void
 pump(struct daemon *d)
 {
-	while (taking_work(d) && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
+	/* `concurrency` files copied at once, and as many more being re-read. */
+	while (taking_work(d) && d->copying < d->cfg.concurrency &&
+	    d->in_flight < 2 * (size_t)d->cfg.concurrency && d->qhead != NULL) {
 		struct cand *c = d->qhead;
 		uint64_t size = c->size > 0 ? (uint64_t)c->size : 0;
 		uint64_t avail = store_free(d);
@@ -358,15 +488,25 @@ pump(struct daemon *d)
 			c->size = -1; /* out of descriptors: back off, try again later */
 			return;
 		}
+		w->stage = WORK_COPY;
+		w->s.fd = -1;
+		if (work_request(w) < 0) { /* c is queued again at the next tick */
+			close(w->dirfd);
+			free(w);
+			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
+			return;
+		}
 		c->running = 1;
 		rc = uv_queue_work(d->loop, &w->req, secure_work, secure_done);
 		if (rc < 0) {
 			c->running = 0;
 			close(w->dirfd);
+			free(w->key);
 			free(w);
 			return;
 		}
 		d->in_flight++;
+		d->copying++;
 		w->bytes = size;
 		d->inflight_bytes += size;
 	}

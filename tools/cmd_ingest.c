@@ -195,7 +195,7 @@ verify_batch(struct ingest_run *r, struct slot *s)
 {
 	for (size_t i = 0; i < s->np; i++) {
 		struct pending *p = &s->p[i];
-		int rc = cs_secure_path_finish(r->st, s->b, r->argv[p->arg], r->rq, &p->sd);
+		int rc = cs_secure_path_finish(r->st, r->argv[p->arg], r->rq, &p->sd);
 		pthread_mutex_lock(&r->lock);
 		report(r, p->arg, rc, &p->sd);
 		pthread_mutex_unlock(&r->lock);
@@ -376,7 +376,7 @@ ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *li
 			cur.np = 0;
 		}
 		p = &cur.p[cur.np];
-		rc = cs_secure_path_add(r->st, cur.b, r->argv[i], r->rq, &p->sd);
+		rc = cs_secure_path_copy(r->st, cur.b, r->argv[i], r->rq, &p->sd);
 		if (rc < 0) {
 			pthread_mutex_lock(&r->lock);
 			report(r, i, rc, &p->sd);
