@@ -22,6 +22,7 @@
 
 struct dock;
 struct work;
+struct dbatch;
 
 /* A candidate: a file seen in a watched tree, waiting to settle. */
 
@@ -101,6 +102,14 @@ struct daemon {
 	/* files re-read and waiting for their release; the batch being released */
 	struct work *rel_head, *rel_tail, *rel_batch;
 	uv_work_t release_req;
+	/*
+	 * Group commit (pipeline.c): the batch files are copied into, the
+	 * closed ones waiting for their commit (in order), the one committing;
+	 * files committed and waiting for their re-read, and those re-read now.
+	 */
+	struct dbatch *batch_open, *batch_head, *batch_tail, *committing;
+	struct work *rr_head, *rr_tail;
+	size_t rereading;
 
 	uv_timer_t tick, rescan, checkpoint, watchdog;
 	uv_signal_t sigterm, sigint, sighup;

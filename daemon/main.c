@@ -447,13 +447,13 @@ main(int argc, char **argv)
 	d.checkpointed_size = cs_store_size(d.st);
 
 	/*
-	 * Room in libuv's pool for `concurrency` files being copied and as many
-	 * being re-read, a batch commit, a release, checkpoints, receipts,
-	 * fixity and the media stage.
+	 * Room in libuv's pool for `concurrency` files being copied and twice
+	 * as many being re-read, a batch commit, a release, checkpoints,
+	 * receipts, fixity and the media stage.
 	 */
 	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
 		char n[16];
-		snprintf(n, sizeof(n), "%u", 2 * d.cfg.concurrency + 6);
+		snprintf(n, sizeof(n), "%u", 3 * d.cfg.concurrency + 6);
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
 	/*
