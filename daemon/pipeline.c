@@ -139,17 +139,26 @@ secure_work(uv_work_t *req)
 
 /*
  * Work item: releases the batch d->rel_batch, files whose copy is durable
- * and whose re-read matched, one after the other (each records its release
- * in its own commit, until lib commits a batch in one).
+ * and whose re-read matched, their releases recorded in one commit.
  */
 static void
 release_work(uv_work_t *req)
 {
 	struct daemon *d = req->data;
+	const struct cs_secure_req *rq[RELEASE_MAX];
+	struct cs_secured *out[RELEASE_MAX];
+	int rc[RELEASE_MAX];
+	size_t n = 0;
 
 	for (struct work *w = d->rel_batch; w != NULL; w = w->rnext) {
 		w->stage = WORK_RELEASE;
-		w->rc = cs_secure_release(d->st, &w->rq, &w->s);
+		rq[n] = &w->rq;
+		out[n++] = &w->s;
+	}
+	cs_secure_release_all(d->st, n, rq, out, rc);
+	n = 0;
+	for (struct work *w = d->rel_batch; w != NULL; w = w->rnext) {
+		w->rc = rc[n++];
 		cs_secure_end(d->st, &w->rq, &w->s, w->rc);
 	}
 }
@@ -629,9 +638,13 @@ finish_file(struct work *w)
 void
 pump(struct daemon *d)
 {
-	/* `concurrency` files copied at once, and the batches before them committed and re-read. */
-	while (taking_work(d) && d->copying < d->cfg.concurrency && d->in_flight < PIPE_FILES &&
-	    d->qhead != NULL) {
+	/*
+	 * `concurrency` files copied at once, and the batches before them
+	 * committed and re-read; a new batch only with room for a whole one, so
+	 * that batches stay large when the later stages are the slower ones.
+	 */
+	while (taking_work(d) && d->copying < d->cfg.concurrency && d->qhead != NULL &&
+	    (d->batch_open != NULL || d->in_flight + BATCH_FILES <= PIPE_FILES)) {
 		struct cand *c = d->qhead;
 		uint64_t size = c->size > 0 ? (uint64_t)c->size : 0;
 		uint64_t avail = store_free(d);
@@ -648,8 +661,10 @@ pump(struct daemon *d)
 		}
 		/* A full batch is closed; the file starts the next one. */
 		if (d->batch_open != NULL && (d->batch_open->assigned == BATCH_FILES ||
-		                                 cs_batch_due(d->batch_open->b, size)))
+		                                 cs_batch_due(d->batch_open->b, size))) {
 			batch_close(d);
+			continue; /* is there room for the next one? */
+		}
 		if (d->batch_open == NULL && batch_open(d) < 0) {
 			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
 			return;
@@ -706,7 +721,7 @@ pump(struct daemon *d)
 	 */
 	if (d->batch_open != NULL &&
 	    (d->batch_open->copying == 0 || d->qhead == NULL || !taking_work(d) ||
-	        d->in_flight >= PIPE_FILES || cs_batch_due(d->batch_open->b, 0)))
+	        cs_batch_due(d->batch_open->b, 0)))
 		batch_close(d);
 }
 

@@ -248,13 +248,12 @@ gather_meta(const struct cs_secure_req *rq, struct cs_secured *s, struct cs_meta
 	return rc < 0 ? -ENOMEM : 0;
 }
 
-/* The "released" job: what the receipt's walk and a later scan trust. */
-static int
-record_release(struct cs_store *st, const struct cs_secure_req *rq, const struct cs_secured *s)
+/* The "released" job: what the receipt's walk and a later scan trust (NULL: no memory). */
+static json_t *
+release_job(const struct cs_secure_req *rq, const struct cs_secured *s)
 {
 	const struct stat *sb = &s->sb;
 	json_t *job;
-	int rc;
 
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", s->res.id,
 	    "sha256", s->res.sha256, "size", (json_int_t)sb->st_size, "ino", (json_int_t)sb->st_ino,
@@ -270,11 +269,7 @@ record_release(struct cs_store *st, const struct cs_secure_req *rq, const struct
 		json_decref(job);
 		job = NULL;
 	}
-	if (job == NULL) /* released the next time, not deleted without its record */
-		return -ENOMEM;
-	rc = cs_store_job_put(st, rq->job_key, job);
-	json_decref(job);
-	return rc;
+	return job;
 }
 
 /* Deletes only the very file that was read (same inode, unchanged), and its sidecar. */
@@ -527,16 +522,55 @@ cs_secure_reread(struct cs_store *st, const struct cs_secure_req *rq, struct cs_
 int
 cs_secure_release(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
 {
+	int rc;
+
+	cs_secure_release_all(st, 1, &rq, &out, &rc);
+	return rc;
+}
+
+#define RELEASE_ALL_MAX 256
+void
+cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req *const *rq,
+    struct cs_secured *const *out, int *rc)
+{
+	const char *keys[RELEASE_ALL_MAX] = {0};
+	json_t *jobs[RELEASE_ALL_MAX] = {0};
+	size_t at[RELEASE_ALL_MAX], nj = 0;
+	int put;
+
+	/* More than one transaction holds: the rest in the next. */
+	if (n > RELEASE_ALL_MAX) {
+		cs_secure_release_all(st, n - RELEASE_ALL_MAX, rq + RELEASE_ALL_MAX,
+		    out + RELEASE_ALL_MAX, rc + RELEASE_ALL_MAX);
+		n = RELEASE_ALL_MAX;
+	}
 	/*
 	 * Released: an upload is deleted first, then the release recorded. A
 	 * crash in between leaves the job "ingested" for a file that is gone
 	 * (nothing to do); the other order would leave a released file in the
-	 * inbox for good.
+	 * inbox for good. The releases of many files are recorded in one
+	 * catalog transaction.
 	 */
-	out->stage = CS_STAGE_RELEASE;
-	if (rq->flags & CS_SECURE_DELETE)
-		delete_source(rq, &out->sb);
-	return rq->job_key != NULL ? record_release(st, rq, out) : 0;
+	for (size_t i = 0; i < n; i++) {
+		out[i]->stage = CS_STAGE_RELEASE;
+		rc[i] = 0;
+		if (rq[i]->flags & CS_SECURE_DELETE)
+			delete_source(rq[i], &out[i]->sb);
+		if (rq[i]->job_key == NULL)
+			continue;
+		jobs[nj] = release_job(rq[i], out[i]);
+		if (jobs[nj] == NULL) { /* released the next time, not deleted without its record */
+			rc[i] = -ENOMEM;
+			continue;
+		}
+		keys[nj] = rq[i]->job_key;
+		at[nj++] = i;
+	}
+	put = cs_store_jobs_put(st, nj, keys, (const json_t *const *)jobs);
+	for (size_t j = 0; j < nj; j++) {
+		rc[at[j]] = put;
+		json_decref(jobs[j]);
+	}
 }
 
 void

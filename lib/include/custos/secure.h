@@ -153,6 +153,12 @@ int cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secu
 int cs_secure_reread(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
 int cs_secure_release(struct cs_store *st, const struct cs_secure_req *rq,
     struct cs_secured *out);
+/*
+ * cs_secure_release() of `n` files at once (each rq[i] with out[i]; rc[i]
+ * its result): their releases recorded in one catalog transaction.
+ */
+void cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req *const *rq,
+    struct cs_secured *const *out, int *rc);
 void cs_secure_end(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out,
     int rc);
 int cs_secure_finish(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
