@@ -104,10 +104,11 @@ struct daemon {
 	uv_work_t release_req;
 	/*
 	 * Group commit (pipeline.c): the batch files are copied into, the
-	 * closed ones waiting for their commit (in order), the one committing;
+	 * closed ones waiting for their commit (in order), commits running;
 	 * files committed and waiting for their re-read, and those re-read now.
 	 */
-	struct dbatch *batch_open, *batch_head, *batch_tail, *committing;
+	struct dbatch *batch_open, *batch_head, *batch_tail;
+	size_t committing;
 	struct work *rr_head, *rr_tail;
 	size_t rereading;
 

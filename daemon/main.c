@@ -448,12 +448,12 @@ main(int argc, char **argv)
 
 	/*
 	 * Room in libuv's pool for `concurrency` files being copied and twice
-	 * as many being re-read, a batch commit, a release, checkpoints,
+	 * as many being re-read, two batch commits, a release, checkpoints,
 	 * receipts, fixity and the media stage.
 	 */
 	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
 		char n[16];
-		snprintf(n, sizeof(n), "%u", 3 * d.cfg.concurrency + 6);
+		snprintf(n, sizeof(n), "%u", 3 * d.cfg.concurrency + 7);
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
 	/*

@@ -35,8 +35,8 @@
  * its own, so that while the files of one batch are committed and re-read
  * (and released) the next ones are copied: COPY (open, metadata, the copy
  * into the open batch, custos/batch.h; at most `concurrency` files at
- * once); the batch's COMMIT (one work item for all of its files, one
- * commit at a time, in order: its files' bytes, directories, ledger entries
+ * once); the batch's COMMIT (one work item for all of its files, COMMITS
+ * batches at once, started in order: its files' bytes, directories, ledger entries
  * and catalog records made durable at once); then REREAD (at most
  * 2 × `concurrency` files at once; the re-read takes the file's result from the
  * committed batch); then RELEASE: files whose re-read matched wait in the
@@ -58,8 +58,13 @@ enum work_stage { WORK_COPY, WORK_REREAD, WORK_RELEASE };
  * and a temp file open until the commit.
  */
 #define BATCH_FILES 64
-/* Files in any stage at once: three batches' worth (copying, committing, re-read). */
-#define PIPE_FILES (3 * BATCH_FILES)
+/*
+ * Commits at once: the second one's blob and directory fsyncs overlap the
+ * first one's waits (the ledger appends take their turns in lib).
+ */
+#define COMMITS 2
+/* Files in any stage at once: four batches' worth (copying, committing, re-read). */
+#define PIPE_FILES (4 * BATCH_FILES)
 
 struct dbatch {
 	uv_work_t req;
@@ -210,13 +215,13 @@ commit_work(uv_work_t *req)
 
 static void commit_done(uv_work_t *req, int status);
 
-/* Starts the oldest closed batch's commit once its copies are done, one at a time. */
+/* Starts the oldest closed batches' commits once their copies are done, COMMITS at once. */
 static void
 batch_pump(struct daemon *d)
 {
 	struct dbatch *o;
 
-	while ((o = d->batch_head) != NULL && d->committing == NULL && o->copying == 0) {
+	while ((o = d->batch_head) != NULL && d->committing < COMMITS && o->copying == 0) {
 		d->batch_head = o->next;
 		if (d->batch_head == NULL)
 			d->batch_tail = NULL;
@@ -226,7 +231,7 @@ batch_pump(struct daemon *d)
 			free(o);
 			continue;
 		}
-		d->committing = o;
+		d->committing++;
 		if (uv_queue_work(d->loop, &o->req, commit_work, commit_done) < 0) {
 			/* (cannot happen: libuv refuses only a bad loop) nothing committed */
 			o->rc = -ENOMEM;
@@ -285,7 +290,7 @@ commit_done(uv_work_t *req, int status)
 	struct daemon *d = o->d;
 
 	(void)status;
-	d->committing = NULL;
+	d->committing--;
 	o->committed = 1;
 	if (o->files != NULL) {
 		*(d->rr_tail != NULL ? &d->rr_tail->rnext : &d->rr_head) = o->files;
