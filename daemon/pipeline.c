@@ -84,7 +84,7 @@ struct work {
 	struct daemon *d;
 	struct cand *c;
 	struct work *rnext; /* the re-read or release queue, or the files being released */
-	struct dbatch *batch; /* its group commit, from the copy until its re-read took the result */
+	struct dbatch *batch; /* its group commit, from the copy to its re-read */
 	struct work *bnext;   /* the files copied into that batch */
 	enum work_stage stage;
 	/* results, written in the work callback, read in the done callback */
