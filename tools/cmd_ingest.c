@@ -144,7 +144,11 @@ report(struct ingest_run *r, int arg, int rc, const struct cs_secured *sd)
 	char *shown = shown_name(r->argv[arg]);
 	const char *name = shown != NULL ? shown : "?";
 	enum cs_fault f = cs_fault(r->st, rc, sd->stage);
+	int cause = 0;
 
+	/* Failed by the fault of another file's write: say what that fault was. */
+	if (rc == CS_EFAILED && cs_store_failed(r->st, &cause) > 0 && cause < 0)
+		rc = cause;
 	if (f == CS_FAULT_STORE || f == CS_FAULT_MEMORY) {
 		if (!r->stop)
 			errmsg("could not secure '%s': %s; %snothing more is ingested", name,
@@ -305,14 +309,21 @@ stopped(struct ingest_run *r)
 	return stop;
 }
 
+/* Waits until both stages have finished what they hold. r->lock held. */
+static void
+wait_stages(struct ingest_run *r)
+{
+	while (r->to_commit.b != NULL || r->commit_busy || r->to_verify.b != NULL ||
+	       r->verify_busy)
+		pthread_cond_wait(&r->cond, &r->lock);
+}
+
 /* Lets both stages finish what they hold, then ends their threads. */
 static void
 stop_stages(struct ingest_run *r, pthread_t *t, int nt)
 {
 	pthread_mutex_lock(&r->lock);
-	while (r->to_commit.b != NULL || r->commit_busy || r->to_verify.b != NULL ||
-	       r->verify_busy)
-		pthread_cond_wait(&r->cond, &r->lock);
+	wait_stages(r);
 	r->quit = 1;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
@@ -378,6 +389,22 @@ ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *li
 		p = &cur.p[cur.np];
 		rc = cs_secure_path_copy(r->st, cur.b, r->argv[i], r->rq, &p->sd);
 		if (rc < 0) {
+			enum cs_fault f = cs_fault(r->st, rc, p->sd.stage);
+			/*
+			 * The store failed (or memory ran out): the files of the batch
+			 * before this one are reported first, in order, so that the
+			 * first file named is the first one not secured.
+			 */
+			if ((f == CS_FAULT_STORE || f == CS_FAULT_MEMORY) && cur.np > 0) {
+				struct cs_secured failed = p->sd;
+				hand_over(r, threaded, cur);
+				cur.b = NULL;
+				pthread_mutex_lock(&r->lock);
+				wait_stages(r);
+				report(r, i, rc, &failed);
+				pthread_mutex_unlock(&r->lock);
+				break;
+			}
 			pthread_mutex_lock(&r->lock);
 			report(r, i, rc, &p->sd);
 			pthread_mutex_unlock(&r->lock);
