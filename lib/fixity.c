@@ -344,13 +344,7 @@ cs_fixity_end(struct cs_fixity *f, const struct cs_fixity_agent *agent,
 		json_decref(ev);
 		return -ENOMEM;
 	}
-	if (st->failed) {
-		rc = CS_EFAILED;
-	} else {
-		pthread_mutex_lock(&st->wlock);
-		rc = st->failed ? CS_EFAILED : cs__store_commit(st, &ev, 1, &s);
-		pthread_mutex_unlock(&st->wlock);
-	}
+	rc = cs__store_commit_locked(st, ev, &s);
 	json_decref(ev);
 	if (rc < 0)
 		return rc;

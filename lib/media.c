@@ -346,13 +346,7 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (st->failed) {
-		rc = CS_EFAILED;
-	} else {
-		pthread_mutex_lock(&st->wlock);
-		rc = st->failed ? CS_EFAILED : cs__store_commit(st, &ev, 1, &s);
-		pthread_mutex_unlock(&st->wlock);
-	}
+	rc = cs__store_commit_locked(st, ev, &s);
 	if (rc < 0)
 		goto out;
 	if (record != NULL) {

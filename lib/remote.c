@@ -308,10 +308,29 @@ cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
 		snprintf(why, whyn, "%s: [remote] needs endpoint and bucket", path);
 		rc = CS_EFORMAT;
 	}
-	if (rc == 0 && strncmp(cfg->endpoint, "http://", 7) != 0 &&
-	    strncmp(cfg->endpoint, "https://", 8) != 0) {
-		snprintf(why, whyn, "%s: endpoint must start with http:// or https://", path);
-		rc = CS_EFORMAT;
+	if (rc == 0) {
+		/* http[s]://HOST[:PORT][/PATH] as libcurl reads it: allowed scheme, a host. */
+		size_t n = strlen(cfg->endpoint);
+		CURLU *u = curl_url();
+		char *scheme = NULL, *host = NULL;
+
+		while (n > 0 && cfg->endpoint[n - 1] == '/')
+			cfg->endpoint[--n] = '\0';
+		if (u == NULL) {
+			rc = -ENOMEM;
+		} else if (curl_url_set(u, CURLUPART_URL, cfg->endpoint, 0) != CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0' ||
+		    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+		    (strncmp(cfg->endpoint, "http://", 7) != 0 &&
+			strncmp(cfg->endpoint, "https://", 8) != 0)) {
+			snprintf(why, whyn,
+			    "%s: endpoint must be http://HOST[:PORT] or https://HOST[:PORT]", path);
+			rc = CS_EFORMAT;
+		}
+		curl_free(scheme);
+		curl_free(host);
+		curl_url_cleanup(u);
 	}
 	if (rc == 0 && (cfg->access_key == NULL || cfg->secret_key == NULL)) {
 		snprintf(why, whyn,
@@ -325,10 +344,8 @@ cs_remote_config_load(struct cs_remote_config *cfg, const char *path, char *why,
 		rc = CS_EFORMAT;
 	}
 	if (rc == 0) {
-		size_t n = strlen(cfg->endpoint);
-		while (n > 0 && cfg->endpoint[n - 1] == '/')
-			cfg->endpoint[--n] = '\0';
-		n = strlen(cfg->prefix);
+		size_t n = strlen(cfg->prefix);
+
 		while (n > 0 && cfg->prefix[n - 1] == '/')
 			cfg->prefix[--n] = '\0';
 		if (cfg->multipart_above == 0)

@@ -91,12 +91,8 @@ cs_replica_record(struct cs_store *st, const struct cs_replica *rp, uint64_t *se
 		goto out;
 	if (st->lockfd < 0) {
 		rc = -EBADF;
-	} else if (st->failed) {
-		rc = CS_EFAILED;
 	} else {
-		pthread_mutex_lock(&st->wlock);
-		rc = st->failed ? CS_EFAILED : cs__store_commit(st, &ev, 1, &s);
-		pthread_mutex_unlock(&st->wlock);
+		rc = cs__store_commit_locked(st, ev, &s);
 	}
 	if (rc == 0 && seq != NULL)
 		*seq = s;

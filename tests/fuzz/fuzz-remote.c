@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "custos/error.h"
 #include "custos/remote.h"
 #include "fuzz.h"
@@ -48,6 +50,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(c.endpoint != NULL && c.bucket != NULL && c.access_key != NULL &&
 	    c.secret_key != NULL && c.region != NULL && c.prefix != NULL);
 	CHECK(strncmp(c.endpoint, "http://", 7) == 0 || strncmp(c.endpoint, "https://", 8) == 0);
+	{
+		/* libcurl reads the endpoint as a URL with a host. */
+		CURLU *u = curl_url();
+		char *host = NULL;
+
+		CHECK(u != NULL && curl_url_set(u, CURLUPART_URL, c.endpoint, 0) == CURLUE_OK);
+		CHECK(curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] != '\0');
+		curl_free(host);
+		curl_url_cleanup(u);
+	}
 	CHECK(c.part_size >= 5u << 20 && c.multipart_above >= 5u << 20);
 	CHECK(c.parallel >= 1 && c.parallel <= 64 && c.retain_days >= 1);
 	CHECK(c.prefix[0] != '/');

@@ -73,6 +73,19 @@ SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error
 # abort (failmalloc's FAILMALLOC_SIGTRACE; ASan's handle_abort in the
 # sanitizer build): the frame that called abort() is in libuv.
 UV_ABORT = 'uv-abort'
+# glibc's NSS (getpwuid_r, which names the user of every event the CLI writes)
+# asserts when an allocation of its own fails while it loads nsswitch.conf
+# (nss_database.c: nss_database_reload_1: Assertion `ret > 0' failed): a
+# limit of glibc 2.36, counted apart like libuv's aborts. When every later
+# allocation fails too, glibc cannot even format the assertion and writes
+# "Unexpected error." alone (custos calls no assert()).
+NSS_ABORT = 'nss-abort'
+# Or it dereferences the NULL its failed allocation left (SIGSEGV in
+# nss_database_check_reload_and_get): told by a frame of getpwuid_r or of
+# NSS in the backtrace at the signal (FAILMALLOC_SIGTRACE, or ASan's report).
+NSS_MARK = re.compile(r'nss_database\.c:\d+: nss_database_reload_1: Assertion|'
+                      r'\AUnexpected error\.\Z')
+NSS_FRAME = re.compile(r'\b(getpwuid_r|__nss_passwd_lookup2|nss_database_\w+)\b')
 ABORT_FRAME = re.compile(r'\(abort\+|\bin (__GI_)?abort\b')
 
 
@@ -147,14 +160,15 @@ class Sweep:
             # that the suppressions can name OpenSSL's functions
             e['ASAN_OPTIONS'] += ':fast_unwind_on_malloc=0'
         e['LD_PRELOAD'] = self.a.failmalloc
-        if self.a.kind == 'daemon':
-            # a backtrace at an abort(), to tell libuv's (see UV_ABORT); under
-            # ASan its own (failmalloc's would load libgcc_s through dlopen,
-            # whose loader bookkeeping LeakSanitizer takes for a leak)
-            if self.asan:
+        # a backtrace at an abort() or a crash, to tell libuv's aborts and
+        # glibc NSS's (see UV_ABORT, NSS_ABORT); under ASan its own
+        # (failmalloc's would load libgcc_s through dlopen, whose loader
+        # bookkeeping LeakSanitizer takes for a leak)
+        if self.asan:
+            if self.a.kind == 'daemon':
                 e['ASAN_OPTIONS'] += ':handle_abort=1'
-            else:
-                e['FAILMALLOC_SIGTRACE'] = '1'
+        else:
+            e['FAILMALLOC_SIGTRACE'] = '1'
         if self.a.inject == 'failmalloc':
             e['FAILMALLOC_AT'] = str(n)
             e['FAILMALLOC_MODE'] = mode
@@ -180,6 +194,11 @@ class Sweep:
             return 'hang (no exit within 60 s)'
         if HARNESS_MARK in err:
             return HARNESS
+        if (rc == -signal.SIGABRT or rc == 86) and NSS_MARK.search(err.strip()):
+            return NSS_ABORT
+        if (rc in (-signal.SIGABRT, -signal.SIGSEGV) and 'failmalloc: signal' in err or
+                rc == 86 and 'AddressSanitizer: SEGV' in err) and NSS_FRAME.search(err):
+            return NSS_ABORT
         if any(m in err for m in SAN_MARKERS) or rc in (86, 87):
             kind = 'leak' if 'LeakSanitizer' in err else 'sanitizer'
             return '%s report (exit %s)' % (kind, rc)
@@ -580,9 +599,10 @@ class Sweep:
                     if why == HARNESS:
                         res['harness'] += 1
                         continue
-                    if why == UV_ABORT:
+                    if why in (UV_ABORT, NSS_ABORT):
                         res['uv_aborts'] += 1
-                        res['uv_abort_at'].append({'n': k, 'where': uv_abort_where(err)})
+                        res['uv_abort_at'].append({'n': k, 'where': uv_abort_where(err)
+                                                   if why == UV_ABORT else 'glibc NSS'})
                         why = None  # the store must still be consistent
                     if why and why.startswith('leak') and self.a.lsan_supp:
                         # again with full stacks: is it one of OpenSSL's own?

@@ -87,7 +87,9 @@ config_tests(void)
 		const char *lines, *want;
 	} bad[] = {
 	    {"bucket = b\n", "needs endpoint and bucket"},
-	    {"endpoint = ftp://x\nbucket = b\n", "must start with http"},
+	    {"endpoint = ftp://x\nbucket = b\n", "must be http://HOST"},
+	    {"endpoint = http://\nbucket = b\n", "must be http://HOST"},
+	    {"endpoint = https:////\nbucket = b\n", "must be http://HOST"},
 	    {"endpoint = http://x\nbucket = b\npart_size = 1M\n", "'1M' is not a valid part_size"},
 	    {"endpoint = http://x\nbucket = b\nparallel = 0\n", "not a valid parallel"},
 	    {"endpoint = http://x\nbucket = b\nlock_mode = forever\n", "not a valid lock_mode"},
