@@ -21,6 +21,8 @@
 #include "custos/store.h"
 
 struct dock;
+struct work;
+struct dbatch;
 
 /* A candidate: a file seen in a watched tree, waiting to settle. */
 
@@ -95,7 +97,20 @@ struct daemon {
 	struct cand **table;
 	size_t table_size, n_cands;
 	struct cand *qhead, *qtail;
-	size_t queued, in_flight;
+	size_t queued, in_flight; /* in_flight: files in any stage of securing */
+	size_t copying;           /* of those, files being copied (pipeline.c) */
+	/* files re-read and waiting for their release; the batch being released */
+	struct work *rel_head, *rel_tail, *rel_batch;
+	uv_work_t release_req;
+	/*
+	 * Group commit (pipeline.c): the batch files are copied into, the
+	 * closed ones waiting for their commit (in order), commits running;
+	 * files committed and waiting for their re-read, and those re-read now.
+	 */
+	struct dbatch *batch_open, *batch_head, *batch_tail;
+	size_t committing;
+	struct work *rr_head, *rr_tail;
+	size_t rereading;
 
 	uv_timer_t tick, rescan, checkpoint, watchdog;
 	uv_signal_t sigterm, sigint, sighup;
@@ -148,6 +163,11 @@ struct daemon {
 	 */
 	void (*stop)(struct daemon *d);
 	void (*trees_changed)(struct daemon *d);
+	/*
+	 * A recorder's tree has no file left to secure (dock.c's dock_tick, so
+	 * that its receipt need not wait for the next tick).
+	 */
+	void (*tree_done)(struct daemon *d);
 };
 
 #endif

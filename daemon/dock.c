@@ -1417,6 +1417,7 @@ dock_start(struct daemon *d)
 	d->dock_wd = inotify_add_watch(d->ifd, d->cfg.docks,
 	    IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW);
 	d->trees_changed = dock_rescan;
+	d->tree_done = dock_tick;
 	dock_rescan(d);
 	return 0;
 }

@@ -258,7 +258,7 @@ media_status(struct daemon *d)
 {
 	struct media *m = d->media;
 
-	return json_pack("{s:b, s:I, s:I, s:I}", "enabled", d->cfg.media_enabled, "processed",
+	return json_pack("{s:b, s:I, s:I, s:I, s:b}", "enabled", d->cfg.media_enabled, "processed",
 	    (json_int_t)(m ? m->processed : 0), "unreadable", (json_int_t)(m ? m->unreadable : 0),
-	    "pending", (json_int_t)(m ? m->pending : 0));
+	    "pending", (json_int_t)(m ? m->pending : 0), "busy", m != NULL && m->running && !m->query);
 }

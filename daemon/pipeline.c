@@ -1,7 +1,8 @@
 /*
- * Securing files: settled candidates join a queue, and each is secured by a
- * work item on the thread pool (open beneath its tree with openat2, ingest,
- * re-read and compare the digest, release). While the store's disk is full
+ * Securing files: settled candidates join a queue, and each is secured in
+ * stages by work items on the thread pool (open beneath its tree with
+ * openat2 and copy into a group commit, the batch's commit, re-read and
+ * compare the digest, release). While the store's disk is full
  * no work starts; a store failure stops work for good. A recorder's part
  * (metadata from its name and DEVICE.json, the session of its jobs) comes
  * through the tree's struct tree_source: nothing here calls dock.c.
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "custos/batch.h"
 #include "custos/error.h"
 #include "custos/store.h"
 #include "log.h"
@@ -28,52 +30,325 @@
 
 /* ---- securing a file (thread pool) ---- */
 
+/*
+ * A file on its way through the stages of cs_secure, each a work item of
+ * its own, so that while the files of one batch are committed and re-read
+ * (and released) the next ones are copied: COPY (open, metadata, the copy
+ * into the open batch, custos/batch.h; at most `concurrency` files at
+ * once); the batch's COMMIT (one work item for all of its files, COMMITS
+ * batches at once, started in order: its files' bytes, directories, ledger entries
+ * and catalog records made durable at once); then REREAD (at most
+ * 2 × `concurrency` files at once; the re-read takes the file's result from the
+ * committed batch); then RELEASE: files whose re-read matched wait in the
+ * release queue, and one work item at a time releases all that wait
+ * (release_work). So a file is released only once its batch is durable and
+ * its own re-read matched.
+ *
+ * The open batch takes files while copies into it run and files wait in
+ * the queue, until it holds BATCH_FILES, or its bounds (cs_batch_due: bytes,
+ * and the time its first file has waited) are reached; it is closed as soon
+ * as nothing more is about to join it, so a file alone is not held back.
+ */
+enum work_stage { WORK_COPY, WORK_REREAD, WORK_RELEASE };
+
+/* Files released by one release work item at most. */
+#define RELEASE_MAX 256
+/*
+ * Files in one batch at most: each holds its source, its tree's directory
+ * and a temp file open until the commit.
+ */
+#define BATCH_FILES 64
+/*
+ * Commits at once: the second one's blob and directory fsyncs overlap the
+ * first one's waits (the ledger appends take their turns in lib).
+ */
+#define COMMITS 2
+/* Files in any stage at once: four batches' worth (copying, committing, re-read). */
+#define PIPE_FILES (4 * BATCH_FILES)
+
+struct dbatch {
+	uv_work_t req;
+	struct daemon *d;
+	struct cs_batch *b;
+	struct work *files, *files_tail; /* copied into it, in order (work.bnext) */
+	struct dbatch *next;             /* the closed batches, in order */
+	size_t assigned;                 /* files given to it */
+	size_t copying;                  /* of those, copies still running */
+	size_t users;                    /* files that have not taken their result yet */
+	int committed;                   /* its commit returned (or it had no file) */
+	int rc;                          /* the commit's result */
+};
+
 struct work {
 	uv_work_t req;
 	struct daemon *d;
 	struct cand *c;
+	struct work *rnext; /* the re-read or release queue, or the files being released */
+	struct dbatch *batch; /* its group commit, from the copy to its re-read */
+	struct work *bnext;   /* the files copied into that batch */
+	enum work_stage stage;
 	/* results, written in the work callback, read in the done callback */
 	int rc;
+	struct cs_secure_req rq; /* the same request through every stage */
+	char *key;               /* rq.job_key */
 	struct cs_secured s;
 	int dirfd; /* the tree's directory, duplicated for this item: a recorder's may close */
 	uint64_t bytes; /* counted in d->inflight_bytes */
 };
 
+/* The one request for a file, for every stage (the loop thread, before COPY). */
+static int
+work_request(struct work *w)
+{
+	struct inbox *ib = w->c->ib;
+	struct cs_secure_req *rq = &w->rq;
+
+	w->key = job_key(ib, w->c->rel);
+	if (w->key == NULL)
+		return -ENOMEM;
+	rq->dirfd = w->dirfd;
+	rq->rel = w->c->rel;
+	rq->max_size = w->d->cfg.max_size;
+	rq->job_key = w->key;
+	if (ib->src != NULL) {
+		rq->flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
+		rq->meta.source = "dock";
+		rq->meta_fn = ib->src->meta;
+		rq->meta_ctx = ib->src_ctx;
+		rq->attach = ib->src->attach(ib->src_ctx);
+	} else {
+		rq->flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
+		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
+		rq->meta.source = "inbox";
+	}
+	return 0;
+}
 
 /*
- * Work item: secure one file with lib's one transaction (cs_secure: open
- * beneath the tree, metadata, ingest, re-read, release, or the refusal
- * recorded), off the loop thread.
+ * Work item, off the loop thread: the copy or the re-read of a file (lib's
+ * cs_secure stages). The source stays open from COPY to its release.
  */
 static void
 secure_work(uv_work_t *req)
 {
 	struct work *w = req->data;
-	struct inbox *ib = w->c->ib;
-	struct cs_secure_req rq = {0};
-	char *key = job_key(ib, w->c->rel);
 
-	if (key == NULL) {
-		w->rc = -ENOMEM;
+	if (w->stage == WORK_COPY)
+		w->rc = cs_secure_copy(w->d->st, w->batch->b, &w->rq, &w->s);
+	else
+		w->rc = cs_secure_reread(w->d->st, &w->rq, &w->s);
+	/* Failed: done with the file; close it, record a refusal. */
+	if (w->rc != 0)
+		cs_secure_end(w->d->st, &w->rq, &w->s, w->rc);
+}
+
+/*
+ * Work item: releases the batch d->rel_batch, files whose copy is durable
+ * and whose re-read matched, their releases recorded in one commit.
+ */
+static void
+release_work(uv_work_t *req)
+{
+	struct daemon *d = req->data;
+	const struct cs_secure_req *rq[RELEASE_MAX];
+	struct cs_secured *out[RELEASE_MAX];
+	int rc[RELEASE_MAX];
+	size_t n = 0;
+
+	for (struct work *w = d->rel_batch; w != NULL; w = w->rnext) {
+		w->stage = WORK_RELEASE;
+		rq[n] = &w->rq;
+		out[n++] = &w->s;
+	}
+	cs_secure_release_all(d->st, n, rq, out, rc);
+	n = 0;
+	for (struct work *w = d->rel_batch; w != NULL; w = w->rnext) {
+		w->rc = rc[n++];
+		cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+	}
+}
+
+static void finish_file(struct work *w);
+static void release_done(uv_work_t *req, int status);
+static void secure_done(uv_work_t *req, int status);
+
+/* ---- group commit ---- */
+
+/* A new open batch for the files copied next; -ENOMEM. */
+static int
+batch_open(struct daemon *d)
+{
+	struct cs_batch_limits lim = {BATCH_FILES, 0, 0};
+	struct dbatch *o = calloc(1, sizeof(*o));
+	int rc;
+
+	if (o == NULL)
+		return -ENOMEM;
+	rc = cs_batch_new(d->st, &lim, &o->b);
+	if (rc < 0) {
+		free(o);
+		return rc;
+	}
+	o->d = d;
+	o->req.data = o;
+	d->batch_open = o;
+	return 0;
+}
+
+/* A file is done with its batch: the last one frees a committed batch. */
+static void
+batch_unuse(struct dbatch *o)
+{
+	if (--o->users == 0 && o->committed) {
+		cs_batch_free(o->b);
+		free(o);
+	}
+}
+
+static void
+commit_work(uv_work_t *req)
+{
+	struct dbatch *o = req->data;
+
+	o->rc = cs_batch_commit(o->b);
+}
+
+static void commit_done(uv_work_t *req, int status);
+
+/* Starts the oldest closed batches' commits once their copies are done, COMMITS at once. */
+static void
+batch_pump(struct daemon *d)
+{
+	struct dbatch *o;
+
+	while ((o = d->batch_head) != NULL && d->committing < COMMITS && o->copying == 0) {
+		d->batch_head = o->next;
+		if (d->batch_head == NULL)
+			d->batch_tail = NULL;
+		if (o->files == NULL) { /* every copy failed: nothing to commit */
+			o->committed = 1;
+			cs_batch_free(o->b);
+			free(o);
+			continue;
+		}
+		d->committing++;
+		if (uv_queue_work(d->loop, &o->req, commit_work, commit_done) < 0) {
+			/* (cannot happen: libuv refuses only a bad loop) nothing committed */
+			o->rc = -ENOMEM;
+			commit_done(&o->req, 0);
+		}
+	}
+}
+
+/* No more files join the open batch: it waits for its copies, then its commit. */
+static void
+batch_close(struct daemon *d)
+{
+	struct dbatch *o = d->batch_open;
+
+	d->batch_open = NULL;
+	*(d->batch_tail != NULL ? &d->batch_tail->next : &d->batch_head) = o;
+	d->batch_tail = o;
+	batch_pump(d);
+}
+
+/*
+ * Starts the re-reads of committed files, twice `concurrency` at once: a
+ * re-read waits on the source's device (O_DIRECT) while the next batch is
+ * copied, and one batch's files are re-read together.
+ */
+static void
+reread_pump(struct daemon *d)
+{
+	while (d->rr_head != NULL && d->rereading < 2 * (size_t)d->cfg.concurrency) {
+		struct work *w = d->rr_head;
+		d->rr_head = w->rnext;
+		if (d->rr_head == NULL)
+			d->rr_tail = NULL;
+		w->stage = WORK_REREAD;
+		if (uv_queue_work(d->loop, &w->req, secure_work, secure_done) < 0) {
+			/* (cannot happen: libuv refuses only a bad loop) */
+			w->rc = -ENOMEM;
+			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+			batch_unuse(w->batch);
+			w->batch = NULL;
+			finish_file(w);
+			continue;
+		}
+		d->rereading++;
+	}
+}
+
+/*
+ * The batch's commit returned: each of its files goes on to its re-read,
+ * which takes its result (secured, or the commit's error) from the batch.
+ */
+static void
+commit_done(uv_work_t *req, int status)
+{
+	struct dbatch *o = req->data;
+	struct daemon *d = o->d;
+
+	(void)status;
+	d->committing--;
+	o->committed = 1;
+	if (o->files != NULL) {
+		*(d->rr_tail != NULL ? &d->rr_tail->rnext : &d->rr_head) = o->files;
+		for (struct work *w = o->files; w != NULL; w = w->bnext) {
+			w->rnext = w->bnext;
+			d->rr_tail = w;
+		}
+		o->files = NULL;
+	}
+	reread_pump(d);
+	batch_pump(d);
+	pump(d);
+}
+
+/* Starts releasing the files that wait for it, unless a release is running. */
+static void
+release_pump(struct daemon *d)
+{
+	struct work **pp = &d->rel_head;
+	size_t n = 0;
+
+	if (d->rel_batch != NULL || d->rel_head == NULL)
 		return;
+	d->rel_batch = d->rel_head;
+	while (*pp != NULL && n < RELEASE_MAX) {
+		pp = &(*pp)->rnext;
+		n++;
 	}
-	rq.dirfd = w->dirfd;
-	rq.rel = w->c->rel;
-	rq.max_size = w->d->cfg.max_size;
-	rq.job_key = key;
-	if (ib->src != NULL) {
-		rq.flags = CS_SECURE_RECORDER | CS_SECURE_FROM_DEVICE;
-		rq.meta.source = "dock";
-		rq.meta_fn = ib->src->meta;
-		rq.meta_ctx = ib->src_ctx;
-		rq.attach = ib->src->attach(ib->src_ctx);
-	} else {
-		rq.flags = CS_SECURE_SIDECAR | CS_SECURE_FROM_DEVICE |
-		    (w->d->cfg.release_delete ? CS_SECURE_DELETE : 0);
-		rq.meta.source = "inbox";
+	d->rel_head = *pp;
+	*pp = NULL;
+	d->release_req.data = d;
+	if (uv_queue_work(d->loop, &d->release_req, release_work, release_done) < 0) {
+		/* (cannot happen: libuv refuses only a bad loop) nothing released */
+		struct work *w = d->rel_batch, *next;
+		d->rel_batch = NULL;
+		for (; w != NULL; w = next) {
+			next = w->rnext;
+			w->rc = -ENOMEM;
+			cs_secure_end(d->st, &w->rq, &w->s, w->rc);
+			finish_file(w);
+		}
 	}
-	w->rc = cs_secure(w->d->st, &rq, &w->s);
-	free(key);
+}
+
+static void
+release_done(uv_work_t *req, int status)
+{
+	struct daemon *d = req->data;
+	struct work *w = d->rel_batch, *next;
+
+	(void)status;
+	d->rel_batch = NULL;
+	for (; w != NULL; w = next) {
+		next = w->rnext;
+		finish_file(w);
+	}
+	release_pump(d);
+	pump(d);
 }
 
 /* ---- the store's disk: pause when it is full, resume once space is freed ---- */
@@ -251,11 +526,52 @@ secure_done(uv_work_t *req, int status)
 {
 	struct work *w = req->data;
 	struct daemon *d = w->d;
+
+	(void)status;
+	if (w->stage == WORK_COPY) {
+		struct dbatch *o = w->batch;
+		d->copying--;
+		o->copying--;
+		if (w->rc == 0) {
+			/* Copied into its batch: it waits for the commit; the next copy starts. */
+			w->bnext = NULL;
+			*(o->files != NULL ? &o->files_tail->bnext : &o->files) = w;
+			o->files_tail = w;
+			pump(d);
+			batch_pump(d);
+			return;
+		}
+		batch_unuse(o);
+		w->batch = NULL;
+	} else if (w->batch != NULL) {
+		d->rereading--;
+		batch_unuse(w->batch);
+		w->batch = NULL;
+		reread_pump(d);
+	}
+	if (w->stage == WORK_REREAD && w->rc == 0) {
+		/* Re-read with the same digest: it waits for its release. */
+		w->rnext = NULL;
+		*(d->rel_head != NULL ? &d->rel_tail->rnext : &d->rel_head) = w;
+		d->rel_tail = w;
+		release_pump(d);
+		return;
+	}
+	finish_file(w);
+	pump(d);
+	batch_pump(d);
+}
+
+/* A file's way ends (released, refused, to be taken again, or the store failed). */
+static void
+finish_file(struct work *w)
+{
+	struct daemon *d = w->d;
 	struct cand *c = w->c;
+	struct inbox *ib = c->ib;
 	const struct cs_ingest_result *res = &w->s.res;
 	int stage = w->s.stage;
 
-	(void)status;
 	d->in_flight--;
 	d->inflight_bytes -= w->bytes;
 	c->running = 0;
@@ -317,14 +633,23 @@ secure_done(uv_work_t *req, int status)
 		break;
 	}
 	close(w->dirfd);
+	free(w->key);
 	free(w);
-	pump(d);
+	/* A recorder's last file: its receipt now rather than at the next tick. */
+	if (ib->src != NULL && ib->pending == 0 && d->tree_done != NULL)
+		d->tree_done(d);
 }
 
 void
 pump(struct daemon *d)
 {
-	while (taking_work(d) && d->in_flight < d->cfg.concurrency && d->qhead != NULL) {
+	/*
+	 * `concurrency` files copied at once, and the batches before them
+	 * committed and re-read; a new batch only with room for a whole one, so
+	 * that batches stay large when the later stages are the slower ones.
+	 */
+	while (taking_work(d) && d->copying < d->cfg.concurrency && d->qhead != NULL &&
+	    (d->batch_open != NULL || d->in_flight + BATCH_FILES <= PIPE_FILES)) {
 		struct cand *c = d->qhead;
 		uint64_t size = c->size > 0 ? (uint64_t)c->size : 0;
 		uint64_t avail = store_free(d);
@@ -337,6 +662,16 @@ pump(struct daemon *d)
 			char what[PATH_MAX + 64];
 			snprintf(what, sizeof(what), "securing %s/%s", c->ib->path, c->rel);
 			pause_for_space(d, size + d->cfg.reserve + SPACE_SLACK, 0, what);
+			return;
+		}
+		/* A full batch is closed; the file starts the next one. */
+		if (d->batch_open != NULL && (d->batch_open->assigned == BATCH_FILES ||
+		                                 cs_batch_due(d->batch_open->b, size))) {
+			batch_close(d);
+			continue; /* is there room for the next one? */
+		}
+		if (d->batch_open == NULL && batch_open(d) < 0) {
+			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
 			return;
 		}
 		d->qhead = c->qnext;
@@ -358,18 +693,41 @@ pump(struct daemon *d)
 			c->size = -1; /* out of descriptors: back off, try again later */
 			return;
 		}
+		w->stage = WORK_COPY;
+		w->s.fd = -1;
+		if (work_request(w) < 0) { /* c is queued again at the next tick */
+			close(w->dirfd);
+			free(w);
+			out_of_memory(d, "starting to secure %s/%s", c->ib->path, c->rel);
+			return;
+		}
 		c->running = 1;
+		w->batch = d->batch_open;
 		rc = uv_queue_work(d->loop, &w->req, secure_work, secure_done);
 		if (rc < 0) {
 			c->running = 0;
 			close(w->dirfd);
+			free(w->key);
 			free(w);
-			return;
+			break;
 		}
+		w->batch->assigned++;
+		w->batch->copying++;
+		w->batch->users++;
 		d->in_flight++;
+		d->copying++;
 		w->bytes = size;
 		d->inflight_bytes += size;
 	}
+	/*
+	 * The open batch waits for more files only while copies into it run and
+	 * more files wait for a copy: else nothing is about to join it, and it is
+	 * committed (once its copies are done) rather than held back.
+	 */
+	if (d->batch_open != NULL &&
+	    (d->batch_open->copying == 0 || d->qhead == NULL || !taking_work(d) ||
+	        cs_batch_due(d->batch_open->b, 0)))
+		batch_close(d);
 }
 
 static void

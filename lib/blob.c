@@ -100,20 +100,6 @@ cs__blob_check(int rootfd, const char *hex, uint64_t size)
 	return 0;
 }
 
-static int
-make_parents(int rootfd, const char *hex)
-{
-	char dir[64];
-	int rc;
-
-	snprintf(dir, sizeof(dir), "objects/sha256/%.2s", hex);
-	rc = cs__mkdir_durable(rootfd, dir, 0755);
-	if (rc < 0)
-		return rc;
-	snprintf(dir, sizeof(dir), "objects/sha256/%.2s/%.2s", hex, hex + 2);
-	return cs__mkdir_durable(rootfd, dir, 0755);
-}
-
 /*
  * Copying. The source is read into private buffers; each buffer is hashed and
  * then written, unchanged, to the temp file, so the source is read once and
@@ -377,93 +363,182 @@ out:
 }
 
 int
-cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out)
+cs__blob_stage(int rootfd, int srcfd, struct cs__blob_tmp *t)
 {
 	static atomic_uint counter;
-	char tmp[64], tmppath[80], path[CS_BLOB_PATH_MAX], hex[65];
 	struct stat before, after;
-	struct cs__blob_put r = {0};
-	int dstfd = -1, linked = 0;
 	int rc;
 
+	t->fd = -1;
+	t->path[0] = '\0';
 	if (fstat(srcfd, &before) < 0)
 		return -errno;
 	if (!S_ISREG(before.st_mode))
 		return CS_ENOTREG;
 	(void)posix_fadvise(srcfd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-	snprintf(tmp, sizeof(tmp), "blob-%ld-%u", (long)getpid(), atomic_fetch_add(&counter, 1));
-	snprintf(tmppath, sizeof(tmppath), "tmp/%s", tmp);
-	dstfd = openat(rootfd, tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (dstfd < 0)
-		return -errno;
-
-	rc = copy_and_hash(srcfd, dstfd, r.digest, &r.size);
+	snprintf(t->path, sizeof(t->path), "tmp/blob-%ld-%u", (long)getpid(),
+	    atomic_fetch_add(&counter, 1));
+	t->fd = openat(rootfd, t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (t->fd < 0) {
+		rc = -errno;
+		t->path[0] = '\0';
+		return rc;
+	}
+	rc = copy_and_hash(srcfd, t->fd, t->digest, &t->size);
 	if (rc < 0)
 		goto out;
 	if (fstat(srcfd, &after) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if ((uint64_t)after.st_size != r.size || after.st_size != before.st_size ||
+	if ((uint64_t)after.st_size != t->size || after.st_size != before.st_size ||
 	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
 	    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
 		rc = CS_ECHANGED;
 		goto out;
 	}
-	if (fchmod(dstfd, 0444) < 0) {
+	if (fchmod(t->fd, 0444) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	CS_FAILPOINT("blob-fsync");
-	if (cs__fsync(dstfd, 0) < 0) {
+	/*
+	 * Start writing back what is still cached, so that the disk works while
+	 * the next file is copied; the fsync (cs__blob_sync) still decides.
+	 */
+	if (sync_file_range(t->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 && errno != EINVAL &&
+	    errno != ENOSYS && errno != ESPIPE) {
 		rc = -errno;
 		goto out;
 	}
-
-	cs__hex(r.digest, 32, hex);
-	cs__blob_path(hex, path, sizeof(path));
-	rc = make_parents(rootfd, hex);
-	if (rc < 0)
-		goto out;
-	CS_FAILPOINT("blob-link");
-	if (linkat(rootfd, tmppath, rootfd, path, 0) == 0) {
-		linked = 1;
-	} else if (errno == EEXIST) {
-		/*
-		 * Same bytes stored before. Check the stored copy: if it was
-		 * damaged, these verified bytes take its place, since the name
-		 * is the digest of exactly these bytes.
-		 */
-		r.existed = 1;
-		rc = cs__blob_check(rootfd, hex, r.size);
-		if (rc == CS_EDIGEST) {
-			CS_FAILPOINT("blob-repair");
-			if (renameat(rootfd, tmppath, rootfd, path) < 0) {
-				rc = -errno;
-				goto out;
-			}
-			r.repaired = 1;
-			linked = 1;
-		} else if (rc < 0) {
-			goto out;
-		}
-	} else {
-		rc = -errno;
-		goto out;
-	}
-	if (linked) {
-		char dir[64];
-		snprintf(dir, sizeof(dir), "objects/sha256/%.2s/%.2s", hex, hex + 2);
-		rc = cs__fsync_dir(rootfd, dir);
-		if (rc < 0)
-			goto out;
-	}
-	*out = r;
 	rc = 0;
 out:
-	if (dstfd >= 0)
-		close(dstfd);
-	(void)unlinkat(rootfd, tmppath, 0);
+	if (rc < 0)
+		cs__blob_discard(rootfd, t);
+	return rc;
+}
+
+int
+cs__blob_sync(struct cs__blob_tmp *t)
+{
+	CS_FAILPOINT("blob-fsync");
+	return cs__fsync(t->fd, 0) < 0 ? -errno : 0;
+}
+
+/* mkdir that reports whether it made the directory: 1 made, 0 there, or -errno. */
+static int
+make_dir(int rootfd, const char *dir)
+{
+	if (mkdirat(rootfd, dir, 0755) == 0)
+		return 1;
+	return errno == EEXIST ? 0 : -errno;
+}
+
+int
+cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, struct cs__blob_put *out,
+    unsigned *dirs)
+{
+	char path[CS_BLOB_PATH_MAX], hex[65], dir[64];
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->digest, t->digest, 32);
+	out->size = t->size;
+	*dirs = 0;
+	cs__hex(t->digest, 32, hex);
+	cs__blob_path(hex, path, sizeof(path));
+	CS_FAILPOINT("blob-link");
+	r = linkat(rootfd, t->path, rootfd, path, 0);
+	if (r < 0 && errno == ENOENT) {
+		/*
+		 * Its fan-out directory is not there yet (the store makes only the
+		 * first level ahead): made here, and the caller fsyncs each parent
+		 * made along with the directory it links into.
+		 */
+		snprintf(dir, sizeof(dir), "objects/sha256/%.2s", hex);
+		if ((rc = make_dir(rootfd, dir)) < 0)
+			return rc;
+		if (rc == 1)
+			*dirs |= CS__BLOB_DIR_TOP;
+		snprintf(dir, sizeof(dir), "objects/sha256/%.2s/%.2s", hex, hex + 2);
+		if ((rc = make_dir(rootfd, dir)) < 0)
+			return rc;
+		if (rc == 1)
+			*dirs |= CS__BLOB_DIR_MID;
+		r = linkat(rootfd, t->path, rootfd, path, 0);
+	}
+	if (r == 0) {
+		*dirs |= CS__BLOB_DIR_LEAF;
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	/*
+	 * Same bytes stored before. Check the stored copy (unless the caller
+	 * knows it intact: it linked it itself): if it was damaged, these
+	 * verified bytes take its place, since the name is the digest of
+	 * exactly these bytes.
+	 */
+	out->existed = 1;
+	rc = intact ? 0 : cs__blob_check(rootfd, hex, t->size);
+	if (rc == CS_EDIGEST) {
+		CS_FAILPOINT("blob-repair");
+		if (renameat(rootfd, t->path, rootfd, path) < 0)
+			return -errno;
+		out->repaired = 1;
+		*dirs |= CS__BLOB_DIR_LEAF;
+		rc = 0;
+	}
+	return rc;
+}
+
+int
+cs__blob_fsync_dirs(int rootfd, const char *hex, unsigned dirs)
+{
+	char dir[64];
+	int rc = 0;
+
+	if (dirs & CS__BLOB_DIR_LEAF) {
+		snprintf(dir, sizeof(dir), "objects/sha256/%.2s/%.2s", hex, hex + 2);
+		rc = cs__fsync_dir(rootfd, dir);
+	}
+	if (rc == 0 && (dirs & CS__BLOB_DIR_MID)) {
+		snprintf(dir, sizeof(dir), "objects/sha256/%.2s", hex);
+		rc = cs__fsync_dir(rootfd, dir);
+	}
+	if (rc == 0 && (dirs & CS__BLOB_DIR_TOP))
+		rc = cs__fsync_dir(rootfd, "objects/sha256");
+	return rc;
+}
+
+void
+cs__blob_discard(int rootfd, struct cs__blob_tmp *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	if (t->path[0] != '\0')
+		(void)unlinkat(rootfd, t->path, 0);
+	t->path[0] = '\0';
+}
+
+int
+cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out)
+{
+	struct cs__blob_tmp t;
+	char hex[65];
+	unsigned dirs;
+	int rc;
+
+	rc = cs__blob_stage(rootfd, srcfd, &t);
+	if (rc < 0)
+		return rc;
+	rc = cs__blob_sync(&t);
+	if (rc == 0)
+		rc = cs__blob_link(rootfd, &t, 0, out, &dirs);
+	cs__hex(t.digest, 32, hex);
+	if (rc == 0)
+		rc = cs__blob_fsync_dirs(rootfd, hex, dirs);
+	cs__blob_discard(rootfd, &t);
 	return rc;
 }

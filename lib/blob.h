@@ -23,11 +23,47 @@ struct cs__blob_put {
 /*
  * Reads `srcfd` to its end once, hashing and copying into a temp file in
  * <root>/tmp; fsyncs it, makes it read-only, links it into place without
- * replacing an intact blob, and fsyncs the directory. Fails with
- * CS_ECHANGED if the source's size or mtime changed during the read.
- * `rootfd` is the store root directory.
+ * replacing an intact blob, and fsyncs the directory (and any fan-out
+ * directory it had to make). Fails with CS_ECHANGED if the source's size or
+ * mtime changed during the read. `rootfd` is the store root directory.
+ * The same as cs__blob_stage, cs__blob_sync, cs__blob_link,
+ * cs__blob_fsync_dirs and cs__blob_discard in a row.
  */
 int cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out);
+
+/* A blob copied into a temp file and not yet durable (the steps of a group commit). */
+struct cs__blob_tmp {
+	int fd;            /* the temp file, open until cs__blob_discard() */
+	char path[64];     /* "tmp/blob-<pid>-<n>", relative to the root */
+	uint8_t digest[32];
+	uint64_t size;
+};
+
+/*
+ * Copies and hashes `srcfd` into a new temp file, checks the source did not
+ * change (CS_ECHANGED), makes the copy read-only and starts its writeback
+ * without waiting. Nothing is durable yet. On failure nothing is left.
+ */
+int cs__blob_stage(int rootfd, int srcfd, struct cs__blob_tmp *t);
+/* fsyncs the temp file: 0 or -errno. Any thread. */
+int cs__blob_sync(struct cs__blob_tmp *t);
+/*
+ * Links the fsynced temp file into place (making a missing fan-out
+ * directory), as cs__blob_put does; *out as there. *dirs: which directories
+ * the caller must fsync before anything refers to the blob (CS__BLOB_DIR_*;
+ * 0 when the bytes were there and intact). `intact`: the caller knows a
+ * stored copy with this digest intact (it linked it itself), so it is not
+ * read again.
+ */
+#define CS__BLOB_DIR_LEAF 1u /* objects/sha256/ab/cd */
+#define CS__BLOB_DIR_MID 2u  /* objects/sha256/ab (cd was made) */
+#define CS__BLOB_DIR_TOP 4u  /* objects/sha256 (ab was made) */
+int cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, struct cs__blob_put *out,
+    unsigned *dirs);
+/* fsyncs the directories `dirs` (CS__BLOB_DIR_*) of the blob with digest `hex`. */
+int cs__blob_fsync_dirs(int rootfd, const char *hex, unsigned dirs);
+/* Closes and removes the temp file (linked or not). */
+void cs__blob_discard(int rootfd, struct cs__blob_tmp *t);
 
 /* Re-hashes the stored blob: 0 if intact, CS_EDIGEST if damaged, -ENOENT if missing. */
 int cs__blob_check(int rootfd, const char *hex, uint64_t size);

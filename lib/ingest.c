@@ -30,6 +30,111 @@ set_name(json_t *o, const char *path)
 	return cs_name_json_set(o, "name", base, strlen(base));
 }
 
+/* The event's "job" for meta->job_key (NULL: none): 0 with *out (maybe NULL), or -ENOMEM. */
+int
+cs__ingest_job(const struct cs_meta *meta, json_t **out)
+{
+	json_t *job;
+
+	*out = NULL;
+	if (meta == NULL || meta->job_key == NULL)
+		return 0;
+	/* A job key holds a path: bytes, kept as a name (custos/name.h). */
+	job = json_object();
+	if (job != NULL &&
+	    (cs_name_json_set(job, "key", meta->job_key, strlen(meta->job_key)) < 0 ||
+	        (meta->job_ident != NULL && json_object_update(job, meta->job_ident) < 0))) {
+		json_decref(job);
+		job = NULL;
+	}
+	if (job == NULL)
+		return -ENOMEM;
+	*out = job;
+	return 0;
+}
+
+/* 1 if `id` is taken by one of the items seen earlier in the same commit. */
+static int
+seen_id(const struct cs__ingest_seen *seen, size_t nseen, const char *id)
+{
+	for (size_t i = 0; i < nseen; i++)
+		if (strcmp(seen[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+int
+cs__ingest_event(struct cs_store *st, MDB_txn *txn, const uint8_t digest[32], uint64_t size,
+    const char *name, json_t *mj, json_t *job, const struct cs__ingest_seen *seen,
+    size_t nseen, struct cs_ingest_result *res, json_t **out)
+{
+	struct cs_ingest_result r = {0};
+	json_t *ev = NULL, *item;
+	char hex[65], tbuf[32];
+	int rc;
+
+	*out = NULL;
+	cs__hex(digest, 32, hex);
+	memcpy(r.sha256, hex, 65);
+	r.size = size;
+	rc = cs__catalog_id_by_sha(&st->cat, txn, digest, r.id, sizeof(r.id));
+	for (size_t i = 0; rc == CS_ENOTFOUND && i < nseen; i++) {
+		/* the same bytes earlier in the same commit: a sighting of that new item */
+		if (memcmp(seen[i].digest, digest, 32) == 0) {
+			snprintf(r.id, sizeof(r.id), "%s", seen[i].id);
+			rc = 0;
+		}
+	}
+	if (rc == 0) {
+		r.duplicate = 1;
+		if (set_name(mj, name) == 0)
+			ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id,
+			    "sighting", mj);
+	} else if (rc == CS_ENOTFOUND) {
+		/* The id is the station and a digest prefix, longer if a prefix collides. */
+		for (int n = 20; n <= 64; n += 4) {
+			json_t *other = NULL;
+			snprintf(r.id, sizeof(r.id), "%s-%.*s", st->station, n, hex);
+			rc = cs__catalog_get_item(&st->cat, txn, r.id, &other);
+			json_decref(other);
+			if (rc == CS_ENOTFOUND && !seen_id(seen, nseen, r.id))
+				break;
+			if (rc < 0 && rc != CS_ENOTFOUND) /* out of memory: not a taken id */
+				return rc;
+		}
+		cs__time_format(cs__now_ms(), tbuf, sizeof(tbuf));
+		item = json_deep_copy(mj);
+		if (item != NULL && (json_object_set_new(item, "id", json_string(r.id)) < 0 ||
+		                        json_object_set_new(item, "sha256", json_string(hex)) < 0 ||
+		                        json_object_set_new(item, "size",
+		                            json_integer((json_int_t)size)) < 0 ||
+		                        set_name(item, name) < 0 ||
+		                        json_object_set_new(item, "station",
+		                            json_string(st->station)) < 0)) {
+			json_decref(item);
+			item = NULL;
+		}
+		/* json_pack() fails on a NULL "o" (and ev stays NULL: -ENOMEM below) */
+		ev = item != NULL ? json_pack("{s:s, s:o}", "event", "ingest", "item", item) : NULL;
+	} else {
+		return rc;
+	}
+	/* the case number it came with: the item joins that case with this event */
+	rc = cs__case_ingest_check(st, txn, r.id, mj);
+	if (rc == 0 && ev == NULL)
+		rc = -ENOMEM;
+	/* json_object_set() takes a reference of its own; the caller keeps `job`. */
+	if (rc == 0 && job != NULL && json_object_set(ev, "job", job) < 0)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		json_decref(ev);
+		return rc;
+	}
+	*res = r;
+	*out = ev;
+	return 0;
+}
+
 int
 cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct cs_meta *meta,
     struct cs_ingest_result *res)
@@ -37,8 +142,8 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	static const struct cs_meta none;
 	struct cs__blob_put bp;
 	struct cs_ingest_result r = {0};
-	json_t *mj = NULL, *ev = NULL, *item;
-	char hex[65], tbuf[32];
+	json_t *mj = NULL, *ev = NULL, *job = NULL;
+	char hex[65];
 	const char *field = NULL;
 	MDB_txn *txn = NULL;
 	int rc, locked = 0, placed = 0;
@@ -53,12 +158,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 
 	rc = cs__blob_put(st->rootfd, fd, &bp);
 	if (rc < 0) {
-		if (cs__store_fault(rc)) {
-			st->failed = rc;
-			cs__store_log(st, CS_LOG_ERROR,
-			    "writing a blob failed (%s); the store stops taking work",
-			    cs_strerror(rc));
-		}
+		cs__ingest_blob_failed(st, rc);
 		goto out;
 	}
 	placed = !bp.existed;
@@ -66,8 +166,6 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	if (bp.repaired)
 		cs__store_log(st, CS_LOG_WARN,
 		    "stored blob %s was damaged; replaced with verified bytes", hex);
-	memcpy(r.sha256, hex, 65);
-	r.size = bp.size;
 
 	pthread_mutex_lock(&st->wlock);
 	locked = 1;
@@ -78,67 +176,14 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)
 		goto out;
-	rc = cs__catalog_id_by_sha(&st->cat, txn, bp.digest, r.id, sizeof(r.id));
-	if (rc == 0) {
-		r.duplicate = 1;
-		if (set_name(mj, name) == 0)
-			ev = json_pack("{s:s, s:s, s:O}", "event", "sighting", "id", r.id,
-			    "sighting", mj);
-	} else if (rc == CS_ENOTFOUND) {
-		/* The id is the station and a digest prefix, longer if a prefix collides. */
-		for (int n = 20; n <= 64; n += 4) {
-			json_t *other = NULL;
-			snprintf(r.id, sizeof(r.id), "%s-%.*s", st->station, n, hex);
-			rc = cs__catalog_get_item(&st->cat, txn, r.id, &other);
-			json_decref(other);
-			if (rc == CS_ENOTFOUND)
-				break;
-			if (rc < 0) /* out of memory: not a taken id */
-				goto out;
-		}
-		cs__time_format(cs__now_ms(), tbuf, sizeof(tbuf));
-		item = json_deep_copy(mj);
-		if (item != NULL && (json_object_set_new(item, "id", json_string(r.id)) < 0 ||
-		                        json_object_set_new(item, "sha256", json_string(hex)) < 0 ||
-		                        json_object_set_new(item, "size",
-		                            json_integer((json_int_t)bp.size)) < 0 ||
-		                        set_name(item, name) < 0 ||
-		                        json_object_set_new(item, "station",
-		                            json_string(st->station)) < 0)) {
-			json_decref(item);
-			item = NULL;
-		}
-		/* json_pack() fails on a NULL "o" (and ev stays NULL: -ENOMEM below) */
-		ev = item != NULL ? json_pack("{s:s, s:o}", "event", "ingest", "item", item) : NULL;
-	} else {
-		goto out;
-	}
-	/* the case number it came with: the item joins that case with this event */
-	rc = cs__case_ingest_check(st, txn, r.id, mj);
-	if (rc < 0)
-		goto out;
+	rc = cs__ingest_job(meta, &job);
+	if (rc == 0)
+		rc = cs__ingest_event(st, txn, bp.digest, bp.size, name, mj, job, NULL, 0, &r,
+		    &ev);
 	mdb_txn_abort(txn);
 	txn = NULL;
-	if (ev == NULL) {
-		rc = -ENOMEM;
+	if (rc < 0)
 		goto out;
-	}
-	if (meta != NULL && meta->job_key != NULL) {
-		/* A job key holds a path: bytes, kept as a name (custos/name.h). */
-		json_t *job = json_object();
-		if (job != NULL && (cs_name_json_set(job, "key", meta->job_key,
-		                        strlen(meta->job_key)) < 0 ||
-		                       (meta->job_ident != NULL &&
-		                           json_object_update(job, meta->job_ident) < 0))) {
-			json_decref(job);
-			job = NULL;
-		}
-		/* json_object_set_new() takes the reference even when it fails. */
-		if (job == NULL || json_object_set_new(ev, "job", job) < 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
 	rc = cs__store_commit(st, &ev, 1, &r.seq);
 	if (rc < 0)
 		goto out;
@@ -150,9 +195,20 @@ out:
 		mdb_txn_abort(txn);
 	if (locked)
 		pthread_mutex_unlock(&st->wlock);
+	json_decref(job);
 	json_decref(ev);
 	json_decref(mj);
 	return rc;
+}
+
+void
+cs__ingest_blob_failed(struct cs_store *st, int rc)
+{
+	if (cs__store_fault(rc)) {
+		st->failed = rc;
+		cs__store_log(st, CS_LOG_ERROR,
+		    "writing a blob failed (%s); the store stops taking work", cs_strerror(rc));
+	}
 }
 
 int

@@ -12,13 +12,15 @@
 #include "store_internal.h"
 #include "util.h"
 
-/* Jobs: a plain LMDB table beside the catalog, written with its own transactions. */
+/*
+ * Jobs: a plain LMDB table beside the catalog, written with its own
+ * transactions: `n` jobs (NULL: removed) under their keys in one.
+ */
 static int
-job_write(struct cs_store *st, const char *key, const json_t *job)
+job_write(struct cs_store *st, size_t n, const char *const *key, const json_t *const *job)
 {
-	MDB_val k = {strlen(key), (void *)key}, d;
-	char *s = NULL;
-	size_t len = 0;
+	char **s = NULL;
+	size_t *len = NULL;
 	int rc;
 
 	if (st->lockfd < 0 || st->cat.jobs == 0)
@@ -26,13 +28,17 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 	/* A commit fsyncs the catalog, perhaps the very file whose fsync failed. */
 	if (st->failed)
 		return CS_EFAILED;
-	if (k.mv_size == 0 || k.mv_size > 480)
-		return -ENAMETOOLONG;
-	if (job != NULL) {
-		s = cs__json_canonical(job, &len);
-		if (s == NULL)
-			return -ENOMEM;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (strlen(key[i]) == 0 || strlen(key[i]) > 480)
+			return -ENAMETOOLONG;
+	s = calloc(n, sizeof(*s));
+	len = calloc(n, sizeof(*len));
+	rc = s == NULL || len == NULL ? -ENOMEM : 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (job[i] != NULL && (s[i] = cs__json_canonical(job[i], &len[i])) == NULL)
+			rc = -ENOMEM;
+	if (rc < 0)
+		goto out;
 	for (int attempt = 0; attempt < 40; attempt++) {
 		MDB_txn *txn;
 		rc = mdb_txn_begin(st->cat.env, NULL, 0, &txn);
@@ -42,11 +48,12 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 		}
 		if (rc != 0)
 			break;
-		d.mv_size = len;
-		d.mv_data = s;
-		rc = cs__catalog_job_write(&st->cat, txn, &k, job != NULL ? &d : NULL);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			MDB_val k = {strlen(key[i]), (void *)key[i]}, d = {len[i], s[i]};
+			rc = cs__catalog_job_write(&st->cat, txn, &k, job[i] != NULL ? &d : NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
 		if (rc == 0)
 			rc = mdb_txn_commit(txn);
 		else
@@ -60,7 +67,6 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 		}
 		break;
 	}
-	free(s);
 	rc = rc > 0 ? -rc : rc == 0 ? 0 : CS_ESTORE;
 	if (cs__store_fault(rc)) {
 		st->failed = rc;
@@ -68,6 +74,11 @@ job_write(struct cs_store *st, const char *key, const json_t *job)
 		    "writing a job to the catalog failed (%s); the store stops taking work",
 		    cs_strerror(rc));
 	}
+out:
+	for (size_t i = 0; s != NULL && i < n; i++)
+		free(s[i]);
+	free(s);
+	free(len);
 	return rc;
 }
 
@@ -77,7 +88,21 @@ cs_store_job_put(struct cs_store *st, const char *key, const json_t *job)
 	int rc;
 
 	pthread_mutex_lock(&st->wlock);
-	rc = job_write(st, key, job);
+	rc = job_write(st, 1, &key, &job);
+	pthread_mutex_unlock(&st->wlock);
+	return rc;
+}
+
+int
+cs_store_jobs_put(struct cs_store *st, size_t n, const char *const *keys,
+    const json_t *const *jobs)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&st->wlock);
+	rc = job_write(st, n, keys, jobs);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }
@@ -85,10 +110,11 @@ cs_store_job_put(struct cs_store *st, const char *key, const json_t *job)
 int
 cs_store_job_del(struct cs_store *st, const char *key)
 {
+	const json_t *none = NULL;
 	int rc;
 
 	pthread_mutex_lock(&st->wlock);
-	rc = job_write(st, key, NULL);
+	rc = job_write(st, 1, &key, &none);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }

@@ -172,6 +172,7 @@ cs__journal_append_many(struct cs__journal *j, const char *const *evs, const uin
 	}
 
 	/* One pwrite for all the entries, so a crash tears at most the last of them. */
+	CS_FAILNOTE("ledger-events", n);
 	CS_FAILPOINT("ledger-write");
 	for (size_t done = 0; done < total;) {
 		w = pwrite(j->fd, rec + done, total - done, (off_t)(j->end + done));

@@ -13,10 +13,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #ifdef CS_FAILPOINTS
 #include <stdatomic.h>
 #endif
 
+#include "custos/batch.h"
 #include "custos/error.h"
 #include "custos/jobs.h"
 #include "custos/secure.h"
@@ -246,13 +248,12 @@ gather_meta(const struct cs_secure_req *rq, struct cs_secured *s, struct cs_meta
 	return rc < 0 ? -ENOMEM : 0;
 }
 
-/* The "released" job: what the receipt's walk and a later scan trust. */
-static int
-record_release(struct cs_store *st, const struct cs_secure_req *rq, const struct cs_secured *s)
+/* The "released" job: what the receipt's walk and a later scan trust (NULL: no memory). */
+static json_t *
+release_job(const struct cs_secure_req *rq, const struct cs_secured *s)
 {
 	const struct stat *sb = &s->sb;
 	json_t *job;
-	int rc;
 
 	job = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "state", "released", "id", s->res.id,
 	    "sha256", s->res.sha256, "size", (json_int_t)sb->st_size, "ino", (json_int_t)sb->st_ino,
@@ -268,11 +269,7 @@ record_release(struct cs_store *st, const struct cs_secure_req *rq, const struct
 		json_decref(job);
 		job = NULL;
 	}
-	if (job == NULL) /* released the next time, not deleted without its record */
-		return -ENOMEM;
-	rc = cs_store_job_put(st, rq->job_key, job);
-	json_decref(job);
-	return rc;
+	return job;
 }
 
 /* Deletes only the very file that was read (same inode, unchanged), and its sidecar. */
@@ -312,23 +309,40 @@ record_refusal(struct cs_store *st, const struct cs_secure_req *rq, int why)
 	json_decref(job);
 }
 
-int
-cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
+/* *out as before any stage: nothing open, no batch. */
+static void
+secured_reset(struct cs_secured *out)
 {
-	const char *officers[64];
-	char bufs[512], hex[65];
-	struct cs_meta m;
-	json_t *side = NULL, *extra = NULL, *ident = NULL, *job;
-	uint64_t size;
-	int fd, rc;
-
 	memset(out, 0, sizeof(*out));
 	out->stage = CS_STAGE_OPEN;
-	fd = cs__source_open(rq->dirfd, rq->rel, rq->max_size,
+	out->fd = -1;
+	out->slot = -1;
+	out->dirfd = -1;
+}
+
+/*
+ * The stages of cs_secure(), one after the other or apart (custosd runs
+ * each as its own work item, so that one file is re-read while the next is
+ * copied; custos ingest and custosd put the copies in a group commit):
+ * out->fd is the source from cs_secure_copy() to cs_secure_end().
+ */
+int
+cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	const char *officers[64];
+	char bufs[512];
+	struct cs_meta m;
+	json_t *side = NULL, *extra = NULL, *ident = NULL;
+	int rc;
+
+	secured_reset(out);
+	out->fd = cs__source_open(rq->dirfd, rq->rel, rq->max_size,
 	    (rq->flags & CS_SECURE_LINKED_OK) != 0, &out->sb);
-	if (fd < 0) {
-		rc = fd;
-		goto refused;
+	if (out->fd < 0) {
+		rc = out->fd;
+		out->fd = -1;
+		return rc;
 	}
 	rc = gather_meta(rq, out, &m, officers, bufs, sizeof(bufs), &side, &extra);
 	if (rc < 0) /* out of memory: no file is secured without its metadata */
@@ -338,29 +352,152 @@ cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured
 	if (rq->job_key != NULL) {
 		ident = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)out->sb.st_ino, "size",
 		    (json_int_t)out->sb.st_size, "mtime_ns", ns_of(&out->sb.st_mtim));
-		rc = ident != NULL ? resume_ingested(st, rq, out, fd) : -ENOMEM;
+		rc = ident != NULL ? resume_ingested(st, rq, out, out->fd) : -ENOMEM;
 		m.job_key = rq->job_key;
 		m.job_ident = ident;
 	}
-	/* rc > 0: its event was written before a crash; finish it, take nothing again. */
-	if (rc == 0)
-		rc = cs_store_ingest_fd(st, fd, rq->rel, &m, &out->res);
-	if (rc < 0)
-		goto out;
+	/*
+	 * rc > 0: its event was written before a crash; finish it, take nothing
+	 * again. In a batch the copy is durable and recorded only once the batch
+	 * is committed: cs_secure_reread() takes its result from the batch.
+	 */
+	if (rc == 0 && b != NULL) {
+		rc = cs_batch_add_fd(b, out->fd, rq->rel, &m);
+		if (rc >= 0) {
+			out->batch = b;
+			out->slot = rc;
+			rc = 0;
+		}
+	} else if (rc == 0) {
+		rc = cs_store_ingest_fd(st, out->fd, rq->rel, &m, &out->res);
+	}
+	if (rc > 0)
+		rc = 0;
+out:
+	json_decref(side);
+	json_decref(extra);
+	json_decref(ident);
+	return rc;
+}
 
+/*
+ * Reads the source again for the re-read. From the device, where it can:
+ * with O_DIRECT on the very descriptor the copy read (no cached page can
+ * answer, and no page is cached by it), else with the cached pages dropped
+ * first (a filesystem that refuses O_DIRECT, such as tmpfs). A file that
+ * fits in one buffer is read with one call either way.
+ */
+#define REREAD_BUF (1u << 20)
+static int
+reread_hash(int fd, int from_device, char hex[65], uint64_t *size)
+{
+	static const char digits[] = "0123456789abcdef";
+	int flags = fcntl(fd, F_GETFL);
+	EVP_MD_CTX *md = NULL;
+	unsigned char dg[32];
+	uint8_t *raw = NULL, *buf;
+	uint64_t total = 0;
+	size_t bufn = REREAD_BUF;
+	struct stat sb;
+	int direct = 0, rc;
+
+	if (!from_device)
+		return cs_hash_fd(fd, hex, size);
+	if (flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) == 0)
+		direct = 1;
+	else
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (!direct)
+		return cs_hash_fd(fd, hex, size);
+	/* A small file needs no more than its size, in whole blocks, and one more. */
+	if (fstat(fd, &sb) == 0 && sb.st_size >= 0 && (uint64_t)sb.st_size < REREAD_BUF)
+		bufn = ((size_t)sb.st_size / 4096 + 1) * 4096;
+	raw = malloc(bufn + 4096);
+	md = EVP_MD_CTX_new();
+	if (raw == NULL || md == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	buf = (uint8_t *)(((uintptr_t)raw + 4095) & ~(uintptr_t)4095);
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		rc = CS_ECRYPTO;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, buf, bufn, (off_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && total % 4096 == 0) {
+			/* Direct reads refused after all: the cached way, from the start. */
+			(void)fcntl(fd, F_SETFL, flags);
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			EVP_MD_CTX_free(md);
+			free(raw);
+			return cs_hash_fd(fd, hex, size);
+		}
+		if (n < 0) {
+			rc = errno == EIO ? CS_ESOURCE : -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+			rc = CS_ECRYPTO;
+			goto out;
+		}
+		total += (uint64_t)n;
+		if (n % 4096 != 0) {
+			/* The tail: a direct read ends at the file's end, which must be here. */
+			if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == total)
+				break;
+			(void)fcntl(fd, F_SETFL, flags); /* else read it all the cached way */
+			EVP_MD_CTX_free(md);
+			free(raw);
+			return cs_hash_fd(fd, hex, size);
+		}
+	}
+	if (EVP_DigestFinal_ex(md, dg, NULL) != 1) {
+		rc = CS_ECRYPTO;
+		goto out;
+	}
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = digits[dg[i] >> 4];
+		hex[2 * i + 1] = digits[dg[i] & 15];
+	}
+	hex[64] = '\0';
+	*size = total;
+	rc = 0;
+out:
+	(void)fcntl(fd, F_SETFL, flags);
+	EVP_MD_CTX_free(md);
+	free(raw);
+	return rc;
+}
+
+int
+cs_secure_reread(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	char hex[65];
+	uint64_t size;
+	json_t *job;
+	int rc;
+
+	/* A copy in a batch: durable and recorded only if the commit made it so. */
+	if (out->slot >= 0) {
+		rc = cs_batch_result(out->batch, out->slot, &out->res);
+		if (rc < 0)
+			return rc;
+	}
 	/*
 	 * Nothing is released unproven: re-read the source, same digest. With
-	 * CS_SECURE_FROM_DEVICE the cached pages of the first read are dropped
-	 * first, so that the second read comes from the device (a recorder's
-	 * card) where it can.
+	 * CS_SECURE_FROM_DEVICE the second read comes from the device (a
+	 * recorder's card) where it can, not from the pages the copy cached.
 	 */
 	out->stage = CS_STAGE_REREAD;
 #ifdef CS_FAILPOINTS
 	reread_gate(rq, out);
 #endif
-	if (rq->flags & CS_SECURE_FROM_DEVICE)
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	rc = cs_hash_fd(fd, hex, &size);
+	rc = reread_hash(out->fd, (rq->flags & CS_SECURE_FROM_DEVICE) != 0, hex, &size);
 	if (rc == 0 && (strcmp(hex, out->res.sha256) != 0 || size != out->res.size)) {
 		/*
 		 * Its copy stays stored, but proves nothing about the source now:
@@ -379,44 +516,112 @@ cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured
 		}
 		rc = CS_ECHANGED;
 	}
-	if (rc < 0)
-		goto out;
-
-	/*
-	 * Released: an upload is deleted first, then the release recorded. A
-	 * crash in between leaves the job "ingested" for a file that is gone
-	 * (nothing to do); the other order would leave a released file in the
-	 * inbox for good.
-	 */
-	out->stage = CS_STAGE_RELEASE;
-	if (rq->flags & CS_SECURE_DELETE)
-		delete_source(rq, &out->sb);
-	if (rq->job_key != NULL)
-		rc = record_release(st, rq, out);
-out:
-	json_decref(side);
-	json_decref(extra);
-	json_decref(ident);
-	close(fd);
-refused:
-	if (rc < 0 && rq->job_key != NULL && cs_fault(st, rc, out->stage) == CS_FAULT_REFUSED)
-		record_refusal(st, rq, rc);
 	return rc;
 }
 
 int
-cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
-    struct cs_secured *out)
+cs_secure_release(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
 {
-	struct cs_secure_req r = *rq;
+	int rc;
+
+	cs_secure_release_all(st, 1, &rq, &out, &rc);
+	return rc;
+}
+
+#define RELEASE_ALL_MAX 256
+void
+cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req *const *rq,
+    struct cs_secured *const *out, int *rc)
+{
+	const char *keys[RELEASE_ALL_MAX] = {0};
+	json_t *jobs[RELEASE_ALL_MAX] = {0};
+	size_t at[RELEASE_ALL_MAX], nj = 0;
+	int put;
+
+	/* More than one transaction holds: the rest in the next. */
+	if (n > RELEASE_ALL_MAX) {
+		cs_secure_release_all(st, n - RELEASE_ALL_MAX, rq + RELEASE_ALL_MAX,
+		    out + RELEASE_ALL_MAX, rc + RELEASE_ALL_MAX);
+		n = RELEASE_ALL_MAX;
+	}
+	/*
+	 * Released: an upload is deleted first, then the release recorded. A
+	 * crash in between leaves the job "ingested" for a file that is gone
+	 * (nothing to do); the other order would leave a released file in the
+	 * inbox for good. The releases of many files are recorded in one
+	 * catalog transaction.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		out[i]->stage = CS_STAGE_RELEASE;
+		rc[i] = 0;
+		if (rq[i]->flags & CS_SECURE_DELETE)
+			delete_source(rq[i], &out[i]->sb);
+		if (rq[i]->job_key == NULL)
+			continue;
+		jobs[nj] = release_job(rq[i], out[i]);
+		if (jobs[nj] == NULL) { /* released the next time, not deleted without its record */
+			rc[i] = -ENOMEM;
+			continue;
+		}
+		keys[nj] = rq[i]->job_key;
+		at[nj++] = i;
+	}
+	put = cs_store_jobs_put(st, nj, keys, (const json_t *const *)jobs);
+	for (size_t j = 0; j < nj; j++) {
+		rc[at[j]] = put;
+		json_decref(jobs[j]);
+	}
+}
+
+void
+cs_secure_end(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out,
+    int rc)
+{
+	if (out->fd >= 0)
+		close(out->fd);
+	out->fd = -1;
+	if (rc < 0 && rq->job_key != NULL && cs_fault(st, rc, out->stage) == CS_FAULT_REFUSED)
+		record_refusal(st, rq, rc);
+}
+
+int
+cs_secure_finish(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	int rc = out->fd >= 0 ? cs_secure_reread(st, rq, out) : -EINVAL;
+
+	if (rc == 0)
+		rc = cs_secure_release(st, rq, out);
+	cs_secure_end(st, rq, out, rc);
+	return rc;
+}
+
+int
+cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	int rc = cs_secure_copy(st, NULL, rq, out);
+
+	if (rc < 0) {
+		cs_secure_end(st, rq, out, rc);
+		return rc;
+	}
+	return cs_secure_finish(st, rq, out);
+}
+
+/*
+ * Opens the directory part of a path given by a person, as cs_secure_path()
+ * does; *basep points into `path`. Returns the directory's descriptor or a
+ * negative code.
+ */
+static int
+open_parent(const char *path, const char **basep)
+{
+
 	const char *slash = strrchr(path, '/');
 	const char *base = slash != NULL ? slash + 1 : path;
 	char *dir = NULL;
 	struct stat sb;
 	int dirfd, rc;
 
-	memset(out, 0, sizeof(*out));
-	out->stage = CS_STAGE_OPEN;
 	if (*path == '\0')
 		return -ENOENT;
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
@@ -447,9 +652,53 @@ cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req
 		close(dirfd);
 		return S_ISLNK(sb.st_mode) ? -ELOOP : S_ISDIR(sb.st_mode) ? -EISDIR : CS_ENOTREG;
 	}
-	r.dirfd = dirfd;
-	r.rel = base;
-	rc = cs_secure(st, &r, out);
-	close(dirfd);
+	*basep = base;
+	return dirfd;
+}
+
+int
+cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, const char *path,
+    const struct cs_secure_req *rq, struct cs_secured *out)
+{
+	struct cs_secure_req r = *rq;
+	int rc;
+
+	secured_reset(out);
+	r.dirfd = open_parent(path, &r.rel);
+	if (r.dirfd < 0)
+		return r.dirfd;
+	rc = cs_secure_copy(st, b, &r, out);
+	if (rc < 0) {
+		cs_secure_end(st, &r, out, rc);
+		close(r.dirfd);
+	} else {
+		out->dirfd = r.dirfd;
+	}
 	return rc;
+}
+
+int
+cs_secure_path_finish(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	struct cs_secure_req r = *rq;
+	const char *slash = strrchr(path, '/');
+	int rc;
+
+	r.dirfd = out->dirfd;
+	r.rel = slash != NULL ? slash + 1 : path;
+	rc = cs_secure_finish(st, &r, out);
+	if (out->dirfd >= 0)
+		close(out->dirfd);
+	out->dirfd = -1;
+	return rc;
+}
+
+int
+cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	int rc = cs_secure_path_copy(st, NULL, path, rq, out);
+
+	return rc < 0 ? rc : cs_secure_path_finish(st, path, rq, out);
 }

@@ -59,6 +59,28 @@ path_join(const char *root, const char *rel)
 
 static void clean_dir(struct cs_store *st, const char *rel, int only_temp_names);
 
+/*
+ * The first level of the blob fan-out, objects/sha256/00 to ff, made ahead
+ * (at init, and by every writer's open, so that an older store or an
+ * interrupted making is finished) and made durable with one fsync of
+ * objects/sha256 each time: an ingest then never makes or fsyncs it. The
+ * second level (ab/cd, 65 536 directories, 256 MiB of directory blocks on
+ * ext4 if all were made ahead) is made by the first blob that needs it, and
+ * fsynced with the batch that links into it (blob.c, batch.c).
+ */
+static int
+make_fanout(int rootfd)
+{
+	char dir[32];
+
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(dir, sizeof(dir), "objects/sha256/%02x", i);
+		if (mkdirat(rootfd, dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return cs__fsync_dir(rootfd, "objects/sha256");
+}
+
 int
 cs_store_init(const char *root, const char *station)
 {
@@ -105,6 +127,9 @@ cs_store_init(const char *root, const char *station)
 		if (rc < 0)
 			goto out;
 	}
+	rc = make_fanout(rootfd);
+	if (rc < 0)
+		goto out;
 	keypath = path_join(root, "keys/ledger.key");
 	catdir = path_join(root, "catalog");
 	if (keypath == NULL || catdir == NULL) {
@@ -469,6 +494,9 @@ recover(struct cs_store *st)
 	struct stat sb;
 
 	clean_tmp(st);
+	rc = make_fanout(st->rootfd);
+	if (rc < 0)
+		return rc;
 	rc = cs__checkpoints_open(st);
 	if (rc < 0)
 		return rc;
@@ -812,17 +840,29 @@ cs__store_fault(int rc)
 int
 cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out)
 {
-	struct cs__applied a[CS__COMMIT_MAX];
-	struct cs__jentry e[CS__COMMIT_MAX];
-	const char *bytes[CS__COMMIT_MAX];
-	uint32_t lens[CS__COMMIT_MAX];
-	char tbuf[32], *s[CS__COMMIT_MAX] = {NULL};
+	struct cs__applied a_few[CS__COMMIT_MAX], *a = a_few;
+	struct cs__jentry e_few[CS__COMMIT_MAX], *e = e_few;
+	const char *bytes_few[CS__COMMIT_MAX], **bytes = bytes_few;
+	uint32_t lens_few[CS__COMMIT_MAX], *lens = lens_few;
+	char tbuf[32], *s_few[CS__COMMIT_MAX] = {NULL}, **s = s_few;
 	int64_t now = cs__now_ms();
 	size_t len;
 	int rc = 0;
 
-	if (n == 0 || n > CS__COMMIT_MAX)
+	if (n == 0 || n > CS__BATCH_MAX)
 		return -EINVAL;
+	if (n > CS__COMMIT_MAX) {
+		/* a group commit (batch.c): its arrays from the heap */
+		a = malloc(n * sizeof(*a));
+		e = malloc(n * sizeof(*e));
+		bytes = malloc(n * sizeof(*bytes));
+		lens = malloc(n * sizeof(*lens));
+		s = calloc(n, sizeof(*s));
+		if (a == NULL || e == NULL || bytes == NULL || lens == NULL || s == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	/* Ledger time never goes backwards, even when the wall clock does. */
 	if (now < st->last_ms)
 		now = st->last_ms;
@@ -886,8 +926,15 @@ cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *se
 	st->size += n;
 	st->last_ms = now;
 out:
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; s != NULL && i < n; i++)
 		free(s[i]);
+	if (n > CS__COMMIT_MAX) {
+		free(a);
+		free(e);
+		free(bytes);
+		free(lens);
+		free(s);
+	}
 	return rc;
 }
 

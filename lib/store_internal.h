@@ -10,6 +10,7 @@
 
 #include "catalog.h"
 #include "custos/note.h"
+#include "custos/ingest.h"
 #include "custos/store.h"
 #include "journal.h"
 
@@ -35,11 +36,12 @@ struct cs_store {
 
 /* Version of the events written ("v"); new kinds are new "event" values (formats.md 5). */
 #define CS__EVENT_VERSION 1
-#define CS__COMMIT_MAX 8
+#define CS__COMMIT_MAX 8   /* events committed without an allocation */
+#define CS__BATCH_MAX 4096 /* events in one commit (a group commit, batch.c) */
 
 /*
- * Appends n events that belong together in one journal write and applies
- * them in one catalog transaction; *seq_out: the first one's index. wlock
+ * Appends n events (at most CS__BATCH_MAX) that belong together in one
+ * journal write and applies them in one catalog transaction; *seq_out: the first one's index. wlock
  * held; the caller checked st->failed.
  */
 int cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out);
@@ -62,6 +64,27 @@ int cs__case_ingest_check(struct cs_store *st, MDB_txn *txn, const char *id, jso
  */
 int cs__write_begin(struct cs_store *st, MDB_txn **txn);
 int cs__write_end(struct cs_store *st, MDB_txn *txn, json_t *ev, int rc, uint64_t *seq);
+
+/*
+ * The ingest (or sighting) event for bytes already durable as a blob, with
+ * the file's metadata `mj` (cs__meta_json; "name" is set in it) and the
+ * event's "job" (cs__ingest_job; NULL: none). The bytes are a sighting of
+ * the item the catalog holds for them, or of an item `seen` holds (a file
+ * earlier in the same commit, not yet in the catalog); else a new item with
+ * an id taken neither in the catalog nor in `seen`. *res is filled but for
+ * its seq. wlock held; `txn` a read transaction of the catalog.
+ */
+struct cs__ingest_seen {
+	uint8_t digest[32];
+	const char *id;
+};
+int cs__ingest_event(struct cs_store *st, MDB_txn *txn, const uint8_t digest[32], uint64_t size,
+    const char *name, json_t *mj, json_t *job, const struct cs__ingest_seen *seen,
+    size_t nseen, struct cs_ingest_result *res, json_t **out);
+struct cs_meta;
+int cs__ingest_job(const struct cs_meta *meta, json_t **out);
+/* A blob could not be written: a fault of the storage fails the store (and is logged). */
+void cs__ingest_blob_failed(struct cs_store *st, int rc);
 
 /* 1 if `rc` is a fault of the storage (-EIO, -ENOSPC, ...), which fails the store. */
 int cs__store_fault(int rc);

@@ -468,4 +468,12 @@ cs__failpoint(const char *name)
 	if (failpoint_crash_at > 0 && n == failpoint_crash_at)
 		_exit(99);
 }
+
+void
+cs__failnote(const char *name, long n)
+{
+	pthread_once(&failpoint_once, failpoint_init);
+	if (failpoint_trace)
+		fprintf(stderr, "failnote %ld %s\n", n, name);
+}
 #endif

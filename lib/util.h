@@ -63,12 +63,17 @@ int cs__utf8_clean(const char *s, size_t len);
  * environment names CUSTOS_CRASH_AT=k, the k-th call ends the process with
  * _exit(99) (as a crash would: no cleanup, no flush), and
  * CUSTOS_CRASH_TRACE=1 prints each point's name and number to stderr.
+ * CS_FAILNOTE adds a line "failnote <n> <name>" to that trace (a count the
+ * tests need, such as the events of one ledger append); it is no crash point.
  */
 #ifdef CS_FAILPOINTS
 void cs__failpoint(const char *name);
+void cs__failnote(const char *name, long n);
 #define CS_FAILPOINT(name) cs__failpoint(name)
+#define CS_FAILNOTE(name, n) cs__failnote(name, (long)(n))
 #else
 #define CS_FAILPOINT(name) ((void)0)
+#define CS_FAILNOTE(name, n) ((void)0)
 #endif
 
 #endif

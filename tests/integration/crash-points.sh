@@ -8,8 +8,13 @@
 #   - every file is fully present (one item, right size) or absent, and the
 #     ledger holds exactly one event for each of the first E files, in order
 #     (ingest, or sighting for bytes already stored), and nothing else;
-#   - a writer (`custos checkpoint`) recovers: it indexes at most the one
-#     event left unindexed, signs a checkpoint of the whole ledger, leaves
+#   - every file the crashed run printed as secured is in the store, before
+#     recovery and after (`custos ingest` commits its files in batches and
+#     prints a file only once its batch is durable and its re-read matched;
+#     a crash inside a batch, after some of its blobs are written or linked
+#     and before its commit, must leave none of them reported);
+#   - a writer (`custos checkpoint`) recovers: it indexes at most the events
+#     of the one commit left unindexed (a whole batch), signs a checkpoint of the whole ledger, leaves
 #     tmp/ empty and no blob in objects/ without its record (orphans/ holds
 #     only whole blobs), and verify passes;
 #   - re-running the same ingest completes it: every file present exactly
@@ -52,12 +57,14 @@ check_store() {
 	run_verify "read-only verify"
 	state
 	check_prefix "before recovery" "$L_T" "$TPL_PRESENT"
+	check_reported "${REPORTED:-}" "before recovery"
 	E_RO=$E
 	recover "$L"
 	state
 	run_verify "verify after recovery"
 	store_consistent "after recovery" "$WORK/catalog"
 	check_prefix "after recovery" "$L_T" "$TPL_PRESENT"
+	check_reported "${REPORTED:-}" "after recovery"
 	E_REC=$E
 	rerun_batch "$L_REC"
 	[ "$(log_json_count)" -eq "$L" ] || fail "custos log --json does not list the ledger's $L events"
@@ -98,22 +105,33 @@ trace_order() {
 		if [ -n "${have[$sha]:-}" ]; then types="$types sighting"; else types="$types ingest"; fi
 		have[$sha]=1
 	done <"$BATCH"
-	grep '^failpoint ' "$WORK/trace.err" | awk -v types="$types" '
-		function reset() { fs = 0; linked = 0; dsync = 0; lw = 0; lf = 0 }
-		function err(m) { printf "file %d (step %d): %s\n", i, $2, m; bad = 1 }
+	grep -E '^fail(point|note) ' "$WORK/trace.err" | awk -v types="$types" '
+		# A group commit appends the events of several files at once
+		# ("failnote N ledger-events" before its ledger-write): every file of
+		# it is linked after the blobs are fsynced (counted: a link never
+		# outnumbers the fsyncs before it), a directory is fsynced after the
+		# last link and before the ledger write; the ledger fsync comes before
+		# the catalog commit, which covers the N files.
+		function reset() { fs = 0; links = 0; dsync = 0; lw = 0; lf = 0; nev = 1 }
+		function err(m) { printf "files %d-%d (step %d): %s\n", i, i + nev - 1, $2, m; bad = 1 }
 		BEGIN { n = split(types, T, " "); i = 1; reset() }
-		$3 == "blob-fsync" { fs = 1 }
-		$3 == "blob-link" { if (!fs) err("linked before its fsync"); linked = 1 }
-		$3 == "fsync-dir" && linked { dsync = 1 }
+		$1 == "failnote" && $3 == "ledger-events" { nev = $2; next }
+		$1 == "failnote" { next }
+		$3 == "blob-fsync" { fs++ }
+		$3 == "blob-link" { if (links >= fs) err("a blob linked before its fsync"); links++; dsync = 0 }
+		$3 == "fsync-dir" && links { dsync = 1 }
 		$3 == "ledger-write" {
-			if (T[i] == "ingest" && !(linked && dsync))
-				err("ledger entry written before the blob was linked and its directory fsynced")
+			ing = 0
+			for (k = i; k < i + nev; k++) if (T[k] == "ingest") ing++
+			if (links < nev) err(sprintf("%d blob(s) linked for %d ledger entries", links, nev))
+			if (ing > 0 && !dsync)
+				err("ledger entries written before the blobs were linked and their directories fsynced")
 			lw = 1
 		}
 		$3 == "ledger-fsync" { if (!lw) err("ledger fsync without a write"); lf = 1 }
-		$3 == "lmdb-commit" { if (!lf) err("catalog commit before the ledger fsync"); i++; reset() }
+		$3 == "lmdb-commit" { if (!lf) err("catalog commit before the ledger fsync"); i += nev; reset() }
 		END {
-			if (i - 1 != n) { printf "%d catalog commits for %d files\n", i - 1, n; bad = 1 }
+			if (i - 1 != n) { printf "%d files committed of %d\n", i - 1, n; bad = 1 }
 			exit bad
 		}' >"$WORK/order.out"
 	t_ok $? "$1: trace order: each new blob fsynced, linked and its directory fsynced before its ledger entry; each ledger entry fsynced before its catalog commit"
@@ -136,7 +154,8 @@ syscall_order() {
 		"$CUSTOS" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/sys.err"
 	t_ok $? "$name: the ingest succeeds under the system call trace"
 	python3 "$CUSTOS_SRC/tests/reliability/syscall-order.py" "$WORK/sys.trace" "$BATCH" \
-		"$TPL_PRESENT" >"$WORK/sysorder.out" 2>&1
+		"$TPL_PRESENT" "$S/ledger/journal" "$(stat -c %s "$base/ledger/journal")" \
+		>"$WORK/sysorder.out" 2>&1
 	t_ok $? "$name: system calls in order: each new blob written, fsynced, linked, its directory fsynced; then the journal written and synced; then the catalog committed ($(grep -c . "$WORK/sys.trace") calls traced)"
 	sed 's/^/#   /' "$WORK/sysorder.out" | head -5
 }
@@ -152,12 +171,17 @@ crash_ingest() {
 	for k in $(crash_points $((K + 1)) $DENSE $STRIDE 11); do
 		rm -rf "$S"
 		cp -a "$base" "$S"
-		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE" >/dev/null 2>"$WORK/crash.err"
+		CUSTOS_CRASH_AT=$k "$CUSTOS_FP" ingest "${FILES[@]}" --case "$CASE" >"$WORK/crash.out" \
+			2>"$WORK/crash.err"
 		rc=$?
+		REPORTED="$WORK/crash.out"
+		[ "$k" -le "$K" ] || [ "$(grep -c . "$WORK/crash.out")" -eq "$N" ] ||
+			fail "the uncrashed run reported $(grep -c . "$WORK/crash.out") of $N files secured"
 		want=99
 		[ "$k" -le "$K" ] || want=0
 		[ $rc -eq $want ] || fail "custos-failpoint exited $rc, expected $want: $(head -2 "$WORK/crash.err" | tr '\n' ' ')"
 		check_store
+		REPORTED=
 		tried=$((tried + 1))
 		what="${PNAME[$k]:-none: completes}"
 		report "$name: crash at $k/$K ($what): $E_RO of $N events before recovery, $E_REC after; re-run completes"

@@ -13,6 +13,13 @@
 #   2. a docked recorder: the same, and no CUSTOS-RECEIPT.json is written
 #      while the file is changed; the receipt written after lists the new
 #      digest only, and custos check-receipt accepts it.
+#   3. custos ingest: a file changed before its re-read is refused.
+#   4. re-reads overlap the copies: with concurrency = 2, four files of a
+#      recorder are all held before their re-reads at once (the next files
+#      are copied while earlier ones wait to be re-read); one of them is
+#      then changed in place. Every file still passes its re-read, the
+#      changed one is caught, not released, and taken again; the receipt
+#      lists the other three as copied and the changed one's new bytes.
 # The first copy stays stored as an item of its own (its ingest is durable).
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOSD_FP:?CUSTOSD_FP must point at the failpoint build of custosd}"
@@ -207,4 +214,78 @@ grep -q "$A_SHA" "$WORK/cli.out" || fail "a.mp4 is not reported secured: $(tr '\
 ! grep -q "b.mp4" "$WORK/cli.out" || fail "b.mp4 is reported secured although it changed"
 run_verify "custos ingest"
 report "custos ingest: a file whose bytes changed before the re-read is refused, not called secured; the other is secured"
+# ------------------------------------- 4. re-reads overlapping the copies
+export CUSTOS_STORE="$WORK/store4"
+DOCKS="$WORK/docks4"
+GATE="$WORK/gate4"
+LOG="$WORK/overlap.log"
+mkdir -p "$DOCKS" "$WORK/stage4/REC4/DCIM" "$GATE"
+CONF="$WORK/overlap.conf"
+daemon_conf "$CONF" REREAD4 docks "$DOCKS" settle_seconds=1 rescan_seconds=1 concurrency=2
+daemon_start "$CONF" "$LOG" CUSTOS_REREAD_GATE="$GATE" || fail "custosd did not start (overlap)"
+printf '{"device_id": "BWC-O", "officer_id": "OF007", "clock": "%s"}\n' "$(date -Is)" \
+	>"$WORK/stage4/REC4/DEVICE.json"
+declare -A SHA4
+for i in 1 2 3 4; do
+	N4="DCIM/BWC-O_OF007_2026112808300${i}_000${i}.mp4"
+	head -c $((100000 + i)) /dev/urandom >"$WORK/stage4/REC4/$N4"
+	touch -d "2026-11-28 08:30:0$i" "$WORK/stage4/REC4/$N4"
+	SHA4[$N4]=$(digest "$WORK/stage4/REC4/$N4")
+done
+mv "$WORK/stage4/REC4" "$DOCKS/"
+R="$DOCKS/REC4"
+RC="$R/CUSTOS-RECEIPT.json"
+held=0
+for i in 1 2 3 4; do
+	gate_reached "$i" || break
+	held=$i
+done
+if [ "$held" = 4 ]; then
+	[ "$(jobs_state released)" = 0 ] || fail "a file was released before its re-read"
+	[ ! -e "$RC" ] || fail "a receipt was written before the re-reads"
+	# Every file of the four is held once, each with the digest of its copy.
+	for i in 1 2 3 4; do
+		line=$(cat "$GATE/$i.at")
+		n=${line% *}
+		n=${n#"$R/"}
+		[ "${SHA4[$n]:-}" = "${line##* }" ] || fail "gate $i held '$line', not a file of the recorder with its digest"
+		echo "$n"
+	done | sort -u | wc -l | grep -qx 4 || fail "the four held files are not the recorder's four files"
+	line=$(cat "$GATE/2.at")
+	CH=${line% *}
+	OLD_SHA=${line##* }
+	change_in_place "$CH"
+	touch "$GATE/1.go" "$GATE/2.go" "$GATE/3.go" "$GATE/4.go"
+	wait_until 60 grep -q "$CH changed while it was being read" "$LOG" ||
+		fail "the log does not say that $CH changed: $(tail -3 "$LOG" | tr '\n' ' ')"
+	if gate_reached 5; then
+		[ "$GATE_LINE" = "$CH $NEW_SHA" ] || fail "taken again, custosd copied '$GATE_LINE', expected $CH and its new digest"
+		[ ! -e "$RC" ] || fail "a receipt was written while the changed file was being taken again"
+		touch "$GATE/5.go"
+	else
+		fail "the changed file was not taken again"
+	fi
+else
+	fail "with concurrency = 2, only $held file(s) were held before their re-reads at once, not 4: re-reads do not overlap the copies"
+	for i in 1 2 3 4 5 6 7 8; do touch "$GATE/$i.go"; done
+	CH=none
+fi
+wait_until 60 test -e "$RC" || fail "no receipt after the overlapped re-reads"
+if [ -e "$RC" ] && [ "$CH" != none ]; then
+	SHA4[${CH#"$R/"}]=$NEW_SHA
+	want=$(for n in "${!SHA4[@]}"; do echo "$n ${SHA4[$n]}"; done | sort)
+	got=$(python3 -c '
+import json, sys
+r = json.loads(open(sys.argv[1], encoding="utf-8").read().partition("\n\n")[0])
+for f in r["files"]:
+    print(f["name"], f["sha256"])' "$RC" | sort)
+	[ "$got" = "$want" ] || fail "the receipt does not list the three files as copied and the changed one's new bytes: $got"
+	! grep -q "secured $CH .* sha256 $OLD_SHA" "$LOG" || fail "a release names the changed file's first copy"
+	[ "$(jobs_state released)" = 4 ] || fail "not every file's job is released at the end"
+fi
+daemon_stop || fail "custosd did not stop (overlap)"
+[ "$DRC" -eq 0 ] || fail "custosd exited $DRC"
+run_verify "overlapped re-reads"
+t_no_sanitizer "no sanitizer report (overlap)" "$LOG"
+REPORT_EXTRA=$LOG report "re-reads overlap the copies (4 files held at once with concurrency 2); every file re-read, the changed one caught and taken again, the receipt lists the new bytes"
 t_done

@@ -189,15 +189,16 @@ store_consistent() {
 
 # recover L_RO: the first writer after a crash (custos checkpoint) recovers
 # the store: it succeeds (its stderr in $WORK/recover.err), indexes at most
-# the one event the catalog can lack (L_RO: the ledger's events before it),
-# and signs a checkpoint of the whole ledger. Sets L_REC.
+# the events of the one commit the catalog can lack (L_RO: the ledger's
+# events before it; a group commit holds at most the $N files of the
+# scenario), and signs a checkpoint of the whole ledger. Sets L_REC.
 recover() {
 	local cp_size
 	"$CUSTOS" checkpoint >"$WORK/cp.out" 2>"$WORK/recover.err" ||
 		fail "custos checkpoint (recovery) failed: $(head -3 "$WORK/recover.err" | tr '\n' ' ')"
 	L_REC=$(ledger_size)
-	[ $((L_REC - $1)) -ge 0 ] && [ $((L_REC - $1)) -le 1 ] ||
-		fail "recovery changed the ledger from $1 to $L_REC events (at most one unindexed event can exist)"
+	[ $((L_REC - $1)) -ge 0 ] && [ $((L_REC - $1)) -le "${N:-1}" ] ||
+		fail "recovery changed the ledger from $1 to $L_REC events (at most one commit's ${N:-1} unindexed events can exist)"
 	cp_size=$(sed -n 2p "$WORK/cp.out")
 	[ "$cp_size" = "$L_REC" ] || fail "the checkpoint covers '$cp_size' events, the ledger has $L_REC"
 }
@@ -273,6 +274,23 @@ file_state() {
 	else
 		FS=ok
 	fi
+}
+
+# check_reported OUT WHEN (after state): every file that `custos ingest`
+# printed as secured (OUT: its stdout, "id<TAB>sha256<TAB>name" lines) is in
+# the store: an item of the case with those bytes, and an event of the
+# ledger names that id. Nothing is reported before its batch is durable, so
+# a crash anywhere must pass this, before recovery and after.
+check_reported() {
+	local id sha rest
+	local -A ids=()
+	for rest in "${LOG[@]}"; do ids[${rest#*	}]=1; done
+	[ -f "$1" ] || return 0
+	while IFS=$'\t' read -r id sha rest; do
+		[ -n "$sha" ] || continue
+		[ "${CNT[$sha]:-0}" -ge 1 ] && [ -n "${ids[$id]:-}" ] ||
+			fail "$2: ${rest%%	*} was reported secured as $id but is not in the store"
+	done <"$1"
 }
 
 # by_sha SHA SIZE: the digest index agrees: `find --sha256` gives one item of that size.

@@ -17,7 +17,11 @@
 #         the recorder's files and no file twice; the ledger holds only
 #         ingests; if CUSTOS-RECEIPT.json exists, `custos check-receipt`
 #         accepts it, every file it lists is in the catalog with those
-#         bytes, and its signed checkpoint covers their ingests;
+#         bytes, and its signed checkpoint covers their ingests; every file
+#         the crashed custosd logged as secured (released) is in the catalog
+#         with those bytes: custosd copies the files into group commits
+#         (custos/batch.h), and a crash between a batch's first blob fsync
+#         and its catalog commit must not lose a file it already released;
 #       - the normal custosd is started and left to finish (a receipt
 #         appearing meanwhile is checked the same way each time it changes);
 #         then SIGTERM exits 0 with tmp/ empty, and: the receipt lists the 6
@@ -166,12 +170,16 @@ after_crash() {
 	run_verify "read-only verify after the crash"
 	"$CUSTOS" find --device "$DEV" --json >"$WORK/items.now" 2>/dev/null
 	"$CUSTOS" log --json >"$WORK/log.now" 2>/dev/null
-	out=$(python3 - "$WORK/recorder.sha256" "$WORK/items.now" "$WORK/log.now" <<'EOF'
-import json, sys
+	out=$(python3 - "$WORK/recorder.sha256" "$WORK/items.now" "$WORK/log.now" "$WORK/crash.log" <<'EOF'
+import json, re, sys
 want = {l.split()[0] for l in open(sys.argv[1])}
 items = json.load(open(sys.argv[2]))
 log = json.load(open(sys.argv[3]))
 shas = [i["sha256"] for i in items]
+for l in open(sys.argv[4], encoding="utf-8", errors="replace"):
+    m = re.search(r": info: secured (\S+) as \S+ \(\d+ bytes, sha256 ([0-9a-f]{64})\)", l)
+    if m and m.group(2) not in shas:
+        print("custosd logged %s as secured and released, but the catalog lost it" % m.group(1))
 for s in set(shas):
     if s not in want:
         print("an item has bytes that are no file of the recorder (%s)" % s[:16])

@@ -131,7 +131,11 @@ store_state() {
 	"$CUSTOS" status --json >"$WORK/status.json" 2>&1 || return 1
 	grep -q "\"state\": \"$1\"" "$WORK/status.json"
 }
-in_progress_none() { store_state disk_full && grep -q '"in_progress": 0' "$WORK/status.json"; }
+# (nor a media record: one being made when ingest paused is still written)
+in_progress_none() {
+	store_state disk_full && grep -q '"in_progress": 0' "$WORK/status.json" &&
+		! grep -q '"busy": true' "$WORK/status.json"
+}
 paused() { grep -q "the store's disk is full" "$DLOG" && store_state disk_full; }
 resumed() { grep -q 'ingest resumes' "$DLOG"; }
 # drop_files NAME COUNT SIZE: COUNT files of about SIZE bytes into the inbox
@@ -151,7 +155,7 @@ check_paused() {
 	grep -q '"taking_files": false' "$WORK/status.json" || fail "status does not say it takes no files"
 	grep -q '"needed_bytes": [1-9]' "$WORK/status.json" || fail "status does not say how much space it needs"
 	# Files in progress when it paused may still finish; none may start.
-	wait_until 60 in_progress_none || fail "files stayed in progress while paused"
+	wait_until 60 in_progress_none || fail "files (or a media record) stayed in progress while paused"
 	sleep 1
 	l_before=$(ledger_size)
 	sleep 2 # ticks and rescans: nothing more may be taken

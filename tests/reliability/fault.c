@@ -40,7 +40,8 @@
  *
  * Tracing: CSFAULT_TRACE=FILE appends one line per operation under the root:
  *   op <TAB> n <TAB> path <TAB> inode <TAB> result
- * where n counts that operation in this process and result is "ok", "-ERRNO"
+ * where n counts that operation in this process and result is "ok" (and, in
+ * a sixth column, what the call returned: a write's byte count), "-ERRNO"
  * (the real call failed) or "INJECT:<what>". Each line is written once the
  * call has returned, so the trace holds the calls as made, in order (a test
  * checks the order of custos's durable steps by it: syscall-order.py). For a
@@ -467,7 +468,8 @@ trace(enum op op, long n, const char *rel, ino_t ino, long rc, int err, enum ver
 		outf(trace_fd, "%s\t%ld\t%s\t%llu\t-%s\n", op_names[op], n, rel, (unsigned long long)ino,
 		    strerrorname_np(err) != NULL ? strerrorname_np(err) : "?");
 	else
-		outf(trace_fd, "%s\t%ld\t%s\t%llu\tok\n", op_names[op], n, rel, (unsigned long long)ino);
+		outf(trace_fd, "%s\t%ld\t%s\t%llu\tok\t%ld\n", op_names[op], n, rel,
+		    (unsigned long long)ino, rc);
 }
 
 /* The answer to a call that pre_op() decided to fail: traced, errno set, -1. */

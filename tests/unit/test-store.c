@@ -1,8 +1,8 @@
 /*
  * Unit tests of the store through its public API (and a few lib-internal
  * helpers): metadata validation, time parsing, catalog map growth, parallel
- * ingest from several threads, torn-tail recovery and checkpoint consistency,
- * and verify's catalog child.
+ * ingest from several threads, group commit (custos/batch.h), torn-tail
+ * recovery and checkpoint consistency, and verify's catalog child.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "custos/batch.h"
 #include "custos/error.h"
+#include "custos/query.h"
 #include "custos/note.h"
 #include "custos/store.h"
 #include "store_internal.h"
@@ -193,6 +195,154 @@ test_parallel(void)
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
 	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0,
 	    "verify: catalog == replay(ledger)");
+	cs_store_close(st);
+}
+
+/* The type of event `seq` ("ingest", "sighting", ...), into buf. */
+static const char *
+event_type(struct cs_store *st, uint64_t seq, char *buf, size_t n)
+{
+	json_t *ev = NULL;
+
+	buf[0] = '\0';
+	if (cs_store_event(st, seq, &ev, NULL, NULL) == 0)
+		snprintf(buf, n, "%s", json_string_value(json_object_get(ev, "event")));
+	json_decref(ev);
+	return buf;
+}
+
+static int
+add_bytes(struct cs_batch *b, const char *name, const char *data, const struct cs_meta *m)
+{
+	char path[400];
+	int fd, slot;
+
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	make_file(path, data, strlen(data));
+	fd = open(path, O_RDONLY);
+	slot = cs_batch_add_fd(b, fd, path, m);
+	close(fd);
+	unlink(path);
+	return slot;
+}
+
+struct adder {
+	struct cs_batch *b;
+	int index, failures;
+};
+
+static void *
+adder_main(void *arg)
+{
+	struct adder *a = arg;
+	char name[64], data[64];
+
+	for (int i = 0; i < 25; i++) {
+		snprintf(name, sizeof(name), "add%d-%d", a->index, i);
+		snprintf(data, sizeof(data), "adder %d file %d\n", a->index, i);
+		if (add_bytes(a->b, name, data, NULL) < 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void
+test_batch(void)
+{
+	struct cs_meta m = {.case_no = "B-1"}, bad = {.stage = "nonsense"};
+	struct cs_ingest_result a, r[4];
+	struct cs_batch *b = NULL;
+	struct cs_store *st = NULL;
+	struct cs_query q = {.case_no = "B-1"};
+	char root[300], path[400], t[32];
+	json_t *found = NULL;
+	int slot[4], fails = 0;
+	uint64_t size0;
+
+	snprintf(root, sizeof(root), "%s/batch", base);
+	cs_store_init(root, "BAT");
+	ok(cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0, "batch store opened");
+	snprintf(path, sizeof(path), "%s/a", base);
+	make_file(path, "bytes stored before\n", 20);
+	ok(cs_store_ingest_path(st, path, NULL, &a) == 0, "an item stored before the batch");
+	size0 = cs_store_size(st);
+
+	ok(cs_batch_new(st, NULL, &b) == 0, "a batch");
+	slot[0] = add_bytes(b, "x", "new bytes x\n", &m);
+	slot[1] = add_bytes(b, "y", "new bytes y\n", &m);
+	slot[2] = add_bytes(b, "x2", "new bytes x\n", &m); /* the same bytes as x */
+	slot[3] = add_bytes(b, "a2", "bytes stored before\n", &m);
+	ok(slot[0] == 0 && slot[1] == 1 && slot[2] == 2 && slot[3] == 3, "four files added");
+	is_int(add_bytes(b, "bad", "bad metadata\n", &bad), CS_EFORMAT,
+	    "bad metadata refused at the add, nothing copied");
+	is_int((int)cs_batch_count(b), 4, "the batch holds four files");
+	is_int(cs_batch_result(b, slot[0], &r[0]), -EINVAL, "no result before the commit");
+	is_int((int)cs_store_size(st), (int)size0, "nothing recorded before the commit");
+	ok(cs_batch_due(b, CS_BATCH_BYTES) == 1, "due before a file that passes the byte bound");
+	is_int(cs_batch_commit(b), 0, "the batch committed");
+	is_int(cs_batch_commit(b), -EINVAL, "a batch commits once");
+	for (int i = 0; i < 4; i++)
+		fails += cs_batch_result(b, slot[i], &r[i]) != 0;
+	is_int(fails, 0, "every file has its result");
+	is_int((int)cs_store_size(st), (int)size0 + 4, "four events, one per file");
+	ok(!r[0].duplicate && !r[1].duplicate, "new bytes: ingests");
+	ok(r[2].duplicate && strcmp(r[2].id, r[0].id) == 0,
+	    "the same bytes twice in a batch: a sighting of the item the first made");
+	ok(r[3].duplicate && strcmp(r[3].id, a.id) == 0, "bytes stored before: a sighting");
+	ok(r[0].seq == size0 && r[1].seq == size0 + 1 && r[2].seq == size0 + 2 &&
+	        r[3].seq == size0 + 3,
+	    "events in the order added");
+	ok(strcmp(event_type(st, r[0].seq, t, sizeof(t)), "ingest") == 0, "x: an ingest");
+	ok(strcmp(event_type(st, r[2].seq, t, sizeof(t)), "sighting") == 0, "x2: a sighting");
+	ok(strcmp(event_type(st, r[3].seq, t, sizeof(t)), "sighting") == 0, "a2: a sighting");
+	ok(cs_store_find(st, &q, &found) == 0 && json_array_size(found) == 3,
+	    "the case number joins x, y and the item stored before to the case");
+	json_decref(found);
+	cs_batch_free(b);
+
+	ok(cs_batch_new(st, NULL, &b) == 0 && cs_batch_commit(b) == 0, "an empty batch commits");
+	cs_batch_free(b);
+
+	/* several threads adding to one batch */
+	{
+		struct adder ad[4];
+		pthread_t th[4];
+		ok(cs_batch_new(st, NULL, &b) == 0, "a batch for four threads");
+		fails = 0;
+		for (int i = 0; i < 4; i++) {
+			ad[i] = (struct adder){b, i, 0};
+			pthread_create(&th[i], NULL, adder_main, &ad[i]);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			fails += ad[i].failures;
+		}
+		is_int(fails, 0, "4 threads x 25 adds succeed");
+		is_int(cs_batch_commit(b), 0, "their batch committed");
+		is_int((int)cs_store_size(st), (int)size0 + 104, "100 more events");
+		cs_batch_free(b);
+	}
+	/* a batch never committed leaves nothing behind */
+	ok(cs_batch_new(st, NULL, &b) == 0 && add_bytes(b, "z", "never committed\n", NULL) == 0,
+	    "a file added to a batch that is freed without a commit");
+	cs_batch_free(b);
+	{
+		char tmp[400];
+		DIR *d;
+		struct dirent *de;
+		int left = 0;
+		snprintf(tmp, sizeof(tmp), "%s/tmp", root);
+		d = opendir(tmp);
+		while (d != NULL && (de = readdir(d)) != NULL)
+			left += de->d_name[0] != '.';
+		if (d != NULL)
+			closedir(d);
+		is_int(left, 0, "its temp file is removed");
+	}
+	is_int((int)cs_store_size(st), (int)size0 + 104, "and nothing recorded");
+	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
+	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0,
+	    "verify: catalog == replay(ledger), every blob matches");
 	cs_store_close(st);
 }
 
@@ -505,6 +655,7 @@ main(void)
 	test_meta();
 	test_map_growth();
 	test_parallel();
+	test_batch();
 	test_torn_tail_and_lock();
 	test_verify_child();
 	test_job_counts();

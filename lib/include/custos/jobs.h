@@ -19,6 +19,12 @@ struct cs_store;
 
 /* Stores `job` (borrowed) under `key`, replacing any. 0, -EBADF on a reader, or < 0. */
 int cs_store_job_put(struct cs_store *st, const char *key, const json_t *job);
+/*
+ * Stores the `n` jobs (borrowed; NULL: removed) under their keys in one
+ * transaction (one commit for many): all or none. As cs_store_job_put().
+ */
+int cs_store_jobs_put(struct cs_store *st, size_t n, const char *const *keys,
+    const json_t *const *jobs);
 /* The job under `key` in *job (a new reference, the caller's); CS_ENOTFOUND if none. */
 int cs_store_job_get(struct cs_store *st, const char *key, json_t **job);
 /* Removes the job under `key` (0 also when there was none). -EBADF on a reader, or < 0. */

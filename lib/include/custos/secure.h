@@ -101,6 +101,11 @@ struct cs_secured {
 	int resumed;                 /* an ingest interrupted by a crash was finished */
 	/* "" or the sidecar's problems: bad fields left out, unreadable, not JSON */
 	char sidecar_problem[1024];
+	/* The source as opened, from cs_secure_copy() to cs_secure_end(); -1 when closed. */
+	int fd;
+	struct cs_batch *batch; /* cs_secure_copy() into a batch: that batch (else NULL) */
+	int slot; /* ... the file's slot in it (-1: none: not in a batch, or resumed) */
+	int dirfd; /* cs_secure_path_copy(): the source's directory, kept open (else -1) */
 };
 
 /*
@@ -116,11 +121,65 @@ struct cs_secured {
 int cs_secure(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
 
 /*
+ * cs_secure() in its stages, for a caller that runs them apart (custosd
+ * re-reads one file while it copies the next) or makes many files durable
+ * at once in a group commit (custos/batch.h). In this order, each only
+ * after the one before returned 0, on the same rq and *out:
+ *   cs_secure_copy     opens the source (out->fd), its metadata, the ingest
+ *                      (or finishes one a crash interrupted: out->resumed,
+ *                      nothing copied); CS_STAGE_OPEN and CS_STAGE_INGEST.
+ *                      With a batch `b` (of the same store; NULL: none) the
+ *                      file is only added to it: nothing of it is durable
+ *                      or recorded until cs_batch_commit(b) returned
+ *   cs_secure_reread   with a batch, only after its commit returned
+ *                      (whatever it returned): the file's result from the
+ *                      batch (the commit's error at CS_STAGE_INGEST when it
+ *                      failed); then the re-read, same digest and size, or
+ *                      CS_ECHANGED (recorded in the job); CS_STAGE_REREAD
+ *   cs_secure_release  deletes an upload (CS_SECURE_DELETE) and records the
+ *                      release; only once the copy is durable and re-read
+ *   cs_secure_end      always, with the last rc (also when a stage failed):
+ *                      closes the source and records a refusal in the job
+ * cs_secure_finish() is the last three in one call. The re-read rule is the
+ * same as cs_secure()'s: nothing is released that was not durable and
+ * re-read with the digest its copy was stored under. `rq` (its dirfd and
+ * strings) must stay valid from the copy to the end; the batch until the
+ * re-read returned. Any thread, one stage of a file at a time; copies into
+ * one batch from several threads at once.
+ */
+struct cs_batch;
+int cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+int cs_secure_reread(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+int cs_secure_release(struct cs_store *st, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+/*
+ * cs_secure_release() of `n` files at once (each rq[i] with out[i]; rc[i]
+ * its result): their releases recorded in one catalog transaction.
+ */
+void cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req *const *rq,
+    struct cs_secured *const *out, int *rc);
+void cs_secure_end(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out,
+    int rc);
+int cs_secure_finish(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+
+/*
  * cs_secure() for a path given by a person (the CLI): the directory part is
  * resolved as given, the last component must be the file itself (a symbolic
  * link there is refused: -ELOOP). rq->dirfd and rq->rel are ignored.
  */
 int cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
+    struct cs_secured *out);
+/*
+ * cs_secure_path() in two parts: cs_secure_path_copy() is cs_secure_copy()
+ * (into the batch `b`, or NULL) for a path resolved as cs_secure_path()
+ * does, with the source's directory kept open in out->dirfd (a failure
+ * leaves nothing open); cs_secure_path_finish() is cs_secure_finish() for
+ * it, and closes the directory. Give both the same `path`.
+ */
+int cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, const char *path,
+    const struct cs_secure_req *rq, struct cs_secured *out);
+int cs_secure_path_finish(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
     struct cs_secured *out);
 
 /* The largest sidecar read; a larger one is named as a problem and left out. */
