@@ -260,5 +260,6 @@ media_status(struct daemon *d)
 
 	return json_pack("{s:b, s:I, s:I, s:I, s:b}", "enabled", d->cfg.media_enabled, "processed",
 	    (json_int_t)(m ? m->processed : 0), "unreadable", (json_int_t)(m ? m->unreadable : 0),
-	    "pending", (json_int_t)(m ? m->pending : 0), "busy", m != NULL && m->running && !m->query);
+	    "pending", (json_int_t)(m ? m->pending : 0), "busy",
+	    m != NULL && m->running && !m->query);
 }
