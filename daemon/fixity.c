@@ -25,6 +25,7 @@
 #include "pipeline.h"
 
 #define DUE_BATCH 64
+#define SUMMARY_MS 60000 /* how often the summary (overdue count, damaged) is read again */
 #define STEP_MIN ((uint64_t)64 << 10)
 #define STEP_MAX ((uint64_t)64 << 20)
 
@@ -50,8 +51,9 @@ struct fixity {
 	uint64_t max, bytes;  /* step: bytes to read at most, read */
 	int done, rc;
 	enum cs_fixity_outcome outcome;
-	json_t *items, *sum;  /* query: due items, summary */
-	uint64_t n_due;
+	json_t *items, *sum;  /* query: due items, summary (if want_summary) */
+	int want_summary;
+	uint64_t summary_at;  /* loop time the summary was read */
 };
 
 static void arm(struct fixity *fx, uint64_t delay_ms);
@@ -81,9 +83,15 @@ fixity_work(uv_work_t *req)
 	fx->rc = 0;
 	if (fx->query) {
 		int64_t now = cs_fixity_now_ms();
+		/*
+		 * The next items due, without counting them all: the summary
+		 * (which counts every overdue item) is read again only when it
+		 * is a minute old, so a store that is all overdue costs one
+		 * walk a minute, not one per batch.
+		 */
 		fx->rc = cs_fixity_due(st, now, (int64_t)period_ms(fx->d), DUE_BATCH, &fx->items,
-		    &fx->n_due);
-		if (fx->rc == 0)
+		    NULL);
+		if (fx->rc == 0 && fx->want_summary)
 			fx->rc = cs_fixity_report(st, now, (int64_t)period_ms(fx->d), &fx->sum,
 			    NULL);
 		return;
@@ -149,10 +157,13 @@ fixity_done(uv_work_t *req, int status)
 	if (fx->query) {
 		if (fx->rc == 0) {
 			json_decref(fx->due);
-			json_decref(fx->summary);
 			fx->due = fx->items;
-			fx->summary = fx->sum;
 			fx->next = 0;
+			if (fx->sum != NULL) {
+				json_decref(fx->summary);
+				fx->summary = fx->sum;
+				fx->summary_at = now;
+			}
 			if (json_array_size(fx->due) == 0)
 				fx->next_query = now + idle_ms(d);
 		} else {
@@ -245,6 +256,7 @@ on_timer(uv_timer_t *t)
 		arm(fx, fx->next_query - now);
 		return;
 	}
+	fx->want_summary = fx->query && (fx->summary == NULL || now - fx->summary_at >= SUMMARY_MS);
 	if (!fx->query) {
 		it = json_array_get(fx->due, fx->next);
 		free(fx->id);

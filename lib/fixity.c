@@ -432,6 +432,7 @@ struct due_ctx {
 	json_t *items;  /* due: the items listed; report: every item */
 	uint64_t due, checked, n;
 	int all;        /* report: list every item */
+	int stop;       /* due: stop at max (the count is not wanted) */
 };
 
 static int
@@ -453,7 +454,7 @@ due_cb(void *ctx, MDB_txn *txn, const char *id, int64_t ms)
 		return 1;
 	c->due++;
 	if (json_array_size(c->items) >= c->max)
-		return 0;
+		return c->stop; /* go on counting all that are due, or stop */
 	rc = get_rec(c->st, txn, id, &rec);
 	if (rc < 0)
 		return rc;
@@ -467,12 +468,13 @@ int
 cs_fixity_due(struct cs_store *st, int64_t now_ms, int64_t period_ms, size_t max,
     json_t **items, uint64_t *due)
 {
-	struct due_ctx c = {st, now_ms - period_ms, period_ms, max, json_array(), 0, 0, 0, 0};
+	struct due_ctx c = {st, now_ms - period_ms, period_ms, max, json_array(), 0, 0, 0, 0, 0};
 	MDB_txn *txn = NULL;
 	int rc;
 
 	if (c.items == NULL)
 		return -ENOMEM;
+	c.stop = due == NULL; /* count every due item, or stop at max */
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc == 0)
 		rc = each_due(st, txn, due_cb, &c);
@@ -483,7 +485,8 @@ cs_fixity_due(struct cs_store *st, int64_t now_ms, int64_t period_ms, size_t max
 		return rc;
 	}
 	*items = c.items;
-	*due = c.due;
+	if (due != NULL)
+		*due = c.due;
 	return 0;
 }
 
@@ -544,7 +547,7 @@ int
 cs_fixity_report(struct cs_store *st, int64_t now_ms, int64_t period_ms, json_t **summary,
     json_t **items)
 {
-	struct due_ctx c = {st, now_ms - period_ms, period_ms, SIZE_MAX, NULL, 0, 0, 0, 0};
+	struct due_ctx c = {st, now_ms - period_ms, period_ms, SIZE_MAX, NULL, 0, 0, 0, 0, 0};
 	json_t *sum = NULL, *damaged = json_array(), *last = NULL;
 	MDB_txn *txn = NULL;
 	int rc;

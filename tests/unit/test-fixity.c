@@ -83,6 +83,12 @@ main(void)
 	ok(strcmp(json_string_value(json_object_get(json_array_get(items, 0), "id")), a.id) == 0,
 	    "... the oldest first");
 	json_decref(items);
+	is_int(cs_fixity_due(st, cs_fixity_now_ms(), 0, 3, &items, NULL), 0,
+	    "due, without the count (custosd's batches)");
+	is_int(json_array_size(items), 3, "... the same first `max` items");
+	ok(strcmp(json_string_value(json_object_get(json_array_get(items, 2), "id")), c.id) == 0,
+	    "... in the same order");
+	json_decref(items);
 
 	is_int(cs_fixity_check(st, a.id, &agent, &o, &seq), 0, "check an intact item");
 	is_int(o, CS_FIXITY_OK, "... ok");

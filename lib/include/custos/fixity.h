@@ -70,7 +70,9 @@ int cs_fixity_check(struct cs_store *st, const char *id, const struct cs_fixity_
  * The items due: last checked (or ingested, when never checked) at or before
  * `now_ms - period_ms`, oldest first, at most `max` of them, as a JSON array
  * (new reference) of {"id", "sha256", "size", "since"} ("since": the time of
- * the last check or of the ingest). *due: how many items are due in all.
+ * the last check or of the ingest). *due: how many items are due in all; with
+ * `due` NULL the walk stops after `max` items (its cost does not grow with
+ * the number of items due).
  */
 int cs_fixity_due(struct cs_store *st, int64_t now_ms, int64_t period_ms, size_t max,
     json_t **items, uint64_t *due);
