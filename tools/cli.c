@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "custos/case.h"
 #include "custos/error.h"
@@ -96,6 +99,43 @@ store_dir(const struct opts *o)
 	if (o->store != NULL)
 		return o->store;
 	return getenv("CUSTOS_STORE");
+}
+
+int
+cli_connect(const char *sock, const struct opts *o, int *fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *dir = store_dir(o);
+	char path[sizeof(sa.sun_path)];
+
+	*fd = -1;
+	if (sock == NULL || *sock == '\0')
+		sock = getenv("CUSTOS_SOCKET");
+	if (sock != NULL && *sock == '\0')
+		sock = NULL;
+	if (dir != NULL && *dir == '\0')
+		dir = NULL;
+	if (sock == NULL && dir == NULL) {
+		errmsg("no store given: use --store DIR, set CUSTOS_STORE, or give --socket PATH");
+		return EXIT_USAGE;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s%s", sock ? sock : dir,
+	        sock ? "" : "/custosd.sock") >= sizeof(path)) {
+		errmsg("the control socket path is too long");
+		return EXIT_USAGE;
+	}
+	memcpy(sa.sun_path, path, sizeof(path));
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0 || connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		errmsg("custosd is not answering at %s (%s); is it running for this store, and may "
+		       "you use its socket?",
+		    path, strerror(errno));
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return EXIT_STORE;
+	}
+	return EXIT_OK;
 }
 
 /* Opens the store or prints why not; returns NULL on failure. */

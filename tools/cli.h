@@ -75,6 +75,11 @@ void print_json(json_t *v);
 /* The store directory: --store, else $CUSTOS_STORE; NULL if neither. */
 const char *store_dir(const struct opts *o);
 /*
+ * Connects to custosd's control socket: `sock`, else $CUSTOS_SOCKET, else
+ * STORE/custosd.sock; *fd the stream. EXIT_OK, or an exit code after a message.
+ */
+int cli_connect(const char *sock, const struct opts *o, int *fd);
+/*
  * Opens the store or prints why not; NULL on failure with *exit_code set.
  * A writer handle records the user running the command as the actor.
  */

@@ -30,36 +30,8 @@ struct conn {
 static int
 conn_open(struct conn *c, const char *sock, const struct opts *o)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *dir = store_dir(o);
-	char path[sizeof(sa.sun_path)];
-
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-	if (sock == NULL)
-		sock = getenv("CUSTOS_SOCKET");
-	if (sock == NULL && dir == NULL) {
-		errmsg("no socket given: use --socket PATH (or CUSTOS_SOCKET), or --store DIR for "
-		       "DIR/custosd.sock");
-		return EXIT_USAGE;
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s%s", sock ? sock : dir,
-	        sock ? "" : "/custosd.sock") >= sizeof(path)) {
-		errmsg("the control socket path is too long");
-		return EXIT_USAGE;
-	}
-	memcpy(sa.sun_path, path, sizeof(path));
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		errmsg("custosd is not answering at %s (%s); is it running, and may you use its "
-		       "socket?",
-		    path, strerror(errno));
-		if (c->fd >= 0)
-			close(c->fd);
-		c->fd = -1;
-		return EXIT_STORE;
-	}
-	return EXIT_OK;
+	return cli_connect(sock, o, &c->fd);
 }
 
 static void

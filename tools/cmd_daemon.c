@@ -57,9 +57,8 @@ orphans_line(const json_t *o)
 int
 cmd_status(int argc, char **argv, struct opts *o)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *sock = NULL, *dir;
-	char path[sizeof(sa.sun_path)], buf[65536];
+	const char *sock = NULL;
+	char buf[65536];
 	json_t *ans, *docks, *k, *fx;
 	size_t len = 0, i;
 	int rc, fd;
@@ -68,27 +67,9 @@ cmd_status(int argc, char **argv, struct opts *o)
 	rc = cli_parse(argc, argv, own, usage_status, o);
 	if (rc >= 0)
 		return rc;
-	dir = store_dir(o);
-	if (sock == NULL)
-		sock = getenv("CUSTOS_SOCKET");
-	if (sock == NULL && dir == NULL) {
-		errmsg("no store given: use --store DIR, set CUSTOS_STORE, or give --socket PATH");
-		return EXIT_USAGE;
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s%s", sock ? sock : dir,
-	        sock ? "" : "/custosd.sock") >= sizeof(path)) {
-		errmsg("the control socket path is too long");
-		return EXIT_USAGE;
-	}
-	memcpy(sa.sun_path, path, sizeof(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		errmsg("custosd is not answering at %s (%s); is it running for this store?", path,
-		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return EXIT_STORE;
-	}
+	rc = cli_connect(sock, o, &fd);
+	if (rc != EXIT_OK)
+		return rc;
 	/* MSG_NOSIGNAL: a custosd that hangs up at once is reported, not a SIGPIPE death */
 	if (send(fd, "{\"cmd\":\"status\"}\n", 17, MSG_NOSIGNAL) != 17) {
 		close(fd);
