@@ -81,6 +81,7 @@ struct upload {
 	/* the pass */
 	int passing, starved, pass_failed, wait_dirty;
 	uint64_t pass_size;   /* the ledger's size when the pass began */
+	uint64_t own_events;  /* replica events written since (they start no pass) */
 	uint64_t next_pass_at; /* loop time */
 	uint64_t retry_ms;
 
@@ -234,8 +235,11 @@ on_put_done(void *ctx, const struct cs_remote_result *res)
 	if (res->rc != 0) {
 		u->failures++;
 		u->pass_failed = 1;
-		set_error(u, 1, "%s %s not confirmed: %s; it is sent again later", j->o.kind,
-		    j->o.key, j->why);
+		if (u->r != NULL && cs_remote_bucket_error(u->r, NULL) < 0)
+			logmsg(3, "remote: %s %s not confirmed: %s", j->o.kind, j->o.key, j->why);
+		else
+			set_error(u, 1, "%s %s not confirmed: %s; it is sent again later",
+			    j->o.kind, j->o.key, j->why);
 	} else {
 		if (res->skipped)
 			u->present++;
@@ -269,6 +273,8 @@ step_work(uv_work_t *req)
 		int rc = cs_upload_result(u->q, &j->o, &j->res);
 		if (rc < 0 && u->record_rc == 0)
 			u->record_rc = rc;
+		if (rc > 0)
+			u->own_events++;
 	}
 	for (size_t i = 0; i < u->n_wait; i++) {
 		json_t *list = NULL, *r;
@@ -496,13 +502,20 @@ kick(struct upload *u)
 			u->retry_ms = u->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : u->retry_ms * 2;
 		}
 	} else if (u->passing) {
-		u->take = !u->starved && cs_remote_pending(u->r) < WINDOW;
+		/* a step that records results asks for more after them */
+		u->take = (!u->starved || u->results != NULL) && cs_remote_pending(u->r) < WINDOW;
 	} else if (now >= u->next_pass_at && taking_work(d)) {
 		uint64_t size = cs_store_size(d->st);
-		if (u->q == NULL || size != u->pass_size || u->pass_failed) {
+		/*
+		 * Only a ledger grown by more than this stage's own replica events
+		 * starts a pass: a pass's last events (and the checkpoint covering
+		 * them) go up with the next change, or there would be no end.
+		 */
+		if (u->q == NULL || size > u->pass_size + u->own_events || u->pass_failed) {
 			u->new_pass = u->take = 1;
 			u->pass_failed = 0;
 			u->pass_size = size;
+			u->own_events = 0;
 		}
 	}
 	u->n_wait = 0;
@@ -533,7 +546,12 @@ kick(struct upload *u)
 static void
 on_tick(uv_timer_t *t)
 {
-	kick(t->data);
+	struct upload *u = t->data;
+
+	/* retries fall due on lib's timer; a nudge a second makes sure none waits longer */
+	if (u->r != NULL && cs_remote_pending(u->r) > 0)
+		cs_remote_action(u->r, -1, 0);
+	kick(u);
 }
 
 static void

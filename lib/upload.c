@@ -297,7 +297,8 @@ cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
 		struct cs_replica rp = {o->kind, o->id, u->remote, res->key, res->version_id,
 		    o->hex, o->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
 		    o->tree_size, o->records_from};
-		return cs_replica_record(u->st, &rp, NULL);
+		int rc = cs_replica_record(u->st, &rp, NULL);
+		return rc < 0 ? rc : 1;
 	}
 	return 0;
 }

@@ -59,8 +59,9 @@ int cs_upload_next(struct cs_upload *u, struct cs_upload_obj *objs, size_t max, 
     int *finished);
 /*
  * The remote's result for an object handed out: a confirmed blob or
- * checkpoint is written as a replica event. 0 or the store's error (the
- * object is in the bucket but not recorded: it is found there next time).
+ * checkpoint is written as a replica event. 1 when an event was written,
+ * else 0, or the store's error (the object is in the bucket but not
+ * recorded: it is found there next time).
  */
 int cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
     const struct cs_remote_result *res);
