@@ -198,8 +198,8 @@ hook_timer(void *ctx, long ms)
 		return;
 	if (ms < 0)
 		uv_timer_stop(&u->curl_timer);
-	else
-		uv_timer_start(&u->curl_timer, on_curl_timer, (uint64_t)ms, 0);
+	else /* 0 would run again in the same timer phase, for ever if asked again */
+		uv_timer_start(&u->curl_timer, on_curl_timer, ms < 1 ? 1 : (uint64_t)ms, 0);
 }
 
 /* ---- results ---- */
