@@ -291,8 +291,10 @@ step_work(uv_work_t *req)
 		json_decref(list);
 	}
 	if (u->new_pass) {
-		u->rc = u->q == NULL ? cs_upload_new(&u->q, st, u->d->cfg.store, &u->cfg, NULL, 0, NULL)
-		                     : cs_upload_pass(u->q);
+		if (u->q == NULL)
+			u->rc = cs_upload_new(&u->q, st, u->d->cfg.store, &u->cfg, NULL, 0, NULL);
+		else
+			u->rc = cs_upload_pass(u->q);
 		if (u->rc < 0)
 			return;
 	}
@@ -336,6 +338,14 @@ put(struct upload *u, struct cs_upload_obj *o)
 	}
 	j->next = u->flying;
 	u->flying = j;
+}
+
+/* The next pass after a failed one: 5 s, doubling up to 5 min. */
+static void
+back_off(struct upload *u, uint64_t now)
+{
+	u->next_pass_at = now + u->retry_ms;
+	u->retry_ms = u->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : u->retry_ms * 2;
 }
 
 static void
@@ -389,9 +399,7 @@ step_done(uv_work_t *req, int status)
 			uint64_t now = uv_now(d->loop);
 			u->passing = 0;
 			if (u->pass_failed) {
-				u->next_pass_at = now + u->retry_ms;
-				u->retry_ms = u->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-				                                              : u->retry_ms * 2;
+				back_off(u, now);
 			} else {
 				u->retry_ms = RETRY_MIN_MS;
 				if (u->last_error[0])
@@ -498,8 +506,7 @@ kick(struct upload *u)
 			    why);
 			u->passing = 0;
 			u->pass_failed = 1;
-			u->next_pass_at = now + u->retry_ms;
-			u->retry_ms = u->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : u->retry_ms * 2;
+			back_off(u, now);
 		}
 	} else if (u->passing) {
 		/* a step that records results asks for more after them */
