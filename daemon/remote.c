@@ -111,7 +111,7 @@ set_error(struct upload *u, int level, const char *fmt, ...)
 	strftime(u->last_error_at, sizeof(u->last_error_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	/* the same error again (each retry of a refused bucket) is logged once */
 	if (strcmp(msg, u->last_error) != 0)
-		logmsg(level, "remote %s: %s", u->remote, msg);
+		logmsg(level, "remote%s%s: %s", u->remote[0] ? " " : "", u->remote, msg);
 	memcpy(u->last_error, msg, sizeof(msg));
 }
 
