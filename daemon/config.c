@@ -6,7 +6,8 @@
  *   [docks]  root = DIR, pattern = PATTERN (repeatable),
  *            recorder_utc_offset = +08:00
  *   [ingest] settle_seconds = N, concurrency = N, rescan_seconds = N,
- *            max_file_size = N[K|M|G], release = keep|delete
+ *            max_file_size = N[K|M|G], release = keep|delete,
+ *            release_policy = local|remote
  *   [control] socket = PATH, socket_mode = 0660 (octal)
  *   [roles]  USER = ROLE          (USER a name or a uid; ROLE archivist, legal,
  *            reviewer, auditor, officer, admin or head)
@@ -17,6 +18,8 @@
  *            period = N[s|m|h|d]
  *   [media]  enabled = yes|no, probe = PATH (the worker custos-probe),
  *            timeout = N[s|m|h|d], memory = N[K|M|G]
+ *   [remote] config = PATH (a file with a [remote] section), or the keys of
+ *            custos/remote.h here (read by cs_remote_config_load)
  * Unknown sections or keys are errors: a typo must not be silently ignored.
  */
 #include <errno.h>
@@ -67,6 +70,7 @@ cs_config_fini(struct cs_config *c)
 	free(c->docks);
 	free(c->socket);
 	free(c->media_probe);
+	free(c->remote_config);
 	for (size_t i = 0; i < c->n_inboxes; i++)
 		free(c->inboxes[i]);
 	for (size_t i = 0; i < c->n_patterns; i++)
@@ -311,6 +315,15 @@ handler(void *user, const char *section, const char *name, const char *value)
 			c->max_size = n;
 			return 1;
 		}
+		if (strcmp(name, "release_policy") == 0) {
+			if (strcmp(value, "local") == 0)
+				c->release_remote = 0;
+			else if (strcmp(value, "remote") == 0)
+				c->release_remote = 1;
+			else
+				BAD("release_policy must be 'local' or 'remote', not '%s'", value);
+			return 1;
+		}
 		if (strcmp(name, "release") == 0) {
 			if (strcmp(value, "keep") == 0)
 				c->release_delete = 0;
@@ -433,6 +446,17 @@ handler(void *user, const char *section, const char *name, const char *value)
 			c->media_memory = n;
 			return 1;
 		}
+	} else if (strcmp(section, "remote") == 0) {
+		/* config = PATH names a remote.conf; any other key is read by custos/remote.h */
+		if (strcmp(name, "config") == 0) {
+			if (value[0] != '/')
+				BAD("config must be an absolute path (of a file with a [remote] "
+				    "section), not '%s'",
+				    value);
+			return set_str(l, &c->remote_config, value);
+		}
+		c->remote_inline = 1;
+		return 1;
 	} else {
 		BAD("unknown section [%s]", section);
 	}
@@ -481,6 +505,16 @@ cs_config_check(const struct cs_config *c, char *err, size_t errn)
 		snprintf(err, errn,
 		    "nothing to watch: give at least one upload directory ([inbox] dir, --inbox) "
 		    "or a dock root ([docks] root, --docks)");
+		return -1;
+	}
+	if (c->remote_config != NULL && c->remote_inline) {
+		snprintf(err, errn, "[remote] holds either config = PATH or the remote's settings, "
+		                    "not both");
+		return -1;
+	}
+	if (c->release_remote && c->remote_config == NULL && !c->remote_inline) {
+		snprintf(err, errn, "release_policy = remote needs a remote: add a [remote] "
+		                    "section (see custosd(8), REMOTE)");
 		return -1;
 	}
 	for (size_t i = 0; i < c->n_inboxes; i++)

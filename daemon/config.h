@@ -30,6 +30,9 @@ struct cs_config {
 	int64_t orphans_max_age_s;  /* orphans/ older than this are removed (0: no limit) */
 	uint64_t orphans_max_bytes; /* orphans/ kept within this size, oldest removed (0: none) */
 	int release_delete; /* delete a source once it is secured and re-verified */
+	int release_remote; /* release only once the item's remote copy is confirmed */
+	char *remote_config; /* [remote] config = PATH */
+	int remote_inline;   /* [remote] holds the remote's settings itself */
 	int log_level;      /* 0 error .. 3 debug */
 	int fixity_enabled;     /* re-hash stored blobs on a schedule */
 	uint64_t fixity_rate;   /* bytes per second read by the fixity checks */

@@ -21,6 +21,7 @@
 #include "dock.h"
 #include "fixity.h"
 #include "media.h"
+#include "remote.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -84,7 +85,8 @@ status_json(struct daemon *d)
 	}
 	if (j != NULL && (json_object_set_new(j, "orphans", orphans_json(d)) < 0 ||
 	                     json_object_set_new(j, "fixity", fixity_status(d)) < 0 ||
-	                     json_object_set_new(j, "media", media_status(d)) < 0)) {
+	                     json_object_set_new(j, "media", media_status(d)) < 0 ||
+	                     json_object_set_new(j, "remote", upload_status(d)) < 0)) {
 		json_decref(j);
 		j = NULL;
 	}

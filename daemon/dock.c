@@ -1005,7 +1005,8 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 				json_t *file = json_pack("{s:O, s:O, s:O, s:s}", "size",
 				    json_object_get(job, "size"), "sha256",
 				    json_object_get(job, "sha256"), "id",
-				    json_object_get(job, "id"), "custody", "local");
+				    json_object_get(job, "id"), "custody",
+				    f->d->cfg.release_remote ? "remote" : "local");
 				/* The path is bytes: kept as a name (custos/name.h). */
 				if (file != NULL &&
 				    cs_name_json_set(file, "name", sub, strlen(sub)) < 0) {
@@ -1160,7 +1161,8 @@ finalize_work(uv_work_t *req)
 	    .device = k->device, .model = k->model, .officer = k->officer,
 	    .docked_at = k->docked_at, .recorder_clock = k->recorder_clock,
 	    .clock_offset_ms = k->offset_ms, .clock_suspect = k->clock_suspect, .files = w.files,
-	    .sequence_gaps = f->gaps});
+	    .sequence_gaps = f->gaps,
+	    .release_policy = f->d->cfg.release_remote ? "remote" : "local"});
 	f->rc = body != NULL ? cs_receipt_write(f->d->st, f->dirfd, body) : -ENOMEM;
 	if (f->rc < 0)
 		goto out;

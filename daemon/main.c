@@ -39,6 +39,7 @@
 #include "log.h"
 #include "orphans.h"
 #include "pipeline.h"
+#include "remote.h"
 #include "watch.h"
 #ifdef CS_FAILPOINTS
 #include "custos/failpoint.h"
@@ -185,6 +186,7 @@ begin_stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	fixity_stop(d);
 	media_stop(d);
+	upload_stop(d);
 	if (d->control_open)
 		uv_close((uv_handle_t *)&d->control, NULL);
 	/* Queued work items still run to completion; uv_run returns after them. */
@@ -230,6 +232,11 @@ on_sighup(uv_signal_t *s, int signum)
 	d->cfg.orphans_max_age_s = nc.orphans_max_age_s;
 	d->cfg.orphans_max_bytes = nc.orphans_max_bytes;
 	d->cfg.release_delete = nc.release_delete;
+	d->cfg.release_remote = nc.release_remote;
+	d->cfg.remote_inline = nc.remote_inline;
+	free(d->cfg.remote_config);
+	d->cfg.remote_config = nc.remote_config;
+	nc.remote_config = NULL;
 	d->cfg.log_level = nc.log_level;
 	log_set_level(nc.log_level);
 	cs_config_swap_access(&d->cfg, &nc); /* roles and access rules: at once */
@@ -240,6 +247,7 @@ on_sighup(uv_signal_t *s, int signum)
 	logmsg(2, "configuration reloaded from %s", d->config_path);
 	cs_config_fini(&nc);
 	pipeline_reloaded(d);
+	upload_reload(d); /* the remote's configuration and credentials read again */
 	orphans_prune(d); /* the limits as configured now */
 }
 
@@ -316,6 +324,7 @@ daemon_fini(struct daemon *d, int status)
 	dock_stop(d);
 	fixity_free(d);
 	media_free(d);
+	upload_free(d);
 	cs_store_close(d->st);
 	if (d->loop != NULL)
 		(void)uv_loop_close(d->loop); /* UV_EBUSY after a failed start */
@@ -491,7 +500,7 @@ main(int argc, char **argv)
 	uv_timer_start(&d.checkpoint, on_checkpoint, 2000, 2000);
 	if (orphans_start(&d) < 0)
 		return daemon_fini(&d, 3);
-	if (fixity_start(&d) < 0 || media_start(&d) < 0) {
+	if (fixity_start(&d) < 0 || media_start(&d) < 0 || upload_start(&d) < 0) {
 		logmsg(0, "cannot start: out of memory");
 		return daemon_fini(&d, 3);
 	}

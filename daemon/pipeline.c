@@ -549,6 +549,14 @@ secure_done(uv_work_t *req, int status)
 		w->batch = NULL;
 		reread_pump(d);
 	}
+	if (w->stage == WORK_REREAD && w->rc == 0 && d->cfg.release_remote) {
+		/* release_policy = remote: it waits for its remote copy (remote.c). */
+		w->rnext = d->remote_wait;
+		d->remote_wait = w;
+		if (d->remote_waiting != NULL)
+			d->remote_waiting(d);
+		return;
+	}
 	if (w->stage == WORK_REREAD && w->rc == 0) {
 		/* Re-read with the same digest: it waits for its release. */
 		w->rnext = NULL;
@@ -805,6 +813,56 @@ settle_tick(struct daemon *d)
 		}
 	}
 	pump(d);
+}
+
+size_t
+pipeline_remote_waiting(const struct daemon *d, const char **ids, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct work *w = d->remote_wait; w != NULL && n < max; w = w->rnext)
+		if (ids != NULL)
+			ids[n++] = w->s.res.id;
+		else
+			n++;
+	return n;
+}
+
+void
+pipeline_remote_confirmed(struct daemon *d, const char *id)
+{
+	struct work **pp = &d->remote_wait, *w;
+
+	while ((w = *pp) != NULL) {
+		if (strcmp(w->s.res.id, id) != 0) {
+			pp = &w->rnext;
+			continue;
+		}
+		*pp = w->rnext;
+		w->rnext = NULL;
+		*(d->rel_head != NULL ? &d->rel_tail->rnext : &d->rel_head) = w;
+		d->rel_tail = w;
+	}
+	release_pump(d);
+}
+
+void
+pipeline_remote_drop(struct daemon *d)
+{
+	struct work *w, *next;
+
+	for (w = d->remote_wait; w != NULL; w = next) {
+		next = w->rnext;
+		/* Not released: the next start finds the file again and finishes it. */
+		cs_secure_end(d->st, &w->rq, &w->s, 0);
+		d->in_flight--;
+		d->inflight_bytes -= w->bytes;
+		w->c->running = 0;
+		close(w->dirfd);
+		free(w->key);
+		free(w);
+	}
+	d->remote_wait = NULL;
 }
 
 void

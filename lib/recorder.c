@@ -231,5 +231,6 @@ cs_recorder_receipt(const struct cs_receipt_parts *p)
 	    p->model, "officer", p->officer, "docked_at", p->docked_at,
 	    "recorder_clock_at_docking", p->recorder_clock, "clock_offset_ms",
 	    (json_int_t)p->clock_offset_ms, "clock_suspect", p->clock_suspect, "files", p->files,
-	    "release_policy", "local", "sequence_gaps", p->sequence_gaps);
+	    "release_policy", p->release_policy != NULL ? p->release_policy : "local",
+	    "sequence_gaps", p->sequence_gaps);
 }

@@ -1915,6 +1915,8 @@ cs_remote_action(struct cs_remote *r, int fd, int events)
 	    (events & CS_REMOTE_OUT ? CURL_CSELECT_OUT : 0);
 
 	pump(r);
+	if (fd < 0)
+		r->curl_timer = -1; /* libcurl's timer is one-shot: it fired, it is gone */
 	curl_multi_socket_action(r->multi, fd < 0 ? CURL_SOCKET_TIMEOUT : fd, flags, &running);
 	drain(r);
 	update_timer(r);

@@ -16,6 +16,7 @@
 #include "custos/remote.h"
 #include "custos/replica.h"
 #include "custos/store.h"
+#include "custos/upload.h"
 #include "cli.h"
 
 #define WINDOW 64 /* objects queued at once (each holds an open fd) */
@@ -50,15 +51,12 @@ struct push {
 	unsigned sent, found, failed;
 	int store_rc;
 	json_t *errors;
+	struct cs_upload *u;
 };
 
 struct sent {
 	struct push *p;
-	char kind[16];
-	char id[512];
-	char hex[65];
-	uint64_t size;
-	uint64_t tree_size, from;
+	struct cs_upload_obj o;
 };
 
 static void
@@ -78,27 +76,23 @@ on_done(void *ctx, const struct cs_remote_result *res)
 {
 	struct sent *x = ctx;
 	struct push *p = x->p;
+	const char *kind = x->o.kind;
+	int rc = cs_upload_result(p->u, &x->o, res);
 
 	if (res->rc != 0) {
 		p->failed++;
 		if (p->tty)
 			fputc('\n', stderr);
-		errmsg("%s %s not confirmed: %s", x->kind, res->key, res->why);
+		errmsg("%s %s not confirmed: %s", kind, res->key, res->why);
 		if (p->errors != NULL)
 			json_array_append_new(p->errors,
 			    json_pack("{s:s, s:s}", "key", res->key, "error", res->why));
-	} else if (strcmp(x->kind, "blob") == 0 || strcmp(x->kind, "checkpoint") == 0) {
-		struct cs_replica rp = {x->kind, x->id, p->remote, res->key, res->version_id,
-		    x->hex, x->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
-		    x->tree_size, x->from};
-		int rc = cs_replica_record(p->st, &rp, NULL);
-		if (rc < 0) {
-			if (p->tty)
-				fputc('\n', stderr);
-			errmsg("%s is in the bucket but its replica event could not be written: %s",
-			    res->key, cs_strerror(rc));
-			p->store_rc = rc;
-		}
+	} else if (rc < 0) {
+		if (p->tty)
+			fputc('\n', stderr);
+		errmsg("%s is in the bucket but its replica event could not be written: %s",
+		    res->key, cs_strerror(rc));
+		p->store_rc = rc;
 	}
 	if (res->rc == 0) {
 		if (res->skipped)
@@ -106,7 +100,7 @@ on_done(void *ctx, const struct cs_remote_result *res)
 		else
 			p->sent++;
 		if (!p->json && !p->quiet &&
-		    (strcmp(x->kind, "blob") == 0 || strcmp(x->kind, "checkpoint") == 0)) {
+		    (strcmp(kind, "blob") == 0 || strcmp(kind, "checkpoint") == 0)) {
 			if (p->tty)
 				fputc('\r', stderr);
 			printf("%s\t%s\t%s%s%s\n", res->skipped ? "present" : "sent", res->key,
@@ -131,193 +125,61 @@ run_until(struct push *p, struct cs_remote *r, size_t below)
 	return 0;
 }
 
+/* Hands one object to the remote (or reports why it cannot be sent). */
 static int
-queue(struct push *p, struct cs_remote *r, struct sent *x, const char *key, int fd, uint64_t size,
-    const uint8_t sha[32], const char *ctype)
+queue(struct push *p, struct cs_remote *r, const struct cs_upload_obj *o)
 {
-	struct cs_remote_object obj = {key, fd, size, {0}, ctype};
+	struct cs_remote_object obj = {o->key, o->fd, o->size, {0}, o->content_type};
+	struct sent *x;
 	int rc;
 
-	memcpy(obj.sha256, sha, 32);
-	x->p = p;
-	x->size = size;
-	rc = cs_remote_put(r, &obj, on_done, x);
-	close(fd);
-	if (rc < 0) {
-		free(x);
-		return rc;
+	if (o->rc < 0) {
+		errmsg("%s %s: its bytes cannot be read (%s): not sent; run custos verify", o->kind,
+		    o->id[0] ? o->id : o->key, cs_strerror(o->rc));
+		p->failed++;
+		return 0;
 	}
-	return run_until(p, r, WINDOW);
-}
-
-static int
-unhex32(const char *h, uint8_t out[32])
-{
-	for (int i = 0; i < 32; i++) {
-		unsigned v;
-		if (sscanf(h + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
-
-static int
-push_blobs(struct push *p, struct cs_remote *r, json_t *items)
-{
-	size_t i;
-	json_t *it;
-	char key[1200];
-
-	json_array_foreach(items, i, it)
-	{
-		const char *id = json_string_value(json_object_get(it, "id"));
-		const char *hex = json_string_value(json_object_get(it, "sha256"));
-		struct sent *x;
-		uint8_t sha[32];
-		uint64_t size;
-		int fd, rc;
-
-		if (id == NULL || hex == NULL || strlen(hex) != 64 || unhex32(hex, sha) < 0)
-			continue;
-		rc = cs_remote_key_blob(p->cfg, hex, key, sizeof(key));
-		if (rc == 0)
-			rc = cs_replica_blob_fd(p->st, hex, &fd, &size);
-		if (rc < 0) {
-			errmsg("item %s: its blob cannot be read (%s): not sent; run custos verify",
-			    id, cs_strerror(rc));
-			p->failed++;
-			continue;
-		}
-		x = calloc(1, sizeof(*x));
-		if (x == NULL) {
-			close(fd);
-			return -ENOMEM;
-		}
-		snprintf(x->kind, sizeof(x->kind), "blob");
-		snprintf(x->id, sizeof(x->id), "%s", id);
-		memcpy(x->hex, hex, 65);
-		rc = queue(p, r, x, key, fd, size, sha, NULL);
-		if (rc < 0)
-			return rc;
-		if (cs_remote_bucket_error(r, NULL) < 0)
-			break; /* the bucket cannot be used: the rest would fail the same way */
-	}
-	return run_until(p, r, 1);
-}
-
-static void
-hexs(const uint8_t sha[32], char out[65])
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", sha[i]);
-}
-
-/*
- * custos.json (the station, origin and verifier key), which a new station
- * rebuilding from the bucket needs first; looked for (HEAD) with every new
- * checkpoint, sent once.
- */
-static int
-push_identity(struct push *p, struct cs_remote *r)
-{
-	char key[1200], path[4096];
-	uint8_t sha[32];
-	uint64_t size;
-	struct sent *x = calloc(1, sizeof(*x));
-	int fd = -1, rc = 0;
-
-	if (x == NULL)
+	x = malloc(sizeof(*x));
+	if (x == NULL) {
+		close(o->fd);
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/custos.json", p->dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = cs_hash_fd(fd, x->hex, &size);
-	if (rc == 0 && unhex32(x->hex, sha) < 0)
-		rc = CS_EFORMAT;
-	if (rc == 0)
-		rc = cs_remote_key_identity(p->cfg, cs_store_station(p->st), key, sizeof(key));
-	if (rc < 0) {
-		if (fd >= 0)
-			close(fd);
-		free(x);
-		return rc;
 	}
-	snprintf(x->kind, sizeof(x->kind), "identity");
-	return queue(p, r, x, key, fd, size, sha, "application/json");
+	x->p = p;
+	x->o = *o;
+	memcpy(obj.sha256, o->sha256, 32);
+	rc = cs_remote_put(r, &obj, on_done, x);
+	close(o->fd);
+	x->o.fd = -1;
+	if (rc < 0)
+		free(x);
+	return rc;
 }
 
-/* The records after the last confirmed checkpoint, then the newest checkpoint. */
+/* One pass of custos/upload.h: blobs, then records and their checkpoint. */
 static int
-push_ledger(struct push *p, struct cs_remote *r)
+push_all(struct push *p, struct cs_remote *r)
 {
-	uint64_t done = 0, tree = 0, size, seq;
-	uint8_t sha[32];
-	char key[1200];
-	struct sent *x = NULL;
-	int fd = -1, rc;
-	unsigned failed0 = p->failed;
+	struct cs_upload_obj objs[8];
+	int rc = 0, finished = 0;
 
-	rc = cs_replica_checkpoint_size(p->st, &done);
-	if (rc < 0)
-		return rc;
-	rc = cs_replica_checkpoint_fd(p->st, &fd, &size, sha, &tree);
-	if (rc == CS_ENOTFOUND) {
-		if (!p->quiet)
-			fprintf(stderr,
-			    "custos: no signed checkpoint yet: the ledger's records are "
-			    "sent with the next one (custos checkpoint)\n");
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	if (tree <= done) {
-		close(fd);
-		return 0;
-	}
-	rc = push_identity(p, r);
-	if (rc < 0)
-		goto out;
-	for (seq = done; seq < tree; seq++) {
-		int rfd;
-		uint64_t rsize;
-		uint8_t rsha[32];
-		rc = cs_remote_key_record(p->cfg, cs_store_station(p->st), seq, key, sizeof(key));
-		if (rc == 0)
-			rc = cs_replica_record_fd(p->st, seq, &rfd, &rsize, rsha);
-		if (rc == 0 && (x = calloc(1, sizeof(*x))) == NULL) {
-			close(rfd);
-			rc = -ENOMEM;
+	while (!finished && rc == 0 && cs_remote_bucket_error(r, NULL) == 0) {
+		size_t n = 0, room = WINDOW - cs_remote_pending(r);
+		rc = cs_upload_next(p->u, objs, room < 8 ? room : 8, &n, &finished);
+		for (size_t i = 0; i < n; i++) {
+			int qrc = rc == 0 ? queue(p, r, &objs[i]) : 0;
+			if (rc == 0)
+				rc = qrc;
+			else if (objs[i].fd >= 0)
+				close(objs[i].fd);
 		}
-		if (rc < 0)
-			goto out;
-		snprintf(x->kind, sizeof(x->kind), "record");
-		hexs(rsha, x->hex);
-		rc = queue(p, r, x, key, rfd, rsize, rsha, "application/json");
-		if (rc < 0)
-			goto out;
+		if (rc == 0 && !finished && (n == 0 || cs_remote_pending(r) >= WINDOW))
+			rc = run_until(p, r, n == 0 ? cs_remote_pending(r) : WINDOW);
 	}
-	rc = run_until(p, r, 1);
-	if (rc < 0 || p->failed != failed0)
-		goto out; /* the checkpoint goes up only after all its records */
-	rc = cs_remote_key_checkpoint(p->cfg, cs_store_station(p->st), tree, key, sizeof(key));
-	if (rc == 0 && (x = calloc(1, sizeof(*x))) == NULL)
-		rc = -ENOMEM;
-	if (rc < 0)
-		goto out;
-	snprintf(x->kind, sizeof(x->kind), "checkpoint");
-	hexs(sha, x->hex);
-	x->tree_size = tree;
-	x->from = done;
-	rc = queue(p, r, x, key, fd, size, sha, "text/plain; charset=utf-8");
-	fd = -1;
 	if (rc == 0)
 		rc = run_until(p, r, 1);
-out:
-	if (fd >= 0)
-		close(fd);
+	if (rc == 0 && cs_upload_no_checkpoint(p->u) && !p->quiet)
+		fprintf(stderr, "custos: no signed checkpoint yet: the ledger's records are "
+		                "sent with the next one (custos checkpoint)\n");
 	return rc;
 }
 
@@ -345,7 +207,6 @@ cmd_push(int argc, char **argv, struct opts *o)
 	struct cs_remote *r = NULL;
 	const char *config = NULL, *path, *bad = NULL, *bwhy = NULL;
 	char why[1024], pbuf[4096];
-	json_t *items = NULL;
 	int code = EXIT_OK, rc;
 	const struct cli_opt own[] = {CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
 
@@ -372,9 +233,9 @@ cmd_push(int argc, char **argv, struct opts *o)
 	p.tty = isatty(STDERR_FILENO) && !o->quiet;
 	p.errors = json_array();
 	cs_remote_config_name(&cfg, p.remote, sizeof(p.remote));
-	rc = cs_replica_pending(p.st, p.remote,
+	rc = cs_upload_new(&p.u, p.st, p.dir, &cfg,
 	    optind < argc ? (const char *const *)argv + optind : NULL, (size_t)(argc - optind),
-	    &items, &bad);
+	    &bad);
 	if (rc == CS_ENOTFOUND && bad != NULL) {
 		errmsg("no item %s in this store (see custos find)", bad);
 		code = EXIT_USAGE;
@@ -383,9 +244,7 @@ cmd_push(int argc, char **argv, struct opts *o)
 	if (rc == 0)
 		rc = cs_remote_new(&r, &cfg, NULL);
 	if (rc == 0)
-		rc = push_blobs(&p, r, items);
-	if (rc == 0 && optind >= argc && cs_remote_bucket_error(r, NULL) == 0)
-		rc = push_ledger(&p, r);
+		rc = push_all(&p, r);
 	if (rc == 0 && cs_remote_bucket_error(r, &bwhy) < 0) {
 		if (p.tty)
 			fputc('\n', stderr);
@@ -424,7 +283,7 @@ cmd_push(int argc, char **argv, struct opts *o)
 	}
 out:
 	cs_remote_free(r);
-	json_decref(items);
+	cs_upload_free(p.u);
 	json_decref(p.errors);
 	cs_store_close(p.st);
 	cs_remote_config_fini(&cfg);

@@ -69,6 +69,8 @@ struct cs_receipt_parts {
 	int clock_suspect;
 	json_t *files;         /* one object per file secured in the session */
 	json_t *sequence_gaps; /* from cs_recorder_gaps */
+	/* "local" (NULL), or "remote": every file's remote copy was confirmed first */
+	const char *release_policy;
 };
 /* The receipt's JSON object ("custos dock receipt v1"); NULL: out of memory. */
 json_t *cs_recorder_receipt(const struct cs_receipt_parts *p);
