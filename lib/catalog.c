@@ -22,6 +22,7 @@
 #include "custos/merkle.h"
 #include "custos/name.h"
 #include "custos/store.h"
+#include "listing.h"
 #include "record.h"
 #include "util.h"
 
@@ -30,7 +31,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
 	"media_todo",
 	"access",
-	"by_category", "by_stage", "officers",
+	"by_category", "by_stage", "officers", "listing",
 };
 
 static int
@@ -206,7 +207,7 @@ has_table(MDB_txn *txn, const char *name)
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
- * them). Any
+ * them), or schema 4 without the listing table. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -244,7 +245,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2 && schema != 3)
+	if (schema != 0 && schema != 2 && schema != 3 && schema != 4)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
@@ -252,6 +253,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	                       (rc = has_table(txn, "access")) != 0 ||
 	                       (rc = has_table(txn, "officers")) != 0))
 		return rc; /* schema 3 beside this version's tables: damage */
+	if (schema == 4 && (rc = has_table(txn, "listing")) != 0)
+		return rc; /* schema 4 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -876,21 +879,20 @@ cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old
 	return rc;
 }
 
+int
+cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json_t *rec)
+{
+	int rc = cs__cat_put(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), rec);
+
+	if (rc == 0)
+		rc = cs__listing_put(txn, c->dbi[CS_DBI_LISTING], id, rec);
+	return rc;
+}
+
 static int
 put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
 {
-	size_t len;
-	char *s = cs__json_canonical(rec, &len);
-	MDB_val k = {strlen(id), (void *)id}, d;
-	int rc;
-
-	if (s == NULL)
-		return ENOMEM;
-	d.mv_size = len;
-	d.mv_data = s;
-	rc = mdb_put(txn, c->dbi[CS_DBI_ITEMS], &k, &d, 0);
-	free(s);
-	return rc;
+	return cs__cat_put_item(c, txn, id, rec);
 }
 
 static int
@@ -1420,7 +1422,7 @@ struct find_ctx {
 	MDB_txn *txn;
 	const struct cs_query *q;
 	char from[32], to[32];
-	json_t *out;
+	struct cs_list *out;
 	char *key; /* canonical key of q->case_no */
 	char *prefix; /* canonical key of q->case_prefix */
 	json_t *seen; /* ids already in `out`, as keys: a match is added once */
@@ -1431,6 +1433,8 @@ struct find_ctx {
 	 * again nor remembered in `seen`. -1 otherwise.
 	 */
 	int src;
+	int registry; /* officers in the registry: the matches' flags are looked up */
+	struct cs__officer_memo memo;
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1451,9 +1455,10 @@ has_dup(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id)
 	return rc == 0;
 }
 
-/* 1 if the item matches the query, 0 if not, negative on an error. */
+/* 1 if the item (its listing and sightings) matches the query, 0 if not, negative on an error. */
 static int
-matches(struct find_ctx *f, const char *id, json_t *rec)
+matches(struct find_ctx *f, const char *id, const struct cs_listing *l,
+    const struct cs__lseen *seen, size_t nseen)
 {
 	const struct cs_query *q = f->q;
 	struct cs__catalog *c = f->c;
@@ -1463,12 +1468,9 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
 		return r;
 	if (f->prefix) {
-		json_t *m;
-		size_t i;
 		r = 0;
-		json_array_foreach(json_object_get(rec, "cases"), i, m)
-		{
-			const char *k = json_string_value(json_object_get(m, "key"));
+		for (size_t i = 0; i < l->n_cases; i++) {
+			const char *k = l->cases[i].key;
 			if (k != NULL && strncmp(k, f->prefix, strlen(f->prefix)) == 0)
 				r = 1;
 		}
@@ -1477,12 +1479,9 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	}
 	if (f->key && q->case_exact) {
 		/* the number exactly as written in one of the item's case files */
-		json_t *m;
-		size_t i;
 		r = 0;
-		json_array_foreach(json_object_get(rec, "cases"), i, m)
-		{
-			const char *n = json_string_value(json_object_get(m, "case"));
+		for (size_t i = 0; i < l->n_cases; i++) {
+			const char *n = l->cases[i].number;
 			if (n != NULL && strcmp(n, q->case_no) == 0)
 				r = 1;
 		}
@@ -1502,18 +1501,14 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
 		return r;
 	if (q->sha256) {
-		const char *s = json_string_value(json_object_get(rec, "sha256"));
-		if (s == NULL || strcasecmp(s, q->sha256) != 0)
+		if (l->sha256 == NULL || strcasecmp(l->sha256, q->sha256) != 0)
 			return 0;
 	}
 	if (f->from[0] || f->to[0]) {
 		/* any sighting's recording start (as corrected) */
-		json_t *s;
-		size_t i;
 		r = 0;
-		json_array_foreach(json_object_get(rec, "seen"), i, s)
-		{
-			const char *t = json_string_value(json_object_get(s, "recorded_start"));
+		for (size_t i = 0; i < nseen; i++) {
+			const char *t = seen[i].start;
 			if (t != NULL && !(f->from[0] && strcmp(t, f->from) < 0) &&
 			    !(f->to[0] && strcmp(t, f->to) > 0))
 				r = 1;
@@ -1524,11 +1519,26 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 }
 
 static int
+add_flag_name(void *ctx, const char *officer, const char *flag, const char *why)
+{
+	struct cs_listing *l = ctx;
+
+	(void)officer;
+	(void)why;
+	l->flags[l->n_flags++] = flag;
+	return 0;
+}
+
+static int
 find_add(void *ctx, MDB_val *v)
 {
 	struct find_ctx *f = ctx;
+	struct cs_list *out = f->out;
+	struct cs__lseen *seen = NULL;
+	struct cs_listing l;
+	size_t nseen = 0;
 	char id[512];
-	json_t *rec = NULL;
+	MDB_val d;
 	int rc;
 
 	if (v->mv_size >= sizeof(id))
@@ -1538,27 +1548,49 @@ find_add(void *ctx, MDB_val *v)
 	/* (a set, not a scan of the answer: a lookup stays linear in its matches) */
 	if (f->src < 0 && json_object_get(f->seen, id) != NULL)
 		return 0;
-	rc = get_item_raw(f->c, f->txn, id, &rec);
+	rc = mdb_get(f->txn, f->c->dbi[CS_DBI_LISTING], v, &d);
 	if (rc != 0)
 		return rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+	rc = cs__listing_decode(d.mv_data, d.mv_size, &out->arena, &l, &seen, &nseen);
 	/* a match left out of the answer (out of memory) must not go unnoticed */
-	rc = matches(f, id, rec);
-	if (rc > 0)
-		rc = json_array_append(f->out, rec) < 0 ||
-		        (f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0) ?
-		    -ENOMEM : 0;
-	json_decref(rec);
+	if (rc == 0)
+		rc = matches(f, id, &l, seen, nseen);
+	for (size_t i = 0; rc > 0 && f->registry && i < nseen; i++) {
+		int r = cs__officer_sighting(f->c, f->txn, seen[i].officers, seen[i].n_officers,
+		    seen[i].start != NULL ? seen[i].start : seen[i].time, &f->memo, add_flag_name,
+		    &l);
+		if (r < 0)
+			rc = r;
+	}
+	if (rc > 0 && out->n == out->cap) {
+		size_t cap = out->cap > 0 ? out->cap * 2 : 64;
+		struct cs_listing *nv = realloc(out->items, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		out->items = nv;
+		out->cap = cap;
+	}
+	if (rc > 0) {
+		out->items[out->n++] = l;
+		rc = f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0 ? -ENOMEM : 0;
+	}
 	return rc;
 }
 
 static int find_in(struct find_ctx *f);
 
 int
-cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
+cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q,
+    struct cs_list *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1};
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1, 0,
+		{.id = ""}};
+	MDB_stat ms;
 	int rc = f.seen != NULL ? 0 : -ENOMEM;
 
+	if (rc == 0 && mdb_stat(txn, c->dbi[CS_DBI_OFFICERS], &ms) != 0)
+		rc = CS_ESTORE;
+	f.registry = rc == 0 && ms.ms_entries > 0;
 	if (rc == 0 && q->stage != NULL && (f.stage = cs__stage_canon(q->stage)) == NULL)
 		rc = CS_EFORMAT;
 	if (rc == 0 && q->category != NULL && !cs__text_ok(q->category))
