@@ -1435,6 +1435,7 @@ struct find_ctx {
 	int src;
 	int registry; /* officers in the registry: the matches' flags are looked up */
 	struct cs__officer_memo memo;
+	MDB_cursor *lcur; /* on the listing table */
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1548,7 +1549,8 @@ find_add(void *ctx, MDB_val *v)
 	/* (a set, not a scan of the answer: a lookup stays linear in its matches) */
 	if (f->src < 0 && json_object_get(f->seen, id) != NULL)
 		return 0;
-	rc = mdb_get(f->txn, f->c->dbi[CS_DBI_LISTING], v, &d);
+	/* (one cursor: the ids of one index key come in order, often on the page before) */
+	rc = mdb_cursor_get(f->lcur, v, &d, MDB_SET);
 	if (rc != 0)
 		return rc == ENOMEM ? -ENOMEM : CS_ESTORE;
 	rc = cs__listing_decode(d.mv_data, d.mv_size, &out->arena, &l, &seen, &nseen);
@@ -1584,10 +1586,12 @@ cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q,
     struct cs_list *out)
 {
 	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1, 0,
-		{.id = ""}};
+		{.id = ""}, NULL};
 	MDB_stat ms;
 	int rc = f.seen != NULL ? 0 : -ENOMEM;
 
+	if (rc == 0 && mdb_cursor_open(txn, c->dbi[CS_DBI_LISTING], &f.lcur) != 0)
+		rc = CS_ESTORE;
 	if (rc == 0 && mdb_stat(txn, c->dbi[CS_DBI_OFFICERS], &ms) != 0)
 		rc = CS_ESTORE;
 	f.registry = rc == 0 && ms.ms_entries > 0;
@@ -1604,6 +1608,8 @@ cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q,
 	}
 	if (rc == 0)
 		rc = find_in(&f);
+	if (f.lcur != NULL)
+		mdb_cursor_close(f.lcur);
 	free(f.key);
 	free(f.prefix);
 	json_decref(f.seen);

@@ -146,10 +146,11 @@ list_in(struct cs_store *st, MDB_txn *txn, const struct cs_query *q, struct cs_l
 	struct cs_listing *page = NULL;
 	char *curbuf = NULL;
 	size_t n = 0, start = 0, end = 0;
-	int rc = 0, desc = *sort == '-', sorted = 1;
+	int rc = 0, desc = *sort == '-', sorted = 1, byid;
 
 	if (desc)
 		sort++;
+	byid = strcmp(sort, "id") == 0;
 	if (!valid_sort(sort))
 		rc = CS_EFORMAT;
 	if (rc == 0 && q->after != NULL)
@@ -162,7 +163,8 @@ list_in(struct cs_store *st, MDB_txn *txn, const struct cs_query *q, struct cs_l
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		hits[i].l = &out->items[i];
 		hits[i].id = hits[i].l->id;
-		hits[i].key = strcmp(sort, "id") == 0 ? strdup("") : sort_key(hits[i].l, sort);
+		/* (by id: every key is "", not copied) */
+		hits[i].key = byid ? (char *)"" : sort_key(hits[i].l, sort);
 		if (hits[i].key == NULL)
 			rc = -ENOMEM;
 		else if (i > 0 && hit_cmp(&hits[i - 1], &hits[i]) > 0)
@@ -195,21 +197,22 @@ list_in(struct cs_store *st, MDB_txn *txn, const struct cs_query *q, struct cs_l
 			start = lo;
 		}
 		end = q->limit > 0 && n - start > q->limit ? start + q->limit : n;
-		if ((page = malloc((end - start + 1) * sizeof(*page))) == NULL)
+		if ((!sorted || desc || start > 0 || end < n) &&
+		    (page = malloc((end - start + 1) * sizeof(*page))) == NULL)
 			rc = -ENOMEM;
 	}
 	if (rc == 0 && end < n && end > start && (out->next = cursor_of(&hits[end - 1])) == NULL)
 		rc = -ENOMEM;
-	if (rc == 0) {
+	if (rc == 0 && page != NULL) {
 		for (size_t i = start; i < end; i++)
 			page[i - start] = *hits[i].l;
 		free(out->items);
 		out->items = page;
 		page = NULL;
 		out->n = out->cap = end - start;
-		out->total = n;
 	}
-	for (size_t i = 0; hits != NULL && i < n; i++)
+	out->total = n;
+	for (size_t i = 0; !byid && hits != NULL && i < n; i++)
 		free(hits[i].key);
 	free(hits);
 	free(page);
