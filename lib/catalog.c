@@ -31,7 +31,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
 	"media_todo",
 	"access",
-	"by_category", "by_stage", "officers", "listing",
+	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
 };
 
 static int
@@ -879,13 +879,79 @@ cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old
 	return rc;
 }
 
+/*
+ * The longest case key or officer whose listings are kept under key | 0x00 |
+ * id (an id is at most 79 bytes, LMDB's keys 480): a longer one (no custos
+ * writes one) is looked up through its index and the listing by id.
+ */
+#define LIST_KEY_MAX (480 - 1 - 79)
+
+/* Puts `val` (NULL: deletes the entry) under key | 0x00 | id in `dbi`. */
+static int
+list_entry(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id, MDB_val *val)
+{
+	size_t kl = key != NULL ? strlen(key) : 0, il = strlen(id);
+	char b[481];
+	MDB_val k = {kl + 1 + il, b};
+	int rc;
+
+	if (kl == 0 || kl > LIST_KEY_MAX || il > 79)
+		return 0;
+	memcpy(b, key, kl);
+	b[kl] = '\0';
+	memcpy(b + kl + 1, id, il);
+	if (val != NULL)
+		return mdb_put(txn, dbi, &k, val, 0);
+	rc = mdb_del(txn, dbi, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Puts (val not NULL) or deletes the entries of a listing by its case keys and officers. */
+static int
+list_entries(struct cs__catalog *c, MDB_txn *txn, const char *id, const MDB_val *listing,
+    MDB_val *val)
+{
+	struct cs__arena *a = NULL;
+	struct cs__lseen *seen = NULL;
+	struct cs_listing l;
+	size_t nseen = 0;
+	int rc = cs__listing_decode(listing->mv_data, listing->mv_size, &a, &l, &seen, &nseen);
+
+	if (rc < 0)
+		rc = rc == -ENOMEM ? ENOMEM : MDB_CORRUPTED;
+	for (size_t i = 0; rc == 0 && i < l.n_cases; i++)
+		rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_CASE], l.cases[i].key, id, val);
+	for (size_t i = 0; rc == 0 && i < nseen; i++)
+		for (size_t j = 0; rc == 0 && j < seen[i].n_officers; j++)
+			rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_OFFICER], seen[i].officers[j], id,
+			    val);
+	cs__arena_free(a);
+	return rc;
+}
+
 int
 cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json_t *rec)
 {
+	MDB_val k = {strlen(id), (void *)id}, old, d;
+	unsigned char *buf = NULL;
 	int rc = cs__cat_put(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), rec);
 
+	/* the old listing's entries by case and officer go, the new one's come */
+	if (rc == 0) {
+		rc = mdb_get(txn, c->dbi[CS_DBI_LISTING], &k, &old);
+		if (rc == 0)
+			rc = list_entries(c, txn, id, &old, NULL);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
 	if (rc == 0)
-		rc = cs__listing_put(txn, c->dbi[CS_DBI_LISTING], id, rec);
+		rc = cs__listing_encode(rec, &buf, &d.mv_size);
+	d.mv_data = buf;
+	if (rc == 0)
+		rc = mdb_put(txn, c->dbi[CS_DBI_LISTING], &k, &d, 0);
+	if (rc == 0)
+		rc = list_entries(c, txn, id, &d, &d);
+	free(buf);
 	return rc;
 }
 
@@ -1530,10 +1596,10 @@ add_flag_name(void *ctx, const char *officer, const char *flag, const char *why)
 	return 0;
 }
 
+/* Adds item v (an id) if its listing `ld` (NULL: read by id) matches. */
 static int
-find_add(void *ctx, MDB_val *v)
+find_one(struct find_ctx *f, MDB_val *v, MDB_val *ld)
 {
-	struct find_ctx *f = ctx;
 	struct cs_list *out = f->out;
 	struct cs__lseen *seen = NULL;
 	struct cs_listing l;
@@ -1550,9 +1616,11 @@ find_add(void *ctx, MDB_val *v)
 	if (f->src < 0 && json_object_get(f->seen, id) != NULL)
 		return 0;
 	/* (one cursor: the ids of one index key come in order, often on the page before) */
-	rc = mdb_cursor_get(f->lcur, v, &d, MDB_SET);
+	rc = ld != NULL ? 0 : mdb_cursor_get(f->lcur, v, &d, MDB_SET);
 	if (rc != 0)
 		return rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+	if (ld != NULL)
+		d = *ld;
 	rc = cs__listing_decode(d.mv_data, d.mv_size, &out->arena, &l, &seen, &nseen);
 	/* a match left out of the answer (out of memory) must not go unnoticed */
 	if (rc == 0)
@@ -1577,6 +1645,36 @@ find_add(void *ctx, MDB_val *v)
 		rc = f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0 ? -ENOMEM : 0;
 	}
 	return rc;
+}
+
+static int
+find_add(void *ctx, MDB_val *v)
+{
+	return find_one(ctx, v, NULL);
+}
+
+/* Adds the matches among the listings under key | 0x00 in `dbi` (in id order). */
+static int
+find_listed(struct find_ctx *f, int dbi, const char *key)
+{
+	size_t kl = strlen(key) + 1;
+	MDB_val k = {kl, (void *)key}, d, id;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(f->txn, f->c->dbi[dbi], &cur);
+
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size > kl && memcmp(k.mv_data, key, kl) == 0) {
+		id.mv_data = (char *)k.mv_data + kl;
+		id.mv_size = k.mv_size - kl;
+		rc = find_one(f, &id, &d);
+		if (rc < 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
 }
 
 static int find_in(struct find_ctx *f);
@@ -1635,6 +1733,10 @@ find_in(struct find_ctx *f0)
 			return CS_EFORMAT;
 		cs__time_format(ms, f.to, sizeof(f.to));
 	}
+	if (f.key && strlen(f.key) <= LIST_KEY_MAX) {
+		f.src = CS_DBI_BY_CASE;
+		return find_listed(&f, CS_DBI_LIST_BY_CASE, f.key);
+	}
 	if (f.key) {
 		f.src = CS_DBI_BY_CASE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], f.key, strlen(f.key), find_add, &f);
@@ -1655,6 +1757,10 @@ find_in(struct find_ctx *f0)
 		}
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
+	}
+	if (q->officer && strlen(q->officer) <= LIST_KEY_MAX) {
+		f.src = CS_DBI_BY_OFFICER;
+		return find_listed(&f, CS_DBI_LIST_BY_OFFICER, q->officer);
 	}
 	if (q->officer) {
 		f.src = CS_DBI_BY_OFFICER;

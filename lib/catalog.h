@@ -35,6 +35,8 @@ enum {
 	CS_DBI_BY_STAGE,    /* stage (of a sighting or a case membership) -> id (dupsort) */
 	CS_DBI_OFFICERS,    /* certificate number -> officer record (canonical JSON) */
 	CS_DBI_LISTING,     /* id -> the item's listing (lib/listing.c), what find prints */
+	CS_DBI_LIST_BY_CASE,    /* case key | 0x00 | id -> the item's listing */
+	CS_DBI_LIST_BY_OFFICER, /* officer (of a sighting) | 0x00 | id -> the item's listing */
 	CS_DBI_COUNT
 };
 

@@ -126,7 +126,7 @@ str(const json_t *o, const char *k)
 }
 
 int
-cs__listing_put(MDB_txn *txn, MDB_dbi dbi, const char *id, const json_t *rec)
+cs__listing_encode(const json_t *rec, unsigned char **out, size_t *len)
 {
 	static const char *const fields[] = {"id", "sha256", "name", "recorded_start",
 		"ingested_at", "device", "category"};
@@ -134,13 +134,9 @@ cs__listing_put(MDB_txn *txn, MDB_dbi dbi, const char *id, const json_t *rec)
 	uint64_t size = (uint64_t)json_integer_value(json_object_get(rec, "size"));
 	const json_t *cases = json_object_get(rec, "cases"), *seen = json_object_get(rec, "seen");
 	struct buf b = {NULL, 0, 0, 0};
-	MDB_val k = {strlen(id), (void *)id}, d;
 	json_t *m;
 	size_t i;
-	int rc;
 
-	if (k.mv_size == 0 || k.mv_size > 480)
-		return MDB_BAD_VALSIZE;
 	for (int j = 0; j < 8; j++)
 		sz[j] = (unsigned char)(size >> (56 - 8 * j));
 	put(&b, &v, 1);
@@ -166,11 +162,9 @@ cs__listing_put(MDB_txn *txn, MDB_dbi dbi, const char *id, const json_t *rec)
 		free(b.p);
 		return ENOMEM;
 	}
-	d.mv_size = b.n;
-	d.mv_data = b.p;
-	rc = mdb_put(txn, dbi, &k, &d, 0);
-	free(b.p);
-	return rc;
+	*out = b.p;
+	*len = b.n;
+	return 0;
 }
 
 /* ---- decoding ---- */

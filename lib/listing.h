@@ -28,8 +28,8 @@ struct cs__lseen {
 struct cs__arena;
 void cs__arena_free(struct cs__arena *a);
 
-/* Puts the listing of record `rec` under `id` in table `dbi`: an LMDB code. */
-int cs__listing_put(MDB_txn *txn, MDB_dbi dbi, const char *id, const json_t *rec);
+/* The listing of record `rec` (malloc'd in *out): 0 or ENOMEM. */
+int cs__listing_encode(const json_t *rec, unsigned char **out, size_t *len);
 
 /*
  * Decodes listing bytes into *l (strings and arrays in *a; l->flags has
