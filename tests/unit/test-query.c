@@ -578,8 +578,11 @@ listing_table(struct cs_store *st)
 
 	if (rc < 0)
 		return t;
-	rc = mdb_cursor_open(txn, st->cat.dbi[CS_DBI_LISTING], &cur);
-	for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &d, MDB_FIRST) : rc; rc == 0;
+	if (mdb_cursor_open(txn, st->cat.dbi[CS_DBI_LISTING], &cur) != 0) {
+		mdb_txn_abort(txn);
+		return t;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		char id[64], *hex = malloc(2 * d.mv_size + 1);
 		snprintf(id, sizeof(id), "%.*s", (int)k.mv_size, (const char *)k.mv_data);
@@ -589,6 +592,7 @@ listing_table(struct cs_store *st)
 		json_object_set_new(t, id, json_string(hex));
 		free(hex);
 	}
+	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return t;
 }
@@ -666,6 +670,10 @@ test_listing_rebuild(const char *root)
 	ok(cs_store_list(st, &q, &l) == 0 && l->n == 1 && strcmp(l->items[0].id, "Q-00000007") == 0 &&
 	        l->items[0].n_officers == 1 && strcmp(l->items[0].officers[0], "3301-9999") == 0,
 	    "listing: the corrected officer is listed");
+	cs_list_free(l);
+	q = (struct cs_query){.officer = "3301-0007"};
+	ok(cs_store_list(st, &q, &l) == 0 && l->n == 0,
+	    "listing: the officer it replaced lists nothing");
 	cs_list_free(l);
 	q = (struct cs_query){.device = "BWC-000"};
 	ok(listings_are_records(st, &q, &n) && n == 7, "listing: %zu listings are the records' fields",
