@@ -923,8 +923,8 @@ list_entries(struct cs__catalog *c, MDB_txn *txn, const char *id, const MDB_val 
 		rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_CASE], l.cases[i].key, id, val);
 	for (size_t i = 0; rc == 0 && i < nseen; i++)
 		for (size_t j = 0; rc == 0 && j < seen[i].n_officers; j++)
-			rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_OFFICER], seen[i].officers[j], id,
-			    val);
+			rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_OFFICER], seen[i].officers[j],
+			    id, val);
 	cs__arena_free(a);
 	return rc;
 }

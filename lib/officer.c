@@ -284,7 +284,7 @@ cs__officer_sighting(struct cs__catalog *c, MDB_txn *txn, const char **officers,
 			json_decref(off);
 			/* (a certificate number longer than the memo is looked up each time) */
 			if (strlen(id) < sizeof(memo->id))
-				strcpy(memo->id, id);
+				memcpy(memo->id, id, strlen(id) + 1);
 			else
 				memo->id[0] = '\0';
 		}

@@ -292,8 +292,8 @@ case_columns(const struct cs_listing *l, const char *key, int prefix, const char
 
 	for (size_t i = 0; i < l->n_cases && hit == NULL; i++) {
 		const char *k = l->cases[i].key;
-		if (key == NULL ||
-		    (k != NULL && (prefix ? strncmp(k, key, strlen(key)) == 0 : strcmp(k, key) == 0)))
+		if (key == NULL || (k != NULL && (prefix ? strncmp(k, key, strlen(key)) == 0 :
+		                                           strcmp(k, key) == 0)))
 			hit = &l->cases[i];
 	}
 	*c = hit != NULL ? hit->number : NULL;

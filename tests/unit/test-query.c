@@ -667,8 +667,9 @@ test_listing_rebuild(const char *root)
 	cs_list_free(l);
 	ok(good, "listing: the case file's items are listed in it at stage 决定");
 	q = (struct cs_query){.officer = "3301-9999"};
-	ok(cs_store_list(st, &q, &l) == 0 && l->n == 1 && strcmp(l->items[0].id, "Q-00000007") == 0 &&
-	        l->items[0].n_officers == 1 && strcmp(l->items[0].officers[0], "3301-9999") == 0,
+	ok(cs_store_list(st, &q, &l) == 0 && l->n == 1 &&
+	        strcmp(l->items[0].id, "Q-00000007") == 0 && l->items[0].n_officers == 1 &&
+	        strcmp(l->items[0].officers[0], "3301-9999") == 0,
 	    "listing: the corrected officer is listed");
 	cs_list_free(l);
 	q = (struct cs_query){.officer = "3301-0007"};
@@ -676,8 +677,8 @@ test_listing_rebuild(const char *root)
 	    "listing: the officer it replaced lists nothing");
 	cs_list_free(l);
 	q = (struct cs_query){.device = "BWC-000"};
-	ok(listings_are_records(st, &q, &n) && n == 7, "listing: %zu listings are the records' fields",
-	    n);
+	ok(listings_are_records(st, &q, &n) && n == 7,
+	    "listing: %zu listings are the records' fields", n);
 	before = listing_table(st);
 	cs_store_verify(st, NULL, 0, on_problem, NULL, &sp, NULL);
 	ok(sp.listing == 0 && sp.other == 0, "listing: verify finds no problem with the catalog");
