@@ -661,7 +661,9 @@ test_listing_rebuild(const char *root)
 	for (size_t i = 0; good && i < l->n; i++) {
 		good = 0;
 		for (size_t j = 0; j < l->items[i].n_cases; j++)
-			good |= strcmp(l->items[i].cases[j].number, q.case_no) == 0 &&
+			good |= l->items[i].cases[j].number != NULL &&
+			    l->items[i].cases[j].stage != NULL &&
+			    strcmp(l->items[i].cases[j].number, q.case_no) == 0 &&
 			    strcmp(l->items[i].cases[j].stage, "决定") == 0;
 	}
 	cs_list_free(l);
