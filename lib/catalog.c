@@ -22,6 +22,7 @@
 #include "custos/merkle.h"
 #include "custos/name.h"
 #include "custos/store.h"
+#include "listing.h"
 #include "record.h"
 #include "util.h"
 
@@ -30,7 +31,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"leaves", "nodes", "meta", "cases", "case_events", "members", "fixity_due", "fixity",
 	"media_todo",
 	"access",
-	"by_category", "by_stage", "officers",
+	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
 };
 
 static int
@@ -206,7 +207,7 @@ has_table(MDB_txn *txn, const char *name)
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
- * them). Any
+ * them), or schema 4 without the listing table. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -244,7 +245,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2 && schema != 3)
+	if (schema != 0 && schema != 2 && schema != 3 && schema != 4)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
@@ -252,6 +253,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	                       (rc = has_table(txn, "access")) != 0 ||
 	                       (rc = has_table(txn, "officers")) != 0))
 		return rc; /* schema 3 beside this version's tables: damage */
+	if (schema == 4 && (rc = has_table(txn, "listing")) != 0)
+		return rc; /* schema 4 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -876,21 +879,86 @@ cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old
 	return rc;
 }
 
+/*
+ * The longest case key or officer whose listings are kept under key | 0x00 |
+ * id (an id is at most 79 bytes, LMDB's keys 480): a longer one (no custos
+ * writes one) is looked up through its index and the listing by id.
+ */
+#define LIST_KEY_MAX (480 - 1 - 79)
+
+/* Puts `val` (NULL: deletes the entry) under key | 0x00 | id in `dbi`. */
+static int
+list_entry(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id, MDB_val *val)
+{
+	size_t kl = key != NULL ? strlen(key) : 0, il = strlen(id);
+	char b[481];
+	MDB_val k = {kl + 1 + il, b};
+	int rc;
+
+	if (kl == 0 || kl > LIST_KEY_MAX || il > 79)
+		return 0;
+	memcpy(b, key, kl);
+	b[kl] = '\0';
+	memcpy(b + kl + 1, id, il);
+	if (val != NULL)
+		return mdb_put(txn, dbi, &k, val, 0);
+	rc = mdb_del(txn, dbi, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Puts (val not NULL) or deletes the entries of a listing by its case keys and officers. */
+static int
+list_entries(struct cs__catalog *c, MDB_txn *txn, const char *id, const MDB_val *listing,
+    MDB_val *val)
+{
+	struct cs__arena *a = NULL;
+	struct cs__lseen *seen = NULL;
+	struct cs_listing l;
+	size_t nseen = 0;
+	int rc = cs__listing_decode(listing->mv_data, listing->mv_size, &a, &l, &seen, &nseen);
+
+	if (rc < 0)
+		rc = rc == -ENOMEM ? ENOMEM : MDB_CORRUPTED;
+	for (size_t i = 0; rc == 0 && i < l.n_cases; i++)
+		rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_CASE], l.cases[i].key, id, val);
+	for (size_t i = 0; rc == 0 && i < nseen; i++)
+		for (size_t j = 0; rc == 0 && j < seen[i].n_officers; j++)
+			rc = list_entry(txn, c->dbi[CS_DBI_LIST_BY_OFFICER], seen[i].officers[j],
+			    id, val);
+	cs__arena_free(a);
+	return rc;
+}
+
+int
+cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json_t *rec)
+{
+	MDB_val k = {strlen(id), (void *)id}, old, d;
+	unsigned char *buf = NULL;
+	int rc = cs__cat_put(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), rec);
+
+	/* the old listing's entries by case and officer go, the new one's come */
+	if (rc == 0) {
+		rc = mdb_get(txn, c->dbi[CS_DBI_LISTING], &k, &old);
+		if (rc == 0)
+			rc = list_entries(c, txn, id, &old, NULL);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = cs__listing_encode(rec, &buf, &d.mv_size);
+	d.mv_data = buf;
+	if (rc == 0)
+		rc = mdb_put(txn, c->dbi[CS_DBI_LISTING], &k, &d, 0);
+	if (rc == 0)
+		rc = list_entries(c, txn, id, &d, &d);
+	free(buf);
+	return rc;
+}
+
 static int
 put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
 {
-	size_t len;
-	char *s = cs__json_canonical(rec, &len);
-	MDB_val k = {strlen(id), (void *)id}, d;
-	int rc;
-
-	if (s == NULL)
-		return ENOMEM;
-	d.mv_size = len;
-	d.mv_data = s;
-	rc = mdb_put(txn, c->dbi[CS_DBI_ITEMS], &k, &d, 0);
-	free(s);
-	return rc;
+	return cs__cat_put_item(c, txn, id, rec);
 }
 
 static int
@@ -1420,7 +1488,7 @@ struct find_ctx {
 	MDB_txn *txn;
 	const struct cs_query *q;
 	char from[32], to[32];
-	json_t *out;
+	struct cs_list *out;
 	char *key; /* canonical key of q->case_no */
 	char *prefix; /* canonical key of q->case_prefix */
 	json_t *seen; /* ids already in `out`, as keys: a match is added once */
@@ -1431,6 +1499,9 @@ struct find_ctx {
 	 * again nor remembered in `seen`. -1 otherwise.
 	 */
 	int src;
+	int registry; /* officers in the registry: the matches' flags are looked up */
+	struct cs__officer_memo memo;
+	MDB_cursor *lcur; /* on the listing table */
 };
 
 /* 1 if `id` is under `key`, 0 if not, negative if that cannot be told. */
@@ -1451,9 +1522,10 @@ has_dup(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *id)
 	return rc == 0;
 }
 
-/* 1 if the item matches the query, 0 if not, negative on an error. */
+/* 1 if the item (its listing and sightings) matches the query, 0 if not, negative on an error. */
 static int
-matches(struct find_ctx *f, const char *id, json_t *rec)
+matches(struct find_ctx *f, const char *id, const struct cs_listing *l,
+    const struct cs__lseen *seen, size_t nseen)
 {
 	const struct cs_query *q = f->q;
 	struct cs__catalog *c = f->c;
@@ -1463,12 +1535,9 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_CASE], f->key, id)) <= 0)
 		return r;
 	if (f->prefix) {
-		json_t *m;
-		size_t i;
 		r = 0;
-		json_array_foreach(json_object_get(rec, "cases"), i, m)
-		{
-			const char *k = json_string_value(json_object_get(m, "key"));
+		for (size_t i = 0; i < l->n_cases; i++) {
+			const char *k = l->cases[i].key;
 			if (k != NULL && strncmp(k, f->prefix, strlen(f->prefix)) == 0)
 				r = 1;
 		}
@@ -1477,12 +1546,9 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	}
 	if (f->key && q->case_exact) {
 		/* the number exactly as written in one of the item's case files */
-		json_t *m;
-		size_t i;
 		r = 0;
-		json_array_foreach(json_object_get(rec, "cases"), i, m)
-		{
-			const char *n = json_string_value(json_object_get(m, "case"));
+		for (size_t i = 0; i < l->n_cases; i++) {
+			const char *n = l->cases[i].number;
 			if (n != NULL && strcmp(n, q->case_no) == 0)
 				r = 1;
 		}
@@ -1502,18 +1568,14 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 	    (r = has_dup(f->txn, c->dbi[CS_DBI_BY_DEVICE], q->device, id)) <= 0)
 		return r;
 	if (q->sha256) {
-		const char *s = json_string_value(json_object_get(rec, "sha256"));
-		if (s == NULL || strcasecmp(s, q->sha256) != 0)
+		if (l->sha256 == NULL || strcasecmp(l->sha256, q->sha256) != 0)
 			return 0;
 	}
 	if (f->from[0] || f->to[0]) {
 		/* any sighting's recording start (as corrected) */
-		json_t *s;
-		size_t i;
 		r = 0;
-		json_array_foreach(json_object_get(rec, "seen"), i, s)
-		{
-			const char *t = json_string_value(json_object_get(s, "recorded_start"));
+		for (size_t i = 0; i < nseen; i++) {
+			const char *t = seen[i].start;
 			if (t != NULL && !(f->from[0] && strcmp(t, f->from) < 0) &&
 			    !(f->to[0] && strcmp(t, f->to) > 0))
 				r = 1;
@@ -1524,11 +1586,26 @@ matches(struct find_ctx *f, const char *id, json_t *rec)
 }
 
 static int
-find_add(void *ctx, MDB_val *v)
+add_flag_name(void *ctx, const char *officer, const char *flag, const char *why)
 {
-	struct find_ctx *f = ctx;
+	struct cs_listing *l = ctx;
+
+	(void)officer;
+	(void)why;
+	l->flags[l->n_flags++] = flag;
+	return 0;
+}
+
+/* Adds item v (an id) if its listing `ld` (NULL: read by id) matches. */
+static int
+find_one(struct find_ctx *f, MDB_val *v, MDB_val *ld)
+{
+	struct cs_list *out = f->out;
+	struct cs__lseen *seen = NULL;
+	struct cs_listing l;
+	size_t nseen = 0;
 	char id[512];
-	json_t *rec = NULL;
+	MDB_val d;
 	int rc;
 
 	if (v->mv_size >= sizeof(id))
@@ -1538,27 +1615,84 @@ find_add(void *ctx, MDB_val *v)
 	/* (a set, not a scan of the answer: a lookup stays linear in its matches) */
 	if (f->src < 0 && json_object_get(f->seen, id) != NULL)
 		return 0;
-	rc = get_item_raw(f->c, f->txn, id, &rec);
+	/* (one cursor: the ids of one index key come in order, often on the page before) */
+	rc = ld != NULL ? 0 : mdb_cursor_get(f->lcur, v, &d, MDB_SET);
 	if (rc != 0)
 		return rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+	if (ld != NULL)
+		d = *ld;
+	rc = cs__listing_decode(d.mv_data, d.mv_size, &out->arena, &l, &seen, &nseen);
 	/* a match left out of the answer (out of memory) must not go unnoticed */
-	rc = matches(f, id, rec);
-	if (rc > 0)
-		rc = json_array_append(f->out, rec) < 0 ||
-		        (f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0) ?
-		    -ENOMEM : 0;
-	json_decref(rec);
+	if (rc == 0)
+		rc = matches(f, id, &l, seen, nseen);
+	for (size_t i = 0; rc > 0 && f->registry && i < nseen; i++) {
+		int r = cs__officer_sighting(f->c, f->txn, seen[i].officers, seen[i].n_officers,
+		    seen[i].start != NULL ? seen[i].start : seen[i].time, &f->memo, add_flag_name,
+		    &l);
+		if (r < 0)
+			rc = r;
+	}
+	if (rc > 0 && out->n == out->cap) {
+		size_t cap = out->cap > 0 ? out->cap * 2 : 64;
+		struct cs_listing *nv = realloc(out->items, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		out->items = nv;
+		out->cap = cap;
+	}
+	if (rc > 0) {
+		out->items[out->n++] = l;
+		rc = f->src < 0 && json_object_set_new(f->seen, id, json_true()) < 0 ? -ENOMEM : 0;
+	}
 	return rc;
+}
+
+static int
+find_add(void *ctx, MDB_val *v)
+{
+	return find_one(ctx, v, NULL);
+}
+
+/* Adds the matches among the listings under key | 0x00 in `dbi` (in id order). */
+static int
+find_listed(struct find_ctx *f, int dbi, const char *key)
+{
+	size_t kl = strlen(key) + 1;
+	MDB_val k = {kl, (void *)key}, d, id;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(f->txn, f->c->dbi[dbi], &cur);
+
+	if (rc != 0)
+		return from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size > kl && memcmp(k.mv_data, key, kl) == 0) {
+		id.mv_data = (char *)k.mv_data + kl;
+		id.mv_size = k.mv_size - kl;
+		rc = find_one(f, &id, &d);
+		if (rc < 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
 }
 
 static int find_in(struct find_ctx *f);
 
 int
-cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out)
+cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q,
+    struct cs_list *out)
 {
-	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1};
+	struct find_ctx f = {c, txn, q, "", "", out, NULL, NULL, json_object(), NULL, -1, 0,
+		{.id = ""}, NULL};
+	MDB_stat ms;
 	int rc = f.seen != NULL ? 0 : -ENOMEM;
 
+	if (rc == 0 && mdb_cursor_open(txn, c->dbi[CS_DBI_LISTING], &f.lcur) != 0)
+		rc = CS_ESTORE;
+	if (rc == 0 && mdb_stat(txn, c->dbi[CS_DBI_OFFICERS], &ms) != 0)
+		rc = CS_ESTORE;
+	f.registry = rc == 0 && ms.ms_entries > 0;
 	if (rc == 0 && q->stage != NULL && (f.stage = cs__stage_canon(q->stage)) == NULL)
 		rc = CS_EFORMAT;
 	if (rc == 0 && q->category != NULL && !cs__text_ok(q->category))
@@ -1572,6 +1706,8 @@ cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, 
 	}
 	if (rc == 0)
 		rc = find_in(&f);
+	if (f.lcur != NULL)
+		mdb_cursor_close(f.lcur);
 	free(f.key);
 	free(f.prefix);
 	json_decref(f.seen);
@@ -1597,6 +1733,10 @@ find_in(struct find_ctx *f0)
 			return CS_EFORMAT;
 		cs__time_format(ms, f.to, sizeof(f.to));
 	}
+	if (f.key && strlen(f.key) <= LIST_KEY_MAX) {
+		f.src = CS_DBI_BY_CASE;
+		return find_listed(&f, CS_DBI_LIST_BY_CASE, f.key);
+	}
 	if (f.key) {
 		f.src = CS_DBI_BY_CASE;
 		return dup_values(txn, c->dbi[CS_DBI_BY_CASE], f.key, strlen(f.key), find_add, &f);
@@ -1617,6 +1757,10 @@ find_in(struct find_ctx *f0)
 		}
 		mdb_cursor_close(cur);
 		return rc == MDB_NOTFOUND || rc == 0 ? 0 : (rc < 0 ? rc : from_mdb(rc));
+	}
+	if (q->officer && strlen(q->officer) <= LIST_KEY_MAX) {
+		f.src = CS_DBI_BY_OFFICER;
+		return find_listed(&f, CS_DBI_LIST_BY_OFFICER, q->officer);
 	}
 	if (q->officer) {
 		f.src = CS_DBI_BY_OFFICER;

@@ -34,6 +34,9 @@ enum {
 	CS_DBI_BY_CATEGORY, /* enforcement category (of a sighting) -> id (dupsort) */
 	CS_DBI_BY_STAGE,    /* stage (of a sighting or a case membership) -> id (dupsort) */
 	CS_DBI_OFFICERS,    /* certificate number -> officer record (canonical JSON) */
+	CS_DBI_LISTING,     /* id -> the item's listing (lib/listing.c), what find prints */
+	CS_DBI_LIST_BY_CASE,    /* case key | 0x00 | id -> the item's listing */
+	CS_DBI_LIST_BY_OFFICER, /* officer (of a sighting) | 0x00 | id -> the item's listing */
 	CS_DBI_COUNT
 };
 
@@ -76,7 +79,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 4
+#define CS__CATALOG_SCHEMA 5
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -131,8 +134,13 @@ struct cs__merkle_ctx {
 int cs__catalog_merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[32]);
 
 struct cs_query;
-/* Appends the records matching q to `out` (a JSON array). */
-int cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q, json_t *out);
+struct cs_list;
+/*
+ * Appends the listings of the items matching q to `out`, with their officer
+ * flags, in the order of the index they come from.
+ */
+int cs__catalog_find(struct cs__catalog *c, MDB_txn *txn, const struct cs_query *q,
+    struct cs_list *out);
 
 /*
  * Compares every table of two catalogs entry by entry. Calls `diff` with
@@ -150,6 +158,11 @@ int cs__catalog_compare(struct cs__catalog *a, MDB_txn *a_txn, struct cs__catalo
  */
 int cs__cat_get(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t keylen, json_t **val);
 int cs__cat_put(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t keylen, const json_t *val);
+/*
+ * Stores item `id`'s record `rec` and its listing (the one way an item's
+ * record is written, so that the listing always follows the record).
+ */
+int cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json_t *rec);
 int cs__cat_put_seq(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t seq);
 /* Makes the secondary indexes of item `id` go from record `old` (NULL: none) to `rec`. */
 int cs__cat_reindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *old,
@@ -205,6 +218,22 @@ int cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const ch
 int cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char **why);
 int cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t **out);
+/*
+ * The rule behind the flags, for one sighting recorded at `t` (RFC 3339,
+ * NULL: unknown) naming `n` officers (NULL entries skipped): calls
+ * add(ctx, officer or NULL, flag, why) for each flag, and returns 0, the
+ * first nonzero add result, or a negative code. `memo` (NULL: none) keeps
+ * the last officer's registry entry across calls in one transaction. The
+ * caller checks first that the registry is not empty.
+ */
+struct cs__officer_memo {
+	char id[260];
+	int found, has_to;
+	int64_t from, to;
+};
+int cs__officer_sighting(struct cs__catalog *c, MDB_txn *txn, const char **officers, size_t n,
+    const char *t, struct cs__officer_memo *memo,
+    int (*add)(void *ctx, const char *officer, const char *flag, const char *why), void *ctx);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);

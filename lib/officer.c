@@ -254,9 +254,68 @@ flag(json_t *flags, json_t *s, const char *officer, const char *f, const char *w
 }
 
 int
+cs__officer_sighting(struct cs__catalog *c, MDB_txn *txn, const char **officers, size_t n,
+    const char *t, struct cs__officer_memo *memo,
+    int (*add)(void *ctx, const char *officer, const char *flag, const char *why), void *ctx)
+{
+	struct cs__officer_memo one;
+	int64_t at;
+	int rc = 0, timed = t != NULL && cs__time_parse(t, &at) == 0;
+
+	if (n == 0)
+		return add(ctx, NULL, "no-officer", "the recording names no officer");
+	if (memo == NULL) {
+		memo = &one;
+		one.id[0] = '\0';
+	}
+	for (size_t j = 0; j < n && rc == 0; j++) {
+		const char *id = officers[j];
+		if (id == NULL)
+			continue;
+		if (memo->id[0] == '\0' || strcmp(memo->id, id) != 0) {
+			json_t *off = NULL;
+			int r = cs__cat_get(txn, c->dbi[CS_DBI_OFFICERS], id, strlen(id), &off);
+			if (r != 0 && r != MDB_NOTFOUND)
+				return r == ENOMEM ? -ENOMEM : CS_ESTORE;
+			memo->found = r == 0;
+			memo->from = json_integer_value(json_object_get(off, "from_ms"));
+			memo->has_to = json_object_get(off, "to_ms") != NULL;
+			memo->to = json_integer_value(json_object_get(off, "to_ms"));
+			json_decref(off);
+			/* (a certificate number longer than the memo is looked up each time) */
+			if (strlen(id) < sizeof(memo->id))
+				memcpy(memo->id, id, strlen(id) + 1);
+			else
+				memo->id[0] = '\0';
+		}
+		if (!memo->found)
+			rc = add(ctx, id, "officer-unknown",
+			    "no officer with this certificate number is in the registry");
+		else if (!timed || at < memo->from || (memo->has_to && at >= memo->to))
+			rc = add(ctx, id, "certificate-not-valid",
+			    "the officer's certificate was not valid when it was recorded");
+	}
+	return rc;
+}
+
+struct flagctx {
+	json_t *flags, *s;
+};
+
+static int
+add_flag(void *ctx, const char *officer, const char *f, const char *why)
+{
+	struct flagctx *x = ctx;
+
+	return flag(x->flags, x->s, officer, f, why);
+}
+
+int
 cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t **out)
 {
 	json_t *flags = json_array(), *s, *o;
+	struct cs__officer_memo memo = {.id = ""};
+	const char **ids = NULL;
 	MDB_stat ms;
 	size_t i, j;
 	int rc = flags != NULL ? 0 : -ENOMEM;
@@ -268,40 +327,26 @@ cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t
 	json_array_foreach(json_object_get(rec, "seen"), i, s)
 	{
 		const char *t = json_string_value(json_object_get(s, "recorded_start"));
-		int64_t at;
+		json_t *offs = json_object_get(s, "officers");
+		struct flagctx x = {flags, s};
+		const char **nids;
 		if (rc < 0)
 			break;
 		if (t == NULL)
 			t = json_string_value(json_object_get(s, "time"));
-		if (json_array_size(json_object_get(s, "officers")) == 0)
-			rc = flag(flags, s, NULL, "no-officer", "the recording names no officer");
-		json_array_foreach(json_object_get(s, "officers"), j, o)
-		{
-			const char *id = json_string_value(o);
-			json_t *off = NULL;
-			int r;
-			if (rc < 0 || id == NULL)
-				continue;
-			r = cs__cat_get(txn, c->dbi[CS_DBI_OFFICERS], id, strlen(id), &off);
-			if (r == MDB_NOTFOUND) {
-				rc = flag(flags, s, id, "officer-unknown",
-				    "no officer with this certificate number is in the registry");
-				continue;
-			}
-			if (r != 0) {
-				rc = r == ENOMEM ? -ENOMEM : CS_ESTORE;
-				continue;
-			}
-			if (t == NULL || cs__time_parse(t, &at) < 0 ||
-			    at < json_integer_value(json_object_get(off, "from_ms")) ||
-			    (json_object_get(off, "to_ms") != NULL &&
-			        at >= json_integer_value(json_object_get(off, "to_ms"))))
-				rc = flag(flags, s, id, "certificate-not-valid",
-				    "the officer's certificate was not valid when it was recorded");
-			json_decref(off);
+		nids = realloc(ids, (json_array_size(offs) + 1) * sizeof(*ids));
+		if (nids == NULL) {
+			rc = -ENOMEM;
+			break;
 		}
+		ids = nids;
+		json_array_foreach(offs, j, o)
+			ids[j] = json_string_value(o);
+		rc = cs__officer_sighting(c, txn, ids, json_array_size(offs), t, &memo, add_flag,
+		    &x);
 	}
 out:
+	free(ids);
 	if (rc < 0) {
 		json_decref(flags);
 		return rc;

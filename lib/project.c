@@ -89,7 +89,7 @@ put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
 		rc = cs__cat_reindex(c, txn, id, rc == 0 ? old : NULL, rec);
 	json_decref(old);
 	if (rc == 0)
-		rc = cs__cat_put(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), rec);
+		rc = cs__cat_put_item(c, txn, id, rec);
 	return rc;
 }
 

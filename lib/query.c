@@ -13,6 +13,7 @@
 #include "custos/merkle.h"
 #include "custos/note.h"
 #include "custos/query.h"
+#include "listing.h"
 #include "store_internal.h"
 #include "util.h"
 
@@ -31,7 +32,7 @@ add_flags(struct cs_store *st, MDB_txn *txn, json_t *rec)
 
 /* One match with the key it sorts by ("key" NUL id, hex in cursors). */
 struct hit {
-	json_t *rec;
+	struct cs_listing *l;
 	char *key;
 	const char *id;
 };
@@ -45,23 +46,21 @@ hit_cmp(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->id, y->id);
 }
 
-/* The text a record sorts by under `sort` (malloc'd), NULL on no memory. */
+/* The text a listing sorts by under `sort` (malloc'd), NULL on no memory. */
 static char *
-sort_key(json_t *rec, const char *sort)
+sort_key(const struct cs_listing *l, const char *sort)
 {
 	const char *v = NULL;
 	char num[24];
 
 	if (strcmp(sort, "time") == 0) {
-		v = json_string_value(json_object_get(rec, "recorded_start"));
+		v = l->recorded_start;
 	} else if (strcmp(sort, "ingested") == 0) {
-		v = json_string_value(json_object_get(rec, "ingested_at"));
+		v = l->ingested_at;
 	} else if (strcmp(sort, "case") == 0) {
-		v = json_string_value(
-		    json_object_get(json_array_get(json_object_get(rec, "cases"), 0), "case"));
+		v = l->n_cases > 0 ? l->cases[0].number : NULL;
 	} else if (strcmp(sort, "size") == 0) {
-		snprintf(num, sizeof(num), "%020lld",
-		    (long long)json_integer_value(json_object_get(rec, "size")));
+		snprintf(num, sizeof(num), "%020lld", (long long)l->size);
 		v = num;
 	}
 	return strdup(v != NULL ? v : "");
@@ -127,42 +126,58 @@ cursor_parse(const char *cur, char **buf, struct hit *at)
 	return 0;
 }
 
-int
-cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out)
+void
+cs_list_free(struct cs_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->items);
+	free(l->next);
+	cs__arena_free(l->arena);
+	free(l);
+}
+
+/* The page of q's matches in its order, in a read transaction. */
+static int
+list_in(struct cs_store *st, MDB_txn *txn, const struct cs_query *q, struct cs_list *out)
 {
 	const char *sort = q->sort != NULL ? q->sort : "id";
-	json_t *arr = json_array(), *items = json_array(), *page = NULL;
 	struct hit *hits = NULL, at = {NULL, NULL, NULL};
-	char *curbuf = NULL, *next = NULL;
-	size_t n = 0, start = 0, end;
-	MDB_txn *txn = NULL;
-	int rc = arr != NULL && items != NULL ? 0 : -ENOMEM, desc = *sort == '-';
+	struct cs_listing *page = NULL;
+	char *curbuf = NULL;
+	size_t n = 0, start = 0, end = 0;
+	int rc = 0, desc = *sort == '-', sorted = 1, byid;
 
 	if (desc)
 		sort++;
-	if (rc == 0 && !valid_sort(sort))
+	byid = strcmp(sort, "id") == 0;
+	if (!valid_sort(sort))
 		rc = CS_EFORMAT;
 	if (rc == 0 && q->after != NULL)
 		rc = cursor_parse(q->after, &curbuf, &at);
 	if (rc == 0)
-		rc = cs__catalog_rtxn(&st->cat, &txn);
-	if (rc == 0)
-		rc = cs__catalog_find(&st->cat, txn, q, arr);
-	n = json_array_size(arr);
+		rc = cs__catalog_find(&st->cat, txn, q, out);
+	n = out->n;
 	if (rc == 0 && (hits = calloc(n + 1, sizeof(*hits))) == NULL)
 		rc = -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		hits[i].rec = json_array_get(arr, i);
-		hits[i].id = json_string_value(json_object_get(hits[i].rec, "id"));
-		hits[i].key = sort_key(hits[i].rec, sort);
+		hits[i].l = &out->items[i];
+		hits[i].id = hits[i].l->id;
+		/* (by id: every key is "", not copied) */
+		hits[i].key = byid ? (char *)"" : sort_key(hits[i].l, sort);
 		if (hits[i].key == NULL)
 			rc = -ENOMEM;
-		else if (hits[i].id == NULL)
-			hits[i].id = "";
+		else if (i > 0 && hit_cmp(&hits[i - 1], &hits[i]) > 0)
+			sorted = 0;
 	}
 	if (rc == 0) {
-		/* (one sort of the matches: O(m log m) in the matches m, never the catalog) */
-		qsort(hits, n, sizeof(*hits), hit_cmp);
+		/*
+		 * (one sort of the matches: O(m log m) in the matches m, never the
+		 * catalog; none when they came in order, as the values of one index
+		 * key do by id)
+		 */
+		if (!sorted)
+			qsort(hits, n, sizeof(*hits), hit_cmp);
 		for (size_t i = 0; desc && i < n / 2; i++) {
 			struct hit t = hits[i];
 			hits[i] = hits[n - 1 - i];
@@ -182,30 +197,91 @@ cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out)
 			start = lo;
 		}
 		end = q->limit > 0 && n - start > q->limit ? start + q->limit : n;
-		for (size_t i = start; rc == 0 && i < end; i++) {
-			rc = add_flags(st, txn, hits[i].rec);
-			if (rc == 0 && json_array_append(items, hits[i].rec) < 0)
-				rc = -ENOMEM;
-		}
-		if (rc == 0 && end < n && end > start && (next = cursor_of(&hits[end - 1])) == NULL)
+		if ((!sorted || desc || start > 0 || end < n) &&
+		    (page = malloc((end - start + 1) * sizeof(*page))) == NULL)
 			rc = -ENOMEM;
-		if (rc == 0) {
-			page = json_pack("{s:O, s:I}", "items", items, "total", (json_int_t)n);
-			if (page == NULL)
-				rc = -ENOMEM;
-			else if (next != NULL &&
-			    json_object_set_new(page, "next", json_string(next)) < 0)
-				rc = -ENOMEM;
-		}
+	}
+	if (rc == 0 && end < n && end > start && (out->next = cursor_of(&hits[end - 1])) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0 && page != NULL) {
+		for (size_t i = start; i < end; i++)
+			page[i - start] = *hits[i].l;
+		free(out->items);
+		out->items = page;
+		page = NULL;
+		out->n = out->cap = end - start;
+	}
+	out->total = n;
+	for (size_t i = 0; !byid && hits != NULL && i < n; i++)
+		free(hits[i].key);
+	free(hits);
+	free(page);
+	free(curbuf);
+	return rc;
+}
+
+int
+cs_store_list(struct cs_store *st, const struct cs_query *q, struct cs_list **out)
+{
+	struct cs_list *l = calloc(1, sizeof(*l));
+	MDB_txn *txn;
+	int rc = l != NULL ? cs__catalog_rtxn(&st->cat, &txn) : -ENOMEM;
+
+	if (rc == 0) {
+		rc = list_in(st, txn, q, l);
+		mdb_txn_abort(txn);
+	}
+	if (rc < 0) {
+		cs_list_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+/* The records of listings (with their flags) in a JSON array, in their order. */
+static int
+records_of(struct cs_store *st, MDB_txn *txn, const struct cs_list *l, json_t *arr)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		json_t *rec = NULL;
+		rc = cs__catalog_get_item(&st->cat, txn, l->items[i].id, &rec);
+		if (rc == CS_ENOTFOUND)
+			rc = CS_ESTORE; /* a listing without its record: a damaged catalog */
+		if (rc == 0)
+			rc = add_flags(st, txn, rec);
+		if (rc == 0 && json_array_append(arr, rec) < 0)
+			rc = -ENOMEM;
+		json_decref(rec);
+	}
+	return rc;
+}
+
+int
+cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out)
+{
+	struct cs_list *l = calloc(1, sizeof(*l));
+	json_t *items = json_array(), *page = NULL;
+	MDB_txn *txn = NULL;
+	int rc = l != NULL && items != NULL ? cs__catalog_rtxn(&st->cat, &txn) : -ENOMEM;
+
+	if (rc == 0)
+		rc = list_in(st, txn, q, l);
+	if (rc == 0)
+		rc = records_of(st, txn, l, items);
+	if (rc == 0) {
+		page = json_pack("{s:O, s:I}", "items", items, "total", (json_int_t)l->total);
+		if (page == NULL)
+			rc = -ENOMEM;
+		else if (l->next != NULL &&
+		    json_object_set_new(page, "next", json_string(l->next)) < 0)
+			rc = -ENOMEM;
 	}
 	if (txn != NULL)
 		mdb_txn_abort(txn);
-	for (size_t i = 0; hits != NULL && i < n; i++)
-		free(hits[i].key);
-	free(hits);
-	free(curbuf);
-	free(next);
-	json_decref(arr);
+	cs_list_free(l);
 	json_decref(items);
 	if (rc < 0) {
 		json_decref(page);
@@ -218,25 +294,18 @@ cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out)
 int
 cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out)
 {
-	json_t *arr = json_array(), *r;
-	MDB_txn *txn;
-	size_t i;
-	int rc;
+	struct cs_list *l = calloc(1, sizeof(*l));
+	json_t *arr = json_array();
+	MDB_txn *txn = NULL;
+	int rc = l != NULL && arr != NULL ? cs__catalog_rtxn(&st->cat, &txn) : -ENOMEM;
 
-	if (arr == NULL)
-		return -ENOMEM;
-	rc = cs__catalog_rtxn(&st->cat, &txn);
-	if (rc < 0) {
-		json_decref(arr);
-		return rc;
-	}
-	rc = cs__catalog_find(&st->cat, txn, q, arr);
-	json_array_foreach(arr, i, r)
-	{
-		if (rc == 0)
-			rc = add_flags(st, txn, r);
-	}
-	mdb_txn_abort(txn);
+	if (rc == 0)
+		rc = cs__catalog_find(&st->cat, txn, q, l);
+	if (rc == 0)
+		rc = records_of(st, txn, l, arr);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	cs_list_free(l);
 	if (rc < 0) {
 		json_decref(arr);
 		return rc;

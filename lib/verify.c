@@ -455,7 +455,8 @@ on_diff(void *ctx, const char *table, const char *key, const char *what)
 {
 	struct diffctx *d = ctx;
 
-	problem(d->v, "catalog-mismatch", strcmp(table, "items") == 0 ? key : NULL, -1,
+	problem(d->v, "catalog-mismatch",
+	    strcmp(table, "items") == 0 || strcmp(table, "listing") == 0 ? key : NULL, -1,
 	    "catalog table %s, key %s %s", table, key, what);
 }
 

@@ -285,21 +285,19 @@ case_show_item(json_t *rec, int history)
 }
 
 void
-case_columns(json_t *rec, const char *key, int prefix, const char **c, const char **stage)
+case_columns(const struct cs_listing *l, const char *key, int prefix, const char **c,
+    const char **stage)
 {
-	json_t *m, *hit = NULL;
-	size_t i;
+	const struct cs_listing_case *hit = NULL;
 
-	json_array_foreach(json_object_get(rec, "cases"), i, m)
-	{
-		const char *k = json_string_value(json_object_get(m, "key"));
-		if (hit == NULL && (key == NULL ||
-		                       (k != NULL && (prefix ? strncmp(k, key, strlen(key)) == 0 :
-		                                               strcmp(k, key) == 0))))
-			hit = m;
+	for (size_t i = 0; i < l->n_cases && hit == NULL; i++) {
+		const char *k = l->cases[i].key;
+		if (key == NULL || (k != NULL && (prefix ? strncmp(k, key, strlen(key)) == 0 :
+		                                           strcmp(k, key) == 0)))
+			hit = &l->cases[i];
 	}
-	*c = hit != NULL ? json_string_value(json_object_get(hit, "case")) : NULL;
-	*stage = hit != NULL ? json_string_value(json_object_get(hit, "stage")) : NULL;
+	*c = hit != NULL ? hit->number : NULL;
+	*stage = hit != NULL ? hit->stage : NULL;
 }
 
 /* ---- custos case ---- */

@@ -149,6 +149,7 @@ void case_show_item(json_t *rec, int history);
  * The case and stage find prints for a record: of the membership whose
  * canonical key is `key` (or starts with it, `prefix`), or the first.
  */
-void case_columns(json_t *rec, const char *key, int prefix, const char **c, const char **stage);
+void case_columns(const struct cs_listing *l, const char *key, int prefix, const char **c,
+    const char **stage);
 
 #endif

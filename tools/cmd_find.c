@@ -16,44 +16,33 @@
 /* ---- find / show / log ---- */
 
 static void
-print_record_line(json_t *r, const char *key, int prefix)
+print_record_line(const struct cs_listing *l, const char *key, int prefix)
 {
-	const char *start = json_string_value(json_object_get(r, "recorded_start"));
 	const char *cs, *stage;
 
-	case_columns(r, key, prefix, &cs, &stage);
-	printf("%s\t%s\t%s\t%s\t%lld\t%s%s\n", json_string_value(json_object_get(r, "id")),
-	    cs ? cs : "-", stage ? stage : "-", start ? start : "-",
-	    (long long)json_integer_value(json_object_get(r, "size")),
-	    json_string_value(json_object_get(r, "name")),
-	    json_object_get(r, "flags") != NULL ? "\tflagged" : "");
+	case_columns(l, key, prefix, &cs, &stage);
+	printf("%s\t%s\t%s\t%s\t%lld\t%s%s\n", l->id, cs ? cs : "-", stage ? stage : "-",
+	    l->recorded_start ? l->recorded_start : "-", (long long)l->size,
+	    l->name ? l->name : "-", l->n_flags > 0 ? "\tflagged" : "");
 }
 
-/* Comma-separated strings of a JSON array (of `field` of its objects), malloc'd. */
+/* Comma-separated strings, malloc'd. */
 static char *
-joined(json_t *arr, const char *field)
+joined(const char **v, size_t n)
 {
-	size_t n = 1, off = 0, i;
-	json_t *v;
+	size_t len = 1, off = 0;
 	char *s;
 
-	json_array_foreach(arr, i, v)
-	{
-		const char *t = field != NULL ? json_string_value(json_object_get(v, field)) :
-		                                json_string_value(v);
-		n += (t != NULL ? strlen(t) : 0) + 1;
-	}
-	s = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		len += (v[i] != NULL ? strlen(v[i]) : 0) + 1;
+	s = malloc(len);
 	if (s == NULL)
 		return NULL;
-	json_array_foreach(arr, i, v)
-	{
-		const char *t = field != NULL ? json_string_value(json_object_get(v, field)) :
-		                                json_string_value(v);
-		size_t l = t != NULL ? strlen(t) : 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = v[i] != NULL ? strlen(v[i]) : 0;
 		if (i > 0)
 			s[off++] = ',';
-		memcpy(s + off, t != NULL ? t : "", l);
+		memcpy(s + off, v[i] != NULL ? v[i] : "", l);
 		off += l;
 	}
 	s[off] = '\0';
@@ -64,25 +53,24 @@ static const char *const csv_head[] = {"id", "case", "stage", "recorded_start", 
 	"sha256", "officers", "device", "category", "flags"};
 
 static void
-print_record_csv(json_t *r, const char *key, int prefix)
+print_record_csv(const struct cs_listing *l, const char *key, int prefix)
 {
 	const char *cs, *stage, *f[11];
-	char size[24], *officers = joined(json_object_get(r, "officers"), NULL);
-	char *flags = joined(json_object_get(r, "flags"), "flag");
+	char size[24], *officers = joined(l->officers, l->n_officers);
+	char *flags = joined(l->flags, l->n_flags);
 
-	case_columns(r, key, prefix, &cs, &stage);
-	snprintf(size, sizeof(size), "%lld",
-	    (long long)json_integer_value(json_object_get(r, "size")));
-	f[0] = json_string_value(json_object_get(r, "id"));
+	case_columns(l, key, prefix, &cs, &stage);
+	snprintf(size, sizeof(size), "%lld", (long long)l->size);
+	f[0] = l->id;
 	f[1] = cs;
 	f[2] = stage;
-	f[3] = json_string_value(json_object_get(r, "recorded_start"));
+	f[3] = l->recorded_start;
 	f[4] = size;
-	f[5] = json_string_value(json_object_get(r, "name"));
-	f[6] = json_string_value(json_object_get(r, "sha256"));
+	f[5] = l->name;
+	f[6] = l->sha256;
 	f[7] = officers;
-	f[8] = json_string_value(json_object_get(r, "device"));
-	f[9] = json_string_value(json_object_get(r, "category"));
+	f[8] = l->device;
+	f[9] = l->category;
 	f[10] = flags;
 	if (officers == NULL || flags == NULL)
 		output_failed = 1;
@@ -132,8 +120,8 @@ cmd_find(int argc, char **argv, struct opts *o)
 		CLI_OPT("csv", 0, CLI_FLAG, &csv), CLI_END};
 	char *key = NULL;
 	struct cs_store *st;
-	json_t *page = NULL, *res, *r;
-	size_t i;
+	struct cs_list *list = NULL;
+	json_t *page = NULL;
 	int rc, code = EXIT_OK;
 
 	rc = cli_parse(argc, argv, own, usage_find, o);
@@ -156,10 +144,13 @@ cmd_find(int argc, char **argv, struct opts *o)
 	st = open_store(o, CS_OPEN_READ, &code);
 	if (st == NULL)
 		return code;
-	rc = cs_store_find_page(st, &q, &page);
+	/* text and CSV from the items' listings; --json gives their whole records */
+	if (o->json)
+		rc = cs_store_find_page(st, &q, &page);
+	else
+		rc = cs_store_list(st, &q, &list);
 	if (rc == 0 && (q.case_no != NULL || q.case_prefix != NULL))
 		rc = cs_case_key(q.case_no != NULL ? q.case_no : q.case_prefix, &key);
-	res = json_object_get(page, "items");
 	if (rc == CS_EFORMAT) {
 		errmsg("invalid query: --sha256 takes 64 hex digits, --from/--to RFC 3339 times, "
 		       "--case and --case-prefix 1 to 256 bytes of text, --stage 立案 … 执行, "
@@ -170,25 +161,24 @@ cmd_find(int argc, char **argv, struct opts *o)
 		errmsg("search failed: %s", cs_strerror(rc));
 		code = EXIT_STORE;
 	} else if (o->json) {
-		print_json(q.limit > 0 || q.after != NULL ? page : res);
+		print_json(q.limit > 0 || q.after != NULL ? page : json_object_get(page, "items"));
 	} else {
 		int prefix = q.case_no == NULL && q.case_prefix != NULL;
 		if (csv)
 			csv_row(stdout, csv_head, 11);
-		json_array_foreach(res, i, r)
-		{
+		for (size_t i = 0; i < list->n; i++) {
 			if (csv)
-				print_record_csv(r, key, prefix);
+				print_record_csv(&list->items[i], key, prefix);
 			else
-				print_record_line(r, key, prefix);
+				print_record_line(&list->items[i], key, prefix);
 		}
-		if (json_array_size(res) == 0 && !o->quiet)
+		if (list->n == 0 && !o->quiet)
 			fprintf(stderr, "%s: no evidence matches\n", prog);
+		if (list->next != NULL && !o->quiet)
+			fprintf(stderr, "%s: %llu matches; the next page: --after %s\n", prog,
+			    (unsigned long long)list->total, list->next);
 	}
-	if (rc == 0 && !o->json && json_object_get(page, "next") != NULL && !o->quiet)
-		fprintf(stderr, "%s: %lld matches; the next page: --after %s\n", prog,
-		    (long long)json_integer_value(json_object_get(page, "total")),
-		    json_string_value(json_object_get(page, "next")));
+	cs_list_free(list);
 	json_decref(page);
 	free(key);
 	cs_store_close(st);

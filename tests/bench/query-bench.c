@@ -10,11 +10,22 @@
  *            (or officer=?) through the index, each record parsed with the
  *            same JSON parser. The case number's canonical key is computed
  *            inside the timing on both sides.
+ *   listing  custos: cs_store_list (the index, each item's listing read
+ *            from LMDB and decoded, no JSON; officer flags checked): id,
+ *            digest, name, size, recorded start, ingest time, device,
+ *            category, officers, case files with stages; SQLite: SELECT of
+ *            the same columns (id, case number, stage, recorded start,
+ *            size, name, sha256, officers, device, category, ingest time)
+ *            from the same table through the index, each column read.
  *   ids      the index alone: custos walks its LMDB index (a read
  *            transaction, the duplicates of one key); SQLite SELECT id
  *            WHERE case_key=? (a covering index).
  *
- *   query-bench ROOT N ROUNDS
+ *   query-bench ROOT N ROUNDS [KINDS]
+ *
+ * KINDS: the lookups to time, digits 0-5 in the order of the table printed
+ * (0 case records, 1 officer records, 2 case ids, 3 officer ids, 4 case
+ * listing, 5 officer listing); all by default.
  *
  * Prints p50 and p99 in microseconds per lookup, and the ratio SQLite/custos.
  */
@@ -31,6 +42,10 @@
 #include "custos/query.h"
 #include "custos/store.h"
 #include "query-items.h"
+
+#define LISTING_SQL                                                                     \
+	"SELECT id, case_no, stage, recorded_start, size, name, sha256, officers, device, " \
+	"category, ingested_at FROM items WHERE "
 
 static double
 now_us(void)
@@ -69,12 +84,15 @@ make_sqlite(sqlite3 *db, struct cs_store *st, unsigned long n)
 	sqlite3_stmt *ins = NULL;
 	int rc = sqlite3_exec(db,
 	    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-1048576;"
-	    "CREATE TABLE items(id TEXT PRIMARY KEY, case_key TEXT, officer TEXT, record TEXT);"
+	    "CREATE TABLE items(id TEXT PRIMARY KEY, case_key TEXT, officer TEXT, record TEXT,"
+	    " case_no TEXT, stage TEXT, recorded_start TEXT, size INTEGER, name TEXT,"
+	    " sha256 TEXT, officers TEXT, device TEXT, category TEXT, ingested_at TEXT);"
 	    "BEGIN;",
 	    NULL, NULL, NULL);
 
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, "INSERT INTO items VALUES(?,?,?,?)", -1, &ins, NULL);
+		rc = sqlite3_prepare_v2(db,
+		    "INSERT INTO items VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &ins, NULL);
 	for (unsigned long i = 0; i < n && rc == SQLITE_OK; i++) {
 		char id[32], cs[64], off[32], *key = NULL, *rec;
 		json_t *ev = qi_event(i);
@@ -88,11 +106,30 @@ make_sqlite(sqlite3 *db, struct cs_store *st, unsigned long n)
 		if (cs_store_get(st, id, &cat) < 0)
 			return SQLITE_ERROR;
 		rec = json_dumps(cat, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(cat);
 		sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ins, 2, key, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ins, 3, off, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ins, 4, rec, -1, SQLITE_TRANSIENT);
+		{
+			/* the listing's columns, from the same record */
+			json_t *m = json_array_get(json_object_get(cat, "cases"), 0);
+			char *offs = json_dumps(json_object_get(cat, "officers"), JSON_COMPACT);
+			static const char *const tf[] = {"recorded_start", NULL, "name", "sha256",
+				NULL, "device", "category", "ingested_at"};
+			sqlite3_bind_text(ins, 5, json_string_value(json_object_get(m, "case")), -1,
+			    SQLITE_TRANSIENT);
+			sqlite3_bind_text(ins, 6, json_string_value(json_object_get(m, "stage")), -1,
+			    SQLITE_TRANSIENT);
+			for (int j = 0; j < 8; j++)
+				if (tf[j] != NULL)
+					sqlite3_bind_text(ins, 7 + j,
+					    json_string_value(json_object_get(cat, tf[j])), -1,
+					    SQLITE_TRANSIENT);
+			sqlite3_bind_int64(ins, 8, json_integer_value(json_object_get(cat, "size")));
+			sqlite3_bind_text(ins, 11, offs, -1, SQLITE_TRANSIENT);
+			free(offs);
+		}
+		json_decref(cat);
 		rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 		sqlite3_reset(ins);
 		free(key);
@@ -108,7 +145,10 @@ make_sqlite(sqlite3 *db, struct cs_store *st, unsigned long n)
 	return rc;
 }
 
-/* SQLite: the rows of one key; records parsed (`parse`) or ids only. Returns the count. */
+/*
+ * SQLite: the rows of one key; records parsed (`parse` 1), every column
+ * read (2) or ids only (0). Returns the count.
+ */
 static long
 sqlite_lookup(sqlite3_stmt *s, const char *key, int parse)
 {
@@ -117,7 +157,16 @@ sqlite_lookup(sqlite3_stmt *s, const char *key, int parse)
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(s, 0);
-		if (parse) {
+		if (parse == 2) {
+			size_t len = 0;
+			for (int j = 1; j < sqlite3_column_count(s); j++) {
+				if (j == 4)
+					len += (size_t)sqlite3_column_int64(s, j) > 0;
+				else if (sqlite3_column_text(s, j) != NULL)
+					len += (size_t)sqlite3_column_bytes(s, j);
+			}
+			n += t != NULL && len > 0;
+		} else if (parse) {
 			json_t *r = json_loads(t, 0, NULL);
 			n += r != NULL;
 			json_decref(r);
@@ -153,16 +202,32 @@ custos_ids(struct cs_store *st, int dbi, const char *key)
 	return n;
 }
 
-/* Lookup kind k (0 case records, 1 officer records, 2 case ids, 3 officer ids) in custos. */
+/*
+ * Lookup kind k (0 case records, 1 officer records, 2 case ids, 3 officer
+ * ids, 4 case listing, 5 officer listing) in custos.
+ */
 static long
 custos_lookup(struct cs_store *st, int k, const char *cs, const char *off)
 {
 	struct cs_query qq = {0};
+	struct cs_list *l = NULL;
 	json_t *res = NULL;
 	char *key = NULL;
 	long got;
 
-	if (k == 0 || k == 1) {
+	if (k == 4 || k == 5) {
+		if (k == 4)
+			qq.case_no = cs;
+		else
+			qq.officer = off;
+		got = -1;
+		if (cs_store_list(st, &qq, &l) == 0) {
+			got = 0;
+			for (size_t i = 0; i < l->n; i++)
+				got += l->items[i].id != NULL && l->items[i].size > 0;
+		}
+		cs_list_free(l);
+	} else if (k == 0 || k == 1) {
 		if (k == 0)
 			qq.case_no = cs;
 		else
@@ -185,11 +250,11 @@ sqlite_side(sqlite3_stmt *q, int k, const char *cs, const char *off)
 	char *key = NULL;
 	long got;
 
-	if (k == 0 || k == 2) {
-		got = cs_case_key(cs, &key) == 0 ? sqlite_lookup(q, key, k == 0) : -1;
+	if (k == 0 || k == 2 || k == 4) {
+		got = cs_case_key(cs, &key) == 0 ? sqlite_lookup(q, key, k == 4 ? 2 : k == 0) : -1;
 		free(key);
 	} else {
-		got = sqlite_lookup(q, off, k == 1);
+		got = sqlite_lookup(q, off, k == 5 ? 2 : k == 1);
 	}
 	return got;
 }
@@ -209,15 +274,15 @@ main(int argc, char **argv)
 {
 	struct cs_store *st = NULL;
 	sqlite3 *db = NULL;
-	sqlite3_stmt *q[4] = {NULL};
+	sqlite3_stmt *q[6] = {NULL};
 	unsigned long n, r;
 	char path[512];
-	double t0, *c[4], *s[4];
-	long rows[4] = {0};
+	double t0, *c[6], *s[6];
+	long rows[6] = {0};
 	int rc;
 
-	if (argc != 4)
-		return die("usage", "query-bench ROOT N ROUNDS");
+	if (argc != 4 && argc != 5)
+		return die("usage", "query-bench ROOT N ROUNDS [KINDS]");
 	n = strtoul(argv[2], NULL, 10);
 	r = strtoul(argv[3], NULL, 10);
 	if (n < 3000 || r < 10)
@@ -241,15 +306,19 @@ main(int argc, char **argv)
 	if (sqlite3_prepare_v2(db, "SELECT record FROM items WHERE case_key=?", -1, &q[0], NULL) ||
 	    sqlite3_prepare_v2(db, "SELECT record FROM items WHERE officer=?", -1, &q[1], NULL) ||
 	    sqlite3_prepare_v2(db, "SELECT id FROM items WHERE case_key=?", -1, &q[2], NULL) ||
-	    sqlite3_prepare_v2(db, "SELECT id FROM items WHERE officer=?", -1, &q[3], NULL))
+	    sqlite3_prepare_v2(db, "SELECT id FROM items WHERE officer=?", -1, &q[3], NULL) ||
+	    sqlite3_prepare_v2(db, LISTING_SQL "case_key=?", -1, &q[4], NULL) ||
+	    sqlite3_prepare_v2(db, LISTING_SQL "officer=?", -1, &q[5], NULL))
 		return die("SQLite", sqlite3_errmsg(db));
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 6; k++) {
 		c[k] = calloc(r, sizeof(double));
 		s[k] = calloc(r, sizeof(double));
 		if (c[k] == NULL || s[k] == NULL)
 			return die("memory", strerror(ENOMEM));
 	}
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 6; k++) {
+		if (argc == 5 && strchr(argv[4], '0' + k) == NULL)
+			continue;
 		srand(12345); /* the same random keys for every kind of lookup */
 		for (unsigned long i = 0; i < r; i++) {
 			/* one random item's case number or officer on both sides, alternately first */
@@ -272,11 +341,15 @@ main(int argc, char **argv)
 	printf("%lu items, %lu lookups each (random keys)\n", n, r);
 	printf("%-22s %7s %10s %10s %10s %10s %7s %7s\n", "lookup", "rows", "custos p50",
 	    "custos p99", "sqlite p50", "sqlite p99", "x p50", "x p99");
-	report("case number, records", c[0], s[0], r, rows[0]);
-	report("officer, records", c[1], s[1], r, rows[1]);
-	report("case number, ids", c[2], s[2], r, rows[2]);
-	report("officer, ids", c[3], s[3], r, rows[3]);
-	for (int k = 0; k < 4; k++) {
+	{
+		static const char *const what[] = {"case number, records", "officer, records",
+			"case number, ids", "officer, ids", "case number, listing",
+			"officer, listing"};
+		for (int k = 0; k < 6; k++)
+			if (argc != 5 || strchr(argv[4], '0' + k) != NULL)
+				report(what[k], c[k], s[k], r, rows[k]);
+	}
+	for (int k = 0; k < 6; k++) {
 		sqlite3_finalize(q[k]);
 		free(c[k]);
 		free(s[k]);

@@ -4,7 +4,9 @@
  * checked against a count made from the items' formulas, not from the
  * catalog. Also the RFC 4180 parser (custos/csv.h) case by case, the
  * officer import's refusals (line and field named, nothing imported), the
- * flags of recordings by unknown or expired officers, and paging.
+ * flags of recordings by unknown or expired officers, and paging. Every
+ * query's listings (cs_store_list) are compared with its records, and the
+ * listing table is checked after a rebuild, through verify, and on upgrade.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,14 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "custos/case.h"
 #include "custos/csv.h"
 #include "custos/custody.h"
 #include "custos/error.h"
 #include "custos/officer.h"
 #include "custos/query.h"
 #include "custos/store.h"
+#include "custos/verify.h"
 #include "query-items.h"
 #include "tap.h"
+#include "util.h"
 
 #define N 100000UL
 
@@ -97,6 +102,67 @@ count_ids(json_t *arr, json_t *want_set)
 	return n;
 }
 
+static int
+same_str(const char *a, const json_t *b)
+{
+	const char *t = json_string_value(b);
+
+	return (a == NULL && t == NULL) || (a != NULL && t != NULL && strcmp(a, t) == 0);
+}
+
+/* 1 if listing l has record rec's fields (as find prints them), flags included. */
+static int
+listing_is_record(const struct cs_listing *l, json_t *rec)
+{
+	static const char *const f[] = {"id", "sha256", "name", "recorded_start", "ingested_at",
+		"device", "category"};
+	const char *v[] = {l->id, l->sha256, l->name, l->recorded_start, l->ingested_at,
+		l->device, l->category};
+	json_t *offs = json_object_get(rec, "officers"), *cases = json_object_get(rec, "cases");
+	json_t *flags = json_object_get(rec, "flags");
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (!same_str(v[i], json_object_get(rec, f[i])))
+			return 0;
+	if (l->size != json_integer_value(json_object_get(rec, "size")) ||
+	    l->n_officers != json_array_size(offs) || l->n_cases != json_array_size(cases) ||
+	    l->n_flags != json_array_size(flags))
+		return 0;
+	for (size_t i = 0; i < l->n_officers; i++)
+		if (!same_str(l->officers[i], json_array_get(offs, i)))
+			return 0;
+	for (size_t i = 0; i < l->n_cases; i++) {
+		json_t *m = json_array_get(cases, i);
+		if (!same_str(l->cases[i].key, json_object_get(m, "key")) ||
+		    !same_str(l->cases[i].number, json_object_get(m, "case")) ||
+		    !same_str(l->cases[i].stage, json_object_get(m, "stage")))
+			return 0;
+	}
+	for (size_t i = 0; i < l->n_flags; i++)
+		if (!same_str(l->flags[i], json_object_get(json_array_get(flags, i), "flag")))
+			return 0;
+	return 1;
+}
+
+/* 1 if q's listings are its records' fields, item by item in the same order. */
+static int
+listings_are_records(struct cs_store *st, const struct cs_query *q, size_t *n)
+{
+	struct cs_list *l = NULL;
+	json_t *page = NULL, *items;
+	int same = cs_store_list(st, q, &l) == 0 && cs_store_find_page(st, q, &page) == 0;
+
+	items = json_object_get(page, "items");
+	same = same && l->n == json_array_size(items) &&
+	    l->total == (uint64_t)json_integer_value(json_object_get(page, "total"));
+	for (size_t i = 0; same && i < l->n; i++)
+		same = listing_is_record(&l->items[i], json_array_get(items, i));
+	*n = l != NULL ? l->n : 0;
+	cs_list_free(l);
+	json_decref(page);
+	return same;
+}
+
 /* Runs q; checks the answer is exactly the ids i < N for which want(i) holds. */
 static void
 check_query(struct cs_store *st, const struct cs_query *q, int (*want)(unsigned long, void *),
@@ -115,6 +181,8 @@ check_query(struct cs_store *st, const struct cs_query *q, int (*want)(unsigned 
 		}
 	ok(rc == 0 && json_array_size(res) == expect && count_ids(res, set) == expect,
 	    "%s: %zu items, each one wanted (want %zu)", what, json_array_size(res), expect);
+	ok(listings_are_records(st, q, &expect), "%s: the %zu listings are the records' fields",
+	    what, expect);
 	json_decref(res);
 	json_decref(set);
 }
@@ -471,6 +539,186 @@ test_upgrade(const char *root)
 	is_int(json_array_size(res), 8, "upgrade: find by category after the rebuild");
 	json_decref(res);
 	cs_store_close(st);
+	st = NULL;
+	/* schema 4: no listing table */
+	rc = cs__catalog_open(&c, cat, 1, 0);
+	if (rc == 0 && (rc = mdb_txn_begin(c.env, NULL, 0, &txn)) == 0) {
+		uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 4};
+		MDB_val k = {6, (void *)"schema"}, d = {8, b};
+		rc = mdb_drop(txn, c.dbi[CS_DBI_LISTING], 1);
+		if (rc == 0)
+			rc = mdb_put(txn, c.dbi[CS_DBI_META], &k, &d, 0);
+		rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	}
+	cs__catalog_close(&c);
+	ok(rc == 0, "upgrade: the catalog made schema 4 (no listing table)");
+	rc = cs_store_open(&st, path, CS_OPEN_WRITE, NULL, NULL);
+	ok(rc == 0, "upgrade: the store of schema 4 opens (%s)", cs_strerror(rc));
+	{
+		struct cs_list *l = NULL;
+		size_t n = 0;
+		ok(rc == 0 && cs_store_list(st, &q, &l) == 0 && l->n == 8,
+		    "upgrade: listed by category after the rebuild");
+		cs_list_free(l);
+		ok(rc == 0 && listings_are_records(st, &q, &n) && n == 8,
+		    "upgrade: the rebuilt listings are the records' fields");
+	}
+	cs_store_close(st);
+}
+
+/* The listing table as {id: hex of its bytes}. */
+static json_t *
+listing_table(struct cs_store *st)
+{
+	json_t *t = json_object();
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc = cs__catalog_rtxn(&st->cat, &txn);
+
+	if (rc < 0)
+		return t;
+	if (mdb_cursor_open(txn, st->cat.dbi[CS_DBI_LISTING], &cur) != 0) {
+		mdb_txn_abort(txn);
+		return t;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		char id[64], *hex = malloc(2 * d.mv_size + 1);
+		snprintf(id, sizeof(id), "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+		if (hex == NULL)
+			break;
+		cs__hex(d.mv_data, d.mv_size, hex);
+		json_object_set_new(t, id, json_string(hex));
+		free(hex);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return t;
+}
+
+struct seen_problem {
+	int listing; /* catalog-mismatch problems in the listing table naming the item */
+	int other;   /* other problems with the catalog (the items have no blobs) */
+	const char *id;
+};
+
+static void
+on_problem(void *ctx, const struct cs_problem *p)
+{
+	struct seen_problem *s = ctx;
+
+	if (strcmp(p->kind, "catalog-mismatch") == 0 && strstr(p->detail, "listing") != NULL &&
+	    p->id != NULL && strcmp(p->id, s->id) == 0)
+		s->listing++;
+	else if (strncmp(p->kind, "blob-", 5) != 0)
+		s->other++;
+}
+
+/*
+ * The listing through the commit path, case files and a correction: it
+ * follows them, a rebuild from the ledger makes the same table, verify
+ * passes, and a changed listing is caught by verify, naming the item.
+ */
+static void
+test_listing_rebuild(const char *root)
+{
+	char path[128], cat[160];
+	struct cs_store *st = NULL;
+	struct cs__catalog c;
+	struct cs_list *l = NULL;
+	struct seen_problem sp = {0, 0, "Q-00000003"};
+	struct cs_query q = {.case_no = "平司罚〔2025〕1号"};
+	const char *what = NULL, *fld[] = {"officers"}, *val[] = {"3301-9999"};
+	json_t *before = NULL, *after = NULL;
+	MDB_txn *txn;
+	uint64_t seq;
+	size_t n = 0;
+	int rc = 0, good;
+
+	snprintf(path, sizeof(path), "%s/rebuild", root);
+	ok(cs_store_init(path, "Q") == 0 &&
+	        cs_store_open(&st, path, CS_OPEN_WRITE, NULL, NULL) == 0,
+	    "listing: store made");
+	pthread_mutex_lock(&st->wlock);
+	for (unsigned long i = 0; i < 30 && rc == 0; i++) {
+		json_t *ev = qi_event(i);
+		rc = cs__store_commit(st, &ev, 1, &seq);
+		json_decref(ev);
+	}
+	pthread_mutex_unlock(&st->wlock);
+	ok(rc == 0, "listing: 30 items ingested through the commit path");
+	rc = cs_case_open(st, q.case_no, &(struct cs_case_info){.category = "行政处罚"}, &seq);
+	for (unsigned long i = 0; i < 5 && rc == 0; i++) {
+		char id[32];
+		qi_id(i, id, sizeof(id));
+		rc = cs_case_add(st, q.case_no, id, "decision", NULL, &seq, &what);
+	}
+	if (rc == 0)
+		rc = cs_amend(st, "Q-00000007", -1, NULL, fld, val, 1, "wrong badge", &seq, &what);
+	ok(rc == 0, "listing: a case file of 5 and a correction (%s)", cs_strerror(rc));
+	good = cs_store_list(st, &q, &l) == 0 && l->n == 5;
+	for (size_t i = 0; good && i < l->n; i++) {
+		good = 0;
+		for (size_t j = 0; j < l->items[i].n_cases; j++)
+			good |= l->items[i].cases[j].number != NULL &&
+			    l->items[i].cases[j].stage != NULL &&
+			    strcmp(l->items[i].cases[j].number, q.case_no) == 0 &&
+			    strcmp(l->items[i].cases[j].stage, "决定") == 0;
+	}
+	cs_list_free(l);
+	ok(good, "listing: the case file's items are listed in it at stage 决定");
+	q = (struct cs_query){.officer = "3301-9999"};
+	ok(cs_store_list(st, &q, &l) == 0 && l->n == 1 &&
+	        strcmp(l->items[0].id, "Q-00000007") == 0 && l->items[0].n_officers == 1 &&
+	        strcmp(l->items[0].officers[0], "3301-9999") == 0,
+	    "listing: the corrected officer is listed");
+	cs_list_free(l);
+	q = (struct cs_query){.officer = "3301-0007"};
+	ok(cs_store_list(st, &q, &l) == 0 && l->n == 0,
+	    "listing: the officer it replaced lists nothing");
+	cs_list_free(l);
+	q = (struct cs_query){.device = "BWC-000"};
+	ok(listings_are_records(st, &q, &n) && n == 7,
+	    "listing: %zu listings are the records' fields", n);
+	before = listing_table(st);
+	cs_store_verify(st, NULL, 0, on_problem, NULL, &sp, NULL);
+	ok(sp.listing == 0 && sp.other == 0, "listing: verify finds no problem with the catalog");
+	cs_store_close(st);
+	st = NULL;
+	ok(cs_store_rebuild(path, NULL, NULL) > 0, "listing: the catalog rebuilt from the ledger");
+	ok(cs_store_open(&st, path, CS_OPEN_WRITE, NULL, NULL) == 0, "listing: reopened");
+	after = listing_table(st);
+	ok(json_object_size(before) == 30 && json_equal(before, after),
+	    "listing: the rebuild made the same listing table (%zu entries)",
+	    json_object_size(after));
+	cs_store_close(st);
+	st = NULL;
+	/* one byte of one item's listing changed (its size) */
+	snprintf(cat, sizeof(cat), "%s/catalog", path);
+	rc = cs__catalog_open(&c, cat, 0, 0);
+	if (rc == 0 && (rc = mdb_txn_begin(c.env, NULL, 0, &txn)) == 0) {
+		MDB_val k = {10, (void *)sp.id}, d;
+		unsigned char b[4096];
+		rc = mdb_get(txn, c.dbi[CS_DBI_LISTING], &k, &d);
+		if (rc == 0 && d.mv_size <= sizeof(b)) {
+			memcpy(b, d.mv_data, d.mv_size);
+			b[8] ^= 1;
+			d.mv_data = b;
+			rc = mdb_put(txn, c.dbi[CS_DBI_LISTING], &k, &d, 0);
+		}
+		rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	}
+	cs__catalog_close(&c);
+	ok(rc == 0, "listing: one byte of %s's listing changed", sp.id);
+	ok(cs_store_open(&st, path, CS_OPEN_WRITE, NULL, NULL) == 0 &&
+	        cs_store_verify(st, NULL, 0, on_problem, NULL, &sp, NULL) > 0 && sp.listing == 1 &&
+	        sp.other == 0,
+	    "listing: verify reports the changed listing, naming the item (%d, %d)", sp.listing,
+	    sp.other);
+	cs_store_close(st);
+	json_decref(before);
+	json_decref(after);
 }
 
 int
@@ -500,6 +748,7 @@ main(void)
 	test_flags_and_stats(st);
 	cs_store_close(st);
 	test_upgrade(root);
+	test_listing_rebuild(root);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		ok(0, "temp store removed");

@@ -51,6 +51,45 @@ int cs_store_find(struct cs_store *st, const struct cs_query *q, json_t **out);
  * the next page). CS_EFORMAT for an unknown sort or a malformed cursor.
  */
 int cs_store_find_page(struct cs_store *st, const struct cs_query *q, json_t **out);
+/*
+ * An item as `custos find` lists it, read from the compact listing the
+ * catalog keeps beside its record (no JSON parsed): the record's fields of
+ * the same names (NULL when the record has none), its case files (key,
+ * number as first written, stage) and its officer flags' names
+ * ("officer-unknown", "no-officer", "certificate-not-valid": one per flag
+ * that cs_store_item_flags gives, in its order).
+ */
+struct cs_listing_case {
+	const char *key, *number, *stage;
+};
+struct cs_listing {
+	const char *id, *sha256, *name, *recorded_start, *ingested_at, *device, *category;
+	int64_t size;
+	const char **officers;
+	size_t n_officers;
+	const struct cs_listing_case *cases;
+	size_t n_cases;
+	const char **flags;
+	size_t n_flags;
+};
+struct cs__arena;
+/* Listings (each item once), and for a page its total and next cursor. */
+struct cs_list {
+	struct cs_listing *items;
+	size_t n;
+	uint64_t total; /* matches in every page */
+	char *next;     /* the next page's cursor (q->after), NULL when none follow */
+	size_t cap;               /* (private) */
+	struct cs__arena *arena; /* (private) the memory the listings point into */
+};
+/*
+ * The page of matches in q's order as listings (cs_store_find_page's items,
+ * without their records): 0 with *out to free with cs_list_free, or the
+ * codes of cs_store_find_page.
+ */
+int cs_store_list(struct cs_store *st, const struct cs_query *q, struct cs_list **out);
+void cs_list_free(struct cs_list *l);
+
 /* The item's record in *out: 0, CS_ENOTFOUND if no such id, or a negative code. */
 int cs_store_get(struct cs_store *st, const char *id, json_t **out);
 /* The item's ledger events: array of {"seq": n, "event": {...}}; CS_ENOTFOUND if no such id. */
