@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "custos/csv.h"
 #include "custos/note.h"
 #include "cli.h"
 
@@ -588,7 +589,10 @@ static const char usage_register[] =
     "and approver, items, action and time; of one case file, between two times\n"
     "(RFC 3339, --to excluded). --searches lists the logged searches instead.\n";
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
+/*
+ * A CSV field: quoted when it holds a comma, quote or line break; a formula
+ * cell (custos/csv.h) begins with an apostrophe.
+ */
 static void
 csv_field(const char *s, int last)
 {
@@ -596,6 +600,8 @@ csv_field(const char *s, int last)
 		s = "";
 	if (strpbrk(s, ",\"\r\n") != NULL) {
 		putchar('"');
+		if (cs_csv_formula(s))
+			putchar('\'');
 		for (; *s; s++) {
 			if (*s == '"')
 				putchar('"');
@@ -603,6 +609,8 @@ csv_field(const char *s, int last)
 		}
 		putchar('"');
 	} else {
+		if (cs_csv_formula(s))
+			putchar('\'');
 		fputs(s, stdout);
 	}
 	putchar(last ? '\n' : ',');
