@@ -136,6 +136,8 @@ int cmd_register(int argc, char **argv, struct opts *o);
 int cmd_officers(int argc, char **argv, struct opts *o);    /* cmd_officers.c */
 int cmd_stats(int argc, char **argv, struct opts *o);
 int cmd_custody(int argc, char **argv, struct opts *o);     /* cmd_custody.c */
+int cmd_export(int argc, char **argv, struct opts *o);      /* cmd_bag.c */
+int cmd_verify_bag(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */
