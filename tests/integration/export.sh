@@ -53,6 +53,7 @@ ID_F=EX-${sha:0:20}
 report "three items ingested, two in case $C1"
 
 # 1. no approval: refused by its rule, nothing written
+before=$(ledger_size)
 "$CUSTOS" export --case "$C1" --to "$WORK/bag0" --purpose 'court' --json >"$WORK/last.out" \
 	2>"$WORK/last.err"
 rc=$?
@@ -61,6 +62,7 @@ t_ok "$([ $rc -eq 1 ] && [ "$(field rule)" = export-needs-approval ]; echo $?)" 
 t_grep "... and says so to the operator" 'refused by rule export-needs-approval' "$WORK/last.err"
 t_ok "$([ ! -e "$WORK/bag0" ] && [ -z "$(ls -A "$WORK" | grep '^\.bag0')" ]; echo $?)" \
 	"... and writes nothing"
+t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... not even a register entry"
 
 # an approved export request: filed by the store's user through the socket, approved by head
 {
@@ -163,9 +165,12 @@ PY
 
 # 4. a destination that is not empty
 mkdir "$WORK/full" && echo x >"$WORK/full/keep"
+before=$(ledger_size)
 t_status 2 "an export into a non-empty directory is refused" "$CUSTOS" export --case "$C1" \
 	--to "$WORK/full" --purpose 'court hearing' --approval "$REQ"
 t_grep "... saying so" "is not an empty directory" "$WORK/last.err"
 t_ok "$([ "$(ls -A "$WORK/full")" = keep ]; echo $?)" "... and leaves it as it was"
+t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... before any register entry"
+t_ok "$(ls -A "$WORK" | grep -q partial; [ $? -eq 1 ]; echo $?)" "... and leaves no partial bag"
 
 t_done
