@@ -123,6 +123,20 @@ assert e["action"] == "export" and e["approval"] == int(sys.argv[3])
 assert sorted(e["items"]) == sorted(sys.argv[4:6])
 EOF
 t_ok $? "the register shows the export entry with its approval and both items"
+Y=$(python3 -c 'import json,sys; e=[e for e in json.load(open(sys.argv[1]))
+	if e["seq"] == int(sys.argv[2])][0]; print(e["time"][:4], e["requester"]["kind"])' \
+	"$WORK/reg.json" "$ENTRY")
+KIND=${Y#* }
+Y=${Y%% *}
+"$CUSTOS" stats --year "$Y" --json >"$WORK/stats.json" 2>"$WORK/last.err"
+python3 - "$WORK/stats.json" "$KIND" <<'EOF'
+import json, sys
+k = json.load(open(sys.argv[1]))["accesses_by_requester_kind"][sys.argv[2]]
+assert k["export"] == 1 and k["accesses"] == 1, k
+EOF
+t_ok $? "custos stats counts the export under its requester kind ($KIND)"
+t_run "custos stats --csv" "$CUSTOS" stats --year "$Y" --csv
+t_grep "... has a requester_kind row" "^requester_kind,$KIND,1,"$'\r'"\$" "$WORK/last.out"
 daemon_stop
 t_ok "$DRC" "custosd stops"
 
