@@ -189,9 +189,9 @@ out:
 /* ---- the export ---- */
 
 struct exp {
-	int bfd;               /* the bag under its temporary name */
-	struct buf manifest;   /* manifest-sha256.txt */
-	struct buf tags;       /* tagmanifest-sha256.txt */
+	int bfd;             /* the bag under its temporary name */
+	struct buf manifest; /* manifest-sha256.txt */
+	struct buf tags;     /* tagmanifest-sha256.txt */
 	uint64_t done, total;
 	const struct cs_bag_export *x;
 };
@@ -476,13 +476,13 @@ put_tags(struct exp *e, struct cs_store *st, json_t *cat, const struct buf *csv,
 	rc = info.err != 0 ? info.err : put_file(e, "bag-info.txt", info.p, info.len, 1);
 	free(info.p);
 	if (rc == 0)
-		rc = e->manifest.err != 0 ? e->manifest.err
-		                          : put_file(e, "manifest-sha256.txt", e->manifest.p,
-		                                e->manifest.len, 1);
+		rc = e->manifest.err != 0
+		    ? e->manifest.err
+		    : put_file(e, "manifest-sha256.txt", e->manifest.p, e->manifest.len, 1);
 	if (rc == 0)
-		rc = e->tags.err != 0 ? e->tags.err
-		                      : put_file(e, "tagmanifest-sha256.txt", e->tags.p, e->tags.len,
-		                            0);
+		rc = e->tags.err != 0
+		    ? e->tags.err
+		    : put_file(e, "tagmanifest-sha256.txt", e->tags.p, e->tags.len, 0);
 	return rc;
 }
 
@@ -535,7 +535,8 @@ cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *di
 {
 	struct exp e = {.bfd = -1, .x = x};
 	struct buf csv = {0};
-	json_t *kase = NULL, *members = NULL, *recs = json_array(), *items = json_array(), *cat = NULL;
+	json_t *kase = NULL, *members = NULL, *recs = json_array(), *items = json_array(),
+	       *cat = NULL;
 	const char **ids = NULL, *item = NULL;
 	char *parent = NULL, *base, *note = NULL, *vkey = NULL, tmp[300];
 	int pfd = -1, rc, made = 0;
@@ -626,11 +627,10 @@ cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *di
 	rc = put_items(&e, st, members, recs, items, &csv);
 	if (rc < 0)
 		goto out;
-	cat = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s*, s:I, s:I, s:O}", "format",
-	    "custos-bag/1", "case", x->number, "case_record", kase, "station",
-	    cs_store_station(st), "origin", cs_store_origin(st), "purpose", x->purpose,
-	    "approval", (json_int_t)x->approval, "register_entry", (json_int_t)res->entry, "items",
-	    items);
+	cat = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s*, s:I, s:I, s:O}", "format", "custos-bag/1",
+	    "case", x->number, "case_record", kase, "station", cs_store_station(st), "origin",
+	    cs_store_origin(st), "purpose", x->purpose, "approval", (json_int_t)x->approval,
+	    "register_entry", (json_int_t)res->entry, "items", items);
 	if (cat == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -720,8 +720,8 @@ slurp(struct ver *v, const char *path, size_t *len, const char *item)
 	ssize_t r;
 
 	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > TEXT_MAX) {
-		problem(v, item, path, "%s", fd < 0 && errno == ENOENT ? "missing"
-		                                : "not a readable regular file");
+		problem(v, item, path, "%s",
+		    fd < 0 && errno == ENOENT ? "missing" : "not a readable regular file");
 		goto out;
 	}
 	text = malloc((size_t)sb.st_size + 1);
@@ -888,8 +888,8 @@ ingest_digest(const struct cs_check *c, const char *id)
 
 /* Proofs file `path` checked with the key; 0 with *c filled, or < 0 with a problem said. */
 static int
-check_proof_file(struct ver *v, const char *path, const char *id, const char *vkey,
-    uint64_t tree, struct cs_check *c)
+check_proof_file(struct ver *v, const char *path, const char *id, const char *vkey, uint64_t tree,
+    struct cs_check *c)
 {
 	size_t len;
 	char *text = slurp(v, path, &len, id);
@@ -904,7 +904,7 @@ check_proof_file(struct ver *v, const char *path, const char *id, const char *vk
 	if (c->status != CS_CHECK_OK) {
 		problem(v, id, path, "%s (proof %zu)",
 		    c->status == CS_CHECK_SIGNATURE ? "a checkpoint is not signed by the bag's key"
-		    : c->status == CS_CHECK_INCLUSION
+		        : c->status == CS_CHECK_INCLUSION
 		        ? "an event is not included in the signed tree: the proof was changed"
 		        : "not a valid tlog-proof@v1 file",
 		    c->part);
@@ -912,8 +912,10 @@ check_proof_file(struct ver *v, const char *path, const char *id, const char *vk
 	}
 	for (size_t i = 0; i < c->n_proven; i++)
 		if (c->proven[i].tree_size != tree) {
-			problem(v, id, path, "proof %zu is against a tree of %llu events, the bag's "
-			    "checkpoint has %llu", i + 1, (unsigned long long)c->proven[i].tree_size,
+			problem(v, id, path,
+			    "proof %zu is against a tree of %llu events, the bag's "
+			    "checkpoint has %llu",
+			    i + 1, (unsigned long long)c->proven[i].tree_size,
 			    (unsigned long long)tree);
 			return CS_EPROOF;
 		}
@@ -946,8 +948,9 @@ check_item(struct ver *v, json_t *it, const char *vkey, uint64_t tree)
 		problem(v, id, path, "not a JSON record");
 	free(text);
 	rsha = json_string_value(json_object_get(rec, "sha256"));
-	if (rec != NULL && (rsha == NULL || json_string_value(json_object_get(rec, "id")) == NULL ||
-	                       strcmp(json_string_value(json_object_get(rec, "id")), id) != 0))
+	if (rec != NULL &&
+	    (rsha == NULL || json_string_value(json_object_get(rec, "id")) == NULL ||
+	        strcmp(json_string_value(json_object_get(rec, "id")), id) != 0))
 		problem(v, id, path, "the record is not the item's (id or digest missing)");
 	else if (rec != NULL && got != NULL && strcmp(rsha, got) != 0)
 		problem(v, id, path, "the record's SHA-256 %s is not the payload's %s (%s)", rsha,
@@ -983,8 +986,10 @@ check_entry(struct ver *v, const char *info, json_t *items, const char *vkey, ui
 		if (ev == NULL || strcmp(text_of(json_object_get(ev, "event")), "access") != 0 ||
 		    strcmp(text_of(json_object_get(ev, "action")), "export") != 0 ||
 		    strtoull(entry, NULL, 10) != c.proven[0].index) {
-			problem(v, NULL, "export.proof", "it does not prove register entry %s, an "
-			    "export", entry);
+			problem(v, NULL, "export.proof",
+			    "it does not prove register entry %s, an "
+			    "export",
+			    entry);
 		} else {
 			json_object_set_new(sum, "register_entry",
 			    json_integer((json_int_t)c.proven[0].index));
@@ -999,12 +1004,14 @@ check_entry(struct ver *v, const char *info, json_t *items, const char *vkey, ui
 				}
 				if (!found)
 					problem(v, json_string_value(json_object_get(it, "id")),
-					    "export.proof", "the register entry does not name the item");
+					    "export.proof",
+					    "the register entry does not name the item");
 			}
 			if (json_array_size(ids) != json_array_size(items))
-				problem(v, NULL, "export.proof", "the register entry names %zu "
-				    "items, the bag holds %zu", json_array_size(ids),
-				    json_array_size(items));
+				problem(v, NULL, "export.proof",
+				    "the register entry names %zu "
+				    "items, the bag holds %zu",
+				    json_array_size(ids), json_array_size(items));
 		}
 	}
 	cs_check_fini(&c);
@@ -1057,8 +1064,10 @@ check_oxum(struct ver *v, const char *info, uint64_t files, uint64_t bytes, json
 	if (oxum == NULL)
 		problem(v, NULL, "bag-info.txt", "no Payload-Oxum");
 	else if (strcmp(oxum, want) != 0)
-		problem(v, NULL, "bag-info.txt", "Payload-Oxum is %s, data/ holds %s "
-		    "(bytes.files)", oxum, want);
+		problem(v, NULL, "bag-info.txt",
+		    "Payload-Oxum is %s, data/ holds %s "
+		    "(bytes.files)",
+		    oxum, want);
 	json_object_set_new(sum, "files", json_integer((json_int_t)files));
 	json_object_set_new(sum, "bytes", json_integer((json_int_t)bytes));
 	free(oxum);
@@ -1089,8 +1098,9 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 		goto out;
 	}
 	bagit = slurp(&v, "bagit.txt", &len, NULL);
-	if (bagit != NULL && (strstr(bagit, "BagIt-Version: 1.0") == NULL ||
-	                         strstr(bagit, "Tag-File-Character-Encoding: UTF-8") == NULL))
+	if (bagit != NULL &&
+	    (strstr(bagit, "BagIt-Version: 1.0") == NULL ||
+	        strstr(bagit, "Tag-File-Character-Encoding: UTF-8") == NULL))
 		problem(&v, NULL, "bagit.txt", "not a BagIt 1.0 declaration");
 	text = slurp(&v, "catalog.json", &len, NULL);
 	if (text != NULL && (cat = json_loadb(text, len, 0, NULL)) == NULL)
@@ -1120,7 +1130,8 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 		json_object_foreach(v.digests, p, it)
 		{
 			if (json_object_get(v.byfile, p) == NULL)
-				problem(&v, NULL, p, "a payload file that catalog.json does not name");
+				problem(&v, NULL, p,
+				    "a payload file that catalog.json does not name");
 		}
 	}
 	check_manifest(&v, "tagmanifest-sha256.txt", 0, tagged);

@@ -67,7 +67,8 @@ test_names(void)
 static void
 test_manifest(void)
 {
-	static const char hex[] = "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4";
+	static const char hex[] =
+	    "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4";
 	static const char *const good[] = {"  data/a.mp4", "\tdata/x", " records/x.json"};
 	static const char *const bad[] = {"  /etc/passwd", "  data/../x", "  ../x", "  data//x",
 	    "  ./x", "  data\\x", "", "data/x", "  "};

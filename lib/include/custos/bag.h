@@ -37,11 +37,11 @@ struct cs_bag_export {
 };
 
 struct cs_bag_result {
-	uint64_t entry;    /* the register entry (ledger index) that authorised the export */
-	size_t items;      /* payload files */
-	uint64_t bytes;    /* payload bytes */
-	const char *rule;  /* a refusal: the rule (CS_RULE_*) */
-	char item[80];     /* ... and the item it concerns ("" if none) */
+	uint64_t entry;   /* the register entry (ledger index) that authorised the export */
+	size_t items;     /* payload files */
+	uint64_t bytes;   /* payload bytes */
+	const char *rule; /* a refusal: the rule (CS_RULE_*) */
+	char item[80];    /* ... and the item it concerns ("" if none) */
 };
 
 /*
@@ -60,8 +60,7 @@ int cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char
     struct cs_bag_result *res);
 
 /* One problem a check found: the item it concerns (or NULL), the bag file, what is wrong. */
-typedef void (*cs_bag_problem_fn)(void *ctx, const char *item, const char *file,
-    const char *what);
+typedef void (*cs_bag_problem_fn)(void *ctx, const char *item, const char *file, const char *what);
 
 /*
  * Checks the bag at `dir` with nothing else: bagit.txt, every payload file
