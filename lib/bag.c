@@ -762,16 +762,16 @@ digest_file(struct ver *v, const char *path, char hex[65], uint64_t *size)
 /*
  * Checks a manifest: each listed file's digest. data: the payload manifest
  * (paths in data/, digests kept in v->digests). Marks every listed path in
- * `listed`.
+ * `listed`. Returns 1 if the manifest was read, 0 if not (a problem said).
  */
-static void
+static int
 check_manifest(struct ver *v, const char *name, int data, json_t *listed)
 {
 	size_t len, lineno = 0;
 	char *text = slurp(v, name, &len, NULL), *line, *next;
 
 	if (text == NULL)
-		return;
+		return 0;
 	for (line = text; line != NULL && *line != '\0'; line = next) {
 		const char *hex, *path;
 		char got[65];
@@ -812,9 +812,10 @@ check_manifest(struct ver *v, const char *name, int data, json_t *listed)
 		}
 	}
 	free(text);
+	return 1;
 }
 
-/* Files in directory `sub` that `listed` (by "sub/name") does not list; counts and sizes them. */
+/* Files in directory `sub` that `listed` (NULL: no manifest to compare with) (by "sub/name") does not list; counts and sizes them. */
 static void
 check_unlisted(struct ver *v, const char *sub, json_t *listed, const char *manifest,
     uint64_t *files, uint64_t *bytes)
@@ -842,7 +843,7 @@ check_unlisted(struct ver *v, const char *sub, json_t *listed, const char *manif
 			problem(v, NULL, path, "not a regular file");
 			continue;
 		}
-		if (json_object_get(listed, path) == NULL)
+		if (listed != NULL && json_object_get(listed, path) == NULL)
 			problem(v, NULL, path, "not listed in %s: a file was added", manifest);
 	}
 	closedir(d);
@@ -1082,7 +1083,7 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 	char *bagit = NULL, *bag_info = NULL, *text, *key = NULL;
 	uint64_t files = 0, bytes = 0, tree = 0, tf = 0, tb = 0;
 	size_t len, i;
-	int rc = 0;
+	int rc = 0, have;
 
 	v.byfile = json_object();
 	v.digests = json_object();
@@ -1123,8 +1124,8 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 	}
 	json_object_set(sum, "case", json_object_get(cat, "case"));
 	json_object_set_new(sum, "items", json_integer((json_int_t)json_array_size(items)));
-	check_manifest(&v, "manifest-sha256.txt", 1, listed);
-	check_unlisted(&v, "data", listed, "manifest-sha256.txt", &files, &bytes);
+	have = check_manifest(&v, "manifest-sha256.txt", 1, listed);
+	check_unlisted(&v, "data", have ? listed : NULL, "manifest-sha256.txt", &files, &bytes);
 	{
 		const char *p;
 		json_object_foreach(v.digests, p, it)
@@ -1134,10 +1135,10 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 				    "a payload file that catalog.json does not name");
 		}
 	}
-	check_manifest(&v, "tagmanifest-sha256.txt", 0, tagged);
-	check_unlisted(&v, "records", tagged, "tagmanifest-sha256.txt", &tf, &tb);
-	check_unlisted(&v, "proofs", tagged, "tagmanifest-sha256.txt", &tf, &tb);
-	{
+	have = check_manifest(&v, "tagmanifest-sha256.txt", 0, tagged);
+	check_unlisted(&v, "records", have ? tagged : NULL, "tagmanifest-sha256.txt", &tf, &tb);
+	check_unlisted(&v, "proofs", have ? tagged : NULL, "tagmanifest-sha256.txt", &tf, &tb);
+	if (have) {
 		static const char *const need[] = {"bagit.txt", "bag-info.txt",
 		    "manifest-sha256.txt", "catalog.json", "catalog.csv", "checkpoint",
 		    "verifier-key.txt", "export.proof"};

@@ -230,6 +230,7 @@ cmd_verify_bag(int argc, char **argv, struct opts *o)
 		printf("signed by %s\ncompare this key with the archive's (`custos pubkey`)\n",
 		    json_string_value(json_object_get(info, "key")));
 	} else {
+		fflush(stdout);
 		errmsg("FAILED: %d problem(s) in the bag %s", rc, argv[optind]);
 	}
 	json_decref(info);
