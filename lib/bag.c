@@ -149,9 +149,23 @@ sha256_hex(const void *data, size_t len, char hex[65])
 	return 0;
 }
 
-/* SHA-256 of an open file, read to its end; *size its length. */
+/* ---- the export ---- */
+
+struct exp {
+	int bfd;             /* the bag under its temporary name */
+	struct buf manifest; /* manifest-sha256.txt */
+	struct buf tags;     /* tagmanifest-sha256.txt */
+	uint64_t done, total;
+	const struct cs_bag_export *x;
+};
+
+/*
+ * Reads fd `in` to its end: the SHA-256 (hex) and length of its bytes; each
+ * chunk is also written to `out` if it is >= 0 and counted in the progress
+ * of `e` if it is not NULL.
+ */
 static int
-sha256_fd(int fd, char hex[65], uint64_t *size)
+hash_copy(int in, int out, struct exp *e, char hex[65], uint64_t *size)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t dg[32], *chunk = malloc(CHUNK);
@@ -163,7 +177,7 @@ sha256_fd(int fd, char hex[65], uint64_t *size)
 		rc = md == NULL || chunk == NULL ? -ENOMEM : CS_ECRYPTO;
 		goto out;
 	}
-	while ((r = read(fd, chunk, CHUNK)) != 0) {
+	while ((r = read(in, chunk, CHUNK)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -174,7 +188,14 @@ sha256_fd(int fd, char hex[65], uint64_t *size)
 			rc = CS_ECRYPTO;
 			goto out;
 		}
+		if (out >= 0 && (rc = cs__write_all(out, chunk, (size_t)r)) < 0)
+			goto out;
 		*size += (uint64_t)r;
+		if (e != NULL) {
+			e->done += (uint64_t)r;
+			if (e->x->progress != NULL)
+				e->x->progress(e->x->ctx, e->done, e->total);
+		}
 	}
 	if (EVP_DigestFinal_ex(md, dg, NULL) != 1)
 		rc = CS_ECRYPTO;
@@ -185,16 +206,6 @@ out:
 	free(chunk);
 	return rc;
 }
-
-/* ---- the export ---- */
-
-struct exp {
-	int bfd;             /* the bag under its temporary name */
-	struct buf manifest; /* manifest-sha256.txt */
-	struct buf tags;     /* tagmanifest-sha256.txt */
-	uint64_t done, total;
-	const struct cs_bag_export *x;
-};
 
 /* Creates `path` under the bag (O_EXCL|O_NOFOLLOW), writes it whole and fsyncs it. */
 static int
@@ -236,64 +247,26 @@ put_payload(struct exp *e, struct cs_store *st, const char *id, const char *file
     uint64_t *size)
 {
 	char path[160], hex[65];
-	uint8_t *chunk = malloc(CHUNK), dg[32];
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint64_t got = 0;
 	int in = -1, out = -1, rc;
-	ssize_t r;
 
-	if (chunk == NULL || md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		rc = chunk == NULL || md == NULL ? -ENOMEM : CS_ECRYPTO;
-		goto out;
-	}
 	rc = cs_access_open_blob(st, id, &in, size, sha);
 	if (rc < 0)
-		goto out;
+		return rc;
 	snprintf(path, sizeof(path), "data/%s", file);
 	out = openat(e->bfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (out < 0) {
-		rc = -errno;
-		goto out;
-	}
-	while ((r = read(in, chunk, CHUNK)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (EVP_DigestUpdate(md, chunk, (size_t)r) != 1) {
-			rc = CS_ECRYPTO;
-			goto out;
-		}
-		rc = cs__write_all(out, chunk, (size_t)r);
-		if (rc < 0)
-			goto out;
-		got += (uint64_t)r;
-		e->done += (uint64_t)r;
-		if (e->x->progress != NULL)
-			e->x->progress(e->x->ctx, e->done, e->total);
-	}
-	if (EVP_DigestFinal_ex(md, dg, NULL) != 1) {
-		rc = CS_ECRYPTO;
-		goto out;
-	}
-	cs__hex(dg, 32, hex);
-	if (strcmp(hex, sha) != 0 || got != *size) {
+	rc = out < 0 ? -errno : hash_copy(in, out, e, hex, &got);
+	if (rc == 0 && (strcmp(hex, sha) != 0 || got != *size))
 		rc = CS_EDIGEST;
-		goto out;
-	}
-	rc = cs__fsync(out, 0);
-	buf_printf(&e->manifest, "%s  %s\n", sha, path);
 	if (rc == 0)
+		rc = cs__fsync(out, 0);
+	if (rc == 0) {
+		buf_printf(&e->manifest, "%s  %s\n", sha, path);
 		rc = e->manifest.err;
-out:
-	if (in >= 0)
-		close(in);
+	}
+	close(in);
 	if (out >= 0)
 		close(out);
-	EVP_MD_CTX_free(md);
-	free(chunk);
 	return rc;
 }
 
@@ -754,7 +727,7 @@ digest_file(struct ver *v, const char *path, char hex[65], uint64_t *size)
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
 		rc = CS_ENOTREG;
 	else
-		rc = sha256_fd(fd, hex, size);
+		rc = hash_copy(fd, -1, NULL, hex, size);
 	close(fd);
 	return rc;
 }
