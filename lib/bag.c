@@ -24,6 +24,7 @@
 #include "custos/error.h"
 #include "custos/note.h"
 #include "custos/query.h"
+#include "store_internal.h"
 #include "util.h"
 
 #define TEXT_MAX (64u << 20) /* the largest tag file read back (catalog.json, proofs) */
@@ -394,6 +395,27 @@ remove_tree(int pfd, const char *name)
 	(void)unlinkat(pfd, name, AT_REMOVEDIR);
 }
 
+/*
+ * tagmanifest-sha256.sig: the tag manifest as a note signed by the store's
+ * key, so that no tag file (records, catalogue, bag-info.txt, the payload
+ * manifest) can be changed with its line rewritten unseen.
+ */
+static int
+sign_tags(struct exp *e, struct cs_store *st)
+{
+	char *note = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (st->signer == NULL)
+		return -EBADF;
+	rc = cs_note_sign(st->signer, e->tags.p, e->tags.len, &note, &len);
+	if (rc == 0)
+		rc = put_file(e, "tagmanifest-sha256.sig", note, len, 0);
+	free(note);
+	return rc;
+}
+
 /* The bag's directory layout and everything after the payload: tag files, manifests. */
 static int
 put_tags(struct exp *e, struct cs_store *st, json_t *cat, const struct buf *csv, uint64_t seq,
@@ -456,6 +478,8 @@ put_tags(struct exp *e, struct cs_store *st, json_t *cat, const struct buf *csv,
 		rc = e->tags.err != 0
 		    ? e->tags.err
 		    : put_file(e, "tagmanifest-sha256.txt", e->tags.p, e->tags.len, 0);
+	if (rc == 0)
+		rc = sign_tags(e, st);
 	return rc;
 }
 
@@ -992,6 +1016,26 @@ check_entry(struct ver *v, const char *info, json_t *items, const char *vkey, ui
 	free(entry);
 }
 
+/* tagmanifest-sha256.sig: the tag manifest, whole, signed by the bag's key. */
+static void
+check_tag_signature(struct ver *v, const char *key)
+{
+	size_t tlen = 0, nlen = 0, slen = 0;
+	char *tags = slurp(v, "tagmanifest-sha256.txt", &tlen, NULL);
+	char *note = tags != NULL ? slurp(v, "tagmanifest-sha256.sig", &nlen, NULL) : NULL;
+	struct cs_verifier *ver = NULL;
+
+	if (note != NULL && cs_verifier_parse(&ver, key, strlen(key)) == 0 &&
+	    (cs_note_verify(ver, note, nlen, &slen) < 0 || slen != tlen ||
+	        memcmp(note, tags, tlen) != 0))
+		problem(v, NULL, "tagmanifest-sha256.txt",
+		    "it is not the tag manifest signed by the bag's key "
+		    "(tagmanifest-sha256.sig): a tag file was changed and its line rewritten");
+	cs_verifier_free(ver);
+	free(tags);
+	free(note);
+}
+
 /* The key and the checkpoint: *tree the signed tree's size; the key text or NULL. */
 static char *
 check_checkpoint(struct ver *v, uint64_t *tree, json_t *sum)
@@ -1130,6 +1174,8 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 		check_oxum(&v, bag_info, files, bytes, sum);
 	}
 	key = check_checkpoint(&v, &tree, sum);
+	if (key != NULL)
+		check_tag_signature(&v, key);
 	if (key != NULL && tree > 0) {
 		json_array_foreach(items, i, it)
 		{

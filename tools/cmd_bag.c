@@ -192,7 +192,7 @@ on_problem(void *ctx, const char *item, const char *file, const char *what)
 int
 cmd_verify_bag(int argc, char **argv, struct opts *o)
 {
-	struct vout v = {.problems = json_array(), .json = o->json};
+	struct vout v = {.problems = json_array()};
 	json_t *info = NULL;
 	int rc, code;
 	const struct cli_opt own[] = {CLI_END};
@@ -207,6 +207,7 @@ cmd_verify_bag(int argc, char **argv, struct opts *o)
 		fputs(usage_verify_bag, stderr);
 		return EXIT_USAGE;
 	}
+	v.json = o->json;
 	rc = v.problems != NULL ? cs_bag_verify(argv[optind], on_problem, &v, &info) : -ENOMEM;
 	if (rc < 0) {
 		errmsg("cannot check the bag %s: %s", argv[optind], cs_strerror(rc));

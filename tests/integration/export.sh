@@ -9,8 +9,9 @@
 #      the case and cites the register entry, which the register shows;
 #      catalog.csv neutralises a formula cell;
 #   3. custos verify-bag passes; a flipped byte in a payload file, a removed
-#      payload file, an edited record, an edited bag-info.txt and an added
-#      file each fail it, naming the item or file;
+#      payload file, an edited record (also with its tag manifest line
+#      rewritten: the tag manifest is signed), an edited bag-info.txt and an
+#      added file each fail it, naming the item or file;
 #   4. a non-empty destination is refused.
 . "$(dirname "$0")/lib.sh"
 need_python3
@@ -176,6 +177,21 @@ json.dump(r, open(sys.argv[1], 'w'))
 PY
 	s=\$(sha256sum records/$ID_A.json | cut -c1-64)
 	sed -i \"s|^[0-9a-f]*  records/$ID_A.json\$|\$s  records/$ID_A.json|\" tagmanifest-sha256.txt"
+
+tampered "an edited record with its tag manifest line rewritten" \
+	"tagmanifest-sha256.txt: it is not the tag manifest signed by the bag's key" sh -c "
+	sed -i 's/3301-0457/3301-9999/' records/$ID_F.json
+	s=\$(sha256sum records/$ID_F.json | cut -c1-64)
+	sed -i \"s|^[0-9a-f]*  records/$ID_F.json\$|\$s  records/$ID_F.json|\" tagmanifest-sha256.txt"
+"$CUSTOS" verify-bag "$WORK/t-a removed payload file" --json >"$WORK/last.out" 2>/dev/null
+python3 - "$WORK/last.out" "$ID_A" "$FA" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["ok"] is False
+assert {"item": sys.argv[2], "file": "data/" + sys.argv[3]} in \
+	[{"item": p.get("item"), "file": p.get("file")} for p in j["problems"]], j["problems"]
+EOF
+t_ok $? "verify-bag --json lists the problem with its item and file"
 
 # 4. a destination that is not empty
 mkdir "$WORK/full" && echo x >"$WORK/full/keep"
