@@ -301,6 +301,7 @@ static const char readme[] =
     "  verifier-key.txt       the archive's public key that signed it\n"
     "  manifest-sha256.txt    the SHA-256 digest of every file in data/\n"
     "  tagmanifest-sha256.txt the SHA-256 digest of every other file\n"
+    "  tagmanifest-sha256.sig the same, signed by the archive's key\n"
     "\n"
     "How to check it\n"
     "1. With standard tools, in this directory:\n"

@@ -12,7 +12,8 @@
  * records/<id>.json (each item's record), proofs/<id>.proof (tlog-proof@v1
  * of each of the item's ledger events), export.proof (of the register
  * entry), checkpoint (the signed checkpoint they are proven against),
- * verifier-key.txt and README.txt (how to check it, in plain words).
+ * verifier-key.txt, README.txt (how to check it, in plain words) and
+ * tagmanifest-sha256.sig (the tag manifest signed by the store's key).
  */
 #ifndef CUSTOS_BAG_H
 #define CUSTOS_BAG_H
@@ -68,7 +69,7 @@ typedef void (*cs_bag_problem_fn)(void *ctx, const char *item, const char *file,
  * against tagmanifest-sha256.txt, Payload-Oxum, each item's record against
  * its payload, its proofs (signatures by the bag's verifier key, inclusion
  * in the signed tree, the ingest event's digest) and the register entry's
- * proof, and the checkpoint's signature. Calls `problem` for each problem.
+ * proof, the checkpoint's signature and the tag manifest's. Calls `problem` for each problem.
  * Returns the number of problems (>= 0) with *info (if not NULL) a summary
  * (case, entry, items, bytes, key, tree size), or a negative code (-ENOMEM;
  * a `dir` that cannot be opened).
