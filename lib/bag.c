@@ -222,6 +222,7 @@ put_file(struct exp *e, const char *path, const void *data, size_t len, int tag)
 	if (rc == 0)
 		rc = cs__fsync(fd, 0);
 	close(fd);
+	CS_FAILPOINT("bag-file");
 	if (rc == 0 && tag) {
 		rc = sha256_hex(data, len, hex);
 		buf_printf(&e->tags, "%s  %s\n", hex, path);
@@ -642,6 +643,7 @@ cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *di
 		goto out;
 	}
 	/* whole: it takes its name (an empty directory there is replaced) */
+	CS_FAILPOINT("bag-rename");
 	if (renameat(pfd, tmp, pfd, base) < 0) {
 		rc = errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR ? CS_EEXIST : -errno;
 		goto out;

@@ -193,6 +193,25 @@ assert {"item": sys.argv[2], "file": "data/" + sys.argv[3]} in \
 EOF
 t_ok $? "verify-bag --json lists the problem with its item and file"
 
+# a crash while the bag is made (at its last file, and just before the
+# rename) leaves only the .partial directory: DIR is never a half bag
+for point in bag-file bag-rename; do
+	n=$(CUSTOS_CRASH_TRACE=1 "$CUSTOS_FP" export --case "$C1" --to "$WORK/trace" \
+		--purpose 'court hearing' --approval "$REQ" 2>&1 >/dev/null |
+		awk -v p="$point" '$1 == "failpoint" && $3 == p {n = $2} END {print n}')
+	rm -rf "$WORK/trace"
+	CUSTOS_CRASH_AT=$n "$CUSTOS_FP" export --case "$C1" --to "$WORK/crash" \
+		--purpose 'court hearing' --approval "$REQ" >/dev/null 2>&1
+	rc=$?
+	t_ok "$([ -n "$n" ] && [ $rc -eq 99 ] && [ ! -e "$WORK/crash" ] &&
+		ls -d "$WORK"/.crash.partial-* >/dev/null 2>&1; echo $?)" \
+		"a crash at the last $point (point $n, exit $rc) leaves no bag, only .crash.partial-*"
+	rm -rf "$WORK"/.crash.partial-*
+done
+t_run "the export after the crash makes the bag" "$CUSTOS" export --case "$C1" \
+	--to "$WORK/crash" --purpose 'court hearing' --approval "$REQ"
+t_run "... and it checks out" "$CUSTOS" verify-bag "$WORK/crash"
+
 # 4. a destination that is not empty
 mkdir "$WORK/full" && echo x >"$WORK/full/keep"
 before=$(ledger_size)
