@@ -152,12 +152,16 @@ sha256_hex(const void *data, size_t len, char hex[65])
 
 /* ---- the export ---- */
 
+/* An export: its plan while it is made, then the writing of the bag. */
 struct exp {
 	int bfd;             /* the bag under its temporary name */
+	json_t *files;       /* the plan's tag files: [[path, text], ...] in order */
+	json_t *payload;     /* the plan's payload: [{"id", "file", "sha256", "size"}] */
 	struct buf manifest; /* manifest-sha256.txt */
 	struct buf tags;     /* tagmanifest-sha256.txt */
 	uint64_t done, total;
 	const struct cs_bag_export *x;
+	struct cs_store *st;
 };
 
 /*
@@ -210,12 +214,11 @@ out:
 
 /* Creates `path` under the bag (O_EXCL|O_NOFOLLOW), writes it whole and fsyncs it. */
 static int
-put_file(struct exp *e, const char *path, const void *data, size_t len, int tag)
+write_file(int bfd, const char *path, const void *data, size_t len)
 {
-	char hex[65];
 	int fd, rc;
 
-	fd = openat(e->bfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = openat(bfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	rc = cs__write_all(fd, data, len);
@@ -223,7 +226,20 @@ put_file(struct exp *e, const char *path, const void *data, size_t len, int tag)
 		rc = cs__fsync(fd, 0);
 	close(fd);
 	CS_FAILPOINT("bag-file");
-	if (rc == 0 && tag) {
+	return rc;
+}
+
+/* Adds tag file `path` to the plan (and, with `tag`, to the tag manifest). */
+static int
+put_file(struct exp *e, const char *path, const void *data, size_t len, int tag)
+{
+	char hex[65];
+	int rc = 0;
+
+	if (json_array_append_new(e->files, json_pack("[s, s%]", path, (const char *)data, len)) <
+	    0)
+		return -ENOMEM;
+	if (tag) {
 		rc = sha256_hex(data, len, hex);
 		buf_printf(&e->tags, "%s  %s\n", hex, path);
 	}
@@ -243,33 +259,23 @@ put_json(struct exp *e, const char *path, const json_t *v)
 	return rc;
 }
 
-/* Copies the stored bytes of item `id` to data/<file>, checking them against their digest. */
+/* Adds the payload file of item `id` (its digest and size from its record) to the plan. */
 static int
-put_payload(struct exp *e, struct cs_store *st, const char *id, const char *file, char sha[65],
+put_payload(struct exp *e, const json_t *rec, const char *id, const char *file, char sha[65],
     uint64_t *size)
 {
-	char path[160], hex[65];
-	uint64_t got = 0;
-	int in = -1, out = -1, rc;
+	const char *hex = json_string_value(json_object_get(rec, "sha256"));
 
-	rc = cs_access_open_blob(st, id, &in, size, sha);
-	if (rc < 0)
-		return rc;
-	snprintf(path, sizeof(path), "data/%s", file);
-	out = openat(e->bfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	rc = out < 0 ? -errno : hash_copy(in, out, e, hex, &got);
-	if (rc == 0 && (strcmp(hex, sha) != 0 || got != *size))
-		rc = CS_EDIGEST;
-	if (rc == 0)
-		rc = cs__fsync(out, 0);
-	if (rc == 0) {
-		buf_printf(&e->manifest, "%s  %s\n", sha, path);
-		rc = e->manifest.err;
-	}
-	close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
+	if (hex == NULL || strlen(hex) != 64)
+		return CS_ESTORE;
+	memcpy(sha, hex, 65);
+	*size = (uint64_t)json_integer_value(json_object_get(rec, "size"));
+	buf_printf(&e->manifest, "%s  data/%s\n", sha, file);
+	if (json_array_append_new(e->payload,
+	        json_pack("{s:s, s:s, s:s, s:I}", "id", id, "file", file, "sha256", sha, "size",
+	            (json_int_t)*size)) < 0)
+		return -ENOMEM;
+	return e->manifest.err;
 }
 
 /* A bag-info.txt value on one line: control characters made spaces. */
@@ -354,23 +360,6 @@ csv_item(struct buf *csv, const json_t *it, const json_t *rec)
 	buf_add(csv, line, strlen(line));
 	free(line);
 	return csv->err;
-}
-
-/* 0 if `dir` is missing or an empty directory; CS_EEXIST if it holds anything. */
-static int
-target_free(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int rc = 0;
-
-	if (d == NULL)
-		return errno == ENOENT ? 0 : errno == ENOTDIR ? CS_EEXIST : -errno;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rc = CS_EEXIST;
-	closedir(d);
-	return rc;
 }
 
 /* Removes the half-made bag `name` under pfd (three levels at most). */
@@ -503,7 +492,7 @@ put_items(struct exp *e, struct cs_store *st, json_t *members, json_t *recs, jso
 
 		cs_bag_file_name(id, json_string_value(json_object_get(rec, "name")), file,
 		    sizeof(file));
-		rc = put_payload(e, st, id, file, sha, &size);
+		rc = put_payload(e, rec, id, file, sha, &size);
 		if (rc < 0)
 			return rc;
 		snprintf(path, sizeof(path), "records/%s.json", id);
@@ -529,42 +518,29 @@ put_items(struct exp *e, struct cs_store *st, json_t *members, json_t *recs, jso
 }
 
 int
-cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *dir,
+cs_bag_plan(struct cs_store *st, const struct cs_bag_export *x, json_t **plan,
     struct cs_bag_result *res)
 {
-	struct exp e = {.bfd = -1, .x = x};
+	struct exp e = {.bfd = -1, .x = x, .st = st};
 	struct buf csv = {0};
 	json_t *kase = NULL, *members = NULL, *recs = json_array(), *items = json_array(),
 	       *cat = NULL;
 	const char **ids = NULL, *item = NULL;
-	char *parent = NULL, *base, *note = NULL, *vkey = NULL, tmp[300];
-	int pfd = -1, rc, made = 0;
+	char *note = NULL, *vkey = NULL, *head;
 	size_t n, i;
 	json_t *m;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
-	parent = strdup(dir);
-	if (parent == NULL || recs == NULL || items == NULL) {
+	*plan = NULL;
+	e.files = json_array();
+	e.payload = json_array();
+	if (recs == NULL || items == NULL || e.files == NULL || e.payload == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t l = strlen(parent); l > 1 && parent[l - 1] == '/'; l--)
-		parent[l - 1] = '\0';
-	base = strrchr(parent, '/');
-	if (base != NULL) {
-		*base++ = '\0';
-		pfd = open(parent[0] != '\0' ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	} else {
-		base = parent;
-		pfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-	    strlen(base) > 200) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if (pfd < 0 || (rc = target_free(dir)) < 0) {
-		rc = pfd < 0 ? -errno : rc;
+	if (x->purpose == NULL || cs__utf8_clean(x->purpose, strlen(x->purpose)) < 0) {
+		rc = CS_EFORMAT;
 		goto out;
 	}
 	rc = cs_store_case_get(st, x->number, &kase);
@@ -600,28 +576,13 @@ cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *di
 		rc = cs_store_verifier_key(st, &vkey);
 	if (rc < 0)
 		goto out;
-	snprintf(tmp, sizeof(tmp), ".%s.partial-%ld", base, (long)getpid());
-	if (mkdirat(pfd, tmp, 0755) < 0) {
-		rc = -errno;
+	head = cs_csv_record(csv_head, 8);
+	if (head != NULL)
+		buf_add(&csv, head, strlen(head));
+	free(head);
+	if (head == NULL || csv.err != 0) {
+		rc = -ENOMEM;
 		goto out;
-	}
-	made = 1;
-	e.bfd = openat(pfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (e.bfd < 0 || mkdirat(e.bfd, "data", 0755) < 0 || mkdirat(e.bfd, "records", 0755) < 0 ||
-	    mkdirat(e.bfd, "proofs", 0755) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	buf_add(&csv, "", 0);
-	{
-		char *head = cs_csv_record(csv_head, 8);
-		if (head != NULL)
-			buf_add(&csv, head, strlen(head));
-		free(head);
-		if (head == NULL || csv.err != 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
 	}
 	rc = put_items(&e, st, members, recs, items, &csv);
 	if (rc < 0)
@@ -637,8 +598,148 @@ cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *di
 	rc = put_tags(&e, st, cat, &csv, res->entry, note, vkey);
 	if (rc < 0)
 		goto out;
-	if (cs__fsync_dir(e.bfd, "data") < 0 || cs__fsync_dir(e.bfd, "records") < 0 ||
-	    cs__fsync_dir(e.bfd, "proofs") < 0 || cs__fsync_dir(e.bfd, NULL) < 0) {
+	res->items = n;
+	res->bytes = e.total;
+	*plan = json_pack("{s:s, s:I, s:I, s:O, s:O}", "case", x->number, "register_entry",
+	    (json_int_t)res->entry, "bytes", (json_int_t)e.total, "payload", e.payload, "files",
+	    e.files);
+	if (*plan == NULL)
+		rc = -ENOMEM;
+out:
+	free(e.manifest.p);
+	free(e.tags.p);
+	free(csv.p);
+	free(ids);
+	free(note);
+	free(vkey);
+	json_decref(e.files);
+	json_decref(e.payload);
+	json_decref(cat);
+	json_decref(kase);
+	json_decref(members);
+	json_decref(recs);
+	json_decref(items);
+	return rc;
+}
+
+int
+cs_bag_target_free(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : errno == ENOTDIR ? CS_EEXIST : -errno;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			rc = CS_EEXIST;
+	closedir(d);
+	return rc;
+}
+
+/* The payload files: each made by `copy` and checked against the plan's digest and size. */
+static int
+write_payload(int bfd, const json_t *payload, cs_bag_copy_fn copy, void *ctx, char *bad,
+    size_t badn)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(payload, i, p)
+	{
+		const char *id = json_string_value(json_object_get(p, "id"));
+		const char *file = json_string_value(json_object_get(p, "file"));
+		const char *want = json_string_value(json_object_get(p, "sha256"));
+		char path[300], hex[65] = "";
+		uint64_t size = 0;
+		int fd, rc;
+
+		if (id == NULL || file == NULL || want == NULL || strchr(file, '/') != NULL ||
+		    file[0] == '.')
+			return CS_EFORMAT;
+		snprintf(path, sizeof(path), "data/%s", file);
+		fd = openat(bfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		rc = copy(ctx, id, fd, hex, &size);
+		if (rc == 0 &&
+		    (strcmp(hex, want) != 0 ||
+		        size != (uint64_t)json_integer_value(json_object_get(p, "size"))))
+			rc = CS_EDIGEST;
+		if (rc == 0)
+			rc = cs__fsync(fd, 0);
+		close(fd);
+		CS_FAILPOINT("bag-file");
+		if (rc < 0) {
+			snprintf(bad, badn, "%s", id);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int
+cs_bag_write(const json_t *plan, const char *dir, cs_bag_copy_fn copy, void *ctx,
+    struct cs_bag_result *res)
+{
+	char *parent = strdup(dir), *base, tmp[300];
+	int pfd = -1, bfd = -1, rc, made = 0;
+	size_t i;
+	json_t *f;
+
+	if (parent == NULL)
+		return -ENOMEM;
+	for (size_t l = strlen(parent); l > 1 && parent[l - 1] == '/'; l--)
+		parent[l - 1] = '\0';
+	base = strrchr(parent, '/');
+	if (base != NULL) {
+		*base++ = '\0';
+		pfd = open(parent[0] != '\0' ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		base = parent;
+		pfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+	    strlen(base) > 200) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (pfd < 0 || (rc = cs_bag_target_free(dir)) < 0) {
+		rc = pfd < 0 ? -errno : rc;
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), ".%s.partial-%ld", base, (long)getpid());
+	if (mkdirat(pfd, tmp, 0755) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	made = 1;
+	bfd = openat(pfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (bfd < 0 || mkdirat(bfd, "data", 0755) < 0 || mkdirat(bfd, "records", 0755) < 0 ||
+	    mkdirat(bfd, "proofs", 0755) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = write_payload(bfd, json_object_get(plan, "payload"), copy, ctx, res->item,
+	    sizeof(res->item));
+	json_array_foreach(json_object_get(plan, "files"), i, f)
+	{
+		const char *path = json_string_value(json_array_get(f, 0));
+		json_t *text = json_array_get(f, 1);
+		if (rc < 0)
+			break;
+		if (path == NULL || !json_is_string(text) || path[0] == '/' ||
+		    strstr(path, "..") != NULL)
+			rc = CS_EFORMAT;
+		else
+			rc = write_file(bfd, path, json_string_value(text),
+			    json_string_length(text));
+	}
+	if (rc < 0)
+		goto out;
+	if (cs__fsync_dir(bfd, "data") < 0 || cs__fsync_dir(bfd, "records") < 0 ||
+	    cs__fsync_dir(bfd, "proofs") < 0 || cs__fsync_dir(bfd, NULL) < 0) {
 		rc = -EIO;
 		goto out;
 	}
@@ -650,27 +751,51 @@ cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *di
 	}
 	made = 0;
 	rc = cs__fsync_dir(pfd, NULL);
-	res->items = n;
-	res->bytes = e.total;
 out:
-	if (e.bfd >= 0)
-		close(e.bfd);
+	if (bfd >= 0)
+		close(bfd);
 	if (made)
 		remove_tree(pfd, tmp);
 	if (pfd >= 0)
 		close(pfd);
-	free(e.manifest.p);
-	free(e.tags.p);
-	free(csv.p);
-	free(ids);
 	free(parent);
-	free(note);
-	free(vkey);
-	json_decref(cat);
-	json_decref(kase);
-	json_decref(members);
-	json_decref(recs);
-	json_decref(items);
+	return rc;
+}
+
+/* The export's copy of a stored original (cs_bag_copy_fn), with progress. */
+static int
+copy_blob(void *ctx, const char *id, int out, char hex[65], uint64_t *size)
+{
+	struct exp *e = ctx;
+	char sha[65];
+	uint64_t stored;
+	int in, rc;
+
+	rc = cs_access_open_blob(e->st, id, &in, &stored, sha);
+	if (rc < 0)
+		return rc;
+	rc = hash_copy(in, out, e, hex, size);
+	close(in);
+	return rc;
+}
+
+int
+cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *dir,
+    struct cs_bag_result *res)
+{
+	struct exp e = {.bfd = -1, .x = x, .st = st};
+	json_t *plan = NULL;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = cs_bag_target_free(dir);
+	if (rc == 0)
+		rc = cs_bag_plan(st, x, &plan, res);
+	if (rc < 0)
+		return rc;
+	e.total = res->bytes;
+	rc = cs_bag_write(plan, dir, copy_blob, &e, res);
+	json_decref(plan);
 	return rc;
 }
 

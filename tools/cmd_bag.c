@@ -141,6 +141,9 @@ cmd_export(int argc, char **argv, struct opts *o)
 	} else if (rc == CS_EEXIST) {
 		errmsg("%s is not an empty directory; give a new directory to export into", to);
 		code = EXIT_USAGE;
+	} else if (rc == CS_EFORMAT) {
+		errmsg("the purpose must be UTF-8 text; give it with --purpose");
+		code = EXIT_USAGE;
 	} else if (rc == CS_EDIGEST) {
 		errmsg("a stored original of case %s does not match its digest; nothing was "
 		       "exported; run `custos verify` (register entry %" PRIu64 " records the "

@@ -55,10 +55,29 @@ struct cs_bag_result {
  * Writer handle. Returns 0; CS_EDENIED (res->rule, res->item);
  * CS_ENOTFOUND (no such case); CS_EEXIST (`dir` is not an empty
  * directory); CS_EDIGEST (a stored original does not match its digest);
- * or another negative code.
+ * CS_EFORMAT (a purpose that is not UTF-8 text); or another negative code.
  */
 int cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char *dir,
     struct cs_bag_result *res);
+
+/*
+ * The two halves of cs_bag_export, for a writer that is not the store's
+ * process (custosd's socket users): cs_bag_plan does the store's part (the
+ * register entry, a checkpoint, every tag file and the signed tag manifest)
+ * and gives the plan, {"case", "register_entry", "bytes", "payload": [{"id",
+ * "file", "sha256", "size"}], "files": [[path, text], ...]}, as JSON;
+ * cs_bag_write writes a plan into `dir` (as cs_bag_export says), each
+ * payload file's bytes made by `copy` and checked against the plan
+ * (CS_EDIGEST, res->item the item). Writer handle for the plan; the
+ * writing needs no store. cs_bag_target_free: 0 if `dir` is missing or an
+ * empty directory, CS_EEXIST if not (ask before the plan).
+ */
+typedef int (*cs_bag_copy_fn)(void *ctx, const char *id, int out, char hex[65], uint64_t *size);
+int cs_bag_plan(struct cs_store *st, const struct cs_bag_export *x, json_t **plan,
+    struct cs_bag_result *res);
+int cs_bag_write(const json_t *plan, const char *dir, cs_bag_copy_fn copy, void *ctx,
+    struct cs_bag_result *res);
+int cs_bag_target_free(const char *dir);
 
 /* One problem a check found: the item it concerns (or NULL), the bag file, what is wrong. */
 typedef void (*cs_bag_problem_fn)(void *ctx, const char *item, const char *file, const char *what);
