@@ -940,7 +940,10 @@ check_manifest(struct ver *v, const char *name, int data, json_t *listed)
 	return 1;
 }
 
-/* Files in directory `sub` that `listed` (NULL: no manifest to compare with) (by "sub/name") does not list; counts and sizes them. */
+/*
+ * Files in directory `sub` that `listed` (by "sub/name"; NULL: there is no
+ * manifest to compare with) does not list; counts and sizes them.
+ */
 static void
 check_unlisted(struct ver *v, const char *sub, json_t *listed, const char *manifest,
     uint64_t *files, uint64_t *bytes)

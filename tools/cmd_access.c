@@ -16,7 +16,9 @@
 
 #include <openssl/evp.h>
 
+#include "custos/bag.h"
 #include "custos/csv.h"
+#include "custos/error.h"
 #include "custos/note.h"
 #include "cli.h"
 
@@ -528,6 +530,76 @@ cmd_get(int argc, char **argv, struct opts *o)
 		printf("%s copied to %s (sha256 %s, access register entry %lld)\n", argv[optind],
 		    out, want, (long long)json_integer_value(json_object_get(ans, "access")));
 	json_decref(ans);
+	return rc;
+}
+
+/* ---- export for socket users ---- */
+
+/* A socket export's writing: the connection and the plan's digests. */
+struct sock_export {
+	struct conn *c;
+	const json_t *plan;
+	const struct opts *o;
+};
+
+/* cs_bag_copy_fn: the item's bytes from custosd ("export-open", then "read"). */
+static int
+copy_from_socket(void *ctx, const char *id, int out, char hex[65], uint64_t *size)
+{
+	struct sock_export *x = ctx;
+	const json_t *p = NULL;
+	json_t *ans = NULL, *it;
+	size_t i;
+	int rc;
+
+	json_array_foreach(json_object_get(x->plan, "payload"), i, it)
+	{
+		if (strcmp(json_string_value(json_object_get(it, "id")), id) == 0)
+			p = it;
+	}
+	if (p == NULL)
+		return CS_EFORMAT;
+	rc = conn_call(x->c, json_pack("{s:s, s:s}", "cmd", "export-open", "id", id), &ans);
+	if (rc == EXIT_OK)
+		rc = answer_error(ans, x->o);
+	json_decref(ans);
+	if (rc == EXIT_OK)
+		rc = receive(x->c, out, id, json_string_value(json_object_get(p, "sha256")), x->o);
+	if (rc != EXIT_OK)
+		return rc == EXIT_PROBLEM ? CS_EDIGEST : -EIO;
+	/* receive() checked the bytes against this digest */
+	snprintf(hex, 65, "%s", json_string_value(json_object_get(p, "sha256")));
+	*size = (uint64_t)json_integer_value(json_object_get(p, "size"));
+	return 0;
+}
+
+int
+export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    struct cs_bag_result *res, json_t **ans)
+{
+	struct sock_export x = {.o = o};
+	struct conn c;
+	int rc;
+
+	*ans = NULL;
+	rc = conn_open(&c, sock, o);
+	if (rc != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	x.c = &c;
+	rc = conn_call(&c, req, ans);
+	if (rc == EXIT_OK)
+		rc = answer_error(*ans, o);
+	if (rc == EXIT_OK) {
+		x.plan = json_object_get(*ans, "plan");
+		res->entry = (uint64_t)json_integer_value(json_object_get(*ans, "access"));
+		res->items = json_array_size(json_object_get(x.plan, "payload"));
+		res->bytes = (uint64_t)json_integer_value(json_object_get(x.plan, "bytes"));
+		rc = cs_bag_write(x.plan, to, copy_from_socket, &x, res);
+		rc = rc == 0 ? EXIT_OK : rc;
+	}
+	conn_close(&c);
 	return rc;
 }
 

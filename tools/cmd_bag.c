@@ -18,7 +18,8 @@
 #include "cli.h"
 
 static const char usage_export[] =
-    "usage: custos export --case C --to DIR --purpose P --approval REQ [--store DIR] [--json]\n"
+    "usage: custos export --case C --to DIR --purpose P --approval REQ [--store DIR |\n"
+    "                     --socket PATH] [--json]\n"
     "\n"
     "Writes case file C as a BagIt 1.0 bag (RFC 8493) into the new directory DIR\n"
     "(it may exist if empty): the originals in DIR/data, their manifests, bag-info.txt\n"
@@ -27,8 +28,10 @@ static const char usage_export[] =
     "signed checkpoint, the verifier key and a README saying how to check it. An\n"
     "export always needs an approved export request REQ of yours (`custos request\n"
     "--action export`, `custos approve`); it is written to the access register before\n"
-    "the first byte of the bag, and the bag cites that entry. For the store's own user\n"
-    "(stop custosd first: it holds the store). Check the bag with `custos verify-bag`.\n"
+    "the first byte of the bag, and the bag cites that entry. With --store (or\n"
+    "CUSTOS_STORE) the store's own user exports directly (stop custosd first: it holds\n"
+    "the store); otherwise, or with --socket, custosd does the store's part for the\n"
+    "user of its socket and the bytes come through it. Check it with `custos verify-bag`.\n"
     "Exit status 0 exported, 1 refused by a rule (named), 2 usage, 3 store error.\n";
 
 static const char usage_verify_bag[] =
@@ -89,6 +92,69 @@ refusal(const struct cs_bag_result *res, const struct opts *o)
 	    res->item);
 }
 
+/* Says how an export ended (rc: 0 or a negative code); returns the exit code. */
+static int
+export_said(int rc, const struct cs_bag_result *res, const char *number, const char *to,
+    const struct opts *o)
+{
+	if (rc == CS_EDENIED) {
+		refusal(res, o);
+		return EXIT_PROBLEM;
+	} else if (rc == CS_ENOTFOUND) {
+		errmsg("there is no case file %s; `custos case list` lists them", number);
+		return EXIT_USAGE;
+	} else if (rc == CS_EEXIST) {
+		errmsg("%s is not an empty directory; give a new directory to export into", to);
+		return EXIT_USAGE;
+	} else if (rc == CS_EFORMAT) {
+		errmsg("the purpose must be UTF-8 text; give it with --purpose");
+		return EXIT_USAGE;
+	} else if (rc == CS_EDIGEST) {
+		errmsg("the original of item %s (case %s) does not match its digest; nothing was "
+		       "exported; run `custos verify` (register entry %" PRIu64 " records the "
+		       "attempt)",
+		    res->item, number, res->entry);
+		return EXIT_STORE;
+	} else if (rc < 0) {
+		errmsg("cannot export case %s into %s: %s%s", number, to, cs_strerror(rc),
+		    res->entry > 0 ? "; nothing was left there (the register entry stays)" : "");
+		return rc == -ENOENT || rc == -ENOTDIR || rc == -EINVAL || rc == -EACCES
+		    ? EXIT_USAGE
+		    : EXIT_STORE;
+	} else if (o->json) {
+		json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I}", "ok", 1, "case", number,
+		    "bag", to, "items", (json_int_t)res->items, "bytes", (json_int_t)res->bytes,
+		    "register_entry", (json_int_t)res->entry);
+		print_json(j);
+		json_decref(j);
+	} else if (!o->quiet) {
+		printf("exported case %s: %zu item(s), %" PRIu64 " bytes, into %s\n", number,
+		    res->items, res->bytes, to);
+		printf("register entry %" PRIu64 "; check it with `custos verify-bag %s`\n",
+		    res->entry, to);
+	}
+	return EXIT_OK;
+}
+
+/* A socket user's export: custosd makes the plan, this process writes the bag. */
+static int
+export_socket(const char *sock, const char *number, const char *to, const char *purpose,
+    uint64_t approval, const struct opts *o)
+{
+	struct cs_bag_result res = {0};
+	json_t *req, *ans = NULL;
+	int rc = cs_bag_target_free(to);
+
+	if (rc < 0)
+		return export_said(rc, &res, number, to, o);
+	req = json_pack("{s:s, s:s, s:s}", "cmd", "export", "case", number, "purpose", purpose);
+	if (req != NULL && approval <= INT64_MAX)
+		json_object_set_new(req, "approval", json_integer((json_int_t)approval));
+	rc = export_via_socket(sock, o, req, to, &res, &ans);
+	json_decref(ans);
+	return rc > 0 ? rc : export_said(rc, &res, number, to, o);
+}
+
 int
 cmd_export(int argc, char **argv, struct opts *o)
 {
@@ -98,14 +164,15 @@ cmd_export(int argc, char **argv, struct opts *o)
 	struct cs_access_who who = {.uid = (long)getuid(), .role = "owner"};
 	struct passwd pw, *pwr = NULL;
 	struct bar bar = {.tty = isatty(2)};
-	const char *to = NULL, *number = NULL, *purpose = NULL;
+	const char *to = NULL, *number = NULL, *purpose = NULL, *sock = NULL;
 	uint64_t approval = UINT64_MAX;
 	char pwbuf[4096], uname[32];
 	struct cs_store *st;
 	int rc, code = EXIT_OK;
 	const struct cli_opt own[] = {CLI_OPT("case", 0, CLI_STRING, &number),
 	    CLI_OPT("to", 0, CLI_STRING, &to), CLI_OPT("purpose", 0, CLI_STRING, &purpose),
-	    CLI_OPT("approval", 0, CLI_NUMBER, &approval), CLI_END};
+	    CLI_OPT("approval", 0, CLI_NUMBER, &approval), CLI_OPT("socket", 0, CLI_STRING, &sock),
+	    CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_export, o);
 	if (rc >= 0)
@@ -114,6 +181,8 @@ cmd_export(int argc, char **argv, struct opts *o)
 		fputs(usage_export, stderr);
 		return EXIT_USAGE;
 	}
+	if (sock != NULL || store_dir(o) == NULL)
+		return export_socket(sock, number, to, purpose, approval, o);
 	if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr != NULL) {
 		who.name = pw.pw_name;
 	} else {
@@ -132,42 +201,7 @@ cmd_export(int argc, char **argv, struct opts *o)
 	if (st == NULL)
 		return code;
 	rc = cs_bag_export(st, &x, to, &res);
-	if (rc == CS_EDENIED) {
-		refusal(&res, o);
-		code = EXIT_PROBLEM;
-	} else if (rc == CS_ENOTFOUND) {
-		errmsg("there is no case file %s; `custos case list` lists them", number);
-		code = EXIT_USAGE;
-	} else if (rc == CS_EEXIST) {
-		errmsg("%s is not an empty directory; give a new directory to export into", to);
-		code = EXIT_USAGE;
-	} else if (rc == CS_EFORMAT) {
-		errmsg("the purpose must be UTF-8 text; give it with --purpose");
-		code = EXIT_USAGE;
-	} else if (rc == CS_EDIGEST) {
-		errmsg("a stored original of case %s does not match its digest; nothing was "
-		       "exported; run `custos verify` (register entry %" PRIu64 " records the "
-		       "attempt)",
-		    number, res.entry);
-		code = EXIT_STORE;
-	} else if (rc < 0) {
-		errmsg("cannot export case %s into %s: %s%s", number, to, cs_strerror(rc),
-		    res.entry > 0 ? "; nothing was left there (the register entry stays)" : "");
-		code = rc == -ENOENT || rc == -ENOTDIR || rc == -EINVAL || rc == -EACCES
-		    ? EXIT_USAGE
-		    : EXIT_STORE;
-	} else if (o->json) {
-		json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I}", "ok", 1, "case", number,
-		    "bag", to, "items", (json_int_t)res.items, "bytes", (json_int_t)res.bytes,
-		    "register_entry", (json_int_t)res.entry);
-		print_json(j);
-		json_decref(j);
-	} else if (!o->quiet) {
-		printf("exported case %s: %zu item(s), %" PRIu64 " bytes, into %s\n", number,
-		    res.items, res.bytes, to);
-		printf("register entry %" PRIu64 "; check it with `custos verify-bag %s`\n",
-		    res.entry, to);
-	}
+	code = export_said(rc, &res, number, to, o);
 	cs_store_close(st);
 	return code;
 }

@@ -25,14 +25,24 @@ C1='平司罚〔2026〕7号'
 C2='平司罚〔2026〕8号'
 P=cse$$
 HEAD=${P}head
-trap 'userdel "$HEAD" >/dev/null 2>&1; t_cleanup' EXIT
-useradd -M -N -d /nonexistent -s /usr/sbin/nologin "$HEAD" || {
-	echo "Bail out! cannot create test user $HEAD"
-	exit 1
+ARCH=${P}arch
+trap 'userdel "$HEAD" >/dev/null 2>&1; userdel "$ARCH" >/dev/null 2>&1; t_cleanup' EXIT
+for u in "$HEAD" "$ARCH"; do
+	useradd -M -N -d /nonexistent -s /usr/sbin/nologin "$u" || {
+		echo "Bail out! cannot create test user $u"
+		exit 1
+	}
+done
+# as USER CMD...: the CLI as that user, through the socket only
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- env -u CUSTOS_STORE "$CUSTOS" "$@"
 }
 chmod 0711 "$WORK"
-mkdir -p "$WORK/in" "$WORK/run"
+mkdir -p "$WORK/in" "$WORK/run" "$WORK/out"
 chmod 0755 "$WORK/run"
+chmod 1777 "$WORK/out"
 SOCK="$WORK/run/custosd.sock"
 export CUSTOS_SOCKET=$SOCK
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
@@ -69,7 +79,7 @@ t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... not even a register e
 {
 	printf '[store]\nroot = %s\nstation = EX\n[inbox]\ndir = %s\n' "$CUSTOS_STORE" "$WORK/in2"
 	printf '[control]\nsocket = %s\nsocket_mode = 0666\n' "$SOCK"
-	printf '[roles]\n0 = archivist\n%s = head\n' "$(id -u "$HEAD")"
+	printf '[roles]\n0 = archivist\n%s = head\n%s = archivist\n' "$(id -u "$HEAD")" "$ARCH"
 } >"$WORK/custosd.conf"
 mkdir -p "$WORK/in2"
 daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log"
@@ -78,8 +88,7 @@ report "custosd starts"
 t_run "the store's user files an export request" \
 	"$CUSTOS" request --case "$C1" --action export --purpose 'court hearing' --json
 REQ=$(field request)
-t_run "the head approves it" setpriv --reuid="$HEAD" --regid="$(id -g "$HEAD")" --init-groups \
-	-- env -u CUSTOS_STORE "$CUSTOS" approve "$REQ"
+t_run "the head approves it" as "$HEAD" approve "$REQ"
 daemon_stop
 t_ok "$DRC" "custosd stops (it holds the store)"
 
@@ -114,8 +123,7 @@ t_grep "... citing the register entry" "the export is register entry $ENTRY" "$W
 daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log"
 wait_until 60 test -S "$SOCK" || fail "custosd did not open its socket again"
 report "custosd starts again"
-setpriv --reuid="$HEAD" --regid="$(id -g "$HEAD")" --init-groups -- env -u CUSTOS_STORE \
-	"$CUSTOS" register --case "$C1" --json >"$WORK/reg.json" 2>"$WORK/last.err"
+as "$HEAD" register --case "$C1" --json >"$WORK/reg.json" 2>"$WORK/last.err"
 python3 - "$WORK/reg.json" "$ENTRY" "$REQ" "$ID_A" "$ID_F" <<'EOF'
 import json, sys
 reg = {e["seq"]: e for e in json.load(open(sys.argv[1]))}
@@ -138,6 +146,30 @@ EOF
 t_ok $? "custos stats counts the export under its requester kind ($KIND)"
 t_run "custos stats --csv" "$CUSTOS" stats --year "$Y" --csv
 t_grep "... has a requester_kind row" "^requester_kind,$KIND,1,"$'\r'"\$" "$WORK/last.out"
+
+# a user of the socket exports: custosd does the store's part, the bytes come through it
+as "$ARCH" export --case "$C1" --to "$WORK/out/s0" --purpose 'court' --json >"$WORK/last.out" \
+	2>"$WORK/last.err"
+rc=$?
+t_ok "$([ $rc -eq 1 ] && [ "$(field rule)" = export-needs-approval ] &&
+	[ ! -e "$WORK/out/s0" ]; echo $?)" \
+	"a socket user's export without approval is refused by export-needs-approval (exit $rc)"
+as "$ARCH" request --case "$C1" --action export --purpose 'court file' --json \
+	>"$WORK/last.out" 2>"$WORK/last.err"
+R_ARCH=$(field request)
+t_run "the head approves the archivist's export request" as "$HEAD" approve "$R_ARCH"
+t_status 1 "another user cannot cite it (approval-not-yours)" "$CUSTOS" export --socket "$SOCK" \
+	--case "$C1" --to "$WORK/out/s1" --purpose 'court file' --approval "$R_ARCH"
+t_run "the archivist exports through custosd" as "$ARCH" export --case "$C1" \
+	--to "$WORK/out/sbag" --purpose 'court file' --approval "$R_ARCH" --json
+S_ENTRY=$(field register_entry)
+t_run "... and the bag checks out" "$CUSTOS" verify-bag "$WORK/out/sbag"
+t_ok "$(cmp -s "$WORK/out/sbag/data/$(cd "$BAG/data" && ls "$ID_A"*)" "$BAG/data/$(cd "$BAG/data" &&
+	ls "$ID_A"*)"; echo $?)" "... with the same bytes as the owner's bag"
+t_grep "... citing its own register entry ($S_ENTRY)" "^Export-Register-Entry: $S_ENTRY\$" \
+	"$WORK/out/sbag/bag-info.txt"
+t_ok "$([ "$(stat -c %U "$WORK/out/sbag/data")" = "$ARCH" ]; echo $?)" \
+	"... written by the user, not by custosd"
 daemon_stop
 t_ok "$DRC" "custosd stops"
 
