@@ -170,6 +170,16 @@ t_grep "... citing its own register entry ($S_ENTRY)" "^Export-Register-Entry: $
 	"$WORK/out/sbag/bag-info.txt"
 t_ok "$([ "$(stat -c %U "$WORK/out/sbag/data")" = "$ARCH" ]; echo $?)" \
 	"... written by the user, not by custosd"
+python3 - "$SOCK" "$ID_A" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
+f = s.makefile()
+s.sendall(json.dumps({"cmd": "export-open", "id": sys.argv[2]}).encode() + b"\n")
+assert json.loads(f.readline())["ok"] is False
+s.sendall(b'{"cmd": "read", "offset": 0}\n')
+assert json.loads(f.readline())["ok"] is False
+EOF
+t_ok $? "no item's bytes through export-open without an export on the connection"
 daemon_stop
 t_ok "$DRC" "custosd stops"
 
