@@ -12,7 +12,12 @@
 #      payload file, an edited record (also with its tag manifest line
 #      rewritten: the tag manifest is signed), an edited bag-info.txt and an
 #      added file each fail it, naming the item or file;
-#   4. a non-empty destination is refused.
+#   4. a non-empty destination is refused;
+#   5. a real archivist user exports through custosd's socket (refused
+#      without approval, and with another user's approval), the bag checks
+#      out and is written by the user; export-open gives nothing without an
+#      export on the connection; a crash while the bag is made leaves only
+#      its .partial directory; stats counts the export by requester kind.
 . "$(dirname "$0")/lib.sh"
 need_python3
 
