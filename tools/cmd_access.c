@@ -554,7 +554,8 @@ copy_from_socket(void *ctx, const char *id, int out, char hex[65], uint64_t *siz
 
 	json_array_foreach(json_object_get(x->plan, "payload"), i, it)
 	{
-		if (strcmp(json_string_value(json_object_get(it, "id")), id) == 0)
+		const char *pid = json_string_value(json_object_get(it, "id"));
+		if (pid != NULL && strcmp(pid, id) == 0)
 			p = it;
 	}
 	if (p == NULL)
