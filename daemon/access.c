@@ -15,6 +15,7 @@
 
 #include "access.h"
 #include "custos/access.h"
+#include "custos/bag.h"
 #include "custos/error.h"
 #include "custos/note.h"
 #include "custos/query.h"
@@ -29,6 +30,14 @@ access_conn_close(struct access_conn *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = -1;
+}
+
+void
+access_conn_end(struct access_conn *a)
+{
+	access_conn_close(a);
+	json_decref(a->export);
+	a->export = NULL;
 }
 
 static void
@@ -283,6 +292,63 @@ do_get(struct daemon *d, const struct cs_access_who *who, json_t *req, struct ac
 	    "access", (json_int_t)entry);
 }
 
+/*
+ * An export for a socket user: the gate and the store's part of the bag
+ * (custos/bag.h, cs_bag_plan); the client writes the bag, fetching each
+ * payload file with "export-open" and "read".
+ */
+static json_t *
+do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct access_conn *c)
+{
+	struct cs_access_policy p;
+	struct cs_bag_export x = {.number = str(req, "case"), .purpose = str(req, "purpose"),
+	    .approval = num(req, "approval"), .pol = &p, .who = who};
+	struct cs_bag_result res;
+	json_t *plan = NULL, *it;
+	size_t i;
+	int rc;
+
+	policy(d, &p);
+	if (x.number == NULL)
+		return failed("name the case file to export");
+	rc = cs_bag_plan(d->st, &x, &plan, &res);
+	if (rc == CS_EDENIED)
+		return denied(res.rule, res.item[0] != '\0' ? res.item : NULL);
+	if (rc == CS_EFORMAT)
+		return failed("the purpose must be UTF-8 text");
+	if (rc < 0)
+		return lib_error(rc, "case file");
+	logmsg(2, "access #%llu: export of case %s (%zu items) by %s (uid %ld)",
+	    (unsigned long long)res.entry, x.number, res.items, who->name, who->uid);
+	json_decref(c->export);
+	c->export = json_object();
+	json_array_foreach(json_object_get(plan, "payload"), i, it)
+	{
+		json_object_set_new(c->export, json_string_value(json_object_get(it, "id")),
+		    json_true());
+	}
+	return json_pack("{s:b, s:o, s:I}", "ok", 1, "plan", plan, "access",
+	    (json_int_t)res.entry);
+}
+
+/* Opens the stored bytes of an item of the export made on this connection, for "read". */
+static json_t *
+do_export_open(struct daemon *d, json_t *req, struct access_conn *c)
+{
+	const char *id = str(req, "id");
+	char sha[65];
+	uint64_t size;
+	int rc;
+
+	if (id == NULL || c->export == NULL || json_object_get(c->export, id) == NULL)
+		return failed("export-open follows an export of the item on the same connection");
+	access_conn_close(c);
+	rc = cs_access_open_blob(d->st, id, &c->fd, &size, sha);
+	if (rc < 0)
+		return lib_error(rc, "item");
+	return json_pack("{s:b, s:I, s:s}", "ok", 1, "size", (json_int_t)size, "sha256", sha);
+}
+
 /* The next bytes of the copy "get" let through, from "offset". */
 static json_t *
 do_read(json_t *req, struct access_conn *c)
@@ -389,6 +455,10 @@ access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct
 		ans = do_find(d, &who, req);
 	else if (strcmp(cmd, "register") == 0)
 		ans = do_register(d, &who, req);
+	else if (strcmp(cmd, "export") == 0)
+		ans = do_export(d, &who, req, c);
+	else if (strcmp(cmd, "export-open") == 0)
+		ans = do_export_open(d, req, c);
 	rule = json_string_value(json_object_get(ans, "rule"));
 	if (rule != NULL)
 		logmsg(2, "access refused to %s (uid %ld, role %s): %s by rule %s", who.name,
@@ -400,7 +470,7 @@ int
 access_is_command(const char *cmd)
 {
 	static const char *const cmds[] = {"whoami", "request", "approve", "deny", "conclusive",
-	    "view", "get", "read", "find", "register"};
+	    "view", "get", "read", "find", "register", "export", "export-open"};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)

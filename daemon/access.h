@@ -7,19 +7,26 @@
 
 #include "daemon.h"
 
-/* A connection's copy in progress: the stored bytes a granted "get" opened. */
+/*
+ * A connection's copy in progress: the stored bytes a granted "get" or
+ * "export-open" opened, and the items an "export" on it let out.
+ */
 struct access_conn {
-	int fd; /* -1: none */
+	int fd;         /* -1: none */
+	json_t *export; /* the ids of the export's items (object), or NULL */
 };
 
 void access_conn_close(struct access_conn *a);
 /*
  * The answer to access command `cmd` from user `uid` (whoami, request,
- * approve, deny, conclusive, view, get, read, find, register), or NULL when
+ * approve, deny, conclusive, view, get, read, find, register, export,
+ * export-open), or NULL when
  * `cmd` is not one of them or no answer could be made (out of memory).
  */
 json_t *access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req,
     struct access_conn *c);
+/* Ends the connection's copy and export (at its close). */
+void access_conn_end(struct access_conn *a);
 /* 1 if `cmd` is an access command. */
 int access_is_command(const char *cmd);
 

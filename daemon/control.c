@@ -103,7 +103,7 @@ on_client_close(uv_handle_t *h)
 {
 	struct client *cl = h->data;
 
-	access_conn_close(&cl->access);
+	access_conn_end(&cl->access);
 	free(cl);
 }
 

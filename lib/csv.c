@@ -1,7 +1,8 @@
 /*
  * An RFC 4180 CSV parser (custos/csv.h): one pass over the text, each field
  * unquoted into a buffer of its own with a ceiling, every refusal naming the
- * line and field where it happened.
+ * line and field where it happened; and the writer of one record, which
+ * neutralises formula cells.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -153,4 +154,45 @@ cs_csv_parse(const char *text, size_t len, cs_csv_row_fn cb, void *ctx, struct c
 	}
 	row_clear(&r);
 	return rc;
+}
+
+int
+cs_csv_formula(const char *s)
+{
+	return s != NULL && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+}
+
+char *
+cs_csv_record(const char *const *fields, size_t n)
+{
+	size_t cap = 3, at = 0;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * (fields[i] != NULL ? strlen(fields[i]) : 0) + 4;
+	out = malloc(cap);
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = fields[i] != NULL ? fields[i] : "";
+		size_t len = strlen(s);
+		int quote = strpbrk(s, ",\"\r\n") != NULL ||
+		    (len > 0 && (s[0] == ' ' || s[len - 1] == ' '));
+
+		if (i > 0)
+			out[at++] = ',';
+		if (quote)
+			out[at++] = '"';
+		if (cs_csv_formula(s))
+			out[at++] = '\'';
+		for (; *s != '\0'; s++) {
+			if (*s == '"')
+				out[at++] = '"';
+			out[at++] = *s;
+		}
+		if (quote)
+			out[at++] = '"';
+	}
+	memcpy(out + at, "\r\n", 3);
+	return out;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "custos/access.h"
 #include "custos/case.h"
 #include "custos/check.h"
 #include "custos/checkpoint.h"
@@ -221,6 +222,55 @@ count_item(json_t *res, json_t *rec, json_t *flags)
 	return rc;
 }
 
+/*
+ * The year's register entries (views, copies, exports let through) by
+ * requester kind into `by`: {kind: {"accesses", "view", "copy", "export"}}.
+ */
+static int
+count_accesses(struct cs_store *st, int year, json_t *by)
+{
+	char t[32];
+	int64_t from = 0, to = 0;
+	json_t *reg = NULL, *e;
+	size_t i;
+	int rc;
+
+	snprintf(t, sizeof(t), "%04d-01-01T00:00:00Z", year);
+	rc = cs_access_time(t, &from);
+	snprintf(t, sizeof(t), "%04d-01-01T00:00:00Z", year + 1);
+	if (rc == 0)
+		rc = year < 9999 ? cs_access_time(t, &to) : 0;
+	if (rc == 0)
+		rc = cs_access_register(st, NULL, from, to, 0, &reg);
+	json_array_foreach(reg, i, e)
+	{
+		const char *kind = json_string_value(
+		    json_object_get(json_object_get(e, "requester"), "kind"));
+		const char *action = json_string_value(json_object_get(e, "action"));
+		json_t *k;
+		if (rc < 0)
+			break;
+		if (kind == NULL)
+			kind = "(none)";
+		k = json_object_get(by, kind);
+		if (k == NULL) {
+			k = json_pack("{s:I, s:I, s:I, s:I}", "accesses", (json_int_t)0, "view",
+			    (json_int_t)0, "copy", (json_int_t)0, "export", (json_int_t)0);
+			if (k == NULL || json_object_set_new(by, kind, k) < 0) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		json_object_set_new(k, "accesses",
+		    json_integer(json_integer_value(json_object_get(k, "accesses")) + 1));
+		if (action != NULL && json_object_get(k, action) != NULL)
+			json_object_set_new(k, action,
+			    json_integer(json_integer_value(json_object_get(k, action)) + 1));
+	}
+	json_decref(reg);
+	return rc;
+}
+
 int
 cs_store_stats(struct cs_store *st, int year, json_t **out)
 {
@@ -236,7 +286,7 @@ cs_store_stats(struct cs_store *st, int year, json_t **out)
 		return CS_EFORMAT;
 	}
 	snprintf(prefix, sizeof(prefix), "%04d-", year);
-	res = json_pack("{s:i, s:I, s:I, s:I, s:{}, s:{}, s:{}, s:{}, s:{}, s:n}", "year", year,
+	res = json_pack("{s:i, s:I, s:I, s:I, s:{}, s:{}, s:{}, s:{}, s:{}, s:{}}", "year", year,
 	    "items", (json_int_t)0, "bytes", (json_int_t)0, "flagged", (json_int_t)0, "by_category",
 	    "by_stage", "by_officer", "by_device", "flags", "accesses_by_requester_kind");
 	rc = res != NULL && done != NULL ? cs__catalog_rtxn(&st->cat, &txn) : -ENOMEM;
@@ -278,6 +328,8 @@ cs_store_stats(struct cs_store *st, int year, json_t **out)
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	json_decref(done);
+	if (rc == 0)
+		rc = count_accesses(st, year, json_object_get(res, "accesses_by_requester_kind"));
 	if (rc < 0) {
 		json_decref(res);
 		return rc;

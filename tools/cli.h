@@ -141,6 +141,17 @@ int cmd_register(int argc, char **argv, struct opts *o);
 int cmd_officers(int argc, char **argv, struct opts *o);    /* cmd_officers.c */
 int cmd_stats(int argc, char **argv, struct opts *o);
 int cmd_custody(int argc, char **argv, struct opts *o);     /* cmd_custody.c */
+int cmd_export(int argc, char **argv, struct opts *o);      /* cmd_bag.c */
+struct cs_bag_result;
+/*
+ * custos export through custosd's socket (cmd_access.c): sends `req`
+ * (consumed), writes the bag from custosd's plan into `to`. Returns EXIT_OK,
+ * an exit code after an answer said why (*ans: custosd's answer, the
+ * caller's), or a negative code from writing the bag.
+ */
+int export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    struct cs_bag_result *res, json_t **ans);
+int cmd_verify_bag(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

@@ -16,6 +16,9 @@
 
 #include <openssl/evp.h>
 
+#include "custos/bag.h"
+#include "custos/csv.h"
+#include "custos/error.h"
 #include "custos/note.h"
 #include "cli.h"
 
@@ -502,6 +505,77 @@ cmd_get(int argc, char **argv, struct opts *o)
 	return rc;
 }
 
+/* ---- export for socket users ---- */
+
+/* A socket export's writing: the connection and the plan's digests. */
+struct sock_export {
+	struct conn *c;
+	const json_t *plan;
+	const struct opts *o;
+};
+
+/* cs_bag_copy_fn: the item's bytes from custosd ("export-open", then "read"). */
+static int
+copy_from_socket(void *ctx, const char *id, int out, char hex[65], uint64_t *size)
+{
+	struct sock_export *x = ctx;
+	const json_t *p = NULL;
+	json_t *ans = NULL, *it;
+	size_t i;
+	int rc;
+
+	json_array_foreach(json_object_get(x->plan, "payload"), i, it)
+	{
+		const char *pid = json_string_value(json_object_get(it, "id"));
+		if (pid != NULL && strcmp(pid, id) == 0)
+			p = it;
+	}
+	if (p == NULL)
+		return CS_EFORMAT;
+	rc = conn_call(x->c, json_pack("{s:s, s:s}", "cmd", "export-open", "id", id), &ans);
+	if (rc == EXIT_OK)
+		rc = answer_error(ans, x->o);
+	json_decref(ans);
+	if (rc == EXIT_OK)
+		rc = receive(x->c, out, id, json_string_value(json_object_get(p, "sha256")), x->o);
+	if (rc != EXIT_OK)
+		return rc == EXIT_PROBLEM ? CS_EDIGEST : -EIO;
+	/* receive() checked the bytes against this digest */
+	snprintf(hex, 65, "%s", json_string_value(json_object_get(p, "sha256")));
+	*size = (uint64_t)json_integer_value(json_object_get(p, "size"));
+	return 0;
+}
+
+int
+export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    struct cs_bag_result *res, json_t **ans)
+{
+	struct sock_export x = {.o = o};
+	struct conn c;
+	int rc;
+
+	*ans = NULL;
+	rc = conn_open(&c, sock, o);
+	if (rc != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	x.c = &c;
+	rc = conn_call(&c, req, ans);
+	if (rc == EXIT_OK)
+		rc = answer_error(*ans, o);
+	if (rc == EXIT_OK) {
+		x.plan = json_object_get(*ans, "plan");
+		res->entry = (uint64_t)json_integer_value(json_object_get(*ans, "access"));
+		res->items = json_array_size(json_object_get(x.plan, "payload"));
+		res->bytes = (uint64_t)json_integer_value(json_object_get(x.plan, "bytes"));
+		rc = cs_bag_write(x.plan, to, copy_from_socket, &x, res);
+		rc = rc == 0 ? EXIT_OK : rc;
+	}
+	conn_close(&c);
+	return rc;
+}
+
 /* ---- search / register ---- */
 
 static const char usage_search[] =
@@ -560,7 +634,10 @@ static const char usage_register[] =
     "and approver, items, action and time; of one case file, between two times\n"
     "(RFC 3339, --to excluded). --searches lists the logged searches instead.\n";
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
+/*
+ * A CSV field: quoted when it holds a comma, quote or line break; a formula
+ * cell (custos/csv.h) begins with an apostrophe.
+ */
 static void
 csv_field(const char *s, int last)
 {
@@ -568,6 +645,8 @@ csv_field(const char *s, int last)
 		s = "";
 	if (strpbrk(s, ",\"\r\n") != NULL) {
 		putchar('"');
+		if (cs_csv_formula(s))
+			putchar('\'');
 		for (; *s; s++) {
 			if (*s == '"')
 				putchar('"');
@@ -575,6 +654,8 @@ csv_field(const char *s, int last)
 		}
 		putchar('"');
 	} else {
+		if (cs_csv_formula(s))
+			putchar('\'');
 		fputs(s, stdout);
 	}
 	putchar(last ? '\n' : ',');

@@ -173,9 +173,11 @@ static const char usage_stats[] =
     "enforcement category, stage (of the recording or of a case file holding it),\n"
     "officer (certificate number) and device; an item counts once under each value\n"
     "it has, '(none)' when it has none. Flagged: recordings whose officer is unknown\n"
-    "or whose certificate was not valid then. Accesses by requester kind come from\n"
-    "the access register (its part fills accesses_by_requester_kind; null until\n"
-    "then). --csv writes rows dimension,value,items,bytes.\n";
+    "or whose certificate was not valid then. Accesses by requester kind: the year's\n"
+    "entries of the access register (views, copies, exports let through) by the kind\n"
+    "of requester they name (internal-legal, police, party, lawyer, ...). --csv\n"
+    "writes rows dimension,value,items,bytes (for requester_kind, items is the\n"
+    "number of accesses).\n";
 
 static int
 year_arg(void *target, const char *arg)
@@ -249,6 +251,15 @@ cmd_stats(int argc, char **argv, struct opts *o)
 				csv_row(stdout, f, 4);
 			}
 		}
+		bytes[0] = '\0';
+		f[0] = "requester_kind";
+		json_object_foreach(json_object_get(s, "accesses_by_requester_kind"), k, v)
+		{
+			f[1] = k;
+			snprintf(items, sizeof(items), "%lld",
+			    (long long)json_integer_value(json_object_get(v, "accesses")));
+			csv_row(stdout, f, 4);
+		}
 	} else {
 		printf("year            %d\n", year);
 		printf("recordings      %lld (%lld bytes)\n",
@@ -265,7 +276,13 @@ cmd_stats(int argc, char **argv, struct opts *o)
 			        (long long)json_integer_value(json_object_get(v, "items")),
 			        (long long)json_integer_value(json_object_get(v, "bytes")));
 		}
-		printf("accesses        (from the access register; not kept yet)\n");
+		printf("accesses by requester kind (the access register):\n");
+		json_object_foreach(json_object_get(s, "accesses_by_requester_kind"), k, v)
+		    printf("  %-30s %8lld (view %lld, copy %lld, export %lld)\n", k,
+		        (long long)json_integer_value(json_object_get(v, "accesses")),
+		        (long long)json_integer_value(json_object_get(v, "view")),
+		        (long long)json_integer_value(json_object_get(v, "copy")),
+		        (long long)json_integer_value(json_object_get(v, "export")));
 	}
 	json_decref(s);
 	cs_store_close(st);

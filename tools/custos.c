@@ -54,6 +54,8 @@ static const struct {
 	{"get", cmd_get, "copy an item's bytes through custosd under an approval"},
 	{"search", cmd_search, "find through custosd (the search is logged)"},
 	{"register", cmd_register, "print the access register (查阅登记簿)"},
+	{"export", cmd_export, "write a case file as a BagIt bag under an approved request"},
+	{"verify-bag", cmd_verify_bag, "check an exported bag offline, naming every problem"},
 };
 
 static void

@@ -1,6 +1,7 @@
 /*
  * CSV as RFC 4180 defines it (lib/csv.c): a parser for the files archivists
- * hand in (the officer registry). Fields are separated by commas, records by
+ * hand in (the officer registry) and the writer of every CSV custos hands
+ * out (listings, the register, a bag's catalog.csv). Fields are separated by commas, records by
  * CRLF or LF; a field in double quotes may hold commas, line breaks and
  * doubled quotes (""). A UTF-8 byte order mark at the start is skipped.
  * Pure computation: no I/O, thread-safe.
@@ -37,5 +38,20 @@ typedef int (*cs_csv_row_fn)(void *ctx, size_t line, char *const *fields, size_t
  */
 int cs_csv_parse(const char *text, size_t len, cs_csv_row_fn cb, void *ctx,
     struct cs_csv_error *err);
+
+/*
+ * 1 if a spreadsheet would take cell `s` for a formula (CSV injection): it
+ * starts with '=', '+', '-', '@', a TAB or a CR.
+ */
+int cs_csv_formula(const char *s);
+
+/*
+ * One CSV record of the n fields (a NULL field is empty), CRLF-ended: a
+ * field is quoted when it holds a comma, a quote, CR or LF or starts or ends
+ * with a space, a quote inside it doubled, and a formula cell
+ * (cs_csv_formula) gets a leading apostrophe so that a spreadsheet shows it
+ * as text. Returns the malloc'd record (the caller's), NULL without memory.
+ */
+char *cs_csv_record(const char *const *fields, size_t n);
 
 #endif

@@ -30,8 +30,9 @@ int cs_store_custody(struct cs_store *st, const char *id, json_t **out);
  * "by_category" / "by_stage" / "by_officer" / "by_device": {value:
  * {"items", "bytes"}} (an item counts under each value it has; "(none)"
  * when it has none), "flags": {flag: items}, "accesses_by_requester_kind":
- * null (the access register fills it)}. Reads the year's part of the time
- * index and those items only.
+ * {kind: {"accesses", "view", "copy", "export"}} (the register entries of
+ * the year, by the requester kind they name)}. Reads the year's part of the
+ * time index and those items only, and the register.
  */
 int cs_store_stats(struct cs_store *st, int year, json_t **out);
 

@@ -1,0 +1,272 @@
+#!/bin/bash
+# Exports (offline carriers): a case file with a UTF-8 number written as a
+# BagIt bag under an approved export request (filed through custosd's real
+# socket by the store's user, approved by a real head user), then:
+#   1. an export without an approval is refused naming export-needs-approval,
+#      and writes nothing;
+#   2. inside the bag `sha256sum -c` passes for manifest-sha256.txt and
+#      tagmanifest-sha256.txt; Payload-Oxum matches data/; bag-info.txt names
+#      the case and cites the register entry, which the register shows;
+#      catalog.csv neutralises a formula cell;
+#   3. custos verify-bag passes; a flipped byte in a payload file, a removed
+#      payload file, an edited record (also with its tag manifest line
+#      rewritten: the tag manifest is signed), an edited bag-info.txt and an
+#      added file each fail it, naming the item or file;
+#   4. a non-empty destination is refused;
+#   5. a real archivist user exports through custosd's socket (refused
+#      without approval, and with another user's approval), the bag checks
+#      out and is written by the user; export-open gives nothing without an
+#      export on the connection; a crash while the bag is made leaves only
+#      its .partial directory; stats counts the export by requester kind.
+. "$(dirname "$0")/lib.sh"
+need_python3
+
+if [ "$(id -u)" != 0 ] || ! command -v useradd >/dev/null; then
+	echo "1..0 # SKIP needs root and useradd to make a test user"
+	exit 0
+fi
+
+C1='平司罚〔2026〕7号'
+C2='平司罚〔2026〕8号'
+P=cse$$
+HEAD=${P}head
+ARCH=${P}arch
+trap 'userdel "$HEAD" >/dev/null 2>&1; userdel "$ARCH" >/dev/null 2>&1; t_cleanup' EXIT
+for u in "$HEAD" "$ARCH"; do
+	useradd -M -N -d /nonexistent -s /usr/sbin/nologin "$u" || {
+		echo "Bail out! cannot create test user $u"
+		exit 1
+	}
+done
+# as USER CMD...: the CLI as that user, through the socket only
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- env -u CUSTOS_STORE "$CUSTOS" "$@"
+}
+chmod 0711 "$WORK"
+mkdir -p "$WORK/in" "$WORK/run" "$WORK/out"
+chmod 0755 "$WORK/run"
+chmod 1777 "$WORK/out"
+SOCK="$WORK/run/custosd.sock"
+export CUSTOS_SOCKET=$SOCK
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+	"$WORK/last.out" "$1"; }
+
+t_run "init" "$CUSTOS" init --station EX
+printf 'first recording\n' >"$WORK/in/a.MP4"
+printf 'second recording, longer\n' >"$WORK/in/=HYPERLINK(x).mp4"
+printf 'another case\n' >"$WORK/in/x.mp4"
+for f in a.MP4 '=HYPERLINK(x).mp4' x.mp4; do
+	c=$C1
+	[ "$f" = x.mp4 ] && c=$C2
+	"$CUSTOS" ingest "$WORK/in/$f" --case "$c" --officer 3301-0457 >/dev/null || fail "ingest $f"
+done
+sha=$(digest "$WORK/in/a.MP4")
+ID_A=EX-${sha:0:20}
+sha=$(digest "$WORK/in/=HYPERLINK(x).mp4")
+ID_F=EX-${sha:0:20}
+report "three items ingested, two in case $C1"
+
+# 1. no approval: refused by its rule, nothing written
+before=$(ledger_size)
+"$CUSTOS" export --case "$C1" --to "$WORK/bag0" --purpose 'court' --json >"$WORK/last.out" \
+	2>"$WORK/last.err"
+rc=$?
+t_ok "$([ $rc -eq 1 ] && [ "$(field rule)" = export-needs-approval ]; echo $?)" \
+	"an export without an approval is refused (exit $rc) naming export-needs-approval"
+t_grep "... and says so to the operator" 'refused by rule export-needs-approval' "$WORK/last.err"
+t_ok "$([ ! -e "$WORK/bag0" ] && [ -z "$(ls -A "$WORK" | grep '^\.bag0')" ]; echo $?)" \
+	"... and writes nothing"
+t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... not even a register entry"
+
+# an approved export request: filed by the store's user through the socket, approved by head
+{
+	printf '[store]\nroot = %s\nstation = EX\n[inbox]\ndir = %s\n' "$CUSTOS_STORE" "$WORK/in2"
+	printf '[control]\nsocket = %s\nsocket_mode = 0666\n' "$SOCK"
+	printf '[roles]\n0 = archivist\n%s = head\n%s = archivist\n' "$(id -u "$HEAD")" "$ARCH"
+} >"$WORK/custosd.conf"
+mkdir -p "$WORK/in2"
+daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log"
+wait_until 60 test -S "$SOCK" || fail "custosd did not open its socket"
+report "custosd starts"
+t_run "the store's user files an export request" \
+	"$CUSTOS" request --case "$C1" --action export --purpose 'court hearing' --json
+REQ=$(field request)
+t_run "the head approves it" as "$HEAD" approve "$REQ"
+daemon_stop
+t_ok "$DRC" "custosd stops (it holds the store)"
+
+# 2. the export and its bag
+BAG=$WORK/bag
+mkdir "$BAG"
+t_run "the export under the approval (into an empty directory)" "$CUSTOS" export --case "$C1" \
+	--to "$BAG" --purpose 'court hearing' --approval "$REQ" --json
+ENTRY=$(field register_entry)
+t_ok "$([ "$(field items)" = 2 ]; echo $?)" "two items exported"
+t_run "sha256sum -c manifest-sha256.txt inside the bag" \
+	sh -c "cd '$BAG' && sha256sum -c --strict manifest-sha256.txt"
+t_run "sha256sum -c tagmanifest-sha256.txt inside the bag" \
+	sh -c "cd '$BAG' && sha256sum -c --strict tagmanifest-sha256.txt"
+n=$(find "$BAG/data" -type f | wc -l)
+b=$(find "$BAG/data" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+t_grep "Payload-Oxum is data/'s bytes.files ($b.$n)" "^Payload-Oxum: $b\.$n\$" "$BAG/bag-info.txt"
+t_grep "bag-info.txt: External-Identifier is the case number" \
+	"^External-Identifier: $C1\$" "$BAG/bag-info.txt"
+t_grep "bag-info.txt cites the register entry ($ENTRY)" "^Export-Register-Entry: $ENTRY\$" \
+	"$BAG/bag-info.txt"
+t_grep "bag-info.txt names the approval and the purpose" \
+	"^Export-Approval: $REQ\$" "$BAG/bag-info.txt"
+t_grep "catalog.csv writes a formula cell as text" "^$ID_F,.*,'=HYPERLINK\(x\)\.mp4," \
+	"$BAG/catalog.csv"
+t_ok "$(ls "$BAG/data" | grep -qv "^EX-[0-9a-f]\{20\}\(\.mp4\)\?$"; [ $? -eq 1 ]; echo $?)" \
+	"payload files are named by item id and a clean extension"
+t_ok "$(ls -A "$WORK" | grep -q partial; [ $? -eq 1 ]; echo $?)" "no partial bag is left"
+t_run "custos verify-bag passes" "$CUSTOS" verify-bag "$BAG"
+t_grep "... citing the register entry" "the export is register entry $ENTRY" "$WORK/last.out"
+
+daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log"
+wait_until 60 test -S "$SOCK" || fail "custosd did not open its socket again"
+report "custosd starts again"
+as "$HEAD" register --case "$C1" --json >"$WORK/reg.json" 2>"$WORK/last.err"
+python3 - "$WORK/reg.json" "$ENTRY" "$REQ" "$ID_A" "$ID_F" <<'EOF'
+import json, sys
+reg = {e["seq"]: e for e in json.load(open(sys.argv[1]))}
+e = reg[int(sys.argv[2])]
+assert e["action"] == "export" and e["approval"] == int(sys.argv[3])
+assert sorted(e["items"]) == sorted(sys.argv[4:6])
+EOF
+t_ok $? "the register shows the export entry with its approval and both items"
+Y=$(python3 -c 'import json,sys; e=[e for e in json.load(open(sys.argv[1]))
+	if e["seq"] == int(sys.argv[2])][0]; print(e["time"][:4], e["requester"]["kind"])' \
+	"$WORK/reg.json" "$ENTRY")
+KIND=${Y#* }
+Y=${Y%% *}
+"$CUSTOS" stats --year "$Y" --json >"$WORK/stats.json" 2>"$WORK/last.err"
+python3 - "$WORK/stats.json" "$KIND" <<'EOF'
+import json, sys
+k = json.load(open(sys.argv[1]))["accesses_by_requester_kind"][sys.argv[2]]
+assert k["export"] == 1 and k["accesses"] == 1, k
+EOF
+t_ok $? "custos stats counts the export under its requester kind ($KIND)"
+t_run "custos stats --csv" "$CUSTOS" stats --year "$Y" --csv
+t_grep "... has a requester_kind row" "^requester_kind,$KIND,1,"$'\r'"\$" "$WORK/last.out"
+
+# a user of the socket exports: custosd does the store's part, the bytes come through it
+as "$ARCH" export --case "$C1" --to "$WORK/out/s0" --purpose 'court' --json >"$WORK/last.out" \
+	2>"$WORK/last.err"
+rc=$?
+t_ok "$([ $rc -eq 1 ] && [ "$(field rule)" = export-needs-approval ] &&
+	[ ! -e "$WORK/out/s0" ]; echo $?)" \
+	"a socket user's export without approval is refused by export-needs-approval (exit $rc)"
+as "$ARCH" request --case "$C1" --action export --purpose 'court file' --json \
+	>"$WORK/last.out" 2>"$WORK/last.err"
+R_ARCH=$(field request)
+t_run "the head approves the archivist's export request" as "$HEAD" approve "$R_ARCH"
+t_status 1 "another user cannot cite it (approval-not-yours)" "$CUSTOS" export --socket "$SOCK" \
+	--case "$C1" --to "$WORK/out/s1" --purpose 'court file' --approval "$R_ARCH"
+t_run "the archivist exports through custosd" as "$ARCH" export --case "$C1" \
+	--to "$WORK/out/sbag" --purpose 'court file' --approval "$R_ARCH" --json
+S_ENTRY=$(field register_entry)
+t_run "... and the bag checks out" "$CUSTOS" verify-bag "$WORK/out/sbag"
+t_ok "$(cmp -s "$WORK/out/sbag/data/$(cd "$BAG/data" && ls "$ID_A"*)" "$BAG/data/$(cd "$BAG/data" &&
+	ls "$ID_A"*)"; echo $?)" "... with the same bytes as the owner's bag"
+t_grep "... citing its own register entry ($S_ENTRY)" "^Export-Register-Entry: $S_ENTRY\$" \
+	"$WORK/out/sbag/bag-info.txt"
+t_ok "$([ "$(stat -c %U "$WORK/out/sbag/data")" = "$ARCH" ]; echo $?)" \
+	"... written by the user, not by custosd"
+python3 - "$SOCK" "$ID_A" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
+f = s.makefile()
+s.sendall(json.dumps({"cmd": "export-open", "id": sys.argv[2]}).encode() + b"\n")
+assert json.loads(f.readline())["ok"] is False
+s.sendall(b'{"cmd": "read", "offset": 0}\n')
+assert json.loads(f.readline())["ok"] is False
+EOF
+t_ok $? "no item's bytes through export-open without an export on the connection"
+daemon_stop
+t_ok "$DRC" "custosd stops"
+
+# 3. tampering, each on a fresh copy: verify-bag fails naming the item or file
+tampered() { # NAME WANT-PATTERN CMD...: CMD changes $T (a copy of the bag)
+	local name=$1 want=$2
+	shift 2
+	T=$WORK/t-$name
+	cp -a "$BAG" "$T"
+	(cd "$T" && "$@") || fail "cannot tamper ($name)"
+	"$CUSTOS" verify-bag "$T" >"$WORK/last.out" 2>"$WORK/last.err"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -Eq -- "$want" "$WORK/last.out"; then
+		t_ok 0 "verify-bag: $name fails naming it"
+	else
+		t_ok 1 "verify-bag: $name fails naming it (exit $rc)"
+		sed 's/^/#   /' "$WORK/last.out" "$WORK/last.err" | head -10
+	fi
+}
+FA=$(cd "$BAG/data" && ls "$ID_A"*)
+flip() { python3 -c 'import sys
+f = open(sys.argv[1], "r+b"); b = f.read(1); f.seek(0); f.write(bytes([b[0] ^ 1]))' "$1"; }
+tampered "a flipped byte in a payload file" "item $ID_A: data/$FA: its SHA-256" flip "data/$FA"
+tampered "a removed payload file" "item $ID_A: data/$FA: missing" rm "data/$FA"
+tampered "an edited record" "item $ID_F: records/$ID_F.json" \
+	sed -i 's/3301-0457/3301-9999/' "records/$ID_F.json"
+tampered "an edited bag-info.txt" "bag-info.txt: its SHA-256" \
+	sed -i 's/^Export-Purpose: .*/Export-Purpose: something else/' bag-info.txt
+tampered "an added payload file" "data/extra.bin: not listed" \
+	sh -c 'echo x >data/extra.bin'
+tampered "a record whose digest was changed with its tag manifest line" \
+	"item $ID_A: records/$ID_A.json: the record's SHA-256" sh -c "
+	python3 - records/$ID_A.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); r['sha256'] = '0' * 64
+json.dump(r, open(sys.argv[1], 'w'))
+PY
+	s=\$(sha256sum records/$ID_A.json | cut -c1-64)
+	sed -i \"s|^[0-9a-f]*  records/$ID_A.json\$|\$s  records/$ID_A.json|\" tagmanifest-sha256.txt"
+
+tampered "an edited record with its tag manifest line rewritten" \
+	"tagmanifest-sha256.txt: it is not the tag manifest signed by the bag's key" sh -c "
+	sed -i 's/3301-0457/3301-9999/' records/$ID_F.json
+	s=\$(sha256sum records/$ID_F.json | cut -c1-64)
+	sed -i \"s|^[0-9a-f]*  records/$ID_F.json\$|\$s  records/$ID_F.json|\" tagmanifest-sha256.txt"
+"$CUSTOS" verify-bag "$WORK/t-a removed payload file" --json >"$WORK/last.out" 2>/dev/null
+python3 - "$WORK/last.out" "$ID_A" "$FA" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["ok"] is False
+assert {"item": sys.argv[2], "file": "data/" + sys.argv[3]} in \
+	[{"item": p.get("item"), "file": p.get("file")} for p in j["problems"]], j["problems"]
+EOF
+t_ok $? "verify-bag --json lists the problem with its item and file"
+
+# a crash while the bag is made (at its last file, and just before the
+# rename) leaves only the .partial directory: DIR is never a half bag
+for point in bag-file bag-rename; do
+	n=$(CUSTOS_CRASH_TRACE=1 "$CUSTOS_FP" export --case "$C1" --to "$WORK/trace" \
+		--purpose 'court hearing' --approval "$REQ" 2>&1 >/dev/null |
+		awk -v p="$point" '$1 == "failpoint" && $3 == p {n = $2} END {print n}')
+	rm -rf "$WORK/trace"
+	CUSTOS_CRASH_AT=$n "$CUSTOS_FP" export --case "$C1" --to "$WORK/crash" \
+		--purpose 'court hearing' --approval "$REQ" >/dev/null 2>&1
+	rc=$?
+	t_ok "$([ -n "$n" ] && [ $rc -eq 99 ] && [ ! -e "$WORK/crash" ] &&
+		ls -d "$WORK"/.crash.partial-* >/dev/null 2>&1; echo $?)" \
+		"a crash at the last $point (point $n, exit $rc) leaves no bag, only .crash.partial-*"
+	rm -rf "$WORK"/.crash.partial-*
+done
+t_run "the export after the crash makes the bag" "$CUSTOS" export --case "$C1" \
+	--to "$WORK/crash" --purpose 'court hearing' --approval "$REQ"
+t_run "... and it checks out" "$CUSTOS" verify-bag "$WORK/crash"
+
+# 4. a destination that is not empty
+mkdir "$WORK/full" && echo x >"$WORK/full/keep"
+before=$(ledger_size)
+t_status 2 "an export into a non-empty directory is refused" "$CUSTOS" export --case "$C1" \
+	--to "$WORK/full" --purpose 'court hearing' --approval "$REQ"
+t_grep "... saying so" "is not an empty directory" "$WORK/last.err"
+t_ok "$([ "$(ls -A "$WORK/full")" = keep ]; echo $?)" "... and leaves it as it was"
+t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... before any register entry"
+t_ok "$(ls -A "$WORK" | grep -q partial; [ $? -eq 1 ]; echo $?)" "... and leaves no partial bag"
+
+t_done
