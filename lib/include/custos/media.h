@@ -89,5 +89,15 @@ int cs_media_probe_init(void);
  * above, without "seq" and "time". 0 or -ENOMEM.
  */
 int cs_media_probe_fd(int fd, json_t **out);
+/*
+ * Makes derivative `what` ("access", "preservation-ffv1", "preservation-h264"
+ * or "poster") of the file open on `in` (read with pread only) into the
+ * file open on `out` (written with pwrite, read back; no path is opened),
+ * scaling access copies and posters to at most `max_height` lines (0: no
+ * limit). *res (new reference): {"status": "ok" | "failed", "reason"?,
+ * "method": "remux" | "transcode" | "frame", "streams": [{"type", "codec",
+ * "encoder"?, "parameters"}], "tool": {...}}. 0 or -ENOMEM.
+ */
+int cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **res);
 
 #endif
