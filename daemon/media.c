@@ -37,7 +37,7 @@ struct media {
 
 	/* the work item: in and out (copies: a reload may change the configuration meanwhile) */
 	int query;
-	char *id, *probe;
+	char *id, *probe, *policy;
 	struct cs_media_limits lim;
 	int rc;
 	json_t *rec, *ids;
@@ -66,7 +66,8 @@ media_work(uv_work_t *req)
 	if (m->query)
 		m->rc = cs_media_pending(st, BATCH, &m->ids, &m->n_pending);
 	else
-		m->rc = cs_media_process(st, m->id, m->probe, &m->lim, &agent, &m->rec, NULL);
+		m->rc = cs_media_process(st, m->id, m->probe, &m->lim, m->policy, &agent, &m->rec,
+		    NULL);
 }
 
 static void
@@ -185,12 +186,14 @@ on_timer(uv_timer_t *t)
 	if (!m->query) {
 		free(m->id);
 		free(m->probe);
+		free(m->policy);
 		m->id = strdup(json_string_value(json_array_get(m->todo, m->next)));
 		m->probe = strdup(media_probe_path(d));
+		m->policy = strdup(d->cfg.media_policy != NULL ? d->cfg.media_policy : "");
 		m->lim.wall_ms = d->cfg.media_timeout_s * 1000;
 		m->lim.cpu_s = d->cfg.media_timeout_s;
 		m->lim.mem_bytes = d->cfg.media_memory;
-		if (m->id == NULL || m->probe == NULL) {
+		if (m->id == NULL || m->probe == NULL || m->policy == NULL) {
 			out_of_memory(d, "making a media record");
 			arm(m, 1000);
 			return;
@@ -249,6 +252,7 @@ media_free(struct daemon *d)
 	json_decref(m->ids);
 	free(m->id);
 	free(m->probe);
+	free(m->policy);
 	free(m);
 	d->media = NULL;
 }

@@ -73,7 +73,8 @@ process(int argc, char **argv, struct opts *o, uint64_t timeout_s)
 		if (tty)
 			fprintf(stderr, "\rprobing %zu of %zu: %s ", i + 1, n, id);
 		rec = NULL;
-		rc = cs_media_process(st, id, probe_path(), &lim, &agent, &rec, &seq);
+		rc = cs_media_process(st, id, probe_path(), &lim, getenv("CUSTOS_MEDIA_POLICY"), &agent,
+		    &rec, &seq);
 		if (rc < 0 && tty)
 			fputc('\n', stderr);
 		if (rc == CS_ENOTFOUND) {

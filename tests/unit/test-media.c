@@ -118,13 +118,13 @@ main(void)
 	is_int(n, 3, "... three in all");
 	json_decref(ids);
 
-	is_int(cs_media_process(st, a.id, missing, NULL, &agent, &rec, &seq), -ENOENT,
+	is_int(cs_media_process(st, a.id, missing, NULL, NULL, &agent, &rec, &seq), -ENOENT,
 	    "a worker that does not exist: -ENOENT");
 	is_int(pending(st), 3, "... and no record written");
-	is_int(cs_media_process(st, "md-nosuchitem", probe, NULL, &agent, &rec, &seq),
+	is_int(cs_media_process(st, "md-nosuchitem", probe, NULL, NULL, &agent, &rec, &seq),
 	    CS_ENOTFOUND, "an unknown id: CS_ENOTFOUND");
 
-	is_int(cs_media_process(st, a.id, probe, NULL, &agent, &rec, &seq), 0, "probe a");
+	is_int(cs_media_process(st, a.id, probe, NULL, NULL, &agent, &rec, &seq), 0, "probe a");
 	ok(strcmp(json_string_value(json_object_get(rec, "status")), "unreadable") == 0,
 	    "random bytes are unreadable");
 	ok(json_string_value(json_object_get(rec, "reason")) != NULL, "... with a reason");
@@ -132,7 +132,7 @@ main(void)
 	    "... the record names its event");
 	json_decref(rec);
 	is_int(pending(st), 2, "a left the pending items");
-	is_int(cs_media_process(st, c.id, probe, NULL, &agent, &rec, &seq), 0, "probe c");
+	is_int(cs_media_process(st, c.id, probe, NULL, NULL, &agent, &rec, &seq), 0, "probe c");
 	ok(strstr(json_string_value(json_object_get(rec, "reason")), "empty") != NULL,
 	    "an empty file: unreadable, empty");
 	json_decref(rec);
@@ -147,7 +147,7 @@ main(void)
 	st = NULL;
 	is_int(cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL), 0, "a writer opens it");
 	is_int(pending(st), 1, "... one pending");
-	is_int(cs_media_process(st, b.id, probe, NULL, &agent, NULL, NULL), 0, "probe b");
+	is_int(cs_media_process(st, b.id, probe, NULL, NULL, &agent, NULL, NULL), 0, "probe b");
 	is_int(pending(st), 0, "none pending");
 	cs_store_close(st);
 	return tap_done();
