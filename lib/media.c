@@ -429,7 +429,7 @@ derive(struct cs_store *st, const char *id, const char *sha, int blob, uint64_t 
 	char tmp[64], hbuf[16], hex[65];
 	char *argv[] = {(char *)"custos-probe", (char *)"--derive", (char *)what,
 	    (char *)"--max-height", hbuf, NULL};
-	uint64_t fsize = blob_size * 16 + ((uint64_t)256 << 20), size = 0;
+	uint64_t fsize = blob_size * 16 + ((uint64_t)256 << 20), size = 0, seq = 0;
 	uint8_t digest[32];
 	json_t *d = NULL, *ev = NULL;
 	const char *status;
@@ -484,7 +484,7 @@ derive(struct cs_store *st, const char *id, const char *sha, int blob, uint64_t 
 	ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "derivative", "id", id,
 	    "sha256", sha, "derivative", d, "agent", "name", agent->name, "version",
 	    agent->version);
-	rc = ev == NULL ? -ENOMEM : cs__store_commit_locked(st, ev, NULL);
+	rc = ev == NULL ? -ENOMEM : cs__store_commit_locked(st, ev, &seq);
 out:
 	if (out >= 0)
 		close(out);
