@@ -566,15 +566,17 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 		goto out;
 	}
 	m = json_object_get(rec, "media");
-	if (m != NULL) {
-		/* probed before: only what is missing; an old record gets its plan now */
+	if (m != NULL && !media_done(rec)) {
+		/* probed before, derivatives pending (interrupted): only what is missing */
 		m = json_deep_copy(m);
-		if (m == NULL || (json_object_get(m, "normalisation") == NULL && plan(m, policy) < 0)) {
+		if (m == NULL) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		s = (uint64_t)json_integer_value(json_object_get(m, "seq"));
 	} else {
+		/* not probed yet, or asked again: a new record (and what its plan lacks) */
+		m = NULL;
 		rc = run_worker(fd, -1, probe, argv, "probe", &l, 0, &m);
 		if (rc == 0)
 			rc = tool_of(m, agent);

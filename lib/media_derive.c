@@ -11,7 +11,9 @@
  * their parameters, library versions.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -759,6 +761,13 @@ cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **r
 		rc = -ENOMEM;
 		goto out;
 	}
+#ifdef CS_FAILPOINTS
+	/* Test-only: a transcoder that crashes (what == the variable's value, or any). */
+	if (getenv("CUSTOS_DERIVE_CRASH") != NULL &&
+	    (strcmp(getenv("CUSTOS_DERIVE_CRASH"), "any") == 0 ||
+	        strcmp(getenv("CUSTOS_DERIVE_CRASH"), what) == 0))
+		raise(SIGSEGV);
+#endif
 	if (fstat(in, &sb) < 0) {
 		snprintf(j.why, sizeof(j.why), "the blob cannot be read: %s", strerror(errno));
 		goto done;

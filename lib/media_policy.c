@@ -98,15 +98,18 @@ cs_media_policy_height(const char *policy)
 	return walk(policy, NULL, act, &h, why, sizeof(why)) < 0 ? 720 : h;
 }
 
-/* The action for one format name: the policy's, else the default's. */
+/*
+ * The action for one format name: the policy's (`explicit_only`: that or
+ * none, act empty), else the default's.
+ */
 static void
-action_of(const char *policy, const char *name, char act[16])
+action_of(const char *policy, const char *name, int explicit_only, char act[16])
 {
 	char pat[NAME_MAX_ + 3], why[8];
 
 	act[0] = '\0';
 	(void)walk(policy, name, act, NULL, why, sizeof(why));
-	if (act[0] != '\0')
+	if (act[0] != '\0' || explicit_only)
 		return;
 	snprintf(pat, sizeof(pat), " %s ", name);
 	if (strlen(name) < NAME_MAX_ && strstr(keep_default, pat) != NULL) {
@@ -118,16 +121,20 @@ action_of(const char *policy, const char *name, char act[16])
 		snprintf(act, 16, "%s", "preserve-ffv1");
 }
 
-int
-cs_media_policy_action(const char *policy, const json_t *media, char act[16])
+/*
+ * One pass over the record's names: the container's (kept when one of its
+ * names is: "mov,mp4,m4a,...") and each audio or video codec's; the first
+ * that is not kept decides.
+ */
+static void
+decide(const char *policy, const json_t *media, int explicit_only, char act[16])
 {
 	const char *c = json_string_value(json_object_get(media, "container"));
 	char name[NAME_MAX_], one[16];
 	const json_t *s;
 	size_t i, n;
 
-	snprintf(act, 16, "%s", "keep");
-	/* the container's names ("mov,mp4,m4a,..."): kept if any of them is */
+	act[0] = '\0';
 	if (c != NULL) {
 		int kept = 0;
 		char first[16] = "";
@@ -136,15 +143,17 @@ cs_media_policy_action(const char *policy, const json_t *media, char act[16])
 			if (n > 0 && n < sizeof(name)) {
 				memcpy(name, c, n);
 				name[n] = '\0';
-				action_of(policy, name, one);
+				action_of(policy, name, explicit_only, one);
 				kept |= strcmp(one, "keep") == 0;
-				if (first[0] == '\0')
-					snprintf(first, 16, "%s", one);
+				if (first[0] == '\0' && one[0] != '\0')
+					snprintf(first, sizeof(first), "%s", one);
 			}
 			c += n + (c[n] == ',');
 		}
-		if (!kept && first[0] != '\0')
+		if (!kept && first[0] != '\0') {
 			snprintf(act, 16, "%s", first);
+			return;
+		}
 	}
 	json_array_foreach(json_object_get(media, "streams"), i, s) {
 		const char *type = json_string_value(json_object_get(s, "type"));
@@ -152,9 +161,22 @@ cs_media_policy_action(const char *policy, const json_t *media, char act[16])
 		if (type == NULL || codec == NULL || strlen(codec) >= sizeof(name) ||
 		    (strcmp(type, "video") != 0 && strcmp(type, "audio") != 0))
 			continue;
-		action_of(policy, codec, one);
-		if (strcmp(act, "keep") == 0)
+		action_of(policy, codec, explicit_only, one);
+		if (one[0] != '\0' && strcmp(one, "keep") != 0) {
 			snprintf(act, 16, "%s", one);
+			return;
+		}
 	}
+}
+
+int
+cs_media_policy_action(const char *policy, const json_t *media, char act[16])
+{
+	/* what the policy names wins over the defaults */
+	decide(policy, media, 1, act);
+	if (act[0] == '\0')
+		decide(policy, media, 0, act);
+	if (act[0] == '\0')
+		snprintf(act, 16, "%s", "keep");
 	return 0;
 }

@@ -69,8 +69,10 @@ struct cs_media_limits {
  * preserve-ffv1 or preserve-h264; and "access_height=N" (default 720, 0 no
  * limit). NULL or "": the defaults. cs_media_policy_check: 0, or -EINVAL
  * with a message for an operator in why. cs_media_policy_action: the action
- * for a media record into act (a container is kept when one of its names
- * is; the first stream codec not kept decides). Pure functions.
+ * for a media record into act: the first name not kept decides, the
+ * container's first (kept when one of its names is: "mov,mp4,...") then
+ * each audio and video codec's, and the policy's entries are looked at
+ * before the defaults. Pure functions.
  */
 int cs_media_policy_check(const char *policy, char *why, size_t whyn);
 int cs_media_policy_height(const char *policy);
@@ -79,7 +81,8 @@ int cs_media_policy_action(const char *policy, const json_t *media, char act[16]
 /*
  * Identifies and probes item `id`: opens its blob read-only, runs the worker
  * `probe` (the path of custos-probe) on it under `lim` (NULL: defaults), and
- * writes the "media" event, unless the item has its record already; then
+ * writes the "media" event (not again while the item's derivatives are
+ * pending: then only those are made); then
  * makes each derivative `policy` asks for that the item does not have yet
  * (limits: ten times `lim`'s times; output at most 16 times the original's
  * size plus 256 MiB), each a "derivative" event. A worker that fails, crashes, hangs or cannot be
