@@ -440,7 +440,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(section, "media.policy") == 0) {
 		char entry[256], why[200], *all;
 		size_t len = c->media_policy != NULL ? strlen(c->media_policy) : 0;
-		if (strchr(name, '=') != NULL || strchr(name, ' ') != NULL || strchr(name, ',') != NULL ||
+		if (strpbrk(name, "= ,\t") != NULL ||
 		    snprintf(entry, sizeof(entry), "%s=%s", name, value) >= (int)sizeof(entry))
 			BAD("'%s' is not a format name (a container such as avi or a codec such "
 			    "as mjpeg, or *)",

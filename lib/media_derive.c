@@ -383,7 +383,8 @@ open_encoder(struct job *j, struct xcode *x, const char *name, const char *param
 		if (av_channel_layout_copy(&x->enc->ch_layout, &x->dec->ch_layout) < 0)
 			return AVERROR(ENOMEM);
 		if (x->enc->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-			av_channel_layout_default(&x->enc->ch_layout, x->dec->ch_layout.nb_channels);
+			av_channel_layout_default(&x->enc->ch_layout,
+			    x->dec->ch_layout.nb_channels);
 		x->enc->time_base = (AVRational){1, x->enc->sample_rate};
 		if (x->enc->sample_fmt == AV_SAMPLE_FMT_S32)
 			x->enc->bits_per_raw_sample = 24 < x->dec->bits_per_raw_sample ? 32 : 24;
@@ -576,7 +577,8 @@ transcode(struct job *j, const char *format, const char *venc, const char *vpara
 		if (s == j->v.in || s == j->a.in) {
 			AVPacket *p = av_packet_clone(j->pkt);
 			av_packet_unref(j->pkt);
-			err = p == NULL ? AVERROR(ENOMEM) : decode(j, s == j->v.in ? &j->v : &j->a, p);
+			struct xcode *x = s == j->v.in ? &j->v : &j->a;
+			err = p == NULL ? AVERROR(ENOMEM) : decode(j, x, p);
 			av_packet_free(&p);
 		} else {
 			av_packet_unref(j->pkt);
@@ -779,8 +781,8 @@ cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **r
 	}
 	j.v.in = av_find_best_stream(j.ifc, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	j.a.in = av_find_best_stream(j.ifc, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
-	j.v.in = j.v.in >= 0 && !(j.ifc->streams[j.v.in]->disposition & AV_DISPOSITION_ATTACHED_PIC) ?
-	    j.v.in : -1;
+	if (j.v.in >= 0 && (j.ifc->streams[j.v.in]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+		j.v.in = -1; /* cover art is not the video */
 	j.a.in = j.a.in >= 0 ? j.a.in : -1;
 	if (strcmp(what, "poster") == 0) {
 		method = "frame";

@@ -147,8 +147,8 @@ process(int argc, char **argv, struct opts *o, uint64_t timeout_s)
 		if (tty)
 			fprintf(stderr, "\rprobing %zu of %zu: %s ", i + 1, n, id);
 		rec = NULL;
-		rc = cs_media_process(st, id, probe_path(), &lim, getenv("CUSTOS_MEDIA_POLICY"), &agent,
-		    &rec, &seq);
+		rc = cs_media_process(st, id, probe_path(), &lim, getenv("CUSTOS_MEDIA_POLICY"),
+		    &agent, &rec, &seq);
 		if (rc < 0 && tty)
 			fputc('\n', stderr);
 		if (rc == CS_ENOTFOUND) {
@@ -346,10 +346,12 @@ media_show_item(json_t *rec)
 		size_t k;
 		json_array_foreach(json_object_get(s, "streams"), k, x)
 			if (k == 0)
-				enc = STR(x, "encoder") != NULL ? STR(x, "encoder") : STR(x, "parameters");
+				enc = STR(x, "encoder") != NULL ? STR(x, "encoder") :
+								  STR(x, "parameters");
 		printf("  derivative:    %s %s", STR(s, "kind"), STR(s, "status"));
 		if (STR(s, "sha256") != NULL)
-			printf(" %s %s %lld bytes", STR(s, "format"), STR(s, "sha256"), INT(s, "size"));
+			printf(" %s %s %lld bytes", STR(s, "format"), STR(s, "sha256"),
+			    INT(s, "size"));
 		printf(" (%s%s%s), event #%lld\n", STR(s, "method") ? STR(s, "method") : "-",
 		    enc != NULL ? ", " : "", enc != NULL ? enc : "", INT(s, "seq"));
 		if (STR(s, "reason") != NULL)
