@@ -18,7 +18,7 @@
 #   (d) a transcoder that crashes leaves the original secured and recorded,
 #       the derivative "failed" with the reason, nothing pending; under
 #       custosd a file dropped meanwhile is secured and released and custosd
-#       still runs.
+#       still runs; custosd takes [media.policy] and refuses a bad one.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOS_PROBE_BIN:?CUSTOS_PROBE_BIN must point at custos-probe}"
 : "${CUSTOS_PROBE_FP:?CUSTOS_PROBE_FP must point at custos-probe-failpoint}"
@@ -234,7 +234,13 @@ IN="$WORK/inbox"
 mkdir -p "$IN"
 CONF="$WORK/custosd.conf"
 daemon_conf "$CONF" dv inbox "$IN" settle_seconds=1 release=delete
-printf '[media]\ntimeout = 60s\n[fixity]\nenabled = no\n' >>"$CONF"
+cp "$CONF" "$WORK/bad.conf"
+printf '[media.policy]\nmjpeg = squash\n' >>"$WORK/bad.conf"
+"$CUSTOSD" --config "$WORK/bad.conf" --check-config >/dev/null 2>"$WORK/bad.err"
+[ $? != 0 ] && grep -q "preserve-ffv1 or preserve-h264, not 'squash'" "$WORK/bad.err"
+t_ok $? "custosd refuses a [media.policy] with an unknown action, naming it"
+printf '[media]\ntimeout = 60s\n[fixity]\nenabled = no\n[media.policy]\nmjpeg = preserve-h264\n' \
+	>>"$CONF"
 LOG="$WORK/daemon.log"
 daemon_start "$CONF" "$LOG" CUSTOS_PROBE="$CUSTOS_PROBE_FP" CUSTOS_DERIVE_CRASH=any
 t_ok $? "custosd starts with a transcoder that crashes"
@@ -245,8 +251,9 @@ t_ok $? "a file dropped is secured and released"
 done_media() { [ "$(pending)" = 0 ] && "$CUSTOS" show "$(id_of late.avi)" --json 2>/dev/null | grep -q '"derivatives"'; }
 wait_until 300 done_media
 derivs late.avi 'm["status"] == "ok"' 'sorted(d) == ["access", "poster", "preservation"]' \
+	'm["normalisation"]["action"] == "preserve-h264"' \
 	'all(x["status"] == "failed" for x in d.values())'
-t_ok $? "late.avi: every derivative failed and recorded, the item done"
+t_ok $? "late.avi: as [media.policy] says, every derivative failed and recorded, the item done"
 daemon_running
 t_ok $? "custosd still runs"
 t_clean_stop
