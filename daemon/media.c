@@ -29,6 +29,7 @@ struct media {
 	uv_timer_t timer;
 	uv_work_t req;
 	int running, stopping;
+	int stop_worker; /* read by the work item (cs_media_limits.stop) */
 	json_t *todo;        /* ids of the last query */
 	size_t next;
 	uint64_t next_query; /* loop time */
@@ -138,6 +139,9 @@ media_done(uv_work_t *req, int status)
 				    json_string_value(json_object_get(m->rec, "kind")),
 				    json_string_value(json_object_get(m->rec, "mime")));
 			}
+		} else if (m->rc == -ECANCELED && m->stopping) {
+			logmsg(2, "media: the work on item %s stopped; it is done at the next start",
+			    m->id);
 		} else if (m->rc != CS_ENOTFOUND) {
 			log_failure(m, now);
 			/* the rest of the batch waits: the worker or the store has a problem */
@@ -193,6 +197,7 @@ on_timer(uv_timer_t *t)
 		m->lim.wall_ms = d->cfg.media_timeout_s * 1000;
 		m->lim.cpu_s = d->cfg.media_timeout_s;
 		m->lim.mem_bytes = d->cfg.media_memory;
+		m->lim.stop = &m->stop_worker;
 		if (m->id == NULL || m->probe == NULL || m->policy == NULL) {
 			out_of_memory(d, "making a media record");
 			arm(m, 1000);
@@ -236,6 +241,8 @@ media_stop(struct daemon *d)
 	if (m == NULL || m->stopping)
 		return;
 	m->stopping = 1;
+	/* a worker still running (a long transcode) is killed: the step is redone next start */
+	__atomic_store_n(&m->stop_worker, 1, __ATOMIC_RELAXED);
 	uv_timer_stop(&m->timer);
 	uv_close((uv_handle_t *)&m->timer, NULL);
 }

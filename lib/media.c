@@ -279,6 +279,13 @@ run_worker(int blob, int copy, const char *probe, char *const *argv, const char 
 			killed = 1;
 			break;
 		}
+		if (lim->stop != NULL && __atomic_load_n(lim->stop, __ATOMIC_RELAXED)) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			rc = -ECANCELED; /* no record: the step is done again later */
+			goto out;
+		}
 		pr = poll(&pf, 1, (int)(deadline - now < 1000 ? deadline - now : 1000));
 		if (pr < 0 && errno != EINTR) {
 			kill(pid, SIGKILL);
@@ -520,7 +527,7 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
     const struct cs_media_limits *lim, const char *policy, const struct cs_media_agent *agent,
     json_t **record, uint64_t *seq)
 {
-	struct cs_media_limits l = {WALL_MS_DEFAULT, CPU_S_DEFAULT, MEM_DEFAULT};
+	struct cs_media_limits l = {WALL_MS_DEFAULT, CPU_S_DEFAULT, MEM_DEFAULT, NULL};
 	char path[CS_BLOB_PATH_MAX], why[200];
 	char *const argv[] = {(char *)"custos-probe", NULL};
 	json_t *rec = NULL, *m = NULL, *ev = NULL, *k;
@@ -539,6 +546,7 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 		l.wall_ms = lim->wall_ms ? lim->wall_ms : l.wall_ms;
 		l.cpu_s = lim->cpu_s ? lim->cpu_s : l.cpu_s;
 		l.mem_bytes = lim->mem_bytes ? lim->mem_bytes : l.mem_bytes;
+		l.stop = lim->stop;
 	}
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)

@@ -174,6 +174,15 @@ struct job {
 	char why[400];
 };
 
+/* Threads for a codec: the CPUs online, at most 16 (each costs memory under RLIMIT_AS). */
+static int
+threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 16 ? 16 : (int)n;
+}
+
 static int
 fail(struct job *j, int err, const char *what)
 {
@@ -322,6 +331,7 @@ open_decoder(struct job *j, struct xcode *x)
 	if (x->dec == NULL || avcodec_parameters_to_context(x->dec, s->codecpar) < 0)
 		return AVERROR(ENOMEM);
 	x->dec->pkt_timebase = s->time_base;
+	x->dec->thread_count = threads();
 	err = avcodec_open2(x->dec, c, NULL);
 	x->first_pts = AV_NOPTS_VALUE;
 	return err < 0 ? fail(j, err, "the original's decoder cannot be opened") : 0;
@@ -341,6 +351,7 @@ open_encoder(struct job *j, struct xcode *x, const char *name, const char *param
 	x->enc = avcodec_alloc_context3(c);
 	if (x->enc == NULL)
 		return AVERROR(ENOMEM);
+	x->enc->thread_count = threads();
 	if (c->type == AVMEDIA_TYPE_VIDEO) {
 		AVRational fr = av_guess_frame_rate(j->ifc, is, NULL);
 		enum AVPixelFormat want = strcmp(name, "ffv1") == 0 ? x->dec->pix_fmt :
@@ -769,6 +780,10 @@ cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **r
 	    (strcmp(getenv("CUSTOS_DERIVE_CRASH"), "any") == 0 ||
 	        strcmp(getenv("CUSTOS_DERIVE_CRASH"), what) == 0))
 		raise(SIGSEGV);
+	/* ... or one that never ends */
+	if (getenv("CUSTOS_DERIVE_HANG") != NULL && strcmp(getenv("CUSTOS_DERIVE_HANG"), what) == 0)
+		for (;;)
+			pause();
 #endif
 	if (fstat(in, &sb) < 0) {
 		snprintf(j.why, sizeof(j.why), "the blob cannot be read: %s", strerror(errno));

@@ -119,7 +119,7 @@ static int
 process(int argc, char **argv, struct opts *o, uint64_t timeout_s)
 {
 	static const struct cs_media_agent agent = {"custos", CUSTOS_VERSION};
-	struct cs_media_limits lim = {timeout_s * 1000, timeout_s, 0};
+	struct cs_media_limits lim = {timeout_s * 1000, timeout_s, 0, NULL};
 	json_t *ids = NULL, *out = json_array(), *rec = NULL, *it;
 	struct cs_store *st;
 	uint64_t pending = 0;

@@ -18,7 +18,10 @@
 #   (d) a transcoder that crashes leaves the original secured and recorded,
 #       the derivative "failed" with the reason, nothing pending; under
 #       custosd a file dropped meanwhile is secured and released and custosd
-#       still runs; custosd takes [media.policy] and refuses a bad one.
+#       still runs; custosd takes [media.policy] and refuses a bad one;
+#   (e) SIGTERM during a transcode that would run for minutes kills it and
+#       stops custosd cleanly; nothing is recorded for it, the item stays
+#       pending, and the missing copy alone is made later.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOS_PROBE_BIN:?CUSTOS_PROBE_BIN must point at custos-probe}"
 : "${CUSTOS_PROBE_FP:?CUSTOS_PROBE_FP must point at custos-probe-failpoint}"
@@ -257,6 +260,29 @@ t_ok $? "late.avi: as [media.policy] says, every derivative failed and recorded,
 daemon_running
 t_ok $? "custosd still runs"
 t_clean_stop
+
+# (e) stopped during a transcode: killed, nothing recorded for it, redone later
+daemon_start "$CONF" "$LOG" CUSTOS_PROBE="$CUSTOS_PROBE_FP" CUSTOS_DERIVE_HANG=preservation-h264
+ff -f lavfi -i testsrc=size=208x144:rate=10:duration=1 -c:v mjpeg "$WORK/long.avi"
+mv "$WORK/long.avi" "$IN/long.avi"
+transcoding() { pgrep -P "$DPID" -f 'custos-probe.*--derive preservation' >/dev/null; }
+wait_until 300 transcoding
+t_ok $? "custosd runs a transcode that does not end (its limit: 600 s)"
+t_clean_stop "stopped during it"
+derivs long.avi 'm["status"] == "ok"' '"preservation" not in d' \
+	'd["access"]["status"] == "ok"'
+t_ok $? "long.avi: the transcode was killed and left no event"
+[ "$(pending)" = 1 ]
+t_ok $? "long.avi is still pending"
+CUSTOS_MEDIA_POLICY="mjpeg=preserve-h264" "$CUSTOS" media process >/dev/null 2>&1
+derivs long.avi 'd["preservation"]["status"] == "ok"'
+t_ok $? "long.avi: custos media process makes the missing copy"
+"$CUSTOS" log --json | python3 -c '
+import json, sys
+ev = [e for e in json.load(sys.stdin) if e.get("id") == sys.argv[1]]
+kinds = [e["event"] if e["event"] != "derivative" else e["derivative"]["kind"] for e in ev]
+assert sorted(kinds) == ["access", "media", "poster", "preservation"], kinds' "$(id_of long.avi)"
+t_ok $? "long.avi: one media event and one of each derivative"
 "$CUSTOS" verify >"$WORK/verify.out" 2>&1
 t_ok $? "custos verify passes"
 t_no_sanitizer "no sanitizer report from custosd" "$LOG"

@@ -60,6 +60,12 @@ struct cs_media_limits {
 	uint64_t wall_ms;   /* killed after this long (default 120 s) */
 	uint64_t cpu_s;     /* RLIMIT_CPU (default 60 s) */
 	uint64_t mem_bytes; /* RLIMIT_AS (default 1 GiB; not set in sanitizer builds) */
+	/*
+	 * Optional: when *stop becomes non-zero (another thread; read atomically),
+	 * a running worker is killed and cs_media_process returns -ECANCELED,
+	 * recording nothing for that step (the item stays pending).
+	 */
+	const int *stop;
 };
 
 /*
@@ -88,7 +94,8 @@ int cs_media_policy_action(const char *policy, const json_t *media, char act[16]
  * size plus 256 MiB), each a "derivative" event. A worker that fails, crashes, hangs or cannot be
  * started is an "unreadable" record with the reason, not an error. *record
  * (optional, new reference): the record written; *seq (optional): the
- * event's ledger index. Returns 0, CS_ENOTFOUND for an unknown id, -EBADF if
+ * event's ledger index. Returns 0, CS_ENOTFOUND for an unknown id, -EINVAL
+ * for a policy that does not parse, -ECANCELED (lim->stop), -EBADF if
  * the store is not open for writing, -ENOENT if the blob is missing (nothing
  * is written: fixity reports it), -ENOMEM, or the store's error. Any thread;
  * blocks until the worker ends.
