@@ -140,7 +140,7 @@ media_done(uv_work_t *req, int status)
 				    json_string_value(json_object_get(m->rec, "mime")));
 			}
 		} else if (m->rc == -ECANCELED && m->stopping) {
-			logmsg(2, "media: the work on item %s stopped; it is done at the next start",
+			logmsg(2, "media: the work on item %s stopped; done at the next start",
 			    m->id);
 		} else if (m->rc != CS_ENOTFOUND) {
 			log_failure(m, now);

@@ -387,6 +387,22 @@ tool_of(json_t *rec, const struct cs_media_agent *agent)
 										    0;
 }
 
+/* Item `id`'s record (new reference): 0, CS_ENOTFOUND, -ENOMEM or CS_ESTORE. */
+static int
+item_get(struct cs_store *st, const char *id, json_t **rec)
+{
+	MDB_txn *txn = NULL;
+	int rc = cs__catalog_rtxn(&st->cat, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = cs__cat_get(txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), rec);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? CS_ENOTFOUND : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
+	return 0;
+}
+
 /* Links the finished temp file `tmp` into derivatives/sha256/ab/cd/<hex>, durably. */
 static int
 place(int rootfd, const char *tmp, const char *hex)
@@ -531,7 +547,6 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 	char path[CS_BLOB_PATH_MAX], why[200];
 	char *const argv[] = {(char *)"custos-probe", NULL};
 	json_t *rec = NULL, *m = NULL, *ev = NULL, *k;
-	MDB_txn *txn = NULL;
 	const char *sha;
 	struct stat sb;
 	uint64_t s = 0;
@@ -548,13 +563,9 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 		l.mem_bytes = lim->mem_bytes ? lim->mem_bytes : l.mem_bytes;
 		l.stop = lim->stop;
 	}
-	rc = cs__catalog_rtxn(&st->cat, &txn);
+	rc = item_get(st, id, &rec);
 	if (rc < 0)
 		return rc;
-	rc = cs__cat_get(txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), &rec);
-	mdb_txn_abort(txn);
-	if (rc != 0)
-		return rc == MDB_NOTFOUND ? CS_ENOTFOUND : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
 	sha = json_string_value(json_object_get(rec, "sha256"));
 	if (sha == NULL || strlen(sha) != 64) {
 		rc = CS_ESTORE;
@@ -647,19 +658,14 @@ cs_media_derivative_open(struct cs_store *st, const char *id, const char *kind, 
 {
 	char path[CS_BLOB_PATH_MAX + 16];
 	json_t *rec = NULL, *d;
-	MDB_txn *txn = NULL;
 	const char *hex;
 	uint8_t digest[32];
 	uint64_t size = 0;
 	int fd = -1, rc;
 
-	rc = cs__catalog_rtxn(&st->cat, &txn);
+	rc = item_get(st, id, &rec);
 	if (rc < 0)
 		return rc;
-	rc = cs__cat_get(txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), &rec);
-	mdb_txn_abort(txn);
-	if (rc != 0)
-		return rc == MDB_NOTFOUND ? CS_ENOTFOUND : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
 	d = derivative_of(rec, kind, 1);
 	hex = json_string_value(json_object_get(d, "sha256"));
 	if (hex == NULL || strlen(hex) != 64) {

@@ -18,6 +18,10 @@ struct cs__av_reader {
 	char nested_url[128];
 };
 
+/* AVIOContext callbacks reading `opaque`, a struct cs__av_reader, with pread. */
+int cs__av_read(void *opaque, uint8_t *buf, int n);
+int64_t cs__av_seek(void *opaque, int64_t off, int whence);
+
 /*
  * Opens the file on `fd` (`size` bytes; read with pread only) into *fc,
  * streams found; `r` must outlive *fc. Returns 0, or a negative AVERROR

@@ -32,16 +32,14 @@
 #define OUT_BUF 65536
 #define OUT_NAME "out"
 
-/* The output file: written with pwrite, and read back for +faststart's second pass. */
-struct out_file {
-	int fd;
-	int64_t pos, size;
-};
-
+/*
+ * The output file (a struct cs__av_reader: its descriptor, position and size
+ * so far): written with pwrite, and read back for +faststart's second pass.
+ */
 static int
 out_write(void *opaque, uint8_t *buf, int n)
 {
-	struct out_file *o = opaque;
+	struct cs__av_reader *o = opaque;
 	ssize_t k;
 	int done = 0;
 
@@ -59,46 +57,12 @@ out_write(void *opaque, uint8_t *buf, int n)
 	return n;
 }
 
-static int
-out_read(void *opaque, uint8_t *buf, int n)
-{
-	struct out_file *o = opaque;
-	ssize_t k;
-
-	do
-		k = pread(o->fd, buf, (size_t)n, (off_t)o->pos);
-	while (k < 0 && errno == EINTR);
-	if (k < 0)
-		return AVERROR(errno);
-	if (k == 0)
-		return AVERROR_EOF;
-	o->pos += k;
-	return (int)k;
-}
-
-static int64_t
-out_seek(void *opaque, int64_t off, int whence)
-{
-	struct out_file *o = opaque;
-	int64_t to;
-
-	whence &= ~AVSEEK_FORCE;
-	if (whence == AVSEEK_SIZE)
-		return o->size;
-	to = whence == SEEK_SET ? off : whence == SEEK_CUR ? o->pos + off :
-	    whence == SEEK_END ? o->size + off : -1;
-	if (to < 0)
-		return AVERROR(EINVAL);
-	o->pos = to;
-	return to;
-}
-
 static AVIOContext *
-out_avio(struct out_file *o, int write)
+out_avio(struct cs__av_reader *o, int write)
 {
 	uint8_t *buf = av_malloc(OUT_BUF);
 	AVIOContext *pb = buf != NULL ? avio_alloc_context(buf, OUT_BUF, write, o,
-	    write ? NULL : out_read, write ? out_write : NULL, out_seek) : NULL;
+	    write ? NULL : cs__av_read, write ? out_write : NULL, cs__av_seek) : NULL;
 
 	if (pb == NULL)
 		av_free(buf);
@@ -122,7 +86,7 @@ static int
 out_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
     AVDictionary **options)
 {
-	struct out_file *o = s->opaque, *r;
+	struct cs__av_reader *o = s->opaque, *r;
 
 	(void)options;
 	if (url == NULL || strcmp(url, OUT_NAME) != 0 || (flags & AVIO_FLAG_WRITE))
@@ -130,7 +94,7 @@ out_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int fl
 	r = av_malloc(sizeof(*r));
 	if (r == NULL)
 		return AVERROR(ENOMEM);
-	*r = (struct out_file){o->fd, 0, o->size};
+	*r = (struct cs__av_reader){o->fd, 0, o->size, 0, {0}};
 	*pb = out_avio(r, 0);
 	if (*pb == NULL) {
 		av_free(r);
@@ -166,7 +130,7 @@ struct job {
 	const char *what;
 	int max_height;
 	AVFormatContext *ifc, *ofc;
-	struct out_file out;
+	struct cs__av_reader out;
 	struct xcode v, a;
 	AVPacket *pkt;
 	AVFrame *frame;
@@ -259,6 +223,17 @@ write_header(struct job *j, int faststart)
 	return err < 0 ? fail(j, err, "the output's header cannot be written") : 0;
 }
 
+/* The next packet of the original: 1, 0 at its end, or a negative AVERROR. */
+static int
+read_packet(struct job *j)
+{
+	int err = av_read_frame(j->ifc, j->pkt);
+
+	if (err == AVERROR_EOF)
+		return 0;
+	return err < 0 ? fail(j, err, "the original cannot be read to its end") : 1;
+}
+
 /* ---- remux: the streams as they are, into MP4 ---- */
 
 static int
@@ -289,16 +264,10 @@ remux(struct job *j)
 	}
 	if (err == 0)
 		err = write_header(j, 1);
-	while (err == 0) {
+	while (err == 0 && (err = read_packet(j)) > 0) {
 		AVStream *is;
 
-		err = av_read_frame(j->ifc, j->pkt);
-		if (err == AVERROR_EOF) {
-			err = 0;
-			break;
-		}
-		if (err < 0)
-			return fail(j, err, "the original cannot be read to its end");
+		err = 0;
 		if (j->pkt->stream_index >= 64 || map[j->pkt->stream_index] < 0) {
 			av_packet_unref(j->pkt);
 			continue;
@@ -312,6 +281,8 @@ remux(struct job *j)
 		if (err < 0)
 			return fail(j, err, "a packet cannot be written");
 	}
+	if (err < 0)
+		return err;
 	err = av_write_trailer(j->ofc);
 	return err < 0 ? fail(j, err, "the output cannot be finished") : 0;
 }
@@ -574,21 +545,14 @@ transcode(struct job *j, const char *format, const char *venc, const char *vpara
 	av_dict_free(&ao);
 	if (err == 0)
 		err = write_header(j, strcmp(format, "mp4") == 0);
-	while (err == 0) {
-		int s;
+	while (err == 0 && (err = read_packet(j)) > 0) {
+		int s = j->pkt->stream_index;
 
-		err = av_read_frame(j->ifc, j->pkt);
-		if (err == AVERROR_EOF) {
-			err = 0;
-			break;
-		}
-		if (err < 0)
-			return fail(j, err, "the original cannot be read to its end");
-		s = j->pkt->stream_index;
+		err = 0;
 		if (s == j->v.in || s == j->a.in) {
+			struct xcode *x = s == j->v.in ? &j->v : &j->a;
 			AVPacket *p = av_packet_clone(j->pkt);
 			av_packet_unref(j->pkt);
-			struct xcode *x = s == j->v.in ? &j->v : &j->a;
 			err = p == NULL ? AVERROR(ENOMEM) : decode(j, x, p);
 			av_packet_free(&p);
 		} else {

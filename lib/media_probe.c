@@ -45,9 +45,8 @@ static const char codec_whitelist[] =
 
 static magic_t magic_db;
 
-
-static int
-read_cb(void *opaque, uint8_t *buf, int n)
+int
+cs__av_read(void *opaque, uint8_t *buf, int n)
 {
 	struct cs__av_reader *r = opaque;
 	ssize_t got;
@@ -63,8 +62,8 @@ read_cb(void *opaque, uint8_t *buf, int n)
 	return (int)got;
 }
 
-static int64_t
-seek_cb(void *opaque, int64_t off, int whence)
+int64_t
+cs__av_seek(void *opaque, int64_t off, int whence)
 {
 	struct cs__av_reader *r = opaque;
 	int64_t to;
@@ -320,7 +319,8 @@ cs__av_open(int fd, int64_t size, struct cs__av_reader *r, AVFormatContext **out
 
 	*out = NULL;
 	*r = (struct cs__av_reader){fd, 0, size, 0, {0}};
-	pb = buf != NULL ? avio_alloc_context(buf, AVIO_BUF, 0, r, read_cb, NULL, seek_cb) : NULL;
+	if (buf != NULL)
+		pb = avio_alloc_context(buf, AVIO_BUF, 0, r, cs__av_read, NULL, cs__av_seek);
 	fc = avformat_alloc_context();
 	if (pb == NULL || fc == NULL) {
 		err = AVERROR(ENOMEM);

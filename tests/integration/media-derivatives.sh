@@ -47,14 +47,6 @@ t_ok $? "media made with ffmpeg"
 "$CUSTOS" ingest "$M"/* >/dev/null 2>&1
 t_ok $? "custos init, every file secured"
 
-id_of() {
-	"$CUSTOS" log --json 2>/dev/null | python3 -c '
-import json, sys
-for e in json.load(sys.stdin):
-    n = e["item"]["name"] if e["event"] == "ingest" else ""
-    if n == sys.argv[1] or n.endswith("/" + sys.argv[1]):
-        print(e["item"]["id"]); break' "$1"
-}
 pending() { "$CUSTOS" media --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending"])'; }
 
 "$CUSTOS" media process >"$WORK/process.out" 2>"$WORK/process.err"
