@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -190,9 +191,16 @@ mono_ms(void)
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static void
 child(int blob, int out, int copy, int null, const char *probe, char *const *argv,
-    const struct cs_media_limits *lim, uint64_t fsize)
+    const struct cs_media_limits *lim, uint64_t fsize, pid_t parent)
 {
 	struct rlimit r;
+
+	/*
+	 * A worker outlives no custosd killed or crashed (the forking thread is a
+	 * pool thread, which lives as long as the process).
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(125);
 
 	if (dup2(blob, 0) < 0 || dup2(out, 1) < 0 || dup2(null, 2) < 0 ||
 	    (copy >= 0 && dup2(copy, 3) < 0))
@@ -244,7 +252,7 @@ run_worker(int blob, int copy, const char *probe, char *const *argv, const char 
 	int p[2] = {-1, -1}, null = -1, st = 0, rc = 0, killed = 0, over = 0;
 	size_t len = 0;
 	uint64_t deadline = mono_ms() + lim->wall_ms;
-	pid_t pid;
+	pid_t pid, parent;
 	json_t *j = NULL;
 
 	buf = malloc(OUT_MAX + 1);
@@ -259,13 +267,14 @@ run_worker(int blob, int copy, const char *probe, char *const *argv, const char 
 		rc = -EMFILE;
 		goto out;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		rc = -errno;
 		goto out;
 	}
 	if (pid == 0)
-		child(blob, p[1], copy, null, probe, argv, lim, fsize);
+		child(blob, p[1], copy, null, probe, argv, lim, fsize, parent);
 	close(p[1]);
 	p[1] = -1;
 	for (;;) {

@@ -21,7 +21,8 @@
 #       still runs; custosd takes [media.policy] and refuses a bad one;
 #   (e) SIGTERM during a transcode that would run for minutes kills it and
 #       stops custosd cleanly; nothing is recorded for it, the item stays
-#       pending, and the missing copy alone is made later.
+#       pending, and the missing copy alone is made later; a worker does
+#       not outlive a custosd that is killed.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOS_PROBE_BIN:?CUSTOS_PROBE_BIN must point at custos-probe}"
 : "${CUSTOS_PROBE_FP:?CUSTOS_PROBE_FP must point at custos-probe-failpoint}"
@@ -261,6 +262,15 @@ transcoding() { pgrep -P "$DPID" -f 'custos-probe.*--derive preservation' >/dev/
 wait_until 300 transcoding
 t_ok $? "custosd runs a transcode that does not end (its limit: 600 s)"
 t_clean_stop "stopped during it"
+
+# ... and killed during it: the worker does not outlive custosd
+daemon_start "$CONF" "$LOG" CUSTOS_PROBE="$CUSTOS_PROBE_FP" CUSTOS_DERIVE_HANG=preservation-h264
+wait_until 300 transcoding
+WPID=$(pgrep -P "$DPID" -f 'custos-probe.*--derive preservation')
+daemon_kill
+gone() { ! kill -0 "$WPID" 2>/dev/null; }
+[ -n "$WPID" ] && wait_until 60 gone
+t_ok $? "SIGKILL to custosd during a transcode: its worker ($WPID) goes too"
 derivs long.avi 'm["status"] == "ok"' '"preservation" not in d' \
 	'd["access"]["status"] == "ok"'
 t_ok $? "long.avi: the transcode was killed and left no event"
