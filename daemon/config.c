@@ -20,6 +20,8 @@
  *            timeout = N[s|m|h|d], memory = N[K|M|G]
  *   [remote] config = PATH (a file with a [remote] section), or the keys of
  *            custos/remote.h here (read by cs_remote_config_load)
+ *   [media.policy] FORMAT = keep|preserve-ffv1|preserve-h264 (a container,
+ *            a codec or *), access_height = N (custos/media.h)
  * Unknown sections or keys are errors: a typo must not be silently ignored.
  */
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "custos/media.h"
 #include "custos/orphans.h"
 #include "custos/recorder.h"
 
@@ -71,6 +74,7 @@ cs_config_fini(struct cs_config *c)
 	free(c->socket);
 	free(c->media_probe);
 	free(c->remote_config);
+	free(c->media_policy);
 	for (size_t i = 0; i < c->n_inboxes; i++)
 		free(c->inboxes[i]);
 	for (size_t i = 0; i < c->n_patterns; i++)
@@ -456,6 +460,28 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return set_str(l, &c->remote_config, value);
 		}
 		c->remote_inline = 1;
+		return 1;
+	} else if (strcmp(section, "media.policy") == 0) {
+		char entry[256], why[200], *all;
+		size_t len = c->media_policy != NULL ? strlen(c->media_policy) : 0;
+		if (strpbrk(name, "= ,\t") != NULL ||
+		    snprintf(entry, sizeof(entry), "%s=%s", name, value) >= (int)sizeof(entry))
+			BAD("'%s' is not a format name (a container such as avi or a codec such "
+			    "as mjpeg, or *)",
+			    name);
+		if (cs_media_policy_check(entry, why, sizeof(why)) < 0)
+			BAD("%s", why);
+		if (len > 65536)
+			BAD("[media.policy] has too many entries");
+		all = realloc(c->media_policy, len + strlen(entry) + 2);
+		if (all == NULL) {
+			l->oom = 1;
+			return 0;
+		}
+		snprintf(all + len, strlen(entry) + 2, "%s%s", len > 0 ? " " : "", entry);
+		if (len == 0)
+			snprintf(all, strlen(entry) + 1, "%s", entry);
+		c->media_policy = all;
 		return 1;
 	} else {
 		BAD("unknown section [%s]", section);

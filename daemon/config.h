@@ -41,6 +41,7 @@ struct cs_config {
 	char *media_probe;      /* the media worker (default: CUSTOS_PROBE, else installed) */
 	uint64_t media_timeout_s; /* the worker is killed after this long */
 	uint64_t media_memory;  /* the worker's address-space limit, bytes */
+	char *media_policy;     /* [media.policy]: "FORMAT=ACTION ..." (custos/media.h) */
 	/* [roles]: user name or uid -> role; [access]: the configurable rules (custos/access.h) */
 	char *role_user[CFG_MAX_ROLES];
 	char *role_name[CFG_MAX_ROLES];

@@ -29,6 +29,7 @@ struct media {
 	uv_timer_t timer;
 	uv_work_t req;
 	int running, stopping;
+	int stop_worker; /* read by the work item (cs_media_limits.stop) */
 	json_t *todo;        /* ids of the last query */
 	size_t next;
 	uint64_t next_query; /* loop time */
@@ -37,7 +38,7 @@ struct media {
 
 	/* the work item: in and out (copies: a reload may change the configuration meanwhile) */
 	int query;
-	char *id, *probe;
+	char *id, *probe, *policy;
 	struct cs_media_limits lim;
 	int rc;
 	json_t *rec, *ids;
@@ -66,7 +67,8 @@ media_work(uv_work_t *req)
 	if (m->query)
 		m->rc = cs_media_pending(st, BATCH, &m->ids, &m->n_pending);
 	else
-		m->rc = cs_media_process(st, m->id, m->probe, &m->lim, &agent, &m->rec, NULL);
+		m->rc = cs_media_process(st, m->id, m->probe, &m->lim, m->policy, &agent, &m->rec,
+		    NULL);
 }
 
 static void
@@ -137,6 +139,9 @@ media_done(uv_work_t *req, int status)
 				    json_string_value(json_object_get(m->rec, "kind")),
 				    json_string_value(json_object_get(m->rec, "mime")));
 			}
+		} else if (m->rc == -ECANCELED && m->stopping) {
+			logmsg(2, "media: the work on item %s stopped; done at the next start",
+			    m->id);
 		} else if (m->rc != CS_ENOTFOUND) {
 			log_failure(m, now);
 			/* the rest of the batch waits: the worker or the store has a problem */
@@ -185,12 +190,15 @@ on_timer(uv_timer_t *t)
 	if (!m->query) {
 		free(m->id);
 		free(m->probe);
+		free(m->policy);
 		m->id = strdup(json_string_value(json_array_get(m->todo, m->next)));
 		m->probe = strdup(media_probe_path(d));
+		m->policy = strdup(d->cfg.media_policy != NULL ? d->cfg.media_policy : "");
 		m->lim.wall_ms = d->cfg.media_timeout_s * 1000;
 		m->lim.cpu_s = d->cfg.media_timeout_s;
 		m->lim.mem_bytes = d->cfg.media_memory;
-		if (m->id == NULL || m->probe == NULL) {
+		m->lim.stop = &m->stop_worker;
+		if (m->id == NULL || m->probe == NULL || m->policy == NULL) {
 			out_of_memory(d, "making a media record");
 			arm(m, 1000);
 			return;
@@ -233,6 +241,8 @@ media_stop(struct daemon *d)
 	if (m == NULL || m->stopping)
 		return;
 	m->stopping = 1;
+	/* a worker still running (a long transcode) is killed: the step is redone next start */
+	__atomic_store_n(&m->stop_worker, 1, __ATOMIC_RELAXED);
 	uv_timer_stop(&m->timer);
 	uv_close((uv_handle_t *)&m->timer, NULL);
 }
@@ -249,6 +259,7 @@ media_free(struct daemon *d)
 	json_decref(m->ids);
 	free(m->id);
 	free(m->probe);
+	free(m->policy);
 	free(m);
 	d->media = NULL;
 }

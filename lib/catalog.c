@@ -1202,6 +1202,14 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		rc = cs__media_project(c, txn, ev, a->seq, id, rec, why);
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
+	} else if (strcmp(type, "derivative") == 0) {
+		rc = event_item(c, txn, ev, "derivative event names an unknown evidence id", &id,
+		    &rec, why);
+		if (rc != 0)
+			goto out;
+		rc = cs__media_project_derivative(c, txn, ev, a->seq, id, rec, why);
+		if (rc == 0)
+			rc = put_item(c, txn, id, rec);
 	} else if (strcmp(type, "conclusive") == 0) {
 		/* the item's mark: may a party or lawyer receive it (custos/access.h) */
 		json_t *o;

@@ -197,10 +197,15 @@ int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t
  * transaction, returning LMDB codes: cs__media_index puts a new item in the
  * media_todo index; cs__media_project applies a "media" event to item `id`
  * (its record `rec` changed in place, stored by the caller) and takes it out
- * of media_todo; -1 with *why set when the event does not fit.
+ * of media_todo once its media work is done (the record, and each derivative
+ * its "normalisation" plans made or failed); -1 with *why set when the event
+ * does not fit.
  */
 int cs__media_index(struct cs__catalog *c, MDB_txn *txn, const char *id);
 int cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char *id, json_t *rec, const char **why);
+/* The same for a "derivative" event: listed in the item's "derivatives". */
+int cs__media_project_derivative(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
 /*
  * The access part of the projection (lib/access.c): access-request,

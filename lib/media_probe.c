@@ -24,6 +24,7 @@
 
 #include "custos/error.h"
 #include "custos/media.h"
+#include "media_av.h"
 
 #define AVIO_BUF 65536
 #define MAX_STREAMS 64
@@ -44,17 +45,10 @@ static const char codec_whitelist[] =
 
 static magic_t magic_db;
 
-struct reader {
-	int fd;
-	int64_t pos, size;
-	int nested; /* a nested open was asked for, and refused */
-	char nested_url[128];
-};
-
-static int
-read_cb(void *opaque, uint8_t *buf, int n)
+int
+cs__av_read(void *opaque, uint8_t *buf, int n)
 {
-	struct reader *r = opaque;
+	struct cs__av_reader *r = opaque;
 	ssize_t got;
 
 	do
@@ -68,10 +62,10 @@ read_cb(void *opaque, uint8_t *buf, int n)
 	return (int)got;
 }
 
-static int64_t
-seek_cb(void *opaque, int64_t off, int whence)
+int64_t
+cs__av_seek(void *opaque, int64_t off, int whence)
 {
-	struct reader *r = opaque;
+	struct cs__av_reader *r = opaque;
 	int64_t to;
 
 	whence &= ~AVSEEK_FORCE;
@@ -90,7 +84,7 @@ static int
 io_open_refuse(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
     AVDictionary **options)
 {
-	struct reader *r = s->opaque;
+	struct cs__av_reader *r = s->opaque;
 
 	(void)pb;
 	(void)flags;
@@ -265,8 +259,8 @@ add_stream(json_t *streams, json_t *data, const AVStream *s)
 }
 
 /* What libavformat's error means to an operator. */
-static void
-av_reason(int err, const struct reader *r, char *buf, size_t n)
+void
+cs__av_reason(int err, const struct cs__av_reader *r, char *buf, size_t n)
 {
 	char e[AV_ERROR_MAX_STRING_SIZE];
 
@@ -314,32 +308,28 @@ failpoint(int fd)
 }
 #endif
 
-static int
-probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
+int
+cs__av_open(int fd, int64_t size, struct cs__av_reader *r, AVFormatContext **out)
 {
 	AVFormatContext *fc = NULL;
 	AVIOContext *pb = NULL;
 	AVDictionary *opts = NULL;
-	struct reader r = {fd, 0, size, 0, {0}};
-	json_t *streams = json_array(), *data = json_array();
 	uint8_t *buf = av_malloc(AVIO_BUF);
-	const char *t;
-	int err, rc = 0;
+	int err = 0;
 
-	if (streams == NULL || data == NULL || buf == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pb = avio_alloc_context(buf, AVIO_BUF, 0, &r, read_cb, NULL, seek_cb);
+	*out = NULL;
+	*r = (struct cs__av_reader){fd, 0, size, 0, {0}};
+	if (buf != NULL)
+		pb = avio_alloc_context(buf, AVIO_BUF, 0, r, cs__av_read, NULL, cs__av_seek);
 	fc = avformat_alloc_context();
 	if (pb == NULL || fc == NULL) {
-		rc = -ENOMEM;
+		err = AVERROR(ENOMEM);
 		goto out;
 	}
 	buf = NULL; /* pb's now */
 	fc->pb = pb;
 	fc->flags |= AVFMT_FLAG_CUSTOM_IO;
-	fc->opaque = &r;
+	fc->opaque = r;
 	fc->io_open = io_open_refuse;
 	fc->probesize = PROBESIZE;
 	fc->max_analyze_duration = ANALYZE_US;
@@ -357,7 +347,7 @@ probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
 	    fc->protocol_whitelist == NULL || av_dict_set(&opts, "enable_drefs", "0", 0) < 0 ||
 	    av_dict_set_int(&opts, "max_streams", MAX_STREAMS, 0) < 0 ||
 	    av_dict_set(&opts, "use_absolute_path", "0", 0) < 0) {
-		rc = -ENOMEM;
+		err = AVERROR(ENOMEM);
 		goto out;
 	}
 	err = avformat_open_input(&fc, "blob", NULL, &opts); /* a name, for relative URLs */
@@ -365,8 +355,48 @@ probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
 		err = avformat_find_stream_info(fc, NULL);
 	if (err == 0 && fc->nb_streams == 0)
 		err = AVERROR_INVALIDDATA;
+out:
+	av_dict_free(&opts);
+	av_free(buf);
 	if (err < 0) {
-		av_reason(err, &r, why, whyn);
+		/* avformat_open_input frees fc on failure, not the custom pb */
+		avformat_close_input(&fc);
+		if (pb != NULL)
+			av_freep(&pb->buffer);
+		avio_context_free(&pb);
+		return err;
+	}
+	*out = fc;
+	return 0;
+}
+
+void
+cs__av_close(AVFormatContext **fc)
+{
+	AVIOContext *pb = *fc != NULL ? (*fc)->pb : NULL;
+
+	avformat_close_input(fc);
+	if (pb != NULL)
+		av_freep(&pb->buffer);
+	avio_context_free(&pb);
+}
+
+static int
+probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
+{
+	AVFormatContext *fc = NULL;
+	struct cs__av_reader r;
+	json_t *streams = json_array(), *data = json_array();
+	const char *t;
+	int err, rc = 0;
+
+	if (streams == NULL || data == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	err = cs__av_open(fd, size, &r, &fc);
+	if (err < 0) {
+		cs__av_reason(err, &r, why, whyn);
 		goto out;
 	}
 	rc = set_str(rec, "container", fc->iformat->name);
@@ -405,12 +435,7 @@ probe_av(int fd, int64_t size, json_t *rec, char *why, size_t whyn)
 		rc = set_str(rec, "kind", v ? "video" : a ? "audio" : "other");
 	}
 out:
-	av_dict_free(&opts);
-	avformat_close_input(&fc);
-	if (pb != NULL)
-		av_freep(&pb->buffer);
-	avio_context_free(&pb);
-	av_free(buf);
+	cs__av_close(&fc);
 	json_decref(streams);
 	json_decref(data);
 	return rc;

@@ -5,6 +5,7 @@
  * and what `custos show` prints of a record's media.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 static const char usage_media[] =
     "usage: custos media [--store DIR] [--json]\n"
     "       custos media process [ID...] [--timeout SECONDS] [--store DIR] [--json]\n"
+    "       custos media get ID --access|--preservation|--poster -o FILE [--store DIR]\n"
     "\n"
     "Without `process`: lists the items that have no media record yet.\n"
     "\n"
@@ -25,13 +27,85 @@ static const char usage_media[] =
     "without a media record, as custosd does in the background) and records each\n"
     "result as a \"media\" ledger event: the file's type (libmagic) and, for audio\n"
     "and video, the container, streams, duration, creation time, make and model,\n"
-    "data tracks and GPS location (libavformat). The probing runs in the sandboxed\n"
+    "data tracks and GPS location (libavformat); then it makes the derivatives the\n"
+    "normalisation policy asks for ($CUSTOS_MEDIA_POLICY, as custosd's [media.policy]):\n"
+    "an access copy (MP4, H.264 + AAC, remuxed when the streams fit) and a poster\n"
+    "JPEG for every video, a preservation copy (FFV1 + FLAC in Matroska, or H.264)\n"
+    "for formats not kept, each a \"derivative\" ledger event. The work runs in the sandboxed\n"
     "worker custos-probe ($CUSTOS_PROBE, else the installed one), which is killed\n"
     "after --timeout seconds (default 120). A file that cannot be read is recorded\n"
     "as unreadable, with the reason. It needs the store for writing (stop custosd\n"
     "first). `custos show ID` prints the record. Exit status: 0 every item has its\n"
     "record, 1 an item could not be probed (the worker cannot run), 2 a usage\n"
-    "error or unknown id, 3 the store could not be used.\n";
+    "error or unknown id, 3 the store could not be used.\n"
+    "\n"
+    "`get` writes a derivative of the item to FILE (which must not exist), after\n"
+    "checking its bytes against the recorded SHA-256. A kept original is its own\n"
+    "preservation copy: `custos get` gives it.\n";
+
+static int
+get(const char *id, const char *kind, const char *file, struct opts *o)
+{
+	struct cs_store *st;
+	json_t *d = NULL;
+	char buf[65536];
+	int code = EXIT_OK, in = -1, out = -1, rc;
+	ssize_t n = 0;
+
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_media_derivative_open(st, id, kind, &in, &d);
+	if (rc == CS_ENOTFOUND) {
+		errmsg("item %s has no %s copy (see custos show %s; `custos media process` "
+		       "makes the missing ones)",
+		    id, kind, id);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (rc < 0) {
+		errmsg("the %s copy of %s cannot be read: %s (run custos verify)", kind, id,
+		    cs_strerror(rc));
+		code = EXIT_PROBLEM;
+		goto out;
+	}
+	out = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		errmsg("cannot create %s: %s (it must not exist yet)", file, strerror(errno));
+		code = EXIT_USAGE;
+		goto out;
+	}
+	while (n >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t done = 0, w; n > 0 && done < n; done += w) {
+			w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				w = 0;
+			else if (w <= 0)
+				n = -1;
+		}
+	}
+	if (n < 0 || fsync(out) < 0 || close(out) < 0) {
+		errmsg("writing %s failed: %s", file, strerror(errno));
+		out = -1;
+		(void)unlink(file);
+		code = EXIT_PROBLEM;
+		goto out;
+	}
+	out = -1;
+	if (o->json)
+		print_json(d);
+	else if (!o->quiet)
+		printf("%s copy of %s written to %s (sha256 %s)\n", kind, id, file,
+		    json_string_value(json_object_get(d, "sha256")));
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	json_decref(d);
+	cs_store_close(st);
+	return code;
+}
 
 static const char *
 probe_path(void)
@@ -45,7 +119,7 @@ static int
 process(int argc, char **argv, struct opts *o, uint64_t timeout_s)
 {
 	static const struct cs_media_agent agent = {"custos", CUSTOS_VERSION};
-	struct cs_media_limits lim = {timeout_s * 1000, timeout_s, 0};
+	struct cs_media_limits lim = {timeout_s * 1000, timeout_s, 0, NULL};
 	json_t *ids = NULL, *out = json_array(), *rec = NULL, *it;
 	struct cs_store *st;
 	uint64_t pending = 0;
@@ -73,7 +147,8 @@ process(int argc, char **argv, struct opts *o, uint64_t timeout_s)
 		if (tty)
 			fprintf(stderr, "\rprobing %zu of %zu: %s ", i + 1, n, id);
 		rec = NULL;
-		rc = cs_media_process(st, id, probe_path(), &lim, &agent, &rec, &seq);
+		rc = cs_media_process(st, id, probe_path(), &lim, getenv("CUSTOS_MEDIA_POLICY"),
+		    &agent, &rec, &seq);
 		if (rc < 0 && tty)
 			fputc('\n', stderr);
 		if (rc == CS_ENOTFOUND) {
@@ -169,8 +244,26 @@ cmd_media(int argc, char **argv, struct opts *o)
 {
 	uint64_t timeout_s = 120;
 	int sub_process = argc > 1 && strcmp(argv[1], "process") == 0, rc;
+	int acc = 0, pres = 0, post = 0;
+	const char *file = NULL;
 	const struct cli_opt own[] = {CLI_OPT("timeout", 0, CLI_NUMBER, &timeout_s), CLI_END};
+	const struct cli_opt own_get[] = {CLI_OPT("access", 0, CLI_FLAG, &acc),
+	    CLI_OPT("preservation", 0, CLI_FLAG, &pres), CLI_OPT("poster", 0, CLI_FLAG, &post),
+	    CLI_OPT("output", 'o', CLI_STRING, &file), CLI_END};
 
+	if (argc > 1 && strcmp(argv[1], "get") == 0) {
+		rc = cli_parse(argc - 1, argv + 1, own_get, usage_media, o);
+		if (rc >= 0)
+			return rc;
+		if (optind + 1 != argc - 1 || file == NULL || acc + pres + post != 1) {
+			errmsg("media get takes one ID, one of --access, --preservation or "
+			       "--poster, and -o FILE");
+			fputs(usage_media, stderr);
+			return EXIT_USAGE;
+		}
+		return get(argv[optind + 1], acc ? "access" : pres ? "preservation" : "poster",
+		    file, o);
+	}
 	if (sub_process) {
 		argc--;
 		argv++;
@@ -244,6 +337,26 @@ media_show_item(json_t *rec)
 		show_stream(s);
 	if (ndata > 0)
 		printf("  data tracks:   %zu\n", ndata);
+	if (json_object_get(m, "normalisation") != NULL)
+		printf("  policy:        %s\n",
+		    STR(json_object_get(m, "normalisation"), "action"));
+	json_array_foreach(json_object_get(rec, "derivatives"), i, s) {
+		const char *enc = NULL;
+		json_t *x;
+		size_t k;
+		json_array_foreach(json_object_get(s, "streams"), k, x)
+			if (k == 0)
+				enc = STR(x, "encoder") != NULL ? STR(x, "encoder") :
+								  STR(x, "parameters");
+		printf("  derivative:    %s %s", STR(s, "kind"), STR(s, "status"));
+		if (STR(s, "sha256") != NULL)
+			printf(" %s %s %lld bytes", STR(s, "format"), STR(s, "sha256"),
+			    INT(s, "size"));
+		printf(" (%s%s%s), event #%lld\n", STR(s, "method") ? STR(s, "method") : "-",
+		    enc != NULL ? ", " : "", enc != NULL ? enc : "", INT(s, "seq"));
+		if (STR(s, "reason") != NULL)
+			printf("    reason:      %s\n", STR(s, "reason"));
+	}
 	if (t != NULL)
 		printf("  tool:          %s %s (libavformat %s, libavcodec %s, libmagic %s), "
 		       "event #%lld\n",

@@ -3,9 +3,12 @@
  * with the blob open read-only on descriptor 0 and a pipe on 1, under
  * resource limits; it confines itself (cs_media_sandbox) before it reads a
  * byte, probes the blob (cs_media_probe_fd) and writes the record as one
- * line of JSON. Exit status: 0 the record was written, 3 the sandbox could
- * not be set up, 4 libmagic's database could not be loaded, 5 out of
- * memory; nothing is read from the blob in the first two cases.
+ * line of JSON. With --derive WHAT [--max-height N] it makes that
+ * derivative (cs_media_derive_fd) into the file open on descriptor 3 and
+ * writes what it did as the JSON line. Exit status: 0 the answer was
+ * written, 3 the sandbox could not be set up, 4 libmagic's database could
+ * not be loaded, 5 out of memory; nothing is read from the blob in the
+ * first two cases.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,20 +23,32 @@ int
 main(int argc, char **argv)
 {
 	json_t *rec = NULL;
-	int rc;
+	const char *derive = NULL;
+	int rc, max_height = 0;
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("usage: custos-probe <BLOB >RECORD\n\n"
+		puts("usage: custos-probe <BLOB >RECORD\n"
+		     "       custos-probe --derive WHAT [--max-height N] <BLOB 3>COPY >ANSWER\n\n"
 		     "The media worker of custos and custosd: identifies and probes the file\n"
-		     "on standard input, sandboxed, and writes its media record as JSON.\n"
+		     "on standard input, sandboxed, and writes its media record as JSON; or\n"
+		     "makes a derivative of it (access, preservation-ffv1, preservation-h264,\n"
+		     "poster) into descriptor 3.\n"
 		     "Not meant to be run by hand; see custos(1), `custos media`.");
 		return 0;
 	}
-	if (cs_media_probe_init() < 0)
+	if (argc > 2 && strcmp(argv[1], "--derive") == 0) {
+		derive = argv[2];
+		if (argc > 4 && strcmp(argv[3], "--max-height") == 0)
+			max_height = (int)strtol(argv[4], NULL, 10);
+	}
+	if (derive == NULL && cs_media_probe_init() < 0)
 		return 4;
 	if (cs_media_sandbox() < 0)
 		return 3;
-	rc = cs_media_probe_fd(STDIN_FILENO, &rec);
+	if (derive != NULL)
+		rc = cs_media_derive_fd(STDIN_FILENO, 3, derive, max_height, &rec);
+	else
+		rc = cs_media_probe_fd(STDIN_FILENO, &rec);
 	if (rc < 0)
 		return 5;
 	rc = json_dumpf(rec, stdout, JSON_COMPACT) < 0 || fflush(stdout) != 0;

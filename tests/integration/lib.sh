@@ -92,6 +92,15 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 now_s() { date +%s; }
 sleep_ms() { sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }
 digest() { sha256sum "$1" | cut -c1-64; }
+# id_of NAME: the id of the item first ingested as NAME (a path ending in /NAME).
+id_of() {
+	"$CUSTOS" log --json 2>/dev/null | python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    n = e["item"]["name"] if e["event"] == "ingest" else ""
+    if n == sys.argv[1] or n.endswith("/" + sys.argv[1]):
+        print(e["item"]["id"]); break' "$1"
+}
 
 # wait_until SECONDS CMD...: runs CMD every $WAIT_POLL s (default 0.1) until
 # it succeeds; fails once SECONDS (at least) have passed without.

@@ -72,15 +72,6 @@ t_ok $? "custos init"
 "$CUSTOS" ingest "$M"/* >/dev/null 2>"$WORK/ingest.err"
 t_ok $? "every file secured by custos ingest"
 
-# id_of NAME: the id of the item first ingested as NAME.
-id_of() {
-	"$CUSTOS" log --json 2>/dev/null | python3 -c '
-import json, sys
-for e in json.load(sys.stdin):
-    n = e["item"]["name"] if e["event"] == "ingest" else ""
-    if n == sys.argv[1] or n.endswith("/" + sys.argv[1]):
-        print(e["item"]["id"]); break' "$1"
-}
 pending() { "$CUSTOS" media --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending"])'; }
 [ "$(pending)" = 10 ]
 t_ok $? "custos media: 10 items without a media record ($(pending))"

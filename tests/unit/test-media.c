@@ -2,7 +2,8 @@
  * Unit tests of lib/media.c: the items without a media record (media_todo)
  * and how a record leaves them; a worker that cannot be run writes nothing;
  * a catalog of schema 3 (no media_todo) is upgraded on open, its pending
- * items found again from the ledger.
+ * items found again from the ledger; the normalisation policy's decisions
+ * (cs_media_policy_action) and the policies it refuses.
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -90,6 +91,71 @@ make_schema3(const char *store)
 	return rc;
 }
 
+/* A record with container `c` and streams "type:codec,...". */
+static json_t *
+record(const char *c, const char *streams)
+{
+	json_t *m = json_pack("{s:s, s:[]}", "container", c, "streams");
+	char buf[128], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", streams);
+	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(t, ':');
+		*colon = '\0';
+		json_array_append_new(json_object_get(m, "streams"),
+		    json_pack("{s:s, s:s}", "type", t, "codec", colon + 1));
+	}
+	return m;
+}
+
+static void
+policy_cases(void)
+{
+	static const struct {
+		const char *policy, *container, *streams, *want;
+	} cases[] = {
+		{NULL, "mov,mp4,m4a,3gp,3g2,mj2", "video:h264,audio:aac", "keep"},
+		{NULL, "matroska,webm", "video:hevc,audio:mp3", "keep"},
+		{NULL, "wav", "audio:pcm_s16le", "keep"},
+		{NULL, "avi", "video:mjpeg,audio:pcm_s16le", "preserve-ffv1"},
+		{NULL, "mov,mp4,m4a,3gp,3g2,mj2", "video:mjpeg", "preserve-ffv1"},
+		{NULL, "mpegts", "video:h264,audio:aac", "preserve-ffv1"},
+		{NULL, "mov,mp4,m4a,3gp,3g2,mj2", "video:h264,data:bin_data", "keep"},
+		{"mpegts=keep", "mpegts", "video:h264,audio:aac", "keep"},
+		{"mjpeg=preserve-h264", "avi", "video:mjpeg,audio:pcm_s16le", "preserve-h264"},
+		{"avi=preserve-h264, *=preserve-ffv1", "avi", "video:mjpeg", "preserve-h264"},
+		{"*=preserve-h264", "asf", "video:wmv3", "preserve-h264"},
+		{"h264=preserve-ffv1", "mov,mp4,m4a,3gp,3g2,mj2", "video:h264", "preserve-ffv1"},
+		{"access_height=1080", "avi", "video:mjpeg", "preserve-ffv1"},
+	};
+	static const struct {
+		const char *policy;
+		int want;
+	} checks[] = {
+		{NULL, 0}, {"", 0}, {"avi=keep mjpeg=preserve-h264", 0}, {"access_height=0", 0},
+		{"avi=squash", -EINVAL}, {"avi", -EINVAL}, {"=keep", -EINVAL},
+		{"access_height=tall", -EINVAL}, {"access_height=99999", -EINVAL},
+	};
+	char act[16], why[200];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *m = record(cases[i].container, cases[i].streams);
+		cs_media_policy_action(cases[i].policy, m, act);
+		ok(strcmp(act, cases[i].want) == 0, "policy '%s', %s with %s: %s (got %s)",
+		    cases[i].policy != NULL ? cases[i].policy : "(defaults)", cases[i].container,
+		    cases[i].streams, cases[i].want, act);
+		json_decref(m);
+	}
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		why[0] = '\0';
+		is_int(cs_media_policy_check(checks[i].policy, why, sizeof(why)), checks[i].want,
+		    "policy '%s' %s%s", checks[i].policy != NULL ? checks[i].policy : "(none)",
+		    checks[i].want == 0 ? "accepted" : "refused: ", why);
+	}
+	is_int(cs_media_policy_height(NULL), 720, "access height: 720 by default");
+	is_int(cs_media_policy_height("avi=keep access_height=1080"), 1080, "... or as given");
+}
+
 int
 main(void)
 {
@@ -104,6 +170,7 @@ main(void)
 	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (probe == NULL || mkdtemp(base) == NULL)
 		return 2;
+	policy_cases();
 	snprintf(store, sizeof(store), "%s/store", base);
 	snprintf(missing, sizeof(missing), "%s/no-such-probe", base);
 	if (cs_store_init(store, "md") != 0 ||
@@ -118,13 +185,13 @@ main(void)
 	is_int(n, 3, "... three in all");
 	json_decref(ids);
 
-	is_int(cs_media_process(st, a.id, missing, NULL, &agent, &rec, &seq), -ENOENT,
+	is_int(cs_media_process(st, a.id, missing, NULL, NULL, &agent, &rec, &seq), -ENOENT,
 	    "a worker that does not exist: -ENOENT");
 	is_int(pending(st), 3, "... and no record written");
-	is_int(cs_media_process(st, "md-nosuchitem", probe, NULL, &agent, &rec, &seq),
+	is_int(cs_media_process(st, "md-nosuchitem", probe, NULL, NULL, &agent, &rec, &seq),
 	    CS_ENOTFOUND, "an unknown id: CS_ENOTFOUND");
 
-	is_int(cs_media_process(st, a.id, probe, NULL, &agent, &rec, &seq), 0, "probe a");
+	is_int(cs_media_process(st, a.id, probe, NULL, NULL, &agent, &rec, &seq), 0, "probe a");
 	ok(strcmp(json_string_value(json_object_get(rec, "status")), "unreadable") == 0,
 	    "random bytes are unreadable");
 	ok(json_string_value(json_object_get(rec, "reason")) != NULL, "... with a reason");
@@ -132,7 +199,7 @@ main(void)
 	    "... the record names its event");
 	json_decref(rec);
 	is_int(pending(st), 2, "a left the pending items");
-	is_int(cs_media_process(st, c.id, probe, NULL, &agent, &rec, &seq), 0, "probe c");
+	is_int(cs_media_process(st, c.id, probe, NULL, NULL, &agent, &rec, &seq), 0, "probe c");
 	ok(strstr(json_string_value(json_object_get(rec, "reason")), "empty") != NULL,
 	    "an empty file: unreadable, empty");
 	json_decref(rec);
@@ -147,7 +214,7 @@ main(void)
 	st = NULL;
 	is_int(cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL), 0, "a writer opens it");
 	is_int(pending(st), 1, "... one pending");
-	is_int(cs_media_process(st, b.id, probe, NULL, &agent, NULL, NULL), 0, "probe b");
+	is_int(cs_media_process(st, b.id, probe, NULL, NULL, &agent, NULL, NULL), 0, "probe b");
 	is_int(pending(st), 0, "none pending");
 	cs_store_close(st);
 	return tap_done();
