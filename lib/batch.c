@@ -51,6 +51,9 @@ struct cs_batch {
 	int closed;       /* the commit began */
 	int done;         /* the commit returned; rc its result */
 	int rc;
+	struct entry **ready; /* between cs_batch_sync and cs_batch_record: the ready entries */
+	size_t nready;
+	int placed;           /* a blob was placed anew */
 };
 
 static int64_t
@@ -310,8 +313,8 @@ link_all(struct cs_store *st, struct entry **e, size_t n, int *placed)
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		rc = cs__blob_link(st->rootfd, &e[i]->t, linked_before(e, i), &e[i]->bp,
-		    &e[i]->dirs);
+		rc = cs__blob_link(st->rootfd, &e[i]->t, linked_before(e, i), st->dir_fresh,
+		    &e[i]->bp, &e[i]->dirs);
 		if (rc < 0)
 			return rc;
 		if (!e[i]->bp.existed)
@@ -364,14 +367,37 @@ out:
 	return rc;
 }
 
+/* The end of a commit: its result kept for cs_batch_result(). */
+static int
+commit_done(struct cs_batch *b, int rc)
+{
+	if (rc < 0 && b->placed)
+		b->st->orphan = 1; /* new blobs without their events */
+	free(b->ready);
+	b->ready = NULL;
+	pthread_mutex_lock(&b->lock);
+	b->rc = rc;
+	b->done = 1;
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
 int
 cs_batch_commit(struct cs_batch *b)
+{
+	int rc = cs_batch_sync(b);
+
+	return rc < 0 ? rc : cs_batch_record(b);
+}
+
+int
+cs_batch_sync(struct cs_batch *b)
 {
 	struct cs_store *st = b->st;
 	struct par p = {.st = st};
 	struct entry **e = NULL;
 	size_t n = 0;
-	int rc, placed = 0, locked = 0;
+	int rc, placed = 0;
 
 	pthread_mutex_lock(&b->lock);
 	while (b->busy > 0)
@@ -383,10 +409,8 @@ cs_batch_commit(struct cs_batch *b)
 	b->closed = 1;
 	pthread_mutex_unlock(&b->lock);
 
-	if (b->live == 0) {
-		rc = 0;
-		goto out;
-	}
+	if (b->live == 0)
+		return 0;
 	e = malloc(b->live * sizeof(*e));
 	if (e == NULL) {
 		rc = -ENOMEM;
@@ -413,33 +437,41 @@ cs_batch_commit(struct cs_batch *b)
 		atomic_store(&p.next, 0);
 		rc = par_run(&p);
 	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (e[i]->dirs & CS__BLOB_DIR_MID)
+			cs__blob_fresh_done(st->dir_fresh, e[i]->bp.digest);
 	for (size_t i = 0; i < n; i++)
 		cs__blob_discard(st->rootfd, &e[i]->t);
-	if (rc < 0) {
+	if (rc < 0)
 		cs__ingest_blob_failed(st, rc);
-		goto out;
-	}
-
-	/* Then the records: one journal append and fdatasync, one catalog commit. */
-	pthread_mutex_lock(&st->wlock);
-	locked = 1;
-	if (st->failed) {
-		rc = CS_EFAILED;
-		goto out;
-	}
-	rc = record_all(st, e, n);
 out:
-	if (rc < 0 && placed)
-		st->orphan = 1; /* new blobs without their events */
-	if (locked)
-		pthread_mutex_unlock(&st->wlock);
 	free(p.dirs);
-	free(e);
+	b->ready = e;
+	b->nready = n;
+	b->placed = placed;
+	return rc < 0 ? commit_done(b, rc) : 0;
+}
+
+int
+cs_batch_record(struct cs_batch *b)
+{
+	struct cs_store *st = b->st;
+	int rc;
+
 	pthread_mutex_lock(&b->lock);
-	b->rc = rc;
-	b->done = 1;
+	if (b->done || !b->closed) {
+		rc = b->closed ? b->rc : -EINVAL;
+		pthread_mutex_unlock(&b->lock);
+		return rc;
+	}
 	pthread_mutex_unlock(&b->lock);
-	return rc;
+	if (b->nready == 0)
+		return commit_done(b, 0);
+	/* The records: one journal append and fdatasync, one catalog commit. */
+	pthread_mutex_lock(&st->wlock);
+	rc = st->failed ? CS_EFAILED : record_all(st, b->ready, b->nready);
+	pthread_mutex_unlock(&st->wlock);
+	return commit_done(b, rc);
 }
 
 int

@@ -434,10 +434,31 @@ make_dir(int rootfd, const char *dir)
 	return errno == EEXIST ? 0 : -errno;
 }
 
-int
-cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, struct cs__blob_put *out,
-    unsigned *dirs)
+/* The bit of digest's directory objects/sha256/ab/cd in a fresh-directory map. */
+static atomic_uchar *
+fresh_byte(atomic_uchar *fresh, const uint8_t digest[32], unsigned char *bit)
 {
+	unsigned l = (unsigned)digest[0] << 8 | digest[1];
+
+	*bit = (unsigned char)(1u << (l % 8));
+	return &fresh[l / 8];
+}
+
+void
+cs__blob_fresh_done(atomic_uchar *fresh, const uint8_t digest[32])
+{
+	unsigned char bit;
+	atomic_uchar *b = fresh_byte(fresh, digest, &bit);
+
+	(void)atomic_fetch_and(b, (unsigned char)~bit);
+}
+
+int
+cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, atomic_uchar *fresh,
+    struct cs__blob_put *out, unsigned *dirs)
+{
+	unsigned char bit;
+	atomic_uchar *fb = fresh_byte(fresh, t->digest, &bit);
 	char path[CS_BLOB_PATH_MAX], hex[65], dir[64];
 	int r, rc;
 
@@ -461,18 +482,23 @@ cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, struct cs__blob_pu
 		if (rc == 1)
 			*dirs |= CS__BLOB_DIR_TOP;
 		snprintf(dir, sizeof(dir), "objects/sha256/%.2s/%.2s", hex, hex + 2);
+		(void)atomic_fetch_or(fb, bit); /* before it can exist */
 		if ((rc = make_dir(rootfd, dir)) < 0)
 			return rc;
-		if (rc == 1)
-			*dirs |= CS__BLOB_DIR_MID;
 		r = linkat(rootfd, t->path, rootfd, path, 0);
 	}
+	/* Made by this link or not, its entry in the parent may not be durable yet. */
+	if ((r == 0 || errno == EEXIST) && (atomic_load(fb) & bit))
+		*dirs |= CS__BLOB_DIR_MID;
 	if (r == 0) {
 		*dirs |= CS__BLOB_DIR_LEAF;
 		return 0;
 	}
 	if (errno != EEXIST)
 		return -errno;
+	/* Linked by someone else: perhaps by a commit that has not made it durable yet. */
+	if (!intact)
+		*dirs |= CS__BLOB_DIR_LEAF;
 	/*
 	 * Same bytes stored before. Check the stored copy (unless the caller
 	 * knows it intact: it linked it itself): if it was damaged, these
@@ -523,7 +549,7 @@ cs__blob_discard(int rootfd, struct cs__blob_tmp *t)
 }
 
 int
-cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out)
+cs__blob_put(int rootfd, int srcfd, atomic_uchar *fresh, struct cs__blob_put *out)
 {
 	struct cs__blob_tmp t;
 	char hex[65];
@@ -535,10 +561,12 @@ cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out)
 		return rc;
 	rc = cs__blob_sync(&t);
 	if (rc == 0)
-		rc = cs__blob_link(rootfd, &t, 0, out, &dirs);
+		rc = cs__blob_link(rootfd, &t, 0, fresh, out, &dirs);
 	cs__hex(t.digest, 32, hex);
 	if (rc == 0)
 		rc = cs__blob_fsync_dirs(rootfd, hex, dirs);
+	if (rc == 0 && (dirs & CS__BLOB_DIR_MID))
+		cs__blob_fresh_done(fresh, t.digest);
 	cs__blob_discard(rootfd, &t);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #ifndef CS_BLOB_H
 #define CS_BLOB_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +30,7 @@ struct cs__blob_put {
  * The same as cs__blob_stage, cs__blob_sync, cs__blob_link,
  * cs__blob_fsync_dirs and cs__blob_discard in a row.
  */
-int cs__blob_put(int rootfd, int srcfd, struct cs__blob_put *out);
+int cs__blob_put(int rootfd, int srcfd, atomic_uchar *fresh, struct cs__blob_put *out);
 
 /* A blob copied into a temp file and not yet durable (the steps of a group commit). */
 struct cs__blob_tmp {
@@ -51,15 +52,28 @@ int cs__blob_sync(struct cs__blob_tmp *t);
  * Links the fsynced temp file into place (making a missing fan-out
  * directory), as cs__blob_put does; *out as there. *dirs: which directories
  * the caller must fsync before anything refers to the blob (CS__BLOB_DIR_*;
- * 0 when the bytes were there and intact). `intact`: the caller knows a
- * stored copy with this digest intact (it linked it itself), so it is not
- * read again.
+ * 0 when the bytes were linked by the caller itself, earlier in the same
+ * commit). `intact`: the caller knows a stored copy with this digest intact
+ * (it linked it itself, in this commit), so it is not read again.
+ *
+ * `fresh`: the store's map of second-level directories (CS__BLOB_FRESH_BYTES,
+ * one bit per objects/sha256/ab/cd) whose entry in their parent may not be
+ * durable yet: set before such a directory is made, cleared by
+ * cs__blob_fresh_done() once a commit fsynced the parent. A link into a
+ * directory whose bit is set asks for its parent's fsync too (CS__BLOB_DIR_MID),
+ * whoever made it: another commit running at the same time, or a process that
+ * ended before its commit. Bytes found already linked ask for their
+ * directory's fsync (CS__BLOB_DIR_LEAF): another commit may have linked them
+ * and not yet made the link durable.
  */
 #define CS__BLOB_DIR_LEAF 1u /* objects/sha256/ab/cd */
 #define CS__BLOB_DIR_MID 2u  /* objects/sha256/ab (cd was made) */
 #define CS__BLOB_DIR_TOP 4u  /* objects/sha256 (ab was made) */
-int cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, struct cs__blob_put *out,
-    unsigned *dirs);
+#define CS__BLOB_FRESH_BYTES (65536 / 8)
+int cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, atomic_uchar *fresh,
+    struct cs__blob_put *out, unsigned *dirs);
+/* After the fsync of the parent of `digest`'s directory (CS__BLOB_DIR_MID): clears its bit. */
+void cs__blob_fresh_done(atomic_uchar *fresh, const uint8_t digest[32]);
 /* fsyncs the directories `dirs` (CS__BLOB_DIR_*) of the blob with digest `hex`. */
 int cs__blob_fsync_dirs(int rootfd, const char *hex, unsigned dirs);
 /* Closes and removes the temp file (linked or not). */

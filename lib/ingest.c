@@ -156,7 +156,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 	if (rc < 0)
 		return rc;
 
-	rc = cs__blob_put(st->rootfd, fd, &bp);
+	rc = cs__blob_put(st->rootfd, fd, st->dir_fresh, &bp);
 	if (rc < 0) {
 		cs__ingest_blob_failed(st, rc);
 		goto out;

@@ -620,6 +620,8 @@ cs_store_open(struct cs_store **out, const char *root, int flags, cs_log_fn log,
 	st->flags = flags;
 	st->log = log;
 	st->logctx = logctx;
+	/* Made by an earlier process, a directory is not known durable until fsynced. */
+	memset(st->dir_fresh, 0xff, sizeof(st->dir_fresh));
 	pthread_mutex_init(&st->wlock, NULL);
 	st->root = strdup(root);
 	if (st->root == NULL) {

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "blob.h"
 #include "catalog.h"
 #include "custos/note.h"
 #include "custos/ingest.h"
@@ -32,6 +33,8 @@ struct cs_store {
 	cs_log_fn log;
 	void *logctx;
 	json_t *actor;            /* "actor" of every event written (NULL: none) */
+	/* Second-level fan-out directories not known durable in their parent (blob.h). */
+	atomic_uchar dir_fresh[CS__BLOB_FRESH_BYTES];
 };
 
 /* Version of the events written ("v"); new kinds are new "event" values (formats.md 5). */

@@ -70,7 +70,8 @@ refusal(int rc)
 
 #define CLI_BATCH_MS 250
 #define CLI_BATCH_FILES 512
-#define NBUFS 3 /* batches open at once: filling, committing, re-reading */
+#define NCOMMIT 2 /* batches committed at once */
+#define NBUFS (NCOMMIT + 2) /* batches open at once: filling, committing, re-reading */
 
 /*
  * Files in a batch: each holds three descriptors until its batch is
@@ -107,15 +108,19 @@ struct slot {
 	struct cs_batch *b; /* NULL: empty */
 	struct pending *p;
 	size_t np;
+	uint64_t seq; /* batches counted from 0 in the order they were filled */
 };
 
 /*
- * One run of `custos ingest`, in three stages on three threads, so that
- * copying, the waits of a commit and the re-reads overlap: the main thread
- * copies files into a batch; the committer makes the batch before it
- * durable; the verifier re-reads the files of the batch before that and
- * reports them. Each hand-over waits until the next stage is free, so at
- * most three batches are open.
+ * One run of `custos ingest`, in three stages on 2 + NCOMMIT threads, so
+ * that copying, the waits of the commits and the re-reads overlap: the main
+ * thread copies files into a batch; NCOMMIT committers each make one of the
+ * batches before it durable (the fsyncs, links and directory fsyncs of one
+ * overlap those of the other), then record its events, one batch after the
+ * other in the order they were filled, so that the ledger keeps the order
+ * of the command line; the verifier re-reads the files of the committed
+ * batches, in that order too, and reports them. At most NBUFS batches are
+ * open.
  */
 struct ingest_run {
 	struct opts *o;
@@ -124,8 +129,10 @@ struct ingest_run {
 	const struct cs_secure_req *rq;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;
-	struct slot to_commit, to_verify;
-	int commit_busy, verify_busy, quit;
+	struct slot to_commit;
+	struct slot done[NBUFS]; /* committed, waiting for the verifier */
+	int ndone, committing, verify_busy, quit;
+	uint64_t next_fill, next_record, next_verify;
 	struct pending *free_bufs[NBUFS];
 	int nfree;
 	json_t *out;
@@ -224,18 +231,34 @@ committer_main(void *arg)
 			break;
 		s = r->to_commit;
 		r->to_commit.b = NULL;
-		r->commit_busy = 1;
+		r->committing++;
+		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
-		(void)cs_batch_commit(s.b); /* each file's finish gives its result */
+		/* Each file's finish gives its result; the events in the order filled. */
+		(void)cs_batch_sync(s.b);
 		pthread_mutex_lock(&r->lock);
-		while (r->verify_busy || r->to_verify.b != NULL)
+		while (r->next_record != s.seq)
 			pthread_cond_wait(&r->cond, &r->lock);
-		r->to_verify = s;
-		r->commit_busy = 0;
+		pthread_mutex_unlock(&r->lock);
+		(void)cs_batch_record(s.b);
+		pthread_mutex_lock(&r->lock);
+		r->next_record++;
+		r->done[r->ndone++] = s;
+		r->committing--;
 		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
+}
+
+/* The committed batch to re-read next (in the order filled), or -1. r->lock held. */
+static int
+next_done(struct ingest_run *r)
+{
+	for (int i = 0; i < r->ndone; i++)
+		if (r->done[i].seq == r->next_verify)
+			return i;
+	return -1;
 }
 
 static void *
@@ -243,15 +266,17 @@ verifier_main(void *arg)
 {
 	struct ingest_run *r = arg;
 	struct slot s;
+	int i;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (r->to_verify.b == NULL && !r->quit)
+		while ((i = next_done(r)) < 0 && !r->quit)
 			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->to_verify.b == NULL)
+		if (i < 0)
 			break;
-		s = r->to_verify;
-		r->to_verify.b = NULL;
+		s = r->done[i];
+		r->done[i] = r->done[--r->ndone];
+		r->next_verify++;
 		r->verify_busy = 1;
 		pthread_mutex_unlock(&r->lock);
 		verify_batch(r, &s);
@@ -278,11 +303,14 @@ take_buf(struct ingest_run *r)
 	return p;
 }
 
-/* Hands a filled batch to the committer once it is free (or does both stages here). */
+/* Hands a filled batch to a committer once one is free (or does both stages here). */
 static void
 hand_over(struct ingest_run *r, int threaded, struct slot s)
 {
+	s.seq = r->next_fill++;
 	if (!threaded) {
+		r->next_record++;
+		r->next_verify++;
 		(void)cs_batch_commit(s.b);
 		verify_batch(r, &s);
 		pthread_mutex_lock(&r->lock);
@@ -291,7 +319,7 @@ hand_over(struct ingest_run *r, int threaded, struct slot s)
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	while (r->commit_busy || r->to_commit.b != NULL)
+	while (r->committing == NCOMMIT || r->to_commit.b != NULL)
 		pthread_cond_wait(&r->cond, &r->lock);
 	r->to_commit = s;
 	pthread_cond_broadcast(&r->cond);
@@ -313,8 +341,7 @@ stopped(struct ingest_run *r)
 static void
 wait_stages(struct ingest_run *r)
 {
-	while (r->to_commit.b != NULL || r->commit_busy || r->to_verify.b != NULL ||
-	       r->verify_busy)
+	while (r->to_commit.b != NULL || r->committing > 0 || r->ndone > 0 || r->verify_busy)
 		pthread_cond_wait(&r->cond, &r->lock);
 }
 
@@ -339,8 +366,8 @@ stop_stages(struct ingest_run *r, pthread_t *t, int nt)
 static void
 ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *lim)
 {
-	struct slot cur = {NULL, NULL, 0};
-	pthread_t t[2];
+	struct slot cur = {NULL, NULL, 0, 0};
+	pthread_t t[NCOMMIT + 1];
 	int threaded, nt = 0, rc;
 
 	lim->max_files = batch_files();
@@ -354,11 +381,11 @@ ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *li
 		}
 	}
 	r->nfree = NBUFS;
-	/* Without the two threads the same work is done in turn. */
-	if (pthread_create(&t[0], NULL, committer_main, r) == 0 &&
-	    (++nt, pthread_create(&t[1], NULL, verifier_main, r) == 0))
+	/* Without the threads the same work is done in turn. */
+	while (nt < NCOMMIT + 1 &&
+	       pthread_create(&t[nt], NULL, nt == 0 ? verifier_main : committer_main, r) == 0)
 		nt++;
-	threaded = nt == 2;
+	threaded = nt == NCOMMIT + 1;
 	if (!threaded)
 		stop_stages(r, t, nt);
 	for (int i = first; i < argc && !stopped(r); i++) {

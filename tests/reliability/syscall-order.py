@@ -17,7 +17,12 @@ its event and the first catalog commit after W:
   it), then the ledger entry's write W, then a sync of the journal, then the
   catalog's writes and its commit;
   bytes already stored (a sighting): no new link; the journal written and
-  synced before the catalog's writes and its commit.
+  synced before the catalog's writes and its commit; bytes stored before this
+  run (no link to them in the trace): their directory fsynced before W, as
+  another commit may have linked them and not yet made the link durable.
+The first link into a fan-out directory in this run is followed by an fsync
+of that directory's parent before W, whoever made the directory (this run,
+or an earlier one that may have ended before its parent's fsync).
 A catalog commit is LMDB's meta page write: the first write to
 catalog/data.mdb after a sync of it. BATCH: "path sha256 size" lines in
 ingest order; PRESENT: the digests stored before. Prints each broken rule
@@ -102,6 +107,19 @@ for k, ((name, sha, kind, size), h) in enumerate(zip(files, holder)):
     cw = first(lo, c + 1, lambda op, p, ino, ok: op in WRITES and p == CAT)
     if js is not None and cw is not None and cw < js:
         err("the catalog was written (call %d) before the journal's sync (call %d)" % (cw + 1, js + 1))
+    d = rel.rsplit("/", 1)[0]
+    parent = d.rsplit("/", 1)[0]
+    first_into = first(0, len(ev), lambda op, p, i, ok: op == "link" and ok and
+                       p.rsplit("/", 1)[0] == d)
+    if kind == "sighting" and first(0, jw, lambda op, p, i, ok: op == "link" and p == rel and
+                                    ok) is None:
+        if first(lo, jw, lambda op, p, i, ok: op == "fsync" and p == d and ok) is None:
+            err("bytes stored before this run: their directory %s was not fsynced before "
+                "the journal write" % d)
+        if first_into is None and first(lo, jw, lambda op, p, i, ok: op == "fsync" and
+                                        p == parent and ok) is None:
+            err("bytes stored before this run: the parent %s of their directory was not "
+                "fsynced before the journal write" % parent)
     if kind == "sighting":
         # linked once in this group if a file before it in the group stored them anew
         links = sum(1 for i in range(lo, jw) if ev[i][0] == "link" and ev[i][1] == rel and ev[i][3])
@@ -126,10 +144,13 @@ for k, ((name, sha, kind, size), h) in enumerate(zip(files, holder)):
         err("no write to the blob (inode %s) before its link" % ino)
     if fs is None:
         err("the blob (inode %s) was not fsynced after its last write, before its link" % ino)
-    d = rel.rsplit("/", 1)[0]
     ds = first(link + 1, jw, lambda op, p, i, ok: op == "fsync" and p == d and ok)
     if ds is None:
         err("its directory %s was not fsynced after the link, before the journal write" % d)
+    if first_into == link and first(link + 1, jw, lambda op, p, i, ok: op == "fsync" and
+                                    p == parent and ok) is None:
+        err("the first link into %s in this run was not followed by an fsync of its parent "
+            "%s before the journal write" % (d, parent))
     for m in range(lo, link):
         op, p, _i, ok = ev[m][:4]
         if op == "mkdir" and ok:

@@ -24,6 +24,8 @@
 
 static char base[256];
 static int root;
+/* Every directory taken as not yet durable, as a newly opened store does. */
+static atomic_uchar fresh[CS__BLOB_FRESH_BYTES];
 
 static void
 bail(const char *what)
@@ -141,7 +143,7 @@ test_put(void)
 		else
 			sha256_hex(bytes, cases[i].len, want);
 		fd = source(cases[i].name, bytes, cases[i].len);
-		rc = cs__blob_put(root, fd, &r);
+		rc = cs__blob_put(root, fd, fresh, &r);
 		cs__hex(r.digest, 32, hex);
 		ok(rc == 0 && strcmp(hex, want) == 0 && r.size == cases[i].len,
 		    "%s: stored under its SHA-256 and size", cases[i].name);
@@ -156,7 +158,7 @@ test_put(void)
 		    cases[i].name);
 
 		/* The same bytes again: stored once, the first copy kept. */
-		rc = cs__blob_put(root, fd, &r2);
+		rc = cs__blob_put(root, fd, fresh, &r2);
 		ok(rc == 0 && r2.existed && !r2.repaired && memcmp(r.digest, r2.digest, 32) == 0,
 		    "%s: put again reports the stored copy", cases[i].name);
 		ok(fstatat(root, path, &sb2, 0) == 0 && sb2.st_ino == sb.st_ino &&
@@ -178,7 +180,7 @@ test_damage(void)
 	sha256_hex(text, sizeof(text) - 1, hex);
 	cs__blob_path(hex, path, sizeof(path));
 	fd = source("damage", text, sizeof(text) - 1);
-	ok(cs__blob_put(root, fd, &r) == 0, "damage: stored");
+	ok(cs__blob_put(root, fd, fresh, &r) == 0, "damage: stored");
 	is_int(cs__blob_check(root, hex, sizeof(text) - 2), CS_EDIGEST, "check: wrong size");
 	is_int(cs__blob_check(root, "abc", 3), CS_EFORMAT, "check: not a digest");
 	{
@@ -191,7 +193,7 @@ test_damage(void)
 		bail(path);
 	close(bfd);
 	is_int(cs__blob_check(root, hex, sizeof(text) - 1), CS_EDIGEST, "check: a damaged copy");
-	ok(cs__blob_put(root, fd, &r) == 0 && r.existed && r.repaired,
+	ok(cs__blob_put(root, fd, fresh, &r) == 0 && r.existed && r.repaired,
 	    "put of the same bytes replaces the damaged copy");
 	is_int(cs__blob_check(root, hex, sizeof(text) - 1), 0, "check: intact again");
 	ok(same_bytes(path, text, sizeof(text) - 1), "the repaired copy holds the bytes");
@@ -208,7 +210,7 @@ test_refusals(void)
 	int fd, rc;
 
 	fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	is_int(cs__blob_put(root, fd, &r), CS_ENOTREG, "a directory is not stored");
+	is_int(cs__blob_put(root, fd, fresh, &r), CS_ENOTREG, "a directory is not stored");
 	close(fd);
 
 	/* A file where the blob's directory should be: the put fails after its temp file. */
@@ -222,7 +224,7 @@ test_refusals(void)
 		bail(dir);
 	close(fd);
 	fd = source("nowhere", text, sizeof(text) - 1);
-	rc = cs__blob_put(root, fd, &r);
+	rc = cs__blob_put(root, fd, fresh, &r);
 	ok(rc < 0, "put fails when its directory is a file (%s)", cs_strerror(rc));
 	is_int(tmp_entries(), 0, "the failed put left no temp file");
 	close(fd);
@@ -234,6 +236,8 @@ main(void)
 	static const char *const dirs[] = {"store", "store/objects", "store/objects/sha256",
 		"store/tmp"};
 	char path[300];
+
+	memset(fresh, 0xff, sizeof(fresh));
 
 	snprintf(base, sizeof(base), "%s/custos-test-blob.XXXXXX",
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");

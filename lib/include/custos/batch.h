@@ -86,6 +86,18 @@ size_t cs_batch_count(struct cs_batch *b);
  * next start. An empty batch commits with 0. Once per batch; any thread.
  */
 int cs_batch_commit(struct cs_batch *b);
+/*
+ * cs_batch_commit() in two steps, so that a caller committing several
+ * batches at once can keep their events in the order the batches were
+ * filled: cs_batch_sync() makes the bytes durable (fsyncs, links, directory
+ * fsyncs; batches at once overlap their waits), cs_batch_record() then
+ * appends and indexes the events (one batch at a time holds the ledger).
+ * cs_batch_sync() returns what cs_batch_commit() would if it fails (the
+ * batch is then done: cs_batch_record() returns the same at once), else 0.
+ * Each once per batch, in this order.
+ */
+int cs_batch_sync(struct cs_batch *b);
+int cs_batch_record(struct cs_batch *b);
 
 /*
  * The result of the file in `slot` after a commit that returned 0: 0 and
