@@ -82,10 +82,18 @@ def main(argv=None):
     unknown = 0
     with open(a.journal, "rb") as f:
         lines = f.read().decode("utf-8", "surrogateescape").split("\n")
+    # A line is whole when a newline ends it: every one but the last element.
+    # The command may be ended (its crash point, in one thread) while another
+    # thread is writing a record to the journal, which leaves that record torn
+    # at the journal's end. Its system call had not returned, so nothing the
+    # command did can depend on it: a torn tail is left out.
+    whole = len(lines) - 1
     i = 0
     while i < len(lines):
         line = lines[i]
         i += 1
+        if i > whole:
+            break
         if not line or line[0] == "#":
             continue
         p = line.split("\t")
@@ -113,6 +121,8 @@ def main(argv=None):
         elif k == "D":
             inc = cur.get(int(p[1]))
             n = int(p[2])
+            if i + n > whole:
+                break  # its entries torn at the journal's end
             entries = []
             for e in lines[i:i + n]:
                 _, eino, etyp, name = e.split("\t", 3)
