@@ -19,31 +19,15 @@
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
 asan_allow_preload
 
-if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null ||
-	! command -v ceph-osd >/dev/null; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "1..0 # SKIP ceph-mon, ceph-osd and radosgw are not installed (scripts/setup.sh as root)"
-		exit 0
-	fi
-	export RGW_INSTALL=1
-fi
-
-RGW="$WORK/rgw"
 PPID_PROXY=
 cleanup() {
 	daemon_running && kill -KILL "$DPID" 2>/dev/null
 	[ -n "$PPID_PROXY" ] && kill "$PPID_PROXY" 2>/dev/null
-	timeout 120 "$CUSTOS_SRC/tests/s3/rgw.sh" down "$RGW" >/dev/null 2>&1
+	rgw_down
 	t_cleanup
 }
 trap cleanup EXIT
-if ! timeout 600 "$CUSTOS_SRC/tests/s3/rgw.sh" up "$RGW" >"$WORK/rgw-up.log" 2>&1; then
-	t_ok 1 "the S3 server (Ceph RGW) starts"
-	sed 's/^/#   /' "$WORK/rgw-up.log" | tail -20
-	t_done
-	exit 1
-fi
-. "$RGW/s3.env"
+rgw_up
 T="timeout 120"
 EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 s3e() {

@@ -84,6 +84,31 @@ need_python3() {
 	fi
 }
 
+# rgw_up: a real S3 server (Ceph RGW, tests/s3/rgw.sh) in $WORK/rgw, its
+# settings sourced from s3.env; RGW is its directory. Skips the test when the
+# packages are missing and cannot be installed (not root); installs them when
+# they can be (RGW_INSTALL). If it does not start: one failing test point with
+# its log, and exit. The caller's EXIT trap calls rgw_down.
+rgw_up() {
+	if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null ||
+		! command -v ceph-osd >/dev/null; then
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "1..0 # SKIP ceph-mon, ceph-osd and radosgw are not installed (scripts/setup.sh as root)"
+			exit 0
+		fi
+		export RGW_INSTALL=1 # installable: install them rather than skip
+	fi
+	RGW="$WORK/rgw"
+	if ! timeout 600 "$CUSTOS_SRC/tests/s3/rgw.sh" up "$RGW" >"$WORK/rgw-up.log" 2>&1; then
+		t_ok 1 "the S3 server (Ceph RGW) starts"
+		sed 's/^/#   /' "$WORK/rgw-up.log" | tail -20
+		t_done
+		exit 1
+	fi
+	. "$RGW/s3.env"
+}
+rgw_down() { [ -n "${RGW:-}" ] && timeout 120 "$CUSTOS_SRC/tests/s3/rgw.sh" down "$RGW" >/dev/null 2>&1; }
+
 # asan_allow_preload: an LD_PRELOAD library (an interposer, libfaketime) may
 # go ahead of libasan in the sanitizer build.
 asan_allow_preload() { export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"; }

@@ -10,25 +10,8 @@
 # talks to the server runs under `timeout`.
 . "$CUSTOS_SRC/tests/integration/lib.sh"
 
-if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null ||
-	! command -v ceph-osd >/dev/null; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "1..0 # SKIP ceph-mon, ceph-osd and radosgw are not installed (scripts/setup.sh as root)"
-		exit 0
-	fi
-	export RGW_INSTALL=1 # installable: install them rather than skip
-fi
-
-RGW="$WORK/rgw"
-rgw_down() { timeout 120 "$CUSTOS_SRC/tests/s3/rgw.sh" down "$RGW" >/dev/null 2>&1; }
 trap 'rgw_down; t_cleanup' EXIT
-if ! timeout 600 "$CUSTOS_SRC/tests/s3/rgw.sh" up "$RGW" >"$WORK/rgw-up.log" 2>&1; then
-	t_ok 1 "the S3 server (Ceph RGW) starts"
-	sed 's/^/#   /' "$WORK/rgw-up.log" | tail -20
-	t_done
-	exit 1
-fi
-. "$RGW/s3.env"
+rgw_up
 T="timeout 120"
 EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 
