@@ -344,24 +344,26 @@ do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct
 static json_t *
 do_export_open(struct daemon *d, json_t *req, struct access_conn *c)
 {
-	const char *id = str(req, "id"), *kind = str(req, "kind");
+	const char *id = str(req, "id"), *kind = str(req, "kind"), *hex;
 	json_t *entry = NULL;
 	char sha[65], key[160];
 	uint64_t size;
 	int rc;
 
 	if (kind != NULL && strcmp(kind, "access") != 0)
-		return failed("export-open gives an original or (\"kind\": \"access\") its access copy");
+		return failed("export-open gives an item's original, or its access copy with "
+		              "\"kind\": \"access\"");
 	snprintf(key, sizeof(key), "%s%s", kind != NULL ? "access/" : "", id != NULL ? id : "");
 	if (id == NULL || c->export == NULL || json_object_get(c->export, key) == NULL)
-		return failed(kind != NULL ? "export-open of an access copy follows an export with "
-		                             "access copies of the item on the same connection"
-		                           : "export-open follows an export of the item on the same "
-		                             "connection");
+		return failed(kind != NULL
+		        ? "export-open of an access copy follows an export with access copies "
+		          "of the item on the same connection"
+		        : "export-open follows an export of the item on the same connection");
 	access_conn_close(c);
 	if (kind != NULL) {
 		rc = cs_media_derivative_open(d->st, id, kind, &c->fd, &entry);
-		snprintf(sha, sizeof(sha), "%s", json_string_value(json_object_get(entry, "sha256")));
+		hex = json_string_value(json_object_get(entry, "sha256"));
+		snprintf(sha, sizeof(sha), "%s", hex != NULL ? hex : "");
 		size = (uint64_t)json_integer_value(json_object_get(entry, "size"));
 		json_decref(entry);
 	} else {

@@ -702,9 +702,8 @@ write_payload(int bfd, const json_t *payload, cs_bag_copy_fn copy, void *ctx, ch
 		const char *file = json_string_value(json_object_get(p, "file"));
 		const char *want = json_string_value(json_object_get(p, "sha256"));
 		const char *kind = json_string_value(json_object_get(p, "kind"));
-		const char *base = kind != NULL && strncmp(file != NULL ? file : "", "access/", 7) == 0
-		    ? file + 7
-		    : file;
+		int sub = kind != NULL && file != NULL && strncmp(file, "access/", 7) == 0;
+		const char *base = sub ? file + 7 : file;
 		char path[300], hex[65] = "";
 		uint64_t size = 0;
 		int fd, rc;
@@ -1122,7 +1121,8 @@ static void
 check_copy(struct ver *v, const json_t *it, const json_t *rec, const struct cs_check *c)
 {
 	const char *id = json_string_value(json_object_get(it, "id"));
-	const char *file = json_string_value(json_object_get(json_object_get(it, "access"), "file"));
+	const json_t *acc = json_object_get(it, "access");
+	const char *file = json_string_value(json_object_get(acc, "file"));
 	const char *got, *rsha = NULL, *psha = NULL;
 	char data[300];
 	size_t i;
