@@ -17,6 +17,7 @@
 #include "custos/access.h"
 #include "custos/bag.h"
 #include "custos/error.h"
+#include "custos/media.h"
 #include "custos/note.h"
 #include "custos/query.h"
 #include "log.h"
@@ -302,7 +303,8 @@ do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct
 {
 	struct cs_access_policy p;
 	struct cs_bag_export x = {.number = str(req, "case"), .purpose = str(req, "purpose"),
-	    .approval = num(req, "approval"), .pol = &p, .who = who};
+	    .approval = num(req, "approval"), .pol = &p, .who = who,
+	    .access_copies = json_is_true(json_object_get(req, "access_copies"))};
 	struct cs_bag_result res;
 	json_t *plan = NULL, *it;
 	size_t i;
@@ -322,28 +324,51 @@ do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct
 	    (unsigned long long)res.entry, x.number, res.items, who->name, who->uid);
 	json_decref(c->export);
 	c->export = json_object();
+	/* what export-open may open: "<id>" the original, "access/<id>" its access copy */
 	json_array_foreach(json_object_get(plan, "payload"), i, it)
 	{
-		json_object_set_new(c->export, json_string_value(json_object_get(it, "id")),
-		    json_true());
+		char key[160];
+		snprintf(key, sizeof(key), "%s%s",
+		    json_object_get(it, "kind") != NULL ? "access/" : "",
+		    json_string_value(json_object_get(it, "id")));
+		json_object_set_new(c->export, key, json_true());
 	}
 	return json_pack("{s:b, s:o, s:I}", "ok", 1, "plan", plan, "access",
 	    (json_int_t)res.entry);
 }
 
-/* Opens the stored bytes of an item of the export made on this connection, for "read". */
+/*
+ * Opens the stored bytes of an item of the export made on this connection,
+ * or with "kind": "access" its access copy (only if that export holds it), for "read".
+ */
 static json_t *
 do_export_open(struct daemon *d, json_t *req, struct access_conn *c)
 {
-	const char *id = str(req, "id");
-	char sha[65];
+	const char *id = str(req, "id"), *kind = str(req, "kind"), *hex;
+	json_t *entry = NULL;
+	char sha[65], key[160];
 	uint64_t size;
 	int rc;
 
-	if (id == NULL || c->export == NULL || json_object_get(c->export, id) == NULL)
-		return failed("export-open follows an export of the item on the same connection");
+	if (kind != NULL && strcmp(kind, "access") != 0)
+		return failed("export-open gives an item's original, or its access copy with "
+		              "\"kind\": \"access\"");
+	snprintf(key, sizeof(key), "%s%s", kind != NULL ? "access/" : "", id != NULL ? id : "");
+	if (id == NULL || c->export == NULL || json_object_get(c->export, key) == NULL)
+		return failed(kind != NULL
+		        ? "export-open of an access copy follows an export with access copies "
+		          "of the item on the same connection"
+		        : "export-open follows an export of the item on the same connection");
 	access_conn_close(c);
-	rc = cs_access_open_blob(d->st, id, &c->fd, &size, sha);
+	if (kind != NULL) {
+		rc = cs_media_derivative_open(d->st, id, kind, &c->fd, &entry);
+		hex = json_string_value(json_object_get(entry, "sha256"));
+		snprintf(sha, sizeof(sha), "%s", hex != NULL ? hex : "");
+		size = (uint64_t)json_integer_value(json_object_get(entry, "size"));
+		json_decref(entry);
+	} else {
+		rc = cs_access_open_blob(d->st, id, &c->fd, &size, sha);
+	}
 	if (rc < 0)
 		return lib_error(rc, "item");
 	return json_pack("{s:b, s:I, s:s}", "ok", 1, "size", (json_int_t)size, "sha256", sha);

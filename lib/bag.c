@@ -22,6 +22,7 @@
 #include "custos/check.h"
 #include "custos/csv.h"
 #include "custos/error.h"
+#include "custos/media.h"
 #include "custos/note.h"
 #include "custos/query.h"
 #include "store_internal.h"
@@ -29,6 +30,8 @@
 
 #define TEXT_MAX (64u << 20) /* the largest tag file read back (catalog.json, proofs) */
 #define CHUNK (1u << 20)
+
+static const char *text_of(const json_t *j);
 
 /* ---- pure helpers ---- */
 
@@ -278,6 +281,44 @@ put_payload(struct exp *e, const json_t *rec, const char *id, const char *file, 
 	return e->manifest.err;
 }
 
+/* The record's newest access copy with status ok and a digest, or NULL. */
+static json_t *
+access_copy(const json_t *rec)
+{
+	json_t *d, *found = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		const char *hex = json_string_value(json_object_get(d, "sha256"));
+		if (strcmp(text_of(json_object_get(d, "kind")), "access") == 0 &&
+		    strcmp(text_of(json_object_get(d, "status")), "ok") == 0 && hex != NULL &&
+		    strlen(hex) == 64)
+			found = d;
+	}
+	return found;
+}
+
+/* Adds item `id`'s access copy `d` (data/access/<id>.mp4) to the plan and catalogue item `it`. */
+static int
+put_copy(struct exp *e, const char *id, const json_t *d, json_t *it)
+{
+	const char *hex = json_string_value(json_object_get(d, "sha256"));
+	json_int_t size = json_integer_value(json_object_get(d, "size"));
+	char file[128];
+
+	snprintf(file, sizeof(file), "access/%s.mp4", id);
+	e->total += (uint64_t)size;
+	buf_printf(&e->manifest, "%s  data/%s\n", hex, file);
+	if (json_array_append_new(e->payload,
+	        json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", id, "file", file, "sha256", hex,
+	            "size", size, "kind", "access")) < 0 ||
+	    json_object_set_new(it, "access",
+	        json_pack("{s:s, s:s, s:I}", "file", file, "sha256", hex, "size", size)) < 0)
+		return -ENOMEM;
+	return e->manifest.err;
+}
+
 /* A bag-info.txt value on one line: control characters made spaces. */
 static void
 info_line(struct buf *b, const char *label, const char *value)
@@ -327,15 +368,16 @@ static const char readme[] =
     "   proofs/ID.proof --key \"$(cat verifier-key.txt)\"` checks one.\n";
 
 static const char *const csv_head[] = {"id", "file", "sha256", "size", "original_name", "stage",
-    "officers", "ingested_at"};
+    "officers", "ingested_at", "access_file", "access_sha256"};
 
 /* The catalogue line of one item (catalog.csv). */
 static int
 csv_item(struct buf *csv, const json_t *it, const json_t *rec)
 {
 	struct buf off = {0};
-	char size[24], *line;
-	const char *f[8];
+	json_t *acc = json_object_get(it, "access");
+	char size[24], afile[160] = "", *line;
+	const char *f[10];
 	size_t i;
 	json_t *v;
 
@@ -353,7 +395,11 @@ csv_item(struct buf *csv, const json_t *it, const json_t *rec)
 	f[5] = json_string_value(json_object_get(it, "stage"));
 	f[6] = off.p;
 	f[7] = json_string_value(json_object_get(rec, "ingested_at"));
-	line = off.err == 0 ? cs_csv_record(f, 8) : NULL;
+	if (acc != NULL)
+		snprintf(afile, sizeof(afile), "data/%s", text_of(json_object_get(acc, "file")));
+	f[8] = afile;
+	f[9] = json_string_value(json_object_get(acc, "sha256"));
+	line = off.err == 0 ? cs_csv_record(f, 10) : NULL;
 	free(off.p);
 	if (line == NULL)
 		return -ENOMEM;
@@ -449,7 +495,7 @@ put_tags(struct exp *e, struct cs_store *st, json_t *cat, const struct buf *csv,
 	info_line(&info, "External-Description", "case file exported by custos");
 	info_line(&info, "Bagging-Date", date);
 	snprintf(num, sizeof(num), "%llu.%zu", (unsigned long long)e->total,
-	    json_array_size(json_object_get(cat, "items")));
+	    json_array_size(e->payload));
 	info_line(&info, "Payload-Oxum", num);
 	info_line(&info, "Export-Purpose", x->purpose);
 	snprintf(num, sizeof(num), "%lld", (long long)x->approval);
@@ -510,6 +556,9 @@ put_items(struct exp *e, struct cs_store *st, json_t *members, json_t *recs, jso
 		    "record", "records/", id, ".json", "proof", "proofs/", id, ".proof");
 		if (it == NULL || json_array_append_new(items, it) < 0)
 			return -ENOMEM;
+		if (e->x->access_copies && access_copy(rec) != NULL &&
+		    (rc = put_copy(e, id, access_copy(rec), it)) < 0)
+			return rc;
 		rc = csv_item(csv, it, rec);
 		if (rc < 0)
 			return rc;
@@ -576,7 +625,7 @@ cs_bag_plan(struct cs_store *st, const struct cs_bag_export *x, json_t **plan,
 		rc = cs_store_verifier_key(st, &vkey);
 	if (rc < 0)
 		goto out;
-	head = cs_csv_record(csv_head, 8);
+	head = cs_csv_record(csv_head, 10);
 	if (head != NULL)
 		buf_add(&csv, head, strlen(head));
 	free(head);
@@ -643,6 +692,7 @@ static int
 write_payload(int bfd, const json_t *payload, cs_bag_copy_fn copy, void *ctx, char *bad,
     size_t badn)
 {
+	int copies = 0;
 	size_t i;
 	json_t *p;
 
@@ -651,18 +701,23 @@ write_payload(int bfd, const json_t *payload, cs_bag_copy_fn copy, void *ctx, ch
 		const char *id = json_string_value(json_object_get(p, "id"));
 		const char *file = json_string_value(json_object_get(p, "file"));
 		const char *want = json_string_value(json_object_get(p, "sha256"));
+		const char *kind = json_string_value(json_object_get(p, "kind"));
+		int sub = kind != NULL && file != NULL && strncmp(file, "access/", 7) == 0;
+		const char *base = sub ? file + 7 : file;
 		char path[300], hex[65] = "";
 		uint64_t size = 0;
 		int fd, rc;
 
-		if (id == NULL || file == NULL || want == NULL || strchr(file, '/') != NULL ||
-		    file[0] == '.')
+		if (id == NULL || file == NULL || want == NULL || strchr(base, '/') != NULL ||
+		    base[0] == '.' || (kind != NULL && strcmp(kind, "access") != 0))
 			return CS_EFORMAT;
 		snprintf(path, sizeof(path), "data/%s", file);
+		if (kind != NULL && !copies++ && mkdirat(bfd, "data/access", 0755) < 0)
+			return -errno;
 		fd = openat(bfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return -errno;
-		rc = copy(ctx, id, fd, hex, &size);
+		rc = copy(ctx, id, kind, fd, hex, &size);
 		if (rc == 0 &&
 		    (strcmp(hex, want) != 0 ||
 		        size != (uint64_t)json_integer_value(json_object_get(p, "size"))))
@@ -676,7 +731,7 @@ write_payload(int bfd, const json_t *payload, cs_bag_copy_fn copy, void *ctx, ch
 			return rc;
 		}
 	}
-	return 0;
+	return copies > 0 && cs__fsync_dir(bfd, "data/access") < 0 ? -EIO : 0;
 }
 
 int
@@ -764,14 +819,17 @@ out:
 
 /* The export's copy of a stored original (cs_bag_copy_fn), with progress. */
 static int
-copy_blob(void *ctx, const char *id, int out, char hex[65], uint64_t *size)
+copy_blob(void *ctx, const char *id, const char *kind, int out, char hex[65], uint64_t *size)
 {
 	struct exp *e = ctx;
 	char sha[65];
 	uint64_t stored;
 	int in, rc;
 
-	rc = cs_access_open_blob(e->st, id, &in, &stored, sha);
+	if (kind != NULL)
+		rc = cs_media_derivative_open(e->st, id, kind, &in, NULL);
+	else
+		rc = cs_access_open_blob(e->st, id, &in, &stored, sha);
 	if (rc < 0)
 		return rc;
 	rc = hash_copy(in, out, e, hex, size);
@@ -967,6 +1025,9 @@ check_unlisted(struct ver *v, const char *sub, json_t *listed, const char *manif
 		if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
 			(*files)++;
 			*bytes += (uint64_t)sb.st_size;
+		} else if (S_ISDIR(sb.st_mode) && strcmp(path, "data/access") == 0) {
+			check_unlisted(v, path, listed, manifest, files, bytes);
+			continue;
 		} else {
 			problem(v, NULL, path, "not a regular file");
 			continue;
@@ -1051,6 +1112,59 @@ check_proof_file(struct ver *v, const char *path, const char *id, const char *vk
 	return 0;
 }
 
+/*
+ * An item's access copy (catalogue "access"): in the payload manifest, its
+ * bytes as read a derivative "access" of the item's record with status ok,
+ * and that derivative event proven in the item's proofs `c`.
+ */
+static void
+check_copy(struct ver *v, const json_t *it, const json_t *rec, const struct cs_check *c)
+{
+	const char *id = json_string_value(json_object_get(it, "id"));
+	const json_t *acc = json_object_get(it, "access");
+	const char *file = json_string_value(json_object_get(acc, "file"));
+	const char *got, *rsha = NULL, *psha = NULL;
+	char data[300];
+	size_t i;
+	json_t *d;
+
+	if (file == NULL || strncmp(file, "access/", 7) != 0 || strchr(file + 7, '/') != NULL) {
+		problem(v, id, "catalog.json", "the item's access copy has no valid file name");
+		return;
+	}
+	snprintf(data, sizeof(data), "data/%s", file);
+	got = json_string_value(json_object_get(v->digests, data));
+	if (json_object_get(v->listed, data) == NULL) {
+		problem(v, id, data, "the item's access copy is not in manifest-sha256.txt");
+		return;
+	}
+	if (got == NULL)
+		return; /* missing or unreadable: said */
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		if (strcmp(text_of(json_object_get(d, "kind")), "access") == 0 &&
+		    strcmp(text_of(json_object_get(d, "status")), "ok") == 0 &&
+		    strcmp(text_of(json_object_get(d, "sha256")), got) == 0)
+			rsha = got;
+	}
+	for (i = 0; i < c->n_proven; i++) {
+		json_t *ev = c->proven[i].event, *dv = json_object_get(ev, "derivative");
+		if (strcmp(text_of(json_object_get(ev, "event")), "derivative") == 0 &&
+		    strcmp(text_of(json_object_get(ev, "id")), id) == 0 &&
+		    strcmp(text_of(json_object_get(dv, "kind")), "access") == 0 &&
+		    strcmp(text_of(json_object_get(dv, "sha256")), got) == 0)
+			psha = got;
+	}
+	if (rsha == NULL)
+		problem(v, id, data,
+		    "its SHA-256 %s is not that of an access copy in the item's record: "
+		    "the copy was changed",
+		    got);
+	else if (psha == NULL)
+		problem(v, id, data, "no proven derivative event of the item has its SHA-256 %s",
+		    got);
+}
+
 /* One catalogue item: its record and proofs against its payload's digest as read. */
 static void
 check_item(struct ver *v, json_t *it, const char *vkey, uint64_t tree)
@@ -1084,7 +1198,6 @@ check_item(struct ver *v, json_t *it, const char *vkey, uint64_t tree)
 	else if (rec != NULL && got != NULL && strcmp(rsha, got) != 0)
 		problem(v, id, path, "the record's SHA-256 %s is not the payload's %s (%s)", rsha,
 		    got, data);
-	json_decref(rec);
 	snprintf(path, sizeof(path), "proofs/%s.proof", id);
 	if (check_proof_file(v, path, id, vkey, tree, &c) == 0) {
 		psha = ingest_digest(&c, id);
@@ -1093,7 +1206,10 @@ check_item(struct ver *v, json_t *it, const char *vkey, uint64_t tree)
 		else if (got != NULL && strcmp(psha, got) != 0)
 			problem(v, id, path, "the ledger's SHA-256 %s is not the payload's %s (%s)",
 			    psha, got, data);
+		if (json_object_get(it, "access") != NULL)
+			check_copy(v, it, rec, &c);
 	}
+	json_decref(rec);
 	cs_check_fini(&c);
 }
 
@@ -1269,6 +1385,10 @@ cs_bag_verify(const char *dir, cs_bag_problem_fn fn, void *ctx, json_t **info)
 		json_object_set_new(v.byfile, path, json_string(id));
 		snprintf(path, sizeof(path), "proofs/%s.proof", id);
 		json_object_set_new(v.byfile, path, json_string(id));
+		file = json_string_value(json_object_get(json_object_get(it, "access"), "file"));
+		snprintf(path, sizeof(path), "data/%s", file != NULL ? file : "");
+		if (file != NULL)
+			json_object_set_new(v.byfile, path, json_string(id));
 	}
 	json_object_set(sum, "case", json_object_get(cat, "case"));
 	json_object_set_new(sum, "items", json_integer((json_int_t)json_array_size(items)));

@@ -516,7 +516,8 @@ struct sock_export {
 
 /* cs_bag_copy_fn: the item's bytes from custosd ("export-open", then "read"). */
 static int
-copy_from_socket(void *ctx, const char *id, int out, char hex[65], uint64_t *size)
+copy_from_socket(void *ctx, const char *id, const char *kind, int out, char hex[65],
+    uint64_t *size)
 {
 	struct sock_export *x = ctx;
 	const json_t *p = NULL;
@@ -527,12 +528,15 @@ copy_from_socket(void *ctx, const char *id, int out, char hex[65], uint64_t *siz
 	json_array_foreach(json_object_get(x->plan, "payload"), i, it)
 	{
 		const char *pid = json_string_value(json_object_get(it, "id"));
-		if (pid != NULL && strcmp(pid, id) == 0)
+		const char *pk = json_string_value(json_object_get(it, "kind"));
+		if (pid != NULL && strcmp(pid, id) == 0 &&
+		    (kind == NULL ? pk == NULL : pk != NULL && strcmp(pk, kind) == 0))
 			p = it;
 	}
 	if (p == NULL)
 		return CS_EFORMAT;
-	rc = conn_call(x->c, json_pack("{s:s, s:s}", "cmd", "export-open", "id", id), &ans);
+	rc = conn_call(x->c,
+	    json_pack("{s:s, s:s, s:s*}", "cmd", "export-open", "id", id, "kind", kind), &ans);
 	if (rc == EXIT_OK)
 		rc = answer_error(ans, x->o);
 	json_decref(ans);

@@ -19,7 +19,7 @@
 
 static const char usage_export[] =
     "usage: custos export --case C --to DIR --purpose P --approval REQ [--store DIR |\n"
-    "                     --socket PATH] [--json]\n"
+    "                     --socket PATH] [--access-copies] [--json]\n"
     "\n"
     "Writes case file C as a BagIt 1.0 bag (RFC 8493) into the new directory DIR\n"
     "(it may exist if empty): the originals in DIR/data, their manifests, bag-info.txt\n"
@@ -32,6 +32,8 @@ static const char usage_export[] =
     "CUSTOS_STORE) the store's own user exports directly (stop custosd first: it holds\n"
     "the store); otherwise, or with --socket, custosd does the store's part for the\n"
     "user of its socket and the bytes come through it. Check it with `custos verify-bag`.\n"
+    "With --access-copies, each item's access copy (`custos media`), if it has one,\n"
+    "goes in too, as DIR/data/access/ID.mp4.\n"
     "Exit status 0 exported, 1 refused by a rule (named), 2 usage, 3 store error.\n";
 
 static const char usage_verify_bag[] =
@@ -110,7 +112,8 @@ export_said(int rc, const struct cs_bag_result *res, const char *number, const c
 		errmsg("the purpose must be UTF-8 text; give it with --purpose");
 		return EXIT_USAGE;
 	} else if (rc == CS_EDIGEST) {
-		errmsg("the original of item %s (case %s) does not match its digest; nothing was "
+		errmsg("the original or access copy of item %s (case %s) does not match its "
+		       "digest; nothing was "
 		       "exported; run `custos verify` (register entry %" PRIu64 " records the "
 		       "attempt)",
 		    res->item, number, res->entry);
@@ -139,7 +142,7 @@ export_said(int rc, const struct cs_bag_result *res, const char *number, const c
 /* A socket user's export: custosd makes the plan, this process writes the bag. */
 static int
 export_socket(const char *sock, const char *number, const char *to, const char *purpose,
-    uint64_t approval, const struct opts *o)
+    uint64_t approval, int copies, const struct opts *o)
 {
 	struct cs_bag_result res = {0};
 	json_t *req, *ans = NULL;
@@ -150,6 +153,8 @@ export_socket(const char *sock, const char *number, const char *to, const char *
 	req = json_pack("{s:s, s:s, s:s}", "cmd", "export", "case", number, "purpose", purpose);
 	if (req != NULL && approval <= INT64_MAX)
 		json_object_set_new(req, "approval", json_integer((json_int_t)approval));
+	if (req != NULL && copies)
+		json_object_set_new(req, "access_copies", json_true());
 	rc = export_via_socket(sock, o, req, to, &res, &ans);
 	json_decref(ans);
 	return rc > 0 ? rc : export_said(rc, &res, number, to, o);
@@ -168,11 +173,11 @@ cmd_export(int argc, char **argv, struct opts *o)
 	uint64_t approval = UINT64_MAX;
 	char pwbuf[4096], uname[32];
 	struct cs_store *st;
-	int rc, code = EXIT_OK;
+	int rc, code = EXIT_OK, copies = 0;
 	const struct cli_opt own[] = {CLI_OPT("case", 0, CLI_STRING, &number),
 	    CLI_OPT("to", 0, CLI_STRING, &to), CLI_OPT("purpose", 0, CLI_STRING, &purpose),
 	    CLI_OPT("approval", 0, CLI_NUMBER, &approval), CLI_OPT("socket", 0, CLI_STRING, &sock),
-	    CLI_END};
+	    CLI_OPT("access-copies", 0, CLI_FLAG, &copies), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_export, o);
 	if (rc >= 0)
@@ -182,7 +187,7 @@ cmd_export(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	if (sock != NULL || store_dir(o) == NULL)
-		return export_socket(sock, number, to, purpose, approval, o);
+		return export_socket(sock, number, to, purpose, approval, copies, o);
 	if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr != NULL) {
 		who.name = pw.pw_name;
 	} else {
@@ -195,6 +200,7 @@ cmd_export(int argc, char **argv, struct opts *o)
 	x.approval = approval <= INT64_MAX ? (int64_t)approval : -1;
 	x.pol = &pol;
 	x.who = &who;
+	x.access_copies = copies;
 	x.progress = o->quiet ? NULL : on_progress;
 	x.ctx = &bar;
 	st = open_store(o, CS_OPEN_WRITE, &code);

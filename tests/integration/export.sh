@@ -17,7 +17,13 @@
 #      without approval, and with another user's approval), the bag checks
 #      out and is written by the user; export-open gives nothing without an
 #      export on the connection; a crash while the bag is made leaves only
-#      its .partial directory; stats counts the export by requester kind.
+#      its .partial directory; stats counts the export by requester kind;
+#   6. with --access-copies (a case with one MP4 clip made by ffmpeg, its
+#      access copy made by `custos media process`), through the socket and
+#      directly: the copy is data/access/<id>.mp4, in the manifest, Oxum and
+#      catalogue, verify-bag passes, a flipped byte in it (or another copy
+#      with its manifest line rewritten) fails naming the item; export-open
+#      of a copy is refused in an export that did not ask for copies.
 . "$(dirname "$0")/lib.sh"
 need_python3
 
@@ -268,5 +274,79 @@ t_grep "... saying so" "is not an empty directory" "$WORK/last.err"
 t_ok "$([ "$(ls -A "$WORK/full")" = keep ]; echo $?)" "... and leaves it as it was"
 t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... before any register entry"
 t_ok "$(ls -A "$WORK" | grep -q partial; [ $? -eq 1 ]; echo $?)" "... and leaves no partial bag"
+
+# 6. access copies in the bag (skipped without ffmpeg)
+if command -v ffmpeg >/dev/null; then
+	C3='平司罚〔2026〕9号'
+	mkdir -p "$WORK/clip"
+	ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=size=160x120:rate=10:duration=1 \
+		-c:v libx264 -pix_fmt yuv420p "$WORK/clip/clip.mp4" || fail "ffmpeg cannot make the clip"
+	"$CUSTOS" ingest "$WORK/clip/clip.mp4" --case "$C3" --officer 3301-0457 >/dev/null ||
+		fail "ingest clip"
+	ID_V=EX-$(digest "$WORK/clip/clip.mp4" | cut -c1-20)
+	t_run "custos media process makes the clip's access copy" \
+		env CUSTOS_PROBE="$CUSTOS_PROBE_BIN" "$CUSTOS" media process "$ID_V"
+	daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log"
+	wait_until 60 test -S "$SOCK" || fail "custosd did not open its socket (copies)"
+	"$CUSTOS" request --case "$C3" --action export --purpose 'court' --json >"$WORK/last.out"
+	R3=$(field request)
+	as "$ARCH" request --case "$C3" --action export --purpose 'court' --json >"$WORK/last.out"
+	R3A=$(field request)
+	t_run "the head approves the owner's export request of case $C3" as "$HEAD" approve "$R3"
+	t_run "the head approves the archivist's" as "$HEAD" approve "$R3A"
+	t_run "the archivist exports with --access-copies through custosd" as "$ARCH" export \
+		--case "$C3" --to "$WORK/out/vbag" --purpose 'court' --approval "$R3A" --access-copies
+	t_ok "$([ -f "$WORK/out/vbag/data/access/$ID_V.mp4" ]; echo $?)" \
+		"... the access copy is data/access/$ID_V.mp4"
+	t_run "... and the bag checks out" "$CUSTOS" verify-bag "$WORK/out/vbag"
+	python3 - "$SOCK" "$C3" "$R3" "$ID_V" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
+f = s.makefile()
+def call(req):
+	s.sendall(json.dumps(req).encode() + b"\n")
+	return json.loads(f.readline())
+a = call({"cmd": "export", "case": sys.argv[2], "purpose": "court",
+	"approval": int(sys.argv[3])})
+assert a["ok"] is True, a
+o = call({"cmd": "export-open", "id": sys.argv[4]})
+assert o["ok"] is True, o
+o = call({"cmd": "export-open", "id": sys.argv[4], "kind": "access"})
+assert o["ok"] is False, o
+EOF
+	t_ok $? "export-open of an access copy is refused in an export without copies"
+	daemon_stop
+	t_ok "$DRC" "custosd stops (copies)"
+	VBAG=$WORK/vbag
+	t_run "a direct export with --access-copies" "$CUSTOS" export --case "$C3" --to "$VBAG" \
+		--purpose 'court' --approval "$R3" --access-copies
+	ASHA=$(python3 -c 'import json,sys
+print([d["sha256"] for d in json.load(open(sys.argv[1]))["derivatives"]
+	if d["kind"] == "access" and d["status"] == "ok"][-1])' "$VBAG/records/$ID_V.json")
+	t_ok "$([ "$(digest "$VBAG/data/access/$ID_V.mp4")" = "$ASHA" ]; echo $?)" \
+		"... the access copy is data/access/$ID_V.mp4, the record's derivative"
+	t_grep "... listed in manifest-sha256.txt" "^$ASHA  data/access/$ID_V.mp4\$" \
+		"$VBAG/manifest-sha256.txt"
+	t_run "... sha256sum -c manifest-sha256.txt passes" \
+		sh -c "cd '$VBAG' && sha256sum -c --strict manifest-sha256.txt"
+	n=$(find "$VBAG/data" -type f | wc -l)
+	b=$(find "$VBAG/data" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+	t_grep "... Payload-Oxum counts it ($b.$n)" "^Payload-Oxum: $b\.$n\$" "$VBAG/bag-info.txt"
+	t_grep "... catalog.csv names it" ",data/access/$ID_V.mp4,$ASHA"$'\r'"\$" \
+		"$VBAG/catalog.csv"
+	t_grep "... catalog.json names it" "\"access/$ID_V.mp4\"" "$VBAG/catalog.json"
+	t_run "... verify-bag passes" "$CUSTOS" verify-bag "$VBAG"
+	BAG=$VBAG
+	tampered "a flipped byte in an access copy" \
+		"item $ID_V: data/access/$ID_V.mp4: its SHA-256" flip "data/access/$ID_V.mp4"
+	tampered "an access copy replaced with its manifest line rewritten" \
+		"item $ID_V: data/access/$ID_V.mp4: .*not that of an access copy" sh -c "
+		echo other >data/access/$ID_V.mp4
+		s=\$(sha256sum data/access/$ID_V.mp4 | cut -c1-64)
+		sed -i \"s|^[0-9a-f]*  data/access/$ID_V.mp4\$|\$s  data/access/$ID_V.mp4|\" \
+			manifest-sha256.txt"
+else
+	t_ok 0 "access copies in bags # SKIP no ffmpeg"
+fi
 
 t_done

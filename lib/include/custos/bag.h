@@ -4,7 +4,8 @@
  * but the bag (docs/formats.md, "Export bags").
  *
  * A bag holds data/ (the originals, named "<item id>[.<ext>]": never a path
- * made from metadata), manifest-sha256.txt, tagmanifest-sha256.txt,
+ * made from metadata; if asked, data/access/<id>.mp4, the access copies),
+ * manifest-sha256.txt, tagmanifest-sha256.txt,
  * bagit.txt, bag-info.txt (External-Identifier = the case number,
  * Bagging-Date, Payload-Oxum, Source-Organization = the station, the
  * purpose, the approval and the register entry that let it out),
@@ -35,6 +36,8 @@ struct cs_bag_export {
 	/* called as payload bytes are written (done of total); may be NULL */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
+	/* also each item's access copy (the newest with status ok), as data/access/<id>.mp4 */
+	int access_copies;
 };
 
 struct cs_bag_result {
@@ -65,14 +68,17 @@ int cs_bag_export(struct cs_store *st, const struct cs_bag_export *x, const char
  * process (custosd's socket users): cs_bag_plan does the store's part (the
  * register entry, a checkpoint, every tag file and the signed tag manifest)
  * and gives the plan, {"case", "register_entry", "bytes", "payload": [{"id",
- * "file", "sha256", "size"}], "files": [[path, text], ...]}, as JSON;
+ * "file", "sha256", "size", "kind"?}], "files": [[path, text], ...]}, as JSON
+ * ("kind": "access" for an access copy, file "access/<id>.mp4");
  * cs_bag_write writes a plan into `dir` (as cs_bag_export says), each
- * payload file's bytes made by `copy` and checked against the plan
+ * payload file's bytes made by `copy` (`kind` NULL: the original, or
+ * "access": its access copy) and checked against the plan
  * (CS_EDIGEST, res->item the item). Writer handle for the plan; the
  * writing needs no store. cs_bag_target_free: 0 if `dir` is missing or an
  * empty directory, CS_EEXIST if not (ask before the plan).
  */
-typedef int (*cs_bag_copy_fn)(void *ctx, const char *id, int out, char hex[65], uint64_t *size);
+typedef int (*cs_bag_copy_fn)(void *ctx, const char *id, const char *kind, int out, char hex[65],
+    uint64_t *size);
 int cs_bag_plan(struct cs_store *st, const struct cs_bag_export *x, json_t **plan,
     struct cs_bag_result *res);
 int cs_bag_write(const json_t *plan, const char *dir, cs_bag_copy_fn copy, void *ctx,
