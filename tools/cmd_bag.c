@@ -119,9 +119,12 @@ export_said(int rc, const struct cs_bag_result *res, const char *number, const c
 		    res->item, number, res->entry);
 		return EXIT_STORE;
 	} else if (rc < 0) {
-		errmsg("cannot export case %s into %s: %s%s", number, to, cs_strerror(rc),
+		errmsg("cannot export case %s into %s%s%s: %s%s", number, to,
+		    res->item[0] != '\0' ? " at item " : "", res->item, cs_strerror(rc),
 		    res->entry > 0 ? "; nothing was left there (the register entry stays)" : "");
-		return rc == -ENOENT || rc == -ENOTDIR || rc == -EINVAL || rc == -EACCES
+		/* a failure at an item is the store's (a stored file missing or unreadable) */
+		return res->item[0] == '\0' &&
+		        (rc == -ENOENT || rc == -ENOTDIR || rc == -EINVAL || rc == -EACCES)
 		    ? EXIT_USAGE
 		    : EXIT_STORE;
 	} else if (o->json) {

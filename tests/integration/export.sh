@@ -23,7 +23,8 @@
 #      directly: the copy is data/access/<id>.mp4, in the manifest, Oxum and
 #      catalogue, verify-bag passes, a flipped byte in it (or another copy
 #      with its manifest line rewritten) fails naming the item; export-open
-#      of a copy is refused in an export that did not ask for copies.
+#      of a copy is refused in an export that did not ask for copies; a copy
+#      missing from the store stops the export naming the item.
 . "$(dirname "$0")/lib.sh"
 need_python3
 
@@ -345,6 +346,16 @@ print([d["sha256"] for d in json.load(open(sys.argv[1]))["derivatives"]
 		s=\$(sha256sum data/access/$ID_V.mp4 | cut -c1-64)
 		sed -i \"s|^[0-9a-f]*  data/access/$ID_V.mp4\$|\$s  data/access/$ID_V.mp4|\" \
 			manifest-sha256.txt"
+	# the store's access copy gone (last: it damages the store): the export stops naming the item
+	mv "$CUSTOS_STORE/derivatives/sha256/${ASHA:0:2}/${ASHA:2:2}/$ASHA" "$WORK/copy.keep" ||
+		fail "cannot move the stored access copy aside"
+	"$CUSTOS" export --case "$C3" --to "$WORK/gone" --purpose 'court' --approval "$R3" \
+		--access-copies >"$WORK/last.out" 2>&1; echo "rc=$?" >>"$WORK/last.out"
+	t_ok "$(grep -q "^rc=3$" "$WORK/last.out" && grep -q "at item $ID_V:" "$WORK/last.out"; echo $?)" \
+		"an export whose access copy is missing from the store fails naming the item"
+	t_ok "$([ ! -e "$WORK/gone" ] || [ -z "$(ls -A "$WORK/gone")" ]; echo $?)" \
+		"... and leaves no bag"
+	mv "$WORK/copy.keep" "$CUSTOS_STORE/derivatives/sha256/${ASHA:0:2}/${ASHA:2:2}/$ASHA"
 else
 	t_ok 0 "access copies in bags # SKIP no ffmpeg"
 fi
