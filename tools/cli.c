@@ -4,6 +4,7 @@
  * option parser every command uses, driven by a table of its own options.
  */
 #include <errno.h>
+#include <locale.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "custos/case.h"
 #include "custos/error.h"
@@ -208,6 +210,58 @@ shown_name(const char *name)
 	if (s != NULL)
 		cs_name_readable(name, strlen(name), s, n + 1);
 	return s;
+}
+
+/* The terminal columns that UTF-8 text `s` takes (wide CJK characters two, combining ones none). */
+static int
+text_columns(const char *s)
+{
+	static locale_t utf8;
+	locale_t old;
+	mbstate_t st = {0};
+	size_t len = strlen(s), n;
+	int cols = 0;
+	wchar_t wc;
+
+	if (utf8 == (locale_t)0)
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (utf8 == (locale_t)0) { /* no UTF-8 locale: a column per character */
+		for (; *s != '\0'; s++)
+			cols += ((unsigned char)*s & 0xc0) != 0x80;
+		return cols;
+	}
+	old = uselocale(utf8);
+	for (; len > 0 && (n = mbrtowc(&wc, s, len, &st)) != 0; s += n, len -= n) {
+		if (n == (size_t)-1 || n == (size_t)-2) { /* not UTF-8: a column per byte left */
+			cols += (int)len;
+			break;
+		}
+		cols += wcwidth(wc) > 0 ? wcwidth(wc) : 0;
+	}
+	uselocale(old);
+	return cols;
+}
+
+int
+cell_width(const char *s)
+{
+	char *t = shown_name(s != NULL ? s : "");
+	int cols = text_columns(t != NULL ? t : "?");
+
+	free(t);
+	return cols;
+}
+
+void
+print_cell(FILE *f, const char *s, int width)
+{
+	char *t = shown_name(s != NULL ? s : "");
+	const char *p = t != NULL ? t : "?";
+
+	fputs(p, f);
+	for (int cols = text_columns(p); cols < width; cols++)
+		fputc(' ', f);
+	free(t);
 }
 
 /* Applies the common option `c`; 0, or the exit code after --help or a bad option. */

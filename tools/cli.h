@@ -92,6 +92,13 @@ void explain_open_error(const char *dir, int rc);
  * written as \xHH. Returns malloc'd text.
  */
 char *shown_name(const char *name);
+/*
+ * Prints metadata text `s` as shown_name does, then spaces up to `width`
+ * terminal columns (a wide CJK character counts two), for text tables.
+ */
+void print_cell(FILE *f, const char *s, int width);
+/* The terminal columns print_cell takes for `s` without padding. */
+int cell_width(const char *s);
 
 /*
  * One CSV record (RFC 4180: quoted where needed, CRLF) of n fields; a NULL

@@ -195,6 +195,26 @@ year_arg(void *target, const char *arg)
 	return 0;
 }
 
+/* The widest name in the stats' tables (at least 30 columns), so that the counts line up. */
+static int
+key_width(json_t *s, const char *const *dims)
+{
+	const char *sets[] = {"flags", dims[0], dims[1], dims[2], dims[3],
+	    "accesses_by_requester_kind"};
+	const char *k;
+	json_t *v;
+	int w = 30;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+		json_object_foreach(json_object_get(s, sets[i]), k, v)
+		{
+			(void)v;
+			if (cell_width(k) > w)
+				w = cell_width(k);
+		}
+	return w;
+}
+
 int
 cmd_stats(int argc, char **argv, struct opts *o)
 {
@@ -261,6 +281,8 @@ cmd_stats(int argc, char **argv, struct opts *o)
 			csv_row(stdout, f, 4);
 		}
 	} else {
+		int w = key_width(s, dims);
+
 		printf("year            %d\n", year);
 		printf("recordings      %lld (%lld bytes)\n",
 		    (long long)json_integer_value(json_object_get(s, "items")),
@@ -268,21 +290,33 @@ cmd_stats(int argc, char **argv, struct opts *o)
 		printf("flagged         %lld\n",
 		    (long long)json_integer_value(json_object_get(s, "flagged")));
 		json_object_foreach(json_object_get(s, "flags"), k, v)
-		    printf("  %-30s %lld\n", k, (long long)json_integer_value(v));
+		{
+			printf("  ");
+			print_cell(stdout, k, w);
+			printf(" %lld\n", (long long)json_integer_value(v));
+		}
 		for (size_t d = 0; d < 4; d++) {
 			printf("%s:\n", dims[d] + 3);
 			json_object_foreach(json_object_get(s, dims[d]), k, v)
-			    printf("  %-30s %8lld items %14lld bytes\n", k,
-			        (long long)json_integer_value(json_object_get(v, "items")),
-			        (long long)json_integer_value(json_object_get(v, "bytes")));
+			{
+				printf("  ");
+				print_cell(stdout, k, w);
+				printf(" %8lld items %14lld bytes\n",
+				    (long long)json_integer_value(json_object_get(v, "items")),
+				    (long long)json_integer_value(json_object_get(v, "bytes")));
+			}
 		}
 		printf("accesses by requester kind (the access register):\n");
 		json_object_foreach(json_object_get(s, "accesses_by_requester_kind"), k, v)
-		    printf("  %-30s %8lld (view %lld, copy %lld, export %lld)\n", k,
-		        (long long)json_integer_value(json_object_get(v, "accesses")),
-		        (long long)json_integer_value(json_object_get(v, "view")),
-		        (long long)json_integer_value(json_object_get(v, "copy")),
-		        (long long)json_integer_value(json_object_get(v, "export")));
+		{
+			printf("  ");
+			print_cell(stdout, k, w);
+			printf(" %8lld (view %lld, copy %lld, export %lld)\n",
+			    (long long)json_integer_value(json_object_get(v, "accesses")),
+			    (long long)json_integer_value(json_object_get(v, "view")),
+			    (long long)json_integer_value(json_object_get(v, "copy")),
+			    (long long)json_integer_value(json_object_get(v, "export")));
+		}
 	}
 	json_decref(s);
 	cs_store_close(st);

@@ -153,6 +153,15 @@ assert s["by_officer"]["3301-0002"]["items"] == 1, s["by_officer"]
 assert s["by_category"]["行政处罚"]["items"] == 2, s["by_category"]
 ' "$WORK/stats.json"
 t_ok $? "stats --year 2024: 3 recordings, 2 flagged, by officer and category"
+"$CUSTOS" stats --year 2024 >"$WORK/stats.txt"
+python3 -c '
+import sys, unicodedata
+cols = lambda s: sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+at = {cols(l[:l.index(" items ")]) for l in open(sys.argv[1], encoding="utf-8") if " items " in l}
+lines = open(sys.argv[1], encoding="utf-8").read()
+assert len(at) == 1 and "  行政处罚 " in lines, (at, lines)
+' "$WORK/stats.txt"
+t_ok $? "stats as text: the counts line up in one column beside Chinese and Latin names"
 
 # 4. CSV read back by Python's csv module
 "$CUSTOS" find --case "$HOSTILE_CASE" --csv >"$WORK/find.csv"
