@@ -79,6 +79,12 @@ out:
 int
 cs__blob_check(int rootfd, const char *hex, uint64_t size)
 {
+	return cs__blob_check_in(rootfd, "objects", hex, size);
+}
+
+int
+cs__blob_check_in(int rootfd, const char *tree, const char *hex, uint64_t size)
+{
 	char path[CS_BLOB_PATH_MAX];
 	uint8_t digest[32], want[32];
 	uint64_t got;
@@ -86,7 +92,7 @@ cs__blob_check(int rootfd, const char *hex, uint64_t size)
 
 	if (strlen(hex) != 64 || cs__unhex(hex, 64, want) < 0)
 		return CS_EFORMAT;
-	cs__blob_path(hex, path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/sha256/%.2s/%.2s/%s", tree, hex, hex + 2, hex);
 	fd = openat(rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;

@@ -81,6 +81,8 @@ void cs__blob_discard(int rootfd, struct cs__blob_tmp *t);
 
 /* Re-hashes the stored blob: 0 if intact, CS_EDIGEST if damaged, -ENOENT if missing. */
 int cs__blob_check(int rootfd, const char *hex, uint64_t size);
+/* The same for a blob of content-addressed tree `tree` ("objects", "derivatives"). */
+int cs__blob_check_in(int rootfd, const char *tree, const char *hex, uint64_t size);
 
 /* Hashes everything readable from fd (from offset 0) into digest; size out. */
 int cs__hash_fd(int fd, uint8_t digest[32], uint64_t *size);

@@ -595,6 +595,51 @@ struct bctx {
 	uint64_t done, total;
 };
 
+/*
+ * The item's derivatives made with status ok (access and preservation
+ * copies, poster: section 5.11 of docs/formats.md), each re-hashed in
+ * derivatives/ against its record entry.
+ */
+static int
+check_derivatives(struct bctx *b, const char *id, json_t *rec)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		const char *hex = json_string_value(json_object_get(d, "sha256"));
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		const char *status = json_string_value(json_object_get(d, "status"));
+		json_int_t size = json_integer_value(json_object_get(d, "size"));
+		char path[CS_BLOB_PATH_MAX + 16];
+		int rc;
+
+		if (status == NULL || strcmp(status, "ok") != 0)
+			continue; /* a failed derivative has no bytes */
+		if (hex == NULL || strlen(hex) != 64 || kind == NULL) {
+			problem(b->v, "record-damaged", id, -1,
+			    "the catalog record of %s names a derivative without its SHA-256", id);
+			continue;
+		}
+		rc = cs__blob_check_in(b->st->rootfd, "derivatives", hex, (uint64_t)size);
+		if (rc == -ENOMEM || rc == CS_ECRYPTO)
+			return rc;
+		snprintf(path, sizeof(path), "derivatives/sha256/%.2s/%.2s/%s", hex, hex + 2, hex);
+		if (rc == -ENOENT)
+			problem(b->v, "derivative-missing", id, -1,
+			    "the %s copy of %s (%s) is missing", kind, id, path);
+		else if (rc == CS_EDIGEST)
+			problem(b->v, "derivative-damaged", id, -1,
+			    "the %s copy of %s (%s) does not match its SHA-256", kind, id, path);
+		else if (rc < 0)
+			problem(b->v, "derivative-unreadable", id, -1,
+			    "the %s copy of %s (%s) cannot be read: %s", kind, id, path,
+			    cs_strerror(rc));
+	}
+	return 0;
+}
+
 static int
 check_item(struct bctx *b, const char *id, json_t *rec)
 {
@@ -621,6 +666,9 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 	else if (rc < 0)
 		problem(b->v, "blob-unreadable", id, -1,
 		    "the stored copy of %s (%s) cannot be read: %s", id, path, cs_strerror(rc));
+	rc = check_derivatives(b, id, rec);
+	if (rc < 0)
+		return rc;
 	b->done++;
 	if (b->v->progress != NULL)
 		b->v->progress(b->v->ctx, "blobs", b->done, b->total);

@@ -15,6 +15,7 @@
 #       the encoder and its parameters and the library versions; custos show
 #       lists them; custos media get writes them out, and refuses a copy whose
 #       bytes are not the recorded ones; verify passes; rebuild gives the same;
+#       verify names a damaged or missing copy with its item;
 #   (d) a transcoder that crashes leaves the original secured and recorded,
 #       the derivative "failed" with the reason, nothing pending; under
 #       custosd a file dropped meanwhile is secured and released and custosd
@@ -210,6 +211,20 @@ chmod u+w "$B" && printf 'X' | dd of="$B" bs=1 seek=100 conv=notrunc 2>/dev/null
 "$CUSTOS" media get "$(id_of rec.avi)" --preservation -o "$WORK/bad.mkv" >/dev/null 2>"$WORK/get.err"
 [ $? != 0 ] && [ ! -e "$WORK/bad.mkv" ]
 t_ok $? "a derivative whose bytes are not the recorded ones is not written out"
+"$CUSTOS" verify --json >"$WORK/verify.json" 2>&1
+python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["ok"] is False and [(p["kind"], p["id"]) for p in j["problems"]] == \
+    [("derivative-damaged", sys.argv[2])], j' "$WORK/verify.json" "$(id_of rec.avi)"
+t_ok $? "custos verify names the item whose preservation copy is damaged (derivative-damaged)"
+mv "$B" "$WORK/aside"
+"$CUSTOS" verify >"$WORK/verify.out" 2>&1
+[ $? != 0 ] && grep -q "^PROBLEM derivative-missing: .*preservation copy of $(id_of rec.avi)" \
+	"$WORK/verify.out"
+t_ok $? "... and the one whose copy is gone (derivative-missing)"
+cp "$PV" "$B" && "$CUSTOS" verify >/dev/null 2>&1
+t_ok $? "custos verify passes again with the copy's recorded bytes put back"
 
 # (d) a transcoder that crashes
 ff -f lavfi -i testsrc=size=176x144:rate=10:duration=1 -c:v mjpeg "$WORK/crashy.avi"
