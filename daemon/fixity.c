@@ -38,22 +38,24 @@ struct fixity {
 	json_t *due;  /* the due items of the last query */
 	size_t next;  /* the next of them to check */
 	struct cs_fixity *cur; /* the check in progress */
-	uint64_t next_query; /* loop time of the next look at the catalog when nothing is due */
-	uint64_t paced_until; /* loop time before which no step starts (the rate) */
-	uint64_t checked;     /* checks made since custosd started */
-	uint64_t step_start;  /* loop time the last step was queued */
+	uint64_t next_query;   /* loop time of the next look at the catalog when nothing is due */
+	uint64_t paced_until;  /* loop time before which no step starts (the rate) */
+	uint64_t checked;      /* checks made since custosd started */
+	uint64_t step_start;   /* loop time the last step was queued */
 	uint64_t errors_logged_at;
-	json_t *summary;      /* the catalog's: damaged, overdue, last_pass */
+	json_t *summary; /* the catalog's: damaged, overdue, last_pass */
 
 	/* the work item: in and out */
-	int query;            /* 1: a look at the catalog, 0: a step of a check */
-	char *id;             /* step: the item */
-	uint64_t max, bytes;  /* step: bytes to read at most, read */
+	int query;           /* 1: a look at the catalog, 0: a step of a check */
+	char *id;            /* step: the item */
+	uint64_t max, bytes; /* step: bytes to read at most, read */
 	int done, rc;
 	enum cs_fixity_outcome outcome;
-	json_t *items, *sum;  /* query: due items, summary (if want_summary) */
+	char bad_kind[16];   /* step: the derivative found not ok ("": the item's blob) */
+	char bad_sha[65];    /* ... its recorded SHA-256 */
+	json_t *items, *sum; /* query: due items, summary (if want_summary) */
 	int want_summary;
-	uint64_t summary_at;  /* loop time the summary was read */
+	uint64_t summary_at; /* loop time the summary was read */
 };
 
 static void arm(struct fixity *fx, uint64_t delay_ms);
@@ -104,6 +106,12 @@ fixity_work(uv_work_t *req)
 		fx->rc = cs_fixity_step(fx->cur, fx->max, &fx->bytes, &fx->done);
 	if (fx->rc == 0 && fx->done)
 		fx->rc = cs_fixity_end(fx->cur, &agent, &fx->outcome, NULL);
+	if (fx->rc == 0 && fx->done && fx->outcome != CS_FIXITY_OK) {
+		const char *kind = NULL, *sha = "";
+		(void)cs_fixity_problem(fx->cur, &kind, &sha);
+		snprintf(fx->bad_kind, sizeof(fx->bad_kind), "%s", kind != NULL ? kind : "");
+		snprintf(fx->bad_sha, sizeof(fx->bad_sha), "%s", sha);
+	}
 	if (fx->rc < 0 || fx->done) {
 		cs_fixity_free(fx->cur);
 		fx->cur = NULL;
@@ -115,14 +123,27 @@ alert(struct fixity *fx, const char *id, const char *sha)
 {
 	const char *what = fx->outcome == CS_FIXITY_MISSING ? "MISSING" : "DAMAGED";
 
+	if (fx->bad_kind[0] != '\0') {
+		const char *s = fx->bad_sha;
+		logmsg(0,
+		    "fixity: the %s copy of item %s is %s: derivatives/sha256/%.2s/%.2s/%s %s. "
+		    "The original is intact; the ledger records it (event \"fixity\"). Restore "
+		    "the copy from the remote copy or a backup, then run 'custos fixity check %s'; "
+		    "see operations.md, Fixity",
+		    fx->bad_kind, id, what, s, s + 2, s,
+		    fx->outcome == CS_FIXITY_MISSING ? "is gone"
+		                                     : "no longer has its recorded SHA-256",
+		    id);
+		return;
+	}
 	logmsg(0,
 	    "fixity: item %s is %s: its blob objects/sha256/%.2s/%.2s/%s %s. The ledger "
 	    "records it (event \"fixity\"). Do not delete or replace anything in the store; "
 	    "restore the blob from the remote copy or a backup (custos verify shows every "
 	    "damaged blob), then run 'custos fixity check %s'; see operations.md, Fixity",
 	    id, what, sha, sha + 2, sha,
-	    fx->outcome == CS_FIXITY_MISSING ? "is gone" :
-					      "no longer has the SHA-256 recorded at its ingest",
+	    fx->outcome == CS_FIXITY_MISSING ? "is gone"
+	                                     : "no longer has the SHA-256 recorded at its ingest",
 	    id);
 }
 

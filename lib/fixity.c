@@ -26,17 +26,29 @@
 #define DUE_KEY_MAX (8 + 480)
 #define DAMAGED_PREFIX "damaged:"
 
+/* One file a check reads: the item's blob, or one of its derivatives. */
+struct fx_file {
+	char kind[16]; /* "" for the item's blob, else the derivative's kind */
+	char sha[65];  /* recorded */
+	uint64_t size; /* recorded */
+	enum cs_fixity_outcome o;
+	json_t *found; /* what a damaged one held, or NULL */
+};
+
 struct cs_fixity {
 	struct cs_store *st;
 	char *id;
-	char sha[65];     /* recorded */
-	uint64_t size;    /* recorded */
-	int fd;           /* -1 when missing */
-	int read_err;     /* a read of the blob failed: -errno */
+	struct fx_file *files; /* [0]: the blob; then each derivative made (status ok) */
+	size_t nfiles, cur;
+	char sha[65];  /* the current file's, recorded */
+	uint64_t size; /* the current file's, recorded */
+	int fd;        /* -1 when missing */
+	int read_err;  /* a read of the file failed: -errno */
+	int file_done; /* the current file has been read (or is missing) */
 	EVP_MD_CTX *md;
 	uint8_t *buf;
-	uint64_t off;     /* bytes read so far */
-	int done;
+	uint64_t off; /* bytes of the current file read so far */
+	int done;     /* every file read */
 };
 
 static const char *const outcome_names[] = {"ok", "damaged", "missing"};
@@ -110,6 +122,46 @@ cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *re
 	return k.mv_size > 0 ? mdb_put(txn, c->dbi[CS_DBI_FIXITY_DUE], &k, &d, 0) : 0;
 }
 
+/*
+ * A derivative's check: it must name one of the item's derivatives by kind
+ * and SHA-256. It leaves the schedule (the item's blob event keeps it); one
+ * found not ok lists the item as damaged, with the derivative named. It
+ * follows the blob's event of the same check, which cleared the list.
+ */
+static int
+project_derivative(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *id,
+    json_t *rec, const char **why)
+{
+	const char *kind = json_string_value(json_object_get(ev, "derivative"));
+	const char *sha = json_string_value(json_object_get(ev, "sha256"));
+	const char *outcome = json_string_value(json_object_get(ev, "outcome"));
+	char dkey[sizeof(DAMAGED_PREFIX) + 480];
+	json_t *d, *fx;
+	size_t i;
+	int found = 0, rc;
+
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		const char *dk = json_string_value(json_object_get(d, "kind"));
+		const char *dsha = json_string_value(json_object_get(d, "sha256"));
+
+		found |= kind != NULL && sha != NULL && dk != NULL && dsha != NULL &&
+		    strcmp(kind, dk) == 0 && strcmp(sha, dsha) == 0;
+	}
+	if (!found) {
+		*why = "fixity event names no derivative of the item";
+		return -1;
+	}
+	if (strcmp(outcome, "ok") == 0 || strlen(id) > 480)
+		return 0;
+	snprintf(dkey, sizeof(dkey), "%s%s", DAMAGED_PREFIX, id);
+	fx = json_pack("{s:O, s:s, s:s}", "time", json_object_get(ev, "time"), "outcome", outcome,
+	    "derivative", kind);
+	rc = fx != NULL ? cs__cat_put(txn, c->dbi[CS_DBI_FIXITY], dkey, strlen(dkey), fx) : ENOMEM;
+	json_decref(fx);
+	return rc;
+}
+
 int
 cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why)
@@ -130,6 +182,8 @@ cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq
 		*why = "fixity event has no valid outcome";
 		return -1;
 	}
+	if (json_object_get(ev, "derivative") != NULL)
+		return project_derivative(c, txn, ev, id, rec, why);
 	if (sha == NULL || rsha == NULL || strcmp(sha, rsha) != 0) {
 		*why = "fixity event's sha256 is not the item's";
 		return -1;
@@ -184,20 +238,123 @@ cs_fixity_free(struct cs_fixity *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	EVP_MD_CTX_free(f->md);
+	for (size_t i = 0; i < f->nfiles; i++)
+		json_decref(f->files[i].found);
+	free(f->files);
 	free(f->buf);
 	free(f->id);
 	free(f);
 }
 
+/* The files a check of item `rec` reads: its blob, then each derivative made. */
+static int
+list_files(struct cs_fixity *f, json_t *rec, const char *sha)
+{
+	json_t *ds = json_object_get(rec, "derivatives"), *d;
+	size_t i;
+
+	f->files = calloc(1 + json_array_size(ds), sizeof(*f->files));
+	if (f->files == NULL)
+		return -ENOMEM;
+	memcpy(f->files[0].sha, sha, 65);
+	f->files[0].size = (uint64_t)json_integer_value(json_object_get(rec, "size"));
+	f->nfiles = 1;
+	json_array_foreach(ds, i, d)
+	{
+		const char *dsha = json_string_value(json_object_get(d, "sha256"));
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		const char *status = json_string_value(json_object_get(d, "status"));
+		struct fx_file *x = &f->files[f->nfiles];
+
+		if (status == NULL || strcmp(status, "ok") != 0 || dsha == NULL ||
+		    strlen(dsha) != 64 || kind == NULL || strlen(kind) >= sizeof(x->kind))
+			continue; /* no bytes made, or nothing to compare with (verify says so) */
+		memcpy(x->sha, dsha, 65);
+		snprintf(x->kind, sizeof(x->kind), "%s", kind);
+		x->size = (uint64_t)json_integer_value(json_object_get(d, "size"));
+		f->nfiles++;
+	}
+	return 0;
+}
+
+/* Opens file f->cur for reading (a missing one is read at once, as missing). */
+static int
+open_file(struct cs_fixity *f)
+{
+	const struct fx_file *x = &f->files[f->cur];
+	char path[CS_BLOB_PATH_MAX + 16];
+	struct stat sb;
+
+	memcpy(f->sha, x->sha, 65);
+	f->size = x->size;
+	f->off = 0;
+	f->read_err = 0;
+	f->file_done = 0;
+	if (EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
+		return CS_ECRYPTO;
+	snprintf(path, sizeof(path), "%s/sha256/%.2s/%.2s/%s",
+	    x->kind[0] != '\0' ? "derivatives" : "objects", x->sha, x->sha + 2, x->sha);
+	f->fd = openat(f->st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (f->fd < 0) {
+		if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR)
+			return -errno; /* not an answer about the file: try again later */
+		f->file_done = 1; /* missing */
+	} else if (fstat(f->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(f->fd);
+		f->fd = -1;
+		f->file_done = 1; /* not a blob: missing */
+	} else {
+		(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	return 0;
+}
+
+/* The current file read: its outcome kept, the next one opened (or the check done). */
+static int
+finish_file(struct cs_fixity *f)
+{
+	struct fx_file *x = &f->files[f->cur];
+	uint8_t digest[32], want[32];
+	char hex[65];
+
+	if (f->fd < 0) {
+		x->o = CS_FIXITY_MISSING;
+	} else if (f->read_err < 0) {
+		x->o = CS_FIXITY_DAMAGED;
+		x->found = json_pack("{s:s, s:I}", "error", cs_strerror(f->read_err), "read",
+		    (json_int_t)f->off);
+	} else {
+		if (EVP_DigestFinal_ex(f->md, digest, NULL) != 1)
+			return CS_ECRYPTO;
+		if (cs__unhex(f->sha, 64, want) < 0)
+			return CS_ESTORE;
+		x->o = f->off == f->size && memcmp(digest, want, 32) == 0 ? CS_FIXITY_OK
+		                                                          : CS_FIXITY_DAMAGED;
+		if (x->o == CS_FIXITY_DAMAGED) {
+			cs__hex(digest, 32, hex);
+			x->found = json_pack("{s:s, s:I}", "sha256", hex, "size",
+			    (json_int_t)f->off);
+		}
+	}
+	if (x->o == CS_FIXITY_DAMAGED && x->found == NULL)
+		return -ENOMEM;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (++f->cur == f->nfiles) {
+		f->done = 1;
+		return 0;
+	}
+	return open_file(f);
+}
+
 int
 cs_fixity_begin(struct cs_store *st, const char *id, struct cs_fixity **out)
 {
-	char path[CS_BLOB_PATH_MAX];
 	struct cs_fixity *f = NULL;
 	json_t *rec = NULL;
 	MDB_txn *txn = NULL;
 	const char *sha;
-	struct stat sb;
 	int rc;
 
 	if (st->lockfd < 0)
@@ -214,10 +371,6 @@ cs_fixity_begin(struct cs_store *st, const char *id, struct cs_fixity **out)
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1) {
-		rc = CS_ECRYPTO;
-		goto out;
-	}
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)
 		goto out;
@@ -232,23 +385,11 @@ cs_fixity_begin(struct cs_store *st, const char *id, struct cs_fixity **out)
 		rc = CS_ESTORE;
 		goto out;
 	}
-	memcpy(f->sha, sha, 65);
-	f->size = (uint64_t)json_integer_value(json_object_get(rec, "size"));
-	cs__blob_path(sha, path, sizeof(path));
-	f->fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (f->fd < 0) {
-		if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR) {
-			rc = -errno; /* not an answer about the blob: try again later */
-			goto out;
-		}
-		f->done = 1; /* missing */
-	} else if (fstat(f->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(f->fd);
-		f->fd = -1;
-		f->done = 1; /* not a blob: missing */
-	} else {
-		(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	}
+	rc = list_files(f, rec, sha);
+	if (rc == 0)
+		rc = open_file(f);
+	if (rc < 0)
+		goto out;
 	rc = 0;
 out:
 	json_decref(rec);
@@ -264,26 +405,28 @@ int
 cs_fixity_step(struct cs_fixity *f, uint64_t max, uint64_t *bytes, int *done)
 {
 	uint64_t got = 0;
+	int rc = 0;
 
 	while (!f->done && (got == 0 || got < max)) {
 		size_t want = STEP_BUF;
 		ssize_t n;
 
+		if (f->file_done) {
+			rc = finish_file(f);
+			if (rc < 0)
+				break;
+			continue;
+		}
 		if (max > got && max - got < want)
 			want = (size_t)(max - got);
 		n = cs__pread_all(f->fd, f->buf, want, (off_t)f->off);
-		if (n < 0) {
+		if (n <= 0) {
 			f->read_err = (int)n;
-			f->done = 1;
-			break;
-		}
-		if (n == 0) {
-			f->done = 1;
-			break;
+			f->file_done = 1;
+			continue;
 		}
 		if (EVP_DigestUpdate(f->md, f->buf, (size_t)n) != 1) {
-			f->read_err = CS_ECRYPTO;
-			f->done = 1;
+			rc = CS_ECRYPTO;
 			break;
 		}
 		f->off += (uint64_t)n;
@@ -291,67 +434,77 @@ cs_fixity_step(struct cs_fixity *f, uint64_t max, uint64_t *bytes, int *done)
 	}
 	*bytes = got;
 	*done = f->done;
-	return f->read_err == CS_ECRYPTO ? CS_ECRYPTO : 0;
+	return rc;
+}
+
+/* The "fixity" event of file `x` of the check (a derivative's names its kind). */
+static json_t *
+file_event(const struct cs_fixity *f, const struct fx_file *x, const struct cs_fixity_agent *agent)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:s, s:s}}", "event", "fixity", "id",
+	    f->id, "sha256", x->sha, "size", (json_int_t)x->size, "outcome",
+	    cs_fixity_outcome_name(x->o), "agent", "name", agent->name, "version", agent->version);
+
+	if (ev != NULL &&
+	    ((x->kind[0] != '\0' &&
+	         json_object_set_new(ev, "derivative", json_string(x->kind)) < 0) ||
+	        (x->found != NULL && json_object_set(ev, "found", x->found) < 0))) {
+		json_decref(ev);
+		ev = NULL;
+	}
+	return ev;
 }
 
 int
 cs_fixity_end(struct cs_fixity *f, const struct cs_fixity_agent *agent,
     enum cs_fixity_outcome *outcome, uint64_t *seq)
 {
-	struct cs_store *st = f->st;
-	enum cs_fixity_outcome o;
-	uint8_t digest[32], want[32];
-	char hex[65];
+	enum cs_fixity_outcome o = CS_FIXITY_OK;
+	json_t **evs = NULL;
 	uint64_t n, s = 0;
-	json_t *ev = NULL, *found = NULL;
 	int done, rc = 0;
 
 	while (!f->done) {
 		rc = cs_fixity_step(f, UINT64_MAX, &n, &done);
 		if (rc < 0)
-			return rc;
+			return rc; /* nothing learnt about the files */
 	}
-	if (f->read_err == CS_ECRYPTO)
-		return CS_ECRYPTO; /* nothing learnt about the blob */
-	if (f->fd < 0) {
-		o = CS_FIXITY_MISSING;
-	} else if (f->read_err < 0) {
-		o = CS_FIXITY_DAMAGED;
-		found = json_pack("{s:s, s:I}", "error", cs_strerror(f->read_err), "read",
-		    (json_int_t)f->off);
-	} else {
-		if (EVP_DigestFinal_ex(f->md, digest, NULL) != 1)
-			return CS_ECRYPTO;
-		if (cs__unhex(f->sha, 64, want) < 0)
-			return CS_ESTORE;
-		o = f->off == f->size && memcmp(digest, want, 32) == 0 ? CS_FIXITY_OK :
-									   CS_FIXITY_DAMAGED;
-		if (o == CS_FIXITY_DAMAGED) {
-			cs__hex(digest, 32, hex);
-			found = json_pack("{s:s, s:I}", "sha256", hex, "size", (json_int_t)f->off);
+	evs = calloc(f->nfiles, sizeof(*evs));
+	if (evs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->nfiles; i++) {
+		evs[i] = file_event(f, &f->files[i], agent);
+		if (evs[i] == NULL) {
+			rc = -ENOMEM;
+			goto out;
 		}
+		if (o == CS_FIXITY_OK)
+			o = f->files[i].o;
 	}
-	ev = json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:s, s:s}}", "event", "fixity", "id", f->id,
-	    "sha256", f->sha, "size", (json_int_t)f->size, "outcome", cs_fixity_outcome_name(o),
-	    "agent", "name", agent->name, "version", agent->version);
-	if (ev == NULL) {
-		json_decref(found);
-		return -ENOMEM;
-	}
-	/* json_object_set_new takes `found` even when it fails */
-	if (o == CS_FIXITY_DAMAGED &&
-	    (found == NULL || json_object_set_new(ev, "found", found) < 0)) {
-		json_decref(ev);
-		return -ENOMEM;
-	}
-	rc = cs__store_commit_locked(st, ev, &s);
-	json_decref(ev);
+	/* one commit: the blob's event, then each derivative's */
+	rc = cs__store_commit_locked_n(f->st, evs, f->nfiles, &s);
 	if (rc < 0)
-		return rc;
+		goto out;
 	if (outcome != NULL)
 		*outcome = o;
 	if (seq != NULL)
 		*seq = s;
+out:
+	for (size_t i = 0; i < f->nfiles; i++)
+		json_decref(evs[i]);
+	free(evs);
+	return rc;
+}
+
+int
+cs_fixity_problem(const struct cs_fixity *f, const char **kind, const char **sha)
+{
+	for (size_t i = 0; i < f->cur && i < f->nfiles; i++)
+		if (f->files[i].o != CS_FIXITY_OK) {
+			*kind = f->files[i].kind[0] != '\0' ? f->files[i].kind : NULL;
+			*sha = f->files[i].sha;
+			return (int)f->files[i].o;
+		}
 	return 0;
 }
 

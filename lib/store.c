@@ -949,12 +949,18 @@ out:
 int
 cs__store_commit_locked(struct cs_store *st, json_t *ev, uint64_t *seq_out)
 {
+	return cs__store_commit_locked_n(st, &ev, 1, seq_out);
+}
+
+int
+cs__store_commit_locked_n(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out)
+{
 	int rc;
 
 	if (st->failed)
 		return CS_EFAILED;
 	pthread_mutex_lock(&st->wlock);
-	rc = st->failed ? CS_EFAILED : cs__store_commit(st, &ev, 1, seq_out);
+	rc = st->failed ? CS_EFAILED : cs__store_commit(st, evs, n, seq_out);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }

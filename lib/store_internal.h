@@ -50,6 +50,8 @@ struct cs_store {
 int cs__store_commit(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out);
 /* One event, committed under wlock: CS_EFAILED once the store has failed. */
 int cs__store_commit_locked(struct cs_store *st, json_t *ev, uint64_t *seq_out);
+/* n events (at most CS__BATCH_MAX) the same way, in one commit. */
+int cs__store_commit_locked_n(struct cs_store *st, json_t *const *evs, size_t n, uint64_t *seq_out);
 
 /*
  * An ingest or sighting event with a case number makes the item a member of

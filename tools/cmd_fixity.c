@@ -29,6 +29,26 @@ static const char usage_fixity[] =
     "custosd first). Exit status: 0 all intact, 1 an item is damaged or missing,\n"
     "2 a usage error or unknown id, 3 the store could not be used.\n";
 
+/* One check of item `id`; `what` names the file found not ok ("blob", "access copy", ...). */
+static int
+check_one(struct cs_store *st, const char *id, const struct cs_fixity_agent *agent,
+    enum cs_fixity_outcome *res, uint64_t *seq, char *what, size_t whatlen)
+{
+	struct cs_fixity *f = NULL;
+	const char *kind = NULL, *sha = NULL;
+	int rc = cs_fixity_begin(st, id, &f);
+
+	if (rc == 0)
+		rc = cs_fixity_end(f, agent, res, seq);
+	if (rc == 0 && cs_fixity_problem(f, &kind, &sha) != 0 && kind != NULL)
+		snprintf(what, whatlen, "%s copy (derivatives/sha256/%.2s/%.2s/%s)", kind, sha,
+		    sha + 2, sha);
+	else
+		snprintf(what, whatlen, "blob");
+	cs_fixity_free(f);
+	return rc;
+}
+
 static int
 parse_period(void *target, const char *v)
 {
@@ -79,11 +99,12 @@ check_items(int argc, char **argv, struct opts *o)
 		const char *id = argc > 0 ? argv[i] :
 		    json_string_value(json_object_get(json_array_get(items, i), "id"));
 		enum cs_fixity_outcome res;
+		char what[160];
 		uint64_t seq;
 
 		if (tty)
 			fprintf(stderr, "\rchecking %zu of %zu: %s ", i + 1, n, id);
-		rc = cs_fixity_check(st, id, &agent, &res, &seq);
+		rc = check_one(st, id, &agent, &res, &seq, what, sizeof(what));
 		if (rc == CS_ENOTFOUND) {
 			if (tty)
 				fputc('\n', stderr);
@@ -101,10 +122,10 @@ check_items(int argc, char **argv, struct opts *o)
 		if (res != CS_FIXITY_OK) {
 			if (tty)
 				fputc('\n', stderr);
-			errmsg("item %s is %s: its blob %s; the check is recorded (ledger event "
-			       "%llu). Restore the blob from the remote copy or a backup; see "
+			errmsg("item %s is %s: its %s %s; the check is recorded (ledger event "
+			       "%llu). Restore it from the remote copy or a backup; see "
 			       "custos(1), FIXITY",
-			    id, res == CS_FIXITY_MISSING ? "MISSING" : "DAMAGED",
+			    id, res == CS_FIXITY_MISSING ? "MISSING" : "DAMAGED", what,
 			    res == CS_FIXITY_MISSING ?
 				"is gone" :
 				"does not match the SHA-256 recorded at ingest",

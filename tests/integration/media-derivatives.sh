@@ -15,7 +15,7 @@
 #       the encoder and its parameters and the library versions; custos show
 #       lists them; custos media get writes them out, and refuses a copy whose
 #       bytes are not the recorded ones; verify passes; rebuild gives the same;
-#       verify names a damaged or missing copy with its item;
+#       verify and fixity check name a damaged or missing copy with its item;
 #   (d) a transcoder that crashes leaves the original secured and recorded,
 #       the derivative "failed" with the reason, nothing pending; under
 #       custosd a file dropped meanwhile is secured and released and custosd
@@ -218,6 +218,26 @@ j = json.load(open(sys.argv[1]))
 assert j["ok"] is False and [(p["kind"], p["id"]) for p in j["problems"]] == \
     [("derivative-damaged", sys.argv[2])], j' "$WORK/verify.json" "$(id_of rec.avi)"
 t_ok $? "custos verify names the item whose preservation copy is damaged (derivative-damaged)"
+"$CUSTOS" fixity check "$(id_of rec.avi)" >"$WORK/fx.out" 2>&1
+[ $? = 1 ] && grep -q "is DAMAGED: its preservation copy" "$WORK/fx.out"
+t_ok $? "custos fixity check re-hashes the copies too and names the damaged preservation copy"
+fixity_says() { # OUTCOME: the item's last fixity events, and the damaged list, say so
+	"$CUSTOS" log --json | python3 -c '
+import json, sys
+ev = [e for e in json.load(sys.stdin) if e["event"] == "fixity" and e["id"] == sys.argv[1]]
+last = {e.get("derivative", "blob"): e["outcome"] for e in ev}
+want = {"blob": "ok", "access": "ok", "poster": "ok", "preservation": sys.argv[2]}
+assert last == want, last
+' "$(id_of rec.avi)" "$1" &&
+	"$CUSTOS" fixity --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["summary"]["damaged"]
+assert d == ([sys.argv[1]] if sys.argv[2] != "ok" else []), d' "$(id_of rec.avi)" "$1"
+}
+fixity_says damaged
+t_ok $? "... a fixity event per copy (derivative: its kind), the item listed as damaged"
+"$CUSTOS" rebuild >/dev/null 2>&1 && fixity_says damaged
+t_ok $? "... and so after custos rebuild (the catalog replays the copies' events)"
 mv "$B" "$WORK/aside"
 "$CUSTOS" verify >"$WORK/verify.out" 2>&1
 [ $? != 0 ] && grep -q "^PROBLEM derivative-missing: .*preservation copy of $(id_of rec.avi)" \
@@ -225,6 +245,8 @@ mv "$B" "$WORK/aside"
 t_ok $? "... and the one whose copy is gone (derivative-missing)"
 cp "$PV" "$B" && "$CUSTOS" verify >/dev/null 2>&1
 t_ok $? "custos verify passes again with the copy's recorded bytes put back"
+"$CUSTOS" fixity check "$(id_of rec.avi)" >/dev/null 2>&1 && fixity_says ok
+t_ok $? "... and fixity check finds every copy ok, the item no longer listed as damaged"
 
 # (d) a transcoder that crashes
 ff -f lavfi -i testsrc=size=176x144:rate=10:duration=1 -c:v mjpeg "$WORK/crashy.avi"

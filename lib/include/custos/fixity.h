@@ -45,20 +45,30 @@ struct cs_fixity;
  */
 int cs_fixity_begin(struct cs_store *st, const char *id, struct cs_fixity **out);
 /*
- * Hashes up to `max` more bytes of the blob (at least one buffer); *done is
- * set to 1 when the whole blob has been read (or it is missing). *bytes: the
- * bytes read by this call. Returns 0 or -errno of a read that failed (the
- * check is then finished as damaged: the bytes cannot be read back).
+ * Hashes up to `max` more bytes of the blob and then of each derivative (at
+ * least one buffer); *done is set to 1 when every file has been read (or is
+ * missing). *bytes: the bytes read by this call. A read that fails makes
+ * that file damaged (its bytes cannot be read back). Returns 0, or
+ * CS_ECRYPTO or the store's error (nothing learnt: check again later).
  */
 int cs_fixity_step(struct cs_fixity *f, uint64_t max, uint64_t *bytes, int *done);
 /*
- * Compares what was read with the record and writes the fixity event (the
- * rest of the blob is read first if cs_fixity_step did not finish). *outcome
- * is the result; *seq the event's ledger index (either may be NULL).
- * Returns 0 or the store's error (the event was not written).
+ * Compares what was read with the record and writes the fixity events (the
+ * rest is read first if cs_fixity_step did not finish): one for the blob,
+ * then one for each derivative the item's record lists as made (access and
+ * preservation copies, poster), naming it with "derivative": its kind, all in
+ * one commit. *outcome is the first that is not ok (blob first), else ok;
+ * *seq the blob's event's ledger index (either may be NULL). Returns 0 or the
+ * store's error (no event was written).
  */
 int cs_fixity_end(struct cs_fixity *f, const struct cs_fixity_agent *agent,
     enum cs_fixity_outcome *outcome, uint64_t *seq);
+/*
+ * After cs_fixity_end: the first file found not ok, *kind NULL for the blob
+ * or the derivative's kind, *sha its recorded SHA-256 (valid until
+ * cs_fixity_free). Returns its outcome, 0 (ok) when every file was intact.
+ */
+int cs_fixity_problem(const struct cs_fixity *f, const char **kind, const char **sha);
 /* Releases a check (ended or not); NULL is a no-op. */
 void cs_fixity_free(struct cs_fixity *f);
 
