@@ -192,6 +192,29 @@ note_stream(struct job *j, const char *type, const char *codec, const char *enco
 	return s == NULL || json_array_append_new(j->streams, s) < 0 ? AVERROR(ENOMEM) : 0;
 }
 
+/*
+ * What matters in court, from the original's tags into the copy's: creation
+ * time, location, make, model, timecode and the rest; not the tags that
+ * describe the original's own container or encoder (the copy's muxer writes
+ * its own).
+ */
+static int
+copy_tags(AVDictionary **to, const AVDictionary *from)
+{
+	static const char *const own[] = {"major_brand", "minor_version", "compatible_brands",
+	    "encoder", "handler_name", "vendor_id"};
+	const AVDictionaryEntry *t = NULL;
+
+	while ((t = av_dict_get(from, "", t, AV_DICT_IGNORE_SUFFIX)) != NULL) {
+		size_t k = 0;
+		while (k < sizeof(own) / sizeof(own[0]) && strcmp(t->key, own[k]) != 0)
+			k++;
+		if (k == sizeof(own) / sizeof(own[0]) && av_dict_set(to, t->key, t->value, 0) < 0)
+			return AVERROR(ENOMEM);
+	}
+	return 0;
+}
+
 static int
 open_output(struct job *j, const char *format)
 {
@@ -206,8 +229,7 @@ open_output(struct job *j, const char *format)
 	j->ofc->opaque = &j->out;
 	j->ofc->io_open = out_io_open;
 	j->ofc->io_close2 = out_io_close;
-	/* what matters in court: creation time, location, make and model */
-	return av_dict_copy(&j->ofc->metadata, j->ifc->metadata, 0) < 0 ? AVERROR(ENOMEM) : 0;
+	return copy_tags(&j->ofc->metadata, j->ifc->metadata);
 }
 
 static int
@@ -216,7 +238,8 @@ write_header(struct job *j, int faststart)
 	AVDictionary *o = NULL;
 	int err;
 
-	if (faststart && av_dict_set(&o, "movflags", "+faststart", 0) < 0)
+	/* MP4: moov first; make, model and the other tags kept as metadata keys (mdta) */
+	if (faststart && av_dict_set(&o, "movflags", "+faststart+use_metadata_tags", 0) < 0)
 		return AVERROR(ENOMEM);
 	err = avformat_write_header(j->ofc, &o);
 	av_dict_free(&o);
@@ -256,7 +279,8 @@ remux(struct job *j)
 			return AVERROR(ENOMEM);
 		os->codecpar->codec_tag = 0;
 		os->time_base = is->time_base;
-		if (av_dict_copy(&os->metadata, is->metadata, 0) < 0)
+		os->avg_frame_rate = is->avg_frame_rate; /* the timecode track needs the rate */
+		if (copy_tags(&os->metadata, is->metadata) < 0)
 			return AVERROR(ENOMEM);
 		map[in] = os->index;
 		err = note_stream(j, k == 0 ? "video" : "audio",
@@ -391,9 +415,10 @@ open_encoder(struct job *j, struct xcode *x, const char *name, const char *param
 	}
 	x->ost = avformat_new_stream(j->ofc, NULL);
 	if (x->ost == NULL || avcodec_parameters_from_context(x->ost->codecpar, x->enc) < 0 ||
-	    av_dict_copy(&x->ost->metadata, is->metadata, 0) < 0)
+	    copy_tags(&x->ost->metadata, is->metadata) < 0)
 		return AVERROR(ENOMEM);
 	x->ost->time_base = x->enc->time_base;
+	x->ost->avg_frame_rate = is->avg_frame_rate; /* the timecode track needs the rate */
 	return note_stream(j, c->type == AVMEDIA_TYPE_VIDEO ? "video" : "audio",
 	    avcodec_get_name(c->id), name, params);
 }

@@ -4,7 +4,8 @@
 #   (a) an H.264/AAC MP4 is kept (policy action keep, no preservation copy);
 #       its access copy is a remux: the same codec parameters and the very
 #       same coded packets (no re-encode), moov before mdat (faststart), the
-#       creation time kept; its poster is a JPEG;
+#       creation time kept; its poster is a JPEG; a MOV's access copy keeps
+#       make, model, location, creation time and its timecode track;
 #   (b) an MJPEG/PCM AVI gets an FFV1 + FLAC preservation copy in Matroska
 #       and a transcoded H.264 + AAC access copy; both decode without error
 #       and last as long as the original within one frame; a 1280x960 clip's
@@ -42,7 +43,10 @@ ff -f lavfi -i testsrc=size=320x240:rate=25:duration=2 -f lavfi -i sine=frequenc
 ff -f lavfi -i testsrc=size=320x240:rate=25:duration=2 -f lavfi -i sine=duration=2:sample_rate=22050 \
 	-c:v mjpeg -c:a pcm_s16le -shortest "$M/rec.avi" &&
 ff -f lavfi -i testsrc=size=1280x960:rate=10:duration=1 -c:v mjpeg "$M/big.avi" &&
-ff -f lavfi -i sine=frequency=1000:duration=1 -c:a pcm_s16le "$M/talk.wav"
+ff -f lavfi -i sine=frequency=1000:duration=1 -c:a pcm_s16le "$M/talk.wav" &&
+ff -f lavfi -i testsrc=size=320x240:rate=25:duration=2 -c:v libx264 -pix_fmt yuv420p \
+	-metadata location=+31.2304+121.4737+004.000/ -metadata make=Acme -metadata model=BWC-7 \
+	-metadata creation_time=2026-03-01T08:30:00Z -timecode 08:30:00:00 "$M/gps.mov"
 t_ok $? "media made with ffmpeg"
 
 "$CUSTOS" init --station dv >/dev/null 2>&1
@@ -118,6 +122,17 @@ while i + 8 <= len(b):
 assert top.index("moov") < top.index("mdat"), top
 PY
 t_ok $? "clip.mp4: access copy has the same codec parameters, moov before mdat, creation time"
+G=$(get gps.mov access) && probe "$G" >"$WORK/gps.json" && python3 - "$WORK/gps.json" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))
+t = a["format"]["tags"]
+assert t["make"] == "Acme" and t["model"] == "BWC-7", t
+assert t["location"].startswith("+31.2304+121.4737"), t
+assert t["creation_time"].startswith("2026-03-01T08:30:00"), t
+tc = [s for s in a["streams"] if s.get("codec_tag_string") == "tmcd"]
+assert len(tc) == 1 and tc[0]["tags"]["timecode"] == "08:30:00:00", a["streams"]
+PY
+t_ok $? "gps.mov: its access copy keeps make, model, location, creation time and timecode track"
 P=$(get clip.mp4 poster) && [ "$(head -c 3 "$P" | od -An -tx1 | tr -d ' ')" = ffd8ff ] &&
 	ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 "$P" |
 	grep -qx 'mjpeg,320,240'
@@ -188,13 +203,13 @@ t_ok $? "a policy with an unknown action is refused"
 "$CUSTOS" log --json | python3 -c '
 import json, sys
 ev = [e for e in json.load(sys.stdin) if e["event"] == "derivative"]
-assert len(ev) == 2 + 3 + 3 + 3, len(ev)
+assert len(ev) == 2 + 3 + 3 + 3 + 2, len(ev)
 for e in ev:
     x = e["derivative"]
     assert e["agent"]["name"] == "custos" and len(e["sha256"]) == 64
     assert x["tool"]["libavcodec"] and x["tool"]["libswscale"] and x["tool"]["version"]
     assert all("parameters" in s for s in x["streams"]), x'
-t_ok $? "11 derivative events in the ledger, each naming the tool, encoders and parameters"
+t_ok $? "13 derivative events in the ledger, each naming the tool, encoders and parameters"
 "$CUSTOS" show "$(id_of rec.avi)" >"$WORK/show.txt" 2>&1
 t_grep "custos show lists the derivatives" \
 	'^  derivative:    preservation ok matroska [0-9a-f]{64} [0-9]+ bytes \(transcode, ffv1\)' \
