@@ -37,7 +37,7 @@
 #define DERIVE_TIME_FACTOR 10 /* a derivative may take ten times the probe's limits */
 
 /* The worker's exit statuses besides 0 (tools/custos-probe.c). */
-enum { PROBE_ESANDBOX = 3, PROBE_EMAGIC = 4, PROBE_ENOMEM = 5 };
+enum { PROBE_ESANDBOX = 3, PROBE_EMAGIC = 4, PROBE_ENOMEM = 5, PROBE_ENOSPC = 6 };
 
 #if defined(__SANITIZE_ADDRESS__)
 #define NO_AS_LIMIT 1 /* the sanitizers reserve terabytes of address space */
@@ -342,6 +342,9 @@ run_worker(int blob, int copy, const char *probe, char *const *argv, const char 
 	} else if (WEXITSTATUS(st) == PROBE_ENOMEM) {
 		snprintf(why, sizeof(why), "the %s ran out of its memory limit (%llu MiB)", who,
 		    (unsigned long long)(lim->mem_bytes >> 20));
+	} else if (copy >= 0 && WEXITSTATUS(st) == PROBE_ENOSPC) {
+		rc = -ENOSPC;
+		goto out; /* no record: the store's disk is full, the copy is made again later */
 	} else if (WEXITSTATUS(st) == PROBE_ESANDBOX || WEXITSTATUS(st) == PROBE_EMAGIC ||
 	    WEXITSTATUS(st) >= 126) {
 		rc = WEXITSTATUS(st) == PROBE_ESANDBOX || WEXITSTATUS(st) == 125 ? -EPERM :

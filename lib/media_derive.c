@@ -36,6 +36,9 @@
  * The output file (a struct cs__av_reader: its descriptor, position and size
  * so far): written with pwrite, and read back for +faststart's second pass.
  */
+/* The errno of a write to the copy that failed (ENOSPC: the store's disk is full). */
+static int write_errno;
+
 static int
 out_write(void *opaque, uint8_t *buf, int n)
 {
@@ -47,8 +50,10 @@ out_write(void *opaque, uint8_t *buf, int n)
 		k = pwrite(o->fd, buf + done, (size_t)(n - done), (off_t)o->pos);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0)
-			return AVERROR(k < 0 ? errno : EIO);
+		if (k <= 0) {
+			write_errno = k < 0 ? errno : EIO;
+			return AVERROR(write_errno);
+		}
 		o->pos += k;
 		done += (int)k;
 	}
@@ -813,6 +818,10 @@ cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **r
 	}
 	if (err == AVERROR(ENOMEM) && j.why[0] == '\0') {
 		rc = -ENOMEM;
+		goto out;
+	}
+	if (err < 0 && (write_errno == ENOSPC || write_errno == EDQUOT)) {
+		rc = -ENOSPC; /* not the original's fault: made again once there is room */
 		goto out;
 	}
 	if (err < 0 && j.why[0] == '\0')

@@ -164,6 +164,14 @@ process(int argc, char **argv, struct opts *o, uint64_t timeout_s)
 			code = code == EXIT_OK || code == EXIT_USAGE ? EXIT_PROBLEM : code;
 			continue;
 		}
+		if (rc == -ENOSPC) {
+			errmsg("the store's disk is full: the copies of item %s were not made; its "
+			       "original stays secured. Free space on the store's disk and run "
+			       "custos media process again",
+			    id);
+			code = EXIT_STORE;
+			break;
+		}
 		if (rc < 0) {
 			errmsg("probing %s failed: %s", id, cs_strerror(rc));
 			code = EXIT_STORE;

@@ -10,6 +10,7 @@
  * not be loaded, 5 out of memory; nothing is read from the blob in the
  * first two cases.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@ main(int argc, char **argv)
 		rc = cs_media_derive_fd(STDIN_FILENO, 3, derive, max_height, &rec);
 	else
 		rc = cs_media_probe_fd(STDIN_FILENO, &rec);
+	if (rc == -ENOSPC)
+		return 6; /* the copy's disk is full: no answer, the parent tries again later */
 	if (rc < 0)
 		return 5;
 	rc = json_dumpf(rec, stdout, JSON_COMPACT) < 0 || fflush(stdout) != 0;

@@ -24,7 +24,9 @@
 #   (e) SIGTERM during a transcode that would run for minutes kills it and
 #       stops custosd cleanly; nothing is recorded for it, the item stays
 #       pending, and the missing copy alone is made later; a worker does
-#       not outlive a custosd that is killed.
+#       not outlive a custosd that is killed;
+#   (f) the store's disk full while a copy is made: nothing recorded as
+#       failed, the item pending, the copy made once there is room.
 . "$(dirname "$0")/lib.sh"
 : "${CUSTOS_PROBE_BIN:?CUSTOS_PROBE_BIN must point at custos-probe}"
 : "${CUSTOS_PROBE_FP:?CUSTOS_PROBE_FP must point at custos-probe-failpoint}"
@@ -340,4 +342,30 @@ t_ok $? "long.avi: one media event and one of each derivative"
 "$CUSTOS" verify >"$WORK/verify.out" 2>&1
 t_ok $? "custos verify passes"
 t_no_sanitizer "no sanitizer report from custosd" "$LOG"
+
+# (f) the store's disk full while a copy is made: no "failed" copy, the item pending, made later
+FULL=$WORK/full
+if [ "$(id -u)" = 0 ] && mkdir -p "$FULL" && mount -t tmpfs -o size=24m tmpfs "$FULL"; then
+	trap 'umount -l "$FULL" 2>/dev/null; t_cleanup' EXIT
+	export CUSTOS_STORE=$FULL/store
+	"$CUSTOS" init --station df >/dev/null 2>&1 && "$CUSTOS" ingest "$M/rec.avi" >/dev/null 2>&1
+	t_ok $? "a store on a small tmpfs holds rec.avi"
+	avail=$(df --output=avail -k "$FULL" | tail -1)
+	dd if=/dev/zero of="$FULL/filler" bs=1k count=$((avail - 400)) 2>/dev/null
+	"$CUSTOS" media process >"$WORK/full.out" 2>&1
+	[ $? = 3 ] && grep -q "disk is full: the copies of item $(id_of rec.avi)" "$WORK/full.out"
+	t_ok $? "custos media process says the disk is full and names the item"
+	"$CUSTOS" log --json | python3 -c '
+import json, sys
+ev = [e["derivative"] for e in json.load(sys.stdin) if e["event"] == "derivative"]
+assert all(d["status"] == "ok" for d in ev), ev
+assert "preservation" not in [d["kind"] for d in ev], ev' && [ "$(pending)" = 1 ]
+	t_ok $? "... no copy recorded as failed, the FFV1 copy not made, the item still pending"
+	rm -f "$FULL/filler"
+	"$CUSTOS" media process >/dev/null 2>&1 && [ "$(pending)" = 0 ] &&
+		derivs rec.avi 'd["preservation"]["status"] == "ok"' && "$CUSTOS" verify >/dev/null 2>&1
+	t_ok $? "... with room again the copy is made, nothing pending, verify passes"
+else
+	t_ok 0 "disk full during a copy # SKIP needs root and a tmpfs"
+fi
 t_done

@@ -147,7 +147,8 @@ int cs_media_probe_fd(int fd, json_t **out);
  * scaling access copies and posters to at most `max_height` lines (0: no
  * limit). *res (new reference): {"status": "ok" | "failed", "reason"?,
  * "method": "remux" | "transcode" | "frame", "streams": [{"type", "codec",
- * "encoder"?, "parameters"}], "tool": {...}}. 0 or -ENOMEM.
+ * "encoder"?, "parameters"}], "tool": {...}}. 0, -ENOMEM, or -ENOSPC when
+ * writing `out` found its disk full (no answer: the copy is made again later).
  */
 int cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **res);
 
