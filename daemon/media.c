@@ -82,9 +82,9 @@ log_failure(struct media *m, uint64_t now)
 		store_failed(d, m->rc, "writing a media event", 0);
 	} else if (m->errors_logged_at == 0 || now - m->errors_logged_at > 600000) {
 		if (m->rc == -ENOSPC)
-			logmsg(1, "media: the store's disk is full: the copies of item %s wait and "
-			          "are tried again in a minute (the original is secured; free space "
-			          "on the store's disk)",
+			logmsg(1, "media: the store's disk is full: the copies of item %s wait "
+			          "and are tried again in a minute (the original is secured; free "
+			          "space on the store's disk)",
 			    m->id);
 		else if (m->rc == -ENOENT || m->rc == -ENOEXEC || m->rc == -EACCES ||
 		    m->rc == -EPERM)
