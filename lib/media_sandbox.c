@@ -5,13 +5,20 @@
  * that handles every file system right the kernel knows and grants none (so
  * no path can be opened; the blob's descriptor, open before, stays
  * readable), no TCP bind or connect, and no signals or abstract sockets out
- * of the sandbox. The resource limits and the wall-clock kill are the
- * parent's (lib/media.c).
+ * of the sandbox; and a seccomp filter (libseccomp) that refuses, with
+ * EPERM, the system calls a worker never needs and an attacker would: making
+ * sockets (a path-named unix socket, such as custosd's control socket, is
+ * out of Landlock's reach), running programs, tracing or reading other
+ * processes, namespaces and mounts, io_uring (which seccomp cannot see into),
+ * BPF, kernel keys and modules. The resource limits and the wall-clock kill
+ * are the parent's (lib/media.c).
  */
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <seccomp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,6 +37,36 @@ struct ll_attr {
 	uint64_t scoped;
 };
 
+/* The system calls the worker is refused (EPERM), by name: unknown ones are skipped. */
+static const char *const refused[] = {"socket", "socketpair", "connect", "bind", "listen", "accept",
+    "accept4", "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
+    "pidfd_getfd", "pidfd_open", "mount", "umount2", "pivot_root", "chroot", "move_mount",
+    "open_tree", "fsopen", "fsmount", "fspick", "unshare", "setns", "bpf", "perf_event_open",
+    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl", "add_key",
+    "request_key", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "open_by_handle_at", "name_to_handle_at", "personality", "acct", "swapon", "swapoff", "reboot",
+    "syslog", "quotactl"};
+
+/* The seccomp filter: everything else allowed (FFmpeg's needs vary by codec and build). */
+static int
+filter_syscalls(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int rc = 0;
+
+	if (ctx == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]) && rc == 0; i++) {
+		int nr = seccomp_syscall_resolve_name(refused[i]);
+		if (nr != __NR_SCMP_ERROR)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+	}
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc < 0 ? rc : 0;
+}
+
 int
 cs_media_sandbox(void)
 {
@@ -45,7 +82,7 @@ cs_media_sandbox(void)
 		(void)unshare(CLONE_NEWUSER | CLONE_NEWNET);
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
 	if (abi < 1)
-		return -EOPNOTSUPP;
+		return filter_syscalls() < 0 ? -EPERM : -EOPNOTSUPP;
 	attr.handled_access_fs = (1u << 13) - 1; /* ABI 1: execute .. make_sym */
 	if (abi >= 2)
 		attr.handled_access_fs |= 1u << 13; /* refer */
@@ -67,5 +104,5 @@ cs_media_sandbox(void)
 	if (syscall(SYS_landlock_restrict_self, fd, 0) < 0)
 		rc = -errno;
 	close(fd);
-	return rc;
+	return rc < 0 ? rc : filter_syscalls();
 }

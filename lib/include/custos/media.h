@@ -125,8 +125,10 @@ int cs_media_pending(struct cs_store *st, size_t max, json_t **ids, uint64_t *pe
  * The worker's side (custos-probe). cs_media_sandbox confines the calling
  * process before it reads anything: no new privileges, its own empty network
  * namespace, a Landlock ruleset that allows no file system access and no TCP
- * (descriptors already open stay usable). Returns 0, or -errno of the first
- * step that failed (a kernel without Landlock: -EOPNOTSUPP, the rest done).
+ * (descriptors already open stay usable), and a seccomp filter that refuses
+ * sockets, exec, tracing, namespaces, mounts, io_uring and the like with
+ * EPERM. Returns 0, or -errno of the first step that failed (a kernel without
+ * Landlock: -EOPNOTSUPP, the rest done).
  */
 int cs_media_sandbox(void);
 /*
