@@ -116,6 +116,8 @@ int cmd_find(int argc, char **argv, struct opts *o);        /* cmd_find.c */
 int cmd_show(int argc, char **argv, struct opts *o);
 int cmd_log(int argc, char **argv, struct opts *o);
 int cmd_verify(int argc, char **argv, struct opts *o);      /* cmd_verify.c */
+/* custos verify --remote (cmd_remote.c); `config` may be NULL. */
+int verify_remote(struct opts *o, const char *config, int deep);
 int cmd_rebuild(int argc, char **argv, struct opts *o);
 int cmd_checkpoint(int argc, char **argv, struct opts *o);
 int cmd_prove(int argc, char **argv, struct opts *o);       /* cmd_proof.c */

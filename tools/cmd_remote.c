@@ -2,18 +2,21 @@
  * custos push and custos replicas: sending the store's objects to the
  * remote bucket in the foreground (lib's remote module, driven here with
  * cs_remote_poll), recording each confirmed object as a replica event, and
- * listing an item's replicas.
+ * listing an item's replicas; custos verify --remote, checking that the
+ * bucket still holds them as confirmed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "custos/error.h"
 #include "custos/ingest.h"
 #include "custos/remote.h"
+#include "custos/remote_check.h"
 #include "custos/replica.h"
 #include "custos/store.h"
 #include "custos/upload.h"
@@ -340,4 +343,112 @@ cmd_replicas(int argc, char **argv, struct opts *o)
 	}
 	json_decref(list);
 	return EXIT_OK;
+}
+
+/* ---- verify --remote ---- */
+
+struct rcheck_out {
+	const struct opts *o;
+	json_t *problems;
+	int tty;
+	time_t last;
+};
+
+static void
+rcheck_problem(void *ctx, const struct cs_rcheck_problem *p)
+{
+	struct rcheck_out *v = ctx;
+
+	if (v->tty)
+		fputs("\r\033[K", stderr);
+	if (v->o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "kind", p->kind, "object", p->object,
+		    "key", p->key, "detail", p->detail);
+		if (j != NULL && p->id != NULL)
+			json_object_set_new(j, "id", json_string(p->id));
+		if (j == NULL || json_array_append_new(v->problems, j) < 0)
+			output_failed = 1;
+	} else {
+		printf("PROBLEM %s: %s%s%s\n", p->kind, p->id != NULL ? p->id : "",
+		    p->id != NULL ? ": " : "", p->detail);
+		fflush(stdout);
+	}
+}
+
+static void
+rcheck_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct rcheck_out *v = ctx;
+	time_t now = time(NULL);
+
+	if (!v->tty || (now == v->last && done != total))
+		return;
+	v->last = now;
+	fprintf(stderr, "\r\033[Kchecking the bucket: %llu of %llu objects",
+	    (unsigned long long)done, (unsigned long long)total);
+}
+
+int
+verify_remote(struct opts *o, const char *config, int deep)
+{
+	struct cs_remote_config cfg = {0};
+	struct rcheck_out v = {o, NULL, 0, 0};
+	struct cs_rcheck_hooks hooks = {rcheck_problem, rcheck_progress, &v};
+	struct cs_store *st = NULL;
+	const char *path;
+	char why[1024], pbuf[4096], remote[1200];
+	uint64_t checked = 0, problems = 0;
+	int code = EXIT_OK, rc;
+
+	path = config_path(o, config, pbuf, sizeof(pbuf));
+	if (path == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return EXIT_USAGE;
+	}
+	rc = cs_remote_config_load(&cfg, path, why, sizeof(why));
+	if (rc < 0) {
+		errmsg("%s", why[0] ? why : cs_strerror(rc));
+		return EXIT_USAGE;
+	}
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		goto out;
+	cs_remote_config_name(&cfg, remote, sizeof(remote));
+	v.problems = json_array();
+	v.tty = isatty(STDERR_FILENO) && !o->quiet;
+	rc = cs_remote_check(st, store_dir(o), &cfg, deep, &hooks, &checked, &problems);
+	if (v.tty)
+		fputs("\r\033[K", stderr);
+	if (rc < 0 && rc != CS_EREMOTE && rc != CS_EREMOTEIO) {
+		errmsg("the check could not run: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+		goto out;
+	}
+	code = rc < 0 ? EXIT_STORE : problems > 0 ? EXIT_PROBLEM : EXIT_OK;
+	if (o->json) {
+		json_t *j = json_pack("{s:b, s:s, s:b, s:I, s:I, s:O}", "ok", code == EXIT_OK,
+		    "remote", remote, "deep", deep, "checked", (json_int_t)checked,
+		    "problem_count", (json_int_t)problems, "problems", v.problems);
+		if (j == NULL)
+			output_failed = 1;
+		else
+			print_json(j);
+		json_decref(j);
+	} else if (code == EXIT_OK) {
+		printf("all intact at %s: %llu objects %s\n", remote, (unsigned long long)checked,
+		    deep ? "read back and matching their SHA-256" : "present as confirmed");
+	} else if (rc < 0) {
+		printf("%llu object(s) could not be checked at %s (see above): the check is "
+		       "incomplete; fix the cause and run it again\n",
+		    (unsigned long long)problems, remote);
+	} else {
+		printf("%llu problem(s) found at %s among %llu objects: keep the local copies "
+		       "as they are and report it\n",
+		    (unsigned long long)problems, remote, (unsigned long long)checked);
+	}
+out:
+	json_decref(v.problems);
+	cs_store_close(st);
+	cs_remote_config_fini(&cfg);
+	return code;
 }

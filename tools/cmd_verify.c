@@ -19,6 +19,7 @@
 
 static const char usage_verify[] =
     "usage: custos verify [ID...] [--checkpoint FILE]... [--store DIR] [--json]\n"
+    "       custos verify --remote [--deep] [--config FILE] [--store DIR] [--json]\n"
     "\n"
     "Checks the store: re-reads and re-hashes the ledger, recomputes the Merkle\n"
     "root at every signed checkpoint and checks the signatures, compares the\n"
@@ -33,6 +34,11 @@ static const char usage_verify[] =
     "                     store's key must have signed it and the ledger must\n"
     "                     still hold the signed history. A store rolled back to\n"
     "                     an older copy passes every other check.\n"
+    "  --remote           check the bucket instead (see custos(1), REMOTE): every\n"
+    "                     object the ledger says it holds is asked for (HEAD):\n"
+    "                     present, size, SHA-256, Object Lock retention not\n"
+    "                     shortened, one version only\n"
+    "  --deep             with --remote: read every object back and hash it\n"
     "Exit status: 0 all intact, 1 problems found, 3 the check could not run.\n";
 
 struct verify_out {
@@ -122,8 +128,11 @@ cmd_verify(int argc, char **argv, struct opts *o)
 	struct verify_out v = {o, NULL, 0, 0};
 	const char *outside[16], *dir;
 	size_t n_outside = 0;
+	const char *config = NULL;
+	int remote = 0, deep = 0;
 	const struct cli_opt own[] = {CLI_LIST_OPT("checkpoint", outside, 16, &n_outside),
-		CLI_END};
+		CLI_OPT("remote", 0, CLI_FLAG, &remote), CLI_OPT("deep", 0, CLI_FLAG, &deep),
+		CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
 	struct cs_store *st = NULL;
 	uint64_t size = 0;
 	int rc, code = EXIT_OK;
@@ -131,6 +140,14 @@ cmd_verify(int argc, char **argv, struct opts *o)
 	rc = cli_parse(argc, argv, own, usage_verify, o);
 	if (rc >= 0)
 		return rc;
+	if (remote || deep || config != NULL) {
+		if (!remote || optind != argc || n_outside > 0) {
+			errmsg("--deep and --config go with --remote, which takes no ID or "
+			       "--checkpoint: custos verify --remote [--deep]");
+			return EXIT_USAGE;
+		}
+		return verify_remote(o, config, deep);
+	}
 	dir = store_dir(o);
 	if (dir == NULL) {
 		errmsg("no store given: use --store DIR or set CUSTOS_STORE");

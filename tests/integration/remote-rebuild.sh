@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# custos verify --remote against a real S3 server (Ceph RGW on 127.0.0.1,
+# tests/s3/rgw.sh): a store with several cases pushed to a bucket with
+# Object Lock passes; then an overwritten blob, a deleted blob and an
+# overwritten ledger record, each done by a direct S3 call, are named by
+# item and key; on a bucket without versioning an object rewritten with the
+# same size and a forged x-amz-meta-sha256 passes the HEAD check and is
+# caught by --deep. Every command that talks to the server runs under `timeout`.
+. "$CUSTOS_SRC/tests/integration/lib.sh"
+
+need_python3
+trap 'rgw_down; t_cleanup' EXIT
+rgw_up
+T="timeout 300"
+EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+# s3 METHOD PATH [curl args...]: a signed request; the body, then the status on the last line.
+s3() {
+	local m=$1 p=$2
+	shift 2
+	$T curl -s -X "$m" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+		--user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$@" \
+		-w '\n%{http_code}' "$S3_ENDPOINT/$p"
+}
+s3e() { s3 "$1" "$2" -H "x-amz-content-sha256: $EMPTY" "${@:3}"; }
+status() { tail -n1; }
+# put_file PATH FILE [headers...]: an unconditional PUT of FILE's bytes (an overwrite).
+put_file() {
+	local p=$1 f=$2
+	shift 2
+	s3 PUT "$p" -H "x-amz-content-sha256: $(digest "$f")" "$@" -T "$f" -o /dev/null | status
+}
+# problems FILE: "kind object id key" per problem of a verify --remote --json answer
+problems() {
+	python3 -c 'import json,sys
+a=json.load(open(sys.argv[1]))
+for p in a["problems"]: print(p["kind"], p["object"], p.get("id","-"), p["key"])' "$1"
+}
+
+printf 'access_key = %s\nsecret_key = %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/creds"
+chmod 600 "$WORK/creds"
+# conf FILE BUCKET [more lines]: a remote config
+conf() {
+	local f=$1 b=$2
+	shift 2
+	{
+		echo "[remote]"
+		echo "endpoint = $S3_ENDPOINT"
+		echo "bucket = $b"
+		echo "prefix = st"
+		echo "credentials = $WORK/creds"
+		echo "part_size = 5M"
+		echo "retries = 2"
+		for l in "$@"; do echo "$l"; done
+	} >"$f"
+}
+
+# ---- a store with three cases, pushed to a bucket with Object Lock ----
+t_status 0 "custos init" "$CUSTOS" init --station ST01
+got=$(s3e PUT vault -H 'x-amz-bucket-object-lock-enabled: true' -o /dev/null | status)
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "bucket 'vault' created with Object Lock"
+conf "$CUSTOS_STORE/remote.conf" vault "lock_mode = governance" "retain_days = 2"
+for i in 1 2 3 4 5; do head -c $((1000 * i)) /dev/urandom >"$WORK/f$i"; done
+head -c $((6 * 1024 * 1024 + 7)) /dev/urandom >"$WORK/big"
+for c in 1 2 3; do "$CUSTOS" case open "平司罚〔2026〕$c号" >/dev/null 2>&1; done
+"$CUSTOS" ingest --case "平司罚〔2026〕1号" --stage 取证 "$WORK/f1" "$WORK/f2" >/dev/null 2>&1 &&
+	"$CUSTOS" ingest --case "平司罚〔2026〕2号" --stage 调查 "$WORK/f3" "$WORK/big" >/dev/null 2>&1 &&
+	"$CUSTOS" ingest --case "平司罚〔2026〕3号" --stage 决定 "$WORK/f4" "$WORK/f5" >/dev/null 2>&1
+t_ok $? "six files ingested into three cases (one multipart-sized)"
+"$CUSTOS" checkpoint >/dev/null 2>&1
+t_status 0 "custos push" $T "$CUSTOS" push
+id1=$(id_of f1)
+id2=$(id_of f2)
+sha1=$(digest "$WORK/f1")
+sha2=$(digest "$WORK/f2")
+cp_size=$(sed -n 2p "$CUSTOS_STORE/checkpoints/latest")
+
+# ---- verify --remote on the untouched bucket ----
+t_status 0 "verify --remote passes on the bucket as pushed" $T "$CUSTOS" verify --remote
+t_grep "... and says how many objects it checked" "all intact at .*/vault: $((6 + cp_size + 2)) objects" \
+	"$WORK/last.out"
+t_status 0 "verify --remote --deep --json passes" $T "$CUSTOS" verify --remote --deep --json
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))
+sys.exit(not (a["ok"] is True and a["deep"] is True and a["problem_count"]==0 and a["checked"]>=8))' \
+	"$WORK/last.out"
+t_ok $? "... its JSON says ok, deep, no problems"
+
+# ---- changed behind custos's back, by direct S3 calls ----
+head -c 1500 /dev/urandom >"$WORK/other"
+got=$(put_file "vault/st/objects/sha256/$sha1" "$WORK/other")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "blob of f1 overwritten by a direct PUT (a new version)"
+got=$(s3e DELETE "vault/st/objects/sha256/$sha2" -o /dev/null | status)
+t_ok "$([ "$got" = 204 ] && echo 0 || echo 1)" "blob of f2 deleted by a direct DELETE (a delete marker)"
+rec0="st/stations/ST01/ledger/$(printf %016d 0).json"
+echo '{"event":"forged"}' >"$WORK/forged"
+got=$(put_file "vault/$rec0" "$WORK/forged")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "ledger record 0 overwritten by a direct PUT"
+
+t_status 1 "verify --remote finds the problems (exit 1)" $T "$CUSTOS" verify --remote --json
+problems "$WORK/last.out" >"$WORK/probs"
+sed 's/^/#   /' "$WORK/probs"
+t_grep "the overwritten blob is named by item and key: checksum" \
+	"^checksum blob $id1 st/objects/sha256/$sha1\$" "$WORK/probs"
+t_grep "... and as an extra version" "^versions blob $id1 st/objects/sha256/$sha1\$" "$WORK/probs"
+t_grep "... and its size" "^size blob $id1 " "$WORK/probs"
+t_grep "the deleted blob is named: missing" "^missing blob $id2 st/objects/sha256/$sha2\$" "$WORK/probs"
+t_grep "the overwritten record is named" "^(checksum|versions) record - $rec0\$" "$WORK/probs"
+t_ok "$([ "$(wc -l <"$WORK/probs")" -eq 9 ] && echo 0 || echo 1)" \
+	"... and nothing else: size, checksum, retention, versions of each overwrite ($(wc -l <"$WORK/probs") problems)"
+t_status 1 "the text output names them too" $T "$CUSTOS" verify --remote
+t_grep "... a sentence naming the item and what is wrong" \
+	"PROBLEM missing: $id2: st/objects/sha256/$sha2 is deleted in the bucket" "$WORK/last.out"
+
+# ---- a bucket without versioning: same size, forged checksum header; only --deep sees it ----
+S2="$WORK/store2"
+s3e PUT plain -o /dev/null >/dev/null
+"$CUSTOS" init --store "$S2" --station ST02 >/dev/null 2>&1
+conf "$S2/remote.conf" plain
+"$CUSTOS" ingest --store "$S2" "$WORK/f3" "$WORK/f4" >/dev/null 2>&1
+"$CUSTOS" checkpoint --store "$S2" >/dev/null 2>&1
+t_status 0 "a second store pushes to a bucket without versioning" $T "$CUSTOS" push --store "$S2"
+sha3=$(digest "$WORK/f3")
+id3=$("$CUSTOS" find --store "$S2" --sha256 "$sha3" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+head -c 3000 /dev/urandom >"$WORK/same-size"
+got=$(put_file "plain/st/objects/sha256/$sha3" "$WORK/same-size" -H "x-amz-meta-sha256: $sha3")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "blob of f3 replaced: same size, x-amz-meta-sha256 forged"
+t_status 0 "verify --remote (HEAD only) cannot tell" $T "$CUSTOS" verify --remote --store "$S2"
+t_status 1 "verify --remote --deep reads it back and finds it" \
+	$T "$CUSTOS" verify --remote --deep --json --store "$S2"
+problems "$WORK/last.out" >"$WORK/probs"
+t_grep "... named by item and key" "^checksum blob $id3 st/objects/sha256/$sha3\$" "$WORK/probs"
+
+# ---- usage ----
+t_status 2 "--deep without --remote is refused" "$CUSTOS" verify --deep
+t_grep "... saying what goes with what" "go with --remote" "$WORK/last.err"
+
+t_done
