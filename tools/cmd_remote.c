@@ -17,6 +17,7 @@
 #include "custos/ingest.h"
 #include "custos/remote.h"
 #include "custos/remote_check.h"
+#include "custos/remote_rebuild.h"
 #include "custos/replica.h"
 #include "custos/store.h"
 #include "custos/upload.h"
@@ -451,4 +452,126 @@ out:
 	cs_store_close(st);
 	cs_remote_config_fini(&cfg);
 	return code;
+}
+
+/* ---- rebuild --from-remote ---- */
+
+static void
+rebuild_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct rcheck_out *v = ctx;
+	time_t now = time(NULL);
+
+	if (!v->tty || (now == v->last && done != total))
+		return;
+	v->last = now;
+	fprintf(stderr, "\r\033[Krebuilding from the bucket: %s %llu of %llu", phase,
+	    (unsigned long long)done, (unsigned long long)total);
+}
+
+/* The verifier key: the text given, or the first line of the file it names. */
+static char *
+key_text(const char *given)
+{
+	FILE *f = strchr(given, '+') == NULL ? fopen(given, "r") : NULL;
+	char line[1024];
+
+	if (f == NULL)
+		return strdup(given);
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	return strdup(line);
+}
+
+int
+rebuild_remote(struct opts *o, const char *dir, const char *key, const char *station,
+    const char *config, int blobs)
+{
+	struct cs_remote_config cfg = {0};
+	struct rcheck_out v = {o, NULL, 0, 0};
+	struct cs_rrebuild_result res;
+	const char *env = getenv("CUSTOS_REMOTE_CONFIG");
+	char why[1600], *vkey = NULL;
+	int code, rc;
+
+	if (key == NULL) {
+		errmsg("give the station's verifier key with --key (custos pubkey prints it; "
+		       "keep a copy away from the station): the bucket alone proves nothing");
+		return EXIT_USAGE;
+	}
+	if (config == NULL)
+		config = env != NULL && env[0] != '\0' ? env : NULL;
+	if (config == NULL) {
+		errmsg("give the bucket's configuration with --config FILE (a [remote] section) "
+		       "or set CUSTOS_REMOTE_CONFIG");
+		return EXIT_USAGE;
+	}
+	rc = cs_remote_config_load(&cfg, config, why, sizeof(why));
+	if (rc < 0) {
+		errmsg("%s", why[0] ? why : cs_strerror(rc));
+		return EXIT_USAGE;
+	}
+	vkey = key_text(key);
+	if (vkey == NULL) {
+		cs_remote_config_fini(&cfg);
+		errmsg("out of memory");
+		return EXIT_STORE;
+	}
+	v.tty = isatty(STDERR_FILENO) && !o->quiet;
+	rc = cs_remote_rebuild(dir, &cfg, station, vkey, blobs, rebuild_progress, &v, &res, why,
+	    sizeof(why));
+	if (v.tty)
+		fputs("\r\033[K", stderr);
+	if (rc < 0) {
+		errmsg("rebuild from the bucket stopped: %s", why[0] ? why : cs_strerror(rc));
+		code = rc == CS_ESIG || rc == CS_EPROOF || rc == CS_EDIGEST || rc == CS_ELEDGER
+		    ? EXIT_PROBLEM
+		    : rc == CS_EEXIST || rc == CS_ENOTFOUND ? EXIT_USAGE
+		                                            : EXIT_STORE;
+		if (code == EXIT_STORE)
+			fprintf(stderr, "custos: what was downloaded is kept in %s; run the same "
+			                "command again to finish\n",
+			    dir);
+	} else {
+		code = EXIT_OK;
+		if (res.completed_before) {
+			printf("the rebuild of station %s in %s had completed; the downloads it "
+			       "left are removed\n",
+			    res.station, dir);
+		} else if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:b, s:I}", "store", dir,
+			    "station", res.station, "events", (json_int_t)res.records, "items",
+			    (json_int_t)res.items, "blobs", blobs, "blobs_stored",
+			    (json_int_t)res.blobs);
+			if (j == NULL)
+				output_failed = 1;
+			else
+				print_json(j);
+			json_decref(j);
+		} else {
+			printf("rebuilt station %s in %s from the bucket: %llu ledger events "
+			       "checked against the signed checkpoint, %llu items%s\n",
+			    res.station, dir, (unsigned long long)res.records,
+			    (unsigned long long)res.items,
+			    blobs ? ", every blob downloaded and checked"
+			          : " (remote-only: their bytes are in the bucket)");
+		}
+	}
+	free(vkey);
+	cs_remote_config_fini(&cfg);
+	return code;
+}
+
+void
+remote_show_item(struct cs_store *st, json_t *rec)
+{
+	char remote[1200];
+
+	if (cs_store_remote_only(st, json_string_value(json_object_get(rec, "sha256")), remote,
+	        sizeof(remote)) == 1)
+		printf("%-16s remote-only: in the bucket %s, not in this store (rebuilt without "
+		       "--blobs; custos verify --remote checks it)\n",
+		    "bytes", remote);
 }

@@ -12,6 +12,7 @@
 
 #include "custos/error.h"
 #include "custos/name.h"
+#include "custos/remote_rebuild.h"
 #include "custos/store.h"
 #include "cli.h"
 
@@ -209,9 +210,14 @@ cmd_verify(int argc, char **argv, struct opts *o)
 			print_json(j);
 			json_decref(j);
 		} else if (rc == 0) {
+			char bucket[1200];
 			printf("all intact: %llu ledger events, every stored file matches its "
 			       "digest\n",
 			    (unsigned long long)size);
+			if (cs_store_remote_only(st, NULL, bucket, sizeof(bucket)) == 1)
+				printf("this store was rebuilt without blobs: the bytes it lacks "
+				       "are in the bucket %s (custos verify --remote checks them)\n",
+				    bucket);
 		} else {
 			printf("%d problem(s) found; the store is damaged: keep it as it is and "
 			       "report it\n",
@@ -225,9 +231,23 @@ cmd_verify(int argc, char **argv, struct opts *o)
 
 static const char usage_rebuild[] =
     "usage: custos rebuild [--store DIR] [--json]\n"
+    "       custos rebuild --from-remote DIR --key KEY [--station S] [--blobs]\n"
+    "                      [--config FILE] [--json]\n"
     "\n"
     "Makes the catalog again from the ledger journal alone and replaces the old\n"
-    "one (use it when the catalog was lost or damaged). Needs the writer lock.\n";
+    "one (use it when the catalog was lost or damaged). Needs the writer lock.\n"
+    "\n"
+    "With --from-remote, makes a new store in DIR (new or empty) from the bucket\n"
+    "of the [remote] section of FILE (default $CUSTOS_REMOTE_CONFIG): the\n"
+    "station's newest checkpoint, checked against KEY (the station's verifier\n"
+    "key, or a file holding it, as `custos pubkey` printed it: the bucket alone\n"
+    "proves nothing), and every ledger record up to it, which must hash to the\n"
+    "signed root. With --blobs every item's bytes are downloaded and checked\n"
+    "too; without, the items are remote-only. A run that was stopped is run\n"
+    "again and finishes. The store has no private key: it reads, and signs again\n"
+    "only once keys/ledger.key is restored. See custos(1), REMOTE.\n"
+    "Exit status: 0 done, 1 the bucket does not match the key or the checkpoint,\n"
+    "2 usage, 3 the rebuild could not run.\n";
 
 int
 cmd_rebuild(int argc, char **argv, struct opts *o)
@@ -235,11 +255,24 @@ cmd_rebuild(int argc, char **argv, struct opts *o)
 	struct verify_out v = {o, NULL, 0, 0};
 	const char *dir;
 	int64_t n;
-	int rc;
+	int rc, blobs = 0;
+	const char *from = NULL, *key = NULL, *station = NULL, *config = NULL;
+	const struct cli_opt own[] = {CLI_OPT("from-remote", 0, CLI_STRING, &from),
+		CLI_OPT("key", 0, CLI_STRING, &key), CLI_OPT("station", 0, CLI_STRING, &station),
+		CLI_OPT("blobs", 0, CLI_FLAG, &blobs), CLI_OPT("config", 0, CLI_STRING, &config),
+		CLI_END};
 
-	rc = cli_parse(argc, argv, NULL, usage_rebuild, o);
+	rc = cli_parse(argc, argv, own, usage_rebuild, o);
 	if (rc >= 0)
 		return rc;
+	if (from != NULL || key != NULL || station != NULL || blobs || config != NULL) {
+		if (from == NULL || optind != argc) {
+			errmsg("--key, --station, --blobs and --config go with --from-remote DIR: "
+			       "custos rebuild --from-remote DIR --key KEY");
+			return EXIT_USAGE;
+		}
+		return rebuild_remote(o, from, key, station, config, blobs);
+	}
 	dir = store_dir(o);
 	if (dir == NULL || optind != argc) {
 		errmsg("no store given: use --store DIR or set CUSTOS_STORE");

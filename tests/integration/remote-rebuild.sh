@@ -85,6 +85,77 @@ sys.exit(not (a["ok"] is True and a["deep"] is True and a["problem_count"]==0 an
 	"$WORK/last.out"
 t_ok $? "... its JSON says ok, deep, no problems"
 
+# ---- rebuild --from-remote: a new station from the bucket ----
+"$CUSTOS" pubkey >"$WORK/vkey" 2>/dev/null
+"$CUSTOS" init --store "$WORK/other-station" --station ST01 >/dev/null 2>&1
+"$CUSTOS" pubkey --store "$WORK/other-station" >"$WORK/wrong-key" 2>/dev/null
+CONF="$CUSTOS_STORE/remote.conf"
+NEW="$WORK/new"
+t_status 2 "rebuild --from-remote without --key is refused" \
+	$T "$CUSTOS" rebuild --from-remote "$NEW" --config "$CONF"
+t_grep "... saying the bucket alone proves nothing" "verifier key with --key" "$WORK/last.err"
+t_status 1 "rebuild --from-remote with another station's key (same name) is refused" \
+	$T "$CUSTOS" rebuild --from-remote "$NEW" --config "$CONF" --key "$WORK/wrong-key"
+t_grep "... naming the key the bucket's station has" "station ST01 in the bucket has the verifier key" \
+	"$WORK/last.err"
+t_ok "$([ ! -e "$NEW/custos.json" ] && echo 0 || echo 1)" "... and leaves no store behind"
+rm -rf "$NEW"
+
+# killed at durable steps spread over the run (custos-failpoint), each on a fresh
+# directory, then run again: it completes, and the store it makes passes verify
+CUSTOS_CRASH_TRACE=1 $T "$CUSTOS_FP" rebuild --from-remote "$WORK/trace" --config "$CONF" \
+	--key "$WORK/vkey" --blobs >/dev/null 2>"$WORK/trace.err"
+K=$(grep -c '^failpoint ' "$WORK/trace.err")
+errs=""
+for k in 1 $((K / 4)) $((K / 2)) $((3 * K / 4)) $((K - 1)); do
+	rm -rf "$NEW"
+	CUSTOS_CRASH_AT=$k $T "$CUSTOS_FP" rebuild --from-remote "$NEW" --config "$CONF" \
+		--key "$WORK/vkey" --blobs >/dev/null 2>&1
+	[ $? = 99 ] || errs="$errs $k(no crash)"
+	$T "$CUSTOS" rebuild --from-remote "$NEW" --config "$CONF" --key "$WORK/vkey" --blobs \
+		>/dev/null 2>"$WORK/rerun.err" || errs="$errs $k(rerun: $(head -c 300 "$WORK/rerun.err"))"
+	"$CUSTOS" verify --store "$NEW" >/dev/null 2>&1 || errs="$errs $k(verify)"
+	[ -e "$NEW/tmp/from-remote" ] && errs="$errs $k(downloads left)"
+done
+t_ok "$([ "$K" -gt 20 ] && [ -z "$errs" ] && echo 0 || echo 1)" \
+	"rebuild --from-remote killed at 5 of its $K durable steps, then run again, completes${errs:+:$errs}"
+rm -rf "$NEW"
+t_status 0 "rebuild --from-remote --blobs run again completes" \
+	$T "$CUSTOS" rebuild --from-remote "$NEW" --config "$CONF" --key "$WORK/vkey" --blobs
+t_grep "... and says what it rebuilt" "rebuilt station ST01 .*: $cp_size ledger events" "$WORK/last.out"
+t_ok "$([ ! -e "$NEW/tmp/from-remote" ] && echo 0 || echo 1)" "... leaving no download behind"
+errs=""
+for c in 1 2 3; do
+	a=$("$CUSTOS" find --case "平司罚〔2026〕${c}号" 2>/dev/null | sort)
+	b=$("$CUSTOS" find --store "$NEW" --case "平司罚〔2026〕${c}号" 2>/dev/null | sort)
+	[ -n "$a" ] && [ "$a" = "$b" ] || errs="$errs $c"
+done
+t_ok "$([ -z "$errs" ] && echo 0 || echo 1)" "find by case gives the same items in the new store${errs:+ (not:$errs)}"
+errs=""
+for f in f1 f3 big f5; do
+	id=$(id_of "$f")
+	"$CUSTOS" show "$id" --json >"$WORK/a.json" 2>/dev/null
+	"$CUSTOS" show --store "$NEW" "$id" --json >"$WORK/b.json" 2>/dev/null
+	cmp -s "$WORK/a.json" "$WORK/b.json" || errs="$errs $f"
+done
+t_ok "$([ -z "$errs" ] && echo 0 || echo 1)" "show gives the same records${errs:+ (not:$errs)}"
+t_status 0 "custos verify passes on the new store (blobs, ledger, checkpoint, catalog)" \
+	"$CUSTOS" verify --store "$NEW"
+t_status 0 "verify --remote passes from the new store" \
+	$T "$CUSTOS" verify --remote --store "$NEW" --config "$CONF"
+t_status 2 "a second rebuild into the same directory is refused" \
+	$T "$CUSTOS" rebuild --from-remote "$NEW" --config "$CONF" --key "$WORK/vkey"
+t_grep "... it already holds a store" "already holds a store" "$WORK/last.err"
+
+# without --blobs: the items are remote-only
+t_status 0 "rebuild --from-remote without --blobs" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/thin" --config "$CONF" --key "$WORK/vkey"
+t_grep "... says the items are remote-only" "remote-only" "$WORK/last.out"
+t_status 0 "custos verify passes on it (remote-only items are not missing)" \
+	"$CUSTOS" verify --store "$WORK/thin"
+t_run "show of a remote-only item" "$CUSTOS" show --store "$WORK/thin" "$id1"
+t_grep "... says where its bytes are" "remote-only" "$WORK/last.out"
+
 # ---- changed behind custos's back, by direct S3 calls ----
 head -c 1500 /dev/urandom >"$WORK/other"
 got=$(put_file "vault/st/objects/sha256/$sha1" "$WORK/other")
@@ -110,6 +181,21 @@ t_ok "$([ "$(wc -l <"$WORK/probs")" -eq 9 ] && echo 0 || echo 1)" \
 t_status 1 "the text output names them too" $T "$CUSTOS" verify --remote
 t_grep "... a sentence naming the item and what is wrong" \
 	"PROBLEM missing: $id2: st/objects/sha256/$sha2 is deleted in the bucket" "$WORK/last.out"
+
+# ---- a record altered in the bucket (valid JSON, its own index): the rebuild refuses ----
+rec1="st/stations/ST01/ledger/$(printf %016d 1).json"
+s3e GET "vault/$rec1" -o "$WORK/rec1" >/dev/null
+python3 -c 'import json,sys
+e=json.load(open(sys.argv[1])); e["time"]="2020-01-01T00:00:00.000Z"
+sys.stdout.write(json.dumps(e,sort_keys=True,separators=(",",":"),ensure_ascii=False))' \
+	"$WORK/rec1" >"$WORK/rec1.bad"
+got=$(put_file "vault/$rec1" "$WORK/rec1.bad")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "ledger record 1 altered in the bucket (its time)"
+t_status 1 "rebuild --from-remote finds the bucket's records do not match the signed root" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/tampered" --config "$CONF" --key "$WORK/vkey"
+t_grep "... and says so" "(do not hash to the root signed|is not the event of that index)" \
+	"$WORK/last.err"
+t_ok "$([ ! -e "$WORK/tampered/custos.json" ] && echo 0 || echo 1)" "... leaving no store"
 
 # ---- a bucket without versioning: same size, forged checksum header; only --deep sees it ----
 S2="$WORK/store2"
