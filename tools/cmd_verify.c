@@ -216,7 +216,8 @@ cmd_verify(int argc, char **argv, struct opts *o)
 			    (unsigned long long)size);
 			if (cs_store_remote_only(st, NULL, bucket, sizeof(bucket)) == 1)
 				printf("this store was rebuilt without blobs: the bytes it lacks "
-				       "are in the bucket %s (custos verify --remote checks them)\n",
+				       "are in the bucket %s (custos verify --remote checks "
+				       "them)\n",
 				    bucket);
 		} else {
 			printf("%d problem(s) found; the store is damaged: keep it as it is and "
