@@ -182,6 +182,14 @@ t_status 1 "the text output names them too" $T "$CUSTOS" verify --remote
 t_grep "... a sentence naming the item and what is wrong" \
 	"PROBLEM missing: $id2: st/objects/sha256/$sha2 is deleted in the bucket" "$WORK/last.out"
 
+# ---- custos.json replaced in the bucket by another station's of the same name ----
+got=$(put_file "vault/st/stations/ST01/custos.json" "$WORK/other-station/custos.json")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "the station's custos.json replaced by another's (another key)"
+t_status 1 "rebuild --from-remote with that other key: the checkpoint's signature refuses it" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/swapped" --config "$CONF" --key "$WORK/wrong-key"
+t_grep "... naming the checkpoint" "checkpoints/[0-9]+ is not signed by the key given" "$WORK/last.err"
+t_ok "$([ ! -e "$WORK/swapped/custos.json" ] && echo 0 || echo 1)" "... leaving no store"
+
 # ---- a record altered in the bucket (valid JSON, its own index): the rebuild refuses ----
 rec1="st/stations/ST01/ledger/$(printf %016d 1).json"
 s3e GET "vault/$rec1" -o "$WORK/rec1" >/dev/null
