@@ -189,6 +189,8 @@ t_status 1 "rebuild --from-remote with that other key: the checkpoint's signatur
 	$T "$CUSTOS" rebuild --from-remote "$WORK/swapped" --config "$CONF" --key "$WORK/wrong-key"
 t_grep "... naming the checkpoint" "checkpoints/[0-9]+ is not signed by the key given" "$WORK/last.err"
 t_ok "$([ ! -e "$WORK/swapped/custos.json" ] && echo 0 || echo 1)" "... leaving no store"
+got=$(put_file "vault/st/stations/ST01/custos.json" "$CUSTOS_STORE/custos.json")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "the station's own custos.json put back"
 
 # ---- a record altered in the bucket (valid JSON, its own index): the rebuild refuses ----
 rec1="st/stations/ST01/ledger/$(printf %016d 1).json"
