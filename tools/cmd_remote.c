@@ -203,30 +203,39 @@ config_path(const struct opts *o, const char *given, char *buf, size_t n)
 	return buf;
 }
 
+/* The [remote] section for a command on the store; < 0 after saying what is wrong. */
+static int
+load_config(const struct opts *o, const char *given, struct cs_remote_config *cfg)
+{
+	char why[1024], buf[4096];
+	const char *path = config_path(o, given, buf, sizeof(buf));
+	int rc;
+
+	if (path == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return -EINVAL;
+	}
+	rc = cs_remote_config_load(cfg, path, why, sizeof(why));
+	if (rc < 0)
+		errmsg("%s", why[0] ? why : cs_strerror(rc));
+	return rc;
+}
+
 int
 cmd_push(int argc, char **argv, struct opts *o)
 {
 	struct cs_remote_config cfg = {0};
 	struct push p = {0};
 	struct cs_remote *r = NULL;
-	const char *config = NULL, *path, *bad = NULL, *bwhy = NULL;
-	char why[1024], pbuf[4096];
+	const char *config = NULL, *bad = NULL, *bwhy = NULL;
 	int code = EXIT_OK, rc;
 	const struct cli_opt own[] = {CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_push, o);
 	if (rc >= 0)
 		return rc;
-	path = config_path(o, config, pbuf, sizeof(pbuf));
-	if (path == NULL) {
-		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+	if (load_config(o, config, &cfg) < 0)
 		return EXIT_USAGE;
-	}
-	rc = cs_remote_config_load(&cfg, path, why, sizeof(why));
-	if (rc < 0) {
-		errmsg("%s", why[0] ? why : cs_strerror(rc));
-		return EXIT_USAGE;
-	}
 	p.st = open_store(o, CS_OPEN_WRITE, &code);
 	if (p.st == NULL)
 		goto out;
@@ -396,21 +405,12 @@ verify_remote(struct opts *o, const char *config, int deep)
 	struct rcheck_out v = {o, NULL, 0, 0};
 	struct cs_rcheck_hooks hooks = {rcheck_problem, rcheck_progress, &v};
 	struct cs_store *st = NULL;
-	const char *path;
-	char why[1024], pbuf[4096], remote[1200];
+	char remote[1200];
 	uint64_t checked = 0, problems = 0;
 	int code = EXIT_OK, rc;
 
-	path = config_path(o, config, pbuf, sizeof(pbuf));
-	if (path == NULL) {
-		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+	if (load_config(o, config, &cfg) < 0)
 		return EXIT_USAGE;
-	}
-	rc = cs_remote_config_load(&cfg, path, why, sizeof(why));
-	if (rc < 0) {
-		errmsg("%s", why[0] ? why : cs_strerror(rc));
-		return EXIT_USAGE;
-	}
 	st = open_store(o, CS_OPEN_READ, &code);
 	if (st == NULL)
 		goto out;
