@@ -160,6 +160,19 @@ t_status 1 "the text output names them too" $T "$CUSTOS" verify --remote
 t_grep "... a sentence naming the item and what is wrong" \
 	"PROBLEM missing: $id2: st/objects/sha256/$sha2 is deleted in the bucket" "$WORK/last.out"
 
+# ---- retention shortened (GOVERNANCE lets a privileged user do it) ----
+id3=$(id_of f3)
+sha3=$(digest "$WORK/f3")
+printf '<Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Mode>GOVERNANCE</Mode><RetainUntilDate>%s</RetainUntilDate></Retention>' \
+	"$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" >"$WORK/short.xml"
+got=$(s3 PUT "vault/st/objects/sha256/$sha3?retention=" -H "x-amz-content-sha256: $(digest "$WORK/short.xml")" \
+	-H "x-amz-bypass-governance-retention: true" -H "Content-Type: application/xml" \
+	--data-binary @"$WORK/short.xml" -o /dev/null | status)
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "the retention of f3's blob shortened to one day (bypassing governance)"
+t_status 1 "verify --remote finds it" $T "$CUSTOS" verify --remote --json
+problems "$WORK/last.out" >"$WORK/probs"
+t_grep "... named by item and key: retention" "^retention blob $id3 st/objects/sha256/$sha3\$" "$WORK/probs"
+
 # record 0 put back (its exact event bytes), so that each tamper below is the only one
 "$CUSTOS" log --json 2>/dev/null | python3 -c 'import json,sys
 e=json.load(sys.stdin)[0]
