@@ -536,15 +536,15 @@ rebuild_remote(struct opts *o, const char *dir, const char *key, const char *sta
 			    dir);
 	} else {
 		code = EXIT_OK;
-		if (res.completed_before) {
+		if (res.completed_before && !o->json) {
 			printf("the rebuild of station %s in %s had completed; the downloads it "
 			       "left are removed\n",
 			    res.station, dir);
 		} else if (o->json) {
-			json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:b, s:I}", "store", dir,
+			json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:b}", "store", dir,
 			    "station", res.station, "events", (json_int_t)res.records, "items",
 			    (json_int_t)res.items, "blobs", blobs, "blobs_stored",
-			    (json_int_t)res.blobs);
+			    (json_int_t)res.blobs, "completed_before", res.completed_before);
 			if (j == NULL)
 				output_failed = 1;
 			else
