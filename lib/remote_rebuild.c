@@ -95,7 +95,8 @@ dl_done(void *ctx, const struct cs_remote_info *in)
 	if (in->rc != 0) {
 		fail(b, in->rc, "cannot download %s: %s", d->key, in->why);
 	} else if (!in->present) {
-		fail(b, CS_ENOTFOUND, "%s is not in the bucket%s%s", d->key,
+		/* the bucket lacks what its ledger says it holds: it does not match */
+		fail(b, d->id[0] ? CS_EDIGEST : CS_EPROOF, "%s is not in the bucket%s%s", d->key,
 		    d->id[0] ? ": the bytes of item " : "", d->id);
 	} else if (d->hex[0] != '\0' &&
 	    (!in->read || in->got != d->size || memcmp(in->sha256, d->sha, 32) != 0)) {

@@ -224,6 +224,14 @@ t_status 1 "verify --remote --deep reads it back and finds it" \
 problems "$WORK/last.out" >"$WORK/probs"
 t_grep "... named by item and key" "^checksum blob $id3 st/objects/sha256/$sha3\$" "$WORK/probs"
 
+"$CUSTOS" pubkey --store "$S2" >"$WORK/vkey2" 2>/dev/null
+t_status 1 "rebuild --from-remote --blobs of that station refuses the replaced blob" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/s2new" --config "$S2/remote.conf" \
+	--key "$WORK/vkey2" --blobs
+t_grep "... naming the item and the key" "st/objects/sha256/$sha3 in the bucket .* not to item $id3's SHA-256" \
+	"$WORK/last.err"
+t_ok "$([ ! -e "$WORK/s2new/custos.json" ] && echo 0 || echo 1)" "... leaving no store"
+
 # ---- usage ----
 t_status 2 "--deep without --remote is refused" "$CUSTOS" verify --deep
 t_grep "... saying what goes with what" "go with --remote" "$WORK/last.err"
