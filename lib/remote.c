@@ -411,10 +411,26 @@ cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *station
 
 /* ---- the machinery ---- */
 
-enum kind { K_LOCK, K_HEAD, K_PUT, K_LISTUP, K_CREATE, K_LISTPARTS, K_PART, K_COMPLETE, K_ABORT };
+enum kind {
+	K_LOCK,
+	K_HEAD,
+	K_PUT,
+	K_LISTUP,
+	K_CREATE,
+	K_LISTPARTS,
+	K_PART,
+	K_COMPLETE,
+	K_ABORT,
+	K_STAT,
+	K_VERSIONS,
+	K_GET,
+	K_LIST,
+	K_RETAIN
+};
 static const char *const kind_names[] = {"GET ?object-lock", "HEAD", "PUT", "ListMultipartUploads",
     "CreateMultipartUpload", "ListParts", "UploadPart", "CompleteMultipartUpload",
-    "AbortMultipartUpload"};
+    "AbortMultipartUpload", "HEAD", "ListObjectVersions", "GET", "ListObjectsV2",
+    "PutObjectRetention"};
 
 struct part {
 	uint64_t off, len;
@@ -451,6 +467,13 @@ struct obj {
 	EVP_MD_CTX *whole; /* SHA-256 over the parts as they are hashed, in order */
 	char confirm[64];  /* the ETag a HEAD after Complete must show ("": none asked) */
 	uint8_t md5[16];   /* single PUT: the body's MD5 */
+	/* reading: cs_remote_stat (info) or cs_remote_list (each; key is the prefix) */
+	cs_remote_info_fn info;
+	cs_remote_list_fn each;
+	int flags;
+	int present, versions, marker, read;
+	uint64_t got;
+	char meta[80], cksum[80];
 };
 
 struct req {
@@ -789,6 +812,30 @@ add_req(struct obj *o, enum kind kind, const char *query)
 }
 
 static void
+info_finish(struct obj *o)
+{
+	struct cs_remote_info in = {0};
+	unsigned int dl = 0;
+
+	in.rc = o->rc;
+	in.present = o->present;
+	in.key = o->key;
+	in.size = o->size;
+	in.version_id = o->version;
+	in.etag = o->etag;
+	in.meta_sha256 = o->meta;
+	in.checksum_sha256 = o->cksum;
+	in.lock_mode = o->mode;
+	in.retain_until = o->until;
+	in.versions = o->flags & CS_REMOTE_STAT_VERSIONS ? o->versions : -1;
+	in.delete_marker = o->marker;
+	in.read = o->read && o->rc == 0 && EVP_DigestFinal_ex(o->whole, in.sha256, &dl) == 1;
+	in.got = o->got;
+	in.why = o->why;
+	o->info(o->ctx, &in);
+}
+
+static void
 obj_finish(struct obj *o)
 {
 	struct cs_remote *r = o->r;
@@ -805,7 +852,12 @@ obj_finish(struct obj *o)
 	res.why = o->why;
 	res.sent = o->sent;
 	r->objects--;
-	o->done(o->ctx, &res);
+	if (o->info != NULL)
+		info_finish(o);
+	else if (o->each != NULL)
+		o->each(o->ctx, NULL, 0, o->rc, o->why);
+	else
+		o->done(o->ctx, &res);
 	obj_free(o);
 }
 
@@ -887,7 +939,20 @@ write_cb(char *data, size_t size, size_t nmemb, void *ud)
 	struct req *q = ud;
 	size_t n = size * nmemb;
 	char *nb;
+	long status = 0;
 
+	if (q->kind == K_GET &&
+	    curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+	    status == 200) {
+		/* the object's bytes: hashed, and written where asked */
+		if (q->o->fd >= 0 && pwrite(q->o->fd, data, n, (off_t)q->pos) != (ssize_t)n)
+			return 0;
+		if (EVP_DigestUpdate(q->o->whole, data, n) != 1)
+			return 0;
+		q->pos += n;
+		q->o->got = q->pos;
+		return n;
+	}
 	if (q->bodylen + n > BODY_MAX)
 		return n; /* keep the start: an error's code is there */
 	nb = realloc(q->body, q->bodylen + n + 1);
@@ -968,26 +1033,34 @@ add_header(struct req *q, const char *fmt, ...)
 	return 0;
 }
 
+/* The retention a new object gets into o->mode and o->until; 0 when the bucket has none. */
+static int
+lock_set(struct obj *o)
+{
+	const struct cs_remote_config *cfg = o->r->cfg;
+	time_t t;
+	struct tm tm;
+
+	if (!o->r->lock_on || cfg->lock_mode == CS_REMOTE_LOCK_OFF)
+		return 0;
+	t = time(NULL) + (time_t)(cfg->retain_days * 86400);
+	gmtime_r(&t, &tm);
+	strftime(o->until, sizeof(o->until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(o->mode, sizeof(o->mode), "%s",
+	    cfg->lock_mode == CS_REMOTE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
+	return 1;
+}
+
 /* The retention headers for a new object, when the bucket has Object Lock. */
 static int
 lock_headers(struct req *q)
 {
-	const struct cs_remote_config *cfg = q->r->cfg;
 	struct obj *o = q->o;
-	char until[32];
-	time_t t;
-	struct tm tm;
 
-	if (!q->r->lock_on || cfg->lock_mode == CS_REMOTE_LOCK_OFF)
+	if (!lock_set(o))
 		return 0;
-	t = time(NULL) + (time_t)(cfg->retain_days * 86400);
-	gmtime_r(&t, &tm);
-	strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(o->mode, sizeof(o->mode), "%s",
-	    cfg->lock_mode == CS_REMOTE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
-	snprintf(o->until, sizeof(o->until), "%s", until);
 	if (add_header(q, "x-amz-object-lock-mode: %s", o->mode) < 0 ||
-	    add_header(q, "x-amz-object-lock-retain-until-date: %s", until) < 0)
+	    add_header(q, "x-amz-object-lock-retain-until-date: %s", o->until) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -1056,7 +1129,8 @@ req_setup(struct req *q)
 	url = malloc(n);
 	if (url == NULL)
 		goto out;
-	if (q->kind == K_LOCK || q->kind == K_LISTUP) /* requests about the bucket */
+	if (q->kind == K_LOCK || q->kind == K_LISTUP || q->kind == K_VERSIONS ||
+	    q->kind == K_LIST) /* requests about the bucket */
 		snprintf(url, n, "%s%s?%s", r->bucket_url, cfg->path_style ? "" : "/", q->query);
 	else
 		snprintf(url, n, "%s/%s%s%s", r->bucket_url, ek, q->query != NULL ? "?" : "",
@@ -1078,12 +1152,16 @@ req_setup(struct req *q)
 	curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	switch (q->kind) {
 	case K_HEAD:
+	case K_STAT:
 		curl_easy_setopt(q->easy, CURLOPT_NOBODY, 1L);
 		rc = add_header(q, "x-amz-content-sha256: " EMPTY_SHA);
 		break;
 	case K_LOCK:
 	case K_LISTUP:
 	case K_LISTPARTS:
+	case K_VERSIONS:
+	case K_GET:
+	case K_LIST:
 		rc = add_header(q, "x-amz-content-sha256: " EMPTY_SHA);
 		break;
 	case K_ABORT:
@@ -1103,7 +1181,8 @@ req_setup(struct req *q)
 		if (rc == 0)
 			rc = lock_headers(q);
 		break;
-	case K_COMPLETE: {
+	case K_COMPLETE:
+	case K_RETAIN: {
 		EVP_MD_CTX *c = EVP_MD_CTX_new();
 		uint8_t d[32];
 		uint8_t m[16];
@@ -1118,8 +1197,14 @@ req_setup(struct req *q)
 		EVP_MD_CTX_free(c);
 		cs__hex(d, 32, hex);
 		b64(m, 16, md5b);
-		curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
-		curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->postlen);
+		if (q->kind == K_RETAIN) {
+			curl_easy_setopt(q->easy, CURLOPT_UPLOAD, 1L);
+			curl_easy_setopt(q->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->postlen);
+		} else {
+			curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
+			curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)q->postlen);
+		}
 		curl_easy_setopt(q->easy, CURLOPT_READFUNCTION, read_cb);
 		curl_easy_setopt(q->easy, CURLOPT_READDATA, q);
 		curl_easy_setopt(q->easy, CURLOPT_SEEKFUNCTION, seek_cb);
@@ -1507,6 +1592,175 @@ multipart_etag(struct obj *o, char *out, size_t n)
 
 static void bucket_known(struct cs_remote *r);
 
+/*
+ * A multipart object is confirmed. Its retention is set now, with
+ * PutObjectRetention: RGW 16 does not apply the retention headers of
+ * CreateMultipartUpload, and a resumed upload was created by an earlier run.
+ * `locked`: the server already showed a retention (the HEAD after Complete).
+ */
+static void
+multipart_ok(struct obj *o, const char *version, const char *etag, int locked)
+{
+	struct req *q;
+	char *ev, *qs;
+	size_t n;
+
+	snprintf(o->version, sizeof(o->version), "%s", version);
+	snprintf(o->etag, sizeof(o->etag), "%s", etag);
+	if (!lock_set(o) || locked) {
+		o->finished = 1; /* version and etag kept above */
+		return;
+	}
+	ev = enc(o->version, 0);
+	n = ev != NULL ? strlen(ev) + 32 : 0;
+	qs = ev != NULL ? malloc(n) : NULL;
+	if (qs == NULL) {
+		free(ev);
+		obj_fail(o, -ENOMEM, "out of memory");
+		return;
+	}
+	if (o->version[0] != '\0')
+		snprintf(qs, n, "retention=&versionId=%s", ev);
+	else
+		snprintf(qs, n, "retention=");
+	q = add_req(o, K_RETAIN, qs);
+	free(ev);
+	free(qs);
+	if (q == NULL)
+		return;
+	q->post = malloc(256);
+	if (q->post == NULL) {
+		obj_fail(o, -ENOMEM, "out of memory");
+		return;
+	}
+	q->postlen = (size_t)snprintf(q->post, 256,
+	    "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s</Mode>"
+	    "<RetainUntilDate>%s</RetainUntilDate></Retention>",
+	    o->mode, o->until);
+}
+
+/* Versions of `key` among the <tag> entries of a ListObjectVersions answer. */
+static int
+count_versions(const char *xml, const char *tag, const char *key, int *latest)
+{
+	char open[32], close[32], k[1200], l[16];
+	const char *a = xml, *b;
+	int n = 0;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	while (a != NULL && (a = strstr(a, open)) != NULL && (b = strstr(a, close)) != NULL) {
+		const char *from = a;
+		if (xml_get(a, &from, "Key", k, sizeof(k)) == 0 && from < b &&
+		    strcmp(k, key) == 0) {
+			n++;
+			from = a;
+			if (xml_get(a, &from, "IsLatest", l, sizeof(l)) == 0 && from < b &&
+			    strcmp(l, "true") == 0)
+				*latest = 1;
+		}
+		a = b;
+	}
+	return n;
+}
+
+/* What a reading object does after its HEAD (or its versions): the next step, or done. */
+static void
+read_next(struct obj *o, enum kind after)
+{
+	char *ek, *qs;
+	size_t n;
+
+	if (after == K_STAT && (o->flags & CS_REMOTE_STAT_VERSIONS)) {
+		ek = enc(o->key, 0);
+		n = ek != NULL ? strlen(ek) + 32 : 0;
+		qs = ek != NULL ? malloc(n) : NULL;
+		if (qs == NULL) {
+			free(ek);
+			obj_fail(o, -ENOMEM, "out of memory");
+			return;
+		}
+		snprintf(qs, n, "prefix=%s&versions=", ek);
+		add_req(o, K_VERSIONS, qs);
+		free(ek);
+		free(qs);
+		return;
+	}
+	if (after != K_GET && o->present && (o->flags & CS_REMOTE_STAT_READ)) {
+		add_req(o, K_GET, NULL);
+		return;
+	}
+	o->finished = 1;
+	o->rc = 0;
+}
+
+/* The answer to a request of cs_remote_stat or cs_remote_list. */
+static void
+on_read(struct req *q)
+{
+	struct obj *o = q->o;
+	char why[700], k[1200], sz[32], tok[1200];
+	const char *from;
+
+	if (q->kind == K_STAT && (q->status == 200 || q->status == 404)) {
+		o->present = q->status == 200;
+		if (o->present) {
+			unquote(q->h_etag);
+			o->size = q->h_len >= 0 ? (uint64_t)q->h_len : 0;
+			snprintf(o->version, sizeof(o->version), "%s", q->h_version);
+			snprintf(o->etag, sizeof(o->etag), "%s", q->h_etag);
+			snprintf(o->meta, sizeof(o->meta), "%s", q->h_meta_sha);
+			snprintf(o->cksum, sizeof(o->cksum), "%s", q->h_cksum);
+			snprintf(o->mode, sizeof(o->mode), "%s", q->h_mode);
+			snprintf(o->until, sizeof(o->until), "%s", q->h_until);
+		}
+		read_next(o, K_STAT);
+	} else if (q->kind == K_VERSIONS && q->status == 200) {
+		o->versions = count_versions(q->body, "Version", o->key, &o->marker);
+		o->marker = 0; /* only a delete marker's IsLatest counts */
+		o->versions += count_versions(q->body, "DeleteMarker", o->key, &o->marker);
+		read_next(o, K_VERSIONS);
+	} else if (q->kind == K_GET && q->status == 200) {
+		o->read = 1;
+		read_next(o, K_GET);
+	} else if (q->kind == K_LIST && q->status == 200) {
+		for (const char *c = strstr(q->body, "<Contents>"); c != NULL;
+		    c = strstr(c + 1, "<Contents>")) {
+			from = c;
+			if (xml_get(c, &from, "Key", k, sizeof(k)) < 0)
+				continue;
+			from = c;
+			if (xml_get(c, &from, "Size", sz, sizeof(sz)) < 0)
+				sz[0] = '\0';
+			o->each(o->ctx, k, strtoull(sz, NULL, 10), 0, NULL);
+		}
+		if (xml_get(q->body, NULL, "IsTruncated", sz, sizeof(sz)) == 0 &&
+		    strcmp(sz, "true") == 0 &&
+		    xml_get(q->body, NULL, "NextContinuationToken", tok, sizeof(tok)) == 0) {
+			char *et = enc(tok, 0), *ep = enc(o->key, 0), *qs = NULL;
+			size_t n = et != NULL && ep != NULL ? strlen(et) + strlen(ep) + 64 : 0;
+			if (n > 0)
+				qs = malloc(n);
+			if (qs != NULL) {
+				snprintf(qs, n, "continuation-token=%s&list-type=2&prefix=%s", et,
+				    ep);
+				add_req(o, K_LIST, qs);
+			} else {
+				obj_fail(o, -ENOMEM, "out of memory");
+			}
+			free(et);
+			free(ep);
+			free(qs);
+		} else {
+			o->finished = 1;
+			o->rc = 0;
+		}
+	} else {
+		describe(q, why, sizeof(why));
+		obj_fail(o, CS_EREMOTE, "%s", why);
+	}
+}
+
 /* One request has its answer (or failed for good at the HTTP level). */
 static void
 on_done(struct req *q, CURLcode cc)
@@ -1565,7 +1819,8 @@ on_done(struct req *q, CURLcode cc)
 			unquote(q->h_etag);
 			if (q->status == 200 && q->h_len == (int64_t)o->size &&
 			    strcmp(q->h_etag, o->confirm) == 0)
-				obj_ok(o, q->h_version[0] ? q->h_version : o->version, q->h_etag);
+				multipart_ok(o, q->h_version[0] ? q->h_version : o->version,
+				    q->h_etag, q->h_mode[0] != '\0');
 			else
 				obj_fail(o, CS_EREMOTE,
 				    "CompleteMultipartUpload %s: the object's HEAD "
@@ -1681,7 +1936,7 @@ on_done(struct req *q, CURLcode cc)
 				break;
 			}
 			if (strcmp(etag, want) == 0) {
-				obj_ok(o, q->h_version, etag);
+				multipart_ok(o, q->h_version, etag, 0);
 				break;
 			}
 			obj_fail(o, CS_EREMOTE,
@@ -1700,6 +1955,21 @@ on_done(struct req *q, CURLcode cc)
 		break;
 	}
 	case K_ABORT:
+		break;
+	case K_RETAIN:
+		if (q->status == 200) {
+			o->finished = 1; /* the version and ETag the multipart upload had */
+		} else {
+			describe(q, why, sizeof(why));
+			obj_fail(o, CS_EREMOTE, "%s (the object is there without its retention)",
+			    why);
+		}
+		break;
+	case K_STAT:
+	case K_VERSIONS:
+	case K_GET:
+	case K_LIST:
+		on_read(q);
 		break;
 	}
 out:
@@ -1772,6 +2042,19 @@ start(struct req *q)
 		if (rc < 0) {
 			obj_fail(o, rc, "cannot read part %zu of the object to send: %s",
 			    q->part + 1, cs_strerror(rc));
+			obj_release(o);
+			req_free(q);
+			return;
+		}
+	}
+	if (q->kind == K_GET) {
+		/* a GET (again, after a retry) starts over: the digest and the file too */
+		o->got = 0;
+		rc = EVP_DigestInit_ex(o->whole, EVP_sha256(), NULL) == 1 ? 0 : CS_ECRYPTO;
+		if (rc == 0 && o->fd >= 0 && ftruncate(o->fd, 0) < 0)
+			rc = -errno;
+		if (rc < 0) {
+			obj_fail(o, rc, "cannot keep the object read: %s", cs_strerror(rc));
 			obj_release(o);
 			req_free(q);
 			return;
@@ -1895,6 +2178,76 @@ cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote
 	}
 	pump(r);
 	return 0;
+}
+
+/* A reading object for `key`: counted as pending, its first request queued. */
+static int
+read_obj(struct cs_remote *r, const char *key, int fd, struct obj **out)
+{
+	struct obj *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return -ENOMEM;
+	o->r = r;
+	o->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	o->key = strdup(key);
+	if ((fd >= 0 && o->fd < 0) || o->key == NULL) {
+		int rc = fd >= 0 && o->fd < 0 ? -errno : -ENOMEM;
+		obj_free(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+static void
+read_start(struct obj *o, enum kind kind, const char *query)
+{
+	o->r->objects++;
+	o->reqs++;
+	add_req(o, kind, query);
+	obj_release(o);
+	pump(o->r);
+}
+
+int
+cs_remote_stat(struct cs_remote *r, const char *key, int flags, int fd, cs_remote_info_fn done,
+    void *ctx)
+{
+	struct obj *o = NULL;
+	int rc = read_obj(r, key, fd, &o);
+
+	if (rc < 0)
+		return rc;
+	o->flags = flags;
+	o->info = done;
+	o->ctx = ctx;
+	if ((flags & CS_REMOTE_STAT_READ) && (o->whole = EVP_MD_CTX_new()) == NULL) {
+		obj_free(o);
+		return -ENOMEM;
+	}
+	read_start(o, K_STAT, NULL);
+	return 0;
+}
+
+int
+cs_remote_list(struct cs_remote *r, const char *prefix, cs_remote_list_fn each, void *ctx)
+{
+	struct obj *o = NULL;
+	char *ep = enc(prefix, 0);
+	size_t n = ep != NULL ? strlen(ep) + 32 : 0;
+	char *qs = n > 0 ? malloc(n) : NULL;
+	int rc = qs != NULL ? read_obj(r, prefix, -1, &o) : -ENOMEM;
+
+	if (rc == 0) {
+		snprintf(qs, n, "list-type=2&prefix=%s", ep);
+		o->each = each;
+		o->ctx = ctx;
+		read_start(o, K_LIST, qs);
+	}
+	free(ep);
+	free(qs);
+	return rc;
 }
 
 int

@@ -4,7 +4,10 @@
  * items with no replica at the remote when the pass began), then RECORDS
  * (the identity and the ledger's records after the last confirmed
  * checkpoint, up to the newest signed checkpoint, whose bytes are taken at
- * that moment so that the checkpoint sent is the one the records lead to),
+ * that moment so that the checkpoint sent is the one the records lead to;
+ * when the pass confirmed blobs, a checkpoint is signed first, so that their
+ * replica events go up too and a store rebuilt from the bucket knows where
+ * its items' bytes are),
  * then CHECKPOINT, sent only when every record of the pass was confirmed.
  */
 #include <errno.h>
@@ -36,6 +39,7 @@ struct cs_upload {
 	int records_failed; /* a record of this pass was not confirmed */
 	int identity_sent;
 	int no_checkpoint;
+	size_t blob_events; /* blob replica events written in this pass */
 	uint64_t done, tree, seq; /* confirmed checkpoint, newest, next record */
 	int cp_fd;
 	uint64_t cp_size;
@@ -109,6 +113,7 @@ cs_upload_pass(struct cs_upload *u)
 	u->phase = P_BLOBS;
 	u->records_failed = 0;
 	u->identity_sent = 0;
+	u->blob_events = 0;
 	if (u->cp_fd >= 0)
 		close(u->cp_fd);
 	u->cp_fd = -1;
@@ -183,8 +188,12 @@ record(struct cs_upload *u, struct cs_upload_obj *o)
 static int
 ledger_begin(struct cs_upload *u)
 {
-	int rc = cs_replica_checkpoint_size(u->st, &u->done);
+	int rc;
 
+	/* A failure to sign leaves the newest checkpoint as it is: its records still go. */
+	if (u->blob_events > 0 && cs_store_checkpoint(u->st, NULL) == CS_EFAILED)
+		return CS_EFAILED;
+	rc = cs_replica_checkpoint_size(u->st, &u->done);
 	if (rc < 0)
 		return rc;
 	u->no_checkpoint = 0;
@@ -298,6 +307,8 @@ cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
 		    o->hex, o->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
 		    o->tree_size, o->records_from};
 		int rc = cs_replica_record(u->st, &rp, NULL);
+		if (rc == 0 && blob)
+			u->blob_events++;
 		return rc < 0 ? rc : 1;
 	}
 	return 0;

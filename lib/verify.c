@@ -27,6 +27,7 @@
 #include "blob.h"
 #include "custos/error.h"
 #include "custos/merkle.h"
+#include "custos/remote_rebuild.h"
 #include "store_internal.h"
 #include "util.h"
 
@@ -645,7 +646,7 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 {
 	const char *hex = json_string_value(json_object_get(rec, "sha256"));
 	json_int_t size = json_integer_value(json_object_get(rec, "size"));
-	char path[CS_BLOB_PATH_MAX];
+	char path[CS_BLOB_PATH_MAX], remote[1200];
 	int rc;
 
 	if (rec == NULL || hex == NULL) {
@@ -657,6 +658,9 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 	if (rc == -ENOMEM || rc == CS_ECRYPTO)
 		return rc; /* the blob could not be checked: not damage */
 	cs__blob_path(hex, path, sizeof(path));
+	if (rc == -ENOENT && json_array_size(json_object_get(rec, "replicas")) > 0 &&
+	    cs_store_remote_only(b->st, hex, remote, sizeof(remote)) == 1)
+		rc = 0; /* a store rebuilt without blobs: the bucket holds it (verify --remote) */
 	if (rc == -ENOENT)
 		problem(b->v, "blob-missing", id, -1, "the stored copy of %s (%s) is missing", id,
 		    path);

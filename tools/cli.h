@@ -123,6 +123,11 @@ int cmd_find(int argc, char **argv, struct opts *o);        /* cmd_find.c */
 int cmd_show(int argc, char **argv, struct opts *o);
 int cmd_log(int argc, char **argv, struct opts *o);
 int cmd_verify(int argc, char **argv, struct opts *o);      /* cmd_verify.c */
+/* custos verify --remote (cmd_remote.c); `config` may be NULL. */
+int verify_remote(struct opts *o, const char *config, int deep);
+/* custos rebuild --from-remote (cmd_remote.c); key, station, config may be NULL. */
+int rebuild_remote(struct opts *o, const char *dir, const char *key, const char *station,
+    const char *config, int blobs);
 int cmd_rebuild(int argc, char **argv, struct opts *o);
 int cmd_checkpoint(int argc, char **argv, struct opts *o);
 int cmd_prove(int argc, char **argv, struct opts *o);       /* cmd_proof.c */
@@ -137,6 +142,8 @@ int cmd_replicas(int argc, char **argv, struct opts *o);
 int cmd_media(int argc, char **argv, struct opts *o);       /* cmd_media.c */
 /* show's text: the item's media record (cmd_media.c). */
 void media_show_item(json_t *rec);
+/* custos show: where an item's bytes are when the store holds them remote only (cmd_remote.c). */
+void remote_show_item(struct cs_store *st, json_t *rec);
 int cmd_request(int argc, char **argv, struct opts *o);     /* cmd_access.c */
 int cmd_approve(int argc, char **argv, struct opts *o);
 int cmd_deny(int argc, char **argv, struct opts *o);

@@ -10,6 +10,7 @@
 
 #include "custos/case.h"
 #include "custos/error.h"
+#include "custos/remote_rebuild.h"
 #include "custos/store.h"
 #include "cli.h"
 
@@ -227,6 +228,11 @@ cmd_show(int argc, char **argv, struct opts *o)
 		code = EXIT_STORE;
 	} else if (o->json) {
 		json_t *j = json_pack("{s:O, s:O}", "record", rec, "events", evs);
+		char remote[1200];
+		if (j != NULL &&
+		    cs_store_remote_only(st, json_string_value(json_object_get(rec, "sha256")),
+		        remote, sizeof(remote)) == 1)
+			json_object_set_new(j, "remote_only", json_string(remote));
 		print_json(j);
 		json_decref(j);
 	} else {
@@ -241,6 +247,7 @@ cmd_show(int argc, char **argv, struct opts *o)
 			    json_is_string(val) ? json_string_value(val) : (s ? s : "?"));
 			free(s);
 		}
+		remote_show_item(st, rec);
 		case_show_item(rec, history);
 		media_show_item(rec);
 		printf("events:\n");

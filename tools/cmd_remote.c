@@ -2,18 +2,22 @@
  * custos push and custos replicas: sending the store's objects to the
  * remote bucket in the foreground (lib's remote module, driven here with
  * cs_remote_poll), recording each confirmed object as a replica event, and
- * listing an item's replicas.
+ * listing an item's replicas; custos verify --remote, checking that the
+ * bucket still holds them as confirmed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "custos/error.h"
 #include "custos/ingest.h"
 #include "custos/remote.h"
+#include "custos/remote_check.h"
+#include "custos/remote_rebuild.h"
 #include "custos/replica.h"
 #include "custos/store.h"
 #include "custos/upload.h"
@@ -199,30 +203,39 @@ config_path(const struct opts *o, const char *given, char *buf, size_t n)
 	return buf;
 }
 
+/* The [remote] section for a command on the store; < 0 after saying what is wrong. */
+static int
+load_config(const struct opts *o, const char *given, struct cs_remote_config *cfg)
+{
+	char why[1024], buf[4096];
+	const char *path = config_path(o, given, buf, sizeof(buf));
+	int rc;
+
+	if (path == NULL) {
+		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+		return -EINVAL;
+	}
+	rc = cs_remote_config_load(cfg, path, why, sizeof(why));
+	if (rc < 0)
+		errmsg("%s", why[0] ? why : cs_strerror(rc));
+	return rc;
+}
+
 int
 cmd_push(int argc, char **argv, struct opts *o)
 {
 	struct cs_remote_config cfg = {0};
 	struct push p = {0};
 	struct cs_remote *r = NULL;
-	const char *config = NULL, *path, *bad = NULL, *bwhy = NULL;
-	char why[1024], pbuf[4096];
+	const char *config = NULL, *bad = NULL, *bwhy = NULL;
 	int code = EXIT_OK, rc;
 	const struct cli_opt own[] = {CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
 
 	rc = cli_parse(argc, argv, own, usage_push, o);
 	if (rc >= 0)
 		return rc;
-	path = config_path(o, config, pbuf, sizeof(pbuf));
-	if (path == NULL) {
-		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
+	if (load_config(o, config, &cfg) < 0)
 		return EXIT_USAGE;
-	}
-	rc = cs_remote_config_load(&cfg, path, why, sizeof(why));
-	if (rc < 0) {
-		errmsg("%s", why[0] ? why : cs_strerror(rc));
-		return EXIT_USAGE;
-	}
 	p.st = open_store(o, CS_OPEN_WRITE, &code);
 	if (p.st == NULL)
 		goto out;
@@ -340,4 +353,225 @@ cmd_replicas(int argc, char **argv, struct opts *o)
 	}
 	json_decref(list);
 	return EXIT_OK;
+}
+
+/* ---- verify --remote ---- */
+
+struct rcheck_out {
+	const struct opts *o;
+	json_t *problems;
+	int tty;
+	time_t last;
+};
+
+static void
+rcheck_problem(void *ctx, const struct cs_rcheck_problem *p)
+{
+	struct rcheck_out *v = ctx;
+
+	if (v->tty)
+		fputs("\r\033[K", stderr);
+	if (v->o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "kind", p->kind, "object", p->object,
+		    "key", p->key, "detail", p->detail);
+		if (j != NULL && p->id != NULL)
+			json_object_set_new(j, "id", json_string(p->id));
+		if (j == NULL || json_array_append_new(v->problems, j) < 0)
+			output_failed = 1;
+	} else {
+		printf("PROBLEM %s: %s%s%s\n", p->kind, p->id != NULL ? p->id : "",
+		    p->id != NULL ? ": " : "", p->detail);
+		fflush(stdout);
+	}
+}
+
+static void
+rcheck_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct rcheck_out *v = ctx;
+	time_t now = time(NULL);
+
+	if (!v->tty || (now == v->last && done != total))
+		return;
+	v->last = now;
+	fprintf(stderr, "\r\033[Kchecking the bucket: %llu of %llu objects",
+	    (unsigned long long)done, (unsigned long long)total);
+}
+
+int
+verify_remote(struct opts *o, const char *config, int deep)
+{
+	struct cs_remote_config cfg = {0};
+	struct rcheck_out v = {o, NULL, 0, 0};
+	struct cs_rcheck_hooks hooks = {rcheck_problem, rcheck_progress, &v};
+	struct cs_store *st = NULL;
+	char remote[1200];
+	uint64_t checked = 0, problems = 0;
+	int code = EXIT_OK, rc;
+
+	if (load_config(o, config, &cfg) < 0)
+		return EXIT_USAGE;
+	st = open_store(o, CS_OPEN_READ, &code);
+	if (st == NULL)
+		goto out;
+	cs_remote_config_name(&cfg, remote, sizeof(remote));
+	v.problems = json_array();
+	v.tty = isatty(STDERR_FILENO) && !o->quiet;
+	rc = cs_remote_check(st, store_dir(o), &cfg, deep, &hooks, &checked, &problems);
+	if (v.tty)
+		fputs("\r\033[K", stderr);
+	if (rc < 0 && rc != CS_EREMOTE && rc != CS_EREMOTEIO) {
+		errmsg("the check could not run: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+		goto out;
+	}
+	code = rc < 0 ? EXIT_STORE : problems > 0 ? EXIT_PROBLEM : EXIT_OK;
+	if (o->json) {
+		json_t *j = json_pack("{s:b, s:s, s:b, s:I, s:I, s:O}", "ok", code == EXIT_OK,
+		    "remote", remote, "deep", deep, "checked", (json_int_t)checked,
+		    "problem_count", (json_int_t)problems, "problems", v.problems);
+		if (j == NULL)
+			output_failed = 1;
+		else
+			print_json(j);
+		json_decref(j);
+	} else if (code == EXIT_OK) {
+		printf("all intact at %s: %llu objects %s\n", remote, (unsigned long long)checked,
+		    deep ? "read back and matching their SHA-256" : "present as confirmed");
+	} else if (rc < 0) {
+		printf("%llu object(s) could not be checked at %s (see above): the check is "
+		       "incomplete; fix the cause and run it again\n",
+		    (unsigned long long)problems, remote);
+	} else {
+		printf("%llu problem(s) found at %s among %llu objects: keep the local copies "
+		       "as they are and report it\n",
+		    (unsigned long long)problems, remote, (unsigned long long)checked);
+	}
+out:
+	json_decref(v.problems);
+	cs_store_close(st);
+	cs_remote_config_fini(&cfg);
+	return code;
+}
+
+/* ---- rebuild --from-remote ---- */
+
+static void
+rebuild_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct rcheck_out *v = ctx;
+	time_t now = time(NULL);
+
+	if (!v->tty || (now == v->last && done != total))
+		return;
+	v->last = now;
+	fprintf(stderr, "\r\033[Krebuilding from the bucket: %s %llu of %llu", phase,
+	    (unsigned long long)done, (unsigned long long)total);
+}
+
+/* The verifier key: the text given, or the first line of the file it names. */
+static char *
+key_text(const char *given)
+{
+	FILE *f = strchr(given, '+') == NULL ? fopen(given, "r") : NULL;
+	char line[1024];
+
+	if (f == NULL)
+		return strdup(given);
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	return strdup(line);
+}
+
+int
+rebuild_remote(struct opts *o, const char *dir, const char *key, const char *station,
+    const char *config, int blobs)
+{
+	struct cs_remote_config cfg = {0};
+	struct rcheck_out v = {o, NULL, 0, 0};
+	struct cs_rrebuild_result res;
+	const char *env = getenv("CUSTOS_REMOTE_CONFIG");
+	char why[1600], *vkey = NULL;
+	int code, rc;
+
+	if (key == NULL) {
+		errmsg("give the station's verifier key with --key (custos pubkey prints it; "
+		       "keep a copy away from the station): the bucket alone proves nothing");
+		return EXIT_USAGE;
+	}
+	if (config == NULL)
+		config = env != NULL && env[0] != '\0' ? env : NULL;
+	if (config == NULL) {
+		errmsg("give the bucket's configuration with --config FILE (a [remote] section) "
+		       "or set CUSTOS_REMOTE_CONFIG");
+		return EXIT_USAGE;
+	}
+	rc = cs_remote_config_load(&cfg, config, why, sizeof(why));
+	if (rc < 0) {
+		errmsg("%s", why[0] ? why : cs_strerror(rc));
+		return EXIT_USAGE;
+	}
+	vkey = key_text(key);
+	if (vkey == NULL) {
+		cs_remote_config_fini(&cfg);
+		errmsg("out of memory");
+		return EXIT_STORE;
+	}
+	v.tty = isatty(STDERR_FILENO) && !o->quiet;
+	rc = cs_remote_rebuild(dir, &cfg, station, vkey, blobs, rebuild_progress, &v, &res, why,
+	    sizeof(why));
+	if (v.tty)
+		fputs("\r\033[K", stderr);
+	if (rc < 0) {
+		errmsg("rebuild from the bucket stopped: %s", why[0] ? why : cs_strerror(rc));
+		code = rc == CS_ESIG || rc == CS_EPROOF || rc == CS_EDIGEST || rc == CS_ELEDGER
+		    ? EXIT_PROBLEM
+		    : rc == CS_EEXIST || rc == CS_ENOTFOUND ? EXIT_USAGE
+		                                            : EXIT_STORE;
+		if (code == EXIT_STORE)
+			fprintf(stderr, "custos: what was downloaded is kept in %s; run the same "
+			                "command again to finish\n",
+			    dir);
+	} else {
+		code = EXIT_OK;
+		if (res.completed_before && !o->json) {
+			printf("the rebuild of station %s in %s had completed; the downloads it "
+			       "left are removed\n",
+			    res.station, dir);
+		} else if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:b}", "store", dir,
+			    "station", res.station, "events", (json_int_t)res.records, "items",
+			    (json_int_t)res.items, "blobs", blobs, "blobs_stored",
+			    (json_int_t)res.blobs, "completed_before", res.completed_before);
+			if (j == NULL)
+				output_failed = 1;
+			else
+				print_json(j);
+			json_decref(j);
+		} else {
+			printf("rebuilt station %s in %s from the bucket: %llu ledger events "
+			       "checked against the signed checkpoint, %llu items%s\n",
+			    res.station, dir, (unsigned long long)res.records,
+			    (unsigned long long)res.items,
+			    blobs ? ", every blob downloaded and checked"
+			          : " (remote-only: their bytes are in the bucket)");
+		}
+	}
+	free(vkey);
+	cs_remote_config_fini(&cfg);
+	return code;
+}
+
+void
+remote_show_item(struct cs_store *st, json_t *rec)
+{
+	char remote[1200];
+
+	if (cs_store_remote_only(st, json_string_value(json_object_get(rec, "sha256")), remote,
+	        sizeof(remote)) == 1)
+		printf("%-16s remote-only: in the bucket %s, not in this store (rebuilt without "
+		       "--blobs; custos verify --remote checks it)\n",
+		    "bytes", remote);
 }

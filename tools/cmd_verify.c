@@ -12,6 +12,7 @@
 
 #include "custos/error.h"
 #include "custos/name.h"
+#include "custos/remote_rebuild.h"
 #include "custos/store.h"
 #include "cli.h"
 
@@ -19,6 +20,7 @@
 
 static const char usage_verify[] =
     "usage: custos verify [ID...] [--checkpoint FILE]... [--store DIR] [--json]\n"
+    "       custos verify --remote [--deep] [--config FILE] [--store DIR] [--json]\n"
     "\n"
     "Checks the store: re-reads and re-hashes the ledger, recomputes the Merkle\n"
     "root at every signed checkpoint and checks the signatures, compares the\n"
@@ -33,6 +35,11 @@ static const char usage_verify[] =
     "                     store's key must have signed it and the ledger must\n"
     "                     still hold the signed history. A store rolled back to\n"
     "                     an older copy passes every other check.\n"
+    "  --remote           check the bucket instead (see custos(1), REMOTE): every\n"
+    "                     object the ledger says it holds is asked for (HEAD):\n"
+    "                     present, size, SHA-256, Object Lock retention not\n"
+    "                     shortened, one version only\n"
+    "  --deep             with --remote: read every object back and hash it\n"
     "Exit status: 0 all intact, 1 problems found, 3 the check could not run.\n";
 
 struct verify_out {
@@ -122,8 +129,11 @@ cmd_verify(int argc, char **argv, struct opts *o)
 	struct verify_out v = {o, NULL, 0, 0};
 	const char *outside[16], *dir;
 	size_t n_outside = 0;
+	const char *config = NULL;
+	int remote = 0, deep = 0;
 	const struct cli_opt own[] = {CLI_LIST_OPT("checkpoint", outside, 16, &n_outside),
-		CLI_END};
+		CLI_OPT("remote", 0, CLI_FLAG, &remote), CLI_OPT("deep", 0, CLI_FLAG, &deep),
+		CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
 	struct cs_store *st = NULL;
 	uint64_t size = 0;
 	int rc, code = EXIT_OK;
@@ -131,6 +141,14 @@ cmd_verify(int argc, char **argv, struct opts *o)
 	rc = cli_parse(argc, argv, own, usage_verify, o);
 	if (rc >= 0)
 		return rc;
+	if (remote || deep || config != NULL) {
+		if (!remote || optind != argc || n_outside > 0) {
+			errmsg("--deep and --config go with --remote, which takes no ID or "
+			       "--checkpoint: custos verify --remote [--deep]");
+			return EXIT_USAGE;
+		}
+		return verify_remote(o, config, deep);
+	}
 	dir = store_dir(o);
 	if (dir == NULL) {
 		errmsg("no store given: use --store DIR or set CUSTOS_STORE");
@@ -192,9 +210,15 @@ cmd_verify(int argc, char **argv, struct opts *o)
 			print_json(j);
 			json_decref(j);
 		} else if (rc == 0) {
+			char bucket[1200];
 			printf("all intact: %llu ledger events, every stored file matches its "
 			       "digest\n",
 			    (unsigned long long)size);
+			if (cs_store_remote_only(st, NULL, bucket, sizeof(bucket)) == 1)
+				printf("this store was rebuilt without blobs: the bytes it lacks "
+				       "are in the bucket %s (custos verify --remote checks "
+				       "them)\n",
+				    bucket);
 		} else {
 			printf("%d problem(s) found; the store is damaged: keep it as it is and "
 			       "report it\n",
@@ -208,9 +232,23 @@ cmd_verify(int argc, char **argv, struct opts *o)
 
 static const char usage_rebuild[] =
     "usage: custos rebuild [--store DIR] [--json]\n"
+    "       custos rebuild --from-remote DIR --key KEY [--station S] [--blobs]\n"
+    "                      [--config FILE] [--json]\n"
     "\n"
     "Makes the catalog again from the ledger journal alone and replaces the old\n"
-    "one (use it when the catalog was lost or damaged). Needs the writer lock.\n";
+    "one (use it when the catalog was lost or damaged). Needs the writer lock.\n"
+    "\n"
+    "With --from-remote, makes a new store in DIR (new or empty) from the bucket\n"
+    "of the [remote] section of FILE (default $CUSTOS_REMOTE_CONFIG): the\n"
+    "station's newest checkpoint, checked against KEY (the station's verifier\n"
+    "key, or a file holding it, as `custos pubkey` printed it: the bucket alone\n"
+    "proves nothing), and every ledger record up to it, which must hash to the\n"
+    "signed root. With --blobs every item's bytes are downloaded and checked\n"
+    "too; without, the items are remote-only. A run that was stopped is run\n"
+    "again and finishes. The store has no private key: it reads, and signs again\n"
+    "only once keys/ledger.key is restored. See custos(1), REMOTE.\n"
+    "Exit status: 0 done, 1 the bucket does not match the key or the checkpoint,\n"
+    "2 usage, 3 the rebuild could not run.\n";
 
 int
 cmd_rebuild(int argc, char **argv, struct opts *o)
@@ -218,11 +256,24 @@ cmd_rebuild(int argc, char **argv, struct opts *o)
 	struct verify_out v = {o, NULL, 0, 0};
 	const char *dir;
 	int64_t n;
-	int rc;
+	int rc, blobs = 0;
+	const char *from = NULL, *key = NULL, *station = NULL, *config = NULL;
+	const struct cli_opt own[] = {CLI_OPT("from-remote", 0, CLI_STRING, &from),
+		CLI_OPT("key", 0, CLI_STRING, &key), CLI_OPT("station", 0, CLI_STRING, &station),
+		CLI_OPT("blobs", 0, CLI_FLAG, &blobs), CLI_OPT("config", 0, CLI_STRING, &config),
+		CLI_END};
 
-	rc = cli_parse(argc, argv, NULL, usage_rebuild, o);
+	rc = cli_parse(argc, argv, own, usage_rebuild, o);
 	if (rc >= 0)
 		return rc;
+	if (from != NULL || key != NULL || station != NULL || blobs || config != NULL) {
+		if (from == NULL || optind != argc) {
+			errmsg("--key, --station, --blobs and --config go with --from-remote DIR: "
+			       "custos rebuild --from-remote DIR --key KEY");
+			return EXIT_USAGE;
+		}
+		return rebuild_remote(o, from, key, station, config, blobs);
+	}
 	dir = store_dir(o);
 	if (dir == NULL || optind != argc) {
 		errmsg("no store given: use --store DIR or set CUSTOS_STORE");

@@ -106,6 +106,43 @@ rgw_up() {
 		exit 1
 	fi
 	. "$RGW/s3.env"
+	s3_helpers
+}
+
+# s3_helpers (run by rgw_up) defines, for the server of rgw_up:
+#   s3 METHOD PATH [curl args...]: a SigV4-signed request (under $T if set);
+#     prints the body, then the HTTP status on the last line. A body sent
+#     needs its x-amz-content-sha256; s3e sends the empty body's.
+#   status: the last line (the status) of s3's output.
+#   conf FILE BUCKET [more lines]: a [remote] config for BUCKET (prefix st,
+#     5 MiB parts, 2 retries), with the credentials file $WORK/creds.
+s3_helpers() {
+	EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+	s3() {
+		local m=$1 p=$2
+		shift 2
+		${T:-} curl -s -X "$m" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+			--user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$@" \
+			-w '\n%{http_code}' "$S3_ENDPOINT/$p"
+	}
+	s3e() { s3 "$1" "$2" -H "x-amz-content-sha256: $EMPTY" "${@:3}"; }
+	status() { tail -n1; }
+	printf 'access_key = %s\nsecret_key = %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/creds"
+	chmod 600 "$WORK/creds"
+	conf() {
+		local f=$1 b=$2
+		shift 2
+		{
+			echo "[remote]"
+			echo "endpoint = $S3_ENDPOINT"
+			echo "bucket = $b"
+			echo "prefix = st"
+			echo "credentials = $WORK/creds"
+			echo "part_size = 5M"
+			echo "retries = 2"
+			for l in "$@"; do echo "$l"; done
+		} >"$f"
+	}
 }
 rgw_down() { [ -n "${RGW:-}" ] && timeout 120 "$CUSTOS_SRC/tests/s3/rgw.sh" down "$RGW" >/dev/null 2>&1; }
 

@@ -13,40 +13,10 @@
 trap 'rgw_down; t_cleanup' EXIT
 rgw_up
 T="timeout 120"
-EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-
-# s3 METHOD PATH [curl args...]: a signed request; prints the body, then the
-# status on the last line. Bodies sent must come with their x-amz-content-sha256.
-s3() {
-	local m=$1 p=$2
-	shift 2
-	$T curl -s -X "$m" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
-		--user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$@" \
-		-w '\n%{http_code}' "$S3_ENDPOINT/$p"
-}
-s3e() { s3 "$1" "$2" -H "x-amz-content-sha256: $EMPTY" "${@:3}"; }
-status() { tail -n1; }
 # id_of STORE SHA256: the evidence id of those bytes
 id_of() { "$CUSTOS" find --store "$1" --sha256 "$2" --json 2>/dev/null |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
 
-printf 'access_key = %s\nsecret_key = %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/creds"
-chmod 600 "$WORK/creds"
-# conf FILE BUCKET [more lines]: a remote config
-conf() {
-	local f=$1 b=$2
-	shift 2
-	{
-		echo "[remote]"
-		echo "endpoint = $S3_ENDPOINT"
-		echo "bucket = $b"
-		echo "prefix = st"
-		echo "credentials = $WORK/creds"
-		echo "part_size = 5M"
-		echo "retries = 2"
-		for l in "$@"; do echo "$l"; done
-	} >"$f"
-}
 
 t_status 0 "custos init" "$CUSTOS" init --station ST01
 t_ok "$([ "$(s3e PUT plain | status)" = 200 ] && echo 0 || echo 1)" "bucket 'plain' created"

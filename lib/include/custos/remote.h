@@ -122,6 +122,50 @@ typedef void (*cs_remote_done_fn)(void *ctx, const struct cs_remote_result *res)
 int cs_remote_put(struct cs_remote *r, const struct cs_remote_object *obj, cs_remote_done_fn done,
     void *ctx);
 
+/* What a look at one object found (cs_remote_stat). Strings are "" when not answered. */
+struct cs_remote_info {
+	int rc;      /* 0: the server answered (present or not); else CS_EREMOTE(IO) or -errno */
+	int present; /* 1: HEAD found the key; 0: no such key (404) */
+	const char *key;
+	uint64_t size; /* present: Content-Length */
+	const char *version_id;
+	const char *etag;
+	const char *meta_sha256;     /* x-amz-meta-sha256 (hex), as custos writes it */
+	const char *checksum_sha256; /* x-amz-checksum-sha256 (base64), when the server keeps it */
+	const char *lock_mode;       /* x-amz-object-lock-mode */
+	const char *retain_until;    /* x-amz-object-lock-retain-until-date */
+	int versions; /* CS_REMOTE_STAT_VERSIONS: the key's versions and delete markers; else -1 */
+	int delete_marker; /* ... of which the newest is a delete marker */
+	int read;          /* CS_REMOTE_STAT_READ: the whole body was read; sha256 is its digest */
+	uint8_t sha256[32];
+	uint64_t got; /* body bytes read */
+	const char *why;
+};
+typedef void (*cs_remote_info_fn)(void *ctx, const struct cs_remote_info *info);
+enum {
+	CS_REMOTE_STAT_VERSIONS = 1, /* also list the key's versions (ListObjectVersions) */
+	CS_REMOTE_STAT_READ = 2,     /* also GET the body, hash it (and write it to `fd`) */
+};
+
+/*
+ * Queues a look at `key`: HEAD, then (by `flags`) its versions and its
+ * body, streamed through SHA-256 and, when `fd` >= 0, written to `fd`
+ * from offset 0 (dup'ed; truncated again when a retry starts over).
+ * `done` is called once. 0 or -ENOMEM.
+ */
+int cs_remote_stat(struct cs_remote *r, const char *key, int flags, int fd,
+    cs_remote_info_fn done, void *ctx);
+
+/*
+ * Called for each key under the listed prefix (key != NULL, in the
+ * server's order, page by page), then once with key NULL: rc 0, or the
+ * error with `why`.
+ */
+typedef void (*cs_remote_list_fn)(void *ctx, const char *key, uint64_t size, int rc,
+    const char *why);
+/* Queues a listing (ListObjectsV2, paged) of the keys starting with `prefix`. 0 or -ENOMEM. */
+int cs_remote_list(struct cs_remote *r, const char *prefix, cs_remote_list_fn each, void *ctx);
+
 /*
  * The bucket could not be used (credentials refused, no such bucket, the
  * service unreachable after the retries): its error (*why: the sentence),
