@@ -211,6 +211,55 @@ hook_timer(void *ctx, long ms)
 		uv_timer_start(&u->curl_timer, on_curl_timer, ms < 1 ? 1 : (uint64_t)ms, 0);
 }
 
+/*
+ * A multipart part's reading and hashing, on the thread pool: a large
+ * upload never holds up the loop. Nonzero: not queued (lib hashes it now).
+ */
+struct hashing {
+	uv_work_t req;
+	struct upload *u;
+	struct cs_remote_work *w;
+};
+
+static void
+hash_work(uv_work_t *req)
+{
+	struct hashing *h = req->data;
+
+	cs_remote_work_run(h->w);
+}
+
+static void
+hash_done(uv_work_t *req, int status)
+{
+	struct hashing *h = req->data;
+	struct upload *u = h->u;
+
+	(void)status;
+	cs_remote_work_done(h->w); /* after a drop of the transfers: only freed */
+	free(h);
+	if (!u->stopping)
+		kick(u);
+}
+
+static int
+hook_work(void *ctx, struct cs_remote_work *w)
+{
+	struct upload *u = ctx;
+	struct hashing *h;
+
+	if (u->stopping || (h = calloc(1, sizeof(*h))) == NULL)
+		return -1;
+	h->u = u;
+	h->w = w;
+	h->req.data = h;
+	if (uv_queue_work(u->d->loop, &h->req, hash_work, hash_done) < 0) {
+		free(h);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- results ---- */
 
 static void
@@ -534,6 +583,8 @@ load(struct upload *u)
 	u->cfg = nc;
 	cs_remote_config_name(&u->cfg, u->remote, sizeof(u->remote));
 	rc = cs_remote_new(&u->r, &u->cfg, &hooks);
+	if (rc == 0)
+		cs_remote_set_work(u->r, hook_work);
 	if (rc < 0)
 		set_error(u, 0, "cannot be set up: %s", cs_strerror(rc));
 	return rc;

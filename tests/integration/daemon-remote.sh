@@ -18,7 +18,10 @@
 #       cap on files in flight (the test build's CUSTOSD_TEST_PIPE_FILES=8):
 #       every file is secured and held (held files are not in flight), a
 #       SIGKILL and restart keep them held without securing any again, and
-#       once the endpoint is back all are uploaded and released.
+#       once the endpoint is back all are uploaded and released;
+#   (g) a multipart part's reading and hashing runs off custosd's loop: while
+#       it is held at a gate (the test build's CUSTOS_TEST_PART_GATE), the
+#       control socket still answers; once let go the object goes up.
 # Every wait is bounded; no verdict depends on the machine's speed.
 . "$CUSTOS_SRC/tests/integration/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
@@ -269,6 +272,23 @@ t_ok $? "(f) nothing pending, nothing held ($(remote held))"
 ok=0
 for i in 1 17 $NF; do all_up "$WORK/f-$i" || ok=1; done
 t_ok $ok "(f) ... their copies are in the bucket with their replica events"
+daemon_stop
+t_ok "$DRC" "custosd stops cleanly (exit 0)"
+
+# ---- (g) part hashing off the loop ----
+GATE="$WORK/gate"
+mkdir -p "$GATE"
+head -c $((12 * 1024 * 1024)) /dev/urandom >"$WORK/g-1"
+DAEMON_BIN=$CUSTOSD_FP daemon_start "$CONF" "$DLOG" CUSTOS_TEST_PART_GATE="$GATE"
+t_ok $? "(g) custosd (test build, part hashing held at a gate) starts"
+cp "$WORK/g-1" "$IN/g1.bin"
+wait_until 300 test -e "$GATE/waiting"
+t_ok $? "(g) a part of the 12 MiB file is being hashed (held at the gate)"
+daemon_status >"$WORK/g.status"
+t_ok $? "(g) ... and custosd's control socket answers meanwhile: the loop is not held up"
+touch "$GATE/go"
+wait_until 300 all_up "$WORK/g-1"
+t_ok $? "(g) let go, the multipart object is in the bucket with its replica event"
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly (exit 0)"
 n=$(grep -c -F -e "$S3_SECRET_KEY" "$DLOG")
