@@ -1283,8 +1283,9 @@ finalize_done(uv_work_t *req, int status)
 			          "operator must look at it",
 			    k->device, k->tree.path, f->first_problem, f->problem_why, f->problems);
 		if (f->held > 0 && f->missing == 0 && f->problems == 0 && first_time(k, 'h', ""))
-			logmsg(2, "recorder %s: %d file(s) secured and held until their remote copy "
-			          "is confirmed (release_policy = remote); the receipt waits for them",
+			logmsg(2, "recorder %s: %d file(s) secured and held until their remote "
+			          "copy is confirmed (release_policy = remote); the receipt "
+			          "waits for them",
 			    k->device, f->held);
 		if (f->missing > 0 && f->problems == 0 && first_time(k, 'm', f->first_missing))
 			logmsg(2, "recorder %s: no receipt yet: %s/%s is not recorded as secured "

@@ -622,7 +622,8 @@ finish_file(struct work *w)
 		    w->s.resumed ? ", finishing an ingest whose release was not recorded (a crash "
 		                   "or a rebuild came between)" :
 		    res->duplicate ? ", already stored: recorded as another sighting" : "",
-		    w->rq.flags & CS_SECURE_HOLD ? "; held until its remote copy is confirmed" : "");
+		    (w->rq.flags & CS_SECURE_HOLD) ? "; held until its remote copy is confirmed" :
+		                                     "");
 		cand_remove(d, c);
 		d->oom_streak = 0;
 		break;
