@@ -792,6 +792,28 @@ test_upload_todo(void)
 	    "upload queue: after a rebuild the index equals a scan");
 	ok(st != NULL && cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL) == 0,
 	    "upload queue: verify (a replay compared with the catalog) finds no problem");
+	/* A schema 5 catalog (no upload_todo, no remotes) is rebuilt when opened. */
+	{
+		MDB_txn *txn = NULL;
+		uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 5};
+		MDB_val k = {6, (void *)"schema"}, d = {8, b};
+		rc = st != NULL ? mdb_txn_begin(st->cat.env, NULL, 0, &txn) : -1;
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_UPLOAD_TODO], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_REMOTES], 1);
+		if (rc == 0)
+			rc = mdb_put(txn, st->cat.dbi[CS_DBI_META], &k, &d, 0);
+		if (txn != NULL)
+			rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	}
+	cs_store_close(st);
+	st = NULL;
+	is_int(rc, 0, "upload queue: the catalog made schema 5 (its tables dropped)");
+	rc = cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL);
+	ok(rc == 0 && todo_matches(st, "e/b", "schema 5 upgraded") &&
+	        todo_matches(st, "other/b", "schema 5 upgraded, second"),
+	    "upload queue: a schema 5 catalog is rebuilt on open, its index equal to a scan");
 	cs_store_close(st);
 }
 
