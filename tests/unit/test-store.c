@@ -756,7 +756,7 @@ test_upload_todo(void)
 		return;
 	}
 	ok(todo_matches(st, "e/b", "empty"), "upload queue: empty, index and scan agree");
-	for (int i = 0; i < 160 && rc == 0; i++) {
+	for (int i = 0; i < 60 && rc == 0; i++) {
 		seed = seed * 1103515245u + 12345u;
 		unsigned op = (seed >> 16) % 4;
 		if (op <= 1 || n == 0) { /* an ingest, at times of bytes seen before */
@@ -771,10 +771,10 @@ test_upload_todo(void)
 		} else { /* a replica event, at times a second one for the item */
 			rc = replica_of(st, ids[(seed >> 8) % n], "e/b");
 		}
-		if (i % 20 == 0 && !todo_matches(st, "e/b", "random"))
+		if (i % 15 == 0 && !todo_matches(st, "e/b", "random"))
 			bad++;
 	}
-	is_int(rc, 0, "upload queue: 160 ingests, sightings and replica events written");
+	is_int(rc, 0, "upload queue: 60 ingests, sightings and replica events written");
 	is_int(bad, 0, "upload queue: the index equals a full scan all along");
 	ok(todo_matches(st, "e/b", "after the mix"),
 	    "upload queue: the index and the pending list equal a scan after the mix");
