@@ -123,8 +123,6 @@ struct daemon {
 	int dock_wd;
 	struct dock *docks;
 
-	/* release_policy = remote: files waiting for their remote copy (pipeline.c) */
-	struct work *remote_wait;
 	struct upload *upload; /* the upload stage (remote.c) */
 	struct fixity *fixity; /* scheduled fixity (fixity.c) */
 	struct media *media;   /* the media stage (media.c) */
@@ -172,8 +170,8 @@ struct daemon {
 	 * that its receipt need not wait for the next tick).
 	 */
 	void (*tree_done)(struct daemon *d);
-	/* A file waits for its remote copy (remote.c's upload_kick). */
-	void (*remote_waiting)(struct daemon *d);
+	/* A file of item `id` is held for its remote copy (remote.c's on_held). */
+	void (*remote_held)(struct daemon *d, const char *id);
 };
 
 #endif

@@ -801,6 +801,7 @@ struct finalize {
 	struct daemon *d;
 	int rc;
 	int missing, refused, changed, problems;
+	int held; /* secured, waiting for their remote copy (release_policy = remote) */
 	int oom; /* an allocation failed: no receipt from an incomplete walk */
 	int dirfd; /* the recorder folder, duplicated for this item */
 	int receipt_removed; /* a file's bytes changed: the folder's receipt no longer held */
@@ -967,6 +968,10 @@ walk_tree(struct walk *w, int dirfd, const char *rel, int depth)
 		state = json_string_value(json_object_get(job, "state"));
 		if (state != NULL && strcmp(state, "refused") == 0) {
 			note(&f->refused, f->first_refused, sub);
+		} else if (state != NULL && strcmp(state, "held") == 0 &&
+		    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb.st_size &&
+		    json_integer_value(json_object_get(job, "mtime_ns")) == ns_of(sb.st_mtim)) {
+			f->held++;
 		} else if (state == NULL || strcmp(state, "released") != 0 ||
 		    json_string_value(json_object_get(job, "sha256")) == NULL ||
 		    json_string_value(json_object_get(job, "id")) == NULL ||
@@ -1150,7 +1155,7 @@ finalize_work(uv_work_t *req)
 		goto out;
 	}
 	/* Not yet, or needs a person: a receipt lists every file on the recorder. */
-	if (f->missing > 0 || f->refused > 0 || f->problems > 0) {
+	if (f->missing > 0 || f->refused > 0 || f->problems > 0 || f->held > 0) {
 		f->rc = 1;
 		goto out;
 	}
@@ -1277,6 +1282,11 @@ finalize_done(uv_work_t *req, int status)
 			          "(%d such problem(s)), and the recorder must not be wiped. An "
 			          "operator must look at it",
 			    k->device, k->tree.path, f->first_problem, f->problem_why, f->problems);
+		if (f->held > 0 && f->missing == 0 && f->problems == 0 && first_time(k, 'h', ""))
+			logmsg(2, "recorder %s: %d file(s) secured and held until their remote "
+			          "copy is confirmed (release_policy = remote); the receipt "
+			          "waits for them",
+			    k->device, f->held);
 		if (f->missing > 0 && f->problems == 0 && first_time(k, 'm', f->first_missing))
 			logmsg(2, "recorder %s: no receipt yet: %s/%s is not recorded as secured "
 			          "in session %s; looking at the folder again",

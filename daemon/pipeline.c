@@ -66,6 +66,27 @@ enum work_stage { WORK_COPY, WORK_REREAD, WORK_RELEASE };
 /* Files in any stage at once: four batches' worth (copying, committing, re-read). */
 #define PIPE_FILES (4 * BATCH_FILES)
 
+/*
+ * Files in one batch: BATCH_FILES; the test build takes a smaller cap on
+ * files in any stage (four batches) from CUSTOSD_TEST_PIPE_FILES, so that a
+ * test reaches it with a few dozen files.
+ */
+static size_t
+batch_files(void)
+{
+#ifdef CS_FAILPOINTS
+	static size_t n;
+	if (n == 0) {
+		const char *e = getenv("CUSTOSD_TEST_PIPE_FILES");
+		long v = e != NULL ? strtol(e, NULL, 10) : 0;
+		n = v >= 4 && v <= PIPE_FILES ? (size_t)v / 4 : BATCH_FILES;
+	}
+	return n;
+#else
+	return BATCH_FILES;
+#endif
+}
+
 struct dbatch {
 	uv_work_t req;
 	struct daemon *d;
@@ -178,7 +199,7 @@ static void secure_done(uv_work_t *req, int status);
 static int
 batch_open(struct daemon *d)
 {
-	struct cs_batch_limits lim = {BATCH_FILES, 0, 0};
+	struct cs_batch_limits lim = {batch_files(), 0, 0};
 	struct dbatch *o = calloc(1, sizeof(*o));
 	int rc;
 
@@ -549,16 +570,17 @@ secure_done(uv_work_t *req, int status)
 		w->batch = NULL;
 		reread_pump(d);
 	}
-	if (w->stage == WORK_REREAD && w->rc == 0 && d->cfg.release_remote) {
-		/* release_policy = remote: it waits for its remote copy (remote.c). */
-		w->rnext = d->remote_wait;
-		d->remote_wait = w;
-		if (d->remote_waiting != NULL)
-			d->remote_waiting(d);
-		return;
-	}
 	if (w->stage == WORK_REREAD && w->rc == 0) {
-		/* Re-read with the same digest: it waits for its release. */
+		/*
+		 * Re-read with the same digest: it waits for its release; with
+		 * release_policy = remote, the "release" records it as held, and
+		 * the upload stage releases it once its remote copy is confirmed
+		 * (remote.c): a held file is no longer in flight.
+		 */
+		if (d->cfg.release_remote && w->key != NULL) {
+			w->rq.flags |= CS_SECURE_HOLD;
+			w->rq.tree = w->c->ib->src == NULL ? w->c->ib->path : NULL;
+		}
 		w->rnext = NULL;
 		*(d->rel_head != NULL ? &d->rel_tail->rnext : &d->rel_head) = w;
 		d->rel_tail = w;
@@ -589,14 +611,19 @@ finish_file(struct work *w)
 	switch (cs_fault(d->st, w->rc, w->s.stage)) {
 	case CS_FAULT_NONE:
 		d->secured++;
-		d->released++;
+		if ((w->rq.flags & CS_SECURE_HOLD) && d->remote_held != NULL)
+			d->remote_held(d, res->id);
+		else if (!(w->rq.flags & CS_SECURE_HOLD))
+			d->released++;
 		if (res->duplicate)
 			d->duplicates++;
-		logmsg(2, "secured %s/%s as %s (%llu bytes, sha256 %s)%s", c->ib->path, c->rel,
+		logmsg(2, "secured %s/%s as %s (%llu bytes, sha256 %s)%s%s", c->ib->path, c->rel,
 		    res->id, (unsigned long long)res->size, res->sha256,
 		    w->s.resumed ? ", finishing an ingest whose release was not recorded (a crash "
 		                   "or a rebuild came between)" :
-		    res->duplicate ? ", already stored: recorded as another sighting" : "");
+		    res->duplicate ? ", already stored: recorded as another sighting" : "",
+		    (w->rq.flags & CS_SECURE_HOLD) ? "; held until its remote copy is confirmed" :
+		                                     "");
 		cand_remove(d, c);
 		d->oom_streak = 0;
 		break;
@@ -657,7 +684,7 @@ pump(struct daemon *d)
 	 * that batches stay large when the later stages are the slower ones.
 	 */
 	while (taking_work(d) && d->copying < d->cfg.concurrency && d->qhead != NULL &&
-	    (d->batch_open != NULL || d->in_flight + BATCH_FILES <= PIPE_FILES)) {
+	    (d->batch_open != NULL || d->in_flight + batch_files() <= 4 * batch_files())) {
 		struct cand *c = d->qhead;
 		uint64_t size = c->size > 0 ? (uint64_t)c->size : 0;
 		uint64_t avail = store_free(d);
@@ -673,7 +700,7 @@ pump(struct daemon *d)
 			return;
 		}
 		/* A full batch is closed; the file starts the next one. */
-		if (d->batch_open != NULL && (d->batch_open->assigned == BATCH_FILES ||
+		if (d->batch_open != NULL && (d->batch_open->assigned == batch_files() ||
 		                                 cs_batch_due(d->batch_open->b, size))) {
 			batch_close(d);
 			continue; /* is there room for the next one? */
@@ -813,56 +840,6 @@ settle_tick(struct daemon *d)
 		}
 	}
 	pump(d);
-}
-
-size_t
-pipeline_remote_waiting(const struct daemon *d, const char **ids, size_t max)
-{
-	size_t n = 0;
-
-	for (const struct work *w = d->remote_wait; w != NULL && n < max; w = w->rnext)
-		if (ids != NULL)
-			ids[n++] = w->s.res.id;
-		else
-			n++;
-	return n;
-}
-
-void
-pipeline_remote_confirmed(struct daemon *d, const char *id)
-{
-	struct work **pp = &d->remote_wait, *w;
-
-	while ((w = *pp) != NULL) {
-		if (strcmp(w->s.res.id, id) != 0) {
-			pp = &w->rnext;
-			continue;
-		}
-		*pp = w->rnext;
-		w->rnext = NULL;
-		*(d->rel_head != NULL ? &d->rel_tail->rnext : &d->rel_head) = w;
-		d->rel_tail = w;
-	}
-	release_pump(d);
-}
-
-void
-pipeline_remote_drop(struct daemon *d)
-{
-	struct work *w, *next;
-
-	for (w = d->remote_wait; w != NULL; w = next) {
-		next = w->rnext;
-		/* Not released: the next start finds the file again and finishes it. */
-		cs_secure_end(d->st, &w->rq, &w->s, 0);
-		d->in_flight--;
-		d->inflight_bytes -= w->bytes;
-		w->c->running = 0;
-		close(w->dirfd);
-		free(w->key);
-		free(w);
-	}
-	d->remote_wait = NULL;
 }
 
 void

@@ -30,15 +30,4 @@ uint64_t store_free(const struct daemon *d);
 /* After a reload: a pause for space is judged again under the new reserve; work starts. */
 void pipeline_reloaded(struct daemon *d);
 
-/*
- * release_policy = remote: the files secured and re-read that wait for their
- * item's remote copy (up to `max` evidence ids, owned by the files; `ids`
- * NULL: only counted); an
- * item's copy was confirmed: its files are released; stopping: the files
- * waiting are let go unreleased (the next start finishes them).
- */
-size_t pipeline_remote_waiting(const struct daemon *d, const char **ids, size_t max);
-void pipeline_remote_confirmed(struct daemon *d, const char *id);
-void pipeline_remote_drop(struct daemon *d);
-
 #endif

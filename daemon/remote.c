@@ -24,6 +24,7 @@
 
 #include "custos/remote.h"
 #include "custos/replica.h"
+#include "custos/secure.h"
 #include "custos/upload.h"
 #include "log.h"
 #include "pipeline.h"
@@ -31,7 +32,7 @@
 
 #define WINDOW 64   /* objects handed to the remote at once (each holds an fd) */
 #define STEP_OBJS 16 /* objects taken from the queue by one step */
-#define WAIT_MAX 256 /* held files looked at by one step */
+#define WAIT_MAX 256 /* items with held files looked at by one step */
 #define TICK_MS 1000
 #define RETRY_MIN_MS 5000
 #define RETRY_MAX_MS 300000
@@ -69,17 +70,25 @@ struct upload {
 	struct job *recording;
 	int new_pass, take;
 	size_t room;
-	char wait_ids[WAIT_MAX][80];
-	int confirmed[WAIT_MAX];
+	char wait_ids[WAIT_MAX][80]; /* items of files newly held, to look at */
 	size_t n_wait;
+	int sweeping, forcing; /* this step looks at held files (from sweep_after on) */
+	char sweep_after[80];
+	int sweep_more;     /* out: more held items after sweep_after */
+	size_t released;    /* out: held files released */
+	int unhold_rc;      /* out: the first error releasing them */
 	struct cs_upload_obj objs[STEP_OBJS];
 	size_t n_objs;
 	int finished, rc, record_rc;
 	size_t backlog;
 	uint64_t backlog_bytes;
 
+	/* held files: new ones to look at (the loop's), a sweep of all of them due */
+	char new_ids[WAIT_MAX][80];
+	size_t n_new;
+	int sweep, force;
 	/* the pass */
-	int passing, starved, pass_failed, wait_dirty;
+	int passing, starved, pass_failed;
 	uint64_t pass_size;   /* the ledger's size when the pass began */
 	uint64_t own_events;  /* replica events written since (they start no pass) */
 	uint64_t next_pass_at; /* loop time */
@@ -202,6 +211,55 @@ hook_timer(void *ctx, long ms)
 		uv_timer_start(&u->curl_timer, on_curl_timer, ms < 1 ? 1 : (uint64_t)ms, 0);
 }
 
+/*
+ * A multipart part's reading and hashing, on the thread pool: a large
+ * upload never holds up the loop. Nonzero: not queued (lib hashes it now).
+ */
+struct hashing {
+	uv_work_t req;
+	struct upload *u;
+	struct cs_remote_work *w;
+};
+
+static void
+hash_work(uv_work_t *req)
+{
+	struct hashing *h = req->data;
+
+	cs_remote_work_run(h->w);
+}
+
+static void
+hash_done(uv_work_t *req, int status)
+{
+	struct hashing *h = req->data;
+	struct upload *u = h->u;
+
+	(void)status;
+	cs_remote_work_done(h->w); /* after a drop of the transfers: only freed */
+	free(h);
+	if (!u->stopping)
+		kick(u);
+}
+
+static int
+hook_work(void *ctx, struct cs_remote_work *w)
+{
+	struct upload *u = ctx;
+	struct hashing *h;
+
+	if (u->stopping || (h = calloc(1, sizeof(*h))) == NULL)
+		return -1;
+	h->u = u;
+	h->w = w;
+	h->req.data = h;
+	if (uv_queue_work(u->d->loop, &h->req, hash_work, hash_done) < 0) {
+		free(h);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- results ---- */
 
 static void
@@ -260,6 +318,77 @@ on_put_done(void *ctx, const struct cs_remote_result *res)
 
 /* ---- the step (thread pool) ---- */
 
+/* 1 if the store has a replica of item `id` at this remote. */
+static int
+confirmed(struct upload *u, const char *id)
+{
+	json_t *list = NULL, *r;
+	size_t k;
+	int yes = 0;
+
+	if (cs_replica_list(u->d->st, id, &list) < 0)
+		return 0;
+	json_array_foreach(list, k, r)
+	{
+		const char *rm = json_string_value(json_object_get(r, "remote"));
+		if (rm != NULL && strcmp(rm, u->remote) == 0)
+			yes = 1;
+	}
+	json_decref(list);
+	return yes;
+}
+
+/*
+ * Releases the files held for item `id` once its copy at this remote is
+ * confirmed (`force`: release_policy is local again, at once).
+ */
+static void
+release_held(struct upload *u, const char *id, int force)
+{
+	size_t n = 0;
+	int rc;
+
+	if (!force && !confirmed(u, id))
+		return;
+	do {
+		rc = cs_secure_unhold(u->d->st, id, 128, &n);
+		u->released += n;
+	} while (rc == 0 && n == 128);
+	if (rc < 0 && u->unhold_rc == 0)
+		u->unhold_rc = rc;
+}
+
+static int
+sweep_one(void *ctx, const char *id)
+{
+	struct upload *u = ctx;
+
+	snprintf(u->wait_ids[u->n_wait], sizeof(u->wait_ids[0]), "%s", id);
+	return ++u->n_wait == WAIT_MAX;
+}
+
+/*
+ * Looks at the held files (WAIT_MAX items a step, from sweep_after on):
+ * those whose copy is confirmed are released (a copy confirmed before a
+ * crash, an item that was in the bucket before its file came).
+ */
+static void
+sweep_held(struct upload *u)
+{
+	int rc;
+
+	u->n_wait = 0;
+	rc = cs_secure_held_each(u->d->st, u->sweep_after, sweep_one, u);
+	if (rc < 0 && u->unhold_rc == 0)
+		u->unhold_rc = rc;
+	for (size_t i = 0; i < u->n_wait; i++)
+		release_held(u, u->wait_ids[i], u->forcing);
+	u->sweep_more = rc == 0 && u->n_wait == WAIT_MAX;
+	snprintf(u->sweep_after, sizeof(u->sweep_after), "%s",
+	    u->sweep_more ? u->wait_ids[WAIT_MAX - 1] : "");
+	u->n_wait = 0;
+}
+
 static void
 step_work(uv_work_t *req)
 {
@@ -269,27 +398,23 @@ step_work(uv_work_t *req)
 	u->rc = u->record_rc = 0;
 	u->n_objs = 0;
 	u->finished = 0;
+	u->released = 0;
+	u->unhold_rc = 0;
+	u->sweep_more = 0;
 	for (struct job *j = u->recording; j != NULL; j = j->next) {
 		int rc = cs_upload_result(u->q, &j->o, &j->res);
 		if (rc < 0 && u->record_rc == 0)
 			u->record_rc = rc;
 		if (rc > 0)
 			u->own_events++;
+		/* A blob confirmed: the files held for its item go. */
+		if (rc >= 0 && j->res.rc == 0 && strcmp(j->o.kind, "blob") == 0)
+			release_held(u, j->o.id, 0);
 	}
-	for (size_t i = 0; i < u->n_wait; i++) {
-		json_t *list = NULL, *r;
-		size_t k;
-		u->confirmed[i] = 0;
-		if (cs_replica_list(st, u->wait_ids[i], &list) < 0)
-			continue;
-		json_array_foreach(list, k, r)
-		{
-			const char *rm = json_string_value(json_object_get(r, "remote"));
-			if (rm != NULL && strcmp(rm, u->remote) == 0)
-				u->confirmed[i] = 1;
-		}
-		json_decref(list);
-	}
+	for (size_t i = 0; i < u->n_wait; i++)
+		release_held(u, u->wait_ids[i], 0);
+	if (u->sweeping)
+		sweep_held(u);
 	if (u->new_pass) {
 		if (u->q == NULL)
 			u->rc = cs_upload_new(&u->q, st, u->d->cfg.store, &u->cfg, NULL, 0, NULL);
@@ -376,10 +501,27 @@ step_done(uv_work_t *req, int status)
 			                "in the bucket and recorded next time",
 			    cs_strerror(u->record_rc));
 	}
-	for (size_t i = 0; i < u->n_wait; i++)
-		if (u->confirmed[i])
-			pipeline_remote_confirmed(d, u->wait_ids[i]);
 	u->n_wait = 0;
+	if (u->sweep_more)
+		u->sweep = 1;
+	else if (u->sweeping)
+		u->force = 0;
+	u->sweeping = 0;
+	if (u->released > 0) {
+		d->released += u->released;
+		logmsg(2, "remote %s: %zu held file(s) released, their remote copy confirmed",
+		    u->remote, u->released);
+	}
+	if (u->unhold_rc < 0) {
+		if (cs_store_failed(d->st, NULL))
+			store_failed(d, u->unhold_rc, "releasing held files", 0);
+		else if (is_oom(u->unhold_rc))
+			out_of_memory(d, "releasing held files");
+		else
+			set_error(u, 0, "held files could not be released (%s); tried again later",
+			    cs_strerror(u->unhold_rc));
+		u->sweep = 1;
+	}
 	if (u->rc < 0) {
 		u->passing = 0;
 		u->next_pass_at = uv_now(d->loop) + RETRY_MIN_MS;
@@ -441,6 +583,8 @@ load(struct upload *u)
 	u->cfg = nc;
 	cs_remote_config_name(&u->cfg, u->remote, sizeof(u->remote));
 	rc = cs_remote_new(&u->r, &u->cfg, &hooks);
+	if (rc == 0)
+		cs_remote_set_work(u->r, hook_work);
 	if (rc < 0)
 		set_error(u, 0, "cannot be set up: %s", cs_strerror(rc));
 	return rc;
@@ -520,21 +664,21 @@ kick(struct upload *u)
 		 */
 		if (u->q == NULL || size > u->pass_size + u->own_events || u->pass_failed) {
 			u->new_pass = u->take = 1;
+			u->sweep = 1; /* and the held files are looked at again */
 			u->pass_failed = 0;
 			u->pass_size = size;
 			u->own_events = 0;
 		}
 	}
-	u->n_wait = 0;
-	if (u->wait_dirty || u->results != NULL) {
-		const char *ids[WAIT_MAX];
-		u->n_wait = pipeline_remote_waiting(d, ids, WAIT_MAX);
-		for (size_t i = 0; i < u->n_wait; i++)
-			snprintf(u->wait_ids[i], sizeof(u->wait_ids[i]), "%s", ids[i]);
-		u->wait_dirty = 0;
-	}
-	if (!u->take && u->results == NULL && u->n_wait == 0)
+	if (!u->take && u->results == NULL && u->n_new == 0 && !u->sweep)
 		return;
+	/* The step looks at the newly held items, or at all held ones (a sweep). */
+	u->sweeping = u->sweep;
+	u->forcing = u->force;
+	u->sweep = 0;
+	u->n_wait = u->n_new;
+	memcpy(u->wait_ids, u->new_ids, u->n_wait * sizeof(u->wait_ids[0]));
+	u->n_new = 0;
 	if (u->take) {
 		size_t p = cs_remote_pending(u->r);
 		u->room = WINDOW - p < STEP_OBJS ? WINDOW - p : STEP_OBJS;
@@ -561,16 +705,21 @@ on_tick(uv_timer_t *t)
 	kick(u);
 }
 
+/*
+ * A file of item `id` is held (pipeline.c): the item is looked at by the
+ * next step (in the bucket already?); more than a step takes: a sweep.
+ */
 static void
-on_waiting(struct daemon *d)
+on_held(struct daemon *d, const char *id)
 {
 	struct upload *u = d->upload;
 
-	if (u == NULL || u->stopping) {
-		pipeline_remote_drop(d);
+	if (u == NULL || u->stopping)
 		return;
-	}
-	u->wait_dirty = 1;
+	if (u->n_new < WAIT_MAX)
+		snprintf(u->new_ids[u->n_new++], sizeof(u->new_ids[0]), "%s", id);
+	else
+		u->sweep = 1;
 	kick(u);
 }
 
@@ -590,7 +739,8 @@ upload_start(struct daemon *d)
 	uv_timer_init(d->loop, &u->tick);
 	u->curl_timer.data = u->tick.data = u;
 	d->upload = u;
-	d->remote_waiting = on_waiting;
+	d->remote_held = on_held;
+	u->sweep = 1; /* files held before a restart */
 	if (load(u) < 0) {
 		cs_remote_free(u->r);
 		u->r = NULL;
@@ -611,13 +761,8 @@ upload_reload(struct daemon *d)
 	}
 	if (!d->cfg.release_remote) {
 		/* release_policy is local again: the files held are released now */
-		const char *ids[WAIT_MAX];
-		char id[80];
-		size_t n;
-		while ((n = pipeline_remote_waiting(d, ids, 1)) > 0) {
-			snprintf(id, sizeof(id), "%s", ids[0]);
-			pipeline_remote_confirmed(d, id);
-		}
+		u->sweep = u->force = 1;
+		snprintf(u->sweep_after, sizeof(u->sweep_after), "%s", "");
 	}
 	u->reload = 1;
 	kick(u);
@@ -628,7 +773,6 @@ upload_stop(struct daemon *d)
 {
 	struct upload *u = d->upload;
 
-	pipeline_remote_drop(d);
 	if (u == NULL || u->stopping)
 		return;
 	drop_transfers(u, !u->working);
@@ -657,8 +801,15 @@ upload_status(struct daemon *d)
 {
 	struct upload *u = d->upload;
 
+	json_t *jobs = NULL;
+	json_int_t held = 0;
+
 	if (u == NULL)
 		return json_pack("{s:b}", "enabled", 0);
+	/* held files are jobs in state "held", counted as the jobs change */
+	if (cs_store_job_counts(d->st, &jobs) == 0)
+		held = json_integer_value(json_object_get(jobs, "held"));
+	json_decref(jobs);
 	return json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:s?}",
 	    "enabled", 1, "remote", u->remote, "release_policy",
 	    d->cfg.release_remote ? "remote" : "local", "queue", (json_int_t)u->backlog,
@@ -666,7 +817,7 @@ upload_status(struct daemon *d)
 	    (json_int_t)(u->r != NULL ? cs_remote_pending(u->r) : 0), "uploaded",
 	    (json_int_t)u->uploaded, "present", (json_int_t)u->present, "failures",
 	    (json_int_t)u->failures, "held",
-	    (json_int_t)pipeline_remote_waiting(d, NULL, SIZE_MAX), "last_error",
+	    held, "last_error",
 	    u->last_error[0] ? u->last_error : NULL, "last_error_time",
 	    u->last_error[0] ? u->last_error_at : NULL);
 }

@@ -147,7 +147,8 @@ already_done(struct daemon *d, struct inbox *ib, const char *rel, const struct s
 	if (rc == 0) {
 		const char *state = json_string_value(json_object_get(job, "state"));
 		done = state != NULL &&
-		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0) &&
+		    (strcmp(state, "released") == 0 || strcmp(state, "refused") == 0 ||
+		        strcmp(state, "held") == 0) &&
 		    /* A remounted recorder gives its files new inode numbers. */
 		    (ib->src != NULL ||
 		        json_integer_value(json_object_get(job, "ino")) ==

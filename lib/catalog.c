@@ -32,6 +32,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"media_todo",
 	"access",
 	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
+	"upload_todo", "remotes",
 };
 
 static int
@@ -207,7 +208,8 @@ has_table(MDB_txn *txn, const char *name)
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
- * them), or schema 4 without the listing table. Any
+ * them), or schema 4 without the listing table, or schema 5 without the
+ * upload_todo table. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -245,7 +247,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2 && schema != 3 && schema != 4)
+	if (schema != 0 && schema != 2 && schema != 3 && schema != 4 && schema != 5)
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
@@ -255,6 +257,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		return rc; /* schema 3 beside this version's tables: damage */
 	if (schema == 4 && (rc = has_table(txn, "listing")) != 0)
 		return rc; /* schema 4 beside this version's tables: damage */
+	if (schema == 5 && (rc = has_table(txn, "upload_todo")) != 0)
+		return rc; /* schema 5 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -952,7 +956,26 @@ cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json
 	if (rc == 0)
 		rc = list_entries(c, txn, id, &d, &d);
 	free(buf);
+	/* the upload queue: an item with no replica anywhere is in it */
+	if (rc == 0 && json_array_size(json_object_get(rec, "replicas")) == 0)
+		rc = mdb_put(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, &(MDB_val){0, ""}, 0);
+	else if (rc == 0 && (rc = mdb_del(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, NULL)) ==
+	    MDB_NOTFOUND)
+		rc = 0;
 	return rc;
+}
+
+/* Notes a remote that a replica event named (the upload queue's index holds for one). */
+static int
+put_remote(struct cs__catalog *c, MDB_txn *txn, const char *remote)
+{
+	MDB_val k = {remote != NULL ? strlen(remote) : 0, (void *)remote};
+
+	if (k.mv_size == 0)
+		return 0;
+	if (k.mv_size > 480) /* named by no configuration here: the index never holds */
+		k = (MDB_val){1, "\001"};
+	return mdb_put(txn, c->dbi[CS_DBI_REMOTES], &k, &(MDB_val){0, ""}, 0);
 }
 
 static int
@@ -1191,6 +1214,9 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			rc = cs__replica_project(ev, a->seq, rec, why);
 			if (rc == 0)
 				rc = put_item(c, txn, id, rec);
+			if (rc == 0)
+				rc = put_remote(c, txn,
+				    json_string_value(json_object_get(ev, "remote")));
 		} else {
 			rc = 0; /* a kind of replica from a later version: kept */
 		}

@@ -37,6 +37,13 @@ enum {
 	CS_DBI_LISTING,     /* id -> the item's listing (lib/listing.c), what find prints */
 	CS_DBI_LIST_BY_CASE,    /* case key | 0x00 | id -> the item's listing */
 	CS_DBI_LIST_BY_OFFICER, /* officer (of a sighting) | 0x00 | id -> the item's listing */
+	/*
+	 * id -> "": the items with no replica at any remote, written with the
+	 * record (cs__cat_put_item), so the upload queue needs no scan of every
+	 * item (lib/replica.c)
+	 */
+	CS_DBI_UPLOAD_TODO,
+	CS_DBI_REMOTES, /* remote name -> "": every remote a replica event named */
 	CS_DBI_COUNT
 };
 
@@ -79,7 +86,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 5
+#define CS__CATALOG_SCHEMA 6
 #define CS__EOLDCATALOG (-20900)
 
 /*

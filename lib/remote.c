@@ -465,6 +465,8 @@ struct obj {
 	struct part *parts;
 	size_t nparts, ndone, next_part; /* parts, parts confirmed, parts queued */
 	EVP_MD_CTX *whole; /* SHA-256 over the parts as they are hashed, in order */
+	size_t nhashed;    /* parts hashed (in order: 0 .. nhashed-1) */
+	int hashing;       /* a part's hashing is out on the caller's worker (hooks.work) */
 	char confirm[64];  /* the ETag a HEAD after Complete must show ("": none asked) */
 	uint8_t md5[16];   /* single PUT: the body's MD5 */
 	/* reading: cs_remote_stat (info) or cs_remote_list (each; key is the prefix) */
@@ -501,6 +503,14 @@ struct req {
 	int64_t h_len;
 };
 
+/* A part's hashing on the caller's workers (hooks.work). */
+struct cs_remote_work {
+	struct cs_remote *r; /* NULL: the remote was freed meanwhile */
+	struct cs_remote_work *next;
+	struct req *q; /* the part's request, parked meanwhile (it holds its object) */
+	int rc;
+};
+
 struct cs_remote {
 	const struct cs_remote_config *cfg;
 	struct cs_remote_hooks hooks;
@@ -516,6 +526,9 @@ struct cs_remote {
 	struct req *ready, **ready_tail;
 	struct req *later;   /* retries not yet due */
 	struct req *running; /* requests in the multi handle */
+	struct req *parked;  /* parts waiting for their hashing (hooks.work), or a part before */
+	struct cs_remote_work *works; /* hashings out on the caller's workers */
+	int (*work)(void *ctx, struct cs_remote_work *w); /* cs_remote_set_work */
 	unsigned active;
 	size_t objects;
 	long curl_timer; /* curl's wish, ms; -1 none */
@@ -734,6 +747,15 @@ cs_remote_free(struct cs_remote *r)
 		no = o->next;
 		obj_free(o);
 	}
+	for (q = r->parked; q != NULL; q = nq) {
+		nq = q->next;
+		if (q->o != NULL && --q->o->reqs == 0)
+			obj_free(q->o);
+		req_free(q);
+	}
+	/* hashings still out: their requests (and objects) are freed when they are done */
+	for (struct cs_remote_work *w = r->works; w != NULL; w = w->next)
+		w->r = NULL;
 	if (r->multi != NULL)
 		curl_multi_cleanup(r->multi);
 	free(r->bucket_url);
@@ -1064,6 +1086,34 @@ lock_headers(struct req *q)
 		return -ENOMEM;
 	return 0;
 }
+
+#ifdef CS_FAILPOINTS
+/*
+ * Test build: CUSTOS_TEST_PART_GATE=<dir>: a part's hashing makes
+ * <dir>/waiting and waits (at most 10 minutes) until <dir>/go exists, so a
+ * test can see whether the thread that drives the remote is held up by it.
+ */
+static void
+part_gate(void)
+{
+	const char *dir = getenv("CUSTOS_TEST_PART_GATE");
+	struct timespec ts = {0, 10000000};
+	char path[4096];
+	int fd;
+
+	if (dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/waiting", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/go", dir);
+	for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+}
+#else
+#define part_gate() ((void)0)
+#endif
 
 /* MD5 and SHA-256 of `len` bytes of fd at `off`; 0 or -errno/CS_ECRYPTO. */
 static int
@@ -2008,16 +2058,124 @@ prepare_part(struct req *q)
 	char hex[33];
 	int rc;
 
-	if (p->hashed)
-		return 0;
-	rc = hash_range(o->fd, p->off, p->len, p->md5, p->sha, o->whole);
-	if (rc < 0)
-		return rc;
-	p->hashed = 1;
+	if (!p->hashed) {
+		part_gate();
+		rc = hash_range(o->fd, p->off, p->len, p->md5, p->sha, o->whole);
+		if (rc < 0)
+			return rc;
+		p->hashed = 1;
+		o->nhashed++;
+	}
 	cs__hex(p->md5, 16, hex);
 	if (p->remote_etag[0] != '\0' && strcmp(p->remote_etag, hex) == 0)
 		return 1; /* already there (resumed upload) */
 	return 0;
+}
+
+/* ---- a part's hashing on the caller's workers (hooks.work) ---- */
+
+/*
+ * Hands the part's hashing to the caller: 1 when it did (or the request
+ * waits for a part before it), 0 when the part is hashed here and now.
+ */
+static int
+offload_part(struct req *q)
+{
+	struct cs_remote *r = q->r;
+	struct obj *o = q->o;
+	struct cs_remote_work *w;
+
+	if (r->work == NULL || o->parts[q->part].hashed)
+		return 0;
+	/* In order (the whole-object digest), one at a time per object. */
+	if (o->hashing || q->part != o->nhashed) {
+		q->next = r->parked;
+		r->parked = q;
+		return 1;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return 0;
+	w->r = r;
+	w->q = q;
+	w->next = r->works;
+	r->works = w;
+	o->hashing = 1;
+	if (r->work(r->hooks.ctx, w) != 0) {
+		r->works = w->next;
+		o->hashing = 0;
+		free(w);
+		return 0;
+	}
+	return 1;
+}
+
+void
+cs_remote_set_work(struct cs_remote *r, int (*work)(void *ctx, struct cs_remote_work *w))
+{
+	r->work = r->hooked ? work : NULL;
+}
+
+void
+cs_remote_work_run(struct cs_remote_work *w)
+{
+	struct obj *o = w->q->o;
+	struct part *p = &o->parts[w->q->part];
+
+	part_gate();
+	w->rc = hash_range(o->fd, p->off, p->len, p->md5, p->sha, o->whole);
+}
+
+static void pump(struct cs_remote *r);
+
+void
+cs_remote_work_done(struct cs_remote_work *w)
+{
+	struct cs_remote *r = w->r;
+	struct req *q = w->q, **pp;
+	struct obj *o = q->o;
+
+	if (r == NULL) { /* freed meanwhile: only this request held the object */
+		if (--o->reqs == 0)
+			obj_free(o);
+		req_free(q);
+		free(w);
+		return;
+	}
+	for (struct cs_remote_work **wp = &r->works; *wp != NULL; wp = &(*wp)->next)
+		if (*wp == w) {
+			*wp = w->next;
+			break;
+		}
+	o->hashing = 0;
+	/* the object's parked parts are ready again, before the rest */
+	for (pp = &r->parked; *pp != NULL;) {
+		struct req *p = *pp;
+		if (p->o == o) {
+			*pp = p->next;
+			p->next = r->ready;
+			if (r->ready == NULL)
+				r->ready_tail = &p->next;
+			r->ready = p;
+		} else {
+			pp = &p->next;
+		}
+	}
+	if (w->rc < 0) {
+		obj_fail(o, w->rc, "cannot read part %zu of the object to send: %s", q->part + 1,
+		    cs_strerror(w->rc));
+		obj_release(o);
+		req_free(q);
+	} else {
+		o->parts[q->part].hashed = 1;
+		o->nhashed++;
+		q->next = r->ready;
+		if (r->ready == NULL)
+			r->ready_tail = &q->next;
+		r->ready = q;
+	}
+	free(w);
+	pump(r);
 }
 
 static void
@@ -2027,6 +2185,8 @@ start(struct req *q)
 	struct obj *o = q->o;
 	int rc;
 
+	if (q->kind == K_PART && offload_part(q))
+		return;
 	if (q->kind == K_PART) {
 		rc = prepare_part(q);
 		if (rc == 1) {

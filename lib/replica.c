@@ -166,6 +166,58 @@ pend_cb(void *ctx, const char *id, json_t *rec)
 	return add_pending(p->out, id, rec, p->remote);
 }
 
+/*
+ * 1 when the upload_todo index is the pending list of `remote`: no replica
+ * event named another remote (then "no replica at `remote`" is "no replica").
+ */
+static int
+index_holds(struct cs_store *st, MDB_txn *txn, const char *remote)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc, yes = 1;
+
+	if (mdb_cursor_open(txn, st->cat.dbi[CS_DBI_REMOTES], &cur) != 0)
+		return 0;
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && yes;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT))
+		yes = k.mv_size == strlen(remote) && memcmp(k.mv_data, remote, k.mv_size) == 0;
+	mdb_cursor_close(cur);
+	return yes && rc == MDB_NOTFOUND;
+}
+
+/* The pending items from the upload_todo index, in id order as a scan gives them. */
+static int
+pending_indexed(struct cs_store *st, MDB_txn *txn, struct pend *p)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc;
+
+	if (mdb_cursor_open(txn, st->cat.dbi[CS_DBI_UPLOAD_TODO], &cur) != 0)
+		return CS_ESTORE;
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		char id[512];
+		json_t *rec = NULL;
+		int r;
+		if (k.mv_size == 0 || k.mv_size >= sizeof(id))
+			continue;
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		r = get_rec(st, txn, id, &rec);
+		if (r == 0)
+			r = add_pending(p->out, id, rec, p->remote);
+		json_decref(rec);
+		if (r < 0 && r != CS_ENOTFOUND) {
+			mdb_cursor_close(cur);
+			return r;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : CS_ESTORE;
+}
+
 int
 cs_replica_pending(struct cs_store *st, const char *remote, const char *const *ids, size_t n,
     json_t **items, const char **bad)
@@ -177,7 +229,9 @@ cs_replica_pending(struct cs_store *st, const char *remote, const char *const *i
 	if (p.out == NULL)
 		return -ENOMEM;
 	rc = cs__catalog_rtxn(&st->cat, &txn);
-	if (rc == 0 && ids == NULL) {
+	if (rc == 0 && ids == NULL && index_holds(st, txn, remote)) {
+		rc = pending_indexed(st, txn, &p);
+	} else if (rc == 0 && ids == NULL) {
 		rc = cs__catalog_each_item(&st->cat, txn, pend_cb, &p);
 	} else {
 		for (size_t i = 0; rc == 0 && i < n; i++) {

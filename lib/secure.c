@@ -529,13 +529,59 @@ cs_secure_release(struct cs_store *st, const struct cs_secure_req *rq, struct cs
 }
 
 #define RELEASE_ALL_MAX 256
+
+/* The index entry of a held job: "held/<id>/<sha256 hex of the key>" (key: 160 bytes). */
+static int
+held_key(const char *id, const char *job_key, char key[160])
+{
+	unsigned char dg[32];
+	char hex[65];
+
+	if (EVP_Digest(job_key, strlen(job_key), dg, NULL, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	cs__hex(dg, 32, hex);
+	if (snprintf(key, 160, "held/%s/%s", id, hex) >= 160)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * The "held" job (as the released one, with what the release needs later)
+ * and its index entry; -ENOMEM.
+ */
+static int
+hold_jobs(const struct cs_secure_req *rq, const struct cs_secured *s, char key[160],
+    json_t **job, json_t **entry)
+{
+	int del = (rq->flags & CS_SECURE_DELETE) && rq->tree != NULL;
+	int rc = held_key(s->res.id, rq->job_key, key);
+
+	if (rc < 0)
+		return rc;
+	*job = release_job(rq, s);
+	*entry = json_pack("{s:s}", "key", rq->job_key);
+	if (*job == NULL || *entry == NULL ||
+	    json_object_set_new(*job, "state", json_string("held")) < 0 ||
+	    (del && (json_object_set_new(*job, "tree", json_string(rq->tree)) < 0 ||
+	                json_object_set_new(*job, "rel", json_string(rq->rel)) < 0 ||
+	                json_object_set_new(*job, "sidecar",
+	                    json_boolean((rq->flags & CS_SECURE_SIDECAR) != 0)) < 0))) {
+		json_decref(*job);
+		json_decref(*entry);
+		*job = *entry = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void
 cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req *const *rq,
     struct cs_secured *const *out, int *rc)
 {
-	const char *keys[RELEASE_ALL_MAX] = {0};
-	json_t *jobs[RELEASE_ALL_MAX] = {0};
-	size_t at[RELEASE_ALL_MAX], nj = 0;
+	const char *keys[2 * RELEASE_ALL_MAX] = {0};
+	json_t *jobs[2 * RELEASE_ALL_MAX] = {0};
+	char hkeys[RELEASE_ALL_MAX][160];
+	size_t at[2 * RELEASE_ALL_MAX], nj = 0;
 	int put;
 
 	/* More than one transaction holds: the rest in the next. */
@@ -549,11 +595,22 @@ cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req 
 	 * crash in between leaves the job "ingested" for a file that is gone
 	 * (nothing to do); the other order would leave a released file in the
 	 * inbox for good. The releases of many files are recorded in one
-	 * catalog transaction.
+	 * catalog transaction. A held file (CS_SECURE_HOLD) is not deleted: its
+	 * "held" job and index entry are recorded instead.
 	 */
 	for (size_t i = 0; i < n; i++) {
 		out[i]->stage = CS_STAGE_RELEASE;
 		rc[i] = 0;
+		if (rq[i]->job_key != NULL && (rq[i]->flags & CS_SECURE_HOLD)) {
+			rc[i] = hold_jobs(rq[i], out[i], hkeys[i], &jobs[nj], &jobs[nj + 1]);
+			if (rc[i] < 0)
+				continue;
+			keys[nj] = rq[i]->job_key;
+			keys[nj + 1] = hkeys[i];
+			at[nj++] = i;
+			at[nj++] = i;
+			continue;
+		}
 		if (rq[i]->flags & CS_SECURE_DELETE)
 			delete_source(rq[i], &out[i]->sb);
 		if (rq[i]->job_key == NULL)
@@ -571,6 +628,160 @@ cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure_req 
 		rc[at[j]] = put;
 		json_decref(jobs[j]);
 	}
+}
+
+/* ---- held files ---- */
+
+#define UNHOLD_MAX 128
+
+struct held_scan {
+	const char *after; /* cs_secure_held_each: skip ids up to this one */
+	char last[100];
+	int (*cb)(void *ctx, const char *id);
+	void *ctx;
+	/* cs_secure_unhold: the jobs' keys found */
+	char *keys[UNHOLD_MAX];
+	char *entries[UNHOLD_MAX];
+	size_t n, max;
+	int oom;
+};
+
+static int
+unhold_collect(void *ctx, const char *key, json_t *entry)
+{
+	struct held_scan *h = ctx;
+	const char *k = json_string_value(json_object_get(entry, "key"));
+
+	if (k == NULL)
+		return 0;
+	h->keys[h->n] = strdup(k);
+	h->entries[h->n] = strdup(key);
+	if (h->keys[h->n] == NULL || h->entries[h->n] == NULL) {
+		free(h->keys[h->n]);
+		free(h->entries[h->n]);
+		h->oom = 1;
+		return 1;
+	}
+	return ++h->n == h->max;
+}
+
+/* Deletes the held upload if it is still the very file that was read, and its sidecar. */
+static void
+unhold_delete(const json_t *job)
+{
+	const char *tree = json_string_value(json_object_get(job, "tree"));
+	const char *rel = json_string_value(json_object_get(job, "rel"));
+	struct stat sb;
+	char side[PATH_MAX];
+	int dirfd;
+
+	if (tree == NULL || rel == NULL)
+		return;
+	dirfd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return;
+	if (fstatat(dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+	    json_integer_value(json_object_get(job, "ino")) == (json_int_t)sb.st_ino &&
+	    json_integer_value(json_object_get(job, "size")) == (json_int_t)sb.st_size &&
+	    json_integer_value(json_object_get(job, "mtime_ns")) == ns_of(&sb.st_mtim) &&
+	    unlinkat(dirfd, rel, 0) == 0 && json_is_true(json_object_get(job, "sidecar")) &&
+	    snprintf(side, sizeof(side), "%s.json", rel) < (int)sizeof(side))
+		(void)unlinkat(dirfd, side, 0);
+	close(dirfd);
+}
+
+int
+cs_secure_unhold(struct cs_store *st, const char *id, size_t max, size_t *n)
+{
+	struct held_scan h = {0};
+	const char *keys[2 * UNHOLD_MAX];
+	json_t *jobs[2 * UNHOLD_MAX] = {0};
+	char prefix[100];
+	size_t nj = 0, done = 0;
+	int rc;
+
+	if (n != NULL)
+		*n = 0;
+	if (snprintf(prefix, sizeof(prefix), "held/%s%s", id != NULL ? id : "",
+	        id != NULL ? "/" : "") >= (int)sizeof(prefix))
+		return -ENAMETOOLONG;
+	h.max = max < UNHOLD_MAX ? max : UNHOLD_MAX;
+	if (h.max == 0)
+		return 0;
+	rc = cs_store_jobs_each(st, prefix, unhold_collect, &h);
+	if (rc == 0 && h.oom)
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < h.n; i++) {
+		json_t *job = NULL;
+		const char *state;
+		int got = cs_store_job_get(st, h.keys[i], &job);
+		if (got == -ENOMEM) {
+			rc = got;
+			break;
+		}
+		state = got == 0 ? json_string_value(json_object_get(job, "state")) : NULL;
+		if (state != NULL && strcmp(state, "held") == 0) {
+			/* Deleted first, then recorded, as cs_secure_release_all() does. */
+			unhold_delete(job);
+			json_object_del(job, "tree");
+			json_object_del(job, "rel");
+			json_object_del(job, "sidecar");
+			if (json_object_set_new(job, "state", json_string("released")) < 0) {
+				json_decref(job);
+				rc = -ENOMEM;
+				break;
+			}
+			keys[nj] = h.keys[i];
+			jobs[nj++] = job;
+			done++;
+		} else {
+			json_decref(job); /* released or taken again since: only the entry goes */
+		}
+		keys[nj] = h.entries[i];
+		jobs[nj++] = NULL;
+	}
+	if (rc == 0)
+		rc = cs_store_jobs_put(st, nj, keys, (const json_t *const *)jobs);
+	for (size_t i = 0; i < nj; i++)
+		json_decref(jobs[i]);
+	for (size_t i = 0; i < h.n; i++) {
+		free(h.keys[i]);
+		free(h.entries[i]);
+	}
+	if (rc == 0 && n != NULL)
+		*n = done;
+	return rc;
+}
+
+static int
+held_id(void *ctx, const char *key, json_t *entry)
+{
+	struct held_scan *h = ctx;
+	const char *id = key + strlen("held/"), *slash = strchr(id, '/');
+	size_t len = slash != NULL ? (size_t)(slash - id) : strlen(id);
+
+	(void)entry;
+	if (len == 0 || len >= sizeof(h->last))
+		return 0;
+	if (strncmp(h->last, id, len) == 0 && h->last[len] == '\0')
+		return 0;
+	memcpy(h->last, id, len);
+	h->last[len] = '\0';
+	if (h->after != NULL && strcmp(h->last, h->after) <= 0)
+		return 0;
+	return h->cb(h->ctx, h->last);
+}
+
+int
+cs_secure_held_each(struct cs_store *st, const char *after,
+    int (*cb)(void *ctx, const char *id), void *ctx)
+{
+	struct held_scan h = {0};
+
+	h.after = after != NULL && after[0] != '\0' ? after : NULL;
+	h.cb = cb;
+	h.ctx = ctx;
+	return cs_store_jobs_each(st, "held/", held_id, &h);
 }
 
 void

@@ -13,7 +13,15 @@
 #       evidence safe in the store; fixed credentials file + SIGHUP: the
 #       uploads resume;
 #   (e) release_policy = remote with release = delete: a secured file stays
-#       in the inbox (held) until its remote copy is confirmed, then goes.
+#       in the inbox (held) until its remote copy is confirmed, then goes;
+#   (f) a long outage (the endpoint unreachable) with more files than the
+#       cap on files in flight (the test build's CUSTOSD_TEST_PIPE_FILES=8):
+#       every file is secured and held (held files are not in flight), a
+#       SIGKILL and restart keep them held without securing any again, and
+#       once the endpoint is back all are uploaded and released;
+#   (g) a multipart part's reading and hashing runs off custosd's loop: while
+#       it is held at a gate (the test build's CUSTOS_TEST_PART_GATE), the
+#       control socket still answers; once let go the object goes up.
 # Every wait is bounded; no verdict depends on the machine's speed.
 . "$CUSTOS_SRC/tests/integration/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
@@ -216,6 +224,68 @@ t_ok $? "(d) nothing pending, nothing held"
 no_error() { [ -z "$(remote last_error)" ]; }
 wait_until 60 no_error
 t_ok $? "(d) the status's last error is cleared once uploads work"
+daemon_stop
+t_ok "$DRC" "custosd stops cleanly (exit 0)"
+
+# ---- (f) held files during a long outage do not stop intake; SIGKILL keeps them held ----
+DPORT=
+for _ in $(seq 1 100); do
+	p=$((20000 + RANDOM % 30000))
+	(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { DPORT=$p; break; }
+done
+sed "s|^endpoint = .*|endpoint = http://127.0.0.1:$DPORT|" "$WORK/remote.conf" >"$WORK/remote-f.conf"
+CONF3="$WORK/custosd3.conf"
+daemon_conf "$CONF3" DR01 inbox "$IN" settle_seconds=1 release=delete release_policy=remote
+printf '[media]\nenabled = no\n[remote]\nconfig = %s\n' "$WORK/remote-f.conf" >>"$CONF3"
+NF=40
+for i in $(seq 1 $NF); do head -c 3000 /dev/urandom >"$WORK/f-$i"; done
+DAEMON_BIN=$CUSTOSD_FP daemon_start "$CONF3" "$DLOG" CUSTOSD_TEST_PIPE_FILES=8
+t_ok $? "(f) custosd (test build, at most 8 files in flight) starts with the endpoint unreachable"
+for i in $(seq 1 $NF); do cp "$WORK/f-$i" "$IN/f$i.bin"; done
+held_is() { [ "$(remote held)" = "$1" ]; }
+wait_until 300 held_is $NF
+t_ok $? "(f) all $NF files are secured and held though only 8 may be in flight (held: $(remote held))"
+n=$(ls "$IN" | grep -c '^f.*\.bin$')
+t_ok "$([ "$n" = $NF ] && echo 0 || echo 1)" "(f) ... and all are still in the inbox ($n)"
+wait_until 60 daemon_idle
+t_ok $? "(f) ... and none is in flight or queued: intake goes on"
+before=$(ledger_size)
+daemon_kill
+DAEMON_BIN=$CUSTOSD_FP daemon_start "$CONF3" "$DLOG" CUSTOSD_TEST_PIPE_FILES=8
+t_ok $? "(f) custosd restarts after SIGKILL"
+wait_until 60 held_is $NF
+t_ok $? "(f) after the restart all $NF are still held ($(remote held))"
+sleep 2.5 # the settle time, so that a file taken again would show in the ledger
+wait_until 60 daemon_idle
+n=$(($(ledger_size) - before))
+t_ok "$n" "(f) ... and none was secured again ($n new ledger events)"
+cp "$WORK/remote.conf" "$WORK/remote-f.conf"
+kill -HUP "$DPID"
+all_gone() { [ -z "$(ls "$IN")" ]; }
+wait_until 300 all_gone
+t_ok $? "(f) once the endpoint is back every held file is released (deleted)"
+wait_until 120 settled
+t_ok $? "(f) nothing pending, nothing held ($(remote held))"
+ok=0
+for i in 1 17 $NF; do all_up "$WORK/f-$i" || ok=1; done
+t_ok $ok "(f) ... their copies are in the bucket with their replica events"
+daemon_stop
+t_ok "$DRC" "custosd stops cleanly (exit 0)"
+
+# ---- (g) part hashing off the loop ----
+GATE="$WORK/gate"
+mkdir -p "$GATE"
+head -c $((12 * 1024 * 1024)) /dev/urandom >"$WORK/g-1"
+DAEMON_BIN=$CUSTOSD_FP daemon_start "$CONF" "$DLOG" CUSTOS_TEST_PART_GATE="$GATE"
+t_ok $? "(g) custosd (test build, part hashing held at a gate) starts"
+cp "$WORK/g-1" "$IN/g1.bin"
+wait_until 300 test -e "$GATE/waiting"
+t_ok $? "(g) a part of the 12 MiB file is being hashed (held at the gate)"
+daemon_status >"$WORK/g.status"
+t_ok $? "(g) ... and custosd's control socket answers meanwhile: the loop is not held up"
+touch "$GATE/go"
+wait_until 300 all_up "$WORK/g-1"
+t_ok $? "(g) let go, the multipart object is in the bucket with its replica event"
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly (exit 0)"
 n=$(grep -c -F -e "$S3_SECRET_KEY" "$DLOG")

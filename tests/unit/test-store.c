@@ -17,8 +17,11 @@
 #include "custos/batch.h"
 #include "custos/error.h"
 #include "custos/query.h"
+#include "custos/replica.h"
+#include "custos/secure.h"
 #include "custos/note.h"
 #include "custos/store.h"
+#include "catalog.h"
 #include "store_internal.h"
 #include "tap.h"
 #include "util.h"
@@ -640,6 +643,249 @@ test_job_counts(void)
 	cs_store_close(st);
 }
 
+/*
+ * The upload queue's index (upload_todo: items with no replica at any
+ * remote) equals a full scan of the items after random ingests, sightings
+ * and replica events, and after a rebuild; the pending list of a remote
+ * read through it equals the one a scan gives, also once a second remote
+ * appears (then the scan is used).
+ */
+struct todo_scan {
+	json_t *bare;    /* ids of items with no replica */
+	json_t *pending; /* ids of items with no replica at `remote` */
+	const char *remote;
+};
+
+static int
+todo_scan_cb(void *ctx, const char *id, json_t *rec)
+{
+	struct todo_scan *t = ctx;
+	json_t *l = json_object_get(rec, "replicas"), *r;
+	size_t i;
+	int at = 0;
+
+	json_array_foreach(l, i, r)
+	{
+		const char *rm = json_string_value(json_object_get(r, "remote"));
+		if (rm != NULL && strcmp(rm, t->remote) == 0)
+			at = 1;
+	}
+	if (json_array_size(l) == 0)
+		json_object_set_new(t->bare, id, json_true());
+	if (!at)
+		json_object_set_new(t->pending, id, json_true());
+	return 0;
+}
+
+/* 1 if the index equals the scan and cs_replica_pending(remote) equals it too. */
+static int
+todo_matches(struct cs_store *st, const char *remote, const char *what)
+{
+	struct todo_scan t = {json_object(), json_object(), remote};
+	json_t *index = json_object(), *got = json_object(), *items = NULL, *it;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	size_t i;
+	int same = 0;
+
+	if (cs__catalog_rtxn(&st->cat, &txn) != 0 ||
+	    cs__catalog_each_item(&st->cat, txn, todo_scan_cb, &t) != 0 ||
+	    mdb_cursor_open(txn, st->cat.dbi[CS_DBI_UPLOAD_TODO], &cur) != 0)
+		goto out;
+	for (int rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		char id[512];
+		snprintf(id, sizeof(id), "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+		json_object_set_new(index, id, json_true());
+	}
+	mdb_cursor_close(cur);
+	if (cs_replica_pending(st, remote, NULL, 0, &items, NULL) != 0)
+		goto out;
+	json_array_foreach(items, i, it)
+		json_object_set_new(got, json_string_value(json_object_get(it, "id")), json_true());
+	same = json_equal(index, t.bare) && json_equal(got, t.pending);
+	if (!same)
+		printf("# %s: index %zu, scan %zu; pending %zu, scan %zu\n", what,
+		    json_object_size(index), json_object_size(t.bare), json_object_size(got),
+		    json_object_size(t.pending));
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	json_decref(t.bare);
+	json_decref(t.pending);
+	json_decref(index);
+	json_decref(got);
+	json_decref(items);
+	return same;
+}
+
+static int
+replica_of(struct cs_store *st, const char *id, const char *remote)
+{
+	char hex[65], key[200];
+	json_t *rec = NULL;
+	int rc = cs_store_get(st, id, &rec);
+
+	if (rc != 0)
+		return rc;
+	snprintf(hex, sizeof(hex), "%s", json_string_value(json_object_get(rec, "sha256")));
+	snprintf(key, sizeof(key), "p/objects/sha256/%s", hex);
+	struct cs_replica rp = {.kind = "blob", .id = id, .remote = remote, .key = key,
+	    .version_id = "", .sha256 = hex,
+	    .size = (uint64_t)json_integer_value(json_object_get(rec, "size")), .etag = "",
+	    .lock_mode = "", .retain_until = ""};
+	json_decref(rec);
+	return cs_replica_record(st, &rp, NULL);
+}
+
+static void
+test_upload_todo(void)
+{
+	char root[300], path[400], data[64];
+	char ids[40][80];
+	struct cs_store *st = NULL;
+	unsigned seed = 11;
+	size_t n = 0;
+	int rc = 0, bad = 0;
+
+	snprintf(root, sizeof(root), "%s/uploadtodo", base);
+	if (cs_store_init(root, "ut") != 0 ||
+	    cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) != 0) {
+		ok(0, "upload queue: a new store opens");
+		return;
+	}
+	ok(todo_matches(st, "e/b", "empty"), "upload queue: empty, index and scan agree");
+	for (int i = 0; i < 60 && rc == 0; i++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned op = (seed >> 16) % 4;
+		if (op <= 1 || n == 0) { /* an ingest, at times of bytes seen before */
+			struct cs_meta m = {.source = "inbox"};
+			struct cs_ingest_result r;
+			snprintf(path, sizeof(path), "%s/u%d", base, i);
+			snprintf(data, sizeof(data), "upload todo %u", (seed >> 8) % 40);
+			make_file(path, data, strlen(data));
+			rc = cs_store_ingest_path(st, path, &m, &r);
+			if (rc == 0 && !r.duplicate && n < 40)
+				snprintf(ids[n++], sizeof(ids[0]), "%s", r.id);
+		} else { /* a replica event, at times a second one for the item */
+			rc = replica_of(st, ids[(seed >> 8) % n], "e/b");
+		}
+		if (i % 15 == 0 && !todo_matches(st, "e/b", "random"))
+			bad++;
+	}
+	is_int(rc, 0, "upload queue: 60 ingests, sightings and replica events written");
+	is_int(bad, 0, "upload queue: the index equals a full scan all along");
+	ok(todo_matches(st, "e/b", "after the mix"),
+	    "upload queue: the index and the pending list equal a scan after the mix");
+	rc = replica_of(st, ids[0], "other/b");
+	ok(rc == 0 && todo_matches(st, "e/b", "second remote") &&
+	        todo_matches(st, "other/b", "second remote, its list"),
+	    "upload queue: with a second remote, each one's pending list equals a scan");
+	cs_store_close(st);
+	st = NULL;
+	ok(cs_store_rebuild(root, NULL, NULL) > 0 &&
+	        cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) == 0,
+	    "upload queue: rebuilt");
+	ok(st != NULL && todo_matches(st, "e/b", "after rebuild") &&
+	        todo_matches(st, "other/b", "after rebuild, second"),
+	    "upload queue: after a rebuild the index equals a scan");
+	ok(st != NULL && cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL) == 0,
+	    "upload queue: verify (a replay compared with the catalog) finds no problem");
+	/* A schema 5 catalog (no upload_todo, no remotes) is rebuilt when opened. */
+	{
+		MDB_txn *txn = NULL;
+		uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 5};
+		MDB_val k = {6, (void *)"schema"}, d = {8, b};
+		rc = st != NULL ? mdb_txn_begin(st->cat.env, NULL, 0, &txn) : -1;
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_UPLOAD_TODO], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_REMOTES], 1);
+		if (rc == 0)
+			rc = mdb_put(txn, st->cat.dbi[CS_DBI_META], &k, &d, 0);
+		if (txn != NULL)
+			rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	}
+	cs_store_close(st);
+	st = NULL;
+	is_int(rc, 0, "upload queue: the catalog made schema 5 (its tables dropped)");
+	rc = cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL);
+	ok(rc == 0 && todo_matches(st, "e/b", "schema 5 upgraded") &&
+	        todo_matches(st, "other/b", "schema 5 upgraded, second"),
+	    "upload queue: a schema 5 catalog is rebuilt on open, its index equal to a scan");
+	cs_store_close(st);
+}
+
+/*
+ * A held file (CS_SECURE_HOLD): its job "held" and its index entry are
+ * written together, counted as held, the file kept; cs_secure_unhold()
+ * deletes it (it was taken with delete), makes the job "released" and
+ * removes the entry; the kept counts equal a recount throughout.
+ */
+static int
+held_cb(void *ctx, const char *id)
+{
+	snprintf(ctx, 80, "%s", id);
+	return 0;
+}
+
+static void
+test_held(void)
+{
+	char root[300], dir[300], path[400], id[80] = "", seen[80] = "";
+	struct cs_store *st = NULL;
+	struct cs_secured out;
+	struct stat sb;
+	json_t *job = NULL;
+	size_t n = 0;
+	int dirfd, rc;
+
+	snprintf(root, sizeof(root), "%s/held", base);
+	snprintf(dir, sizeof(dir), "%s/held-inbox", base);
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/h.bin", dir);
+	make_file(path, "held bytes", 10);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dirfd < 0 || cs_store_init(root, "hd") != 0 ||
+	    cs_store_open(&st, root, CS_OPEN_WRITE, NULL, NULL) != 0) {
+		ok(0, "held: a new store opens");
+		return;
+	}
+	struct cs_secure_req rq = {.dirfd = dirfd, .rel = "h.bin", .job_key = "inbox/x/h.bin",
+	    .flags = CS_SECURE_HOLD | CS_SECURE_DELETE, .tree = dir, .meta = {.source = "inbox"}};
+	rc = cs_secure(st, &rq, &out);
+	snprintf(id, sizeof(id), "%s", out.res.id);
+	is_int(rc, 0, "held: secured with CS_SECURE_HOLD");
+	ok(cs_store_job_get(st, "inbox/x/h.bin", &job) == 0 &&
+	        strcmp(json_string_value(json_object_get(job, "state")), "held") == 0,
+	    "held: its job is held");
+	json_decref(job);
+	job = NULL;
+	ok(stat(path, &sb) == 0, "held: the file stays (release = delete waits)");
+	ok(count_of(st, "held") == 1 && counts_match(st, "held"),
+	    "held: counted as held, equal to a recount");
+	ok(cs_secure_held_each(st, NULL, held_cb, seen) == 0 && strcmp(seen, id) == 0,
+	    "held: the index names its item");
+	rc = cs_secure_unhold(st, "no-such-item", 10, &n);
+	ok(rc == 0 && n == 0 && stat(path, &sb) == 0, "held: another item's release leaves it");
+	rc = cs_secure_unhold(st, id, 10, &n);
+	ok(rc == 0 && n == 1, "held: released once its item's copy is confirmed");
+	ok(stat(path, &sb) != 0, "held: ... the file deleted");
+	ok(cs_store_job_get(st, "inbox/x/h.bin", &job) == 0 &&
+	        strcmp(json_string_value(json_object_get(job, "state")), "released") == 0 &&
+	        json_object_get(job, "tree") == NULL,
+	    "held: ... its job released");
+	json_decref(job);
+	seen[0] = '\0';
+	ok(count_of(st, "held") == 0 && count_of(st, "released") == 1 &&
+	        counts_match(st, "released") && cs_secure_held_each(st, NULL, held_cb, seen) == 0 &&
+	        seen[0] == '\0',
+	    "held: no longer counted nor indexed; counts equal a recount");
+	close(dirfd);
+	cs_store_close(st);
+}
+
 int
 main(void)
 {
@@ -659,6 +905,8 @@ main(void)
 	test_torn_tail_and_lock();
 	test_verify_child();
 	test_job_counts();
+	test_upload_todo();
+	test_held();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", base);

@@ -67,6 +67,7 @@ int cs_remote_key_checkpoint(const struct cs_remote_config *cfg, const char *sta
 
 /* What the caller is asked to watch: events on a socket, or a timer. */
 enum { CS_REMOTE_IN = 1, CS_REMOTE_OUT = 2, CS_REMOTE_REMOVE = 4 };
+struct cs_remote_work;
 struct cs_remote_hooks {
 	/* watch `fd` for `what` (CS_REMOTE_IN | CS_REMOTE_OUT), or stop (REMOVE) */
 	void (*socket)(void *ctx, int fd, int what);
@@ -84,6 +85,19 @@ struct cs_remote;
  */
 int cs_remote_new(struct cs_remote **out, const struct cs_remote_config *cfg,
     const struct cs_remote_hooks *hooks);
+/*
+ * Hooks mode, optional (by default it is done on the caller's thread):
+ * reading and hashing a multipart part is handed to `work` (with the hooks'
+ * ctx), so that a large upload does not hold up the caller's loop. The
+ * caller runs cs_remote_work_run(w) on a worker thread, then
+ * cs_remote_work_done(w) on the thread that drives the remote, which frees
+ * `w` and goes on with the upload (callbacks may run); done must be called
+ * also after cs_remote_free() (the work is then only freed). `work`
+ * returning nonzero: it cannot now (the part is hashed at once).
+ */
+void cs_remote_set_work(struct cs_remote *r, int (*work)(void *ctx, struct cs_remote_work *w));
+void cs_remote_work_run(struct cs_remote_work *w);
+void cs_remote_work_done(struct cs_remote_work *w);
 /*
  * Stops every transfer (their callbacks are not called; the hooks may be,
  * to stop watching sockets) and frees; NULL is a no-op.

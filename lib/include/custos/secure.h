@@ -59,6 +59,13 @@ enum cs_secure_flags {
 	 * through the cache (a change after the copy is caught either way).
 	 */
 	CS_SECURE_FROM_DEVICE = 16,
+	/*
+	 * release_policy = remote: the "release" records the file as "held"
+	 * (secured and re-read, waiting for its item's remote copy) and deletes
+	 * nothing; cs_secure_unhold() releases it once the copy is confirmed.
+	 * Needs a job_key.
+	 */
+	CS_SECURE_HOLD = 32,
 };
 
 /*
@@ -92,6 +99,11 @@ struct cs_secure_req {
 	const char *job_key;
 	/* The opening of a recorder's folder that reads the file: the released job's "attach". */
 	const char *attach;
+	/*
+	 * With CS_SECURE_HOLD and CS_SECURE_DELETE: the path of the directory
+	 * dirfd is (opened again by cs_secure_unhold() to delete the file).
+	 */
+	const char *tree;
 };
 
 struct cs_secured {
@@ -162,6 +174,29 @@ void cs_secure_release_all(struct cs_store *st, size_t n, const struct cs_secure
 void cs_secure_end(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out,
     int rc);
 int cs_secure_finish(struct cs_store *st, const struct cs_secure_req *rq, struct cs_secured *out);
+
+/*
+ * Held files (CS_SECURE_HOLD): each "held" job has an index entry
+ * "held/<item id>/<sha256 of the job key>" ({"key": job key}) written and
+ * removed in the same transaction as the job, so the held files of an item,
+ * or all of them, are found without reading every job.
+ *
+ * cs_secure_unhold() releases the files held for item `id` (every held file
+ * when `id` is NULL): an upload recorded with delete is deleted if it is
+ * still the very file that was read (its sidecar with it), then its job
+ * becomes "released" and its index entry goes, in one transaction per call.
+ * At most `max` files per call; *n (may be NULL) says how many were
+ * released. 0 or a negative code (a store fault fails the store as
+ * cs_store_job_put does). Any thread, with the writer handle.
+ */
+int cs_secure_unhold(struct cs_store *st, const char *id, size_t max, size_t *n);
+/*
+ * Calls cb with the item id of held files, in index order, starting after
+ * the item `after` ("" or NULL: from the first), each id once, until cb
+ * returns nonzero. 0 or a negative code. Any thread.
+ */
+int cs_secure_held_each(struct cs_store *st, const char *after,
+    int (*cb)(void *ctx, const char *id), void *ctx);
 
 /*
  * cs_secure() for a path given by a person (the CLI): the directory part is
