@@ -130,6 +130,12 @@ int cmd_replicas(int argc, char **argv, struct opts *o);
 int cmd_media(int argc, char **argv, struct opts *o);       /* cmd_media.c */
 /* show's text: the item's media record (cmd_media.c). */
 void media_show_item(json_t *rec);
+/* The media worker custos-probe: $CUSTOS_PROBE, else the installed one (cmd_media.c). */
+const char *probe_path(void);
+int cmd_match(int argc, char **argv, struct opts *o);       /* cmd_match.c */
+int cmd_similar(int argc, char **argv, struct opts *o);
+/* show's text: the item's fingerprint (cmd_match.c). */
+void match_show_item(json_t *rec);
 int cmd_request(int argc, char **argv, struct opts *o);     /* cmd_access.c */
 int cmd_approve(int argc, char **argv, struct opts *o);
 int cmd_deny(int argc, char **argv, struct opts *o);
