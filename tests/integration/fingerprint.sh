@@ -73,10 +73,13 @@ t_grep "custos show prints the fingerprint" "^fingerprint: .*keyframe hashes" "$
 "$CUSTOS" media --json 2>/dev/null | grep -q '"pending": 0'
 t_ok $? "nothing pending"
 
-# match_field JSON INDEX FIELD: a field of the INDEXth match ("" when none)
+# match_field JSON INDEX FIELD: a field ("video.score": a member's) of the INDEXth match
+# ("" when none)
 match_field() {
 	python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["matches"]
-i=int(sys.argv[2]); print(m[i][sys.argv[3]] if i < len(m) else "")' "$@"
+i=int(sys.argv[2]); v=m[i] if i < len(m) else {}
+for k in sys.argv[3].split("."): v=v.get(k, {}) if isinstance(v, dict) else {}
+print("" if v == {} else v)' "$@"
 }
 # near X Y TOLERANCE
 near() { python3 -c 'import sys; a,b,t=map(float,sys.argv[1:]); sys.exit(abs(a-b)>t)' "$@"; }
@@ -91,12 +94,24 @@ near "$(match_field "$WORK/low.json" 0 score)" 1 0.4
 t_ok $? "... score $(match_field "$WORK/low.json" 0 score), above the threshold 0.5"
 near "$(match_field "$WORK/low.json" 0 offset_s)" 0 0.6
 t_ok $? "... offset $(match_field "$WORK/low.json" 0 offset_s) s (0)"
+for k in video audio; do
+	near "$(match_field "$WORK/low.json" 0 $k.score)" 1 0.4 &&
+		near "$(match_field "$WORK/low.json" 0 $k.offset_s)" 0 0.6
+	t_ok $? "... by its $k alone: score $(match_field "$WORK/low.json" 0 $k.score), offset \
+$(match_field "$WORK/low.json" 0 $k.offset_s) s"
+done
 ! grep -q "$OTHER" "$WORK/low.json"
 t_ok $? "... the other clip does not match"
 "$CUSTOS" match "$WORK/cut.mp4" --json >"$WORK/cut.json" 2>/dev/null
 [ "$(match_field "$WORK/cut.json" 0 id)" = "$SRC" ] &&
 	near "$(match_field "$WORK/cut.json" 0 offset_s)" 6 0.6
 t_ok $? "match: 8 s cut from 6 s on: its source at offset $(match_field "$WORK/cut.json" 0 offset_s) s (6)"
+for k in video audio; do
+	near "$(match_field "$WORK/cut.json" 0 $k.score)" 1 0.4 &&
+		near "$(match_field "$WORK/cut.json" 0 $k.offset_s)" 6 0.6
+	t_ok $? "... by its $k alone: score $(match_field "$WORK/cut.json" 0 $k.score), offset \
+$(match_field "$WORK/cut.json" 0 $k.offset_s) s"
+done
 "$CUSTOS" match "$M/other.mp4" --threshold 0 --json >"$WORK/other.json" 2>/dev/null
 [ "$(match_field "$WORK/other.json" 0 id)" = "$OTHER" ] && ! grep -q "$SRC" "$WORK/other.json"
 t_ok $? "match: the other clip finds itself only, even at threshold 0"
