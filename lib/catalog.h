@@ -37,7 +37,7 @@ enum {
 	CS_DBI_LISTING,     /* id -> the item's listing (lib/listing.c), what find prints */
 	CS_DBI_LIST_BY_CASE,    /* case key | 0x00 | id -> the item's listing */
 	CS_DBI_LIST_BY_OFFICER, /* officer (of a sighting) | 0x00 | id -> the item's listing */
-	CS_DBI_FP,          /* id -> the item's fingerprint {"video", "audio"} (lib/fingerprint.c) */
+	CS_DBI_FP,          /* id -> the item's fingerprint {"video", "audio"} (fingerprint.c) */
 	CS_DBI_FP_BANDS,    /* band(1) | band value(2) -> hash(8) | ms(4) | id (dupsort) */
 	CS_DBI_COUNT
 };

@@ -373,6 +373,7 @@ lookup(struct matcher *m, const struct fpv *q, int audio, size_t *usable_n)
 				const uint8_t *p = d.mv_data;
 				size_t item, idn = d.mv_size - 12;
 				uint64_t v;
+				int64_t off;
 
 				if (d.mv_size < 13 || d.mv_size > 12 + 480)
 					continue;
@@ -384,8 +385,9 @@ lookup(struct matcher *m, const struct fpv *q, int audio, size_t *usable_n)
 				if (m->self != NULL && strlen(m->self) == idn &&
 				    memcmp(m->self, p + 12, idn) == 0)
 					continue;
+				off = (int64_t)get_be(p + 8, 4) - q->ms[i];
 				if (item_index(m, (const char *)p + 12, idn, &item) < 0 ||
-				    add_vote(m, item, (int64_t)get_be(p + 8, 4) - q->ms[i], i) < 0) {
+				    add_vote(m, item, off, i) < 0) {
 					mdb_cursor_close(cur);
 					return -ENOMEM;
 				}

@@ -559,7 +559,7 @@ limits_of(const struct cs_media_limits *lim)
 	return l;
 }
 
-/* The fingerprinter's limits: the derivatives' (it decodes the audio, and the video's keyframes). */
+/* The fingerprinter's limits: the derivatives' (it decodes the audio and the keyframes). */
 static struct cs_media_limits
 fp_limits(const struct cs_media_limits *lim)
 {

@@ -6,7 +6,8 @@
  * (cs_media_policy_action) and the policies it refuses; the fingerprint
  * index: a query among 1000 items' fingerprints finds the one it was cut
  * from, at its offset, looking at far fewer candidates than stored hashes,
- * and finds nothing for hashes it has never seen.
+ * and finds nothing for hashes it has never seen; a catalog of schema 5 (no
+ * fingerprint tables) is upgraded on open and matches again.
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -54,16 +55,14 @@ pending(struct cs_store *st)
 }
 
 /*
- * Makes the catalog what custos 0.2.0 before media records wrote: schema 3,
- * none of schema 4's tables.
+ * Makes the catalog what an older custos wrote: schema `schema`, without the
+ * `n` tables `drop`.
  */
 static int
-make_schema3(const char *store)
+make_old(const char *store, uint8_t schema, const char *const *drop, size_t n)
 {
 	char dir[512];
-	static const char *const schema4[] = {"media_todo", "access", "by_category", "by_stage",
-	    "officers"};
-	uint8_t three[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+	uint8_t three[8] = {0, 0, 0, 0, 0, 0, 0, schema};
 	MDB_env *env = NULL;
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi;
@@ -78,8 +77,8 @@ make_schema3(const char *store)
 		rc = mdb_env_open(env, dir, 0, 0600);
 	if (rc == 0)
 		rc = mdb_txn_begin(env, NULL, 0, &txn);
-	for (size_t i = 0; i < sizeof(schema4) / sizeof(schema4[0]) && rc == 0; i++) {
-		rc = mdb_dbi_open(txn, schema4[i], 0, &dbi);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = mdb_dbi_open(txn, drop[i], 0, &dbi);
 		if (rc == 0)
 			rc = mdb_drop(txn, dbi, 1);
 	}
@@ -193,6 +192,7 @@ video_fp(const uint64_t *h, size_t n, uint32_t start_ms)
 static void
 fingerprint_index(void)
 {
+	static const char *const schema6[] = {"fingerprints", "fp_bands"};
 	static uint64_t h[FP_ITEMS][FP_HASHES];
 	uint64_t q[40], entries, cand, seq = 0;
 	struct cs_ingest_result r;
@@ -261,11 +261,29 @@ fingerprint_index(void)
 	is_int(cs_media_similar(st, "fp-nosuchitem", 0.1, &res), CS_ENOTFOUND,
 	    "similar to an unknown item: CS_ENOTFOUND");
 	cs_store_close(st);
+	st = NULL;
+
+	is_int(make_old(store, 5, schema6, 2), 0,
+	    "the catalog made schema 5, no fingerprint tables");
+	is_int(cs_store_open(&st, store, CS_OPEN_READ, NULL, NULL), 0, "a reader opens it");
+	for (int j = 0; j < 40; j++)
+		q[j] = h[500][30 + j];
+	fp = video_fp(q, 40, 0);
+	res = NULL;
+	is_int(cs_media_match(st, fp, NULL, 0.5, &res), 0, "... upgraded: match");
+	m = json_array_get(json_object_get(res, "matches"), 0);
+	ok(m != NULL && strcmp(json_string_value(json_object_get(m, "id")), target) == 0,
+	    "... finds the item again (the index rebuilt from the ledger)");
+	json_decref(res);
+	json_decref(fp);
+	cs_store_close(st);
 }
 
 int
 main(void)
 {
+	static const char *const schema4[] = {"media_todo", "access", "by_category", "by_stage",
+	    "officers"};
 	struct cs_ingest_result a, b, c;
 	struct cs_store *st = NULL;
 	const char *probe = getenv("CUSTOS_PROBE");
@@ -314,7 +332,8 @@ main(void)
 	cs_store_close(st);
 	st = NULL;
 
-	is_int(make_schema3(store), 0, "the catalog made schema 3, without media_todo");
+	is_int(make_old(store, 3, schema4, sizeof(schema4) / sizeof(schema4[0])), 0,
+	    "the catalog made schema 3, without media_todo");
 	is_int(cs_store_open(&st, store, CS_OPEN_READ, NULL, NULL), 0, "a reader opens it");
 	is_int(pending(st), 1, "... upgraded: the one item without a record is pending");
 	cs_store_close(st);
