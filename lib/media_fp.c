@@ -259,18 +259,24 @@ add_tool(json_t *rec)
 static int
 run(struct fp *f)
 {
-	int err, vok = 1, aok = 1;
+	int err, vok = f->vin >= 0, aok = f->ain >= 0;
 	int64_t dur_ms = f->ifc->duration > 0 ? f->ifc->duration / 1000 : 0;
 
 	f->interval_ms = FP_INTERVAL_MS;
 	if (dur_ms / FP_INTERVAL_MS >= FP_MAX_HASHES)
 		f->interval_ms = dur_ms / FP_MAX_HASHES + 1;
 	f->last_bucket = -1;
-	if (f->vin >= 0 && open_dec(f, f->vin, &f->vdec) < 0)
+	if (vok && open_dec(f, f->vin, &f->vdec) < 0) {
+		avcodec_free_context(&f->vdec); /* no "video" in the answer */
 		vok = 0;
-	if (f->ain >= 0 && open_audio(f) < 0)
+	}
+	if (aok && open_audio(f) < 0) {
+		if (f->cp != NULL)
+			chromaprint_free(f->cp);
+		f->cp = NULL; /* no "audio" in the answer */
 		aok = 0;
-	if ((f->vin < 0 || !vok) && (f->ain < 0 || !aok)) {
+	}
+	if (!vok && !aok) {
 		snprintf(f->why, sizeof(f->why), "%s", f->vin < 0 && f->ain < 0 ?
 		    "the file has no audio or video stream" :
 		    "the file's streams cannot be decoded");

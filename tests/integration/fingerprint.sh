@@ -9,7 +9,9 @@
 #   (b) `custos match` on a copy re-encoded at a third of the bitrate and
 #       scaled to 480 lines finds its source (score above the threshold,
 #       offset 0) and not the other clip; on 8 s cut from 6 s on, re-encoded,
-#       the source at offset 6; the other clip finds only itself; a file with
+#       the source at offset 6, by its video and by its sound each; a cut
+#       with no sound by its video, and its sound alone as MP3 by Chromaprint;
+#       the other clip finds only itself; a file with
 #       no audio or video, and one that does not exist, are refused with a
 #       reason; FILE is never stored;
 #   (c) `custos similar` lists the re-encoded copy, once secured, for its
@@ -36,6 +38,8 @@ ff -f lavfi -i "nullsrc=s=160x90:r=25:d=20,$pic,scale=1280:720,format=yuv420p" \
 	"$M/source.mp4" &&
 ff -i "$M/source.mp4" -vf scale=-2:480 -c:v libx264 -b:v 1M -c:a aac -b:a 64k "$WORK/low.mp4" &&
 ff -ss 6 -i "$M/source.mp4" -t 8 -c:v libx264 -c:a aac "$WORK/cut.mp4" &&
+ff -ss 4 -i "$M/source.mp4" -t 10 -an -c:v libx264 "$WORK/mute.mp4" &&
+ff -ss 3 -i "$M/source.mp4" -t 10 -vn -c:a libmp3lame -b:a 96k "$WORK/sound.mp3" &&
 ff -f lavfi -i "mandelbrot=s=640x360:r=25" -f lavfi -i "$(tune 78.233)" -t 20 \
 	-c:v libx264 -g 50 -pix_fmt yuv420p -c:a aac -shortest "$M/other.mp4"
 t_ok $? "media made with ffmpeg"
@@ -112,6 +116,18 @@ for k in video audio; do
 	t_ok $? "... by its $k alone: score $(match_field "$WORK/cut.json" 0 $k.score), offset \
 $(match_field "$WORK/cut.json" 0 $k.offset_s) s"
 done
+"$CUSTOS" match "$WORK/mute.mp4" --json >"$WORK/mute.json" 2>/dev/null
+[ "$(match_field "$WORK/mute.json" 0 id)" = "$SRC" ] &&
+	near "$(match_field "$WORK/mute.json" 0 video.offset_s)" 4 0.6 &&
+	[ -z "$(match_field "$WORK/mute.json" 0 audio)" ]
+t_ok $? "match: a clip with no sound, by its video: offset \
+$(match_field "$WORK/mute.json" 0 video.offset_s) s (4)"
+"$CUSTOS" match "$WORK/sound.mp3" --json >"$WORK/sound.json" 2>/dev/null
+[ "$(match_field "$WORK/sound.json" 0 id)" = "$SRC" ] &&
+	near "$(match_field "$WORK/sound.json" 0 audio.offset_s)" 3 0.6 &&
+	[ -z "$(match_field "$WORK/sound.json" 0 video)" ]
+t_ok $? "match: its sound alone (MP3), by Chromaprint: score \
+$(match_field "$WORK/sound.json" 0 audio.score), offset $(match_field "$WORK/sound.json" 0 audio.offset_s) s (3)"
 "$CUSTOS" match "$M/other.mp4" --threshold 0 --json >"$WORK/other.json" 2>/dev/null
 [ "$(match_field "$WORK/other.json" 0 id)" = "$OTHER" ] && ! grep -q "$SRC" "$WORK/other.json"
 t_ok $? "match: the other clip finds itself only, even at threshold 0"
