@@ -430,6 +430,15 @@ item_get(struct cs_store *st, const char *id, json_t **rec)
 	return 0;
 }
 
+/* Item `id`'s event `type` (new reference, NULL: no memory) with `body` under the type's name. */
+static json_t *
+item_event(const char *type, const char *id, const char *sha, json_t *body,
+    const struct cs_media_agent *agent)
+{
+	return json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", type, "id", id, "sha256",
+	    sha, type, body, "agent", "name", agent->name, "version", agent->version);
+}
+
 /* Links the finished temp file `tmp` into derivatives/sha256/ab/cd/<hex>, durably. */
 static int
 place(int rootfd, const char *tmp, const char *hex)
@@ -531,9 +540,7 @@ derive(struct cs_store *st, const char *id, const char *sha, int blob, uint64_t 
 		rc = -ENOMEM;
 		goto out;
 	}
-	ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "derivative", "id", id,
-	    "sha256", sha, "derivative", d, "agent", "name", agent->name, "version",
-	    agent->version);
+	ev = item_event("derivative", id, sha, d, agent);
 	rc = ev == NULL ? -ENOMEM : cs__store_commit_locked(st, ev, &seq);
 out:
 	if (out >= 0)
@@ -605,9 +612,7 @@ fingerprint(struct cs_store *st, const char *id, const char *sha, int blob, cons
 		rc = tool_of(d, agent);
 	if (rc < 0)
 		goto out;
-	ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "fingerprint", "id", id,
-	    "sha256", sha, "fingerprint", d, "agent", "name", agent->name, "version",
-	    agent->version);
+	ev = item_event("fingerprint", id, sha, d, agent);
 	rc = ev == NULL ? -ENOMEM : cs__store_commit_locked(st, ev, &seq);
 out:
 	json_decref(ev);
@@ -710,9 +715,7 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 			rc = plan(m, policy);
 		if (rc < 0)
 			goto out;
-		ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "media", "id", id,
-		    "sha256", sha, "media", m, "agent", "name", agent->name, "version",
-		    agent->version);
+		ev = item_event("media", id, sha, m, agent);
 		if (ev == NULL) {
 			rc = -ENOMEM;
 			goto out;

@@ -232,27 +232,13 @@ audio_json(struct fp *f, json_t *rec)
 	return rc;
 }
 
-static void
-version(char *buf, size_t n, unsigned v)
-{
-	snprintf(buf, n, "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
-}
-
+/* The worker's library versions, Chromaprint's among them. */
 static int
 add_tool(json_t *rec)
 {
-	char f[32], c[32], u[32], s[32], r[32];
-
-	version(f, sizeof(f), avformat_version());
-	version(c, sizeof(c), avcodec_version());
-	version(u, sizeof(u), avutil_version());
-	version(s, sizeof(s), swscale_version());
-	version(r, sizeof(r), swresample_version());
-	return json_object_set_new(rec, "tool",
-	           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", "custos-probe",
-	               "libavformat", f, "libavcodec", c, "libavutil", u, "libswscale", s,
-	               "libswresample", r, "chromaprint", chromaprint_get_version())) < 0 ?
-	    -ENOMEM : 0;
+	return cs__av_tool(rec) < 0 ||
+	    json_object_set_new(json_object_get(rec, "tool"), "chromaprint",
+	        json_string(chromaprint_get_version())) < 0 ? -ENOMEM : 0;
 }
 
 /* Reads the blob once: keyframes to the video decoder, audio to chromaprint. */

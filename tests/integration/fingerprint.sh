@@ -88,6 +88,18 @@ print("" if v == {} else v)' "$@"
 # near X Y TOLERANCE
 near() { python3 -c 'import sys; a,b,t=map(float,sys.argv[1:]); sys.exit(abs(a-b)>t)' "$@"; }
 
+# by_each_kind JSON OFFSET: the first match scores above 0.6 at OFFSET by its video
+# alone, and by its audio alone
+by_each_kind() {
+	local k
+	for k in video audio; do
+		near "$(match_field "$1" 0 $k.score)" 1 0.4 &&
+			near "$(match_field "$1" 0 $k.offset_s)" "$2" 0.6
+		t_ok $? "... by its $k alone: score $(match_field "$1" 0 $k.score), offset \
+$(match_field "$1" 0 $k.offset_s) s ($2)"
+	done
+}
+
 # (b) custos match
 before=$(ledger_size)
 "$CUSTOS" match "$WORK/low.mp4" --json >"$WORK/low.json" 2>"$WORK/low.err"
@@ -98,24 +110,14 @@ near "$(match_field "$WORK/low.json" 0 score)" 1 0.4
 t_ok $? "... score $(match_field "$WORK/low.json" 0 score), above the threshold 0.5"
 near "$(match_field "$WORK/low.json" 0 offset_s)" 0 0.6
 t_ok $? "... offset $(match_field "$WORK/low.json" 0 offset_s) s (0)"
-for k in video audio; do
-	near "$(match_field "$WORK/low.json" 0 $k.score)" 1 0.4 &&
-		near "$(match_field "$WORK/low.json" 0 $k.offset_s)" 0 0.6
-	t_ok $? "... by its $k alone: score $(match_field "$WORK/low.json" 0 $k.score), offset \
-$(match_field "$WORK/low.json" 0 $k.offset_s) s"
-done
+by_each_kind "$WORK/low.json" 0
 ! grep -q "$OTHER" "$WORK/low.json"
 t_ok $? "... the other clip does not match"
 "$CUSTOS" match "$WORK/cut.mp4" --json >"$WORK/cut.json" 2>/dev/null
 [ "$(match_field "$WORK/cut.json" 0 id)" = "$SRC" ] &&
 	near "$(match_field "$WORK/cut.json" 0 offset_s)" 6 0.6
 t_ok $? "match: 8 s cut from 6 s on: its source at offset $(match_field "$WORK/cut.json" 0 offset_s) s (6)"
-for k in video audio; do
-	near "$(match_field "$WORK/cut.json" 0 $k.score)" 1 0.4 &&
-		near "$(match_field "$WORK/cut.json" 0 $k.offset_s)" 6 0.6
-	t_ok $? "... by its $k alone: score $(match_field "$WORK/cut.json" 0 $k.score), offset \
-$(match_field "$WORK/cut.json" 0 $k.offset_s) s"
-done
+by_each_kind "$WORK/cut.json" 6
 "$CUSTOS" match "$WORK/mute.mp4" --json >"$WORK/mute.json" 2>/dev/null
 [ "$(match_field "$WORK/mute.json" 0 id)" = "$SRC" ] &&
 	near "$(match_field "$WORK/mute.json" 0 video.offset_s)" 4 0.6 &&
