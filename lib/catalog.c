@@ -32,7 +32,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"media_todo",
 	"access",
 	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
-	"upload_todo", "remotes",
+	"upload_todo", "remotes", "fingerprints", "fp_bands",
 };
 
 static int
@@ -40,7 +40,7 @@ is_dupsort(int dbi)
 {
 	return dbi == CS_DBI_BY_CASE || dbi == CS_DBI_BY_OFFICER || dbi == CS_DBI_BY_DEVICE ||
 	    dbi == CS_DBI_BY_TIME || dbi == CS_DBI_ITEM_EVENTS || dbi == CS_DBI_CASE_EVENTS ||
-	    dbi == CS_DBI_BY_CATEGORY || dbi == CS_DBI_BY_STAGE;
+	    dbi == CS_DBI_BY_CATEGORY || dbi == CS_DBI_BY_STAGE || dbi == CS_DBI_FP_BANDS;
 }
 
 static int
@@ -208,8 +208,8 @@ has_table(MDB_txn *txn, const char *name)
  * key and none of this version's tables (custos 0.1.0 wrote no schema
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
- * them), or schema 4 without the listing table, or schema 5 without the
- * upload_todo table. Any
+ * them), schema 4 without the listing table, schema 5 without the
+ * upload_todo table, or schema 6 without the fingerprint tables. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -247,18 +247,22 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && schema != 2 && schema != 3 && schema != 4 && schema != 5)
+	if (schema != 0 && (schema < 2 || schema > 6))
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
-	if (schema == 3 && ((rc = has_table(txn, "media_todo")) != 0 ||
-	                       (rc = has_table(txn, "access")) != 0 ||
-	                       (rc = has_table(txn, "officers")) != 0))
+	if (schema == 3 &&
+	    ((rc = has_table(txn, "media_todo")) != 0 || (rc = has_table(txn, "access")) != 0 ||
+	        (rc = has_table(txn, "officers")) != 0))
 		return rc; /* schema 3 beside this version's tables: damage */
 	if (schema == 4 && (rc = has_table(txn, "listing")) != 0)
 		return rc; /* schema 4 beside this version's tables: damage */
-	if (schema == 5 && (rc = has_table(txn, "upload_todo")) != 0)
+	if (schema == 5 &&
+	    ((rc = has_table(txn, "upload_todo")) != 0 ||
+	        (rc = has_table(txn, "fingerprints")) != 0))
 		return rc; /* schema 5 beside this version's tables: damage */
+	if (schema == 6 && (rc = has_table(txn, "fingerprints")) != 0)
+		return rc; /* schema 6 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -1234,6 +1238,14 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		if (rc != 0)
 			goto out;
 		rc = cs__media_project_derivative(c, txn, ev, a->seq, id, rec, why);
+		if (rc == 0)
+			rc = put_item(c, txn, id, rec);
+	} else if (strcmp(type, "fingerprint") == 0) {
+		rc = event_item(c, txn, ev, "fingerprint event names an unknown evidence id", &id,
+		    &rec, why);
+		if (rc != 0)
+			goto out;
+		rc = cs__fp_project(c, txn, ev, a->seq, id, rec, why);
 		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
 	} else if (strcmp(type, "conclusive") == 0) {

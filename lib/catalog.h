@@ -44,6 +44,8 @@ enum {
 	 */
 	CS_DBI_UPLOAD_TODO,
 	CS_DBI_REMOTES, /* remote name -> "": every remote a replica event named */
+	CS_DBI_FP,          /* id -> the item's fingerprint {"video", "audio"} (fingerprint.c) */
+	CS_DBI_FP_BANDS,    /* band(1) | band value(2) -> hash(8) | ms(4) | id (dupsort) */
 	CS_DBI_COUNT
 };
 
@@ -86,7 +88,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 6
+#define CS__CATALOG_SCHEMA 7
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -213,6 +215,15 @@ int cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t 
     const char *id, json_t *rec, const char **why);
 /* The same for a "derivative" event: listed in the item's "derivatives". */
 int cs__media_project_derivative(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
+    const char *id, json_t *rec, const char **why);
+/* Takes item `id` (record `rec`) out of media_todo once its media work is done. */
+int cs__media_settle(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
+/*
+ * The same for a "fingerprint" event (lib/fingerprint.c): its summary into
+ * the record as "fingerprint", its hashes into the fingerprints table and
+ * the band index (replacing the item's fingerprint before).
+ */
+int cs__fp_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
 /*
  * The access part of the projection (lib/access.c): access-request,

@@ -66,7 +66,21 @@ derivative_of(json_t *rec, const char *kind, int ok_only)
 	return found;
 }
 
-/* The item's media work is done: a record, and each derivative it planned made or failed. */
+/* Audio and video that could be read get a fingerprint. */
+static int
+needs_fingerprint(json_t *m)
+{
+	const char *kind = json_string_value(json_object_get(m, "kind"));
+	const char *status = json_string_value(json_object_get(m, "status"));
+
+	return status != NULL && strcmp(status, "ok") == 0 && kind != NULL &&
+	    (strcmp(kind, "video") == 0 || strcmp(kind, "audio") == 0);
+}
+
+/*
+ * The item's media work is done: a record, each derivative it planned made
+ * or failed, and its fingerprint made or failed.
+ */
 static int
 media_done(json_t *rec)
 {
@@ -74,6 +88,8 @@ media_done(json_t *rec)
 	size_t i;
 
 	if (m == NULL)
+		return 0;
+	if (needs_fingerprint(m) && json_object_get(rec, "fingerprint") == NULL)
 		return 0;
 	json_array_foreach(json_object_get(json_object_get(m, "normalisation"), "derivatives"), i,
 	    k) {
@@ -93,6 +109,18 @@ cs__media_index(struct cs__catalog *c, MDB_txn *txn, const char *id)
 }
 
 int
+cs__media_settle(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
+{
+	MDB_val k = {strlen(id), (void *)id};
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 480 || !media_done(rec))
+		return 0;
+	rc = mdb_del(txn, c->dbi[CS_DBI_MEDIA_TODO], &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
 cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why)
 {
@@ -100,8 +128,6 @@ cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
 	const char *rsha = json_string_value(json_object_get(rec, "sha256"));
 	json_t *m = json_object_get(ev, "media"), *copy;
 	const char *status = json_string_value(json_object_get(m, "status"));
-	MDB_val k = {strlen(id), (void *)id};
-	int rc;
 
 	if (status == NULL ||
 	    (strcmp(status, "ok") != 0 && strcmp(status, "unreadable") != 0)) {
@@ -118,10 +144,7 @@ cs__media_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
 	    json_object_set(copy, "time", json_object_get(ev, "time")) < 0 ||
 	    json_object_set_new(rec, "media", copy) < 0)
 		return ENOMEM;
-	if (k.mv_size == 0 || k.mv_size > 480 || !media_done(rec))
-		return 0;
-	rc = mdb_del(txn, c->dbi[CS_DBI_MEDIA_TODO], &k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return cs__media_settle(c, txn, id, rec);
 }
 
 int
@@ -134,8 +157,6 @@ cs__media_project_derivative(struct cs__catalog *c, MDB_txn *txn, json_t *ev, ui
 	const char *kind = json_string_value(json_object_get(dv, "kind"));
 	const char *status = json_string_value(json_object_get(dv, "status"));
 	const char *dsha = json_string_value(json_object_get(dv, "sha256"));
-	MDB_val k = {strlen(id), (void *)id};
-	int rc;
 
 	if (kind == NULL || status == NULL ||
 	    (strcmp(status, "ok") != 0 && strcmp(status, "failed") != 0) ||
@@ -159,10 +180,7 @@ cs__media_project_derivative(struct cs__catalog *c, MDB_txn *txn, json_t *ev, ui
 	    json_object_set(copy, "time", json_object_get(ev, "time")) < 0 ||
 	    json_array_append_new(list, copy) < 0)
 		return ENOMEM;
-	if (k.mv_size == 0 || k.mv_size > 480 || !media_done(rec))
-		return 0;
-	rc = mdb_del(txn, c->dbi[CS_DBI_MEDIA_TODO], &k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return cs__media_settle(c, txn, id, rec);
 }
 
 /* ---- the worker ---- */
@@ -415,6 +433,15 @@ item_get(struct cs_store *st, const char *id, json_t **rec)
 	return 0;
 }
 
+/* Item `id`'s event `type` (new reference, NULL: no memory) with `body` under the type's name. */
+static json_t *
+item_event(const char *type, const char *id, const char *sha, json_t *body,
+    const struct cs_media_agent *agent)
+{
+	return json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", type, "id", id, "sha256",
+	    sha, type, body, "agent", "name", agent->name, "version", agent->version);
+}
+
 /* Links the finished temp file `tmp` into derivatives/sha256/ab/cd/<hex>, durably. */
 static int
 place(int rootfd, const char *tmp, const char *hex)
@@ -516,9 +543,7 @@ derive(struct cs_store *st, const char *id, const char *sha, int blob, uint64_t 
 		rc = -ENOMEM;
 		goto out;
 	}
-	ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "derivative", "id", id,
-	    "sha256", sha, "derivative", d, "agent", "name", agent->name, "version",
-	    agent->version);
+	ev = item_event("derivative", id, sha, d, agent);
 	rc = ev == NULL ? -ENOMEM : cs__store_commit_locked(st, ev, &seq);
 out:
 	if (out >= 0)
@@ -526,6 +551,90 @@ out:
 	(void)unlinkat(st->rootfd, tmp, 0);
 	json_decref(ev);
 	json_decref(d);
+	return rc;
+}
+
+/* `lim` with its defaults filled in. */
+static struct cs_media_limits
+limits_of(const struct cs_media_limits *lim)
+{
+	struct cs_media_limits l = {WALL_MS_DEFAULT, CPU_S_DEFAULT, MEM_DEFAULT, NULL};
+
+	if (lim != NULL) {
+		l.wall_ms = lim->wall_ms ? lim->wall_ms : l.wall_ms;
+		l.cpu_s = lim->cpu_s ? lim->cpu_s : l.cpu_s;
+		l.mem_bytes = lim->mem_bytes ? lim->mem_bytes : l.mem_bytes;
+		l.stop = lim->stop;
+	}
+	return l;
+}
+
+/* The fingerprinter's limits: the derivatives' (it decodes the audio and the keyframes). */
+static struct cs_media_limits
+fp_limits(const struct cs_media_limits *lim)
+{
+	struct cs_media_limits l = *lim;
+
+	l.wall_ms *= DERIVE_TIME_FACTOR;
+	l.cpu_s *= DERIVE_TIME_FACTOR;
+	return l;
+}
+
+/* Runs the worker's --fingerprint on `fd`: its answer (status "ok", or not, with a reason). */
+static int
+run_fingerprint(int fd, const char *probe, const struct cs_media_limits *lim, json_t **fp)
+{
+	char *const argv[] = {(char *)"custos-probe", (char *)"--fingerprint", NULL};
+	struct cs_media_limits l = fp_limits(lim);
+	const char *status;
+	json_t *d = NULL;
+	int rc = run_worker(fd, -1, probe, argv, "fingerprinter", &l, 0, &d);
+
+	if (rc < 0)
+		return rc;
+	status = json_string_value(json_object_get(d, "status"));
+	if ((status == NULL || strcmp(status, "ok") != 0) &&
+	    json_object_set_new(d, "status", json_string("failed")) < 0) {
+		json_decref(d);
+		return -ENOMEM;
+	}
+	*fp = d;
+	return 0;
+}
+
+/* Fingerprints the blob open on `blob` and writes item `id`'s "fingerprint" event. */
+static int
+fingerprint(struct cs_store *st, const char *id, const char *sha, int blob, const char *probe,
+    const struct cs_media_limits *lim, const struct cs_media_agent *agent)
+{
+	json_t *d = NULL, *ev = NULL;
+	uint64_t seq = 0;
+	int rc = run_fingerprint(blob, probe, lim, &d);
+
+	if (rc == 0)
+		rc = tool_of(d, agent);
+	if (rc < 0)
+		goto out;
+	ev = item_event("fingerprint", id, sha, d, agent);
+	rc = ev == NULL ? -ENOMEM : cs__store_commit_locked(st, ev, &seq);
+out:
+	json_decref(ev);
+	json_decref(d);
+	return rc;
+}
+
+int
+cs_media_fingerprint(int fd, const char *probe, const struct cs_media_limits *lim, json_t **fp)
+{
+	struct cs_media_limits l = limits_of(lim);
+	int in, rc;
+
+	/* the worker's 0, 1 and 2 are set from it and the pipe: a copy above them */
+	in = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (in < 0)
+		return -errno;
+	rc = run_fingerprint(in, probe, &l, fp);
+	close(in);
 	return rc;
 }
 
@@ -555,7 +664,7 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
     const struct cs_media_limits *lim, const char *policy, const struct cs_media_agent *agent,
     json_t **record, uint64_t *seq)
 {
-	struct cs_media_limits l = {WALL_MS_DEFAULT, CPU_S_DEFAULT, MEM_DEFAULT, NULL};
+	struct cs_media_limits l = limits_of(lim);
 	char path[CS_BLOB_PATH_MAX], why[200];
 	char *const argv[] = {(char *)"custos-probe", NULL};
 	json_t *rec = NULL, *m = NULL, *ev = NULL, *k;
@@ -569,12 +678,6 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 		return -EBADF;
 	if (cs_media_policy_check(policy, why, sizeof(why)) < 0)
 		return -EINVAL;
-	if (lim != NULL) {
-		l.wall_ms = lim->wall_ms ? lim->wall_ms : l.wall_ms;
-		l.cpu_s = lim->cpu_s ? lim->cpu_s : l.cpu_s;
-		l.mem_bytes = lim->mem_bytes ? lim->mem_bytes : l.mem_bytes;
-		l.stop = lim->stop;
-	}
 	rc = item_get(st, id, &rec);
 	if (rc < 0)
 		return rc;
@@ -615,9 +718,7 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 			rc = plan(m, policy);
 		if (rc < 0)
 			goto out;
-		ev = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}}", "event", "media", "id", id,
-		    "sha256", sha, "media", m, "agent", "name", agent->name, "version",
-		    agent->version);
+		ev = item_event("media", id, sha, m, agent);
 		if (ev == NULL) {
 			rc = -ENOMEM;
 			goto out;
@@ -646,6 +747,11 @@ cs_media_process(struct cs_store *st, const char *id, const char *probe,
 		}
 		rc = derive(st, id, sha, fd, (uint64_t)sb.st_size, kind, what,
 		    cs_media_policy_height(policy), probe, &l, agent);
+		if (rc < 0)
+			goto out;
+	}
+	if (needs_fingerprint(m) && json_object_get(rec, "fingerprint") == NULL) {
+		rc = fingerprint(st, id, sha, fd, probe, &l, agent);
 		if (rc < 0)
 			goto out;
 	}

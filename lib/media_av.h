@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libavformat/avformat.h>
 
 struct cs__av_reader {
@@ -29,6 +30,12 @@ int64_t cs__av_seek(void *opaque, int64_t off, int whence);
  */
 int cs__av_open(int fd, int64_t size, struct cs__av_reader *r, AVFormatContext **fc);
 void cs__av_close(AVFormatContext **fc);
+/*
+ * Sets rec's "tool": {"name": "custos-probe", and the versions of
+ * libavformat, libavcodec, libavutil, libswscale and libswresample}. 0 or
+ * -ENOMEM. lib/media_derive.c.
+ */
+int cs__av_tool(json_t *rec);
 /* What libavformat's error `err` means to an operator, into buf. */
 void cs__av_reason(int err, const struct cs__av_reader *r, char *buf, size_t n);
 

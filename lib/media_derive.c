@@ -717,8 +717,8 @@ version(char *buf, size_t n, unsigned v)
 	snprintf(buf, n, "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
 }
 
-static int
-add_tool(json_t *rec)
+int
+cs__av_tool(json_t *rec)
 {
 	char f[32], c[32], u[32], s[32], r[32];
 
@@ -764,7 +764,7 @@ cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **r
 	j.pkt = av_packet_alloc();
 	j.frame = av_frame_alloc();
 	if (j.rec == NULL || j.streams == NULL || j.pkt == NULL || j.frame == NULL ||
-	    add_tool(j.rec) < 0) {
+	    cs__av_tool(j.rec) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}

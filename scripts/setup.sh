@@ -8,6 +8,7 @@ PKGS="build-essential meson ninja-build pkg-config
       libssl-dev liblmdb-dev lmdb-utils libjansson-dev libutf8proc-dev libuv1-dev libinih-dev
       libcurl4-openssl-dev libsystemd-dev libavformat-dev libavcodec-dev libavfilter-dev
       libswscale-dev libswresample-dev libavutil-dev libmagic-dev libseccomp-dev ffmpeg
+      libchromaprint-dev
       clang-14 libclang-rt-14-dev xxd faketime python3 openssl util-linux sqlite3
       libsqlite3-dev ceph-mon ceph-osd radosgw"
 

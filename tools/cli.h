@@ -144,6 +144,12 @@ int cmd_media(int argc, char **argv, struct opts *o);       /* cmd_media.c */
 void media_show_item(json_t *rec);
 /* custos show: where an item's bytes are when the store holds them remote only (cmd_remote.c). */
 void remote_show_item(struct cs_store *st, json_t *rec);
+/* The media worker custos-probe: $CUSTOS_PROBE, else the installed one (cmd_media.c). */
+const char *probe_path(void);
+int cmd_match(int argc, char **argv, struct opts *o);       /* cmd_match.c */
+int cmd_similar(int argc, char **argv, struct opts *o);
+/* show's text: the item's fingerprint (cmd_match.c). */
+void match_show_item(json_t *rec);
 int cmd_request(int argc, char **argv, struct opts *o);     /* cmd_access.c */
 int cmd_approve(int argc, char **argv, struct opts *o);
 int cmd_deny(int argc, char **argv, struct opts *o);

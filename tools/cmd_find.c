@@ -240,7 +240,8 @@ cmd_show(int argc, char **argv, struct opts *o)
 		{
 			char *s;
 			if (strcmp(key, "seen") == 0 || strcmp(key, "cases") == 0 ||
-			    strcmp(key, "corrections") == 0 || strcmp(key, "media") == 0)
+			    strcmp(key, "corrections") == 0 || strcmp(key, "media") == 0 ||
+			    strcmp(key, "fingerprint") == 0)
 				continue; /* printed below */
 			s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
 			printf("%-16s %s\n", key,

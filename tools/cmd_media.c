@@ -107,7 +107,7 @@ out:
 	return code;
 }
 
-static const char *
+const char *
 probe_path(void)
 {
 	const char *p = getenv("CUSTOS_PROBE");
@@ -370,4 +370,5 @@ media_show_item(json_t *rec)
 		       "event #%lld\n",
 		    STR(t, "name"), STR(t, "version"), STR(t, "libavformat"), STR(t, "libavcodec"),
 		    STR(t, "libmagic"), INT(m, "seq"));
+	match_show_item(rec);
 }

@@ -43,6 +43,8 @@ static const struct {
 	{"push", cmd_push, "send blobs, records and checkpoints to the remote bucket"},
 	{"replicas", cmd_replicas, "list the confirmed remote copies of an item"},
 	{"media", cmd_media, "identify and probe items; list those without a media record"},
+	{"match", cmd_match, "find the items that contain a file's footage or sound"},
+	{"similar", cmd_similar, "find the items that contain an item's footage or sound"},
 	{"status", cmd_status, "ask the running custosd for its queues and docks"},
 	{"docks", cmd_docks, "list recorder dock sessions, gaps and clock offsets"},
 	{"check-receipt", cmd_check_receipt, "check a recorder's CUSTOS-RECEIPT.json"},

@@ -337,8 +337,9 @@ t_ok $? "long.avi: custos media process makes the missing copy"
 import json, sys
 ev = [e for e in json.load(sys.stdin) if e.get("id") == sys.argv[1]]
 kinds = [e["event"] if e["event"] != "derivative" else e["derivative"]["kind"] for e in ev]
-assert sorted(kinds) == ["access", "media", "poster", "preservation"], kinds' "$(id_of long.avi)"
-t_ok $? "long.avi: one media event and one of each derivative"
+assert sorted(kinds) == ["access", "fingerprint", "media", "poster", "preservation"], kinds' \
+	"$(id_of long.avi)"
+t_ok $? "long.avi: one media event, one of each derivative and one fingerprint"
 "$CUSTOS" verify >"$WORK/verify.out" 2>&1
 t_ok $? "custos verify passes"
 t_no_sanitizer "no sanitizer report from custosd" "$LOG"

@@ -792,7 +792,7 @@ test_upload_todo(void)
 	    "upload queue: after a rebuild the index equals a scan");
 	ok(st != NULL && cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL) == 0,
 	    "upload queue: verify (a replay compared with the catalog) finds no problem");
-	/* A schema 5 catalog (no upload_todo, no remotes) is rebuilt when opened. */
+	/* A schema 5 catalog (no upload_todo, remotes, fingerprint tables) is rebuilt when opened. */
 	{
 		MDB_txn *txn = NULL;
 		uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 5};
@@ -802,6 +802,10 @@ test_upload_todo(void)
 			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_UPLOAD_TODO], 1);
 		if (rc == 0)
 			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_REMOTES], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_FP], 1);
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_FP_BANDS], 1);
 		if (rc == 0)
 			rc = mdb_put(txn, st->cat.dbi[CS_DBI_META], &k, &d, 0);
 		if (txn != NULL)

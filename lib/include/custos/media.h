@@ -122,6 +122,38 @@ int cs_media_derivative_open(struct cs_store *st, const char *id, const char *ki
 int cs_media_pending(struct cs_store *st, size_t max, json_t **ids, uint64_t *pending);
 
 /*
+ * Fingerprints (lib/media_fp.c, lib/fingerprint.c). cs_media_process makes
+ * one for every audio or video item it reads, after its derivatives, as a
+ * "fingerprint" event; the index of all of them answers cs_media_match.
+ *
+ * cs_media_fingerprint: runs the worker on the file open on `fd` (read
+ * only, never stored) and gives its answer in *fp (new reference):
+ * {"status": "ok" | "failed", "reason"?, "video"?: {"algorithm":
+ * "dhash64-keyframe", "interval_ms", "count", "hashes"}, "audio"?:
+ * {"algorithm": "chromaprint", "chromaprint_algorithm", "chromaprint",
+ * "item_us", "count", "values"}, "tool"}. 0, -ENOMEM, or -errno when the
+ * worker could not run.
+ *
+ * cs_media_match: the stored items whose fingerprints match `fp` (as
+ * above) except item `self` (NULL: none), with score >= threshold, best
+ * first, in *out (new reference): {"matches": [{"id", "score", "offset_s",
+ * "video"?: {"score", "offset_s", "matched", "of"}, "audio"?: {...}}],
+ * "query": {"video_hashes", "audio_values"}, "index": {"entries",
+ * "candidates"}}. score: the fraction of the query's hashes (or audio
+ * values, whichever is higher) that match at the best offset; offset_s:
+ * where in the stored item the query's start is, in seconds. 0, -EINVAL
+ * (malformed fp), -ENOMEM, CS_ESTORE.
+ *
+ * cs_media_similar: the same for stored item `id`'s fingerprint;
+ * CS_ENOTFOUND when it has none (or no such item).
+ */
+int cs_media_fingerprint(int fd, const char *probe, const struct cs_media_limits *lim,
+    json_t **fp);
+int cs_media_match(struct cs_store *st, const json_t *fp, const char *self, double threshold,
+    json_t **out);
+int cs_media_similar(struct cs_store *st, const char *id, double threshold, json_t **out);
+
+/*
  * The worker's side (custos-probe). cs_media_sandbox confines the calling
  * process before it reads anything: no new privileges, its own empty network
  * namespace, a Landlock ruleset that allows no file system access and no TCP
@@ -153,5 +185,11 @@ int cs_media_probe_fd(int fd, json_t **out);
  * writing `out` found its disk full (no answer: the copy is made again later).
  */
 int cs_media_derive_fd(int in, int out, const char *what, int max_height, json_t **res);
+/*
+ * Fingerprints the file open on `in` (read with pread only): *res (new
+ * reference) as cs_media_fingerprint describes, without the tool's
+ * "version". 0 or -ENOMEM.
+ */
+int cs_media_fingerprint_fd(int in, json_t **res);
 
 #endif
