@@ -24,7 +24,10 @@
 #      catalogue, verify-bag passes, a flipped byte in it (or another copy
 #      with its manifest line rewritten) fails naming the item; export-open
 #      of a copy is refused in an export that did not ask for copies; a copy
-#      missing from the store stops the export naming the item.
+#      missing from the store stops the export naming the item;
+#   7. a socket export of a case of 2000 items is planned off custosd's loop:
+#      while its plan is parked (test build), status answers; a connection
+#      closed while its export is planned leaves custosd running.
 . "$(dirname "$0")/lib.sh"
 need_python3
 
@@ -359,5 +362,58 @@ print([d["sha256"] for d in json.load(open(sys.argv[1]))["derivatives"]
 else
 	t_ok 0 "access copies in bags # SKIP no ffmpeg"
 fi
+
+# 7. a socket export of a big case is planned off custosd's loop: the test
+# build parks the plan (CUSTOSD_TEST_PARK_EXPORT) until $PARK exists; while it
+# is parked, status answers on another connection. A connection closed while
+# its export is planned leaves custosd running (the plan completes).
+C4='平司罚〔2026〕10号'
+mkdir -p "$WORK/big" "$WORK/park"
+for ((i = 0; i < 2000; i++)); do printf 'tiny %d\n' "$i" >"$WORK/big/f$i.mp4"; done
+(cd "$WORK/big" && "$CUSTOS" ingest f*.mp4 --case "$C4" --officer 3301-0457 >/dev/null) ||
+	fail "ingest of 2000 files into case $C4"
+report "2000 small files ingested into case $C4"
+PARK=$WORK/park/go
+DAEMON_BIN=$CUSTOSD_FP daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log" \
+	CUSTOSD_TEST_PARK_EXPORT="$PARK"
+wait_until 60 test -S "$SOCK" || fail "custosd (test build) did not open its socket"
+"$CUSTOS" request --case "$C4" --action export --purpose 'court' --json >"$WORK/last.out"
+R4=$(field request)
+t_run "the head approves the export request of case $C4" as "$HEAD" approve "$R4"
+"$CUSTOS" export --socket "$SOCK" --case "$C4" --to "$WORK/bigbag" --purpose 'court' \
+	--approval "$R4" >"$WORK/bigexport.out" 2>&1 &
+EPID=$!
+wait_until 300 test -e "$PARK.parked" || fail "the export's plan never started"
+timeout 300 "$CUSTOS" status --socket "$SOCK" --json >"$WORK/last.out" 2>"$WORK/last.err"
+rc=$?
+t_ok "$([ $rc -eq 0 ] && [ ! -e "$PARK" ] && kill -0 "$EPID" 2>/dev/null &&
+	[ ! -e "$WORK/bigbag" ]; echo $?)" \
+	"custos status answers while the socket export's plan is parked (exit $rc)"
+touch "$PARK"
+wait "$EPID"
+t_ok $? "... and the export completes once the plan goes on"
+t_run "... its bag of 2000 items checks out" "$CUSTOS" verify-bag "$WORK/bigbag"
+rm -f "$PARK" "$PARK.parked"
+python3 - "$SOCK" "$C4" "$R4" "$PARK" <<'EOF2'
+import json, os, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "export", "case": sys.argv[2], "purpose": "court",
+	"approval": int(sys.argv[3])}).encode() + b"\n")
+for _ in range(3000):
+	if os.path.exists(sys.argv[4] + ".parked"):
+		break
+	time.sleep(0.1)
+s.close()
+sys.exit(0 if os.path.exists(sys.argv[4] + ".parked") else 1)
+EOF2
+t_ok $? "an export's connection closes while its plan is parked"
+touch "$PARK"
+wait_until 300 grep -q "export of case $C4 .*its connection closed before the plan was done" \
+	"$WORK/custosd.log"
+t_ok $? "... custosd finishes the plan and says the answer was dropped"
+t_run "... and still answers status" timeout 300 "$CUSTOS" status --socket "$SOCK"
+daemon_stop
+t_ok "$DRC" "custosd (test build) stops cleanly"
+t_no_sanitizer "no sanitizer report from custosd" "$WORK/custosd.log"
 
 t_done
