@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "custos/access.h"
 #include "custos/case.h"
 #include "custos/error.h"
 #include "custos/name.h"
@@ -99,6 +101,21 @@ store_dir(const struct opts *o)
 	if (o->store != NULL)
 		return o->store;
 	return getenv("CUSTOS_STORE");
+}
+
+void
+owner_who(struct cs_access_who *who, char *buf, size_t n)
+{
+	struct passwd pw, *pwr = NULL;
+	char pwbuf[4096];
+
+	who->uid = (long)getuid();
+	who->role = "owner";
+	who->name = buf;
+	if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr != NULL)
+		snprintf(buf, n, "%s", pw.pw_name);
+	else
+		snprintf(buf, n, "uid %ld", who->uid);
 }
 
 int

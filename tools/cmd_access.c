@@ -452,14 +452,48 @@ receive(struct conn *c, int fd, const char *file, const char *want, const struct
 }
 
 int
+get_via_socket(const char *sock, const struct opts *o, json_t *req, const char *out,
+    json_t **ans)
+{
+	struct conn c;
+	char want[65];
+	int rc, fd;
+
+	*ans = NULL;
+	rc = conn_open(&c, sock, o);
+	if (rc != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	rc = conn_call(&c, req, ans);
+	if (rc == EXIT_OK)
+		rc = answer_error(*ans, o);
+	if (rc != EXIT_OK) {
+		conn_close(&c);
+		return rc;
+	}
+	snprintf(want, sizeof(want), "%s", json_string_value(json_object_get(*ans, "sha256")));
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		errmsg("cannot create %s: %s (it must not exist yet)", out, strerror(errno));
+		conn_close(&c);
+		return EXIT_USAGE;
+	}
+	rc = receive(&c, fd, out, want, o);
+	close(fd);
+	conn_close(&c);
+	if (rc != EXIT_OK)
+		(void)unlink(out);
+	return rc;
+}
+
+int
 cmd_get(int argc, char **argv, struct opts *o)
 {
 	const char *sock = NULL, *out = NULL;
 	long long appr = -1;
 	json_t *req, *ans = NULL;
-	struct conn c;
-	char want[65];
-	int rc, fd;
+	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
 	    CLI_OPT("output", 'o', CLI_STRING, &out), CLI_CALL_OPT("approval", &appr, approval_arg),
 	    CLI_END};
@@ -471,36 +505,14 @@ cmd_get(int argc, char **argv, struct opts *o)
 		fputs(usage_get, stderr);
 		return EXIT_USAGE;
 	}
-	rc = conn_open(&c, sock, o);
-	if (rc != EXIT_OK)
-		return rc;
 	req = with_num(json_pack("{s:s, s:s}", "cmd", "get", "id", argv[optind]), "approval", appr);
-	rc = conn_call(&c, req, &ans);
-	if (rc == EXIT_OK)
-		rc = answer_error(ans, o);
-	if (rc != EXIT_OK) {
-		json_decref(ans);
-		conn_close(&c);
-		return rc;
-	}
-	snprintf(want, sizeof(want), "%s", json_string_value(json_object_get(ans, "sha256")));
-	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		errmsg("cannot create %s: %s (it must not exist yet)", out, strerror(errno));
-		json_decref(ans);
-		conn_close(&c);
-		return EXIT_USAGE;
-	}
-	rc = receive(&c, fd, out, want, o);
-	close(fd);
-	conn_close(&c);
-	if (rc != EXIT_OK)
-		(void)unlink(out);
-	else if (o->json)
+	rc = get_via_socket(sock, o, req, out, &ans);
+	if (rc == EXIT_OK && o->json)
 		print_json(ans);
-	else
+	else if (rc == EXIT_OK)
 		printf("%s copied to %s (sha256 %s, access register entry %lld)\n", argv[optind],
-		    out, want, (long long)json_integer_value(json_object_get(ans, "access")));
+		    out, json_string_value(json_object_get(ans, "sha256")),
+		    (long long)json_integer_value(json_object_get(ans, "access")));
 	json_decref(ans);
 	return rc;
 }
@@ -693,7 +705,8 @@ register_row(json_t *e, int csv)
 {
 	json_t *rq = json_object_get(e, "requester"), *ap = json_object_get(e, "approver");
 	json_t *actor = json_object_get(e, "actor");
-	char seq[24], appr[24], uid[24], *items = joined(json_object_get(e, "items"));
+	char seq[24], appr[24], uid[24], act[64], *items = joined(json_object_get(e, "items"));
+	const char *deriv = json_string_value(json_object_get(e, "derivative"));
 	const char *ref = json_string_value(json_object_get(rq, "letter"));
 	const char *f[13];
 
@@ -711,6 +724,10 @@ register_row(json_t *e, int csv)
 	f[0] = seq;
 	f[1] = json_string_value(json_object_get(e, "time"));
 	f[2] = json_string_value(json_object_get(e, "action"));
+	if (deriv != NULL) { /* a fetched derivative: "view (access copy)" */
+		snprintf(act, sizeof(act), "%s (%s copy)", f[2] != NULL ? f[2] : "", deriv);
+		f[2] = act;
+	}
 	f[3] = json_string_value(json_object_get(actor, "name"));
 	f[4] = uid;
 	f[5] = json_string_value(json_object_get(rq, "kind"));

@@ -24,7 +24,10 @@
 #      catalogue, verify-bag passes, a flipped byte in it (or another copy
 #      with its manifest line rewritten) fails naming the item; export-open
 #      of a copy is refused in an export that did not ask for copies; a copy
-#      missing from the store stops the export naming the item;
+#      missing from the store stops the export naming the item; fetching the
+#      access copy or poster (`custos media get`) through the socket and
+#      directly is a view under an approval, refused without one naming the
+#      rule, and in the register with the derivative's kind;
 #   7. a socket export of a case of 2000 items is planned off custosd's loop:
 #      while its plan is parked (test build), status answers; a connection
 #      closed while its export is planned leaves custosd running.
@@ -319,8 +322,61 @@ o = call({"cmd": "export-open", "id": sys.argv[4], "kind": "access"})
 assert o["ok"] is False, o
 EOF
 	t_ok $? "export-open of an access copy is refused in an export without copies"
+	# fetching a derivative is an access: a view (access copy, poster) or a copy (preservation)
+	as "$ARCH" media get "$ID_V" --access -o "$WORK/out/acc0.mp4" >"$WORK/last.out" \
+		2>"$WORK/last.err"
+	rc=$?
+	t_ok "$([ $rc -eq 1 ] && [ ! -e "$WORK/out/acc0.mp4" ] &&
+		grep -q 'refused by rule view-needs-approval' "$WORK/last.err"; echo $?)" \
+		"a socket user's media get --access without approval is refused by view-needs-approval"
+	as "$ARCH" request --case "$C3" --action view --purpose 'review' --json >"$WORK/last.out"
+	RV=$(field request)
+	"$CUSTOS" request --case "$C3" --action view --purpose 'review' --json >"$WORK/last.out"
+	RVO=$(field request)
+	t_run "the head approves the archivist's view request" as "$HEAD" approve "$RV"
+	t_run "the head approves the owner's view request" as "$HEAD" approve "$RVO"
+	t_run "the archivist fetches the access copy through custosd under it" as "$ARCH" media \
+		get "$ID_V" --access --approval "$RV" -o "$WORK/out/acc.mp4" --json
+	M_ENTRY=$(field access)
+	AS=$(python3 -c 'import json,sys
+print([d["sha256"] for d in json.load(open(sys.argv[1]))["derivatives"]
+	if d["kind"] == "access" and d["status"] == "ok"][-1])' "$WORK/out/vbag/records/$ID_V.json")
+	t_ok "$([ "$(digest "$WORK/out/acc.mp4")" = "$AS" ]; echo $?)" \
+		"... the file is the recorded access copy"
+	before=$(ledger_size)
+	t_status 2 "a copy that is not there (the kept MP4 has no preservation copy) is said" \
+		as "$ARCH" media get "$ID_V" --preservation --approval "$RV" -o "$WORK/out/p.mkv"
+	t_grep "... naming the item" "item $ID_V has no preservation copy" "$WORK/last.err"
+	t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... with no register entry"
+	as "$HEAD" register --case "$C3" --json >"$WORK/reg.json" 2>"$WORK/last.err"
+	python3 - "$WORK/reg.json" "$M_ENTRY" "$RV" "$ID_V" <<'EOF2'
+import json, sys
+e = {e["seq"]: e for e in json.load(open(sys.argv[1]))}[int(sys.argv[2])]
+assert e["action"] == "view" and e["derivative"] == "access", e
+assert e["approval"] == int(sys.argv[3]) and e["items"] == [sys.argv[4]], e
+EOF2
+	t_ok $? "the register shows the fetch: a view of the access copy, its approval, the item"
+	as "$HEAD" register --case "$C3" >"$WORK/last.out" 2>"$WORK/last.err"
+	t_grep "... and says so in text" "^#$M_ENTRY .* view \(access copy\) by $ARCH" "$WORK/last.out"
 	daemon_stop
 	t_ok "$DRC" "custosd stops (copies)"
+	before=$(ledger_size)
+	t_status 1 "the store's user fetching the poster directly without approval is refused" \
+		"$CUSTOS" media get "$ID_V" --poster -o "$WORK/poster0.jpg"
+	t_grep "... naming the rule" "refused by rule view-needs-approval" "$WORK/last.err"
+	t_ok "$([ "$(ledger_size)" -eq "$before" ] && [ ! -e "$WORK/poster0.jpg" ]; echo $?)" \
+		"... writing nothing"
+	t_run "the store's user fetches the poster directly under his view approval" \
+		"$CUSTOS" media get "$ID_V" --poster --approval "$RVO" -o "$WORK/poster.jpg" --json
+	P_ENTRY=$(field access)
+	"$CUSTOS" log --json >"$WORK/log.json" 2>/dev/null
+	python3 - "$WORK/log.json" "$P_ENTRY" "$RVO" "$ID_V" <<'EOF2'
+import json, sys
+e = json.load(open(sys.argv[1]))[int(sys.argv[2])]
+assert e["event"] == "access" and e["action"] == "view" and e["derivative"] == "poster", e
+assert e["approval"] == int(sys.argv[3]) and e["items"] == [sys.argv[4]], e
+EOF2
+	t_ok $? "... the ledger's register entry names the poster, the approval and the item"
 	VBAG=$WORK/vbag
 	t_run "a direct export with --access-copies" "$CUSTOS" export --case "$C3" --to "$VBAG" \
 		--purpose 'court' --approval "$R3" --access-copies
