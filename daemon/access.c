@@ -470,8 +470,9 @@ export_done(uv_work_t *req, int status)
 	log_refusal(&w->who, "export", ans);
 	if (c == NULL) {
 		if (w->rc == 0)
-			logmsg(1, "export of case %s by %s (uid %ld): its connection closed before "
-			          "the plan was done; register entry #%llu stands, no bag was written",
+			logmsg(1, "export of case %s by %s (uid %ld): its connection closed "
+			          "before the plan was done; register entry #%llu stands, no bag "
+			          "was written",
 			    w->x.number, w->who.name, w->who.uid, (unsigned long long)w->res.entry);
 		json_decref(ans);
 		export_free(w);

@@ -330,9 +330,10 @@ cmd_media(int argc, char **argv, struct opts *o)
 	const struct cli_opt own[] = {CLI_OPT("timeout", 0, CLI_NUMBER, &timeout_s), CLI_END};
 	const struct cli_opt own_get[] = {CLI_OPT("access", 0, CLI_FLAG, &acc),
 	    CLI_OPT("preservation", 0, CLI_FLAG, &pres), CLI_OPT("poster", 0, CLI_FLAG, &post),
-	    CLI_OPT("output", 'o', CLI_STRING, &f.file), CLI_OPT("approval", 0, CLI_NUMBER, &approval),
-	    CLI_OPT("purpose", 0, CLI_STRING, &f.purpose), CLI_OPT("socket", 0, CLI_STRING, &f.sock),
-	    CLI_END};
+	    CLI_OPT("output", 'o', CLI_STRING, &f.file),
+	    CLI_OPT("approval", 0, CLI_NUMBER, &approval),
+	    CLI_OPT("purpose", 0, CLI_STRING, &f.purpose),
+	    CLI_OPT("socket", 0, CLI_STRING, &f.sock), CLI_END};
 
 	if (argc > 1 && strcmp(argv[1], "get") == 0) {
 		rc = cli_parse(argc - 1, argv + 1, own_get, usage_media, o);
