@@ -159,11 +159,13 @@ int get_via_socket(const char *sock, const struct opts *o, json_t *req, const ch
     json_t **ans);
 /*
  * custos export through custosd's socket (cmd_access.c): sends `req`
- * (consumed), writes the bag from custosd's plan into `to`. Returns EXIT_OK,
+ * (consumed), writes the bag from custosd's plan into `to`, calling
+ * `progress` (if not NULL) as payload bytes arrive. Returns EXIT_OK,
  * an exit code after an answer said why (*ans: custosd's answer, the
  * caller's), or a negative code from writing the bag.
  */
 int export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *pctx,
     struct cs_bag_result *res, json_t **ans);
 int cmd_verify_bag(int argc, char **argv, struct opts *o);
 

@@ -401,9 +401,13 @@ static const char usage_get[] =
     "an approved copy request, and checks them against the item's SHA-256. The\n"
     "copy is written in the access register before the first byte is sent.\n";
 
-/* Reads the granted copy chunk by chunk into fd; EXIT_OK or an exit code. */
+/*
+ * Reads the granted copy chunk by chunk into fd, calling tick (if not NULL)
+ * with each chunk's size; EXIT_OK or an exit code.
+ */
 static int
-receive(struct conn *c, int fd, const char *file, const char *want, const struct opts *o)
+receive(struct conn *c, int fd, const char *file, const char *want, const struct opts *o,
+    void (*tick)(void *ctx, uint64_t n), void *tctx)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char dg[32], *raw = NULL;
@@ -437,6 +441,8 @@ receive(struct conn *c, int fd, const char *file, const char *want, const struct
 			code = EXIT_STORE;
 		}
 		off += n;
+		if (code == EXIT_OK && tick != NULL)
+			tick(tctx, (uint64_t)n);
 	}
 	free(raw);
 	if (code == EXIT_OK && (EVP_DigestFinal_ex(md, dg, NULL) != 1 || fsync(fd) < 0))
@@ -479,7 +485,7 @@ get_via_socket(const char *sock, const struct opts *o, json_t *req, const char *
 		conn_close(&c);
 		return EXIT_USAGE;
 	}
-	rc = receive(&c, fd, out, want, o);
+	rc = receive(&c, fd, out, want, o, NULL, NULL);
 	close(fd);
 	conn_close(&c);
 	if (rc != EXIT_OK)
@@ -519,12 +525,26 @@ cmd_get(int argc, char **argv, struct opts *o)
 
 /* ---- export for socket users ---- */
 
-/* A socket export's writing: the connection and the plan's digests. */
+/* A socket export's writing: the connection, the plan's digests and the progress. */
 struct sock_export {
 	struct conn *c;
 	const json_t *plan;
 	const struct opts *o;
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *pctx;
+	uint64_t done, total;
 };
+
+/* receive()'s tick: the bytes of the bag's payload written so far, to the progress. */
+static void
+export_tick(void *ctx, uint64_t n)
+{
+	struct sock_export *x = ctx;
+
+	x->done += n;
+	if (x->progress != NULL)
+		x->progress(x->pctx, x->done, x->total);
+}
 
 /* cs_bag_copy_fn: the item's bytes from custosd ("export-open", then "read"). */
 static int
@@ -553,7 +573,8 @@ copy_from_socket(void *ctx, const char *id, const char *kind, int out, char hex[
 		rc = answer_error(ans, x->o);
 	json_decref(ans);
 	if (rc == EXIT_OK)
-		rc = receive(x->c, out, id, json_string_value(json_object_get(p, "sha256")), x->o);
+		rc = receive(x->c, out, id, json_string_value(json_object_get(p, "sha256")), x->o,
+		    export_tick, x);
 	if (rc != EXIT_OK)
 		return rc == EXIT_PROBLEM ? CS_EDIGEST : -EIO;
 	/* receive() checked the bytes against this digest */
@@ -564,9 +585,10 @@ copy_from_socket(void *ctx, const char *id, const char *kind, int out, char hex[
 
 int
 export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *pctx,
     struct cs_bag_result *res, json_t **ans)
 {
-	struct sock_export x = {.o = o};
+	struct sock_export x = {.o = o, .progress = progress, .pctx = pctx};
 	struct conn c;
 	int rc;
 
@@ -585,6 +607,7 @@ export_via_socket(const char *sock, const struct opts *o, json_t *req, const cha
 		res->entry = (uint64_t)json_integer_value(json_object_get(*ans, "access"));
 		res->items = json_array_size(json_object_get(x.plan, "payload"));
 		res->bytes = (uint64_t)json_integer_value(json_object_get(x.plan, "bytes"));
+		x.total = res->bytes;
 		rc = cs_bag_write(x.plan, to, copy_from_socket, &x, res);
 		rc = rc == 0 ? EXIT_OK : rc;
 	}

@@ -147,6 +147,7 @@ export_socket(const char *sock, const char *number, const char *to, const char *
     uint64_t approval, int copies, const struct opts *o)
 {
 	struct cs_bag_result res = {0};
+	struct bar bar = {.tty = isatty(2)};
 	json_t *req, *ans = NULL;
 	int rc = cs_bag_target_free(to);
 
@@ -157,7 +158,7 @@ export_socket(const char *sock, const char *number, const char *to, const char *
 		json_object_set_new(req, "approval", json_integer((json_int_t)approval));
 	if (req != NULL && copies)
 		json_object_set_new(req, "access_copies", json_true());
-	rc = export_via_socket(sock, o, req, to, &res, &ans);
+	rc = export_via_socket(sock, o, req, to, o->quiet ? NULL : on_progress, &bar, &res, &ans);
 	json_decref(ans);
 	return rc > 0 ? rc : export_said(rc, &res, number, to, o);
 }

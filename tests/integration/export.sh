@@ -16,7 +16,8 @@
 #   5. a real archivist user exports through custosd's socket (refused
 #      without approval, and with another user's approval), the bag checks
 #      out and is written by the user; export-open gives nothing without an
-#      export on the connection; a crash while the bag is made leaves only
+#      export on the connection; on a terminal it shows its progress (not
+#      otherwise); a crash while the bag is made leaves only
 #      its .partial directory; stats counts the export by requester kind;
 #   6. with --access-copies (a case with one MP4 clip made by ffmpeg, its
 #      access copy made by `custos media process`), through the socket and
@@ -180,6 +181,7 @@ t_status 1 "another user cannot cite it (approval-not-yours)" "$CUSTOS" export -
 	--case "$C1" --to "$WORK/out/s1" --purpose 'court file' --approval "$R_ARCH"
 t_run "the archivist exports through custosd" as "$ARCH" export --case "$C1" \
 	--to "$WORK/out/sbag" --purpose 'court file' --approval "$R_ARCH" --json
+cp "$WORK/last.err" "$WORK/sbag.err"
 S_ENTRY=$(field register_entry)
 t_run "... and the bag checks out" "$CUSTOS" verify-bag "$WORK/out/sbag"
 t_ok "$(cmp -s "$WORK/out/sbag/data/$(cd "$BAG/data" && ls "$ID_A"*)" "$BAG/data/$(cd "$BAG/data" &&
@@ -188,6 +190,14 @@ t_grep "... citing its own register entry ($S_ENTRY)" "^Export-Register-Entry: $
 	"$WORK/out/sbag/bag-info.txt"
 t_ok "$([ "$(stat -c %U "$WORK/out/sbag/data")" = "$ARCH" ]; echo $?)" \
 	"... written by the user, not by custosd"
+t_ok "$(grep -q exporting: "$WORK/sbag.err"; [ $? -eq 1 ]; echo $?)" \
+	"... showing no progress when its stderr is not a terminal"
+b=$(sed -n 's/^Payload-Oxum: \([0-9]*\)\..*/\1/p' "$WORK/out/sbag/bag-info.txt")
+script -qec "setpriv --reuid=$ARCH --regid=$(id -g "$ARCH") --init-groups -- env -u CUSTOS_STORE \
+	CUSTOS_SOCKET='$SOCK' '$CUSTOS' export --case '$C1' --to '$WORK/out/tbag' \
+	--purpose 'court file' --approval $R_ARCH" /dev/null >"$WORK/tty.out" 2>&1
+t_ok "$(grep -q "exporting: $b of $b bytes" "$WORK/tty.out" && [ -f "$WORK/out/tbag/bagit.txt" ]
+	echo $?)" "on a terminal the socket export shows its progress, up to $b of $b bytes"
 python3 - "$SOCK" "$ID_A" <<'EOF'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
