@@ -6,7 +6,6 @@
  * file only maps a request line to a call and the result to an answer.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,38 +379,12 @@ log_refusal(const struct cs_access_who *who, const char *cmd, json_t *ans)
 		    who->uid, who->role != NULL ? who->role : "none", cmd, rule);
 }
 
-#ifdef CS_FAILPOINTS
-/*
- * Test builds: with CUSTOSD_TEST_PARK_EXPORT=FILE, the plan makes FILE.parked
- * and waits until FILE exists (tests/integration/export.sh).
- */
-static void
-test_park(void)
-{
-	const char *f = getenv("CUSTOSD_TEST_PARK_EXPORT");
-	char parked[4096];
-	int fd;
-
-	if (f == NULL)
-		return;
-	snprintf(parked, sizeof(parked), "%s.parked", f);
-	fd = open(parked, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-	while (access(f, F_OK) < 0)
-		usleep(20000);
-}
-#endif
-
 static void
 plan_work(uv_work_t *req)
 {
 	struct export_work *w = req->data;
 
 	uv_mutex_lock(&w->d->signing); /* no other checkpoint while it is planned */
-#ifdef CS_FAILPOINTS
-	test_park();
-#endif
 	w->rc = cs_bag_plan(w->d->st, &w->x, &w->plan, &w->res);
 	uv_mutex_unlock(&w->d->signing);
 }

@@ -430,9 +430,9 @@ else
 fi
 
 # 7. a socket export of a big case is planned off custosd's loop: the test
-# build parks the plan (CUSTOSD_TEST_PARK_EXPORT) until $PARK exists; while it
-# is parked, status answers on another connection. A connection closed while
-# its export is planned leaves custosd running (the plan completes).
+# build parks the plan (CUSTOS_PARK_AT, lib/util.h) until $PARK exists; while
+# it is parked, status answers on another connection. A connection closed
+# while its export is planned leaves custosd running (the plan completes).
 C4='平司罚〔2026〕10号'
 mkdir -p "$WORK/big" "$WORK/park"
 for ((i = 0; i < 2000; i++)); do printf 'tiny %d\n' "$i" >"$WORK/big/f$i.mp4"; done
@@ -441,7 +441,7 @@ for ((i = 0; i < 2000; i++)); do printf 'tiny %d\n' "$i" >"$WORK/big/f$i.mp4"; d
 report "2000 small files ingested into case $C4"
 PARK=$WORK/park/go
 DAEMON_BIN=$CUSTOSD_FP daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log" \
-	CUSTOSD_TEST_PARK_EXPORT="$PARK"
+	CUSTOS_PARK_AT=bag-plan CUSTOS_PARK_FILE="$PARK"
 wait_until 60 test -S "$SOCK" || fail "custosd (test build) did not open its socket"
 "$CUSTOS" request --case "$C4" --action export --purpose 'court' --json >"$WORK/last.out"
 R4=$(field request)
