@@ -25,6 +25,26 @@
 /* Bytes of a copy per "read" answer (before base64). */
 #define CHUNK 49152
 
+/*
+ * An export for a socket user, planned on the thread pool (cs_bag_plan: the
+ * register entry, a checkpoint, every item's proofs): the loop serves the
+ * other connections meanwhile. The work owns copies of what it reads (a
+ * reload frees the configuration's strings); `c` is NULL once the
+ * connection has closed.
+ */
+struct export_work {
+	uv_work_t req;
+	struct daemon *d;
+	struct access_conn *c;
+	char *own[10]; /* the policy's six lists, the user's name and role, the case, purpose */
+	struct cs_access_policy p;
+	struct cs_access_who who;
+	struct cs_bag_export x;
+	struct cs_bag_result res;
+	json_t *plan;
+	int rc;
+};
+
 void
 access_conn_close(struct access_conn *a)
 {
@@ -36,6 +56,9 @@ access_conn_close(struct access_conn *a)
 void
 access_conn_end(struct access_conn *a)
 {
+	if (a->planning != NULL)
+		a->planning->c = NULL; /* the plan completes; its answer is dropped */
+	a->planning = NULL;
 	access_conn_close(a);
 	json_decref(a->export);
 	a->export = NULL;
@@ -274,6 +297,56 @@ do_view(struct daemon *d, const struct cs_access_who *who, json_t *req)
 	    (json_int_t)entry);
 }
 
+/*
+ * "get" with "kind" (access, poster, preservation): a derivative of the
+ * item, under the gate for fetching it (cs_access_grant_derivative).
+ */
+static json_t *
+get_derivative(struct daemon *d, const struct cs_access_who *who, json_t *req,
+    struct access_conn *c)
+{
+	struct cs_access_policy p;
+	const char *id = str(req, "id"), *kind = str(req, "kind"), *rule, *item, *hex;
+	json_t *entry = NULL, *ans;
+	uint64_t seq;
+	int fd = -1, rc;
+
+	policy(d, &p);
+	if (id == NULL || kind == NULL)
+		return failed("name the item by its evidence id");
+	/* opened first: no register entry for a copy that is not there */
+	rc = cs_media_derivative_open(d->st, id, kind, &fd, &entry);
+	if (rc == CS_ENOTFOUND) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "item %s has no %s copy (kinds: access, poster, "
+		                           "preservation)", id, kind);
+		return failed(msg);
+	}
+	if (rc < 0)
+		return lib_error(rc, "item");
+	rc = cs_access_grant_derivative(d->st, &p, who, id, kind, num(req, "approval"),
+	    str(req, "purpose"), &seq, &rule, &item);
+	ans = rc == CS_EDENIED ? denied(rule, item)
+	    : rc == CS_EFORMAT ? failed("\"kind\" is access, poster or preservation")
+	    : rc < 0           ? lib_error(rc, "item")
+	                       : NULL;
+	if (ans != NULL) {
+		close(fd);
+		json_decref(entry);
+		return ans;
+	}
+	logmsg(2, "access #%llu: %s copy of %s by %s (uid %ld)", (unsigned long long)seq, kind, id,
+	    who->name, who->uid);
+	access_conn_close(c);
+	c->fd = fd;
+	hex = json_string_value(json_object_get(entry, "sha256"));
+	ans = json_pack("{s:b, s:I, s:s, s:s, s:I}", "ok", 1, "size",
+	    json_integer_value(json_object_get(entry, "size")), "sha256", hex != NULL ? hex : "",
+	    "kind", kind, "access", (json_int_t)seq);
+	json_decref(entry);
+	return ans;
+}
+
 static json_t *
 do_get(struct daemon *d, const struct cs_access_who *who, json_t *req, struct access_conn *c)
 {
@@ -282,6 +355,8 @@ do_get(struct daemon *d, const struct cs_access_who *who, json_t *req, struct ac
 	json_t *ans;
 	int rc;
 
+	if (json_object_get(req, "kind") != NULL)
+		return get_derivative(d, who, req, c);
 	ans = grant(d, who, req, "copy", &entry);
 	if (ans != NULL)
 		return ans;
@@ -293,39 +368,48 @@ do_get(struct daemon *d, const struct cs_access_who *who, json_t *req, struct ac
 	    "access", (json_int_t)entry);
 }
 
-/*
- * An export for a socket user: the gate and the store's part of the bag
- * (custos/bag.h, cs_bag_plan); the client writes the bag, fetching each
- * payload file with "export-open" and "read".
- */
-static json_t *
-do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct access_conn *c)
+/* A refusal in the log: who was refused what by which rule. */
+static void
+log_refusal(const struct cs_access_who *who, const char *cmd, json_t *ans)
 {
-	struct cs_access_policy p;
-	struct cs_bag_export x = {.number = str(req, "case"), .purpose = str(req, "purpose"),
-	    .approval = num(req, "approval"), .pol = &p, .who = who,
-	    .access_copies = json_is_true(json_object_get(req, "access_copies"))};
-	struct cs_bag_result res;
-	json_t *plan = NULL, *it;
-	size_t i;
-	int rc;
+	const char *rule = json_string_value(json_object_get(ans, "rule"));
 
-	policy(d, &p);
-	if (x.number == NULL)
-		return failed("name the case file to export");
-	rc = cs_bag_plan(d->st, &x, &plan, &res);
-	if (rc == CS_EDENIED)
-		return denied(res.rule, res.item[0] != '\0' ? res.item : NULL);
-	if (rc == CS_EFORMAT)
+	if (rule != NULL)
+		logmsg(2, "access refused to %s (uid %ld, role %s): %s by rule %s", who->name,
+		    who->uid, who->role != NULL ? who->role : "none", cmd, rule);
+}
+
+static void
+plan_work(uv_work_t *req)
+{
+	struct export_work *w = req->data;
+
+	uv_mutex_lock(&w->d->signing); /* no other checkpoint while it is planned */
+	w->rc = cs_bag_plan(w->d->st, &w->x, &w->plan, &w->res);
+	uv_mutex_unlock(&w->d->signing);
+}
+
+/* The answer to a planned export; the items it lets export-open give on `c`. */
+static json_t *
+export_answer(struct export_work *w, struct access_conn *c)
+{
+	json_t *it;
+	size_t i;
+
+	if (w->rc == CS_EDENIED)
+		return denied(w->res.rule, w->res.item[0] != '\0' ? w->res.item : NULL);
+	if (w->rc == CS_EFORMAT)
 		return failed("the purpose must be UTF-8 text");
-	if (rc < 0)
-		return lib_error(rc, "case file");
+	if (w->rc < 0)
+		return lib_error(w->rc, "case file");
 	logmsg(2, "access #%llu: export of case %s (%zu items) by %s (uid %ld)",
-	    (unsigned long long)res.entry, x.number, res.items, who->name, who->uid);
+	    (unsigned long long)w->res.entry, w->x.number, w->res.items, w->who.name, w->who.uid);
+	if (c == NULL)
+		return NULL;
 	json_decref(c->export);
 	c->export = json_object();
 	/* what export-open may open: "<id>" the original, "access/<id>" its access copy */
-	json_array_foreach(json_object_get(plan, "payload"), i, it)
+	json_array_foreach(json_object_get(w->plan, "payload"), i, it)
 	{
 		char key[160];
 		snprintf(key, sizeof(key), "%s%s",
@@ -333,8 +417,85 @@ do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct
 		    json_string_value(json_object_get(it, "id")));
 		json_object_set_new(c->export, key, json_true());
 	}
-	return json_pack("{s:b, s:o, s:I}", "ok", 1, "plan", plan, "access",
-	    (json_int_t)res.entry);
+	return json_pack("{s:b, s:O, s:I}", "ok", 1, "plan", w->plan, "access",
+	    (json_int_t)w->res.entry);
+}
+
+static void
+export_free(struct export_work *w)
+{
+	for (size_t i = 0; i < sizeof(w->own) / sizeof(w->own[0]); i++)
+		free(w->own[i]);
+	json_decref(w->plan);
+	free(w);
+}
+
+static void
+export_done(uv_work_t *req, int status)
+{
+	struct export_work *w = req->data;
+	struct access_conn *c = w->c;
+	json_t *ans;
+
+	(void)status;
+	w->d->exports_planning--;
+	ans = export_answer(w, c);
+	log_refusal(&w->who, "export", ans);
+	if (c == NULL) {
+		if (w->rc == 0)
+			logmsg(1, "export of case %s by %s (uid %ld): its connection closed "
+			          "before the plan was done; register entry #%llu stands, no bag "
+			          "was written",
+			    w->x.number, w->who.name, w->who.uid, (unsigned long long)w->res.entry);
+		json_decref(ans);
+		export_free(w);
+		return;
+	}
+	c->planning = NULL;
+	export_free(w);
+	c->answer(c, ans);
+	json_decref(ans);
+}
+
+static json_t *
+do_export(struct daemon *d, const struct cs_access_who *who, json_t *req, struct access_conn *c)
+{
+	struct export_work *w;
+	const char *s[10];
+	size_t i;
+
+	if (str(req, "case") == NULL)
+		return failed("name the case file to export");
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	policy(d, &w->p);
+	memcpy(s, (const char *[]){w->p.view_free, w->p.approver, w->p.filers, w->p.markers,
+	    w->p.readers, w->p.conclusive, who->name, who->role, str(req, "case"),
+	    str(req, "purpose")}, sizeof(s));
+	for (i = 0; i < 10; i++)
+		if (s[i] != NULL && (w->own[i] = strdup(s[i])) == NULL)
+			break;
+	if (i < 10) {
+		export_free(w);
+		return NULL;
+	}
+	w->p = (struct cs_access_policy){w->own[0], w->own[1], w->own[2], w->own[3], w->own[4],
+	    w->own[5]};
+	w->who = (struct cs_access_who){who->uid, w->own[6], w->own[7]};
+	w->x = (struct cs_bag_export){.number = w->own[8], .purpose = w->own[9],
+	    .approval = num(req, "approval"), .pol = &w->p, .who = &w->who,
+	    .access_copies = json_is_true(json_object_get(req, "access_copies"))};
+	w->d = d;
+	w->c = c;
+	w->req.data = w;
+	if (uv_queue_work(d->loop, &w->req, plan_work, export_done) < 0) {
+		export_free(w);
+		return failed("custosd cannot plan the export now: try again");
+	}
+	d->exports_planning++;
+	c->planning = w;
+	return NULL;
 }
 
 /*
@@ -451,7 +612,6 @@ access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct
 	char buf[4096], name[32];
 	struct cs_access_who who;
 	json_t *ans = NULL;
-	const char *rule;
 
 	if (strcmp(cmd, "read") == 0)
 		return do_read(req, c);
@@ -484,10 +644,7 @@ access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct
 		ans = do_export(d, &who, req, c);
 	else if (strcmp(cmd, "export-open") == 0)
 		ans = do_export_open(d, req, c);
-	rule = json_string_value(json_object_get(ans, "rule"));
-	if (rule != NULL)
-		logmsg(2, "access refused to %s (uid %ld, role %s): %s by rule %s", who.name,
-		    who.uid, who.role != NULL ? who.role : "none", cmd, rule);
+	log_refusal(&who, cmd, ans);
 	return ans;
 }
 

@@ -11,9 +11,14 @@
  * A connection's copy in progress: the stored bytes a granted "get" or
  * "export-open" opened, and the items an "export" on it let out.
  */
+struct export_work;
 struct access_conn {
 	int fd;         /* -1: none */
 	json_t *export; /* the ids of the export's items (object), or NULL */
+	/* an export being planned on the thread pool (its answer comes later), or NULL */
+	struct export_work *planning;
+	/* gives the answer of a planned export (control.c's; `ans` NULL: out of memory) */
+	void (*answer)(struct access_conn *c, json_t *ans);
 };
 
 void access_conn_close(struct access_conn *a);
@@ -22,10 +27,13 @@ void access_conn_close(struct access_conn *a);
  * approve, deny, conclusive, view, get, read, find, register, export,
  * export-open), or NULL when
  * `cmd` is not one of them or no answer could be made (out of memory).
+ * An export is planned on the thread pool: NULL with c->planning set, and
+ * c->answer gives the answer when the plan is done (never if the connection
+ * ends first: access_conn_end drops it, the plan still completes).
  */
 json_t *access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req,
     struct access_conn *c);
-/* Ends the connection's copy and export (at its close). */
+/* Ends the connection's copy and export (at its close); a planned export's answer is dropped. */
 void access_conn_end(struct access_conn *a);
 /* 1 if `cmd` is an access command. */
 int access_is_command(const char *cmd);

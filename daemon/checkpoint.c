@@ -1,6 +1,7 @@
 /*
  * Checkpoints from custosd: every two seconds, if the ledger grew, a work
- * item on the thread pool signs one (cs_store_checkpoint); one at a time.
+ * item on the thread pool signs one (cs_store_checkpoint); one at a time,
+ * and none while a socket export is planned (daemon.h, exports_planning).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@ checkpoint_work(uv_work_t *req)
 {
 	struct cpwork *w = req->data;
 
+	uv_mutex_lock(&w->d->signing);
 	w->rc = cs_store_checkpoint(w->d->st, NULL);
+	uv_mutex_unlock(&w->d->signing);
 }
 
 static void
@@ -74,7 +77,7 @@ on_checkpoint(uv_timer_t *t)
 	 * waits to recover.
 	 */
 	if (d->checkpoint_running || size == d->checkpointed_size || d->failed ||
-	    (d->full && d->full_reopen))
+	    (d->full && d->full_reopen) || d->exports_planning > 0)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct client {
 	size_t len;
 	uid_t uid;
 	struct access_conn access;
+	int stalled; /* reading stopped: buf full while an export is planned */
 };
 
 /* orphans/ as the last enforcement of its limits left it (null if none ran yet). */
@@ -165,6 +167,12 @@ handle_request(struct client *cl, const char *line, size_t len)
 		}
 	} else if (access_is_command(cmd)) {
 		ans = access_command(cl->d, cl->uid, cmd, req, &cl->access);
+		if (ans == NULL && cl->access.planning != NULL) {
+			/* answered by on_answer once the export is planned */
+			logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd);
+			json_decref(req);
+			return 0;
+		}
 	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
@@ -183,11 +191,43 @@ alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof(cl->buf) - cl->len));
 }
 
+/*
+ * Answers the complete lines in buf, in order; none while an export is
+ * planned (its answer comes first). -1 if the connection was closed.
+ */
+static int
+drain(struct client *cl)
+{
+	uv_stream_t *s = (uv_stream_t *)&cl->pipe;
+	char *nl;
+
+	while (cl->access.planning == NULL && (nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
+		size_t linelen = (size_t)(nl - cl->buf);
+		if (handle_request(cl, cl->buf, linelen) < 0) {
+			/* Out of memory: the client sees the connection close, not a silence. */
+			out_of_memory(cl->d, "answering a control request");
+			uv_close((uv_handle_t *)s, on_client_close);
+			return -1;
+		}
+		memmove(cl->buf, nl + 1, cl->len - linelen - 1);
+		cl->len -= linelen + 1;
+	}
+	if (cl->len == sizeof(cl->buf) && cl->access.planning != NULL) {
+		/* Lines wait for the export's answer: read again after it. */
+		uv_read_stop(s);
+		cl->stalled = 1;
+	} else if (cl->len == sizeof(cl->buf)) {
+		/* A line longer than any request: refuse and hang up. */
+		uv_close((uv_handle_t *)s, on_client_close);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct client *cl = s->data;
-	char *nl;
 
 	(void)buf;
 	if (n < 0) {
@@ -195,20 +235,23 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	cl->len += (size_t)n;
-	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
-		size_t linelen = (size_t)(nl - cl->buf);
-		if (handle_request(cl, cl->buf, linelen) < 0) {
-			/* Out of memory: the client sees the connection close, not a silence. */
-			out_of_memory(cl->d, "answering a control request");
-			uv_close((uv_handle_t *)s, on_client_close);
-			return;
-		}
-		memmove(cl->buf, nl + 1, cl->len - linelen - 1);
-		cl->len -= linelen + 1;
+	(void)drain(cl);
+}
+
+/* The answer to an export planned on the thread pool (access.h), then the lines behind it. */
+static void
+on_answer(struct access_conn *a, json_t *ans)
+{
+	struct client *cl = (struct client *)((char *)a - offsetof(struct client, access));
+
+	if (reply(cl, ans) < 0) {
+		out_of_memory(cl->d, "answering a control request");
+		uv_close((uv_handle_t *)&cl->pipe, on_client_close);
+		return;
 	}
-	if (cl->len == sizeof(cl->buf)) {
-		/* A line longer than any request: refuse and hang up. */
-		uv_close((uv_handle_t *)s, on_client_close);
+	if (drain(cl) == 0 && cl->stalled && cl->access.planning == NULL) {
+		cl->stalled = 0;
+		uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, on_read);
 	}
 }
 
@@ -235,6 +278,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	cl->d = d;
 	cl->access.fd = -1;
+	cl->access.answer = on_answer;
 	cl->uid = (uid_t)-1;
 	uv_pipe_init(d->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;

@@ -130,6 +130,15 @@ struct daemon {
 	uint64_t secured, released, refused, duplicates;
 	uint64_t checkpointed_size;
 	int checkpoint_running;
+	/*
+	 * Socket exports planned on the thread pool (access.c). An export's
+	 * proofs are against the checkpoint it signs, so no other is signed while
+	 * one is planned: the timer and dock receipts wait for exports_planning
+	 * to be 0, and `signing` is held by a checkpoint's signing (checkpoint.c),
+	 * a receipt's (dock.c) and an export's whole plan.
+	 */
+	size_t exports_planning;
+	uv_mutex_t signing;
 	int stopping;
 	int failed; /* the store failed: take no more work until restarted */
 	/*

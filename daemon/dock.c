@@ -1168,7 +1168,9 @@ finalize_work(uv_work_t *req)
 	    .clock_offset_ms = k->offset_ms, .clock_suspect = k->clock_suspect, .files = w.files,
 	    .sequence_gaps = f->gaps,
 	    .release_policy = f->d->cfg.release_remote ? "remote" : "local"});
+	uv_mutex_lock(&f->d->signing); /* it signs a checkpoint (daemon.h) */
 	f->rc = body != NULL ? cs_receipt_write(f->d->st, f->dirfd, body) : -ENOMEM;
+	uv_mutex_unlock(&f->d->signing);
 	if (f->rc < 0)
 		goto out;
 	/* The receipt is written; a session record that cannot be made for lack of
@@ -1388,7 +1390,8 @@ dock_tick(struct daemon *d)
 				reopen_session(d, k);
 			continue;
 		}
-		if (now - k->tree.changed_at < d->cfg.settle_ms + 500 || now < k->retry_at)
+		if (now - k->tree.changed_at < d->cfg.settle_ms + 500 || now < k->retry_at ||
+		    d->exports_planning > 0)
 			continue;
 		f = calloc(1, sizeof(*f));
 		if (f == NULL) {

@@ -475,6 +475,10 @@ main(int argc, char **argv)
 	if (getenv("MALLOC_ARENA_MAX") == NULL)
 		(void)mallopt(M_ARENA_MAX, (int)d.cfg.concurrency + 1);
 	d.loop = uv_default_loop();
+	if (uv_mutex_init(&d.signing) < 0) {
+		logmsg(0, "cannot start: out of memory");
+		return daemon_fini(&d, 3);
+	}
 	d.table_size = 16381;
 	d.table = calloc(d.table_size, sizeof(*d.table));
 	d.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

@@ -400,10 +400,11 @@ check_approval(json_t *rec, const struct cs_access_who *who, const char *action,
 	return NULL;
 }
 
-int
-cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
-    const struct cs_access_who *who, const char *action, const char *number, const char *const *ids,
-    size_t n, int64_t approval, const char *purpose, uint64_t *seq, const char **rule,
+/* cs_access_grant; `derivative` (may be NULL): the kind of derivative fetched, in the entry. */
+static int
+grant(struct cs_store *st, const struct cs_access_policy *pol, const struct cs_access_who *who,
+    const char *action, const char *number, const char *const *ids, size_t n, int64_t approval,
+    const char *purpose, const char *derivative, uint64_t *seq, const char **rule,
     const char **item)
 {
 	json_t *ev = NULL, *rec = NULL, *items = NULL, *rq = NULL, *keys = NULL;
@@ -469,6 +470,9 @@ cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
 		    "access", "action", action, "items", items, "approval", "approver", "requester",
 		    rq, "purpose", purpose, "case", number, "key", key, "cases", keys);
 	}
+	if (rc == 0 && derivative != NULL &&
+	    json_object_set_new(ev, "derivative", json_string(derivative)) < 0)
+		rc = -ENOMEM;
 	if (rc == 0)
 		rc = set_actor(ev, who);
 	json_decref(rq);
@@ -477,6 +481,36 @@ cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
 	json_decref(rec);
 	free(key);
 	return cs__write_end(st, txn, ev, rc, seq);
+}
+
+int
+cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
+    const struct cs_access_who *who, const char *action, const char *number, const char *const *ids,
+    size_t n, int64_t approval, const char *purpose, uint64_t *seq, const char **rule,
+    const char **item)
+{
+	return grant(st, pol, who, action, number, ids, n, approval, purpose, NULL, seq, rule,
+	    item);
+}
+
+int
+cs_access_grant_derivative(struct cs_store *st, const struct cs_access_policy *pol,
+    const struct cs_access_who *who, const char *id, const char *kind, int64_t approval,
+    const char *purpose, uint64_t *seq, const char **rule, const char **item)
+{
+	const char *action;
+
+	*rule = NULL;
+	*item = NULL;
+	if (kind == NULL || id == NULL)
+		return CS_EFORMAT;
+	if (strcmp(kind, "access") == 0 || strcmp(kind, "poster") == 0)
+		action = "view";
+	else if (strcmp(kind, "preservation") == 0)
+		action = "copy";
+	else
+		return CS_EFORMAT;
+	return grant(st, pol, who, action, NULL, &id, 1, approval, purpose, kind, seq, rule, item);
 }
 
 int

@@ -585,6 +585,7 @@ cs_bag_plan(struct cs_store *st, const struct cs_bag_export *x, json_t **plan,
 
 	memset(res, 0, sizeof(*res));
 	*plan = NULL;
+	CS_FAILPARK("bag-plan");
 	e.files = json_array();
 	e.payload = json_array();
 	if (recs == NULL || items == NULL || e.files == NULL || e.payload == NULL) {
@@ -636,6 +637,7 @@ cs_bag_plan(struct cs_store *st, const struct cs_bag_export *x, json_t **plan,
 		rc = -ENOMEM;
 		goto out;
 	}
+	CS_FAILPARK("bag-proofs"); /* after its checkpoint, before the proofs against it */
 	rc = put_items(&e, st, members, recs, items, &csv);
 	if (rc < 0)
 		goto out;

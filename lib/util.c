@@ -470,6 +470,23 @@ cs__failpoint(const char *name)
 }
 
 void
+cs__failpark(const char *name)
+{
+	const char *at = getenv("CUSTOS_PARK_AT"), *f = getenv("CUSTOS_PARK_FILE");
+	char parked[4096];
+	int fd;
+
+	if (at == NULL || f == NULL || strcmp(at, name) != 0)
+		return;
+	snprintf(parked, sizeof(parked), "%s.parked", f);
+	fd = open(parked, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	while (access(f, F_OK) < 0)
+		usleep(20000);
+}
+
+void
 cs__failnote(const char *name, long n)
 {
 	pthread_once(&failpoint_once, failpoint_init);

@@ -65,15 +65,21 @@ int cs__utf8_clean(const char *s, size_t len);
  * CUSTOS_CRASH_TRACE=1 prints each point's name and number to stderr.
  * CS_FAILNOTE adds a line "failnote <n> <name>" to that trace (a count the
  * tests need, such as the events of one ledger append); it is no crash point.
+ * CS_FAILPARK(name) parks the thread at `name` when CUSTOS_PARK_AT names it:
+ * it makes the file $CUSTOS_PARK_FILE.parked and waits until
+ * $CUSTOS_PARK_FILE exists (a test holds a step open to act meanwhile).
  */
 #ifdef CS_FAILPOINTS
 void cs__failpoint(const char *name);
 void cs__failnote(const char *name, long n);
+void cs__failpark(const char *name);
 #define CS_FAILPOINT(name) cs__failpoint(name)
 #define CS_FAILNOTE(name, n) cs__failnote(name, (long)(n))
+#define CS_FAILPARK(name) cs__failpark(name)
 #else
 #define CS_FAILPOINT(name) ((void)0)
 #define CS_FAILNOTE(name, n) ((void)0)
+#define CS_FAILPARK(name) ((void)0)
 #endif
 
 #endif

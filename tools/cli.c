@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "custos/access.h"
 #include "custos/case.h"
 #include "custos/error.h"
 #include "custos/name.h"
@@ -101,6 +103,21 @@ store_dir(const struct opts *o)
 	if (o->store != NULL)
 		return o->store;
 	return getenv("CUSTOS_STORE");
+}
+
+void
+owner_who(struct cs_access_who *who, char *buf, size_t n)
+{
+	struct passwd pw, *pwr = NULL;
+	char pwbuf[4096];
+
+	who->uid = (long)getuid();
+	who->role = "owner";
+	who->name = buf;
+	if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr != NULL)
+		snprintf(buf, n, "%s", pw.pw_name);
+	else
+		snprintf(buf, n, "uid %ld", who->uid);
 }
 
 int

@@ -74,6 +74,12 @@ void lib_log(void *ctx, int level, const char *msg);
 void print_json(json_t *v);
 /* The store directory: --store, else $CUSTOS_STORE; NULL if neither. */
 const char *store_dir(const struct opts *o);
+struct cs_access_who;
+/*
+ * The store's own user as the gate (custos/access.h) knows him when he uses
+ * the store directly: uid, name (in buf, n bytes) and role "owner".
+ */
+void owner_who(struct cs_access_who *who, char *buf, size_t n);
 /*
  * Connects to custosd's control socket: `sock`, else $CUSTOS_SOCKET, else
  * STORE/custosd.sock; *fd the stream. EXIT_OK, or an exit code after a message.
@@ -164,12 +170,22 @@ int cmd_custody(int argc, char **argv, struct opts *o);     /* cmd_custody.c */
 int cmd_export(int argc, char **argv, struct opts *o);      /* cmd_bag.c */
 struct cs_bag_result;
 /*
+ * A "get" through custosd's socket (cmd_access.c): sends `req` (consumed),
+ * writes the granted bytes into the new file `out`, checked against the
+ * digest custosd gives (a file that does not match is removed). EXIT_OK with
+ * *ans custosd's answer (the caller's), or an exit code (a refusal printed).
+ */
+int get_via_socket(const char *sock, const struct opts *o, json_t *req, const char *out,
+    json_t **ans);
+/*
  * custos export through custosd's socket (cmd_access.c): sends `req`
- * (consumed), writes the bag from custosd's plan into `to`. Returns EXIT_OK,
+ * (consumed), writes the bag from custosd's plan into `to`, calling
+ * `progress` (if not NULL) as payload bytes arrive. Returns EXIT_OK,
  * an exit code after an answer said why (*ans: custosd's answer, the
  * caller's), or a negative code from writing the bag.
  */
 int export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *pctx,
     struct cs_bag_result *res, json_t **ans);
 int cmd_verify_bag(int argc, char **argv, struct opts *o);
 

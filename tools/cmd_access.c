@@ -401,9 +401,13 @@ static const char usage_get[] =
     "an approved copy request, and checks them against the item's SHA-256. The\n"
     "copy is written in the access register before the first byte is sent.\n";
 
-/* Reads the granted copy chunk by chunk into fd; EXIT_OK or an exit code. */
+/*
+ * Reads the granted copy chunk by chunk into fd, calling tick (if not NULL)
+ * with each chunk's size; EXIT_OK or an exit code.
+ */
 static int
-receive(struct conn *c, int fd, const char *file, const char *want, const struct opts *o)
+receive(struct conn *c, int fd, const char *file, const char *want, const struct opts *o,
+    void (*tick)(void *ctx, uint64_t n), void *tctx)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char dg[32], *raw = NULL;
@@ -437,6 +441,8 @@ receive(struct conn *c, int fd, const char *file, const char *want, const struct
 			code = EXIT_STORE;
 		}
 		off += n;
+		if (code == EXIT_OK && tick != NULL)
+			tick(tctx, (uint64_t)n);
 	}
 	free(raw);
 	if (code == EXIT_OK && (EVP_DigestFinal_ex(md, dg, NULL) != 1 || fsync(fd) < 0))
@@ -452,14 +458,48 @@ receive(struct conn *c, int fd, const char *file, const char *want, const struct
 }
 
 int
+get_via_socket(const char *sock, const struct opts *o, json_t *req, const char *out,
+    json_t **ans)
+{
+	struct conn c;
+	char want[65];
+	int rc, fd;
+
+	*ans = NULL;
+	rc = conn_open(&c, sock, o);
+	if (rc != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	rc = conn_call(&c, req, ans);
+	if (rc == EXIT_OK)
+		rc = answer_error(*ans, o);
+	if (rc != EXIT_OK) {
+		conn_close(&c);
+		return rc;
+	}
+	snprintf(want, sizeof(want), "%s", json_string_value(json_object_get(*ans, "sha256")));
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		errmsg("cannot create %s: %s (it must not exist yet)", out, strerror(errno));
+		conn_close(&c);
+		return EXIT_USAGE;
+	}
+	rc = receive(&c, fd, out, want, o, NULL, NULL);
+	close(fd);
+	conn_close(&c);
+	if (rc != EXIT_OK)
+		(void)unlink(out);
+	return rc;
+}
+
+int
 cmd_get(int argc, char **argv, struct opts *o)
 {
 	const char *sock = NULL, *out = NULL;
 	long long appr = -1;
 	json_t *req, *ans = NULL;
-	struct conn c;
-	char want[65];
-	int rc, fd;
+	int rc;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
 	    CLI_OPT("output", 'o', CLI_STRING, &out), CLI_CALL_OPT("approval", &appr, approval_arg),
 	    CLI_END};
@@ -471,48 +511,40 @@ cmd_get(int argc, char **argv, struct opts *o)
 		fputs(usage_get, stderr);
 		return EXIT_USAGE;
 	}
-	rc = conn_open(&c, sock, o);
-	if (rc != EXIT_OK)
-		return rc;
 	req = with_num(json_pack("{s:s, s:s}", "cmd", "get", "id", argv[optind]), "approval", appr);
-	rc = conn_call(&c, req, &ans);
-	if (rc == EXIT_OK)
-		rc = answer_error(ans, o);
-	if (rc != EXIT_OK) {
-		json_decref(ans);
-		conn_close(&c);
-		return rc;
-	}
-	snprintf(want, sizeof(want), "%s", json_string_value(json_object_get(ans, "sha256")));
-	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		errmsg("cannot create %s: %s (it must not exist yet)", out, strerror(errno));
-		json_decref(ans);
-		conn_close(&c);
-		return EXIT_USAGE;
-	}
-	rc = receive(&c, fd, out, want, o);
-	close(fd);
-	conn_close(&c);
-	if (rc != EXIT_OK)
-		(void)unlink(out);
-	else if (o->json)
+	rc = get_via_socket(sock, o, req, out, &ans);
+	if (rc == EXIT_OK && o->json)
 		print_json(ans);
-	else
+	else if (rc == EXIT_OK)
 		printf("%s copied to %s (sha256 %s, access register entry %lld)\n", argv[optind],
-		    out, want, (long long)json_integer_value(json_object_get(ans, "access")));
+		    out, json_string_value(json_object_get(ans, "sha256")),
+		    (long long)json_integer_value(json_object_get(ans, "access")));
 	json_decref(ans);
 	return rc;
 }
 
 /* ---- export for socket users ---- */
 
-/* A socket export's writing: the connection and the plan's digests. */
+/* A socket export's writing: the connection, the plan's digests and the progress. */
 struct sock_export {
 	struct conn *c;
 	const json_t *plan;
 	const struct opts *o;
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *pctx;
+	uint64_t done, total;
 };
+
+/* receive()'s tick: the bytes of the bag's payload written so far, to the progress. */
+static void
+export_tick(void *ctx, uint64_t n)
+{
+	struct sock_export *x = ctx;
+
+	x->done += n;
+	if (x->progress != NULL)
+		x->progress(x->pctx, x->done, x->total);
+}
 
 /* cs_bag_copy_fn: the item's bytes from custosd ("export-open", then "read"). */
 static int
@@ -541,7 +573,8 @@ copy_from_socket(void *ctx, const char *id, const char *kind, int out, char hex[
 		rc = answer_error(ans, x->o);
 	json_decref(ans);
 	if (rc == EXIT_OK)
-		rc = receive(x->c, out, id, json_string_value(json_object_get(p, "sha256")), x->o);
+		rc = receive(x->c, out, id, json_string_value(json_object_get(p, "sha256")), x->o,
+		    export_tick, x);
 	if (rc != EXIT_OK)
 		return rc == EXIT_PROBLEM ? CS_EDIGEST : -EIO;
 	/* receive() checked the bytes against this digest */
@@ -552,9 +585,10 @@ copy_from_socket(void *ctx, const char *id, const char *kind, int out, char hex[
 
 int
 export_via_socket(const char *sock, const struct opts *o, json_t *req, const char *to,
+    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *pctx,
     struct cs_bag_result *res, json_t **ans)
 {
-	struct sock_export x = {.o = o};
+	struct sock_export x = {.o = o, .progress = progress, .pctx = pctx};
 	struct conn c;
 	int rc;
 
@@ -573,6 +607,7 @@ export_via_socket(const char *sock, const struct opts *o, json_t *req, const cha
 		res->entry = (uint64_t)json_integer_value(json_object_get(*ans, "access"));
 		res->items = json_array_size(json_object_get(x.plan, "payload"));
 		res->bytes = (uint64_t)json_integer_value(json_object_get(x.plan, "bytes"));
+		x.total = res->bytes;
 		rc = cs_bag_write(x.plan, to, copy_from_socket, &x, res);
 		rc = rc == 0 ? EXIT_OK : rc;
 	}
@@ -693,7 +728,8 @@ register_row(json_t *e, int csv)
 {
 	json_t *rq = json_object_get(e, "requester"), *ap = json_object_get(e, "approver");
 	json_t *actor = json_object_get(e, "actor");
-	char seq[24], appr[24], uid[24], *items = joined(json_object_get(e, "items"));
+	char seq[24], appr[24], uid[24], act[64], *items = joined(json_object_get(e, "items"));
+	const char *deriv = json_string_value(json_object_get(e, "derivative"));
 	const char *ref = json_string_value(json_object_get(rq, "letter"));
 	const char *f[13];
 
@@ -711,6 +747,10 @@ register_row(json_t *e, int csv)
 	f[0] = seq;
 	f[1] = json_string_value(json_object_get(e, "time"));
 	f[2] = json_string_value(json_object_get(e, "action"));
+	if (deriv != NULL) { /* a fetched derivative: "view (access copy)" */
+		snprintf(act, sizeof(act), "%s (%s copy)", f[2] != NULL ? f[2] : "", deriv);
+		f[2] = act;
+	}
 	f[3] = json_string_value(json_object_get(actor, "name"));
 	f[4] = uid;
 	f[5] = json_string_value(json_object_get(rq, "kind"));

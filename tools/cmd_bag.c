@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +147,7 @@ export_socket(const char *sock, const char *number, const char *to, const char *
     uint64_t approval, int copies, const struct opts *o)
 {
 	struct cs_bag_result res = {0};
+	struct bar bar = {.tty = isatty(2)};
 	json_t *req, *ans = NULL;
 	int rc = cs_bag_target_free(to);
 
@@ -158,7 +158,7 @@ export_socket(const char *sock, const char *number, const char *to, const char *
 		json_object_set_new(req, "approval", json_integer((json_int_t)approval));
 	if (req != NULL && copies)
 		json_object_set_new(req, "access_copies", json_true());
-	rc = export_via_socket(sock, o, req, to, &res, &ans);
+	rc = export_via_socket(sock, o, req, to, o->quiet ? NULL : on_progress, &bar, &res, &ans);
 	json_decref(ans);
 	return rc > 0 ? rc : export_said(rc, &res, number, to, o);
 }
@@ -169,12 +169,11 @@ cmd_export(int argc, char **argv, struct opts *o)
 	struct cs_bag_export x = {.approval = -1};
 	struct cs_bag_result res;
 	struct cs_access_policy pol;
-	struct cs_access_who who = {.uid = (long)getuid(), .role = "owner"};
-	struct passwd pw, *pwr = NULL;
+	struct cs_access_who who;
 	struct bar bar = {.tty = isatty(2)};
 	const char *to = NULL, *number = NULL, *purpose = NULL, *sock = NULL;
 	uint64_t approval = UINT64_MAX;
-	char pwbuf[4096], uname[32];
+	char uname[256];
 	struct cs_store *st;
 	int rc, code = EXIT_OK, copies = 0;
 	const struct cli_opt own[] = {CLI_OPT("case", 0, CLI_STRING, &number),
@@ -191,12 +190,7 @@ cmd_export(int argc, char **argv, struct opts *o)
 	}
 	if (sock != NULL || store_dir(o) == NULL)
 		return export_socket(sock, number, to, purpose, approval, copies, o);
-	if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr != NULL) {
-		who.name = pw.pw_name;
-	} else {
-		snprintf(uname, sizeof(uname), "uid %ld", who.uid);
-		who.name = uname;
-	}
+	owner_who(&who, uname, sizeof(uname));
 	cs_access_policy_default(&pol);
 	x.number = number;
 	x.purpose = purpose;

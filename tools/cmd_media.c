@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "custos/access.h"
 #include "custos/error.h"
 #include "custos/media.h"
 #include "custos/store.h"
@@ -19,7 +20,8 @@
 static const char usage_media[] =
     "usage: custos media [--store DIR] [--json]\n"
     "       custos media process [ID...] [--timeout SECONDS] [--store DIR] [--json]\n"
-    "       custos media get ID --access|--preservation|--poster -o FILE [--store DIR]\n"
+    "       custos media get ID --access|--preservation|--poster -o FILE\n"
+    "                        [--approval REQ] [--purpose P] [--store DIR | --socket PATH]\n"
     "\n"
     "Without `process`: lists the items that have no media record yet.\n"
     "\n"
@@ -40,40 +42,31 @@ static const char usage_media[] =
     "error or unknown id, 3 the store could not be used.\n"
     "\n"
     "`get` writes a derivative of the item to FILE (which must not exist), after\n"
-    "checking its bytes against the recorded SHA-256. A kept original is its own\n"
-    "preservation copy: `custos get` gives it.\n";
+    "checking its bytes against the recorded SHA-256. Fetching one is an access\n"
+    "in the register, like `custos get`: the access copy and the poster are a view\n"
+    "(legal staff with --purpose, others with an approved view request, --approval\n"
+    "REQ), the preservation copy a copy (an approved copy request). With --store\n"
+    "(or CUSTOS_STORE) the store's own user fetches directly (stop custosd first:\n"
+    "it holds the store), otherwise, or with --socket, through custosd. A kept\n"
+    "original is its own preservation copy: `custos get` gives it.\n";
 
+/* A fetch of a derivative, as asked: the item, kind, file and gate. */
+struct fetch {
+	const char *id, *kind, *file, *purpose, *sock;
+	int64_t approval; /* < 0: none */
+};
+
+/* Writes the opened derivative `in` into the new file f->file; EXIT_OK or an exit code. */
 static int
-get(const char *id, const char *kind, const char *file, struct opts *o)
+write_copy(int in, const struct fetch *f)
 {
-	struct cs_store *st;
-	json_t *d = NULL;
 	char buf[65536];
-	int code = EXIT_OK, in = -1, out = -1, rc;
+	int out = open(f->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	ssize_t n = 0;
 
-	st = open_store(o, CS_OPEN_READ, &code);
-	if (st == NULL)
-		return code;
-	rc = cs_media_derivative_open(st, id, kind, &in, &d);
-	if (rc == CS_ENOTFOUND) {
-		errmsg("item %s has no %s copy (see custos show %s; `custos media process` "
-		       "makes the missing ones)",
-		    id, kind, id);
-		code = EXIT_USAGE;
-		goto out;
-	}
-	if (rc < 0) {
-		errmsg("the %s copy of %s cannot be read: %s (run custos verify)", kind, id,
-		    cs_strerror(rc));
-		code = EXIT_PROBLEM;
-		goto out;
-	}
-	out = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0) {
-		errmsg("cannot create %s: %s (it must not exist yet)", file, strerror(errno));
-		code = EXIT_USAGE;
-		goto out;
+		errmsg("cannot create %s: %s (it must not exist yet)", f->file, strerror(errno));
+		return EXIT_USAGE;
 	}
 	while (n >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
 		for (ssize_t done = 0, w; n > 0 && done < n; done += w) {
@@ -84,26 +77,113 @@ get(const char *id, const char *kind, const char *file, struct opts *o)
 				n = -1;
 		}
 	}
-	if (n < 0 || fsync(out) < 0 || close(out) < 0) {
-		errmsg("writing %s failed: %s", file, strerror(errno));
-		out = -1;
-		(void)unlink(file);
+	if (n < 0 || fsync(out) < 0) {
+		errmsg("writing %s failed: %s", f->file, strerror(errno));
+		close(out);
+		(void)unlink(f->file);
+		return EXIT_PROBLEM;
+	}
+	if (close(out) < 0) {
+		errmsg("writing %s failed: %s", f->file, strerror(errno));
+		(void)unlink(f->file);
+		return EXIT_PROBLEM;
+	}
+	return EXIT_OK;
+}
+
+static void
+fetched(const struct fetch *f, const char *sha, long long entry, const struct opts *o)
+{
+	json_t *j;
+
+	if (o->json) {
+		j = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I}", "ok", 1, "id", f->id, "kind",
+		    f->kind, "file", f->file, "sha256", sha != NULL ? sha : "", "access",
+		    (json_int_t)entry);
+		print_json(j);
+		json_decref(j);
+	} else if (!o->quiet) {
+		printf("%s copy of %s written to %s (sha256 %s, access register entry %lld)\n",
+		    f->kind, f->id, f->file, sha, entry);
+	}
+}
+
+/* The store's own user: the gate and the register entry here, then the bytes. */
+static int
+get_direct(const struct fetch *f, struct opts *o)
+{
+	struct cs_access_policy pol;
+	struct cs_access_who who;
+	struct cs_store *st;
+	const char *rule, *item;
+	char name[256];
+	json_t *d = NULL;
+	uint64_t entry;
+	int code = EXIT_OK, in = -1, rc;
+
+	st = open_store(o, CS_OPEN_WRITE, &code);
+	if (st == NULL)
+		return code;
+	rc = cs_media_derivative_open(st, f->id, f->kind, &in, &d);
+	if (rc == CS_ENOTFOUND) {
+		errmsg("item %s has no %s copy (see custos show %s; `custos media process` "
+		       "makes the missing ones)",
+		    f->id, f->kind, f->id);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (rc < 0) {
+		errmsg("the %s copy of %s cannot be read: %s (run custos verify)", f->kind, f->id,
+		    cs_strerror(rc));
 		code = EXIT_PROBLEM;
 		goto out;
 	}
-	out = -1;
-	if (o->json)
-		print_json(d);
-	else if (!o->quiet)
-		printf("%s copy of %s written to %s (sha256 %s)\n", kind, id, file,
-		    json_string_value(json_object_get(d, "sha256")));
+	cs_access_policy_default(&pol);
+	owner_who(&who, name, sizeof(name));
+	rc = cs_access_grant_derivative(st, &pol, &who, f->id, f->kind, f->approval, f->purpose,
+	    &entry, &rule, &item);
+	if (rc == CS_EDENIED) {
+		errmsg("refused by rule %s: fetching the %s copy is a %s in the access register; "
+		       "cite an approved %s request (--approval REQ; `custos request --action %s`)",
+		    rule, f->kind, strcmp(f->kind, "preservation") == 0 ? "copy" : "view",
+		    strcmp(f->kind, "preservation") == 0 ? "copy" : "view",
+		    strcmp(f->kind, "preservation") == 0 ? "copy" : "view");
+		code = EXIT_PROBLEM;
+		goto out;
+	}
+	if (rc < 0) {
+		errmsg("cannot write the access register entry: %s", cs_strerror(rc));
+		code = EXIT_STORE;
+		goto out;
+	}
+	code = write_copy(in, f);
+	if (code == EXIT_OK)
+		fetched(f, json_string_value(json_object_get(d, "sha256")), (long long)entry, o);
 out:
 	if (in >= 0)
 		close(in);
-	if (out >= 0)
-		close(out);
 	json_decref(d);
 	cs_store_close(st);
+	return code;
+}
+
+static int
+get(const struct fetch *f, struct opts *o)
+{
+	json_t *req, *ans = NULL;
+	int code;
+
+	if (f->sock == NULL && store_dir(o) != NULL)
+		return get_direct(f, o);
+	req = json_pack("{s:s, s:s, s:s, s:s*}", "cmd", "get", "id", f->id, "kind", f->kind,
+	    "purpose", f->purpose);
+	if (req != NULL && f->approval >= 0)
+		json_object_set_new(req, "approval", json_integer((json_int_t)f->approval));
+	code = get_via_socket(f->sock, o, req, f->file, &ans);
+	if (code == EXIT_OK)
+		fetched(f, json_string_value(json_object_get(ans, "sha256")),
+		    (long long)json_integer_value(json_object_get(ans, "access")), o);
+	json_decref(ans);
 	return code;
 }
 
@@ -253,24 +333,30 @@ cmd_media(int argc, char **argv, struct opts *o)
 	uint64_t timeout_s = 120;
 	int sub_process = argc > 1 && strcmp(argv[1], "process") == 0, rc;
 	int acc = 0, pres = 0, post = 0;
-	const char *file = NULL;
+	uint64_t approval = UINT64_MAX;
+	struct fetch f = {.approval = -1};
 	const struct cli_opt own[] = {CLI_OPT("timeout", 0, CLI_NUMBER, &timeout_s), CLI_END};
 	const struct cli_opt own_get[] = {CLI_OPT("access", 0, CLI_FLAG, &acc),
 	    CLI_OPT("preservation", 0, CLI_FLAG, &pres), CLI_OPT("poster", 0, CLI_FLAG, &post),
-	    CLI_OPT("output", 'o', CLI_STRING, &file), CLI_END};
+	    CLI_OPT("output", 'o', CLI_STRING, &f.file),
+	    CLI_OPT("approval", 0, CLI_NUMBER, &approval),
+	    CLI_OPT("purpose", 0, CLI_STRING, &f.purpose),
+	    CLI_OPT("socket", 0, CLI_STRING, &f.sock), CLI_END};
 
 	if (argc > 1 && strcmp(argv[1], "get") == 0) {
 		rc = cli_parse(argc - 1, argv + 1, own_get, usage_media, o);
 		if (rc >= 0)
 			return rc;
-		if (optind + 1 != argc - 1 || file == NULL || acc + pres + post != 1) {
+		if (optind + 1 != argc - 1 || f.file == NULL || acc + pres + post != 1) {
 			errmsg("media get takes one ID, one of --access, --preservation or "
 			       "--poster, and -o FILE");
 			fputs(usage_media, stderr);
 			return EXIT_USAGE;
 		}
-		return get(argv[optind + 1], acc ? "access" : pres ? "preservation" : "poster",
-		    file, o);
+		f.id = argv[optind + 1];
+		f.kind = acc ? "access" : pres ? "preservation" : "poster";
+		f.approval = approval <= INT64_MAX ? (int64_t)approval : -1;
+		return get(&f, o);
 	}
 	if (sub_process) {
 		argc--;

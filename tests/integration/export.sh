@@ -16,7 +16,8 @@
 #   5. a real archivist user exports through custosd's socket (refused
 #      without approval, and with another user's approval), the bag checks
 #      out and is written by the user; export-open gives nothing without an
-#      export on the connection; a crash while the bag is made leaves only
+#      export on the connection; on a terminal it shows its progress (not
+#      otherwise); a crash while the bag is made leaves only
 #      its .partial directory; stats counts the export by requester kind;
 #   6. with --access-copies (a case with one MP4 clip made by ffmpeg, its
 #      access copy made by `custos media process`), through the socket and
@@ -24,7 +25,13 @@
 #      catalogue, verify-bag passes, a flipped byte in it (or another copy
 #      with its manifest line rewritten) fails naming the item; export-open
 #      of a copy is refused in an export that did not ask for copies; a copy
-#      missing from the store stops the export naming the item.
+#      missing from the store stops the export naming the item; fetching the
+#      access copy or poster (`custos media get`) through the socket and
+#      directly is a view under an approval, refused without one naming the
+#      rule, and in the register with the derivative's kind;
+#   7. a socket export of a case of 2000 items is planned off custosd's loop:
+#      while its plan is parked (test build), status answers; a connection
+#      closed while its export is planned leaves custosd running.
 . "$(dirname "$0")/lib.sh"
 need_python3
 
@@ -174,6 +181,7 @@ t_status 1 "another user cannot cite it (approval-not-yours)" "$CUSTOS" export -
 	--case "$C1" --to "$WORK/out/s1" --purpose 'court file' --approval "$R_ARCH"
 t_run "the archivist exports through custosd" as "$ARCH" export --case "$C1" \
 	--to "$WORK/out/sbag" --purpose 'court file' --approval "$R_ARCH" --json
+cp "$WORK/last.err" "$WORK/sbag.err"
 S_ENTRY=$(field register_entry)
 t_run "... and the bag checks out" "$CUSTOS" verify-bag "$WORK/out/sbag"
 t_ok "$(cmp -s "$WORK/out/sbag/data/$(cd "$BAG/data" && ls "$ID_A"*)" "$BAG/data/$(cd "$BAG/data" &&
@@ -182,6 +190,14 @@ t_grep "... citing its own register entry ($S_ENTRY)" "^Export-Register-Entry: $
 	"$WORK/out/sbag/bag-info.txt"
 t_ok "$([ "$(stat -c %U "$WORK/out/sbag/data")" = "$ARCH" ]; echo $?)" \
 	"... written by the user, not by custosd"
+t_ok "$(grep -q exporting: "$WORK/sbag.err"; [ $? -eq 1 ]; echo $?)" \
+	"... showing no progress when its stderr is not a terminal"
+b=$(sed -n 's/^Payload-Oxum: \([0-9]*\)\..*/\1/p' "$WORK/out/sbag/bag-info.txt")
+script -qec "setpriv --reuid=$ARCH --regid=$(id -g "$ARCH") --init-groups -- env -u CUSTOS_STORE \
+	CUSTOS_SOCKET='$SOCK' '$CUSTOS' export --case '$C1' --to '$WORK/out/tbag' \
+	--purpose 'court file' --approval $R_ARCH" /dev/null >"$WORK/tty.out" 2>&1
+t_ok "$(grep -q "exporting: $b of $b bytes" "$WORK/tty.out" && [ -f "$WORK/out/tbag/bagit.txt" ]
+	echo $?)" "on a terminal the socket export shows its progress, up to $b of $b bytes"
 python3 - "$SOCK" "$ID_A" <<'EOF'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
@@ -316,8 +332,61 @@ o = call({"cmd": "export-open", "id": sys.argv[4], "kind": "access"})
 assert o["ok"] is False, o
 EOF
 	t_ok $? "export-open of an access copy is refused in an export without copies"
+	# fetching a derivative is an access: a view (access copy, poster) or a copy (preservation)
+	as "$ARCH" media get "$ID_V" --access -o "$WORK/out/acc0.mp4" >"$WORK/last.out" \
+		2>"$WORK/last.err"
+	rc=$?
+	t_ok "$([ $rc -eq 1 ] && [ ! -e "$WORK/out/acc0.mp4" ] &&
+		grep -q 'refused by rule view-needs-approval' "$WORK/last.err"; echo $?)" \
+		"a socket user's media get --access without approval is refused by view-needs-approval"
+	as "$ARCH" request --case "$C3" --action view --purpose 'review' --json >"$WORK/last.out"
+	RV=$(field request)
+	"$CUSTOS" request --case "$C3" --action view --purpose 'review' --json >"$WORK/last.out"
+	RVO=$(field request)
+	t_run "the head approves the archivist's view request" as "$HEAD" approve "$RV"
+	t_run "the head approves the owner's view request" as "$HEAD" approve "$RVO"
+	t_run "the archivist fetches the access copy through custosd under it" as "$ARCH" media \
+		get "$ID_V" --access --approval "$RV" -o "$WORK/out/acc.mp4" --json
+	M_ENTRY=$(field access)
+	AS=$(python3 -c 'import json,sys
+print([d["sha256"] for d in json.load(open(sys.argv[1]))["derivatives"]
+	if d["kind"] == "access" and d["status"] == "ok"][-1])' "$WORK/out/vbag/records/$ID_V.json")
+	t_ok "$([ "$(digest "$WORK/out/acc.mp4")" = "$AS" ]; echo $?)" \
+		"... the file is the recorded access copy"
+	before=$(ledger_size)
+	t_status 2 "a copy that is not there (the kept MP4 has no preservation copy) is said" \
+		as "$ARCH" media get "$ID_V" --preservation --approval "$RV" -o "$WORK/out/p.mkv"
+	t_grep "... naming the item" "item $ID_V has no preservation copy" "$WORK/last.err"
+	t_ok "$([ "$(ledger_size)" -eq "$before" ]; echo $?)" "... with no register entry"
+	as "$HEAD" register --case "$C3" --json >"$WORK/reg.json" 2>"$WORK/last.err"
+	python3 - "$WORK/reg.json" "$M_ENTRY" "$RV" "$ID_V" <<'EOF2'
+import json, sys
+e = {e["seq"]: e for e in json.load(open(sys.argv[1]))}[int(sys.argv[2])]
+assert e["action"] == "view" and e["derivative"] == "access", e
+assert e["approval"] == int(sys.argv[3]) and e["items"] == [sys.argv[4]], e
+EOF2
+	t_ok $? "the register shows the fetch: a view of the access copy, its approval, the item"
+	as "$HEAD" register --case "$C3" >"$WORK/last.out" 2>"$WORK/last.err"
+	t_grep "... and says so in text" "^#$M_ENTRY .* view \(access copy\) by $ARCH" "$WORK/last.out"
 	daemon_stop
 	t_ok "$DRC" "custosd stops (copies)"
+	before=$(ledger_size)
+	t_status 1 "the store's user fetching the poster directly without approval is refused" \
+		"$CUSTOS" media get "$ID_V" --poster -o "$WORK/poster0.jpg"
+	t_grep "... naming the rule" "refused by rule view-needs-approval" "$WORK/last.err"
+	t_ok "$([ "$(ledger_size)" -eq "$before" ] && [ ! -e "$WORK/poster0.jpg" ]; echo $?)" \
+		"... writing nothing"
+	t_run "the store's user fetches the poster directly under his view approval" \
+		"$CUSTOS" media get "$ID_V" --poster --approval "$RVO" -o "$WORK/poster.jpg" --json
+	P_ENTRY=$(field access)
+	"$CUSTOS" log --json >"$WORK/log.json" 2>/dev/null
+	python3 - "$WORK/log.json" "$P_ENTRY" "$RVO" "$ID_V" <<'EOF2'
+import json, sys
+e = json.load(open(sys.argv[1]))[int(sys.argv[2])]
+assert e["event"] == "access" and e["action"] == "view" and e["derivative"] == "poster", e
+assert e["approval"] == int(sys.argv[3]) and e["items"] == [sys.argv[4]], e
+EOF2
+	t_ok $? "... the ledger's register entry names the poster, the approval and the item"
 	VBAG=$WORK/vbag
 	t_run "a direct export with --access-copies" "$CUSTOS" export --case "$C3" --to "$VBAG" \
 		--purpose 'court' --approval "$R3" --access-copies
@@ -359,5 +428,58 @@ print([d["sha256"] for d in json.load(open(sys.argv[1]))["derivatives"]
 else
 	t_ok 0 "access copies in bags # SKIP no ffmpeg"
 fi
+
+# 7. a socket export of a big case is planned off custosd's loop: the test
+# build parks the plan (CUSTOS_PARK_AT, lib/util.h) until $PARK exists; while
+# it is parked, status answers on another connection. A connection closed
+# while its export is planned leaves custosd running (the plan completes).
+C4='平司罚〔2026〕10号'
+mkdir -p "$WORK/big" "$WORK/park"
+for ((i = 0; i < 2000; i++)); do printf 'tiny %d\n' "$i" >"$WORK/big/f$i.mp4"; done
+(cd "$WORK/big" && "$CUSTOS" ingest f*.mp4 --case "$C4" --officer 3301-0457 >/dev/null) ||
+	fail "ingest of 2000 files into case $C4"
+report "2000 small files ingested into case $C4"
+PARK=$WORK/park/go
+DAEMON_BIN=$CUSTOSD_FP daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log" \
+	CUSTOS_PARK_AT=bag-plan CUSTOS_PARK_FILE="$PARK"
+wait_until 60 test -S "$SOCK" || fail "custosd (test build) did not open its socket"
+"$CUSTOS" request --case "$C4" --action export --purpose 'court' --json >"$WORK/last.out"
+R4=$(field request)
+t_run "the head approves the export request of case $C4" as "$HEAD" approve "$R4"
+"$CUSTOS" export --socket "$SOCK" --case "$C4" --to "$WORK/bigbag" --purpose 'court' \
+	--approval "$R4" >"$WORK/bigexport.out" 2>&1 &
+EPID=$!
+wait_until 300 test -e "$PARK.parked" || fail "the export's plan never started"
+timeout 300 "$CUSTOS" status --socket "$SOCK" --json >"$WORK/last.out" 2>"$WORK/last.err"
+rc=$?
+t_ok "$([ $rc -eq 0 ] && [ ! -e "$PARK" ] && kill -0 "$EPID" 2>/dev/null &&
+	[ ! -e "$WORK/bigbag" ]; echo $?)" \
+	"custos status answers while the socket export's plan is parked (exit $rc)"
+touch "$PARK"
+wait "$EPID"
+t_ok $? "... and the export completes once the plan goes on"
+t_run "... its bag of 2000 items checks out" "$CUSTOS" verify-bag "$WORK/bigbag"
+rm -f "$PARK" "$PARK.parked"
+python3 - "$SOCK" "$C4" "$R4" "$PARK" <<'EOF2'
+import json, os, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "export", "case": sys.argv[2], "purpose": "court",
+	"approval": int(sys.argv[3])}).encode() + b"\n")
+for _ in range(3000):
+	if os.path.exists(sys.argv[4] + ".parked"):
+		break
+	time.sleep(0.1)
+s.close()
+sys.exit(0 if os.path.exists(sys.argv[4] + ".parked") else 1)
+EOF2
+t_ok $? "an export's connection closes while its plan is parked"
+touch "$PARK"
+wait_until 300 grep -q "export of case $C4 .*its connection closed before the plan was done" \
+	"$WORK/custosd.log"
+t_ok $? "... custosd finishes the plan and says the answer was dropped"
+t_run "... and still answers status" timeout 300 "$CUSTOS" status --socket "$SOCK"
+daemon_stop
+t_ok "$DRC" "custosd (test build) stops cleanly"
+t_no_sanitizer "no sanitizer report from custosd" "$WORK/custosd.log"
 
 t_done

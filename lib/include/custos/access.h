@@ -128,6 +128,18 @@ int cs_access_grant(struct cs_store *st, const struct cs_access_policy *pol,
     const char **item);
 
 /*
+ * cs_access_grant for fetching a derivative of item `id` (`kind`: "access",
+ * "poster", "preservation"; custos/media.h): the access copy and the poster
+ * are for viewing (action "view"), a preservation copy is a copy of the
+ * evidence (action "copy"); the register entry names the kind
+ * ("derivative"). CS_EFORMAT for another kind. Open it with
+ * cs_media_derivative_open.
+ */
+int cs_access_grant_derivative(struct cs_store *st, const struct cs_access_policy *pol,
+    const struct cs_access_who *who, const char *id, const char *kind, int64_t approval,
+    const char *purpose, uint64_t *seq, const char **rule, const char **item);
+
+/*
  * Opens the stored bytes of item `id` for reading (*fd, O_CLOEXEC) with their
  * size and digest: for a copy that cs_access_grant let through. CS_ENOTFOUND.
  */
