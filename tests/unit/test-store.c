@@ -792,7 +792,7 @@ test_upload_todo(void)
 	    "upload queue: after a rebuild the index equals a scan");
 	ok(st != NULL && cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL) == 0,
 	    "upload queue: verify (a replay compared with the catalog) finds no problem");
-	/* A schema 5 catalog (no upload_todo, remotes, fingerprint tables) is rebuilt when opened. */
+	/* A schema 5 catalog (no upload_todo, remotes or fingerprint tables) is rebuilt on open. */
 	{
 		MDB_txn *txn = NULL;
 		uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 5};
