@@ -8,7 +8,8 @@
 #       then a restart: the object is there once with the right bytes, no
 #       multipart upload is left, nothing pending;
 #   (c) 503 replies, connections dropped mid-body and a stalled server:
-#       every file is uploaded in the end;
+#       every file is uploaded in the end, and verify --remote --deep passes
+#       (each object present once, with its checksum and retention);
 #   (d) wrong credentials: a clear error in the status and the log, the
 #       evidence safe in the store; fixed credentials file + SIGHUP: the
 #       uploads resume;
@@ -189,6 +190,8 @@ wait_until 120 settled
 t_ok $? "(c) nothing pending afterwards"
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly (exit 0)"
+t_status 0 "(c) verify --remote --deep passes: every object there once, with its checksum" \
+	$T "$CUSTOS" verify --remote --deep --config "$WORK/remote.conf"
 
 # ---- (d) wrong credentials, fixed, SIGHUP; (e) release_policy = remote ----
 printf 'access_key = %s\nsecret_key = wrong%s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/creds"
