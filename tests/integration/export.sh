@@ -430,8 +430,11 @@ else
 fi
 
 # 7. a socket export of a big case is planned off custosd's loop: the test
-# build parks the plan (CUSTOS_PARK_AT, lib/util.h) until $PARK exists; while
-# it is parked, status answers on another connection. A connection closed
+# build parks the plan (CUSTOS_PARK_AT, lib/util.h) after it signed its
+# checkpoint, before its proofs, until $PARK exists; while it is parked,
+# status answers on another connection and a file dropped in the upload
+# directory is secured and released, and no other checkpoint is signed
+# (the bag's proofs are against its own checkpoint: verify-bag passes). A connection closed
 # while its export is planned leaves custosd running (the plan completes).
 C4='平司罚〔2026〕10号'
 mkdir -p "$WORK/big" "$WORK/park"
@@ -441,7 +444,7 @@ for ((i = 0; i < 2000; i++)); do printf 'tiny %d\n' "$i" >"$WORK/big/f$i.mp4"; d
 report "2000 small files ingested into case $C4"
 PARK=$WORK/park/go
 DAEMON_BIN=$CUSTOSD_FP daemon_spawn "$WORK/custosd.conf" "$WORK/custosd.log" \
-	CUSTOS_PARK_AT=bag-plan CUSTOS_PARK_FILE="$PARK"
+	CUSTOS_PARK_AT=bag-proofs CUSTOS_PARK_FILE="$PARK"
 wait_until 60 test -S "$SOCK" || fail "custosd (test build) did not open its socket"
 "$CUSTOS" request --case "$C4" --action export --purpose 'court' --json >"$WORK/last.out"
 R4=$(field request)
@@ -455,6 +458,13 @@ rc=$?
 t_ok "$([ $rc -eq 0 ] && [ ! -e "$PARK" ] && kill -0 "$EPID" 2>/dev/null &&
 	[ ! -e "$WORK/bigbag" ]; echo $?)" \
 	"custos status answers while the socket export's plan is parked (exit $rc)"
+printf 'dropped while an export is planned\n' >"$WORK/in2/.during.mp4.tmp"
+mv "$WORK/in2/.during.mp4.tmp" "$WORK/in2/during.mp4"
+in_ledger() { "$CUSTOS" log --json 2>/dev/null | grep -q '"name": *"[^"]*during.mp4"'; }
+wait_until 300 in_ledger &&
+	wait_until 300 grep -q "secured $WORK/in2/during.mp4 as " "$WORK/custosd.log"
+t_ok $? "... and intake goes on: a file dropped meanwhile is secured and released"
+sleep 3 # the checkpoint timer's period (2 s) passes: no checkpoint may be signed meanwhile
 touch "$PARK"
 wait "$EPID"
 t_ok $? "... and the export completes once the plan goes on"
