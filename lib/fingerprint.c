@@ -428,7 +428,8 @@ tally(struct matcher *m, size_t total, const char *kind, json_t *res)
 	size_t i = 0, n = m->nvotes;
 	struct vote *v = m->votes;
 
-	qsort(v, n, sizeof(*v), vote_cmp);
+	if (n > 0) /* (no votes: v may be NULL) */
+		qsort(v, n, sizeof(*v), vote_cmp);
 	if (total < (strcmp(kind, "audio") == 0 ? AUDIO_MIN : VIDEO_MIN))
 		i = n; /* too short a query to say anything */
 	while (i < n) {
@@ -548,7 +549,8 @@ cs_media_match(struct cs_store *st, const json_t *fp, const char *self, double t
 		}
 		sorted[n++] = it;
 	}
-	qsort(sorted, n, sizeof(*sorted), score_cmp);
+	if (n > 0)
+		qsort(sorted, n, sizeof(*sorted), score_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (json_array_append(list, sorted[i]) < 0) {
 			rc = -ENOMEM;
