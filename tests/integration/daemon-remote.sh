@@ -22,7 +22,11 @@
 #       once the endpoint is back all are uploaded and released;
 #   (g) a multipart part's reading and hashing runs off custosd's loop: while
 #       it is held at a gate (the test build's CUSTOS_TEST_PART_GATE), the
-#       control socket still answers; once let go the object goes up.
+#       control socket still answers; once let go the object goes up;
+#   (i) a recorder docked with release_policy = remote while the endpoint is
+#       unreachable: its files are secured and held and no receipt is
+#       written; with the endpoint back (SIGHUP) the receipt is written, each
+#       file's remote copy confirmed.
 # Every wait is bounded; no verdict depends on the machine's speed.
 . "$CUSTOS_SRC/tests/integration/lib.sh"
 : "${CUSTOSD:?CUSTOSD must point at the custosd binary}"
@@ -289,6 +293,42 @@ t_ok $? "(g) ... and custosd's control socket answers meanwhile: the loop is not
 touch "$GATE/go"
 wait_until 300 all_up "$WORK/g-1"
 t_ok $? "(g) let go, the multipart object is in the bucket with its replica event"
+daemon_stop
+t_ok "$DRC" "custosd stops cleanly (exit 0)"
+# ---- (i) a docked recorder with release_policy = remote: no receipt before the remote copies ----
+DOCKS="$WORK/docks"
+mkdir -p "$DOCKS" "$WORK/stage/BWC7"
+sed "s|^endpoint = .*|endpoint = http://127.0.0.1:$DPORT|" "$WORK/remote.conf" >"$WORK/remote-i.conf"
+CONF4="$WORK/custosd4.conf"
+daemon_conf "$CONF4" DR01 docks "$DOCKS" settle_seconds=0 rescan_seconds=1 \
+	release_policy=remote
+printf '[media]\nenabled = no\n[remote]\nconfig = %s\n' "$WORK/remote-i.conf" >>"$CONF4"
+printf '{"device_id": "BWC7", "model": "BWC-X2", "officer_id": "OF7"}\n' \
+	>"$WORK/stage/BWC7/DEVICE.json"
+for i in 1 2 3; do head -c $((4000 * i)) /dev/urandom >"$WORK/stage/BWC7/BWC7_OF7_${i}.mp4"; done
+daemon_start "$CONF4" "$DLOG"
+t_ok $? "(i) custosd starts on a dock root, release_policy = remote, the endpoint unreachable"
+mv "$WORK/stage/BWC7" "$DOCKS/BWC7"
+dock_items() {
+	"$CUSTOS" find --device BWC7 --json 2>/dev/null |
+		python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null
+}
+three_held() { [ "$(dock_items)" = 3 ] && [ "$(remote held)" = 3 ]; }
+wait_until 300 three_held
+t_ok $? "(i) the recorder's 3 files are secured and held ($(dock_items) items, held $(remote held))"
+sleep 2 # a rescan (1 s) passes: a receipt written now would be seen
+t_ok "$([ ! -e "$DOCKS/BWC7/CUSTOS-RECEIPT.json" ] && echo 0 || echo 1)" \
+	"(i) no receipt while the remote copies are not confirmed: the recorder may not be wiped"
+cp "$WORK/remote.conf" "$WORK/remote-i.conf"
+kill -HUP "$DPID"
+wait_until 300 test -e "$DOCKS/BWC7/CUSTOS-RECEIPT.json"
+t_ok $? "(i) with the endpoint back (SIGHUP) the receipt is written"
+ok=0
+for id in $("$CUSTOS" find --device BWC7 --json | python3 -c 'import json,sys
+for r in json.load(sys.stdin): print(r["id"])'); do
+	"$CUSTOS" replicas "$id" 2>/dev/null | grep -q "st/objects/sha256/" || ok=1
+done
+t_ok $ok "(i) ... and each of its files had its remote copy confirmed"
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly (exit 0)"
 n=$(grep -c -F -e "$S3_SECRET_KEY" "$DLOG")
