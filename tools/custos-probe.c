@@ -55,10 +55,11 @@ main(int argc, char **argv)
 		rc = cs_media_derive_fd(STDIN_FILENO, 3, derive, max_height, &rec);
 	else
 		rc = cs_media_probe_fd(STDIN_FILENO, &rec);
+	/* _exit, here too (see below): the sandbox is in place */
 	if (rc == -ENOSPC)
-		return 6; /* the copy's disk is full: no answer, the parent tries again later */
+		_exit(6); /* the copy's disk is full: no answer, the parent tries again later */
 	if (rc < 0)
-		return 5;
+		_exit(5);
 	rc = json_dumpf(rec, stdout, JSON_COMPACT) < 0 || fflush(stdout) != 0;
 	json_decref(rec);
 	/*
