@@ -105,8 +105,8 @@ dl_done(void *ctx, const struct cs_remote_info *in)
 		fail(b, CS_EDIGEST,
 		    "%s in the bucket (%llu bytes) hashes to %s, not to item %s's%s%s SHA-256 %s "
 		    "(%llu bytes): the bucket's copy was altered",
-		    d->key, (unsigned long long)in->got, got, d->id, d->dkind[0] ? " copy " : "",
-		    d->dkind, d->hex, (unsigned long long)d->size);
+		    d->key, (unsigned long long)in->got, got, d->id, d->dkind[0] ? " " : "",
+		    d->dkind[0] ? d->dkind : "", d->hex, (unsigned long long)d->size);
 	} else if (d->dkind[0] != '\0') {
 		/* a derivative: under derivatives/ as the media stage places one */
 		int rc = cs__fsync(d->fd, 0);
