@@ -293,6 +293,10 @@ sort "$WORK/ra" | cmp -s - "$WORK/ra.want"
 t_ok $? "custos replicas lists each derivative's copy with its kind, key and lock"
 t_run "custos replicas (text)" "$CUSTOS" replicas --store "$S3" "$ida"
 t_grep "... names the derivative's kind" "	derivative access$" "$WORK/last.out"
+t_run "custos show" "$CUSTOS" show --store "$S3" "$ida"
+read -r _ hpo < <(grep '^poster ' "$WORK/da")
+t_grep "... lists each derivative's copy in the bucket" "replica: .*/dvault st/objects/sha256/$hpo," \
+	"$WORK/last.out"
 t_status 0 "a second push" $T "$CUSTOS" push --store "$S3"
 t_grep "... sends nothing" ': 0 sent, 0 already there, 0 failed' "$WORK/last.err"
 
