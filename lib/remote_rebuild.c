@@ -520,8 +520,9 @@ item_cb(void *ctx, const char *id, json_t *rec)
 	{
 		if (json_array_size(json_object_get(d, "replicas")) == 0)
 			continue;
-		o = json_pack("{s:s, s:O, s:O, s:O}", "id", id, "sha256", json_object_get(d, "sha256"),
-		    "size", json_object_get(d, "size"), "derivative", json_object_get(d, "kind"));
+		o = json_pack("{s:s, s:O, s:O, s:O}", "id", id, "sha256",
+		    json_object_get(d, "sha256"), "size", json_object_get(d, "size"), "derivative",
+		    json_object_get(d, "kind"));
 		if (o == NULL || json_array_append_new(ctx, o) < 0)
 			return -ENOMEM;
 	}
@@ -565,15 +566,15 @@ blobs(struct rb *b, json_t *list, uint64_t *placed)
 	json_array_foreach(list, i, it)
 	{
 		const char *hex = json_string_value(json_object_get(it, "sha256"));
-		const char *dk = json_string_value(json_object_get(it, "derivative"));
+		const char *dk = json_string_value(json_object_get(it, "derivative")), *tree;
 		uint64_t size = (uint64_t)json_integer_value(json_object_get(it, "size"));
 		struct dl *d;
 		if (rc < 0)
 			break;
 		if (hex == NULL || strlen(hex) != 64)
 			continue;
-		if (cs__blob_check_in(b->rootfd, dk != NULL ? "derivatives" : "objects", hex, size) ==
-		    0) {
+		tree = dk != NULL ? "derivatives" : "objects";
+		if (cs__blob_check_in(b->rootfd, tree, hex, size) == 0) {
 			b->done++;
 			continue; /* placed by an earlier run */
 		}

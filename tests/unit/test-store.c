@@ -881,7 +881,7 @@ test_upload_todo(void)
 	is_int(bad, 0, "upload queue: the index equals a full scan all along");
 	ok(todo_matches(st, "e/b", "after the mix"),
 	    "upload queue: the index and the pending list equal a scan after the mix");
-	{ /* a derivative made after the blob went up puts the item back, its replica takes it out */
+	{ /* a derivative made after the blob went up: the item is back; its replica: out */
 		struct cs_meta m = {.source = "inbox"};
 		struct cs_ingest_result r = {0};
 		json_t *items = NULL;
