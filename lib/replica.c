@@ -161,10 +161,14 @@ derivative_replicas(json_t *rec, json_t *out)
 		json_array_foreach(json_object_get(d, "replicas"), j, r)
 		{
 			c = json_deep_copy(r);
-			if (c == NULL ||
-			    json_object_set(c, "derivative", json_object_get(d, "kind")) < 0 ||
-			    json_object_set(c, "sha256", json_object_get(d, "sha256")) < 0 ||
-			    json_array_append_new(out, c) < 0)
+			if (c == NULL)
+				return -ENOMEM;
+			if (json_object_set(c, "derivative", json_object_get(d, "kind")) < 0 ||
+			    json_object_set(c, "sha256", json_object_get(d, "sha256")) < 0) {
+				json_decref(c);
+				return -ENOMEM;
+			}
+			if (json_array_append_new(out, c) < 0)
 				return -ENOMEM;
 		}
 	}
