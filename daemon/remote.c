@@ -307,6 +307,10 @@ on_put_done(void *ctx, const struct cs_remote_result *res)
 			logmsg(2, "remote: item %s %s %s%s%s", j->o.id,
 			    res->skipped ? "already at" : "sent to", j->o.key,
 			    j->version_id[0] ? " version " : "", j->version_id);
+		else if (strcmp(j->o.kind, "derivative") == 0)
+			logmsg(2, "remote: item %s's %s copy %s %s%s%s", j->o.id, j->o.derivative,
+			    res->skipped ? "already at" : "sent to", j->o.key,
+			    j->version_id[0] ? " version " : "", j->version_id);
 		else
 			logmsg(3, "remote: %s %s %s", j->o.kind, j->o.key,
 			    res->skipped ? "already there" : "sent");
@@ -318,7 +322,7 @@ on_put_done(void *ctx, const struct cs_remote_result *res)
 
 /* ---- the step (thread pool) ---- */
 
-/* 1 if the store has a replica of item `id` at this remote. */
+/* 1 if the store has a replica of item `id`'s original at this remote (not a derivative's). */
 static int
 confirmed(struct upload *u, const char *id)
 {
@@ -331,7 +335,8 @@ confirmed(struct upload *u, const char *id)
 	json_array_foreach(list, k, r)
 	{
 		const char *rm = json_string_value(json_object_get(r, "remote"));
-		if (rm != NULL && strcmp(rm, u->remote) == 0)
+		if (rm != NULL && strcmp(rm, u->remote) == 0 &&
+		    json_object_get(r, "derivative") == NULL)
 			yes = 1;
 	}
 	json_decref(list);

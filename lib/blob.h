@@ -84,6 +84,12 @@ int cs__blob_check(int rootfd, const char *hex, uint64_t size);
 /* The same for a blob of content-addressed tree `tree` ("objects", "derivatives"). */
 int cs__blob_check_in(int rootfd, const char *tree, const char *hex, uint64_t size);
 
+/*
+ * Links the finished file `tmp` (relative to rootfd, its bytes fsynced) into
+ * derivatives/sha256/ab/cd/<hex>, durably; an existing one is kept (lib/media.c).
+ */
+int cs__derivative_place(int rootfd, const char *tmp, const char *hex);
+
 /* Hashes everything readable from fd (from offset 0) into digest; size out. */
 int cs__hash_fd(int fd, uint8_t digest[32], uint64_t *size);
 

@@ -209,7 +209,8 @@ has_table(MDB_txn *txn, const char *name)
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
  * them), schema 4 without the listing table, schema 5 without the
- * upload_todo table, or schema 6 without the fingerprint tables. Any
+ * upload_todo table, schema 6 without the fingerprint tables, or schema 7
+ * (its upload_todo did not hold the items whose derivatives were unsent). Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -247,7 +248,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && (schema < 2 || schema > 6))
+	if (schema != 0 && (schema < 2 || schema > 7))
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
@@ -960,8 +961,8 @@ cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json
 	if (rc == 0)
 		rc = list_entries(c, txn, id, &d, &d);
 	free(buf);
-	/* the upload queue: an item with no replica anywhere is in it */
-	if (rc == 0 && json_array_size(json_object_get(rec, "replicas")) == 0)
+	/* the upload queue: an item whose blob or a derivative has no replica anywhere */
+	if (rc == 0 && cs__replica_todo((json_t *)rec, NULL))
 		rc = mdb_put(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, &(MDB_val){0, ""}, 0);
 	else if (rc == 0 && (rc = mdb_del(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, NULL)) ==
 	    MDB_NOTFOUND)
@@ -1210,7 +1211,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 			if (rc == 0 && (uint64_t)json_integer_value(ts) > old_cp)
 				rc = meta_put(c, txn, "replica_cp",
 				    (uint64_t)json_integer_value(ts));
-		} else if (kind != NULL && strcmp(kind, "blob") == 0) {
+		} else if (kind != NULL &&
+		    (strcmp(kind, "blob") == 0 || strcmp(kind, "derivative") == 0)) {
 			rc = event_item(c, txn, ev, "replica event names an unknown evidence id",
 			    &id, &rec, why);
 			if (rc != 0)

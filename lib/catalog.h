@@ -38,7 +38,8 @@ enum {
 	CS_DBI_LIST_BY_CASE,    /* case key | 0x00 | id -> the item's listing */
 	CS_DBI_LIST_BY_OFFICER, /* officer (of a sighting) | 0x00 | id -> the item's listing */
 	/*
-	 * id -> "": the items with no replica at any remote, written with the
+	 * id -> "": the items whose blob or a derivative made (since schema 8)
+	 * has no replica at any remote, written with the
 	 * record (cs__cat_put_item), so the upload queue needs no scan of every
 	 * item (lib/replica.c)
 	 */
@@ -88,7 +89,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 7
+#define CS__CATALOG_SCHEMA 8
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -192,10 +193,13 @@ int cs__project_event(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const cha
  * the event does not fit.
  */
 /*
- * Applies a "replica" event of kind "blob" to the item's record `rec`
- * (replica.c): 0, ENOMEM, or -1 with *why when it does not fit the item.
+ * Applies a "replica" event of kind "blob" or "derivative" to the item's
+ * record `rec` (replica.c): 0, ENOMEM, or -1 with *why when it does not fit
+ * the item. cs__replica_todo: 1 when the item's blob or a derivative it made
+ * has no replica at `remote` (NULL: at any remote; the upload_todo index).
  */
 int cs__replica_project(json_t *ev, uint64_t seq, json_t *rec, const char **why);
+int cs__replica_todo(json_t *rec, const char *remote);
 /* The tree size of the latest checkpoint a replica event confirmed (meta "replica_cp"). */
 int cs__catalog_replica_cp(struct cs__catalog *c, MDB_txn *txn, uint64_t *size);
 int cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);

@@ -443,8 +443,8 @@ item_event(const char *type, const char *id, const char *sha, json_t *body,
 }
 
 /* Links the finished temp file `tmp` into derivatives/sha256/ab/cd/<hex>, durably. */
-static int
-place(int rootfd, const char *tmp, const char *hex)
+int
+cs__derivative_place(int rootfd, const char *tmp, const char *hex)
 {
 	char dir[48], path[128];
 	int rc;
@@ -529,7 +529,7 @@ derive(struct cs_store *st, const char *id, const char *sha, int blob, uint64_t 
 		} else if (rc == 0) {
 			cs__hex(digest, 32, hex);
 			(void)fchmod(out, 0444);
-			rc = place(st->rootfd, tmp, hex);
+			rc = cs__derivative_place(st->rootfd, tmp, hex);
 			if (rc == 0 &&
 			    (json_object_set_new(d, "sha256", json_string(hex)) < 0 ||
 			        json_object_set_new(d, "size", json_integer((json_int_t)size)) < 0))

@@ -1,7 +1,7 @@
 /*
  * Remote check (custos/remote_check.h): the objects the ledger says the
- * bucket holds, looked at again. The blobs come from the items' replica
- * events, the records and the identity from the latest confirmed
+ * bucket holds, looked at again. The blobs and derivatives come from the
+ * items' replica events, the records and the identity from the latest confirmed
  * checkpoint (meta replica_cp): records 0 .. size-1 are read from the
  * journal one at a time as they are asked about, so that memory holds the
  * items' short facts and the requests in flight, never the objects.
@@ -54,6 +54,7 @@ struct target {
 	uint64_t size;
 	int have_size;
 	char version[200], mode[32], until[64];
+	char dkind[32]; /* a derivative's kind */
 };
 
 static void problem(struct target *t, const char *kind, const char *fmt, ...)
@@ -63,11 +64,14 @@ static void
 problem(struct target *t, const char *kind, const char *fmt, ...)
 {
 	struct cs_rcheck_problem p = {kind, t->object, t->id[0] ? t->id : NULL, t->key, NULL};
-	char detail[1600];
+	char detail[1700];
+	int n = 0;
 	va_list ap;
 
+	if (t->dkind[0] != '\0') /* which item's which copy */
+		n = snprintf(detail, 100, "the %s copy of item %.40s: ", t->dkind, t->id);
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	vsnprintf(detail + n, sizeof(detail) - (size_t)n, fmt, ap);
 	va_end(ap);
 	p.detail = detail;
 	t->c->problems++;
@@ -82,27 +86,50 @@ str(json_t *o, const char *k)
 	return v != NULL ? v : "";
 }
 
-/* The item's last replica at our remote, if any, into the list. */
+/* The last replica at our remote in `obj`'s replicas into the list (as of item `id`). */
 static int
-blob_cb(void *ctx, const char *id, json_t *rec)
+add_last(struct check *c, const char *id, json_t *obj, json_t *rec, const char *dkind)
 {
-	struct check *c = ctx;
 	json_t *r, *last = NULL, *o;
 	size_t i;
 
-	json_array_foreach(json_object_get(rec, "replicas"), i,
+	json_array_foreach(json_object_get(obj, "replicas"), i,
 	    r) if (strcmp(str(r, "remote"), c->remote) == 0) last = r;
 	if (last == NULL)
 		return 0;
 	if (str(last, "lock_mode")[0] != '\0')
 		c->any_lock = 1;
 	o = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:s}", "id", id, "key", str(last, "key"),
-	    "sha256", json_object_get(rec, "sha256"), "size", json_object_get(rec, "size"),
-	    "version_id", str(last, "version_id"), "lock_mode", str(last, "lock_mode"),
-	    "retain_until", str(last, "retain_until"));
+	    "sha256", json_object_get(dkind != NULL ? obj : rec, "sha256"), "size",
+	    json_object_get(dkind != NULL ? obj : rec, "size"), "version_id",
+	    str(last, "version_id"), "lock_mode", str(last, "lock_mode"), "retain_until",
+	    str(last, "retain_until"));
+	if (o != NULL && dkind != NULL &&
+	    json_object_set_new(o, "derivative", json_string(dkind)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (o == NULL || json_array_append_new(c->blobs, o) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+/* The item's blob's and each derivative's last replica at our remote into the list. */
+static int
+blob_cb(void *ctx, const char *id, json_t *rec)
+{
+	struct check *c = ctx;
+	json_t *d;
+	size_t i;
+	int rc = add_last(c, id, rec, rec, NULL);
+
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		const char *k = json_string_value(json_object_get(d, "kind"));
+		if (rc == 0 && k != NULL)
+			rc = add_last(c, id, d, rec, k);
+	}
+	return rc;
 }
 
 /* The list of blobs, the confirmed checkpoint and its digest. */
@@ -206,7 +233,8 @@ compare(struct target *t, const struct cs_remote_info *in)
 			    "%s is retained until %s, earlier than the %s the replica event "
 			    "records: its retention was shortened",
 			    t->key, in->retain_until[0] ? in->retain_until : "no date", t->until);
-	} else if (strcmp(t->object, "blob") != 0 && t->c->any_lock && in->lock_mode[0] == '\0') {
+	} else if (strcmp(t->object, "blob") != 0 && strcmp(t->object, "derivative") != 0 &&
+	    t->c->any_lock && in->lock_mode[0] == '\0') {
 		problem(t, "retention", "%s has no Object Lock retention, unlike the blobs",
 		    t->key);
 	}
@@ -250,7 +278,9 @@ next_target(struct check *c, struct target *t)
 	t->c = c;
 	if (c->next_blob < json_array_size(c->blobs)) {
 		json_t *b = json_array_get(c->blobs, c->next_blob++);
-		snprintf(t->object, sizeof(t->object), "blob");
+		snprintf(t->object, sizeof(t->object), "%s",
+		    json_object_get(b, "derivative") != NULL ? "derivative" : "blob");
+		snprintf(t->dkind, sizeof(t->dkind), "%s", str(b, "derivative"));
 		snprintf(t->id, sizeof(t->id), "%s", str(b, "id"));
 		snprintf(t->key, sizeof(t->key), "%s", str(b, "key"));
 		snprintf(t->hex, sizeof(t->hex), "%s", str(b, "sha256"));

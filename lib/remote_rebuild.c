@@ -76,7 +76,8 @@ struct dl {
 	char hex[65]; /* expected SHA-256, "" if none (a record: the root checks it) */
 	uint8_t sha[32];
 	uint64_t size;
-	char id[512]; /* blob: the item */
+	char id[512]; /* blob, derivative: the item */
+	char dkind[32]; /* a derivative: its kind */
 	int fd;
 	int done;
 };
@@ -102,10 +103,21 @@ dl_done(void *ctx, const struct cs_remote_info *in)
 	    (!in->read || in->got != d->size || memcmp(in->sha256, d->sha, 32) != 0)) {
 		cs__hex(in->sha256, 32, got);
 		fail(b, CS_EDIGEST,
-		    "%s in the bucket (%llu bytes) hashes to %s, not to item %s's SHA-256 %s "
+		    "%s in the bucket (%llu bytes) hashes to %s, not to item %s's%s%s SHA-256 %s "
 		    "(%llu bytes): the bucket's copy was altered",
-		    d->key, (unsigned long long)in->got, got, d->id, d->hex,
-		    (unsigned long long)d->size);
+		    d->key, (unsigned long long)in->got, got, d->id, d->dkind[0] ? " " : "",
+		    d->dkind[0] ? d->dkind : "", d->hex, (unsigned long long)d->size);
+	} else if (d->dkind[0] != '\0') {
+		/* a derivative: under derivatives/ as the media stage places one */
+		int rc = cs__fsync(d->fd, 0);
+		if (rc == 0)
+			rc = fchmod(d->fd, 0444) < 0 ? -errno : 0;
+		if (rc == 0)
+			rc = cs__derivative_place(b->rootfd, part, d->hex);
+		if (rc < 0)
+			fail(b, rc, "cannot store the %s copy of item %s: %s", d->dkind, d->id,
+			    cs_strerror(rc));
+		unlinkat(b->rootfd, part, 0);
 	} else if (d->id[0] != '\0') {
 		/* a blob: into the store as ingest places one (hashed again, fsynced, linked) */
 		int rc = lseek(d->fd, 0, SEEK_SET) < 0 ? -errno : 0;
@@ -498,12 +510,26 @@ static int
 item_cb(void *ctx, const char *id, json_t *rec)
 {
 	json_t *o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256", json_object_get(rec, "sha256"),
-	    "size", json_object_get(rec, "size"));
+	    "size", json_object_get(rec, "size")), *d;
+	size_t i;
 
-	return o != NULL && json_array_append_new(ctx, o) == 0 ? 0 : -ENOMEM;
+	if (o == NULL || json_array_append_new(ctx, o) < 0)
+		return -ENOMEM;
+	/* the derivatives the bucket holds: those with a replica event */
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		if (json_array_size(json_object_get(d, "replicas")) == 0)
+			continue;
+		o = json_pack("{s:s, s:O, s:O, s:O}", "id", id, "sha256",
+		    json_object_get(d, "sha256"), "size", json_object_get(d, "size"), "derivative",
+		    json_object_get(d, "kind"));
+		if (o == NULL || json_array_append_new(ctx, o) < 0)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
-/* The items of the rebuilt catalog: [{id, sha256, size}]. */
+/* The items of the rebuilt catalog: [{id, sha256, size}], their derivatives with "derivative". */
 static int
 items(struct rb *b, json_t **out)
 {
@@ -527,7 +553,7 @@ items(struct rb *b, json_t **out)
 	return rc;
 }
 
-/* Every item's blob not yet in the store, downloaded, checked and placed. */
+/* Every item's blob and pushed derivative not yet in the store, downloaded, checked, placed. */
 static int
 blobs(struct rb *b, json_t *list, uint64_t *placed)
 {
@@ -540,26 +566,29 @@ blobs(struct rb *b, json_t *list, uint64_t *placed)
 	json_array_foreach(list, i, it)
 	{
 		const char *hex = json_string_value(json_object_get(it, "sha256"));
+		const char *dk = json_string_value(json_object_get(it, "derivative")), *tree;
 		uint64_t size = (uint64_t)json_integer_value(json_object_get(it, "size"));
 		struct dl *d;
 		if (rc < 0)
 			break;
 		if (hex == NULL || strlen(hex) != 64)
 			continue;
-		if (cs__blob_check(b->rootfd, hex, size) == 0) {
+		tree = dk != NULL ? "derivatives" : "objects";
+		if (cs__blob_check_in(b->rootfd, tree, hex, size) == 0) {
 			b->done++;
 			continue; /* placed by an earlier run */
 		}
 		d = calloc(1, sizeof(*d));
 		if (d == NULL)
 			return fail(b, -ENOMEM, "out of memory");
-		snprintf(d->name, sizeof(d->name), "%s", hex);
+		snprintf(d->name, sizeof(d->name), "%s%s", dk != NULL ? "d-" : "", hex);
 		snprintf(d->hex, sizeof(d->hex), "%s", hex);
 		if (cs__unhex(hex, 64, d->sha) < 0) {
 			free(d);
 			continue;
 		}
 		snprintf(d->id, sizeof(d->id), "%s", json_string_value(json_object_get(it, "id")));
+		snprintf(d->dkind, sizeof(d->dkind), "%s", dk != NULL ? dk : "");
 		d->size = size;
 		rc = cs_remote_key_blob(b->cfg, hex, d->key, sizeof(d->key));
 		if (rc < 0) {

@@ -23,26 +23,15 @@
 #include "store_internal.h"
 #include "util.h"
 
-int
-cs__replica_project(json_t *ev, uint64_t seq, json_t *rec, const char **why)
+/* Appends the replica event's facts to the `replicas` of `obj` (a record or a derivative). */
+static int
+append_replica(json_t *obj, json_t *ev, uint64_t seq, const char *remote, const char *key)
 {
-	const char *sha = json_string_value(json_object_get(ev, "sha256"));
-	const char *rsha = json_string_value(json_object_get(rec, "sha256"));
-	const char *remote = json_string_value(json_object_get(ev, "remote"));
-	const char *key = json_string_value(json_object_get(ev, "key"));
-	json_t *list = json_object_get(rec, "replicas"), *r;
+	json_t *list = json_object_get(obj, "replicas"), *r;
 
-	if (sha == NULL || rsha == NULL || strcmp(sha, rsha) != 0) {
-		*why = "replica event's sha256 is not the item's";
-		return -1;
-	}
-	if (remote == NULL || key == NULL) {
-		*why = "replica event lacks remote or key";
-		return -1;
-	}
 	if (list == NULL) {
 		list = json_array();
-		if (list == NULL || json_object_set_new(rec, "replicas", list) < 0)
+		if (list == NULL || json_object_set_new(obj, "replicas", list) < 0)
 			return ENOMEM;
 	}
 	r = json_pack("{s:s, s:s, s:O*, s:O*, s:O*, s:O, s:I}", "remote", remote, "key", key,
@@ -50,6 +39,57 @@ cs__replica_project(json_t *ev, uint64_t seq, json_t *rec, const char **why)
 	    json_object_get(ev, "lock_mode"), "retain_until", json_object_get(ev, "retain_until"),
 	    "time", json_object_get(ev, "time"), "seq", (json_int_t)seq);
 	return r != NULL && json_array_append_new(list, r) == 0 ? 0 : ENOMEM;
+}
+
+/* 1 when derivative entry `d` was made (status ok) with bytes `sha` (NULL: any). */
+static int
+derivative_ok(json_t *d, const char *sha)
+{
+	const char *st = json_string_value(json_object_get(d, "status"));
+	const char *dsha = json_string_value(json_object_get(d, "sha256"));
+
+	return st != NULL && strcmp(st, "ok") == 0 && dsha != NULL && strlen(dsha) == 64 &&
+	    (sha == NULL || strcmp(sha, dsha) == 0);
+}
+
+int
+cs__replica_project(json_t *ev, uint64_t seq, json_t *rec, const char **why)
+{
+	const char *sha = json_string_value(json_object_get(ev, "sha256"));
+	const char *rsha = json_string_value(json_object_get(rec, "sha256"));
+	const char *remote = json_string_value(json_object_get(ev, "remote"));
+	const char *key = json_string_value(json_object_get(ev, "key"));
+	const char *dkind = json_string_value(json_object_get(ev, "derivative"));
+	json_t *d;
+	size_t i;
+	int n = 0, rc = 0;
+
+	if (remote == NULL || key == NULL) {
+		*why = "replica event lacks remote or key";
+		return -1;
+	}
+	if (dkind == NULL) {
+		if (sha == NULL || rsha == NULL || strcmp(sha, rsha) != 0) {
+			*why = "replica event's sha256 is not the item's";
+			return -1;
+		}
+		return append_replica(rec, ev, seq, remote, key);
+	}
+	/* a derivative's: onto each of its entries made with those bytes */
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		const char *k = json_string_value(json_object_get(d, "kind"));
+		if (rc == 0 && sha != NULL && k != NULL && strcmp(k, dkind) == 0 &&
+		    derivative_ok(d, sha)) {
+			rc = append_replica(d, ev, seq, remote, key);
+			n++;
+		}
+	}
+	if (rc == 0 && n == 0) {
+		*why = "replica event names a derivative the item does not have";
+		return -1;
+	}
+	return rc;
 }
 
 static int
@@ -63,7 +103,7 @@ set_nonempty(json_t *ev, const char *k, const char *v)
 int
 cs_replica_record(struct cs_store *st, const struct cs_replica *rp, uint64_t *seq)
 {
-	int blob = strcmp(rp->kind, "blob") == 0;
+	int blob = strcmp(rp->kind, "blob") == 0, deriv = strcmp(rp->kind, "derivative") == 0;
 	json_t *ev;
 	uint64_t s = 0;
 	int rc;
@@ -73,7 +113,9 @@ cs_replica_record(struct cs_store *st, const struct cs_replica *rp, uint64_t *se
 	    (json_int_t)rp->size, "found", rp->found);
 	if (ev == NULL)
 		return -ENOMEM;
-	rc = set_nonempty(ev, "id", blob ? rp->id : NULL);
+	rc = set_nonempty(ev, "id", blob || deriv ? rp->id : NULL);
+	if (rc == 0)
+		rc = set_nonempty(ev, "derivative", deriv ? rp->derivative : NULL);
 	if (rc == 0)
 		rc = set_nonempty(ev, "version_id", rp->version_id);
 	if (rc == 0)
@@ -82,7 +124,7 @@ cs_replica_record(struct cs_store *st, const struct cs_replica *rp, uint64_t *se
 		rc = set_nonempty(ev, "lock_mode", rp->lock_mode);
 	if (rc == 0)
 		rc = set_nonempty(ev, "retain_until", rp->retain_until);
-	if (rc == 0 && !blob &&
+	if (rc == 0 && !blob && !deriv &&
 	    (json_object_set_new(ev, "tree_size", json_integer((json_int_t)rp->tree_size)) < 0 ||
 	        json_object_set_new(ev, "records_from",
 	            json_integer((json_int_t)rp->records_from)) < 0))
@@ -107,6 +149,32 @@ get_rec(struct cs_store *st, MDB_txn *txn, const char *id, json_t **rec)
 	return cs__catalog_get_item(&st->cat, txn, id, rec);
 }
 
+/* The derivatives' replicas, each with "derivative" (its kind) and "sha256", onto `out`. */
+static int
+derivative_replicas(json_t *rec, json_t *out)
+{
+	json_t *d, *r, *c;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		json_array_foreach(json_object_get(d, "replicas"), j, r)
+		{
+			c = json_deep_copy(r);
+			if (c == NULL)
+				return -ENOMEM;
+			if (json_object_set(c, "derivative", json_object_get(d, "kind")) < 0 ||
+			    json_object_set(c, "sha256", json_object_get(d, "sha256")) < 0) {
+				json_decref(c);
+				return -ENOMEM;
+			}
+			if (json_array_append_new(out, c) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int
 cs_replica_list(struct cs_store *st, const char *id, json_t **out)
 {
@@ -121,23 +189,60 @@ cs_replica_list(struct cs_store *st, const char *id, json_t **out)
 	if (rc < 0)
 		return rc;
 	l = json_object_get(rec, "replicas");
-	*out = l != NULL ? json_incref(l) : json_array();
+	*out = l != NULL ? json_deep_copy(l) : json_array();
+	rc = *out != NULL ? derivative_replicas(rec, *out) : -ENOMEM;
 	json_decref(rec);
-	return *out != NULL ? 0 : -ENOMEM;
+	if (rc < 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
+/* 1 when `obj` has a replica at `remote` (NULL: at any remote). */
 static int
-has_replica(json_t *rec, const char *remote)
+has_replica(json_t *obj, const char *remote)
 {
 	size_t i;
 	json_t *r;
 
-	json_array_foreach(json_object_get(rec, "replicas"), i, r)
+	json_array_foreach(json_object_get(obj, "replicas"), i, r)
 	{
 		const char *rm = json_string_value(json_object_get(r, "remote"));
-		if (rm != NULL && strcmp(rm, remote) == 0)
+		if (remote == NULL || (rm != NULL && strcmp(rm, remote) == 0))
 			return 1;
 	}
+	return 0;
+}
+
+/*
+ * Derivative `i` of `list` is to send to `remote`: made, without a replica
+ * there, and the first of the list with its bytes (one object for both).
+ */
+static int
+derivative_due(json_t *list, size_t i, const char *remote)
+{
+	json_t *d = json_array_get(list, i);
+	const char *sha = json_string_value(json_object_get(d, "sha256"));
+
+	if (!derivative_ok(d, NULL) || has_replica(d, remote))
+		return 0;
+	for (size_t j = 0; j < i; j++)
+		if (derivative_ok(json_array_get(list, j), sha))
+			return 0;
+	return 1;
+}
+
+int
+cs__replica_todo(json_t *rec, const char *remote)
+{
+	json_t *list = json_object_get(rec, "derivatives");
+
+	if (!has_replica(rec, remote))
+		return 1;
+	for (size_t i = 0; i < json_array_size(list); i++)
+		if (derivative_due(list, i, remote))
+			return 1;
 	return 0;
 }
 
@@ -146,16 +251,29 @@ struct pend {
 	json_t *out;
 };
 
+/* The item's objects with no replica at `remote`: its blob, then its derivatives. */
 static int
 add_pending(json_t *out, const char *id, json_t *rec, const char *remote)
 {
-	json_t *o;
+	json_t *list = json_object_get(rec, "derivatives"), *o, *d;
 
-	if (has_replica(rec, remote))
-		return 0;
-	o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256", json_object_get(rec, "sha256"), "size",
-	    json_object_get(rec, "size"));
-	return o != NULL && json_array_append_new(out, o) == 0 ? 0 : -ENOMEM;
+	if (!has_replica(rec, remote)) {
+		o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256",
+		    json_object_get(rec, "sha256"), "size", json_object_get(rec, "size"));
+		if (o == NULL || json_array_append_new(out, o) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		if (!derivative_due(list, i, remote))
+			continue;
+		d = json_array_get(list, i);
+		o = json_pack("{s:s, s:O, s:O, s:O}", "id", id, "sha256",
+		    json_object_get(d, "sha256"), "size", json_object_get(d, "size"), "derivative",
+		    json_object_get(d, "kind"));
+		if (o == NULL || json_array_append_new(out, o) < 0)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 static int
@@ -267,17 +385,13 @@ cs_replica_checkpoint_size(struct cs_store *st, uint64_t *size)
 	return rc;
 }
 
-int
-cs_replica_blob_fd(struct cs_store *st, const char *hex, int *fd, uint64_t *size)
+/* Opens `path` under the store's root, a regular file, read-only. */
+static int
+open_object(struct cs_store *st, const char *path, int *fd, uint64_t *size)
 {
-	char path[CS_BLOB_PATH_MAX];
 	struct stat sb;
-	int f;
+	int f = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-	if (strlen(hex) != 64)
-		return CS_EFORMAT;
-	cs__blob_path(hex, path, sizeof(path));
-	f = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (f < 0)
 		return -errno;
 	if (fstat(f, &sb) < 0 || !S_ISREG(sb.st_mode)) {
@@ -287,6 +401,28 @@ cs_replica_blob_fd(struct cs_store *st, const char *hex, int *fd, uint64_t *size
 	*fd = f;
 	*size = (uint64_t)sb.st_size;
 	return 0;
+}
+
+int
+cs_replica_blob_fd(struct cs_store *st, const char *hex, int *fd, uint64_t *size)
+{
+	char path[CS_BLOB_PATH_MAX];
+
+	if (strlen(hex) != 64)
+		return CS_EFORMAT;
+	cs__blob_path(hex, path, sizeof(path));
+	return open_object(st, path, fd, size);
+}
+
+int
+cs_replica_derivative_fd(struct cs_store *st, const char *hex, int *fd, uint64_t *size)
+{
+	char path[CS_BLOB_PATH_MAX + 16];
+
+	if (strlen(hex) != 64)
+		return CS_EFORMAT;
+	snprintf(path, sizeof(path), "derivatives/sha256/%.2s/%.2s/%s", hex, hex + 2, hex);
+	return open_object(st, path, fd, size);
 }
 
 /* A read-only memfd holding `len` bytes of `buf`, with their SHA-256. */

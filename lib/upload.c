@@ -1,7 +1,8 @@
 /*
  * Upload (custos/upload.h): the order in which a store's objects go to a
  * remote, one pass at a time. A pass is a small state machine: BLOBS (the
- * items with no replica at the remote when the pass began), then RECORDS
+ * blobs and derivatives with no replica at the remote when the pass began,
+ * under the same content-addressed keys), then RECORDS
  * (the identity and the ledger's records after the last confirmed
  * checkpoint, up to the newest signed checkpoint, whose bytes are taken at
  * that moment so that the checkpoint sent is the one the records lead to;
@@ -39,7 +40,7 @@ struct cs_upload {
 	int records_failed; /* a record of this pass was not confirmed */
 	int identity_sent;
 	int no_checkpoint;
-	size_t blob_events; /* blob replica events written in this pass */
+	size_t blob_events; /* blob and derivative replica events written in this pass */
 	uint64_t done, tree, seq; /* confirmed checkpoint, newest, next record */
 	int cp_fd;
 	uint64_t cp_size;
@@ -135,16 +136,20 @@ next_blob(struct cs_upload *u, struct cs_upload_obj *o)
 	json_t *it = json_array_get(u->items, u->next++);
 	const char *id = json_string_value(json_object_get(it, "id"));
 	const char *hex = json_string_value(json_object_get(it, "sha256"));
+	const char *dkind = json_string_value(json_object_get(it, "derivative"));
 
-	obj_init(o, "blob");
+	obj_init(o, dkind != NULL ? "derivative" : "blob");
 	snprintf(o->id, sizeof(o->id), "%s", id != NULL ? id : "?");
+	snprintf(o->derivative, sizeof(o->derivative), "%s", dkind != NULL ? dkind : "");
 	if (hex == NULL || strlen(hex) != 64 || cs__unhex(hex, 64, o->sha256) < 0) {
 		o->rc = CS_EFORMAT;
 		return;
 	}
 	memcpy(o->hex, hex, 65);
 	o->rc = cs_remote_key_blob(u->cfg, hex, o->key, sizeof(o->key));
-	if (o->rc == 0)
+	if (o->rc == 0 && dkind != NULL)
+		o->rc = cs_replica_derivative_fd(u->st, hex, &o->fd, &o->size);
+	else if (o->rc == 0)
 		o->rc = cs_replica_blob_fd(u->st, hex, &o->fd, &o->size);
 }
 
@@ -288,7 +293,7 @@ int
 cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
     const struct cs_remote_result *res)
 {
-	int blob = strcmp(o->kind, "blob") == 0;
+	int blob = strcmp(o->kind, "blob") == 0 || strcmp(o->kind, "derivative") == 0;
 
 	if (u->outstanding > 0)
 		u->outstanding--;
@@ -305,7 +310,7 @@ cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
 	if (blob || strcmp(o->kind, "checkpoint") == 0) {
 		struct cs_replica rp = {o->kind, o->id, u->remote, res->key, res->version_id,
 		    o->hex, o->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
-		    o->tree_size, o->records_from};
+		    o->tree_size, o->records_from, o->derivative};
 		int rc = cs_replica_record(u->st, &rp, NULL);
 		if (rc == 0 && blob)
 			u->blob_events++;

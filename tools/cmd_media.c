@@ -450,6 +450,9 @@ media_show_item(json_t *rec)
 		    enc != NULL ? ", " : "", enc != NULL ? enc : "", INT(s, "seq"));
 		if (STR(s, "reason") != NULL)
 			printf("    reason:      %s\n", STR(s, "reason"));
+		json_array_foreach(json_object_get(s, "replicas"), k, x)
+			printf("    replica:     %s %s, event #%lld\n", STR(x, "remote"),
+			    STR(x, "key"), INT(x, "seq"));
 	}
 	if (t != NULL)
 		printf("  tool:          %s %s (libavformat %s, libavcodec %s, libmagic %s), "

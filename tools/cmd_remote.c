@@ -104,7 +104,8 @@ on_done(void *ctx, const struct cs_remote_result *res)
 		else
 			p->sent++;
 		if (!p->json && !p->quiet &&
-		    (strcmp(kind, "blob") == 0 || strcmp(kind, "checkpoint") == 0)) {
+		    (strcmp(kind, "blob") == 0 || strcmp(kind, "derivative") == 0 ||
+		        strcmp(kind, "checkpoint") == 0)) {
 			if (p->tty)
 				fputc('\r', stderr);
 			printf("%s\t%s\t%s%s%s\n", res->skipped ? "present" : "sent", res->key,
@@ -343,12 +344,14 @@ cmd_replicas(int argc, char **argv, struct opts *o)
 			const char *v = json_string_value(json_object_get(it, "version_id"));
 			const char *m = json_string_value(json_object_get(it, "lock_mode"));
 			const char *u = json_string_value(json_object_get(it, "retain_until"));
-			printf("%s\t%s\tversion %s\t%s%s%s\tconfirmed %s (event %lld)\n",
+			const char *dk = json_string_value(json_object_get(it, "derivative"));
+			printf("%s\t%s\tversion %s\t%s%s%s\tconfirmed %s (event %lld)%s%s\n",
 			    json_string_value(json_object_get(it, "remote")),
 			    json_string_value(json_object_get(it, "key")), v != NULL ? v : "-",
 			    m != NULL ? m : "no lock", u != NULL ? " until " : "",
 			    u != NULL ? u : "", json_string_value(json_object_get(it, "time")),
-			    (long long)json_integer_value(json_object_get(it, "seq")));
+			    (long long)json_integer_value(json_object_get(it, "seq")),
+			    dk != NULL ? "\tderivative " : "", dk != NULL ? dk : "");
 		}
 	}
 	json_decref(list);

@@ -23,6 +23,8 @@
 #   (g) a multipart part's reading and hashing runs off custosd's loop: while
 #       it is held at a gate (the test build's CUSTOS_TEST_PART_GATE), the
 #       control socket still answers; once let go the object goes up;
+#   (h) with the media stage on, a video's derivatives go up too, each with
+#       a replica event, and the file is released once its original is up;
 #   (i) a recorder docked with release_policy = remote while the endpoint is
 #       unreachable: its files are secured and held and no receipt is
 #       written; with the endpoint back (SIGHUP) the receipt is written, each
@@ -295,18 +297,57 @@ wait_until 300 all_up "$WORK/g-1"
 t_ok $? "(g) let go, the multipart object is in the bucket with its replica event"
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly (exit 0)"
+# ---- (h) the media stage's derivatives go up too, and the original alone releases ----
+if command -v ffmpeg >/dev/null; then
+	ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=size=160x120:rate=10:duration=1 \
+		-c:v libx264 -pix_fmt yuv420p "$WORK/h-1.mp4"
+	t_ok $? "(h) a video clip made with ffmpeg (lavfi)"
+	CONF4="$WORK/custosd4.conf"
+	daemon_conf "$CONF4" DR01 inbox "$IN" settle_seconds=1 release=delete release_policy=remote
+	printf '[media]\ntimeout = 60s\n[remote]\nconfig = %s\n' "$WORK/remote.conf" >>"$CONF4"
+	daemon_start "$CONF4" "$DLOG" CUSTOS_PROBE="$CUSTOS_PROBE_BIN"
+	t_ok $? "(h) custosd starts with the media stage and release_policy = remote"
+	cp "$WORK/h-1.mp4" "$IN/h1.mp4"
+	wait_until 300 gone "$IN/h1.mp4"
+	t_ok $? "(h) the video is secured, its copy confirmed and the file released"
+	# derivs_up: the item has its derivatives made, each in the bucket with a replica
+	derivs_up() {
+		local id
+		id=$("$CUSTOS" find --sha256 "$(digest "$WORK/h-1.mp4")" --json 2>/dev/null |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' 2>/dev/null) ||
+			return 1
+		"$CUSTOS" show "$id" --json 2>/dev/null | python3 -c 'import json,sys
+d=[x for x in json.load(sys.stdin)["record"].get("derivatives", []) if x["status"] == "ok"]
+sys.exit(not (len(d) >= 2 and all(x.get("replicas") for x in d)))' &&
+			"$CUSTOS" show "$id" --json 2>/dev/null | python3 -c 'import json,sys
+for x in json.load(sys.stdin)["record"]["derivatives"]: print(x["sha256"])' >"$WORK/h.sha" &&
+			while read -r h; do
+				[ "$(s3e GET "dremote/st/objects/sha256/$h" -o "$WORK/got" | status)" = 200 ] &&
+					[ "$(digest "$WORK/got")" = "$h" ] || return 1
+			done <"$WORK/h.sha"
+	}
+	wait_until 300 derivs_up
+	t_ok $? "(h) its access copy and poster, made by the media stage, are in the bucket with replica events"
+	t_grep "(h) ... and the log says so" "remote: item .*'s access copy (sent to|already at)" "$DLOG"
+	wait_until 120 settled
+	t_ok $? "(h) nothing pending, nothing held"
+	daemon_stop
+	t_ok "$DRC" "custosd stops cleanly (exit 0)"
+else
+	t_ok 1 "(h) ffmpeg is installed (scripts/setup.sh)"
+fi
 # ---- (i) a docked recorder with release_policy = remote: no receipt before the remote copies ----
 DOCKS="$WORK/docks"
 mkdir -p "$DOCKS" "$WORK/stage/BWC7"
 sed "s|^endpoint = .*|endpoint = http://127.0.0.1:$DPORT|" "$WORK/remote.conf" >"$WORK/remote-i.conf"
-CONF4="$WORK/custosd4.conf"
-daemon_conf "$CONF4" DR01 docks "$DOCKS" settle_seconds=0 rescan_seconds=1 \
+CONF5="$WORK/custosd5.conf"
+daemon_conf "$CONF5" DR01 docks "$DOCKS" settle_seconds=0 rescan_seconds=1 \
 	release_policy=remote
-printf '[media]\nenabled = no\n[remote]\nconfig = %s\n' "$WORK/remote-i.conf" >>"$CONF4"
+printf '[media]\nenabled = no\n[remote]\nconfig = %s\n' "$WORK/remote-i.conf" >>"$CONF5"
 printf '{"device_id": "BWC7", "model": "BWC-X2", "officer_id": "OF7"}\n' \
 	>"$WORK/stage/BWC7/DEVICE.json"
 for i in 1 2 3; do head -c $((4000 * i)) /dev/urandom >"$WORK/stage/BWC7/BWC7_OF7_${i}.mp4"; done
-daemon_start "$CONF4" "$DLOG"
+daemon_start "$CONF5" "$DLOG"
 t_ok $? "(i) custosd starts on a dock root, release_policy = remote, the endpoint unreachable"
 mv "$WORK/stage/BWC7" "$DOCKS/BWC7"
 dock_items() {

@@ -12,7 +12,13 @@
 # swapped for another station's is refused by the checkpoint's signature;
 # a record altered (valid, its own index) is refused by the signed root. On
 # a bucket without versioning an object rewritten with the same size and a
-# forged x-amz-meta-sha256 passes HEAD and is caught by --deep. Every
+# forged x-amz-meta-sha256 passes HEAD and is caught by --deep. A store
+# with videos whose derivatives custos media process made: push sends each
+# derivative under its SHA-256 with retention, custos replicas lists them,
+# a second push sends nothing, a derivative made after its item's blob went
+# up goes on the next push; verify --remote checks them, rebuild --blobs
+# brings them back (verify passes), without --blobs they are remote-only;
+# an overwritten and a deleted derivative object are named. Every
 # command that talks to the server runs under `timeout`.
 . "$CUSTOS_SRC/tests/integration/lib.sh"
 
@@ -231,6 +237,139 @@ t_status 1 "rebuild --from-remote --blobs of that station refuses the replaced b
 t_grep "... naming the item and the key" "st/objects/sha256/$sha3 in the bucket .* not to item $id3's SHA-256" \
 	"$WORK/last.err"
 t_ok "$([ ! -e "$WORK/s2new/custos.json" ] && echo 0 || echo 1)" "... leaving no store"
+
+# ---- derivatives go to the bucket too (a store with videos, custos media process) ----
+export CUSTOS_PROBE=${CUSTOS_PROBE_BIN:?CUSTOS_PROBE_BIN must point at custos-probe}
+asan_allow_preload
+S3="$WORK/store3"
+CONF3="$S3/remote.conf"
+mkdir -p "$WORK/dv"
+ffq() { ffmpeg -nostdin -loglevel error -y "$@"; }
+ffq -f lavfi -i testsrc=size=160x120:rate=10:duration=1 -c:v libx264 -pix_fmt yuv420p \
+	"$WORK/dv/a.mp4" &&
+	ffq -f lavfi -i testsrc2=size=160x120:rate=10:duration=1 -c:v libx264 -pix_fmt yuv420p \
+		"$WORK/dv/b.mp4"
+t_ok $? "two video clips made with ffmpeg (lavfi)"
+got=$(s3e PUT dvault -H 'x-amz-bucket-object-lock-enabled: true' -o /dev/null | status)
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "bucket 'dvault' created with Object Lock"
+"$CUSTOS" init --store "$S3" --station ST03 >/dev/null 2>&1
+conf "$CONF3" dvault "lock_mode = governance" "retain_days = 2"
+"$CUSTOS" ingest --store "$S3" "$WORK/dv/a.mp4" >/dev/null 2>&1 &&
+	"$CUSTOS" media process --store "$S3" >/dev/null 2>&1
+t_ok $? "a video secured and its derivatives made (custos media process)"
+ida=$("$CUSTOS" find --store "$S3" --sha256 "$(digest "$WORK/dv/a.mp4")" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+# derivs ID: "kind sha256" of each derivative made (status ok) of item ID in store S3
+derivs() {
+	"$CUSTOS" show --store "${2:-$S3}" "$1" --json 2>/dev/null | python3 -c 'import json,sys
+for d in json.load(sys.stdin)["record"].get("derivatives", []):
+	if d["status"] == "ok": print(d["kind"], d["sha256"])'
+}
+derivs "$ida" >"$WORK/da"
+t_ok "$([ "$(wc -l <"$WORK/da")" -ge 2 ] && echo 0 || echo 1)" \
+	"... an access copy and a poster: $(cut -d' ' -f1 "$WORK/da" | tr '\n' ' ')"
+t_status 0 "custos push of the store with derivatives" $T "$CUSTOS" push --store "$S3"
+errs=""
+while read -r kind h; do
+	grep -q "^sent	st/objects/sha256/$h	" "$WORK/last.out" || errs="$errs $kind(not sent)"
+	head=$(s3e HEAD "dvault/st/objects/sha256/$h" -I)
+	echo "$head" | grep -qi 'x-amz-object-lock-mode: GOVERNANCE' &&
+		echo "$head" | grep -qi 'x-amz-object-lock-retain-until-date: ' ||
+		errs="$errs $kind(no retention)"
+	s3e GET "dvault/st/objects/sha256/$h" -o "$WORK/dget" >/dev/null
+	[ "$(digest "$WORK/dget")" = "$h" ] || errs="$errs $kind(bytes)"
+done <"$WORK/da"
+t_ok "$([ -z "$errs" ] && echo 0 || echo 1)" \
+	"the bucket holds each derivative under its SHA-256, with retention${errs:+:$errs}"
+# reps ID: "kind key" of each confirmed copy of a derivative of item ID
+reps() {
+	"$CUSTOS" replicas --store "$S3" "$1" --json 2>/dev/null | python3 -c 'import json,sys
+for r in json.load(sys.stdin):
+	if "derivative" in r: print(r["derivative"], r["key"], r["lock_mode"])'
+}
+reps "$ida" >"$WORK/ra"
+awk '{print $1, "st/objects/sha256/" $2, "GOVERNANCE"}' "$WORK/da" | sort >"$WORK/ra.want"
+sort "$WORK/ra" | cmp -s - "$WORK/ra.want"
+t_ok $? "custos replicas lists each derivative's copy with its kind, key and lock"
+t_run "custos replicas (text)" "$CUSTOS" replicas --store "$S3" "$ida"
+t_grep "... names the derivative's kind" "	derivative access$" "$WORK/last.out"
+t_run "custos show" "$CUSTOS" show --store "$S3" "$ida"
+read -r _ hpo < <(grep '^poster ' "$WORK/da")
+t_grep "... lists each derivative's copy in the bucket" "replica: .*/dvault st/objects/sha256/$hpo," \
+	"$WORK/last.out"
+t_status 0 "a second push" $T "$CUSTOS" push --store "$S3"
+t_grep "... sends nothing" ': 0 sent, 0 already there, 0 failed' "$WORK/last.err"
+
+# a derivative made after its item's blob went up goes up on the next push
+"$CUSTOS" ingest --store "$S3" "$WORK/dv/b.mp4" >/dev/null 2>&1
+t_status 0 "a second video pushed before its derivatives are made" $T "$CUSTOS" push --store "$S3"
+idb=$("$CUSTOS" find --store "$S3" --sha256 "$(digest "$WORK/dv/b.mp4")" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+"$CUSTOS" media process --store "$S3" >/dev/null 2>&1
+derivs "$idb" >"$WORK/db"
+t_ok "$([ "$(wc -l <"$WORK/db")" -ge 2 ] && echo 0 || echo 1)" "... then its derivatives made"
+t_status 0 "the next push" $T "$CUSTOS" push --store "$S3"
+errs=""
+while read -r kind h; do
+	grep -q "^sent	st/objects/sha256/$h	" "$WORK/last.out" || errs="$errs $kind"
+done <"$WORK/db"
+t_ok "$([ -z "$errs" ] && echo 0 || echo 1)" "... sends the derivatives made after the blob${errs:+ (not:$errs)}"
+reps "$idb" | wc -l >"$WORK/nb"
+t_ok "$([ "$(cat "$WORK/nb")" = "$(wc -l <"$WORK/db")" ] && echo 0 || echo 1)" \
+	"... and custos replicas lists them"
+t_status 0 "a push after that sends nothing" $T "$CUSTOS" push --store "$S3"
+t_grep "... nothing" ': 0 sent, 0 already there, 0 failed' "$WORK/last.err"
+t_status 0 "verify --remote passes with the derivatives" $T "$CUSTOS" verify --remote --store "$S3"
+nobj=$(sed -n 's/.*all intact at .*: \([0-9]*\) objects.*/\1/p' "$WORK/last.out")
+nd=$(cat "$WORK/da" "$WORK/db" | wc -l)
+cp3=$(sed -n 2p "$S3/checkpoints/latest")
+t_ok "$([ "$nobj" = $((2 + nd + cp3 + 2)) ] && echo 0 || echo 1)" \
+	"... having checked the $nd derivative objects too ($nobj objects)"
+
+# rebuilt from the bucket: with --blobs the derivatives come back; without, remote-only
+pk3="$WORK/vkey3"
+"$CUSTOS" pubkey --store "$S3" >"$pk3" 2>/dev/null
+t_status 0 "rebuild --from-remote --blobs of the station with derivatives" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/dnew" --config "$CONF3" --key "$pk3" --blobs
+errs=""
+while read -r kind h; do
+	f="$WORK/dnew/derivatives/sha256/${h:0:2}/${h:2:2}/$h"
+	[ -f "$f" ] && [ "$(digest "$f")" = "$h" ] || errs="$errs $kind"
+done < <(cat "$WORK/da" "$WORK/db")
+t_ok "$([ -z "$errs" ] && echo 0 || echo 1)" \
+	"... every derivative is in derivatives/ with its recorded SHA-256${errs:+ (not:$errs)}"
+t_status 0 "custos verify passes on the rebuilt store (derivatives re-hashed)" \
+	"$CUSTOS" verify --store "$WORK/dnew"
+t_status 0 "rebuild --from-remote without --blobs" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/dthin" --config "$CONF3" --key "$pk3"
+t_status 0 "custos verify passes on it (remote-only derivatives are not missing)" \
+	"$CUSTOS" verify --store "$WORK/dthin"
+
+# changed behind custos's back: an overwritten and a deleted derivative object
+read -r ka ha < <(grep '^access ' "$WORK/da")
+read -r kb hb < <(grep '^poster ' "$WORK/db")
+head -c 700 /dev/urandom >"$WORK/dother"
+got=$(put_file "dvault/st/objects/sha256/$ha" "$WORK/dother")
+t_ok "$([ "$got" = 200 ] && echo 0 || echo 1)" "the first video's $ka copy overwritten by a direct PUT"
+t_status 1 "rebuild --from-remote --blobs refuses the altered derivative" \
+	$T "$CUSTOS" rebuild --from-remote "$WORK/dbad" --config "$CONF3" --key "$pk3" --blobs
+t_grep "... naming the item, the copy and the key" \
+	"st/objects/sha256/$ha in the bucket .* not to item $ida's $ka SHA-256 $ha" "$WORK/last.err"
+t_ok "$([ ! -e "$WORK/dbad/custos.json" ] && echo 0 || echo 1)" "... leaving no store"
+got=$(s3e DELETE "dvault/st/objects/sha256/$hb" -o /dev/null | status)
+t_ok "$([ "$got" = 204 ] && echo 0 || echo 1)" "the second video's $kb deleted by a direct DELETE"
+t_status 1 "verify --remote finds both" $T "$CUSTOS" verify --remote --json --store "$S3"
+problems "$WORK/last.out" >"$WORK/dprobs"
+sed 's/^/#   /' "$WORK/dprobs"
+t_grep "the overwritten derivative is named by item and key" \
+	"^checksum derivative $ida st/objects/sha256/$ha\$" "$WORK/dprobs"
+t_grep "the deleted derivative is named by item and key" \
+	"^missing derivative $idb st/objects/sha256/$hb\$" "$WORK/dprobs"
+t_ok "$([ "$(wc -l <"$WORK/dprobs")" -eq 5 ] && echo 0 || echo 1)" \
+	"... and nothing else: size, checksum, retention, versions of the overwrite ($(wc -l <"$WORK/dprobs"))"
+t_status 1 "the text output" $T "$CUSTOS" verify --remote --store "$S3"
+t_grep "... names the copy's kind and item" \
+	"the $kb copy of item $idb: st/objects/sha256/$hb is deleted in the bucket" "$WORK/last.out"
 
 # ---- usage ----
 t_status 2 "--deep without --remote is refused" "$CUSTOS" verify --deep

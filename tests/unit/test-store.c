@@ -656,23 +656,48 @@ struct todo_scan {
 	const char *remote;
 };
 
+/* 1 when `obj` has a replica at `remote` (NULL: anywhere). */
+static int
+todo_has(json_t *obj, const char *remote)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(obj, "replicas"), i, r)
+	{
+		const char *rm = json_string_value(json_object_get(r, "remote"));
+		if (remote == NULL || (rm != NULL && strcmp(rm, remote) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* The item lacks a replica at `remote` (NULL: anywhere) of its blob or a derivative made. */
+static int
+todo_lacks(json_t *rec, const char *remote)
+{
+	json_t *d;
+	size_t i;
+
+	if (!todo_has(rec, remote))
+		return 1;
+	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
+	{
+		const char *st = json_string_value(json_object_get(d, "status"));
+		if (st != NULL && strcmp(st, "ok") == 0 && !todo_has(d, remote))
+			return 1;
+	}
+	return 0;
+}
+
 static int
 todo_scan_cb(void *ctx, const char *id, json_t *rec)
 {
 	struct todo_scan *t = ctx;
-	json_t *l = json_object_get(rec, "replicas"), *r;
-	size_t i;
-	int at = 0;
 
-	json_array_foreach(l, i, r)
-	{
-		const char *rm = json_string_value(json_object_get(r, "remote"));
-		if (rm != NULL && strcmp(rm, t->remote) == 0)
-			at = 1;
-	}
-	if (json_array_size(l) == 0)
+	if (todo_lacks(rec, NULL))
 		json_object_set_new(t->bare, id, json_true());
-	if (!at)
+	if (todo_lacks(rec, t->remote))
 		json_object_set_new(t->pending, id, json_true());
 	return 0;
 }
@@ -739,6 +764,78 @@ replica_of(struct cs_store *st, const char *id, const char *remote)
 	return cs_replica_record(st, &rp, NULL);
 }
 
+/*
+ * A derivative event of `kind` for item `id` of the store at `root`, made
+ * with status ok from bytes `tag`, its file placed in derivatives/.
+ */
+static int
+derivative_of_item(struct cs_store *st, const char *root, const char *id, const char *kind,
+    unsigned tag)
+{
+	char hex[65], dhex[65], data[64], path[600];
+	json_t *rec = NULL, *ev;
+	uint64_t seq, size = 0;
+	int fd, rc = cs_store_get(st, id, &rec);
+
+	if (rc != 0)
+		return rc;
+	snprintf(hex, sizeof(hex), "%s", json_string_value(json_object_get(rec, "sha256")));
+	json_decref(rec);
+	snprintf(data, sizeof(data), "derivative %u of %.8s", tag, hex);
+	snprintf(path, sizeof(path), "%s/derivatives.tmp", root);
+	make_file(path, data, strlen(data));
+	fd = open(path, O_RDONLY);
+	rc = fd < 0 ? -errno : cs_hash_fd(fd, dhex, &size);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/derivatives", root);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/derivatives/sha256", root);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/derivatives/sha256/%.2s", root, dhex);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/derivatives/sha256/%.2s/%.2s", root, dhex, dhex + 2);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/derivatives/sha256/%.2s/%.2s/%s", root, dhex, dhex + 2,
+	    dhex);
+	make_file(path, data, strlen(data));
+	ev = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:I}, s:{s:s, s:s}}", "event",
+	    "derivative", "id", id, "sha256", hex, "derivative", "kind", kind, "status", "ok",
+	    "sha256", dhex, "size", (json_int_t)size, "agent", "name", "test", "version", "0");
+	rc = ev != NULL ? cs__store_commit_locked(st, ev, &seq) : -ENOMEM;
+	json_decref(ev);
+	return rc;
+}
+
+/* A replica event for item `id`'s newest derivative made, if it has one. */
+static int
+derivative_replica_of(struct cs_store *st, const char *id, const char *remote)
+{
+	char hex[65], key[200], kind[32];
+	json_t *rec = NULL, *d;
+	int rc = cs_store_get(st, id, &rec);
+
+	if (rc != 0)
+		return rc;
+	d = json_array_get(json_object_get(rec, "derivatives"),
+	    json_array_size(json_object_get(rec, "derivatives")) - 1);
+	if (d == NULL) {
+		json_decref(rec);
+		return 0;
+	}
+	snprintf(hex, sizeof(hex), "%s", json_string_value(json_object_get(d, "sha256")));
+	snprintf(kind, sizeof(kind), "%s", json_string_value(json_object_get(d, "kind")));
+	snprintf(key, sizeof(key), "p/objects/sha256/%s", hex);
+	struct cs_replica rp = {.kind = "derivative", .id = id, .remote = remote, .key = key,
+	    .version_id = "", .sha256 = hex,
+	    .size = (uint64_t)json_integer_value(json_object_get(d, "size")), .etag = "",
+	    .lock_mode = "", .retain_until = "", .derivative = kind};
+	json_decref(rec);
+	return cs_replica_record(st, &rp, NULL);
+}
+
 static void
 test_upload_todo(void)
 {
@@ -756,9 +853,9 @@ test_upload_todo(void)
 		return;
 	}
 	ok(todo_matches(st, "e/b", "empty"), "upload queue: empty, index and scan agree");
-	for (int i = 0; i < 60 && rc == 0; i++) {
+	for (int i = 0; i < 90 && rc == 0; i++) {
 		seed = seed * 1103515245u + 12345u;
-		unsigned op = (seed >> 16) % 4;
+		unsigned op = (seed >> 16) % 6;
 		if (op <= 1 || n == 0) { /* an ingest, at times of bytes seen before */
 			struct cs_meta m = {.source = "inbox"};
 			struct cs_ingest_result r;
@@ -768,16 +865,51 @@ test_upload_todo(void)
 			rc = cs_store_ingest_path(st, path, &m, &r);
 			if (rc == 0 && !r.duplicate && n < 40)
 				snprintf(ids[n++], sizeof(ids[0]), "%s", r.id);
+		} else if (op == 4) { /* a derivative made, at times after the blob went up */
+			rc = derivative_of_item(st, root, ids[(seed >> 8) % n],
+			    (seed & 0x100) ? "access" : "poster", seed >> 20);
+		} else if (op == 5) { /* the newest derivative's replica */
+			rc = derivative_replica_of(st, ids[(seed >> 8) % n], "e/b");
 		} else { /* a replica event, at times a second one for the item */
 			rc = replica_of(st, ids[(seed >> 8) % n], "e/b");
 		}
 		if (i % 15 == 0 && !todo_matches(st, "e/b", "random"))
 			bad++;
 	}
-	is_int(rc, 0, "upload queue: 60 ingests, sightings and replica events written");
+	is_int(rc, 0,
+	    "upload queue: 90 ingests, sightings, derivatives and replica events written");
 	is_int(bad, 0, "upload queue: the index equals a full scan all along");
 	ok(todo_matches(st, "e/b", "after the mix"),
 	    "upload queue: the index and the pending list equal a scan after the mix");
+	{ /* a derivative made after the blob went up: the item is back; its replica: out */
+		struct cs_meta m = {.source = "inbox"};
+		struct cs_ingest_result r = {0};
+		json_t *items = NULL;
+		int back = 0, out = 0;
+		snprintf(path, sizeof(path), "%s/u-late", base);
+		make_file(path, "late derivative", 15);
+		rc = cs_store_ingest_path(st, path, &m, &r);
+		if (rc == 0)
+			rc = replica_of(st, r.id, "e/b");
+		if (rc == 0)
+			rc = derivative_of_item(st, root, r.id, "access", 4242);
+		if (rc == 0 && cs_replica_pending(st, "e/b", (const char *const[]){r.id}, 1,
+		                   &items, NULL) == 0)
+			back = json_array_size(items) == 1 &&
+			    json_object_get(json_array_get(items, 0), "derivative") != NULL;
+		json_decref(items);
+		items = NULL;
+		ok(back && todo_matches(st, "e/b", "derivative after the blob"),
+		    "upload queue: a derivative made after the blob's replica is pending");
+		if (rc == 0)
+			rc = derivative_replica_of(st, r.id, "e/b");
+		if (rc == 0 && cs_replica_pending(st, "e/b", (const char *const[]){r.id}, 1,
+		                   &items, NULL) == 0)
+			out = json_array_size(items) == 0;
+		json_decref(items);
+		ok(out && todo_matches(st, "e/b", "derivative's replica"),
+		    "upload queue: the derivative's replica event takes the item out");
+	}
 	rc = replica_of(st, ids[0], "other/b");
 	ok(rc == 0 && todo_matches(st, "e/b", "second remote") &&
 	        todo_matches(st, "other/b", "second remote, its list"),

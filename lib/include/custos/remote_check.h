@@ -20,10 +20,10 @@ struct cs_store;
 struct cs_rcheck_problem {
 	/* "missing", "size", "checksum", "retention", "versions" or "unanswered" */
 	const char *kind;
-	const char *object; /* "blob", "record", "identity" or "checkpoint" */
-	const char *id;     /* blob: the evidence id; else NULL */
+	const char *object; /* "blob", "derivative", "record", "identity" or "checkpoint" */
+	const char *id;     /* blob, derivative: the evidence id; else NULL */
 	const char *key;    /* the object's key */
-	const char *detail; /* a sentence for an operator */
+	const char *detail; /* a sentence for an operator (a derivative's names its kind) */
 };
 
 struct cs_rcheck_hooks {

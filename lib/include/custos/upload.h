@@ -1,11 +1,13 @@
 /*
  * Upload: what to send to a remote next, in the order that keeps the bucket
  * a verifiable archive, and recording what the remote confirmed. A pass
- * sends the blobs of the items with no replica at the remote (the durable
+ * sends the blobs of the items with no replica at the remote and the
+ * derivatives they made with none (under the blobs' content-addressed keys;
+ * the durable
  * queue is the catalog itself: cs_replica_pending), then the ledger's
  * records after the last confirmed checkpoint with the station's identity
  * (custos.json), and, only once all of those are confirmed, the newest
- * signed checkpoint. A confirmed blob or checkpoint becomes a replica event
+ * signed checkpoint. A confirmed blob, derivative or checkpoint becomes a replica event
  * (custos/replica.h), so a restart resumes where the events stop; records
  * confirmed before a crash are looked for again (HEAD) and not sent twice.
  * `custos push` and custosd both take their objects from here and hand
@@ -25,8 +27,9 @@ struct cs_store;
 
 /* One object to send. */
 struct cs_upload_obj {
-	char kind[16]; /* "blob", "record", "identity" or "checkpoint" */
-	char id[512];  /* blob: the evidence id */
+	char kind[16]; /* "blob", "derivative", "record", "identity" or "checkpoint" */
+	char id[512];  /* blob, derivative: the evidence id */
+	char derivative[32]; /* derivative: its kind ("access", "poster", ...) */
 	char key[1200];
 	char hex[65]; /* its SHA-256 */
 	uint8_t sha256[32];
@@ -58,8 +61,8 @@ void cs_upload_free(struct cs_upload *u);
 int cs_upload_next(struct cs_upload *u, struct cs_upload_obj *objs, size_t max, size_t *n,
     int *finished);
 /*
- * The remote's result for an object handed out: a confirmed blob or
- * checkpoint is written as a replica event. 1 when an event was written,
+ * The remote's result for an object handed out: a confirmed blob,
+ * derivative or checkpoint is written as a replica event. 1 when an event was written,
  * else 0, or the store's error (the object is in the bucket but not
  * recorded: it is found there next time).
  */
