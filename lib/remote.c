@@ -469,6 +469,7 @@ struct obj {
 	int hashing;       /* a part's hashing is out on the caller's worker (hooks.work) */
 	char confirm[64];  /* the ETag a HEAD after Complete must show ("": none asked) */
 	uint8_t md5[16];   /* single PUT: the body's MD5 */
+	int md5_done;      /* ... computed (here, or on the caller's worker) */
 	/* reading: cs_remote_stat (info) or cs_remote_list (each; key is the prefix) */
 	cs_remote_info_fn info;
 	cs_remote_list_fn each;
@@ -1465,12 +1466,7 @@ begin_upload(struct obj *o)
 	char qs[1200], *ek;
 
 	if (o->size <= o->r->cfg->multipart_above) {
-		int rc = hash_range(o->fd, 0, o->size, o->md5, NULL, NULL);
-		if (rc < 0) {
-			obj_fail(o, rc, "cannot read the object to send: %s", cs_strerror(rc));
-			return;
-		}
-		add_req(o, K_PUT, NULL);
+		add_req(o, K_PUT, NULL); /* its MD5 when it starts (start(), on a worker if any) */
 		return;
 	}
 	if (setup_parts(o) < 0) {
@@ -2072,6 +2068,36 @@ prepare_part(struct req *q)
 	return 0;
 }
 
+/*
+ * A single PUT's body: its MD5 for Content-MD5, and its SHA-256 checked
+ * against the object's own, so that a damaged local copy is never sent
+ * (the server's check of x-amz-content-sha256 is not relied on alone).
+ */
+static int
+hash_put(struct obj *o)
+{
+	uint8_t sha[32];
+	int rc = hash_range(o->fd, 0, o->size, o->md5, sha, NULL);
+
+	return rc < 0 ? rc : memcmp(sha, o->sha, 32) != 0 ? CS_EDIGEST : 0;
+}
+
+/* The end of a single PUT's hashing that failed: the object fails, named. */
+static void
+put_hash_failed(struct req *q, int rc)
+{
+	struct obj *o = q->o;
+
+	if (rc == CS_EDIGEST)
+		obj_fail(o, rc, "the local copy of %s does not match its SHA-256: not sent "
+		                "(run `custos verify`)",
+		    o->key);
+	else
+		obj_fail(o, rc, "cannot read the object to send: %s", cs_strerror(rc));
+	obj_release(o);
+	req_free(q);
+}
+
 /* ---- a part's hashing on the caller's workers (hooks.work) ---- */
 
 /*
@@ -2085,10 +2111,10 @@ offload_part(struct req *q)
 	struct obj *o = q->o;
 	struct cs_remote_work *w;
 
-	if (r->work == NULL || o->parts[q->part].hashed)
+	if (r->work == NULL || (q->kind == K_PUT ? o->md5_done : o->parts[q->part].hashed))
 		return 0;
 	/* In order (the whole-object digest), one at a time per object. */
-	if (o->hashing || q->part != o->nhashed) {
+	if (q->kind == K_PART && (o->hashing || q->part != o->nhashed)) {
 		q->next = r->parked;
 		r->parked = q;
 		return 1;
@@ -2120,9 +2146,14 @@ void
 cs_remote_work_run(struct cs_remote_work *w)
 {
 	struct obj *o = w->q->o;
-	struct part *p = &o->parts[w->q->part];
+	struct part *p;
 
 	part_gate();
+	if (w->q->kind == K_PUT) { /* a single PUT: the body's MD5, its SHA-256 checked */
+		w->rc = hash_put(o);
+		return;
+	}
+	p = &o->parts[w->q->part];
 	w->rc = hash_range(o->fd, p->off, p->len, p->md5, p->sha, o->whole);
 }
 
@@ -2161,14 +2192,20 @@ cs_remote_work_done(struct cs_remote_work *w)
 			pp = &p->next;
 		}
 	}
-	if (w->rc < 0) {
+	if (w->rc < 0 && q->kind == K_PUT) {
+		put_hash_failed(q, w->rc);
+	} else if (w->rc < 0) {
 		obj_fail(o, w->rc, "cannot read part %zu of the object to send: %s", q->part + 1,
 		    cs_strerror(w->rc));
 		obj_release(o);
 		req_free(q);
 	} else {
-		o->parts[q->part].hashed = 1;
-		o->nhashed++;
+		if (q->kind == K_PUT) {
+			o->md5_done = 1;
+		} else {
+			o->parts[q->part].hashed = 1;
+			o->nhashed++;
+		}
 		q->next = r->ready;
 		if (r->ready == NULL)
 			r->ready_tail = &q->next;
@@ -2185,8 +2222,17 @@ start(struct req *q)
 	struct obj *o = q->o;
 	int rc;
 
-	if (q->kind == K_PART && offload_part(q))
+	if ((q->kind == K_PART || q->kind == K_PUT) && offload_part(q))
 		return;
+	if (q->kind == K_PUT && !o->md5_done) {
+		part_gate();
+		rc = hash_put(o);
+		if (rc < 0) {
+			put_hash_failed(q, rc);
+			return;
+		}
+		o->md5_done = 1;
+	}
 	if (q->kind == K_PART) {
 		rc = prepare_part(q);
 		if (rc == 1) {

@@ -20,9 +20,10 @@
 #       every file is secured and held (held files are not in flight), a
 #       SIGKILL and restart keep them held without securing any again, and
 #       once the endpoint is back all are uploaded and released;
-#   (g) a multipart part's reading and hashing runs off custosd's loop: while
-#       it is held at a gate (the test build's CUSTOS_TEST_PART_GATE), the
-#       control socket still answers; once let go the object goes up;
+#   (g) a multipart part's reading and hashing, and a single PUT's MD5, run
+#       off custosd's loop: while held at a gate (the test build's
+#       CUSTOS_TEST_PART_GATE), the control socket still answers; once let go
+#       the object goes up;
 #   (h) with the media stage on, a video's derivatives go up too, each with
 #       a replica event, and the file is released once its original is up;
 #   (i) a recorder docked with release_policy = remote while the endpoint is
@@ -295,6 +296,16 @@ t_ok $? "(g) ... and custosd's control socket answers meanwhile: the loop is not
 touch "$GATE/go"
 wait_until 300 all_up "$WORK/g-1"
 t_ok $? "(g) let go, the multipart object is in the bucket with its replica event"
+rm -f "$GATE/go" "$GATE/waiting" # the gate closed again
+head -c $((3 * 1024 * 1024)) /dev/urandom >"$WORK/g-2"
+cp "$WORK/g-2" "$IN/g2.bin"
+wait_until 300 test -e "$GATE/waiting"
+t_ok $? "(g) a 3 MiB file's MD5 for its single PUT is being computed (held at the gate)"
+daemon_status >"$WORK/g.status"
+t_ok $? "(g) ... and the control socket answers meanwhile: that hashing is off the loop too"
+touch "$GATE/go"
+wait_until 300 all_up "$WORK/g-2"
+t_ok $? "(g) let go, the object is in the bucket with its replica event"
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly (exit 0)"
 # ---- (h) the media stage's derivatives go up too, and the original alone releases ----

@@ -143,8 +143,12 @@ done
 t_status 1 "push of two damaged blobs (one PUT, one multipart) fails" $T "$CUSTOS" push \
 	--store "$ST3" "$(id_of "$ST3" "$(digest "$WORK/d-small")")" \
 	"$(id_of "$ST3" "$(digest "$WORK/d-large")")"
-t_grep "... the server refused the single PUT (x-amz-content-sha256)" 'did not match their checksum' "$WORK/last.err"
-t_grep "... the multipart upload was stopped before Complete" 'does not match its SHA-256' "$WORK/last.err"
+t_grep "... the single PUT is not sent: custos checks the local copy's SHA-256 first" \
+	"local copy of st/objects/sha256/$(digest "$WORK/d-small") does not match its SHA-256" \
+	"$WORK/last.err"
+t_grep "... the multipart upload was stopped before Complete" \
+	"local copy of st/objects/sha256/$(digest "$WORK/d-large") does not match its SHA-256" \
+	"$WORK/last.err"
 a=$(s3e HEAD "plain/st/objects/sha256/$(digest "$WORK/d-small")" -I -o /dev/null | status)
 b=$(s3e HEAD "plain/st/objects/sha256/$(digest "$WORK/d-large")" -I -o /dev/null | status)
 t_ok "$([ "$a" = 404 ] && [ "$b" = 404 ] && echo 0 || echo 1)" "... and neither is in the bucket ($a, $b)"

@@ -87,13 +87,14 @@ int cs_remote_new(struct cs_remote **out, const struct cs_remote_config *cfg,
     const struct cs_remote_hooks *hooks);
 /*
  * Hooks mode, optional (by default it is done on the caller's thread):
- * reading and hashing a multipart part is handed to `work` (with the hooks'
- * ctx), so that a large upload does not hold up the caller's loop. The
+ * reading and hashing a multipart part, or the MD5 of a single PUT's body,
+ * is handed to `work` (with the hooks' ctx), so that no upload holds up the
+ * caller's loop. The
  * caller runs cs_remote_work_run(w) on a worker thread, then
  * cs_remote_work_done(w) on the thread that drives the remote, which frees
  * `w` and goes on with the upload (callbacks may run); done must be called
  * also after cs_remote_free() (the work is then only freed). `work`
- * returning nonzero: it cannot now (the part is hashed at once).
+ * returning nonzero: it cannot now (the bytes are hashed at once).
  */
 void cs_remote_set_work(struct cs_remote *r, int (*work)(void *ctx, struct cs_remote_work *w));
 void cs_remote_work_run(struct cs_remote_work *w);
