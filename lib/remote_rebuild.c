@@ -46,6 +46,7 @@ struct rb {
 	int rc; /* the first download that failed */
 	uint64_t done, total;
 	atomic_uchar *fresh;
+	struct dl *live; /* downloads queued and not done (freed at the end if left) */
 };
 
 static int fail(struct rb *b, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -80,7 +81,20 @@ struct dl {
 	char dkind[32]; /* a derivative: its kind */
 	int fd;
 	int done;
+	struct dl *next, **prev; /* in b->live */
 };
+
+/* Takes d out of b->live. */
+static void
+dl_unlink(struct dl *d)
+{
+	if (d->prev == NULL)
+		return;
+	*d->prev = d->next;
+	if (d->next != NULL)
+		d->next->prev = d->prev;
+	d->prev = NULL;
+}
 
 static void
 dl_done(void *ctx, const struct cs_remote_info *in)
@@ -138,6 +152,7 @@ dl_done(void *ctx, const struct cs_remote_info *in)
 	b->done++;
 	if (b->progress != NULL)
 		b->progress(b->ctx, d->id[0] ? "blobs" : "records", b->done, b->total);
+	dl_unlink(d);
 	free(d);
 }
 
@@ -162,6 +177,11 @@ dl_start(struct rb *b, struct dl *d)
 		free(d);
 		return fail(b, rc, "out of memory");
 	}
+	d->next = b->live;
+	if (d->next != NULL)
+		d->next->prev = &d->next;
+	d->prev = &b->live;
+	b->live = d;
 	return 0;
 }
 
@@ -631,7 +651,7 @@ cs_remote_rebuild(const char *root, const struct cs_remote_config *cfg, const ch
     const char *vkey, int want_blobs, cs_progress_fn progress, void *ctx,
     struct cs_rrebuild_result *res, char *why, size_t whyn)
 {
-	struct rb b = {cfg, NULL, root, -1, why, whyn, progress, ctx, 0, 0, 0, NULL};
+	struct rb b = {cfg, NULL, root, -1, why, whyn, progress, ctx, 0, 0, 0, NULL, NULL};
 	struct cs_verifier *v = NULL;
 	struct cs_checkpoint cp = {0};
 	struct listing l = {0};
@@ -762,7 +782,14 @@ cs_remote_rebuild(const char *root, const struct cs_remote_config *cfg, const ch
 	}
 	unstage(&b);
 out:
-	cs_remote_free(b.r);
+	cs_remote_free(b.r); /* transfers stopped: their callbacks are not called */
+	while (b.live != NULL) { /* downloads left by a failure */
+		struct dl *d = b.live;
+		dl_unlink(d);
+		if (d->fd >= 0)
+			close(d->fd);
+		free(d);
+	}
 	cs_verifier_free(v);
 	json_decref(list);
 	free(idtext);
