@@ -5,7 +5,8 @@
 # port. Everything lives under DIR; the daemons are stopped by the pids in
 # DIR/run only (and only when their command line names DIR's ceph.conf).
 #
-#   tests/s3/rgw.sh up DIR      start (finds free ports); writes DIR/s3.env:
+#   tests/s3/rgw.sh up DIR      start (finds free ports below the ephemeral
+#                               range; three tries); writes DIR/s3.env:
 #                               S3_ENDPOINT S3_REGION S3_ACCESS_KEY S3_SECRET_KEY
 #   tests/s3/rgw.sh down DIR    stop by pid files, remove DIR (KEEP_DIR=1 keeps it)
 #
@@ -44,10 +45,15 @@ down() {
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port below the kernel's ephemeral range: a port in that range may be taken
+# by any outgoing connection (this machine's tests make thousands) between the
+# check and the bind, and radosgw then fails with "Address already in use".
 free_port() {
-	local p
+	local p lo hi
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "${lo:-0}" -gt 12000 ] || lo=32768
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (lo - 10002)))
 		port_free "$p" && port_free $((p + 1)) && { echo "$p"; return 0; }
 	done
 	return 1
@@ -155,10 +161,15 @@ CONF
 	start client.rgw.a radosgw "${C[@]}" -n client.rgw.a
 	for _ in $(seq 1 900); do
 		[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$rgw_port/")" = 200 ] && break
+		# a frontend that could not bind its port never answers: give up now
+		grep -q "failed initializing frontend" "$DIR/log/client.rgw.a.log" 2>/dev/null && break
+		running "$(cat "$DIR/run/client.rgw.a.pid")" || break
 		sleep 0.2
 	done
-	[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$rgw_port/")" = 200 ] ||
-		die "radosgw does not answer ($DIR/log)"
+	[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$rgw_port/")" = 200 ] || {
+		grep -E -- "-1 |ERROR" "$DIR/log/client.rgw.a.log" 2>/dev/null | tail -5 >&2 || true
+		die "radosgw does not answer on port $rgw_port ($DIR/log)"
+	}
 	local ak=CUSTOSTESTKEY0000001 sk=custostestsecret00000000000000000000001
 	timeout 60 radosgw-admin "${C[@]}" user create --uid=custos --display-name=custos-test \
 		--access-key=$ak --secret-key=$sk >"$DIR/user.json" 2>"$DIR/log/admin.log" ||
@@ -171,8 +182,25 @@ S3_SECRET_KEY=$sk
 ENV
 }
 
+# up, tried three times with fresh ports: another test's server may take a
+# port between the check and the bind. Each failure is reported.
+up_retry() {
+	local i
+	for i in 1 2 3; do
+		# a process of its own, where set -e holds (it does not in `(up) && ...`)
+		"$BASH" "$0" up-once "$DIR" && return 0
+		for f in mon.a osd.0 client.rgw.a; do
+			[ -s "$DIR/log/$f.log" ] && { echo "== $f.log" && tail -n 3 "$DIR/log/$f.log"; } >&2
+		done
+		log "attempt $i of 3 failed"
+		down
+	done
+	return 1
+}
+
 case $cmd in
-up) up ;;
+up) up_retry ;;
+up-once) up ;;
 down) down ;;
 *) die "usage: rgw.sh up|down DIR" ;;
 esac

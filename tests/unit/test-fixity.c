@@ -20,6 +20,20 @@
 static char base[256];
 static const struct cs_fixity_agent agent = {"test", "0"};
 
+/*
+ * Waits until the millisecond clock has moved on, so the next ingest or check
+ * is recorded strictly later than the last one: the schedule orders items by
+ * that time (ties by id, which is random), whatever the machine's speed.
+ */
+static void
+next_ms(void)
+{
+	int64_t t0 = cs_fixity_now_ms();
+
+	while (cs_fixity_now_ms() <= t0)
+		usleep(200);
+}
+
 static void
 ingest(struct cs_store *st, const char *name, size_t len, struct cs_ingest_result *res)
 {
@@ -40,6 +54,7 @@ ingest(struct cs_store *st, const char *name, size_t len, struct cs_ingest_resul
 		fprintf(stderr, "ingest %s failed\n", path);
 		exit(2);
 	}
+	next_ms();
 }
 
 static void
