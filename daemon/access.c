@@ -216,10 +216,10 @@ do_decide(struct daemon *d, const struct cs_access_who *who, json_t *req, int ap
 	if (approve && u != NULL) {
 		if (cs_access_time(u, &until) < 0)
 			return failed("--until must be a time such as 2026-12-31T18:00:00+08:00");
-		if (until <= (int64_t)time(NULL) * 1000)
+		if (until <= cs_now_ms())
 			return failed("--until is already past: give a time to come");
 	} else if (approve) {
-		until = (int64_t)time(NULL) * 1000 + (int64_t)d->cfg.approval_period_s * 1000;
+		until = cs_now_ms() + (int64_t)d->cfg.approval_period_s * 1000;
 	}
 	rc = cs_access_decide(d->st, &p, who, (uint64_t)rq, approve, until, str(req, "reason"),
 	    &seq, &rule);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "custos/error.h"
+#include "custos/store.h"
 #include "util.h"
 
 int
@@ -282,13 +283,63 @@ cs__unhex(const char *in, size_t len, uint8_t *out)
 	return 0;
 }
 
+#ifdef CS_FAILPOINTS
+/*
+ * The test clock, in the test builds only (custos-failpoint,
+ * custosd-failpoint; never installed): $CUSTOS_TEST_CLOCK names a file that
+ * holds an RFC 3339 time T; the clock reads T at the moment the file was
+ * last written and runs on from there at real speed, so retention tests
+ * travel years by rewriting the file, without sleeping. Read on every call.
+ */
+static int64_t
+test_clock(int64_t real)
+{
+	const char *path = getenv("CUSTOS_TEST_CLOCK");
+	static int warned;
+	char buf[64];
+	struct stat sb;
+	int64_t t;
+	ssize_t n;
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return real;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 && fstat(fd, &sb) == 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	if (n > 0)
+		buf[n] = '\0';
+	if (n <= 0 || cs__time_parse(buf, &t) != 0) {
+		if (!warned++)
+			fprintf(stderr, "custos: CUSTOS_TEST_CLOCK=%s holds no RFC 3339 time; "
+			    "using the real clock\n", path);
+		return real;
+	}
+	return t + (real - ((int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000));
+}
+#endif
+
 int64_t
 cs__now_ms(void)
 {
 	struct timespec ts;
+	int64_t real;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	real = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#ifdef CS_FAILPOINTS
+	real = test_clock(real);
+#endif
+	return real;
+}
+
+int64_t
+cs_now_ms(void)
+{
+	return cs__now_ms();
 }
 
 void

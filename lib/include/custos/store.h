@@ -133,4 +133,11 @@ int cs_store_failed(const struct cs_store *st, int *cause);
 #include "custos/secure.h"
 #include "custos/verify.h"
 
+/*
+ * The clock every rule counts in (event times, approval periods, retention
+ * and grace periods), ms since the epoch: the real time, or in the test
+ * builds only the test clock of $CUSTOS_TEST_CLOCK (lib/util.c).
+ */
+int64_t cs_now_ms(void);
+
 #endif
