@@ -2098,11 +2098,12 @@ put_hash_failed(struct req *q, int rc)
 	req_free(q);
 }
 
-/* ---- a part's hashing on the caller's workers (hooks.work) ---- */
+/* ---- a body's hashing on the caller's workers (hooks.work) ---- */
 
 /*
- * Hands the part's hashing to the caller: 1 when it did (or the request
- * waits for a part before it), 0 when the part is hashed here and now.
+ * Hands the hashing of a request's body (a multipart part, or a single
+ * PUT's whole object) to the caller: 1 when it did (or the request waits
+ * for a part before it), 0 when the body is hashed here and now.
  */
 static int
 offload_part(struct req *q)
