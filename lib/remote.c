@@ -1361,6 +1361,8 @@ describe(struct req *q, char *out, size_t n)
 		hint = "the credentials were refused: check access_key and secret_key";
 	else if (strcmp(code, "NoSuchBucket") == 0)
 		hint = "the bucket does not exist: create it or correct `bucket`";
+	else if (strcmp(code, "AccessDenied") == 0 && strstr(msg, "object lock") != NULL)
+		hint = "Object Lock retention or a legal hold still keeps this version";
 	else if (strcmp(code, "AccessDenied") == 0)
 		hint = "access denied: the user may not write to this bucket";
 	else if (strcmp(code, "BadDigest") == 0 || strcmp(code, "XAmzContentSHA256Mismatch") == 0)
@@ -2530,7 +2532,8 @@ query_of(const char *const *params)
 			out = NULL;
 			break;
 		}
-		p += sprintf(p, "%s%s=%s", i > 0 ? "&" : "", idx[2 * i], ev);
+		p += snprintf(p, len - (size_t)(p - out), "%s%s=%s", i > 0 ? "&" : "", idx[2 * i],
+		    ev);
 		free(ev);
 	}
 	free(idx);

@@ -150,8 +150,11 @@ split_purged(struct check *c)
 	size_t i;
 	int rc = kept != NULL ? 0 : -ENOMEM;
 
-	json_array_foreach(c->blobs, i, b) if (rc == 0 && !json_is_true(json_object_get(b, "purged")))
-	    rc = json_object_set(kept, str(b, "key"), json_true());
+	json_array_foreach(c->blobs, i, b)
+	{
+		if (rc == 0 && !json_is_true(json_object_get(b, "purged")))
+			rc = json_object_set(kept, str(b, "key"), json_true());
+	}
 	for (i = json_array_size(c->blobs); rc == 0 && i-- > 0;) {
 		b = json_array_get(c->blobs, i);
 		if (!json_is_true(json_object_get(b, "purged")))

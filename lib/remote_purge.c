@@ -55,7 +55,7 @@ call(struct cs_remote *r, const char *method, const char *key, const char *const
 	rc = cs_remote_request(r, method, key, params, body, on_answer, c);
 	while (rc == 0 && !c->done)
 		rc = cs_remote_poll(r, 1000);
-	if (rc == 0 && c->rc < 0 && c->rc == -ENOMEM)
+	if (rc == 0 && c->rc == -ENOMEM)
 		rc = -ENOMEM;
 	return rc;
 }
@@ -135,10 +135,10 @@ list_versions(struct cs_remote *r, const char *key, json_t *list, char *why, siz
 		for (const char *a = c.body; rc == 0 && a != NULL && *a != '\0';) {
 			const char *ver = strstr(a, "<Version>"), *dm = strstr(a, "<DeleteMarker>");
 			int marker = dm != NULL && (ver == NULL || dm < ver);
-			const char *s = marker ? dm : ver,
-				   *e = s != NULL ? strstr(s, marker ? "</DeleteMarker>" : "</Version>")
-						  : NULL;
+			const char *s = marker ? dm : ver, *e = NULL;
 			json_t *o;
+			if (s != NULL)
+				e = strstr(s, marker ? "</DeleteMarker>" : "</Version>");
 			if (s == NULL || e == NULL)
 				break;
 			a = e + 1;
@@ -146,7 +146,8 @@ list_versions(struct cs_remote *r, const char *key, json_t *list, char *why, siz
 			    tag(s, e, "VersionId", v, sizeof(v)) < 0)
 				continue; /* another key under the prefix */
 			o = json_pack("{s:s}", "version", v);
-			if (o != NULL && marker && json_object_set_new(o, "marker", json_true()) < 0) {
+			if (o != NULL && marker &&
+			    json_object_set_new(o, "marker", json_true()) < 0) {
 				json_decref(o);
 				o = NULL;
 			}
@@ -266,7 +267,8 @@ static int
 delete_version(struct cs_remote *r, const char *key, json_t *v)
 {
 	const char *out = json_string_value(json_object_get(v, "outcome"));
-	const char *params[] = {"versionId", json_string_value(json_object_get(v, "version")), NULL};
+	const char *vid = json_string_value(json_object_get(v, "version"));
+	const char *params[] = {"versionId", vid, NULL};
 	struct call c;
 	int rc;
 
@@ -338,7 +340,8 @@ cs_remote_purge_keys(const struct cs_remote_config *cfg, json_t *rec, json_t **k
 	{
 		const char *st = json_string_value(json_object_get(d, "status"));
 		if (rc == 0 && st != NULL && strcmp(st, "ok") == 0)
-			rc = add_key(cfg, list, json_string_value(json_object_get(d, "sha256")), NULL);
+			rc = add_key(cfg, list, json_string_value(json_object_get(d, "sha256")),
+			    NULL);
 		if (rc == 0)
 			rc = replica_keys(cfg, remote, d, list);
 	}
@@ -401,7 +404,8 @@ cs_remote_purge_item(const struct cs_remote_config *cfg, json_t *rec, json_t **o
 		if (rc == 0 && json_object_get(o, "error") != NULL)
 			rc = set_str(o, "state", "left");
 		else if (rc == 0)
-			rc = set_str(o, "state", state_of(json_object_get(o, "versions"), "deleted"));
+			rc = set_str(o, "state",
+			    state_of(json_object_get(o, "versions"), "deleted"));
 		if (rc == 0 && strcmp(json_string_value(json_object_get(o, "state")), "gone") != 0)
 			state = "left";
 		if (rc == 0 && json_array_append_new(objs, o) < 0)
