@@ -415,7 +415,7 @@ check_purged(struct check *c, struct cs_remote *r, json_t *b)
 		    t.key, n, n == 1 ? "" : "s", n == 1 ? "" : "s");
 	if (kept[0] != '\0' && c->hooks->note != NULL) {
 		struct cs_rcheck_problem p = {"locked", t.object, t.id, t.key, NULL};
-		char detail[1400];
+		char detail[2600];
 		snprintf(detail, sizeof(detail),
 		    "%s of purged item %.40s is kept by the bucket: %s", t.key, t.id, kept);
 		p.detail = detail;
