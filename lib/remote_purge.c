@@ -332,18 +332,21 @@ cs_remote_purge_keys(const struct cs_remote_config *cfg, json_t *rec, json_t **k
 	int rc = list != NULL ? 0 : -ENOMEM;
 
 	cs_remote_config_name(cfg, remote, sizeof(remote));
-	if (rc == 0)
+	if (rc == 0 && json_object_get(rec, "sha256") != NULL) {
 		rc = add_key(cfg, list, json_string_value(json_object_get(rec, "sha256")), NULL);
-	if (rc == 0)
-		rc = replica_keys(cfg, remote, rec, list);
+		if (rc == 0)
+			rc = replica_keys(cfg, remote, rec, list);
+	}
 	json_array_foreach(json_object_get(rec, "derivatives"), i, d)
 	{
 		const char *st = json_string_value(json_object_get(d, "status"));
-		if (rc == 0 && st != NULL && strcmp(st, "ok") == 0)
+		if (rc == 0 && st != NULL && strcmp(st, "ok") == 0 &&
+		    json_object_get(d, "sha256") != NULL) {
 			rc = add_key(cfg, list, json_string_value(json_object_get(d, "sha256")),
 			    NULL);
-		if (rc == 0)
-			rc = replica_keys(cfg, remote, d, list);
+			if (rc == 0)
+				rc = replica_keys(cfg, remote, d, list);
+		}
 	}
 	if (rc < 0) {
 		json_decref(list);

@@ -19,6 +19,9 @@
  * The keys of item record `rec`'s objects at `cfg` (its blob's, then each
  * made derivative's; the keys its replica events at this remote name too),
  * each once, into *keys (an array of strings). 0, -ENOMEM, -ENAMETOOLONG.
+ * An object whose "sha256" the record lacks has no key: a caller whose
+ * purge keeps a blob another item shares passes a copy of the record
+ * without that "sha256" (or without that derivative entry).
  */
 int cs_remote_purge_keys(const struct cs_remote_config *cfg, json_t *rec, json_t **keys);
 
