@@ -142,6 +142,22 @@ t_ok "$([ $? = 0 ] && [ "$(py "j['state'],[v['outcome'] for v in j['objects'][0]
 	! versions nolock "$K4" | grep -q "<Key>$K4</Key>" && echo 0 || echo 1)" \
 	"a purge there deletes both versions: none listed$(sed 's/^/: /' "$WORK/p.err")"
 
+# a blob another item shares: the caller passes the record without its sha256; it stays
+h5=$(blob five 700)
+h6=$(blob six 800)
+put nolock "st/objects/sha256/$h5" "$WORK/b-five" >/dev/null
+put nolock "st/objects/sha256/$h6" "$WORK/b-six" >/dev/null
+cat >"$WORK/rec5.json" <<EOF
+{"id": "item-5", "replicas": [{"remote": "$S3_ENDPOINT/nolock", "key": "st/objects/sha256/$h5"}],
+ "derivatives": [{"kind": "thumb", "status": "ok", "sha256": "$h6"}]}
+EOF
+$T "$TOOL" purge "$WORK/nolock.conf" "$WORK/rec5.json" >"$WORK/p.json" 2>"$WORK/p.err"
+t_ok "$([ $? = 0 ] && [ "$(py "[o['key'] for o in j['objects']]" "$WORK/p.json")" = \
+	"['st/objects/sha256/$h6']" ] &&
+	[ "$(s3e HEAD "nolock/st/objects/sha256/$h5" -I -o /dev/null | status)" = 200 ] &&
+	[ "$(s3e HEAD "nolock/st/objects/sha256/$h6" -I -o /dev/null | status)" = 404 ] &&
+	echo 0 || echo 1)" "a record without its blob's sha256: the derivative purged, the blob left"
+
 # ---- custos verify --remote on a purged item ----
 # store NAME CONF: a store of two items pushed to CONF's bucket, the first marked purged
 head -c 1500 /dev/urandom >"$WORK/gone"
