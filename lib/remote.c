@@ -425,12 +425,13 @@ enum kind {
 	K_VERSIONS,
 	K_GET,
 	K_LIST,
-	K_RETAIN
+	K_RETAIN,
+	K_RAW
 };
 static const char *const kind_names[] = {"GET ?object-lock", "HEAD", "PUT", "ListMultipartUploads",
     "CreateMultipartUpload", "ListParts", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "HEAD", "ListObjectVersions", "GET", "ListObjectsV2",
-    "PutObjectRetention"};
+    "PutObjectRetention", "request"};
 
 struct part {
 	uint64_t off, len;
@@ -477,6 +478,13 @@ struct obj {
 	int present, versions, marker, read;
 	uint64_t got;
 	char meta[80], cksum[80];
+	/* one request of cs_remote_request (key "" with `bucket`: about the bucket) */
+	cs_remote_answer_fn answer;
+	char method[8];
+	int bucket;
+	char *rawbody, *abody; /* what is sent; what was answered */
+	long status;
+	char code[64], date[64];
 };
 
 struct req {
@@ -501,6 +509,7 @@ struct req {
 	char errbuf[CURL_ERROR_SIZE];
 	/* answer headers */
 	char h_etag[100], h_version[200], h_meta_sha[80], h_cksum[80], h_mode[32], h_until[64];
+	char h_date[64];
 	int64_t h_len;
 };
 
@@ -717,6 +726,8 @@ obj_free(struct obj *o)
 	free(o->upload_id);
 	free(o->parts);
 	EVP_MD_CTX_free(o->whole);
+	free(o->rawbody);
+	free(o->abody);
 	free(o);
 }
 
@@ -875,7 +886,11 @@ obj_finish(struct obj *o)
 	res.why = o->why;
 	res.sent = o->sent;
 	r->objects--;
-	if (o->info != NULL)
+	if (o->answer != NULL) {
+		struct cs_remote_answer a = {o->rc, o->status, o->code,
+		    o->abody != NULL ? o->abody : "", o->version, o->date, o->why};
+		o->answer(o->ctx, &a);
+	} else if (o->info != NULL)
 		info_finish(o);
 	else if (o->each != NULL)
 		o->each(o->ctx, NULL, 0, o->rc, o->why);
@@ -1015,7 +1030,7 @@ header_cb(char *line, size_t size, size_t nitems, void *ud)
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* a new answer (after 100 Continue): forget the last one's headers */
 		q->h_etag[0] = q->h_version[0] = q->h_meta_sha[0] = q->h_cksum[0] = '\0';
-		q->h_mode[0] = q->h_until[0] = '\0';
+		q->h_mode[0] = q->h_until[0] = q->h_date[0] = '\0';
 		q->h_len = -1;
 	}
 #define H(name, dst)                                                                               \
@@ -1029,6 +1044,7 @@ header_cb(char *line, size_t size, size_t nitems, void *ud)
 	H("x-amz-checksum-sha256:", q->h_cksum);
 	H("x-amz-object-lock-mode:", q->h_mode);
 	H("x-amz-object-lock-retain-until-date:", q->h_until);
+	H("date:", q->h_date);
 	else if (n > 15 && strncasecmp(line, "content-length:", 15) == 0)
 	{
 		hval(line, n, 15, num, sizeof(num));
@@ -1181,7 +1197,7 @@ req_setup(struct req *q)
 	if (url == NULL)
 		goto out;
 	if (q->kind == K_LOCK || q->kind == K_LISTUP || q->kind == K_VERSIONS ||
-	    q->kind == K_LIST) /* requests about the bucket */
+	    q->kind == K_LIST || (q->kind == K_RAW && o->bucket)) /* requests about the bucket */
 		snprintf(url, n, "%s%s?%s", r->bucket_url, cfg->path_style ? "" : "/", q->query);
 	else
 		snprintf(url, n, "%s/%s%s%s", r->bucket_url, ek, q->query != NULL ? "?" : "",
@@ -1232,6 +1248,17 @@ req_setup(struct req *q)
 		if (rc == 0)
 			rc = lock_headers(q);
 		break;
+	case K_RAW:
+		if (strcmp(o->method, "DELETE") == 0)
+			curl_easy_setopt(q->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+		else if (strcmp(o->method, "HEAD") == 0)
+			curl_easy_setopt(q->easy, CURLOPT_NOBODY, 1L);
+		if (q->post == NULL) {
+			rc = add_header(q, "x-amz-content-sha256: " EMPTY_SHA);
+			break;
+		}
+		/* a PUT with an XML body: as Complete's */
+		/* fall through */
 	case K_COMPLETE:
 	case K_RETAIN: {
 		EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -1248,7 +1275,7 @@ req_setup(struct req *q)
 		EVP_MD_CTX_free(c);
 		cs__hex(d, 32, hex);
 		b64(m, 16, md5b);
-		if (q->kind == K_RETAIN) {
+		if (q->kind != K_COMPLETE) {
 			curl_easy_setopt(q->easy, CURLOPT_UPLOAD, 1L);
 			curl_easy_setopt(q->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->postlen);
 		} else {
@@ -1334,13 +1361,16 @@ describe(struct req *q, char *out, size_t n)
 		hint = "the credentials were refused: check access_key and secret_key";
 	else if (strcmp(code, "NoSuchBucket") == 0)
 		hint = "the bucket does not exist: create it or correct `bucket`";
+	else if (strcmp(code, "AccessDenied") == 0 && strstr(msg, "object lock") != NULL)
+		hint = "Object Lock retention or a legal hold still keeps this version";
 	else if (strcmp(code, "AccessDenied") == 0)
 		hint = "access denied: the user may not write to this bucket";
 	else if (strcmp(code, "BadDigest") == 0 || strcmp(code, "XAmzContentSHA256Mismatch") == 0)
 		hint = "the bytes sent did not match their checksum";
 	else if (q->status == 403 && code[0] == '\0')
 		hint = "refused (403): check the credentials and the bucket's policy";
-	snprintf(out, n, "%s %s/%s: HTTP %ld%s%s%s%s%s%s", kind_names[q->kind], cfg->bucket,
+	snprintf(out, n, "%s %s/%s: HTTP %ld%s%s%s%s%s%s",
+	    q->kind == K_RAW ? q->o->method : kind_names[q->kind], cfg->bucket,
 	    q->o != NULL ? q->o->key : "", q->status, code[0] ? " " : "", code, msg[0] ? ": " : "",
 	    msg, hint[0] ? "; " : "", hint);
 }
@@ -2017,6 +2047,18 @@ on_done(struct req *q, CURLcode cc)
 	case K_LIST:
 		on_read(q);
 		break;
+	case K_RAW:
+		o->status = q->status;
+		xml_get(q->body, NULL, "Code", o->code, sizeof(o->code));
+		snprintf(o->version, sizeof(o->version), "%s", q->h_version);
+		snprintf(o->date, sizeof(o->date), "%s", q->h_date);
+		if (q->status >= 300)
+			describe(q, o->why, sizeof(o->why));
+		o->abody = q->body;
+		q->body = NULL;
+		o->finished = 1;
+		o->rc = 0;
+		break;
 	}
 out:
 	if (o != NULL)
@@ -2455,6 +2497,87 @@ cs_remote_list(struct cs_remote *r, const char *prefix, cs_remote_list_fn each, 
 	free(ep);
 	free(qs);
 	return rc;
+}
+
+/* "a=1&b=2" from `params` (name, value pairs), sorted by name, values percent-encoded. */
+static char *
+query_of(const char *const *params)
+{
+	size_t n = 0, len = 1, i;
+	const char **idx = NULL;
+	char *out = NULL, *p;
+
+	while (params != NULL && params[2 * n] != NULL)
+		n++;
+	if (n == 0)
+		return NULL;
+	idx = calloc(n, sizeof(*idx) * 2);
+	for (i = 0; idx != NULL && i < n; i++) {
+		size_t j = i;
+		/* insertion by name: a handful of parameters */
+		while (j > 0 && strcmp(idx[2 * (j - 1)], params[2 * i]) > 0) {
+			idx[2 * j] = idx[2 * (j - 1)];
+			idx[2 * j + 1] = idx[2 * (j - 1) + 1];
+			j--;
+		}
+		idx[2 * j] = params[2 * i];
+		idx[2 * j + 1] = params[2 * i + 1];
+		len += strlen(params[2 * i]) + 3 * strlen(params[2 * i + 1]) + 2;
+	}
+	if (idx != NULL)
+		out = malloc(len);
+	for (i = 0, p = out; out != NULL && i < n; i++) {
+		char *ev = enc(idx[2 * i + 1], 0);
+		if (ev == NULL) {
+			free(out);
+			out = NULL;
+			break;
+		}
+		p += snprintf(p, len - (size_t)(p - out), "%s%s=%s", i > 0 ? "&" : "", idx[2 * i],
+		    ev);
+		free(ev);
+	}
+	free(idx);
+	return out;
+}
+
+int
+cs_remote_request(struct cs_remote *r, const char *method, const char *key,
+    const char *const *params, const char *body, cs_remote_answer_fn done, void *ctx)
+{
+	struct obj *o = NULL;
+	struct req *q;
+	char *qs = query_of(params);
+	int rc = -ENOMEM;
+
+	if (params == NULL || params[0] == NULL || qs != NULL)
+		rc = read_obj(r, key != NULL ? key : "", -1, &o);
+	if (rc == 0 && body != NULL && (o->rawbody = strdup(body)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0 && (key == NULL && qs == NULL))
+		rc = -EINVAL;
+	if (rc < 0) {
+		if (o != NULL)
+			obj_free(o);
+		free(qs);
+		return rc;
+	}
+	snprintf(o->method, sizeof(o->method), "%s", method);
+	o->bucket = key == NULL;
+	o->answer = done;
+	o->ctx = ctx;
+	o->r->objects++;
+	o->reqs++;
+	q = add_req(o, K_RAW, qs);
+	if (q != NULL && body != NULL) {
+		q->post = o->rawbody;
+		q->postlen = strlen(body);
+		o->rawbody = NULL;
+	}
+	obj_release(o);
+	pump(r);
+	free(qs);
+	return 0;
 }
 
 int

@@ -20,6 +20,7 @@
 #include "custos/error.h"
 #include "custos/ingest.h"
 #include "custos/remote_check.h"
+#include "custos/remote_purge.h"
 #include "custos/replica.h"
 #include "store_internal.h"
 #include "util.h"
@@ -32,7 +33,8 @@ struct check {
 	const struct cs_rcheck_hooks *hooks;
 	char remote[1200];
 	int deep;
-	json_t *blobs; /* [{id, key, sha256, size, version_id, lock_mode, retain_until}] */
+	json_t *blobs; /* [{id, key, sha256, size, version_id, lock_mode, retain_until, purged?}] */
+	json_t *purged; /* the purged items' objects, looked at last: [{id, key, derivative?}] */
 	size_t next_blob;
 	uint64_t cp, next_rec; /* confirmed checkpoint size; next record to ask about */
 	int identity_done, cp_done;
@@ -104,6 +106,11 @@ add_last(struct check *c, const char *id, json_t *obj, json_t *rec, const char *
 	    json_object_get(dkind != NULL ? obj : rec, "size"), "version_id",
 	    str(last, "version_id"), "lock_mode", str(last, "lock_mode"), "retain_until",
 	    str(last, "retain_until"));
+	if (o != NULL && json_object_get(rec, "purged") != NULL &&
+	    json_object_set_new(o, "purged", json_true()) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (o != NULL && dkind != NULL &&
 	    json_object_set_new(o, "derivative", json_string(dkind)) < 0) {
 		json_decref(o);
@@ -132,6 +139,36 @@ blob_cb(void *ctx, const char *id, json_t *rec)
 	return rc;
 }
 
+/*
+ * The purged items' objects out of the list into c->purged, but for those
+ * an item not purged still has (the same bytes in another case): they stay.
+ */
+static int
+split_purged(struct check *c)
+{
+	json_t *kept = json_object(), *b;
+	size_t i;
+	int rc = kept != NULL ? 0 : -ENOMEM;
+
+	json_array_foreach(c->blobs, i, b)
+	{
+		if (rc == 0 && !json_is_true(json_object_get(b, "purged")))
+			rc = json_object_set(kept, str(b, "key"), json_true());
+	}
+	for (i = json_array_size(c->blobs); rc == 0 && i-- > 0;) {
+		b = json_array_get(c->blobs, i);
+		if (!json_is_true(json_object_get(b, "purged")))
+			continue;
+		if (json_object_get(kept, str(b, "key")) == NULL &&
+		    (rc = json_array_append(c->purged, b)) < 0)
+			rc = -ENOMEM;
+		if (rc == 0 && json_array_remove(c->blobs, i) < 0)
+			rc = -ENOMEM;
+	}
+	json_decref(kept);
+	return rc;
+}
+
 /* The list of blobs, the confirmed checkpoint and its digest. */
 static int
 plan(struct check *c, const char *dir)
@@ -145,6 +182,8 @@ plan(struct check *c, const char *dir)
 	if (rc < 0)
 		return rc;
 	rc = cs__catalog_each_item(&c->st->cat, txn, blob_cb, c);
+	if (rc == 0)
+		rc = split_purged(c);
 	if (rc == 0)
 		rc = cs__catalog_replica_cp(&c->st->cat, txn, &c->cp);
 	mdb_txn_abort(txn);
@@ -170,7 +209,8 @@ plan(struct check *c, const char *dir)
 	if (fd >= 0)
 		close(fd);
 out:
-	c->total = json_array_size(c->blobs) + (c->cp > 0 ? c->cp + 2 : 0);
+	c->total = json_array_size(c->blobs) + json_array_size(c->purged) +
+	    (c->cp > 0 ? c->cp + 2 : 0);
 	return rc;
 }
 
@@ -324,6 +364,70 @@ next_target(struct check *c, struct target *t)
 	return 1;
 }
 
+/*
+ * A purged item's object: absent, or only versions a retention or a legal
+ * hold still keeps (a note, not a problem). Asked with nothing else pending.
+ */
+static int
+check_purged(struct check *c, struct cs_remote *r, json_t *b)
+{
+	struct target t = {0};
+	json_t *look = NULL, *v;
+	char kept[1200] = "";
+	size_t i, n = 0;
+	int rc;
+
+	t.c = c;
+	snprintf(t.object, sizeof(t.object), "%s",
+	    json_object_get(b, "derivative") != NULL ? "derivative" : "blob");
+	snprintf(t.dkind, sizeof(t.dkind), "%s", str(b, "derivative"));
+	snprintf(t.id, sizeof(t.id), "%s", str(b, "id"));
+	snprintf(t.key, sizeof(t.key), "%s", str(b, "key"));
+	rc = cs_remote_purge_look(r, t.key, &look);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0) {
+		c->unanswered++;
+		if (c->rc == 0)
+			c->rc = rc;
+		problem(&t, "unanswered", "%s could not be checked: %s", t.key, str(look, "error"));
+	}
+	json_array_foreach(json_object_get(look, "versions"), i, v)
+	{
+		const char *o = str(v, "outcome");
+		size_t k = strlen(kept);
+		if (strcmp(o, "locked") == 0)
+			snprintf(kept + k, sizeof(kept) - k, "%sversion %.80s locked until %.64s",
+			    k > 0 ? "; " : "", str(v, "version"), str(v, "retain_until"));
+		else if (strcmp(o, "held") == 0)
+			snprintf(kept + k, sizeof(kept) - k, "%sversion %.80s on legal hold",
+			    k > 0 ? "; " : "", str(v, "version"));
+		else if (strcmp(o, "failed") == 0)
+			problem(&t, "unanswered", "%s version %s could not be checked: %s", t.key,
+			    str(v, "version"), str(v, "error"));
+		else
+			n++; /* a version nothing keeps, or a delete marker: not gone */
+	}
+	if (n > 0)
+		problem(&t, "not-purged",
+		    "%s is still in the bucket (%zu version%s or delete marker%s no retention "
+		    "keeps), though the item was purged",
+		    t.key, n, n == 1 ? "" : "s", n == 1 ? "" : "s");
+	if (kept[0] != '\0' && c->hooks->note != NULL) {
+		struct cs_rcheck_problem p = {"locked", t.object, t.id, t.key, NULL};
+		char detail[2600];
+		snprintf(detail, sizeof(detail),
+		    "%s of purged item %.40s is kept by the bucket: %s", t.key, t.id, kept);
+		p.detail = detail;
+		c->hooks->note(c->hooks->ctx, &p);
+	}
+	json_decref(look);
+	c->done++;
+	if (c->hooks->progress != NULL)
+		c->hooks->progress(c->hooks->ctx, c->done, c->total);
+	return 0;
+}
+
 int
 cs_remote_check(struct cs_store *st, const char *dir, const struct cs_remote_config *cfg, int deep,
     const struct cs_rcheck_hooks *hooks, uint64_t *checked, uint64_t *problems)
@@ -337,8 +441,12 @@ cs_remote_check(struct cs_store *st, const char *dir, const struct cs_remote_con
 	c.hooks = hooks;
 	c.deep = deep;
 	c.blobs = json_array();
-	if (c.blobs == NULL)
+	c.purged = json_array();
+	if (c.blobs == NULL || c.purged == NULL) {
+		json_decref(c.blobs);
+		json_decref(c.purged);
 		return -ENOMEM;
+	}
 	cs_remote_config_name(cfg, c.remote, sizeof(c.remote));
 	rc = plan(&c, dir);
 	if (rc == 0)
@@ -366,8 +474,11 @@ cs_remote_check(struct cs_store *st, const char *dir, const struct cs_remote_con
 		if (rc == 0 && cs_remote_pending(r) > 0)
 			rc = cs_remote_poll(r, 500);
 	}
+	for (size_t i = 0; rc == 0 && i < json_array_size(c.purged); i++)
+		rc = check_purged(&c, r, json_array_get(c.purged, i));
 	cs_remote_free(r);
 	json_decref(c.blobs);
+	json_decref(c.purged);
 	*checked = c.done;
 	*problems = c.problems;
 	if (rc == 0 && c.unanswered > 0)

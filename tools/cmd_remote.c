@@ -365,7 +365,28 @@ struct rcheck_out {
 	json_t *problems;
 	int tty;
 	time_t last;
+	json_t *notes;
 };
+
+/* A purged item's object the bucket still keeps (retention, legal hold): said, not a problem. */
+static void
+rcheck_note(void *ctx, const struct cs_rcheck_problem *p)
+{
+	struct rcheck_out *v = ctx;
+	json_t *j;
+
+	if (v->tty)
+		fputs("\r\033[K", stderr);
+	if (!v->o->json) {
+		printf("NOTE %s: %s: %s\n", p->kind, p->id != NULL ? p->id : "", p->detail);
+		fflush(stdout);
+		return;
+	}
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", p->kind, "object", p->object, "key",
+	    p->key, "detail", p->detail, "id", p->id != NULL ? p->id : "");
+	if (j == NULL || json_array_append_new(v->notes, j) < 0)
+		output_failed = 1;
+}
 
 static void
 rcheck_problem(void *ctx, const struct cs_rcheck_problem *p)
@@ -405,8 +426,8 @@ int
 verify_remote(struct opts *o, const char *config, int deep)
 {
 	struct cs_remote_config cfg = {0};
-	struct rcheck_out v = {o, NULL, 0, 0};
-	struct cs_rcheck_hooks hooks = {rcheck_problem, rcheck_progress, &v};
+	struct rcheck_out v = {o, NULL, 0, 0, NULL};
+	struct cs_rcheck_hooks hooks = {rcheck_problem, rcheck_progress, &v, rcheck_note};
 	struct cs_store *st = NULL;
 	char remote[1200];
 	uint64_t checked = 0, problems = 0;
@@ -419,6 +440,7 @@ verify_remote(struct opts *o, const char *config, int deep)
 		goto out;
 	cs_remote_config_name(&cfg, remote, sizeof(remote));
 	v.problems = json_array();
+	v.notes = json_array();
 	v.tty = isatty(STDERR_FILENO) && !o->quiet;
 	rc = cs_remote_check(st, store_dir(o), &cfg, deep, &hooks, &checked, &problems);
 	if (v.tty)
@@ -430,9 +452,10 @@ verify_remote(struct opts *o, const char *config, int deep)
 	}
 	code = rc < 0 ? EXIT_STORE : problems > 0 ? EXIT_PROBLEM : EXIT_OK;
 	if (o->json) {
-		json_t *j = json_pack("{s:b, s:s, s:b, s:I, s:I, s:O}", "ok", code == EXIT_OK,
+		json_t *j = json_pack("{s:b, s:s, s:b, s:I, s:I, s:O, s:O}", "ok", code == EXIT_OK,
 		    "remote", remote, "deep", deep, "checked", (json_int_t)checked,
-		    "problem_count", (json_int_t)problems, "problems", v.problems);
+		    "problem_count", (json_int_t)problems, "problems", v.problems, "notes",
+		    v.notes);
 		if (j == NULL)
 			output_failed = 1;
 		else
@@ -452,6 +475,7 @@ verify_remote(struct opts *o, const char *config, int deep)
 	}
 out:
 	json_decref(v.problems);
+	json_decref(v.notes);
 	cs_store_close(st);
 	cs_remote_config_fini(&cfg);
 	return code;
@@ -493,7 +517,7 @@ rebuild_remote(struct opts *o, const char *dir, const char *key, const char *sta
     const char *config, int blobs)
 {
 	struct cs_remote_config cfg = {0};
-	struct rcheck_out v = {o, NULL, 0, 0};
+	struct rcheck_out v = {o, NULL, 0, 0, NULL};
 	struct cs_rrebuild_result res;
 	const char *env = getenv("CUSTOS_REMOTE_CONFIG");
 	char why[1600], *vkey = NULL;

@@ -181,6 +181,30 @@ typedef void (*cs_remote_list_fn)(void *ctx, const char *key, uint64_t size, int
 /* Queues a listing (ListObjectsV2, paged) of the keys starting with `prefix`. 0 or -ENOMEM. */
 int cs_remote_list(struct cs_remote *r, const char *prefix, cs_remote_list_fn each, void *ctx);
 
+/* The answer to one request of cs_remote_request. Strings are "" when not answered. */
+struct cs_remote_answer {
+	int rc;      /* 0: the server answered (`status`); else CS_EREMOTE(IO) or -errno */
+	long status; /* the HTTP status */
+	const char *code;       /* an error answer's <Code> */
+	const char *body;       /* the answer's body (XML; its first 4 MiB) */
+	const char *version_id; /* x-amz-version-id */
+	const char *date;       /* the server's Date header: its clock */
+	const char *why;        /* rc != 0 or status >= 300: a sentence for an operator */
+};
+typedef void (*cs_remote_answer_fn)(void *ctx, const struct cs_remote_answer *a);
+
+/*
+ * Queues one signed request: `method` ("GET", "HEAD", "DELETE", or "PUT"
+ * with an XML `body`, sent with its SHA-256 and Content-MD5) on `key`, or
+ * on the bucket (key NULL: then `params` are required), with the query
+ * `params` (name, value pairs, then NULL; sorted and percent-encoded here).
+ * A transient failure is retried as an upload's; any other answer goes to
+ * `done` (called once) as it is: the caller judges its status. 0, -EINVAL
+ * or -ENOMEM.
+ */
+int cs_remote_request(struct cs_remote *r, const char *method, const char *key,
+    const char *const *params, const char *body, cs_remote_answer_fn done, void *ctx);
+
 /*
  * The bucket could not be used (credentials refused, no such bucket, the
  * service unreachable after the retries): its error (*why: the sentence),

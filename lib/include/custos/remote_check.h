@@ -5,7 +5,10 @@
  * checkpoint replica covers are looked at (HEAD, and with `deep` read back
  * and re-hashed) through custos/remote.h, many at once, and each problem is
  * named: missing, deleted, size, checksum, retention shortened or lifted,
- * extra versions (an overwrite). docs/formats.md 13.4 lists the checks.
+ * extra versions (an overwrite). A purged item's objects (its record has
+ * "purged") must be absent: a version left is "not-purged", unless Object
+ * Lock retention or a legal hold still keeps it (a note). docs/formats.md
+ * 13.4 lists the checks.
  */
 #ifndef CUSTOS_REMOTE_CHECK_H
 #define CUSTOS_REMOTE_CHECK_H
@@ -18,7 +21,8 @@ struct cs_store;
 
 /* One problem with one object. */
 struct cs_rcheck_problem {
-	/* "missing", "size", "checksum", "retention", "versions" or "unanswered" */
+	/* "missing", "size", "checksum", "retention", "versions", "not-purged", "unanswered";
+	 * a note: "locked" */
 	const char *kind;
 	const char *object; /* "blob", "derivative", "record", "identity" or "checkpoint" */
 	const char *id;     /* blob, derivative: the evidence id; else NULL */
@@ -30,6 +34,8 @@ struct cs_rcheck_hooks {
 	void (*problem)(void *ctx, const struct cs_rcheck_problem *p);
 	void (*progress)(void *ctx, uint64_t done, uint64_t total); /* may be NULL */
 	void *ctx;
+	/* information, not a problem: a purged item's version still locked; may be NULL */
+	void (*note)(void *ctx, const struct cs_rcheck_problem *p);
 };
 
 /*
