@@ -82,7 +82,7 @@ cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *
 		if (kl == 6 && memcmp(p, "period", 6) == 0 && !have_period) {
 			if (parse_period(eq + 1, n - kl - 1, &c->period_ms) < 0) {
 				snprintf(why, whyn, "period must be years (5y), days (90d) or "
-				                    "permanent, not '%.*s'", (int)(n - kl - 1), eq + 1);
+				    "permanent, not '%.*s'", (int)(n - kl - 1), eq + 1);
 				goto bad;
 			}
 			have_period = 1;
@@ -427,8 +427,8 @@ cs_hold_add(struct cs_store *st, const struct cs_retention_policy *pol,
 		rc = find_case(st, txn, number, &key, &rec);
 		*what = rc == CS_ENOTFOUND ? "case" : NULL;
 		if (rc == 0)
-			ev = json_pack("{s:s, s:s, s:s, s:s}", "event", "hold", "case", number, "key",
-			    key, "reason", reason);
+			ev = json_pack("{s:s, s:s, s:s, s:s}", "event", "hold", "case", number,
+			    "key", key, "reason", reason);
 	} else {
 		rc = cs__catalog_get_item(&st->cat, txn, id, &rec);
 		*what = rc == CS_ENOTFOUND ? "item" : NULL;

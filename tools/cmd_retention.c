@@ -53,7 +53,8 @@ print_hold(json_t *h)
 	print_cell(stdout, json_string_value(json_object_get(h, "reason")), 0);
 	putchar('\n');
 	if (rel != NULL) {
-		printf("         released %s by %s: ", json_string_value(json_object_get(rel, "time")),
+		printf("         released %s by %s: ",
+		    json_string_value(json_object_get(rel, "time")),
 		    json_string_value(json_object_get(json_object_get(rel, "actor"), "name")));
 		print_cell(stdout, json_string_value(json_object_get(rel, "reason")), 0);
 		putchar('\n');

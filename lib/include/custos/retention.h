@@ -44,7 +44,7 @@ enum cs_retention_from {
 /* One retention class of the config. */
 struct cs_retention_class {
 	const char *name;     /* e.g. "traffic" */
-	const char *category; /* the enforcement category it covers (case's or sighting's); NULL: any */
+	const char *category; /* the category it covers (case's or sighting's); NULL: any */
 	int64_t period_ms;    /* < 0: kept for ever */
 	enum cs_retention_from from;
 };
@@ -53,7 +53,7 @@ struct cs_retention_class {
 struct cs_retention_policy {
 	const struct cs_retention_class *classes;
 	size_t n_classes;
-	const char *holders;   /* roles that add and release holds, mark evidence use: "legal,admin" */
+	const char *holders;   /* roles that hold, release and mark evidence use: "legal,admin" */
 	const char *approvers; /* roles that approve a purge plan: "head,admin" */
 	unsigned approvals;    /* different users needed: 2 */
 	int64_t grace_ms;      /* from the last approval to execution: 7 days */
