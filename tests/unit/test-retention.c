@@ -4,7 +4,8 @@
  * small store: a sealed case counts from its seal, an item in two cases
  * waits for the open one, a use in a decision blocks until it is undone, a
  * hold until it is released, and an item in no case falls under a class
- * counting from recording only.
+ * counting from recording only. A catalog of schema 8 (no holds table) is
+ * rebuilt on open, its holds remade from the ledger.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "custos/error.h"
 #include "custos/retention.h"
 #include "custos/store.h"
+#include "store_internal.h"
 #include "tap.h"
 
 #define DAY (86400LL * 1000)
@@ -216,6 +218,37 @@ main(void)
 	json_decref(holds);
 	compute(st, &p, now + 731 * DAY, due, blk, whys);
 	ok(strstr(due, a) != NULL, "a is due after the release (%s)", due);
+	ok(cs_hold_add(st, &p, &legal, NULL, b, "appeal", &hold, &rule, &what) == 0, "b held");
+
+	{
+		MDB_txn *txn = NULL;
+		uint8_t eight[8] = {0, 0, 0, 0, 0, 0, 0, 8};
+		MDB_val k = {6, (void *)"schema"}, d = {8, eight};
+		int rc = mdb_txn_begin(st->cat.env, NULL, 0, &txn);
+		if (rc == 0)
+			rc = mdb_drop(txn, st->cat.dbi[CS_DBI_HOLDS], 1);
+		if (rc == 0)
+			rc = mdb_put(txn, st->cat.dbi[CS_DBI_META], &k, &d, 0);
+		if (txn != NULL)
+			rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+		is_int(rc, 0, "the catalog made schema 8 (its holds table dropped)");
+	}
+	cs_store_close(st);
+	st = NULL;
+	ok(cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL) == 0, "a schema 8 catalog opens");
+	ok(st != NULL && cs_hold_list(st, 1, &holds) == 0 && json_array_size(holds) == 2,
+	    "... rebuilt: both holds are back");
+	json_decref(holds);
+	holds = NULL;
+	ok(st != NULL && cs_hold_list(st, 0, &holds) == 0 && json_array_size(holds) == 1,
+	    "... the one in force too");
+	json_decref(holds);
+	compute(st, &p, now + 731 * DAY, due, blk, whys);
+	ok(strstr(blk, b) != NULL && strstr(whys, "held by hold") != NULL &&
+	        strstr(due, a) != NULL,
+	    "... and b is held, a due (%s | %s)", due, whys);
+	ok(st != NULL && cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL) == 0,
+	    "verify (a replay compared with the catalog) finds no problem");
 
 	cs_store_close(st);
 	{
