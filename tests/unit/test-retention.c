@@ -235,6 +235,7 @@ main(void)
 	}
 	cs_store_close(st);
 	st = NULL;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	ok(cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL) == 0, "a schema 8 catalog opens");
 	ok(st != NULL && cs_hold_list(st, 1, &holds) == 0 && json_array_size(holds) == 2,
 	    "... rebuilt: both holds are back");
@@ -243,8 +244,9 @@ main(void)
 	ok(st != NULL && cs_hold_list(st, 0, &holds) == 0 && json_array_size(holds) == 1,
 	    "... the one in force too");
 	json_decref(holds);
-	compute(st, &p, now + 731 * DAY, due, blk, whys);
-	ok(strstr(blk, b) != NULL && strstr(whys, "held by hold") != NULL &&
+	if (st != NULL)
+		compute(st, &p, now + 731 * DAY, due, blk, whys);
+	ok(st != NULL && strstr(blk, b) != NULL && strstr(whys, "held by hold") != NULL &&
 	        strstr(due, a) != NULL,
 	    "... and b is held, a due (%s | %s)", due, whys);
 	ok(st != NULL && cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL) == 0,
