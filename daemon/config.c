@@ -222,21 +222,13 @@ cs_config_swap_access(struct cs_config *a, struct cs_config *b)
 	memcpy(t.retention, a->retention, sizeof(t.retention));
 	memcpy(a->retention, b->retention, sizeof(t.retention));
 	memcpy(b->retention, t.retention, sizeof(t.retention));
-	t.classes = a->classes;
-	a->classes = b->classes;
-	b->classes = t.classes;
-	t.n_classes = a->n_classes;
-	a->n_classes = b->n_classes;
-	b->n_classes = t.n_classes;
-	t.approvals = a->approvals;
-	a->approvals = b->approvals;
-	b->approvals = t.approvals;
-	t.grace_s = a->grace_s;
-	a->grace_s = b->grace_s;
-	b->grace_s = t.grace_s;
-	t.plan_interval_s = a->plan_interval_s;
-	a->plan_interval_s = b->plan_interval_s;
-	b->plan_interval_s = t.plan_interval_s;
+#define SWAP(f) (t.f = a->f, a->f = b->f, b->f = t.f)
+	SWAP(classes);
+	SWAP(n_classes);
+	SWAP(approvals);
+	SWAP(grace_s);
+	SWAP(plan_interval_s);
+#undef SWAP
 }
 
 const char *

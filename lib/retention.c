@@ -371,14 +371,26 @@ set_actor(json_t *ev, const struct cs_access_who *who)
 	return json_object_set_new(ev, "actor", a) < 0 ? -ENOMEM : 0;
 }
 
-/* 0 if `who` is one of the holders; else CS_EDENIED with *rule. */
+/*
+ * The first rules of a holder's write: `who` is one of the holders (else
+ * CS_EDENIED with *rule) and gives a reason (else CS_EFORMAT, *what
+ * "reason"). Sets *rule and *what to NULL first.
+ */
 static int
-holder(const struct cs_retention_policy *pol, const struct cs_access_who *who, const char **rule)
+holder(const struct cs_retention_policy *pol, const struct cs_access_who *who,
+    const char *reason, const char **rule, const char **what)
 {
-	if (who->role != NULL && cs_access_in_list(pol->holders, who->role))
-		return 0;
-	*rule = who->role == NULL ? CS_RULE_NO_ROLE : CS_RULE_HOLDER;
-	return CS_EDENIED;
+	*rule = NULL;
+	*what = NULL;
+	if (who->role == NULL || !cs_access_in_list(pol->holders, who->role)) {
+		*rule = who->role == NULL ? CS_RULE_NO_ROLE : CS_RULE_HOLDER;
+		return CS_EDENIED;
+	}
+	if (!text_ok(reason)) {
+		*what = "reason";
+		return CS_EFORMAT;
+	}
+	return 0;
 }
 
 /* The case record of `number` (*key its canonical key, malloc'd). */
@@ -407,17 +419,11 @@ cs_hold_add(struct cs_store *st, const struct cs_retention_policy *pol,
 	MDB_txn *txn;
 	int rc;
 
-	*rule = NULL;
-	*what = NULL;
-	rc = holder(pol, who, rule);
+	rc = holder(pol, who, reason, rule, what);
 	if (rc < 0)
 		return rc;
 	if ((number == NULL) == (id == NULL)) {
 		*what = "case";
-		return CS_EFORMAT;
-	}
-	if (!text_ok(reason)) {
-		*what = "reason";
 		return CS_EFORMAT;
 	}
 	rc = cs__write_begin(st, &txn);
@@ -453,15 +459,9 @@ cs_hold_release(struct cs_store *st, const struct cs_retention_policy *pol,
 	MDB_txn *txn;
 	int rc;
 
-	*rule = NULL;
-	*what = NULL;
-	rc = holder(pol, who, rule);
+	rc = holder(pol, who, reason, rule, what);
 	if (rc < 0)
 		return rc;
-	if (!text_ok(reason)) {
-		*what = "reason";
-		return CS_EFORMAT;
-	}
 	rc = cs__write_begin(st, &txn);
 	if (rc < 0)
 		return rc;
@@ -596,13 +596,11 @@ cs_retention_mark_used(struct cs_store *st, const struct cs_retention_policy *po
 	size_t i;
 	int rc, in = 0;
 
-	*rule = NULL;
-	*what = NULL;
-	rc = holder(pol, who, rule);
+	rc = holder(pol, who, reason, rule, what);
 	if (rc < 0)
 		return rc;
-	if (id == NULL || number == NULL || !text_ok(reason)) {
-		*what = id == NULL ? "item" : number == NULL ? "case" : "reason";
+	if (id == NULL || number == NULL) {
+		*what = id == NULL ? "item" : "case";
 		return CS_EFORMAT;
 	}
 	rc = cs__write_begin(st, &txn);

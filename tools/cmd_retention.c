@@ -24,6 +24,29 @@ hold_number(const char *s)
 	return errno != 0 || *end != '\0' || s[0] < '0' || s[0] > '9' ? -1 : v;
 }
 
+/*
+ * A command with subcommands: *sub the subcommand, the options parsed into
+ * `own` and *o, optind at its first operand in argv. -1 to go on, else the
+ * exit code (after --help, or a usage message).
+ */
+static int
+sub_parse(int argc, char **argv, const struct cli_opt *own, const char *usage,
+    struct opts *o, const char **sub)
+{
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	*sub = argv[1];
+	argv[1] = argv[0];
+	rc = cli_parse(argc - 1, argv + 1, own, usage, o);
+	if (rc < 0)
+		optind++; /* the operands of argv + 1, in argv */
+	return rc;
+}
+
 /* ---- custos hold ---- */
 
 static const char usage_hold[] =
@@ -64,7 +87,7 @@ print_hold(json_t *h)
 int
 cmd_hold(int argc, char **argv, struct opts *o)
 {
-	const char *sock = NULL, *number = NULL, *id = NULL, *reason = NULL, *sub;
+	const char *sock = NULL, *number = NULL, *id = NULL, *reason = NULL, *sub = NULL;
 	int all = 0, rc;
 	long long hold = -1;
 	json_t *req = NULL, *ans, *h;
@@ -74,16 +97,9 @@ cmd_hold(int argc, char **argv, struct opts *o)
 	    CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("all", 0, CLI_FLAG, &all),
 	    CLI_END};
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage_hold, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
-	}
-	sub = argv[1];
-	argv[1] = argv[0];
-	rc = cli_parse(argc - 1, argv + 1, own, usage_hold, o);
+	rc = sub_parse(argc, argv, own, usage_hold, o, &sub);
 	if (rc >= 0)
 		return rc;
-	optind++; /* the operands of argv + 1, in argv */
 	if (strcmp(sub, "add") == 0 && optind == argc) {
 		if ((number == NULL) == (id == NULL) || reason == NULL) {
 			errmsg("a hold is on one case (--case C) or one item (--item ID), with "
@@ -184,23 +200,16 @@ print_items(const char *title, json_t *items)
 int
 cmd_retention(int argc, char **argv, struct opts *o)
 {
-	const char *sock = NULL, *number = NULL, *reason = NULL, *sub;
+	const char *sock = NULL, *number = NULL, *reason = NULL, *sub = NULL;
 	int undo = 0, rc;
 	json_t *req, *ans, *plan;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
 	    CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("reason", 0, CLI_STRING, &reason),
 	    CLI_OPT("undo", 0, CLI_FLAG, &undo), CLI_END};
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage_retention, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
-	}
-	sub = argv[1];
-	argv[1] = argv[0];
-	rc = cli_parse(argc - 1, argv + 1, own, usage_retention, o);
+	rc = sub_parse(argc, argv, own, usage_retention, o, &sub);
 	if (rc >= 0)
 		return rc;
-	optind++;
 	if (strcmp(sub, "used") == 0 && optind + 1 == argc) {
 		if (number == NULL || reason == NULL) {
 			errmsg("used names the case of the decision (--case C) and says why "
