@@ -44,7 +44,7 @@ enum cs_retention_from {
 /* One retention class of the config. */
 struct cs_retention_class {
 	const char *name;     /* e.g. "traffic" */
-	const char *category; /* the enforcement category it covers (case's or sighting's); NULL: any */
+	const char *category; /* the category it covers (case's or sighting's); NULL: any */
 	int64_t period_ms;    /* < 0: kept for ever */
 	enum cs_retention_from from;
 };
@@ -53,7 +53,7 @@ struct cs_retention_class {
 struct cs_retention_policy {
 	const struct cs_retention_class *classes;
 	size_t n_classes;
-	const char *holders;   /* roles that add and release holds, mark evidence use: "legal,admin" */
+	const char *holders;   /* roles that hold, release and mark evidence use: "legal,admin" */
 	const char *approvers; /* roles that approve a purge plan: "head,admin" */
 	unsigned approvals;    /* different users needed: 2 */
 	int64_t grace_ms;      /* from the last approval to execution: 7 days */
@@ -61,6 +61,16 @@ struct cs_retention_policy {
 
 /* The defaults: no class (nothing is ever due), holders, approvers, 2, 7 days. */
 void cs_retention_policy_default(struct cs_retention_policy *p);
+
+/*
+ * One class line of the config, `value` such as "period=5y from=closure
+ * category=行政处罚": period N d (days), N y (365 days) or permanent; from
+ * closure or recording; category optional (none: any). Fills c's period_ms,
+ * from and category (malloc'd, the caller frees it; NULL: none), not its
+ * name. CS_EFORMAT with `why` naming the problem; -ENOMEM.
+ */
+int cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *why,
+    size_t whyn);
 
 /*
  * Holds. cs_hold_add: on case `number` (an item then: id NULL) or on item
