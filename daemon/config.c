@@ -13,6 +13,8 @@
  *            reviewer, auditor, officer, admin or head)
  *   [access] view_free, approver, filers, markers, readers, conclusive =
  *            comma-separated roles (kinds for conclusive); approval_period = N[d]
+ *   [disclosure] person = Ny, organisation = Ny (withdrawal periods in years),
+ *            publishers = comma-separated roles
  *   [log]    level = error|warning|info|debug
  *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
  *            period = N[s|m|h|d]
@@ -63,6 +65,8 @@ cs_config_init(struct cs_config *c)
 	c->media_memory = (uint64_t)1 << 30;
 	c->approval_period_s = 30 * 86400;
 	c->socket_mode = 0660;
+	c->disclosure_person_y = 2;
+	c->disclosure_org_y = 5;
 }
 
 void
@@ -85,6 +89,7 @@ cs_config_fini(struct cs_config *c)
 	}
 	for (size_t i = 0; i < 6; i++)
 		free(c->access[i]);
+	free(c->disclosure_publishers);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -136,6 +141,20 @@ parse_duration(const char *v, uint64_t *out)
 		return -1;
 	*out = n * unit;
 	return 0;
+}
+
+/* A whole number of years, 1 to 100, written with a y: "2y". */
+static int
+parse_years(const char *v, uint64_t *out)
+{
+	size_t n = strlen(v);
+	char buf[8];
+
+	if (n < 2 || n >= sizeof(buf) || v[n - 1] != 'y')
+		return -1;
+	memcpy(buf, v, n - 1);
+	buf[n - 1] = '\0';
+	return parse_uint(buf, 100, out, 0) < 0 || *out == 0 ? -1 : 0;
 }
 
 static int
@@ -205,6 +224,15 @@ cs_config_swap_access(struct cs_config *a, struct cs_config *b)
 	memcpy(b->access, t.access, sizeof(t.access));
 	b->n_roles = t.n_roles;
 	b->approval_period_s = t.approval_period_s;
+	t.disclosure_publishers = a->disclosure_publishers;
+	t.disclosure_person_y = a->disclosure_person_y;
+	t.disclosure_org_y = a->disclosure_org_y;
+	a->disclosure_publishers = b->disclosure_publishers;
+	a->disclosure_person_y = b->disclosure_person_y;
+	a->disclosure_org_y = b->disclosure_org_y;
+	b->disclosure_publishers = t.disclosure_publishers;
+	b->disclosure_person_y = t.disclosure_person_y;
+	b->disclosure_org_y = t.disclosure_org_y;
 }
 
 const char *
@@ -381,6 +409,21 @@ handler(void *user, const char *section, const char *name, const char *value)
 			if (i != 5 && !roles_known(value))
 				BAD("%s must list roles among %s, not '%s'", name, ROLES, value);
 			return set_str(l, &c->access[i], value);
+		}
+	} else if (strcmp(section, "disclosure") == 0) {
+		if (strcmp(name, "person") == 0 || strcmp(name, "organisation") == 0) {
+			if (parse_years(value, &n) < 0)
+				BAD("%s must be a number of years such as 2y or 5y (1y to 100y), "
+				    "not '%s'",
+				    name, value);
+			*(name[0] == 'p' ? &c->disclosure_person_y : &c->disclosure_org_y) =
+			    (unsigned)n;
+			return 1;
+		}
+		if (strcmp(name, "publishers") == 0) {
+			if (!roles_known(value))
+				BAD("publishers must list roles among %s, not '%s'", ROLES, value);
+			return set_str(l, &c->disclosure_publishers, value);
 		}
 	} else if (strcmp(section, "log") == 0) {
 		if (strcmp(name, "level") == 0) {

@@ -47,6 +47,7 @@ enum {
 	CS_DBI_REMOTES, /* remote name -> "": every remote a replica event named */
 	CS_DBI_FP,          /* id -> the item's fingerprint {"video", "audio"} (fingerprint.c) */
 	CS_DBI_FP_BANDS,    /* band(1) | band value(2) -> hash(8) | ms(4) | id (dupsort) */
+	CS_DBI_DISCLOSURE,  /* case key | 0x00 | decision key -> publication record (since 9) */
 	CS_DBI_COUNT
 };
 
@@ -89,7 +90,7 @@ struct cs__applied {
  * projection is not this version's, and the store rebuilds it from the
  * ledger (cs__store_upgrade).
  */
-#define CS__CATALOG_SCHEMA 8
+#define CS__CATALOG_SCHEMA 9
 #define CS__EOLDCATALOG (-20900)
 
 /*
@@ -245,6 +246,13 @@ int cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const ch
 int cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char **why);
 int cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t **out);
+/*
+ * The disclosure part of the projection (lib/disclosure.c): disclosure-*
+ * events into the disclosure table. LMDB codes; -1 with *why set when the
+ * event does not fit.
+ */
+int cs__disclosure_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
+    uint64_t seq, const char **why);
 /*
  * The rule behind the flags, for one sighting recorded at `t` (RFC 3339,
  * NULL: unknown) naming `n` officers (NULL entries skipped): calls

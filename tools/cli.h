@@ -188,6 +188,13 @@ int export_via_socket(const char *sock, const struct opts *o, json_t *req, const
     void (*progress)(void *ctx, uint64_t done, uint64_t total), void *pctx,
     struct cs_bag_result *res, json_t **ans);
 int cmd_verify_bag(int argc, char **argv, struct opts *o);
+/*
+ * One request to custosd's socket, one answer (cmd_access.c): `req`
+ * consumed; a refusal or error printed (EXIT_PROBLEM, EXIT_USAGE), else
+ * EXIT_OK with *ans the answer (the caller's).
+ */
+int socket_call(const char *sock, const struct opts *o, json_t *req, json_t **ans);
+int cmd_disclosure(int argc, char **argv, struct opts *o);  /* cmd_disclosure.c */
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */
