@@ -214,8 +214,8 @@ check_pub(const struct cs_disclosure_pub *p, json_t *crec, const char **party, c
 		for (i = 0; i < n && strcmp(p->exempt, exempt_reasons[i]) != 0; i++)
 			;
 		if (i == n) {
-			*why = "the exemption is minor, state-secret, trade-secret, privacy or other "
-			       "(with --text)";
+			*why = "the exemption is minor, state-secret, trade-secret, privacy or "
+			       "other (with --text)";
 			return CS_EFORMAT;
 		}
 		if (strcmp(p->exempt, "other") == 0 && !text_ok(p->text)) {
@@ -638,7 +638,7 @@ cs__disclosure_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const ch
 	} else if (strcmp(type, "disclosure-withdraw") == 0) {
 		if (json_object_get(rec, "exempt") != NULL ||
 		    json_object_get(rec, "withdrawn") != NULL) {
-			*why = "disclosure-withdraw event withdraws an exempt or withdrawn decision";
+			*why = "disclosure-withdraw event names an exempt or withdrawn decision";
 			rc = -1;
 			goto out;
 		}

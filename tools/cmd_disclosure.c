@@ -122,7 +122,8 @@ read_records(const char *sock, struct opts *o, const char *number, int csv, int 
 	st = open_store(o, CS_OPEN_READ, &code);
 	if (st == NULL)
 		return code;
-	rc = due ? cs_disclosure_due(st, cs_now_ms(), &recs) : cs_disclosure_list(st, number, &recs);
+	rc = due ? cs_disclosure_due(st, cs_now_ms(), &recs)
+	         : cs_disclosure_list(st, number, &recs);
 	if (rc == CS_ENOTFOUND || rc == CS_EFORMAT) {
 		errmsg("there is no such case: %s", number);
 		code = EXIT_USAGE;

@@ -60,7 +60,7 @@ int cs_disclosure_add_years(int64_t ms, unsigned years, int64_t *out);
 struct cs_disclosure_pub {
 	const char *number;   /* the case number */
 	const char *decision; /* the decision document number */
-	const char *item;     /* the decision document's evidence id (a member of the case), or NULL */
+	const char *item;     /* the decision document's evidence id (in the case), or NULL */
 	int64_t at_ms;        /* when it was published (0: now); never in the future */
 	const char *party;    /* "person" or "organisation"; NULL: the case's "party" */
 	/*
