@@ -19,8 +19,9 @@
 #define DAY_MS 86400000LL
 #define KEY_MAX 480 /* a table key: case key | 0x00 | decision key */
 
+/* The source rules' grounds for not publishing (公示办法 art. 8), "other" with words. */
 static const char *const exempt_reasons[] = {"minor", "state-secret", "trade-secret", "privacy",
-    "other"};
+    "security", "hinders-enforcement", "other"};
 
 void
 cs_disclosure_policy_default(struct cs_disclosure_policy *p)
@@ -214,8 +215,8 @@ check_pub(const struct cs_disclosure_pub *p, json_t *crec, const char **party, c
 		for (i = 0; i < n && strcmp(p->exempt, exempt_reasons[i]) != 0; i++)
 			;
 		if (i == n) {
-			*why = "the exemption is minor, state-secret, trade-secret, privacy or "
-			       "other (with --text)";
+			*why = "the exemption is minor, state-secret, trade-secret, privacy, "
+			       "security, hinders-enforcement or other (with --text)";
 			return CS_EFORMAT;
 		}
 		if (strcmp(p->exempt, "other") == 0 && !text_ok(p->text)) {

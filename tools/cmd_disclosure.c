@@ -30,9 +30,10 @@ static const char usage_disclosure[] =
     "organisation (default: the case's party); it must be withdrawn 2 years later\n"
     "for a person, 5 for an organisation (custosd.conf [disclosure]). --exempt\n"
     "records instead why it is never published: minor, state-secret, trade-secret,\n"
-    "privacy, or other with --text. `revoke` makes a published decision due for\n"
-    "withdrawal at once; `withdraw` records that it was taken down. `due` lists\n"
-    "what must be withdrawn now, oldest first, with why (period-over, revoked).\n"
+    "privacy, security, hinders-enforcement, or other with --text. `revoke` makes a\n"
+    "published decision due for withdrawal at once; `withdraw` records that it was\n"
+    "taken down. `due` lists what must be withdrawn now, oldest first, with why\n"
+    "(period-over, revoked). Withdrawal dates are calendar years in UTC+08:00.\n"
     "Writing goes through custosd (roles in [disclosure] publishers, default\n"
     "legal, admin); listing reads the store, or asks custosd without one.\n";
 

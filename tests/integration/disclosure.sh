@@ -104,6 +104,8 @@ refused_msg "no party known" "records no party" \
 	"$C" disclosure publish --case "$P5" --decision "$D2"
 refused_msg "an unknown exemption" "minor, state-secret" \
 	"$C" disclosure publish --case "$P1" --decision "$D2" --exempt secret
+refused_msg "another reason for exemption, not said" "in words" \
+	"$C" disclosure publish --case "$P1" --decision "$D2" --exempt other
 refused_msg "revoke without a reason" "says why" \
 	"$C" disclosure revoke --case "$P3" --decision "$D"
 

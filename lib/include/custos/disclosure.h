@@ -64,8 +64,10 @@ struct cs_disclosure_pub {
 	int64_t at_ms;        /* when it was published (0: now); never in the future */
 	const char *party;    /* "person" or "organisation"; NULL: the case's "party" */
 	/*
-	 * NULL, or why it is never published: "minor", "state-secret",
-	 * "trade-secret", "privacy" or "other" (then `text` says why)
+	 * NULL, or why it is never published (the rules' art. 8): "minor",
+	 * "state-secret", "trade-secret", "privacy", "security" (it could
+	 * endanger national, public or economic security or social stability),
+	 * "hinders-enforcement", or "other" (then `text` says why)
 	 */
 	const char *exempt;
 	const char *text;
