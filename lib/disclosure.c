@@ -185,25 +185,6 @@ text_ok(const char *s)
 
 /* ---- the writing calls ---- */
 
-static int
-is_member(struct cs_store *st, MDB_txn *txn, const char *ck, const char *id)
-{
-	size_t cl = strlen(ck), il = strlen(id);
-	char *m = malloc(cl + il + 2);
-	MDB_val k, d;
-	int rc;
-
-	if (m == NULL)
-		return -ENOMEM;
-	memcpy(m, ck, cl + 1);
-	memcpy(m + cl + 1, id, il);
-	k.mv_size = cl + 1 + il;
-	k.mv_data = m;
-	rc = k.mv_size <= 480 ? mdb_get(txn, st->cat.dbi[CS_DBI_MEMBERS], &k, &d) : MDB_NOTFOUND;
-	free(m);
-	return rc == 0 ? 0 : rc == MDB_NOTFOUND ? CS_ENOTFOUND : CS_ESTORE;
-}
-
 /* The checks of a publication or exemption, with the case record `crec`; sets *why. */
 static int
 check_pub(const struct cs_disclosure_pub *p, json_t *crec, const char **party, const char **why)
@@ -278,7 +259,8 @@ cs_disclosure_publish(struct cs_store *st, const struct cs_disclosure_policy *po
 	rc = rc == 0 ? 0 : rc == MDB_NOTFOUND ? CS_ENOTFOUND : rc == ENOMEM ? -ENOMEM : CS_ESTORE;
 	if (rc == CS_ENOTFOUND)
 		*why = "there is no such case";
-	if (rc == 0 && p->item != NULL && (rc = is_member(st, txn, ck, p->item)) == CS_ENOTFOUND)
+	if (rc == 0 && p->item != NULL &&
+	    (rc = cs__case_member(st, txn, ck, p->item)) == CS_ENOTFOUND)
 		*why = "the decision document (--item) is not evidence in this case";
 	if (rc == 0)
 		rc = check_pub(p, crec, &party, why);

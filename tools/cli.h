@@ -194,6 +194,8 @@ int cmd_verify_bag(int argc, char **argv, struct opts *o);
  * EXIT_OK with *ans the answer (the caller's).
  */
 int socket_call(const char *sock, const struct opts *o, json_t *req, json_t **ans);
+/* `req` with key = value (value NULL: as it is); NULL (req freed) when out of memory. */
+json_t *socket_with(json_t *req, const char *key, const char *value);
 int cmd_disclosure(int argc, char **argv, struct opts *o);  /* cmd_disclosure.c */
 
 /* tools/case.c */

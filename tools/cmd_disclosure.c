@@ -43,16 +43,6 @@ str(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static json_t *
-with(json_t *req, const char *key, const char *value)
-{
-	if (req != NULL && value != NULL && json_object_set_new(req, key, json_string(value)) < 0) {
-		json_decref(req);
-		return NULL;
-	}
-	return req;
-}
-
 /* The CSV columns and the fields of a record they show. */
 static const char *const cols[] = {"case", "decision", "item", "state", "published", "party",
     "years", "withdraw_by", "why_due", "exempt", "text", "revoked", "revoke_reason",
@@ -113,7 +103,7 @@ read_records(const char *sock, struct opts *o, const char *number, int csv, int 
 
 	if (sock != NULL || store_dir(o) == NULL) {
 		req = json_pack("{s:s}", "cmd", due ? "disclosure-due" : "disclosure-list");
-		code = socket_call(sock, o, with(req, "case", number), &ans);
+		code = socket_call(sock, o, socket_with(req, "case", number), &ans);
 		if (code != EXIT_OK)
 			return code;
 		print_records(json_object_get(ans, "records"), csv, due, o);
@@ -181,10 +171,15 @@ cmd_disclosure(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	req = json_pack("{s:s+}", "cmd", "disclosure-", sub);
-	req = with(with(with(with(req, "case", number), "decision", decision), "item", item), "at",
-	    at);
-	req = with(with(with(with(req, "party", party), "exempt", exempt), "text", text), "reason",
-	    reason);
+	{
+		/* the options as the request's members (after parsing: their values) */
+		const char *const keys[] = {"case", "decision", "item", "at", "party", "exempt",
+		    "text", "reason"};
+		const char *const vals[] = {number, decision, item, at, party, exempt, text,
+		    reason};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			req = socket_with(req, keys[i], vals[i]);
+	}
 	rc = socket_call(sock, o, req, &ans);
 	if (rc != EXIT_OK)
 		return rc;
