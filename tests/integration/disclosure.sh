@@ -13,7 +13,8 @@
 #      or future time, no party known, revoke without a reason.
 #   5. roles refused by name (no-role, publisher-role); [disclosure]
 #      publishers opens publishing to another role on reload.
-#   6. listing through the socket; verify passes and a rebuild gives the
+#   6. a bad [disclosure] setting is refused by name.
+#   7. listing through the socket; verify passes and a rebuild gives the
 #      same list and the same due list.
 . "$(dirname "$0")/lib.sh"
 need_python3
@@ -186,6 +187,15 @@ env -u CUSTOS_STORE CUSTOS_SOCKET="$CUSTOS_STORE/custosd.sock" "$C" disclosure l
 	>/dev/null 2>"$WORK/last.err"
 t_ok "$([ $? -eq 1 ] && grep -q "rule no-role" "$WORK/last.err"; echo $?)" \
 	"nor list through the socket"
+
+# a bad [disclosure] setting is named
+for kv in "person = 2" "organisation = 0y" "publishers = clerk"; do
+	{ cat "$WORK/d.conf"; printf '[disclosure]\n%s\n' "$kv"; } >"$WORK/bad.conf"
+	"$CUSTOSD_FP" --config "$WORK/bad.conf" --check-config >/dev/null 2>"$WORK/last.err"
+	rc=$?
+	t_ok "$([ $rc -ne 0 ] && grep -q "${kv%% =*} must" "$WORK/last.err"; echo $?)" \
+		"custosd refuses [disclosure] $kv, naming it"
+done
 
 daemon_stop
 t_ok "$DRC" "custosd stops cleanly"
