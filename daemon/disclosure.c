@@ -47,6 +47,8 @@ answer(int rc, const char *rule, const char *why)
 		        : "you have no role in custosd's configuration ([roles])");
 	if (rc == CS_ENOTFOUND && why == NULL)
 		why = "there is no such case";
+	if (rc == CS_EFORMAT && why == NULL)
+		why = "the case number is not valid text (--case)";
 	return failed(why != NULL ? why : cs_strerror(rc));
 }
 

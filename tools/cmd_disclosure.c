@@ -116,7 +116,7 @@ read_records(const char *sock, struct opts *o, const char *number, int csv, int 
 	rc = due ? cs_disclosure_due(st, cs_now_ms(), &recs)
 	         : cs_disclosure_list(st, number, &recs);
 	if (rc == CS_ENOTFOUND || rc == CS_EFORMAT) {
-		errmsg("there is no such case: %s", number);
+		errmsg("there is no such case: %s", number != NULL ? number : "");
 		code = EXIT_USAGE;
 	} else if (rc < 0) {
 		errmsg("cannot read the publication records: %s", cs_strerror(rc));

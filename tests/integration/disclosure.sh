@@ -91,6 +91,8 @@ t_run "--party where the case has none" \
 # mistakes, each named
 refused_msg "unknown case" "no such case" \
 	"$C" disclosure publish --case '平司罚〔2024〕99号' --decision "$D"
+refused_msg "list of an unknown case" "no such case" \
+	"$C" disclosure list --case '平司罚〔2024〕99号'
 refused_msg "published twice (the bracket variant is the same decision)" "publication record already" \
 	"$C" disclosure publish --case "$P1" --decision '平司罚决[2024]1号'
 refused_msg "withdraw of a decision not published" "no publication record" \
