@@ -21,6 +21,7 @@
 #include "custos/note.h"
 #include "custos/query.h"
 #include "custos/retention.h"
+#include "disclosure.h"
 #include "log.h"
 
 /* Bytes of a copy per "read" answer (before base64). */
@@ -679,6 +680,8 @@ access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct
 		ans = do_export(d, &who, req, c);
 	else if (strcmp(cmd, "export-open") == 0)
 		ans = do_export_open(d, req, c);
+	else if (disclosure_is_command(cmd))
+		ans = disclosure_command(d, &who, cmd, req);
 	log_refusal(&who, cmd, ans);
 	return ans;
 }
@@ -692,5 +695,5 @@ access_is_command(const char *cmd)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i]) == 0)
 			return 1;
-	return 0;
+	return disclosure_is_command(cmd);
 }

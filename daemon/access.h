@@ -28,7 +28,7 @@ void access_conn_close(struct access_conn *a);
 /*
  * The answer to access command `cmd` from user `uid` (whoami, request,
  * approve, deny, conclusive, view, get, read, find, register, export,
- * export-open), or NULL when
+ * export-open; the disclosure commands of disclosure.h), or NULL when
  * `cmd` is not one of them or no answer could be made (out of memory).
  * An export is planned on the thread pool: NULL with c->planning set, and
  * c->answer gives the answer when the plan is done (never if the connection

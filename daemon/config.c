@@ -17,6 +17,8 @@
  *            grace = N[s|m|h|d]; plan_interval = N[s|m|h|d];
  *            class.NAME = period=N(d|y)|permanent from=closure|recording
  *            [category=CATEGORY] (one line per class)
+ *   [disclosure] person = Ny, organisation = Ny (withdrawal periods in years),
+ *            publishers = comma-separated roles
  *   [log]    level = error|warning|info|debug
  *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
  *            period = N[s|m|h|d]
@@ -70,6 +72,8 @@ cs_config_init(struct cs_config *c)
 	c->approvals = 2;
 	c->grace_s = 7 * 86400;
 	c->plan_interval_s = 86400;
+	c->disclosure_person_y = 2;
+	c->disclosure_org_y = 5;
 }
 
 void
@@ -99,6 +103,7 @@ cs_config_fini(struct cs_config *c)
 		free((char *)c->classes[i].category);
 	}
 	free(c->classes);
+	free(c->disclosure_publishers);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -150,6 +155,20 @@ parse_duration(const char *v, uint64_t *out)
 		return -1;
 	*out = n * unit;
 	return 0;
+}
+
+/* A whole number of years, 1 to 100, written with a y: "2y". */
+static int
+parse_years(const char *v, uint64_t *out)
+{
+	size_t n = strlen(v);
+	char buf[8];
+
+	if (n < 2 || n >= sizeof(buf) || v[n - 1] != 'y')
+		return -1;
+	memcpy(buf, v, n - 1);
+	buf[n - 1] = '\0';
+	return parse_uint(buf, 100, out, 0) < 0 || *out == 0 ? -1 : 0;
 }
 
 static int
@@ -229,6 +248,15 @@ cs_config_swap_access(struct cs_config *a, struct cs_config *b)
 	SWAP(grace_s);
 	SWAP(plan_interval_s);
 #undef SWAP
+	t.disclosure_publishers = a->disclosure_publishers;
+	t.disclosure_person_y = a->disclosure_person_y;
+	t.disclosure_org_y = a->disclosure_org_y;
+	a->disclosure_publishers = b->disclosure_publishers;
+	a->disclosure_person_y = b->disclosure_person_y;
+	a->disclosure_org_y = b->disclosure_org_y;
+	b->disclosure_publishers = t.disclosure_publishers;
+	b->disclosure_person_y = t.disclosure_person_y;
+	b->disclosure_org_y = t.disclosure_org_y;
 }
 
 const char *
@@ -470,6 +498,21 @@ handler(void *user, const char *section, const char *name, const char *value)
 		}
 	} else if (strcmp(section, "retention") == 0) {
 		return retention_setting(l, name, value);
+	} else if (strcmp(section, "disclosure") == 0) {
+		if (strcmp(name, "person") == 0 || strcmp(name, "organisation") == 0) {
+			if (parse_years(value, &n) < 0)
+				BAD("%s must be a number of years such as 2y or 5y (1y to 100y), "
+				    "not '%s'",
+				    name, value);
+			*(name[0] == 'p' ? &c->disclosure_person_y : &c->disclosure_org_y) =
+			    (unsigned)n;
+			return 1;
+		}
+		if (strcmp(name, "publishers") == 0) {
+			if (!roles_known(value))
+				BAD("publishers must list roles among %s, not '%s'", ROLES, value);
+			return set_str(l, &c->disclosure_publishers, value);
+		}
 	} else if (strcmp(section, "log") == 0) {
 		if (strcmp(name, "level") == 0) {
 			static const char *const levels[] = {"error", "warning", "info", "debug"};

@@ -59,6 +59,9 @@ struct cs_config {
 	uint64_t plan_interval_s;  /* custosd makes a purge plan this often */
 	struct cs_retention_class *classes; /* class.NAME lines; name, category malloc'd */
 	size_t n_classes;
+	/* [disclosure] (custos/disclosure.h): withdrawal periods in years, the writing roles */
+	unsigned disclosure_person_y, disclosure_org_y;
+	char *disclosure_publishers; /* NULL: the default */
 };
 
 void cs_config_init(struct cs_config *c);
@@ -71,7 +74,10 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
-/* Swaps the [roles], [access] and [retention] settings of a and b (a reload takes them whole). */
+/*
+ * Swaps the [roles], [access], [retention] and [disclosure] settings of a
+ * and b (a reload takes them whole).
+ */
 void cs_config_swap_access(struct cs_config *a, struct cs_config *b);
 /* The role of user `name` (uid `uid`) from [roles], or NULL. */
 const char *cs_config_role(const struct cs_config *c, const char *name, long uid);

@@ -109,9 +109,8 @@ is_action(const char *a)
 	    (strcmp(a, "view") == 0 || strcmp(a, "copy") == 0 || strcmp(a, "export") == 0);
 }
 
-/* 0 if item `id` is a member of the case with key `key`, CS_ENOTFOUND if not. */
-static int
-member(struct cs_store *st, MDB_txn *txn, const char *key, const char *id)
+int
+cs__case_member(struct cs_store *st, MDB_txn *txn, const char *key, const char *id)
 {
 	size_t kl = strlen(key), il = strlen(id);
 	char *m = malloc(kl + il + 2);
@@ -198,7 +197,7 @@ cs_access_request(struct cs_store *st, const struct cs_access_policy *pol,
 		*what = "case";
 	items = json_array();
 	for (size_t i = 0; rc == 0 && i < r->n_items; i++) {
-		rc = member(st, txn, key, r->items[i]);
+		rc = cs__case_member(st, txn, key, r->items[i]);
 		if (rc == CS_ENOTFOUND)
 			*what = "item";
 		else if (rc == 0)
@@ -358,7 +357,8 @@ check_item(struct cs_store *st, MDB_txn *txn, const struct cs_access_policy *pol
 			return CS_RULE_OTHER_ITEM;
 		}
 	} else if (rec != NULL) {
-		rc = member(st, txn, json_string_value(json_object_get(rec, "key")), id);
+		rc = cs__case_member(st, txn, json_string_value(json_object_get(rec, "key")),
+		    id);
 		if (rc == CS_ENOTFOUND) {
 			json_decref(irec);
 			return CS_RULE_OTHER_CASE;

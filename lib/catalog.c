@@ -32,7 +32,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"media_todo",
 	"access",
 	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
-	"upload_todo", "remotes", "fingerprints", "fp_bands", "holds",
+	"upload_todo", "remotes", "fingerprints", "fp_bands", "holds", "disclosure",
 };
 
 static int
@@ -209,9 +209,9 @@ has_table(MDB_txn *txn, const char *name)
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
  * them), schema 4 without the listing table, schema 5 without the
- * upload_todo table, schema 6 without the fingerprint tables, or schema 7
+ * upload_todo table, schema 6 without the fingerprint tables, schema 7
  * (its upload_todo did not hold the items whose derivatives were unsent), or
- * schema 8 without the holds table. Any
+ * schema 8 without the holds and disclosure tables. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -265,7 +265,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		return rc; /* schema 5 beside this version's tables: damage */
 	if (schema == 6 && (rc = has_table(txn, "fingerprints")) != 0)
 		return rc; /* schema 6 beside this version's tables: damage */
-	if (schema == 8 && (rc = has_table(txn, "holds")) != 0)
+	if (schema == 8 &&
+	    ((rc = has_table(txn, "holds")) != 0 || (rc = has_table(txn, "disclosure")) != 0))
 		return rc; /* schema 8 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
@@ -1277,6 +1278,9 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		/* an item's hold, its release and its use are in the item's history */
 		id = json_string_value(json_object_get(ev, "id"));
 		rc = cs__retention_project(c, txn, ev, type, a->seq, why);
+	} else if (strncmp(type, "disclosure-", 11) == 0) {
+		id = NULL;
+		rc = cs__disclosure_project(c, txn, ev, type, a->seq, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));

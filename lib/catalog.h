@@ -53,6 +53,7 @@ enum {
 	 * the holds in force on a case and on an item
 	 */
 	CS_DBI_HOLDS,
+	CS_DBI_DISCLOSURE,  /* case key | 0x00 | decision key -> publication record (since 9) */
 	CS_DBI_COUNT
 };
 
@@ -258,6 +259,13 @@ int cs__retention_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const
 int cs__officer_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char **why);
 int cs__officer_flags(struct cs__catalog *c, MDB_txn *txn, const json_t *rec, json_t **out);
+/*
+ * The disclosure part of the projection (lib/disclosure.c): disclosure-*
+ * events into the disclosure table. LMDB codes; -1 with *why set when the
+ * event does not fit.
+ */
+int cs__disclosure_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
+    uint64_t seq, const char **why);
 /*
  * The rule behind the flags, for one sighting recorded at `t` (RFC 3339,
  * NULL: unknown) naming `n` officers (NULL entries skipped): calls

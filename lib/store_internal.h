@@ -68,6 +68,8 @@ int cs__case_ingest_check(struct cs_store *st, MDB_txn *txn, const char *id, jso
  * an "actor" keeps it (custosd writes for the users of its socket).
  */
 int cs__write_begin(struct cs_store *st, MDB_txn **txn);
+/* 0 if item `id` is a member of the case with key `key`, CS_ENOTFOUND if not (lib/access.c). */
+int cs__case_member(struct cs_store *st, MDB_txn *txn, const char *key, const char *id);
 int cs__write_end(struct cs_store *st, MDB_txn *txn, json_t *ev, int rc, uint64_t *seq);
 
 /*

@@ -189,13 +189,16 @@ int export_via_socket(const char *sock, const struct opts *o, json_t *req, const
     struct cs_bag_result *res, json_t **ans);
 int cmd_verify_bag(int argc, char **argv, struct opts *o);
 /*
- * One request to custosd's socket (cmd_access.c): sends `req` (consumed),
- * *ans its answer (the caller's) when ok; a refusal or error is printed and
- * its exit code returned (EXIT_PROBLEM for a rule, EXIT_USAGE, EXIT_STORE).
+ * One request to custosd's socket, one answer (cmd_access.c): `req`
+ * consumed; a refusal or error printed (EXIT_PROBLEM for a rule,
+ * EXIT_USAGE, EXIT_STORE), else EXIT_OK with *ans the answer (the caller's).
  */
 int socket_call(const char *sock, const struct opts *o, json_t *req, json_t **ans);
+/* `req` with key = value (value NULL: as it is); NULL (req freed) when out of memory. */
+json_t *socket_with(json_t *req, const char *key, const char *value);
 int cmd_hold(int argc, char **argv, struct opts *o);        /* cmd_retention.c */
 int cmd_retention(int argc, char **argv, struct opts *o);
+int cmd_disclosure(int argc, char **argv, struct opts *o);  /* cmd_disclosure.c */
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

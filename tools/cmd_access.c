@@ -174,6 +174,12 @@ with(json_t *req, const char *key, const char *value)
 	return req;
 }
 
+json_t *
+socket_with(json_t *req, const char *key, const char *value)
+{
+	return with(req, key, value);
+}
+
 static json_t *
 with_num(json_t *req, const char *key, long long v)
 {

@@ -57,6 +57,7 @@ static const struct {
 	{"search", cmd_search, "find through custosd (the search is logged)"},
 	{"register", cmd_register, "print the access register (查阅登记簿)"},
 	{"export", cmd_export, "write a case file as a BagIt bag under an approved request"},
+	{"disclosure", cmd_disclosure, "decisions' publication records and what to withdraw"},
 	{"verify-bag", cmd_verify_bag, "check an exported bag offline, naming every problem"},
 	{"hold", cmd_hold, "put a case or an item on hold (never purged), release, list"},
 	{"retention", cmd_retention, "what is due for purging and why; mark evidence used"},

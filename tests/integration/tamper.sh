@@ -168,7 +168,7 @@ while what == 'table' and i >= 0:
 while i >= 0:
     if d[i + 6:i + 14] == b'\0\0\0\0\0\0\0\x09':
         if what == 'value':
-            d[i + 13] ^= 0x01  # 9 -> 8, an older custos's number (beside its "holds" table)
+            d[i + 13] ^= 0x01  # 9 -> 8, an older custos's number beside this one's tables
         elif what == 'value2':
             d[i + 13] ^= 0x08  # 9 -> 1, a number no custos wrote
         else:
