@@ -17,6 +17,7 @@
 #include "custos/disclosure.h"
 #include "custos/error.h"
 #include "store_internal.h"
+#include "schema8.h"
 #include "tap.h"
 #include "util.h"
 
@@ -62,24 +63,6 @@ due_at(struct cs_store *st, const char *t, char *buf, size_t n)
 		    json_string_value(json_object_get(e, "case")));
 	json_decref(due);
 	return buf;
-}
-
-/* Makes the catalog schema 8 (dropping the disclosure table with `drop`). */
-static int
-make_schema8(struct cs_store *st, int drop)
-{
-	uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 8};
-	MDB_val k = {6, (void *)"schema"}, d = {8, b};
-	MDB_txn *txn = NULL;
-	int rc = mdb_txn_begin(st->cat.env, NULL, 0, &txn);
-
-	if (rc == 0 && drop)
-		rc = mdb_drop(txn, st->cat.dbi[CS_DBI_DISCLOSURE], 1);
-	if (rc == 0)
-		rc = mdb_put(txn, st->cat.dbi[CS_DBI_META], &k, &d, 0);
-	if (txn != NULL)
-		rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
-	return rc;
 }
 
 static void
@@ -155,7 +138,7 @@ records(void)
 		before = json_dumps(list, JSON_SORT_KEYS);
 	json_decref(list);
 	list = NULL;
-	is_int(make_schema8(st, 1), 0, "the catalog made schema 8 (its disclosure table dropped)");
+	is_int(make_schema8(st, 1), 0, "the catalog made schema 8 (the tables of 9 dropped)");
 	cs_store_close(st);
 	st = NULL;
 	ok(cs_store_open(&st, store, CS_OPEN_WRITE, NULL, NULL) == 0 &&
