@@ -32,7 +32,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"media_todo",
 	"access",
 	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
-	"upload_todo", "remotes", "fingerprints", "fp_bands",
+	"upload_todo", "remotes", "fingerprints", "fp_bands", "purge_plans", "destruction",
 };
 
 static int
@@ -209,8 +209,9 @@ has_table(MDB_txn *txn, const char *name)
  * number), schema 2 without the fixity tables (0.2.0 before them), or
  * schema 3 without the media, access and officer tables (0.2.0 before
  * them), schema 4 without the listing table, schema 5 without the
- * upload_todo table, schema 6 without the fingerprint tables, or schema 7
- * (its upload_todo did not hold the items whose derivatives were unsent). Any
+ * upload_todo table, schema 6 without the fingerprint tables, schema 7
+ * (its upload_todo did not hold the items whose derivatives were unsent), or
+ * schema 8 without the purge tables. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -248,7 +249,7 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	*found = schema;
 	if (schema == CS__CATALOG_SCHEMA)
 		return 0;
-	if (schema != 0 && (schema < 2 || schema > 7))
+	if (schema != 0 && (schema < 2 || schema > 8))
 		return MDB_CORRUPTED; /* no custos wrote this number: damage, or a newer custos */
 	if (schema == 2 && (rc = has_table(txn, "fixity_due")) != 0)
 		return rc; /* schema 2 beside this version's tables: damage */
@@ -264,6 +265,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		return rc; /* schema 5 beside this version's tables: damage */
 	if (schema == 6 && (rc = has_table(txn, "fingerprints")) != 0)
 		return rc; /* schema 6 beside this version's tables: damage */
+	if (schema == 8 && (rc = has_table(txn, "purge_plans")) != 0)
+		return rc; /* schema 8 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
 	if (!create)
@@ -962,7 +965,8 @@ cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json
 		rc = list_entries(c, txn, id, &d, &d);
 	free(buf);
 	/* the upload queue: an item whose blob or a derivative has no replica anywhere */
-	if (rc == 0 && cs__replica_todo((json_t *)rec, NULL))
+	if (rc == 0 && json_object_get(rec, "purged") == NULL &&
+	    cs__replica_todo((json_t *)rec, NULL))
 		rc = mdb_put(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, &(MDB_val){0, ""}, 0);
 	else if (rc == 0 && (rc = mdb_del(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, NULL)) ==
 	    MDB_NOTFOUND)
@@ -1269,6 +1273,10 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	} else if (strcmp(type, "officer") == 0) {
 		id = NULL;
 		rc = cs__officer_project(c, txn, ev, a->seq, why);
+	} else if (strncmp(type, "purge", 5) == 0) {
+		/* the item's own events (purge, purge-remote) are in its history */
+		id = json_string_value(json_object_get(ev, "id"));
+		rc = cs__purge_project(c, txn, ev, type, a->seq, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));
