@@ -32,7 +32,8 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"media_todo",
 	"access",
 	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
-	"upload_todo", "remotes", "fingerprints", "fp_bands", "purge_plans", "destruction",
+	"upload_todo", "remotes", "fingerprints", "fp_bands", "holds", "purge_plans",
+	"destruction",
 };
 
 static int
@@ -211,7 +212,7 @@ has_table(MDB_txn *txn, const char *name)
  * them), schema 4 without the listing table, schema 5 without the
  * upload_todo table, schema 6 without the fingerprint tables, schema 7
  * (its upload_todo did not hold the items whose derivatives were unsent), or
- * schema 8 without the purge tables. Any
+ * schema 8 without the holds and purge tables. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -265,7 +266,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 		return rc; /* schema 5 beside this version's tables: damage */
 	if (schema == 6 && (rc = has_table(txn, "fingerprints")) != 0)
 		return rc; /* schema 6 beside this version's tables: damage */
-	if (schema == 8 && (rc = has_table(txn, "purge_plans")) != 0)
+	if (schema == 8 && ((rc = has_table(txn, "holds")) != 0 ||
+	                       (rc = has_table(txn, "purge_plans")) != 0))
 		return rc; /* schema 8 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
@@ -1273,6 +1275,11 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	} else if (strcmp(type, "officer") == 0) {
 		id = NULL;
 		rc = cs__officer_project(c, txn, ev, a->seq, why);
+	} else if (strcmp(type, "hold") == 0 || strcmp(type, "hold-release") == 0 ||
+	    strcmp(type, "evidence-use") == 0) {
+		/* an item's hold, its release and its use are in the item's history */
+		id = json_string_value(json_object_get(ev, "id"));
+		rc = cs__retention_project(c, txn, ev, type, a->seq, why);
 	} else if (strncmp(type, "purge", 5) == 0) {
 		/* the item's own events (purge, purge-remote) are in its history */
 		id = json_string_value(json_object_get(ev, "id"));

@@ -47,6 +47,12 @@ enum {
 	CS_DBI_REMOTES, /* remote name -> "": every remote a replica event named */
 	CS_DBI_FP,          /* id -> the item's fingerprint {"video", "audio"} (fingerprint.c) */
 	CS_DBI_FP_BANDS,    /* band(1) | band value(2) -> hash(8) | ms(4) | id (dupsort) */
+	/*
+	 * Holds (lib/retention.c, since schema 9): "h:" hold (20 digits) -> the
+	 * hold; "c:" case key | 0x00 | hold and "i:" id | 0x00 | hold -> {"hold"}:
+	 * the holds in force on a case and on an item
+	 */
+	CS_DBI_HOLDS,
 	CS_DBI_PURGE_PLANS, /* plan number (20 digits) -> the plan with its state (lib/purge.c) */
 	CS_DBI_DESTRUCTION, /* seq of a "purge" event (20 digits) -> the register's entry */
 	CS_DBI_COUNT
@@ -239,6 +245,13 @@ int cs__fp_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq
  * table. LMDB codes; -1 with *why set when the event does not fit.
  */
 int cs__access_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
+    uint64_t seq, const char **why);
+/*
+ * The retention part of the projection (lib/retention.c): hold and
+ * hold-release into the holds table, evidence-use into the item's record
+ * ("evidence_use"). LMDB codes; -1 with *why set when the event does not fit.
+ */
+int cs__retention_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
     uint64_t seq, const char **why);
 /*
  * The officer registry (lib/officer.c): cs__officer_project applies an

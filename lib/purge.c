@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "custos/case.h"
 #include "custos/error.h"
 #include "custos/retention.h"
 #include "record.h"
@@ -290,23 +291,36 @@ may_run(json_t *p, const char **rule)
 	return CS_EDENIED;
 }
 
+/* A malloc'd sentence: `head` then `arg`. */
+static char *
+say(const char *head, const char *arg)
+{
+	size_t n = strlen(head) + strlen(arg) + 1;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s%s", head, arg);
+	return s;
+}
+
 /*
- * Why item record `rec` may no longer be purged, from what the rules say of
- * the store now (`now`: cs_retention_compute's answer under a policy that
- * makes everything due): an open case, a hold, an evidence use. NULL: it may.
- * *why is malloc'd when not NULL.
+ * Why item `id` (record `rec`) may no longer be purged now that its plan
+ * runs: a case of it open (again), a hold in force on it or on a case of it
+ * (`holds`: cs_hold_list's, each with the case's "key" added), its use as
+ * evidence in a decision. *why NULL: it may go; else malloc'd.
  */
 static int
-recheck(struct cs_store *st, MDB_txn *txn, json_t *now, const char *id, json_t *rec,
+recheck(struct cs_store *st, MDB_txn *txn, json_t *holds, const char *id, json_t *rec,
     char **why)
 {
-	json_t *m, *b;
-	size_t i;
+	json_t *m, *h, *use;
+	size_t i, j;
 
 	*why = NULL;
 	json_array_foreach(json_object_get(rec, "cases"), i, m)
 	{
 		const char *key = json_string_value(json_object_get(m, "key")), *state;
+		const char *num = json_string_value(json_object_get(m, "case"));
 		json_t *crec = NULL;
 		int rc;
 
@@ -316,28 +330,54 @@ recheck(struct cs_store *st, MDB_txn *txn, json_t *now, const char *id, json_t *
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return from_cat(rc);
 		state = json_string_value(json_object_get(crec, "state"));
-		if (rc == 0 && (state == NULL || strcmp(state, "open") == 0)) {
-			const char *num = json_string_value(json_object_get(crec, "case"));
-			size_t n = strlen(num != NULL ? num : key) + 32;
-			*why = malloc(n);
-			if (*why != NULL)
-				snprintf(*why, n, "case %s is open", num != NULL ? num : key);
-			json_decref(crec);
-			return *why == NULL ? -ENOMEM : 0;
+		if (rc == 0 && (state == NULL || strcmp(state, "open") == 0))
+			*why = say("its case is open: ", num != NULL ? num : key);
+		json_array_foreach(holds, j, h)
+		{
+			const char *hk = json_string_value(json_object_get(h, "key"));
+			if (*why == NULL && hk != NULL && strcmp(hk, key) == 0)
+				*why = say("held by a hold on case ", num != NULL ? num : key);
 		}
 		json_decref(crec);
+		if (*why != NULL)
+			return 0;
 	}
-	/* the rules' own answer: holds and evidence use (what a plan's "in plan" hides) */
-	json_array_foreach(json_object_get(now, "blocked"), i, b)
+	json_array_foreach(holds, j, h)
 	{
-		const char *bid = json_string_value(json_object_get(b, "id"));
-		const char *w = json_string_value(json_object_get(b, "why"));
-		if (bid == NULL || strcmp(bid, id) != 0 || w == NULL || strncmp(w, "in plan ", 8) == 0)
-			continue;
-		*why = strdup(w);
-		return *why == NULL ? -ENOMEM : 0;
+		const char *hid = json_string_value(json_object_get(h, "id"));
+		if (*why == NULL && hid != NULL && strcmp(hid, id) == 0)
+			*why = say("held by a hold on item ", id);
 	}
+	use = json_array_get(json_object_get(rec, "evidence_use"), 0);
+	if (*why == NULL && use != NULL)
+		*why = say("used as evidence in a decision of case ",
+		    json_string_value(json_object_get(use, "case")) != NULL ?
+		        json_string_value(json_object_get(use, "case")) :
+		        "?");
 	return 0;
+}
+
+/* The holds in force, each with its case's key (for recheck). */
+static int
+holds_now(struct cs_store *st, json_t **out)
+{
+	json_t *h;
+	size_t i;
+	int rc = cs_hold_list(st, 0, out);
+
+	json_array_foreach(rc == 0 ? *out : NULL, i, h)
+	{
+		const char *num = json_string_value(json_object_get(h, "case"));
+		char *key = NULL;
+		if (rc == 0 && num != NULL && cs_case_key(num, &key) == 0)
+			rc = json_object_set_new(h, "key", json_string(key)) < 0 ? -ENOMEM : 0;
+		free(key);
+	}
+	if (rc < 0 && rc != CS_ENOTFOUND) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* The other unpurged items' derivative blobs: sha256 -> an id, for the shared-bytes rule. */
@@ -418,17 +458,12 @@ tombstone(uint64_t plan, json_t *p, json_t *it, const char *id, json_t *rec, jso
 static int
 write_tombstones(struct cs_store *st, uint64_t plan, json_t *skipped, const char **rule)
 {
-	struct cs_retention_class all = {"recheck", NULL, 0, CS_FROM_RECORDING};
-	struct cs_retention_policy pol;
 	struct shared_ctx sh = {json_object(), json_object()};
 	json_t *p = NULL, *now = NULL, *evs = json_array(), *it, *rec;
 	MDB_txn *txn;
 	size_t i;
 	int rc;
 
-	cs_retention_policy_default(&pol);
-	pol.classes = &all;
-	pol.n_classes = 1;
 	rc = sh.map == NULL || sh.skip == NULL || evs == NULL ? -ENOMEM : 0;
 	if (rc == 0)
 		rc = cs__write_begin(st, &txn);
@@ -442,7 +477,7 @@ write_tombstones(struct cs_store *st, uint64_t plan, json_t *skipped, const char
 	if (rc == 0)
 		rc = may_run(p, rule);
 	if (rc == 0)
-		rc = cs_retention_compute(st, &pol, cs_now_ms(), &now);
+		rc = holds_now(st, &now);
 	json_array_foreach(json_object_get(p, "items"), i, it)
 	{
 		const char *id = json_string_value(json_object_get(it, "id"));
