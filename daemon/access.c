@@ -605,24 +605,31 @@ do_register(struct daemon *d, const struct cs_access_who *who, json_t *req)
 	return json_pack("{s:b, s:o}", "ok", 1, "entries", out);
 }
 
+void
+access_who(const struct daemon *d, uid_t uid, struct cs_access_who *who, struct access_who_buf *b)
+{
+	struct passwd pw, *res = NULL;
+
+	if (getpwuid_r(uid, &pw, b->buf, sizeof(b->buf), &res) == 0 && res != NULL)
+		who->name = pw.pw_name;
+	else {
+		snprintf(b->name, sizeof(b->name), "uid %u", (unsigned)uid);
+		who->name = b->name;
+	}
+	who->uid = (long)uid;
+	who->role = cs_config_role(&d->cfg, res != NULL ? pw.pw_name : NULL, (long)uid);
+}
+
 json_t *
 access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct access_conn *c)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096], name[32];
+	struct access_who_buf wb;
 	struct cs_access_who who;
 	json_t *ans = NULL;
 
 	if (strcmp(cmd, "read") == 0)
 		return do_read(req, c);
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-		who.name = pw.pw_name;
-	else {
-		snprintf(name, sizeof(name), "uid %u", (unsigned)uid);
-		who.name = name;
-	}
-	who.uid = (long)uid;
-	who.role = cs_config_role(&d->cfg, res != NULL ? pw.pw_name : NULL, (long)uid);
+	access_who(d, uid, &who, &wb);
 	if (strcmp(cmd, "whoami") == 0)
 		return json_pack("{s:b, s:s, s:I, s:s*}", "ok", 1, "name", who.name, "uid",
 		    (json_int_t)uid, "role", who.role);

@@ -33,6 +33,16 @@ void access_conn_close(struct access_conn *a);
  */
 json_t *access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req,
     struct access_conn *c);
+/*
+ * The user of socket peer `uid`: his name (from the password database, else
+ * "uid N") and his role from [roles]; the strings live in *b.
+ */
+struct cs_access_who;
+struct access_who_buf {
+	char buf[4096], name[32];
+};
+void access_who(const struct daemon *d, uid_t uid, struct cs_access_who *who,
+    struct access_who_buf *b);
 /* Ends the connection's copy and export (at its close); a planned export's answer is dropped. */
 void access_conn_end(struct access_conn *a);
 /* 1 if `cmd` is an access command. */

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "access.h"
+#include "purge.h"
 #include "control.h"
 #include "custos/store.h"
 #include "dock.h"
@@ -173,6 +174,8 @@ handle_request(struct client *cl, const char *line, size_t len)
 			json_decref(req);
 			return 0;
 		}
+	} else if (purge_is_command(cmd)) {
+		ans = purge_command(cl->d, cl->uid, cmd, req);
 	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
