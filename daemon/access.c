@@ -20,6 +20,7 @@
 #include "custos/media.h"
 #include "custos/note.h"
 #include "custos/query.h"
+#include "custos/retention.h"
 #include "log.h"
 
 /* Bytes of a copy per "read" answer (before base64). */
@@ -132,6 +133,8 @@ rule_text(const char *rule)
 	    {CS_RULE_FILER, "your role does not file requests for outside requesters"},
 	    {CS_RULE_MARKER, "your role does not mark items conclusive"},
 	    {CS_RULE_READER, "your role does not read the access register"},
+	    {CS_RULE_HOLDER, "your role does not add or release holds, nor mark evidence used "
+	                     "([retention] holders)"},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -605,31 +608,56 @@ do_register(struct daemon *d, const struct cs_access_who *who, json_t *req)
 	return json_pack("{s:b, s:o}", "ok", 1, "entries", out);
 }
 
-void
-access_who(const struct daemon *d, uid_t uid, struct cs_access_who *who, struct access_who_buf *b)
+json_t *
+access_denied(const char *rule)
 {
-	struct passwd pw, *res = NULL;
+	return denied(rule, NULL);
+}
 
-	if (getpwuid_r(uid, &pw, b->buf, sizeof(b->buf), &res) == 0 && res != NULL)
-		who->name = pw.pw_name;
+json_t *
+access_failed(const char *msg)
+{
+	return failed(msg);
+}
+
+json_t *
+access_lib_error(int rc, const char *what)
+{
+	return lib_error(rc, what);
+}
+
+void
+access_log_refusal(const struct cs_access_who *who, const char *cmd, json_t *ans)
+{
+	log_refusal(who, cmd, ans);
+}
+
+void
+access_user(struct daemon *d, uid_t uid, struct access_user *u)
+{
+	struct passwd *res = NULL;
+
+	if (getpwuid_r(uid, &u->pw, u->buf, sizeof(u->buf), &res) == 0 && res != NULL)
+		u->who.name = u->pw.pw_name;
 	else {
-		snprintf(b->name, sizeof(b->name), "uid %u", (unsigned)uid);
-		who->name = b->name;
+		snprintf(u->name, sizeof(u->name), "uid %u", (unsigned)uid);
+		u->who.name = u->name;
 	}
-	who->uid = (long)uid;
-	who->role = cs_config_role(&d->cfg, res != NULL ? pw.pw_name : NULL, (long)uid);
+	u->who.uid = (long)uid;
+	u->who.role = cs_config_role(&d->cfg, res != NULL ? u->pw.pw_name : NULL, (long)uid);
 }
 
 json_t *
 access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req, struct access_conn *c)
 {
-	struct access_who_buf wb;
+	struct access_user u;
 	struct cs_access_who who;
 	json_t *ans = NULL;
 
 	if (strcmp(cmd, "read") == 0)
 		return do_read(req, c);
-	access_who(d, uid, &who, &wb);
+	access_user(d, uid, &u);
+	who = u.who;
 	if (strcmp(cmd, "whoami") == 0)
 		return json_pack("{s:b, s:s, s:I, s:s*}", "ok", 1, "name", who.name, "uid",
 		    (json_int_t)uid, "role", who.role);

@@ -3,7 +3,10 @@
 #define CUSTOSD_ACCESS_H
 
 #include <jansson.h>
+#include <pwd.h>
 #include <sys/types.h>
+
+#include "custos/access.h"
 
 #include "daemon.h"
 
@@ -33,19 +36,26 @@ void access_conn_close(struct access_conn *a);
  */
 json_t *access_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req,
     struct access_conn *c);
-/*
- * The user of socket peer `uid`: his name (from the password database, else
- * "uid N") and his role from [roles]; the strings live in *b.
- */
-struct cs_access_who;
-struct access_who_buf {
-	char buf[4096], name[32];
-};
-void access_who(const struct daemon *d, uid_t uid, struct cs_access_who *who,
-    struct access_who_buf *b);
 /* Ends the connection's copy and export (at its close); a planned export's answer is dropped. */
 void access_conn_end(struct access_conn *a);
 /* 1 if `cmd` is an access command. */
 int access_is_command(const char *cmd);
+
+/* The user of a socket connection: his name (or "uid N") and role from [roles]. */
+struct access_user {
+	struct passwd pw;
+	char buf[4096], name[32];
+	struct cs_access_who who; /* points into the above */
+};
+void access_user(struct daemon *d, uid_t uid, struct access_user *u);
+/*
+ * The answers other commands share (daemon/retention.c): a refusal by
+ * `rule` with its sentence, a failure with `msg`, a lib error (`what`: the
+ * record a CS_ENOTFOUND or CS_EFORMAT is about); and the refusal's log line.
+ */
+json_t *access_denied(const char *rule);
+json_t *access_failed(const char *msg);
+json_t *access_lib_error(int rc, const char *what);
+void access_log_refusal(const struct cs_access_who *who, const char *cmd, json_t *ans);
 
 #endif

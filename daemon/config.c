@@ -13,6 +13,10 @@
  *            reviewer, auditor, officer, admin or head)
  *   [access] view_free, approver, filers, markers, readers, conclusive =
  *            comma-separated roles (kinds for conclusive); approval_period = N[d]
+ *   [retention] holders, approvers = comma-separated roles; approvals = N;
+ *            grace = N[s|m|h|d]; plan_interval = N[s|m|h|d];
+ *            class.NAME = period=N(d|y)|permanent from=closure|recording
+ *            [category=CATEGORY] (one line per class)
  *   [log]    level = error|warning|info|debug
  *   [fixity] enabled = yes|no, rate = N[K|M|G] (bytes per second),
  *            period = N[s|m|h|d]
@@ -63,6 +67,9 @@ cs_config_init(struct cs_config *c)
 	c->media_memory = (uint64_t)1 << 30;
 	c->approval_period_s = 30 * 86400;
 	c->socket_mode = 0660;
+	c->approvals = 2;
+	c->grace_s = 7 * 86400;
+	c->plan_interval_s = 86400;
 }
 
 void
@@ -85,6 +92,13 @@ cs_config_fini(struct cs_config *c)
 	}
 	for (size_t i = 0; i < 6; i++)
 		free(c->access[i]);
+	for (size_t i = 0; i < 2; i++)
+		free(c->retention[i]);
+	for (size_t i = 0; i < c->n_classes; i++) {
+		free((char *)c->classes[i].name);
+		free((char *)c->classes[i].category);
+	}
+	free(c->classes);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -205,6 +219,24 @@ cs_config_swap_access(struct cs_config *a, struct cs_config *b)
 	memcpy(b->access, t.access, sizeof(t.access));
 	b->n_roles = t.n_roles;
 	b->approval_period_s = t.approval_period_s;
+	memcpy(t.retention, a->retention, sizeof(t.retention));
+	memcpy(a->retention, b->retention, sizeof(t.retention));
+	memcpy(b->retention, t.retention, sizeof(t.retention));
+	t.classes = a->classes;
+	a->classes = b->classes;
+	b->classes = t.classes;
+	t.n_classes = a->n_classes;
+	a->n_classes = b->n_classes;
+	b->n_classes = t.n_classes;
+	t.approvals = a->approvals;
+	a->approvals = b->approvals;
+	b->approvals = t.approvals;
+	t.grace_s = a->grace_s;
+	a->grace_s = b->grace_s;
+	b->grace_s = t.grace_s;
+	t.plan_interval_s = a->plan_interval_s;
+	a->plan_interval_s = b->plan_interval_s;
+	b->plan_interval_s = t.plan_interval_s;
 }
 
 const char *
@@ -220,6 +252,74 @@ cs_config_role(const struct cs_config *c, const char *name, long uid)
 	return NULL;
 }
 
+#define BAD(...)                                                                             \
+	do {                                                                                 \
+		if (l->err[0] == '\0') /* inih reports the first error's line */            \
+			snprintf(l->err, l->errn, __VA_ARGS__);                              \
+		return 0;                                                                    \
+	} while (0)
+
+/* One setting of [retention]: 1, or 0 with l->err set (or l->oom). */
+static int
+retention_setting(struct load *l, const char *name, const char *value)
+{
+	struct cs_config *c = l->c;
+	struct cs_retention_class k, *more;
+	char why[200], *nm;
+	uint64_t n;
+	int rc;
+
+	if (strcmp(name, "holders") == 0 || strcmp(name, "approvers") == 0) {
+		if (!roles_known(value))
+			BAD("%s must list roles among %s, not '%s'", name, ROLES, value);
+		return set_str(l, &c->retention[name[0] == 'a'], value);
+	}
+	if (strcmp(name, "approvals") == 0) {
+		if (parse_uint(value, 16, &n, 0) < 0 || n == 0)
+			BAD("approvals must be a number of different users from 1 to 16, not '%s'",
+			    value);
+		c->approvals = (unsigned)n;
+		return 1;
+	}
+	if (strcmp(name, "grace") == 0 || strcmp(name, "plan_interval") == 0) {
+		if (parse_duration(value, &n) < 0 || (n == 0 && name[0] == 'p'))
+			BAD("%s must be a duration such as 7d or 12h%s, not '%s'", name,
+			    name[0] == 'g' ? " (0: none)" : "", value);
+		*(name[0] == 'g' ? &c->grace_s : &c->plan_interval_s) = n;
+		return 1;
+	}
+	if (strncmp(name, "class.", 6) != 0)
+		BAD("unknown setting '%s' in [retention] (holders, approvers, approvals, grace, "
+		    "plan_interval, class.NAME)",
+		    name);
+	nm = (char *)name + 6;
+	if (*nm == '\0' || strspn(nm, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                               "0123456789_-") != strlen(nm))
+		BAD("'%s': a class is named with letters, digits, - and _ (class.traffic)", name);
+	for (size_t i = 0; i < c->n_classes; i++)
+		if (strcmp(c->classes[i].name, nm) == 0)
+			BAD("class '%s' is given twice", nm);
+	rc = cs_retention_class_parse(value, &k, why, sizeof(why));
+	if (rc == -ENOMEM) {
+		l->oom = 1;
+		return 0;
+	}
+	if (rc < 0)
+		BAD("class '%s': %s", nm, why);
+	more = realloc(c->classes, (c->n_classes + 1) * sizeof(*more));
+	k.name = strdup(nm);
+	if (more != NULL)
+		c->classes = more;
+	if (more == NULL || k.name == NULL) {
+		free((char *)k.name);
+		free((char *)k.category);
+		l->oom = 1;
+		return 0;
+	}
+	c->classes[c->n_classes++] = k;
+	return 1;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -227,12 +327,6 @@ handler(void *user, const char *section, const char *name, const char *value)
 	struct cs_config *c = l->c;
 	uint64_t n;
 
-#define BAD(...)                                                                             \
-	do {                                                                                 \
-		if (l->err[0] == '\0') /* inih reports the first error's line */            \
-			snprintf(l->err, l->errn, __VA_ARGS__);                              \
-		return 0;                                                                    \
-	} while (0)
 	if (value[0] == '\0')
 		BAD("'%s' has no value", name);
 	if (strcmp(section, "store") == 0) {
@@ -382,6 +476,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 				BAD("%s must list roles among %s, not '%s'", name, ROLES, value);
 			return set_str(l, &c->access[i], value);
 		}
+	} else if (strcmp(section, "retention") == 0) {
+		return retention_setting(l, name, value);
 	} else if (strcmp(section, "log") == 0) {
 		if (strcmp(name, "level") == 0) {
 			static const char *const levels[] = {"error", "warning", "info", "debug"};

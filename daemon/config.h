@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custos/retention.h"
+
 #define CFG_MAX_INBOXES 64
 #define CFG_MAX_ROLES 256
 
@@ -50,6 +52,13 @@ struct cs_config {
 	char *access[6];
 	uint64_t approval_period_s; /* an approval without --until is valid this long */
 	unsigned socket_mode;       /* the control socket's permissions */
+	/* [retention] (custos/retention.h): holders, approvers; NULL: the default */
+	char *retention[2];
+	unsigned approvals;        /* different users who approve a purge plan */
+	uint64_t grace_s;          /* from the last approval to execution */
+	uint64_t plan_interval_s;  /* custosd makes a purge plan this often */
+	struct cs_retention_class *classes; /* class.NAME lines; name, category malloc'd */
+	size_t n_classes;
 };
 
 void cs_config_init(struct cs_config *c);
@@ -62,7 +71,7 @@ void cs_config_fini(struct cs_config *c);
 int cs_config_load(struct cs_config *c, const char *path, char *err, size_t errn);
 /* Checks a complete configuration (after command-line overrides). */
 int cs_config_check(const struct cs_config *c, char *err, size_t errn);
-/* Swaps the [roles] and [access] settings of a and b (a reload takes them whole). */
+/* Swaps the [roles], [access] and [retention] settings of a and b (a reload takes them whole). */
 void cs_config_swap_access(struct cs_config *a, struct cs_config *b);
 /* The role of user `name` (uid `uid`) from [roles], or NULL. */
 const char *cs_config_role(const struct cs_config *c, const char *name, long uid);

@@ -18,6 +18,7 @@
 
 #include "access.h"
 #include "purge.h"
+#include "retention.h"
 #include "control.h"
 #include "custos/store.h"
 #include "dock.h"
@@ -176,6 +177,8 @@ handle_request(struct client *cl, const char *line, size_t len)
 		}
 	} else if (purge_is_command(cmd)) {
 		ans = purge_command(cl->d, cl->uid, cmd, req);
+	} else if (retention_is_command(cmd)) {
+		ans = retention_command(cl->d, cl->uid, cmd, req);
 	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");

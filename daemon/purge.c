@@ -17,6 +17,7 @@
 #include "custos/retention.h"
 #include "log.h"
 #include "purge.h"
+#include "retention.h"
 
 /* How often the timer looks at the plans (an approved plan's grace may end at any time). */
 #define LOOK_MS 2000
@@ -33,22 +34,17 @@ struct purge {
 	int rc;
 };
 
-/*
- * The retention policy of custosd's configuration. The one place the
- * daemon reads it: [retention] (daemon/config.c) is bound here.
- */
+/* The policy of [retention] (daemon/retention.c reads the configuration). */
 static void
 policy(const struct daemon *d, struct cs_retention_policy *p)
 {
-	(void)d;
-	cs_retention_policy_default(p);
+	retention_policy(d, p);
 }
 
 static int64_t
 interval_ms(const struct daemon *d)
 {
-	(void)d;
-	return 86400000; /* [retention] plan_interval: daily until it is configured */
+	return (int64_t)d->cfg.plan_interval_s * 1000;
 }
 
 static void
@@ -217,8 +213,7 @@ with_ok(json_t *field_val, const char *field)
 json_t *
 purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req)
 {
-	struct access_who_buf wb;
-	struct cs_access_who who;
+	struct access_user u;
 	struct cs_retention_policy pol;
 	const char *rule = NULL;
 	int64_t plan = plan_num(req);
@@ -226,9 +221,9 @@ purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req)
 	uint64_t seq = 0;
 	int rc;
 
-	access_who(d, uid, &who, &wb);
+	access_user(d, uid, &u);
 	policy(d, &pol);
-	if (who.role == NULL)
+	if (u.who.role == NULL)
 		return refused(CS_RULE_NO_ROLE);
 	if (strcmp(cmd, "retention-plans") == 0) {
 		rc = cs_purge_plans(d->st, &out);
@@ -239,14 +234,14 @@ purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req)
 		return rc < 0 ? lib_error(rc) : with_ok(out, "entries");
 	}
 	if (strcmp(cmd, "retention-plan-write") == 0) {
-		if (!cs_access_in_list(pol.approvers, who.role))
+		if (!cs_access_in_list(pol.approvers, u.who.role))
 			return refused(CS_RULE_PURGE_APPROVER);
 		rc = cs_purge_plan(d->st, &pol, &seq);
 		if (rc < 0)
 			return lib_error(rc);
 		if (seq > 0)
 			logmsg(2, "purge plan %llu written at the request of %s (uid %ld)",
-			    (unsigned long long)seq, who.name, who.uid);
+			    (unsigned long long)seq, u.who.name, u.who.uid);
 		return json_pack("{s:b, s:I}", "ok", 1, "plan", (json_int_t)seq);
 	}
 	if (plan < 0)
@@ -256,13 +251,13 @@ purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req)
 		return rc < 0 ? lib_error(rc) : with_ok(out, "plan");
 	}
 	if (strcmp(cmd, "retention-approve") == 0)
-		rc = cs_purge_approve(d->st, &pol, &who, (uint64_t)plan, &seq, &rule);
+		rc = cs_purge_approve(d->st, &pol, &u.who, (uint64_t)plan, &seq, &rule);
 	else
-		rc = cs_purge_cancel(d->st, &pol, &who, (uint64_t)plan,
+		rc = cs_purge_cancel(d->st, &pol, &u.who, (uint64_t)plan,
 		    json_string_value(json_object_get(req, "reason")), &seq, &rule);
 	if (rc == CS_EDENIED) {
 		logmsg(2, "%s of purge plan %lld refused to %s (uid %ld, role %s) by rule %s", cmd,
-		    (long long)plan, who.name, who.uid, who.role, rule);
+		    (long long)plan, u.who.name, u.who.uid, u.who.role, rule);
 		return refused(rule);
 	}
 	if (rc == CS_EFORMAT)
@@ -270,7 +265,7 @@ purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req)
 	if (rc < 0)
 		return lib_error(rc);
 	logmsg(2, "purge plan %lld: %s by %s (uid %ld)", (long long)plan,
-	    cmd[10] == 'a' ? "approved" : "cancelled", who.name, who.uid);
+	    cmd[10] == 'a' ? "approved" : "cancelled", u.who.name, u.who.uid);
 	ans = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
 	if (ans != NULL && cs_purge_plan_get(d->st, (uint64_t)plan, &out) == 0)
 		json_object_set_new(ans, "plan", out);

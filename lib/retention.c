@@ -31,6 +31,95 @@ cs_retention_policy_default(struct cs_retention_policy *p)
 	p->grace_ms = 7LL * 24 * 3600 * 1000;
 }
 
+/* "5y", "30d" or "permanent" into *ms (< 0: for ever); -1 if not one. */
+static int
+parse_period(const char *v, size_t n, int64_t *ms)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (n == 9 && memcmp(v, "permanent", 9) == 0) {
+		*ms = -1;
+		return 0;
+	}
+	if (n < 2 || (v[n - 1] != 'd' && v[n - 1] != 'y'))
+		return -1;
+	for (i = 0; i < n - 1; i++) {
+		if (v[i] < '0' || v[i] > '9' || x > 1000000)
+			return -1;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (x == 0 || x > (v[n - 1] == 'y' ? 1000 : 365000))
+		return -1;
+	*ms = (int64_t)x * (v[n - 1] == 'y' ? 365 : 1) * 86400 * 1000;
+	return 0;
+}
+
+int
+cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *why,
+    size_t whyn)
+{
+	const char *p = value;
+	int have_period = 0, have_from = 0;
+	char *category = NULL;
+
+	c->category = NULL;
+	while (*p != '\0') {
+		size_t n, kl;
+		const char *eq;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " \t");
+		eq = memchr(p, '=', n);
+		if (eq == NULL || eq == p || eq == p + n - 1) {
+			snprintf(why, whyn, "'%.*s' is not key=value (period=, from=, category=)",
+			    (int)n, p);
+			goto bad;
+		}
+		kl = (size_t)(eq - p);
+		if (kl == 6 && memcmp(p, "period", 6) == 0 && !have_period) {
+			if (parse_period(eq + 1, n - kl - 1, &c->period_ms) < 0) {
+				snprintf(why, whyn, "period must be years (5y), days (90d) or "
+				                    "permanent, not '%.*s'", (int)(n - kl - 1), eq + 1);
+				goto bad;
+			}
+			have_period = 1;
+		} else if (kl == 4 && memcmp(p, "from", 4) == 0 && !have_from) {
+			if (n - kl - 1 == 7 && memcmp(eq + 1, "closure", 7) == 0)
+				c->from = CS_FROM_CLOSURE;
+			else if (n - kl - 1 == 9 && memcmp(eq + 1, "recording", 9) == 0)
+				c->from = CS_FROM_RECORDING;
+			else {
+				snprintf(why, whyn, "from must be closure or recording, not '%.*s'",
+				    (int)(n - kl - 1), eq + 1);
+				goto bad;
+			}
+			have_from = 1;
+		} else if (kl == 8 && memcmp(p, "category", 8) == 0 && category == NULL) {
+			category = strndup(eq + 1, n - kl - 1);
+			if (category == NULL)
+				return -ENOMEM;
+		} else {
+			snprintf(why, whyn, "'%.*s' is not a class setting, or it is given twice "
+			                    "(period=, from=, category= once each)", (int)kl, p);
+			goto bad;
+		}
+		p += n;
+	}
+	if (!have_period || !have_from) {
+		snprintf(why, whyn, "a class needs %s (such as period=5y from=closure)",
+		    !have_period ? "period=" : "from=");
+		goto bad;
+	}
+	c->category = category;
+	return 0;
+bad:
+	free(category);
+	return CS_EFORMAT;
+}
+
 /* ---- the holds table: keys ---- */
 
 /* "h:" and the hold's number in 20 digits: the hold's record. */

@@ -188,6 +188,14 @@ int export_via_socket(const char *sock, const struct opts *o, json_t *req, const
     void (*progress)(void *ctx, uint64_t done, uint64_t total), void *pctx,
     struct cs_bag_result *res, json_t **ans);
 int cmd_verify_bag(int argc, char **argv, struct opts *o);
+/*
+ * One request to custosd's socket (cmd_access.c): sends `req` (consumed),
+ * *ans its answer (the caller's) when ok; a refusal or error is printed and
+ * its exit code returned (EXIT_PROBLEM for a rule, EXIT_USAGE, EXIT_STORE).
+ */
+int socket_call(const char *sock, const struct opts *o, json_t *req, json_t **ans);
+int cmd_hold(int argc, char **argv, struct opts *o);        /* cmd_retention.c */
+int cmd_retention(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

@@ -138,6 +138,12 @@ call(const char *sock, const struct opts *o, json_t *req, json_t **ans)
 	return code;
 }
 
+int
+socket_call(const char *sock, const struct opts *o, json_t *req, json_t **ans)
+{
+	return call(sock, o, req, ans);
+}
+
 /* --approval REQ: a request number. */
 static int
 approval_arg(void *target, const char *arg)

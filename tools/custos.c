@@ -58,6 +58,8 @@ static const struct {
 	{"register", cmd_register, "print the access register (查阅登记簿)"},
 	{"export", cmd_export, "write a case file as a BagIt bag under an approved request"},
 	{"verify-bag", cmd_verify_bag, "check an exported bag offline, naming every problem"},
+	{"hold", cmd_hold, "put a case or an item on hold (never purged), release, list"},
+	{"retention", cmd_retention, "what is due for purging and why; mark evidence used"},
 };
 
 static void

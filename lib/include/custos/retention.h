@@ -63,6 +63,16 @@ struct cs_retention_policy {
 void cs_retention_policy_default(struct cs_retention_policy *p);
 
 /*
+ * One class line of the config, `value` such as "period=5y from=closure
+ * category=行政处罚": period N d (days), N y (365 days) or permanent; from
+ * closure or recording; category optional (none: any). Fills c's period_ms,
+ * from and category (malloc'd, the caller frees it; NULL: none), not its
+ * name. CS_EFORMAT with `why` naming the problem; -ENOMEM.
+ */
+int cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *why,
+    size_t whyn);
+
+/*
  * Holds. cs_hold_add: on case `number` (an item then: id NULL) or on item
  * `id`; reason required. *hold: the hold's number (its ledger index).
  * cs_hold_release: ends hold `hold`, reason required. CS_EDENIED hold-role;

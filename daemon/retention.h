@@ -1,0 +1,28 @@
+/*
+ * The control socket's retention commands (retention.c): holds, evidence
+ * use and what is due, for the users of the socket with their roles.
+ */
+#ifndef CUSTOSD_RETENTION_H
+#define CUSTOSD_RETENTION_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "custos/retention.h"
+#include "daemon.h"
+
+/* The policy of the configuration's [retention] (strings borrowed from d->cfg). */
+void retention_policy(const struct daemon *d, struct cs_retention_policy *p);
+/*
+ * The answer to retention command `cmd` from user `uid` (hold-add,
+ * hold-release, holds, retention-used, retention-compute); NULL when no
+ * answer could be made (out of memory).
+ */
+json_t *retention_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req);
+/* 1 if `cmd` is a retention command. */
+int retention_is_command(const char *cmd);
+/* Hold `hold` was added or released: what its items' remote objects need follows from here. */
+void retention_holds_changed(struct daemon *d, uint64_t hold);
+
+#endif
