@@ -196,6 +196,10 @@ int cmd_verify_bag(int argc, char **argv, struct opts *o);
 int socket_call(const char *sock, const struct opts *o, json_t *req, json_t **ans);
 int cmd_hold(int argc, char **argv, struct opts *o);        /* cmd_retention.c */
 int cmd_retention(int argc, char **argv, struct opts *o);
+/* custos retention approve|cancel|plans|show|execute|plan --write (cmd_purge.c) */
+int cmd_purge(int argc, char **argv, struct opts *o);
+int purge_is_sub(int argc, char **argv);
+int cmd_destruction_register(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

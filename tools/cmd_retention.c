@@ -190,6 +190,8 @@ cmd_retention(int argc, char **argv, struct opts *o)
 	    CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("reason", 0, CLI_STRING, &reason),
 	    CLI_OPT("undo", 0, CLI_FLAG, &undo), CLI_END};
 
+	if (purge_is_sub(argc, argv))
+		return cmd_purge(argc, argv, o); /* plans and their execution (cmd_purge.c) */
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage_retention, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
