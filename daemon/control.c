@@ -90,7 +90,8 @@ status_json(struct daemon *d)
 	if (j != NULL && (json_object_set_new(j, "orphans", orphans_json(d)) < 0 ||
 	                     json_object_set_new(j, "fixity", fixity_status(d)) < 0 ||
 	                     json_object_set_new(j, "media", media_status(d)) < 0 ||
-	                     json_object_set_new(j, "remote", upload_status(d)) < 0)) {
+	                     json_object_set_new(j, "remote", upload_status(d)) < 0 ||
+	                     json_object_set_new(j, "purge", purge_status(d)) < 0)) {
 		json_decref(j);
 		j = NULL;
 	}

@@ -32,6 +32,8 @@ struct purge {
 	uint64_t planned;     /* the plan written, 0: none */
 	unsigned executed, failed;
 	int rc;
+	/* for the status (loop thread) */
+	uint64_t looks, executed_total, failed_total, last_plan;
 };
 
 /* The policy of [retention] (daemon/retention.c reads the configuration). */
@@ -98,6 +100,11 @@ purge_done(uv_work_t *req, int status)
 	struct purge *pg = req->data;
 
 	pg->running = 0;
+	pg->looks++;
+	pg->executed_total += pg->executed;
+	pg->failed_total += pg->failed;
+	if (pg->planned > 0)
+		pg->last_plan = pg->planned;
 	if (status == 0 && pg->rc < 0)
 		logmsg(1, "purge plans could not be read or made: %s", cs_strerror(pg->rc));
 	if (status == 0 && pg->planned > 0)
@@ -159,6 +166,18 @@ purge_free(struct daemon *d)
 {
 	free(d->purge);
 	d->purge = NULL;
+}
+
+json_t *
+purge_status(struct daemon *d)
+{
+	struct purge *pg = d->purge;
+
+	if (pg == NULL)
+		return json_object();
+	return json_pack("{s:I, s:I, s:I, s:I}", "looks", (json_int_t)pg->looks, "executed",
+	    (json_int_t)pg->executed_total, "failed", (json_int_t)pg->failed_total, "last_plan",
+	    (json_int_t)pg->last_plan);
 }
 
 /* ---- the control socket's retention commands ---- */

@@ -23,6 +23,8 @@ void purge_free(struct daemon *d);
  * ({plan}), retention-plan-write, destruction-register. NULL: out of memory.
  */
 json_t *purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req);
+/* The "purge" member of the status: {looks, executed, failed, last_plan}. */
+json_t *purge_status(struct daemon *d);
 /* 1 if `cmd` is one of them. */
 int purge_is_command(const char *cmd);
 
