@@ -75,8 +75,8 @@ purge_work(uv_work_t *req)
 			continue; /* its grace is not over */
 		if (rc < 0) {
 			pg->failed++;
-			logmsg(1, "purge plan %llu could not be completed: %s; it is resumed at the "
-			          "next look",
+			logmsg(1, "purge plan %llu could not be completed: %s; it is resumed "
+			          "at the next look",
 			    (unsigned long long)n, cs_strerror(rc));
 		} else {
 			pg->executed++;
@@ -84,7 +84,8 @@ purge_work(uv_work_t *req)
 		}
 	}
 	json_decref(plans);
-	if (pg->rc == 0 && (pg->last_plan_ms == 0 || now - pg->last_plan_ms >= interval_ms(pg->d))) {
+	if (pg->rc == 0 &&
+	    (pg->last_plan_ms == 0 || now - pg->last_plan_ms >= interval_ms(pg->d))) {
 		policy(pg->d, &pol);
 		pg->rc = cs_purge_plan(pg->d->st, &pol, &pg->planned);
 		if (pg->rc == 0)

@@ -936,7 +936,8 @@ cs__purge_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *t
 		o = json_pack("{s:I, s:O*, s:O*, s:O*}", "seq", (json_int_t)seq, "time",
 		    json_object_get(ev, "time"), "actor", json_object_get(ev, "actor"), "reason",
 		    json_object_get(ev, "reason"));
-		rc = o == NULL ? ENOMEM : JOK(json_object_set_new(p, done ? "done" : "cancelled", o));
+		rc = o == NULL ? ENOMEM
+		               : JOK(json_object_set_new(p, done ? "done" : "cancelled", o));
 		if (rc == 0)
 			rc = JOK(json_object_set_new(p, "state",
 			    json_string(done ? "done" : "cancelled")));

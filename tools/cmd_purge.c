@@ -158,9 +158,9 @@ execute(struct opts *o, long long plan)
 			errmsg("plan %lld runs only after its grace period: at %s", plan,
 			    sv(p, "executes_at"));
 		else
-			errmsg("plan %lld is %s: only a plan approved by %s and past its grace runs "
-			       "(`custos retention show %lld`)",
-			    plan, p != NULL ? sv(p, "state") : "unknown", "enough approvers", plan);
+			errmsg("plan %lld is %s: only a plan approved by enough approvers and "
+			       "past its grace runs (`custos retention show %lld`)",
+			    plan, p != NULL ? sv(p, "state") : "unknown", plan);
 		code = EXIT_PROBLEM;
 	} else if (rc == CS_ENOTFOUND) {
 		errmsg("no purge plan %lld (`custos retention plans` lists them)", plan);
@@ -208,22 +208,23 @@ cmd_purge(int argc, char **argv, struct opts *o)
 	if ((strcmp(sub, "approve") == 0 || strcmp(sub, "cancel") == 0 ||
 	        strcmp(sub, "show") == 0 || strcmp(sub, "execute") == 0) &&
 	    plan < 0) {
-		errmsg("`custos retention %s` names the plan by its number (custos retention plans)",
-		    sub);
+		errmsg("`custos retention %s` names the plan by its number "
+		       "(custos retention plans)", sub);
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "execute") == 0)
 		return execute(o, plan);
 	if (strcmp(sub, "approve") == 0)
-		req = json_pack("{s:s, s:I}", "cmd", "retention-approve", "plan", plan);
+		req = json_pack("{s:s, s:I}", "cmd", "retention-approve", "plan",
+		    (json_int_t)plan);
 	else if (strcmp(sub, "cancel") == 0 && reason != NULL)
-		req = json_pack("{s:s, s:I, s:s}", "cmd", "retention-cancel", "plan", plan,
-		    "reason", reason);
+		req = json_pack("{s:s, s:I, s:s}", "cmd", "retention-cancel", "plan",
+		    (json_int_t)plan, "reason", reason);
 	else if (strcmp(sub, "cancel") == 0) {
 		errmsg("a cancellation says why: --reason R");
 		return EXIT_USAGE;
 	} else if (strcmp(sub, "show") == 0)
-		req = json_pack("{s:s, s:I}", "cmd", "retention-show", "plan", plan);
+		req = json_pack("{s:s, s:I}", "cmd", "retention-show", "plan", (json_int_t)plan);
 	else if (strcmp(sub, "plans") == 0 && optind == argc)
 		req = json_pack("{s:s}", "cmd", "retention-plans");
 	else if (strcmp(sub, "plan") == 0 && write && optind == argc)
@@ -260,7 +261,8 @@ cmd_purge(int argc, char **argv, struct opts *o)
 		if (sub[0] == 'a' && strcmp(sv(v, "state"), "approved") == 0)
 			printf("; it executes at %s unless cancelled before", sv(v, "executes_at"));
 		else if (sub[0] == 'a')
-			printf("; %zu of %lld approvals", json_array_size(json_object_get(v, "approvals")),
+			printf("; %zu of %lld approvals",
+			    json_array_size(json_object_get(v, "approvals")),
 			    (long long)json_integer_value(json_object_get(v, "approvals_needed")));
 		putchar('\n');
 	}
@@ -285,39 +287,47 @@ purge_is_sub(int argc, char **argv)
 	return 0;
 }
 
+/* The strings of array `a` (or each element's `field`) joined by ';', malloc'd. */
+static char *
+joined(json_t *a, const char *field)
+{
+	size_t n = 1, off = 0, i;
+	json_t *v;
+	char *s;
+
+	json_array_foreach(a, i, v)
+		n += strlen(field != NULL ? sv(v, field) : json_string_value(v) != NULL ?
+		                                          json_string_value(v) : "") + 1;
+	s = malloc(n);
+	if (s == NULL)
+		return NULL;
+	json_array_foreach(a, i, v)
+	{
+		const char *t = field != NULL ? sv(v, field) : json_string_value(v);
+		size_t l = t != NULL ? strlen(t) : 0;
+		if (i > 0)
+			s[off++] = ';';
+		memcpy(s + off, t != NULL ? t : "", l);
+		off += l;
+	}
+	s[off] = '\0';
+	return s;
+}
+
 static void
 register_row(json_t *e, int csv)
 {
-	char seq[24], size[24], plan[24], *cases = NULL, *approvers = NULL, *remote;
+	char seq[24], size[24], plan[24], *cases, *approvers, *remote;
 	const char *f[13];
-	json_t *v;
-	size_t i, n = 1;
 
-	snprintf(seq, sizeof(seq), "%lld", (long long)json_integer_value(json_object_get(e, "seq")));
+	snprintf(seq, sizeof(seq), "%lld",
+	    (long long)json_integer_value(json_object_get(e, "seq")));
 	snprintf(size, sizeof(size), "%lld",
 	    (long long)json_integer_value(json_object_get(e, "size")));
 	snprintf(plan, sizeof(plan), "%lld",
 	    (long long)json_integer_value(json_object_get(e, "plan")));
-	json_array_foreach(json_object_get(e, "cases"), i, v)
-		n += strlen(json_string_value(v) != NULL ? json_string_value(v) : "") + 1;
-	json_array_foreach(json_object_get(e, "approvers"), i, v)
-		n += strlen(sv(v, "name")) + 1;
-	cases = calloc(1, n);
-	approvers = calloc(1, n);
-	json_array_foreach(json_object_get(e, "cases"), i, v)
-	{
-		if (cases != NULL && i > 0)
-			strcat(cases, ";");
-		if (cases != NULL && json_string_value(v) != NULL)
-			strcat(cases, json_string_value(v));
-	}
-	json_array_foreach(json_object_get(e, "approvers"), i, v)
-	{
-		if (approvers != NULL && i > 0)
-			strcat(approvers, ";");
-		if (approvers != NULL)
-			strcat(approvers, sv(v, "name"));
-	}
+	cases = joined(json_object_get(e, "cases"), NULL);
+	approvers = joined(json_object_get(e, "approvers"), "name");
 	remote = json_object_get(e, "remote") != NULL ?
 	    json_dumps(json_object_get(e, "remote"), JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	f[0] = seq;
