@@ -27,7 +27,12 @@ struct purge {
 	uv_timer_t timer;
 	uv_work_t req;
 	int running, stopping;
-	int64_t last_plan_ms; /* cs_now_ms() of the last plan made (0: none since start) */
+	/*
+	 * cs_now_ms() of the newest plan (0: not read yet; the newest plan's
+	 * time in the ledger, else custosd's start): the next is due an
+	 * interval later, so a restart does not plan again at once
+	 */
+	int64_t last_plan_ms, started_ms;
 	/* the work item: out */
 	uint64_t planned;     /* the plan written, 0: none */
 	unsigned executed, failed;
@@ -83,9 +88,14 @@ purge_work(uv_work_t *req)
 			logmsg(2, "purge plan %llu executed", (unsigned long long)n);
 		}
 	}
+	if (pg->last_plan_ms == 0 && pg->rc == 0) {
+		const char *t = json_string_value(json_object_get(json_array_get(plans, 0), "time"));
+		pg->last_plan_ms = pg->started_ms;
+		if (t != NULL)
+			(void)cs_access_time(t, &pg->last_plan_ms);
+	}
 	json_decref(plans);
-	if (pg->rc == 0 &&
-	    (pg->last_plan_ms == 0 || now - pg->last_plan_ms >= interval_ms(pg->d))) {
+	if (pg->rc == 0 && now - pg->last_plan_ms >= interval_ms(pg->d)) {
 		policy(pg->d, &pol);
 		pg->rc = cs_purge_plan(pg->d->st, &pol, &pg->planned);
 		if (pg->rc == 0)
@@ -145,6 +155,7 @@ purge_start(struct daemon *d)
 	if (pg == NULL)
 		return -ENOMEM;
 	pg->d = d;
+	pg->started_ms = cs_now_ms();
 	d->purge = pg;
 	uv_timer_init(d->loop, &pg->timer);
 	pg->timer.data = pg;

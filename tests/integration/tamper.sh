@@ -166,11 +166,11 @@ while what == 'table' and i >= 0:
             n += 1
         j = d.find(b'cases', j + 1)
 while i >= 0:
-    if d[i + 6:i + 14] == b'\0\0\0\0\0\0\0\x08':
+    if d[i + 6:i + 14] == b'\0\0\0\0\0\0\0\x09':
         if what == 'value':
-            d[i + 13] ^= 0x08  # 8 -> 0, which reads like no number (an older custos's)
+            d[i + 13] ^= 0x08  # 9 -> 1, a number no custos wrote
         elif what == 'value2':
-            d[i + 13] ^= 0x01  # 8 -> 9, a number no custos wrote
+            d[i + 13] ^= 0x01  # 9 -> 8, an older custos's number beside this one's tables
         else:
             d[i + 3] ^= 0x08  # "schema" -> "scheea"
         n += 1
