@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "access.h"
+#include "purge.h"
 #include "retention.h"
 #include "control.h"
 #include "custos/store.h"
@@ -89,7 +90,8 @@ status_json(struct daemon *d)
 	if (j != NULL && (json_object_set_new(j, "orphans", orphans_json(d)) < 0 ||
 	                     json_object_set_new(j, "fixity", fixity_status(d)) < 0 ||
 	                     json_object_set_new(j, "media", media_status(d)) < 0 ||
-	                     json_object_set_new(j, "remote", upload_status(d)) < 0)) {
+	                     json_object_set_new(j, "remote", upload_status(d)) < 0 ||
+	                     json_object_set_new(j, "purge", purge_status(d)) < 0)) {
 		json_decref(j);
 		j = NULL;
 	}
@@ -174,9 +176,11 @@ handle_request(struct client *cl, const char *line, size_t len)
 			json_decref(req);
 			return 0;
 		}
-	} else if (retention_is_command(cmd))
+	} else if (purge_is_command(cmd)) {
+		ans = purge_command(cl->d, cl->uid, cmd, req);
+	} else if (retention_is_command(cmd)) {
 		ans = retention_command(cl->d, cl->uid, cmd, req);
-	else
+	} else
 		ans = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "unknown command", "cmd", cmd);
 	logmsg(3, "control request from uid %u: %s", (unsigned)cl->uid, cmd ? cmd : "(malformed)");
 	rc = reply(cl, ans);

@@ -126,6 +126,7 @@ struct daemon {
 	struct upload *upload; /* the upload stage (remote.c) */
 	struct fixity *fixity; /* scheduled fixity (fixity.c) */
 	struct media *media;   /* the media stage (media.c) */
+	struct purge *purge;   /* purge plans' timer (purge.c) */
 
 	uint64_t secured, released, refused, duplicates;
 	uint64_t checkpointed_size;

@@ -27,6 +27,7 @@
 
 #include "checkpoint.h"
 #include "fixity.h"
+#include "purge.h"
 #include "media.h"
 #include "config.h"
 #include "control.h"
@@ -185,6 +186,7 @@ begin_stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	fixity_stop(d);
+	purge_stop(d);
 	media_stop(d);
 	upload_stop(d);
 	if (d->control_open)
@@ -323,6 +325,7 @@ daemon_fini(struct daemon *d, int status)
 	free(d->table);
 	dock_stop(d);
 	fixity_free(d);
+	purge_free(d);
 	media_free(d);
 	upload_free(d);
 	cs_store_close(d->st);
@@ -504,7 +507,8 @@ main(int argc, char **argv)
 	uv_timer_start(&d.checkpoint, on_checkpoint, 2000, 2000);
 	if (orphans_start(&d) < 0)
 		return daemon_fini(&d, 3);
-	if (fixity_start(&d) < 0 || media_start(&d) < 0 || upload_start(&d) < 0) {
+	if (fixity_start(&d) < 0 || media_start(&d) < 0 || upload_start(&d) < 0 ||
+	    purge_start(&d) < 0) {
 		logmsg(0, "cannot start: out of memory");
 		return daemon_fini(&d, 3);
 	}

@@ -33,6 +33,7 @@ static const char *const dbi_names[CS_DBI_COUNT] = {
 	"access",
 	"by_category", "by_stage", "officers", "listing", "listing_by_case", "listing_by_officer",
 	"upload_todo", "remotes", "fingerprints", "fp_bands", "holds", "disclosure",
+	"purge_plans", "destruction",
 };
 
 static int
@@ -211,7 +212,7 @@ has_table(MDB_txn *txn, const char *name)
  * them), schema 4 without the listing table, schema 5 without the
  * upload_todo table, schema 6 without the fingerprint tables, schema 7
  * (its upload_todo did not hold the items whose derivatives were unsent), or
- * schema 8 without the holds and disclosure tables. Any
+ * schema 8 without the holds, disclosure and purge tables. Any
  * other schema number than this version's, or a missing one beside this
  * version's tables, is damage (a
  * flipped bit must not pass for an old catalog, which would be silently
@@ -266,7 +267,8 @@ check_schema(MDB_txn *txn, int create, uint64_t *found)
 	if (schema == 6 && (rc = has_table(txn, "fingerprints")) != 0)
 		return rc; /* schema 6 beside this version's tables: damage */
 	if (schema == 8 &&
-	    ((rc = has_table(txn, "holds")) != 0 || (rc = has_table(txn, "disclosure")) != 0))
+	    ((rc = has_table(txn, "holds")) != 0 || (rc = has_table(txn, "disclosure")) != 0 ||
+	        (rc = has_table(txn, "purge_plans")) != 0))
 		return rc; /* schema 8 beside this version's tables: damage */
 	if (size > 0)
 		return -1;
@@ -966,7 +968,8 @@ cs__cat_put_item(struct cs__catalog *c, MDB_txn *txn, const char *id, const json
 		rc = list_entries(c, txn, id, &d, &d);
 	free(buf);
 	/* the upload queue: an item whose blob or a derivative has no replica anywhere */
-	if (rc == 0 && cs__replica_todo((json_t *)rec, NULL))
+	if (rc == 0 && json_object_get(rec, "purged") == NULL &&
+	    cs__replica_todo((json_t *)rec, NULL))
 		rc = mdb_put(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, &(MDB_val){0, ""}, 0);
 	else if (rc == 0 && (rc = mdb_del(txn, c->dbi[CS_DBI_UPLOAD_TODO], &k, NULL)) ==
 	    MDB_NOTFOUND)
@@ -1281,6 +1284,10 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 	} else if (strncmp(type, "disclosure-", 11) == 0) {
 		id = NULL;
 		rc = cs__disclosure_project(c, txn, ev, type, a->seq, why);
+	} else if (strncmp(type, "purge", 5) == 0) {
+		/* the item's own events (purge, purge-remote) are in its history */
+		id = json_string_value(json_object_get(ev, "id"));
+		rc = cs__purge_project(c, txn, ev, type, a->seq, why);
 	} else {
 		/* Event types from later versions are kept in the ledger and tree. */
 		id = json_string_value(json_object_get(ev, "id"));

@@ -54,6 +54,8 @@ enum {
 	 */
 	CS_DBI_HOLDS,
 	CS_DBI_DISCLOSURE,  /* case key | 0x00 | decision key -> publication record (since 9) */
+	CS_DBI_PURGE_PLANS, /* plan number (20 digits) -> the plan with its state (lib/purge.c) */
+	CS_DBI_DESTRUCTION, /* seq of a "purge" event (20 digits) -> the register's entry */
 	CS_DBI_COUNT
 };
 
@@ -210,6 +212,8 @@ int cs__replica_todo(json_t *rec, const char *remote);
 /* The tree size of the latest checkpoint a replica event confirmed (meta "replica_cp"). */
 int cs__catalog_replica_cp(struct cs__catalog *c, MDB_txn *txn, uint64_t *size);
 int cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
+/* Takes item `id` (record `rec`) out of the fixity schedule (a purged item). */
+int cs__fixity_unindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
 int cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq,
     const char *id, json_t *rec, const char **why);
 /*
@@ -282,6 +286,14 @@ struct cs__officer_memo {
 int cs__officer_sighting(struct cs__catalog *c, MDB_txn *txn, const char **officers, size_t n,
     const char *t, struct cs__officer_memo *memo,
     int (*add)(void *ctx, const char *officer, const char *flag, const char *why), void *ctx);
+/*
+ * The retention part of the projection (lib/purge.c): purge-plan,
+ * purge-approve, purge-cancel, purge, purge-remote and purge-done events into
+ * the purge_plans and destruction tables and the items' records. LMDB
+ * codes; -1 with *why set when the event does not fit.
+ */
+int cs__purge_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
+    uint64_t seq, const char **why);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);

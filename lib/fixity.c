@@ -122,6 +122,21 @@ cs__fixity_index(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *re
 	return k.mv_size > 0 ? mdb_put(txn, c->dbi[CS_DBI_FIXITY_DUE], &k, &d, 0) : 0;
 }
 
+int
+cs__fixity_unindex(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
+{
+	uint8_t kb[DUE_KEY_MAX];
+	MDB_val k;
+	int64_t ms;
+	int rc;
+
+	if (since_ms(rec, &ms) < 0 || (k.mv_size = due_key(kb, ms, id)) == 0)
+		return 0;
+	k.mv_data = kb;
+	rc = mdb_del(txn, c->dbi[CS_DBI_FIXITY_DUE], &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /*
  * A derivative's check: it must name one of the item's derivatives by kind
  * and SHA-256. It leaves the schedule (the item's blob event keeps it); one
@@ -203,7 +218,7 @@ cs__fixity_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq
 	    (json_int_t)seq);
 	if (fx == NULL || json_object_set_new(rec, "fixity", fx) < 0)
 		return ENOMEM;
-	k.mv_size = due_key(kb, ms, id);
+	k.mv_size = json_object_get(rec, "purged") == NULL ? due_key(kb, ms, id) : 0;
 	k.mv_data = kb;
 	rc = k.mv_size > 0 ? mdb_put(txn, c->dbi[CS_DBI_FIXITY_DUE], &k, &d, 0) : 0;
 	if (rc != 0)

@@ -2,10 +2,12 @@
  * Items' listings: the fields `custos find` prints (id, digest, name, size,
  * recorded start, ingest time, device, category, officers, case files with
  * their stages, and each sighting's officers and time for the officer
- * flags) encoded from the item's record and decoded without JSON. Layout
- * (docs/formats.md, "listing"): a version byte, the size (8 bytes
- * big-endian), then strings and counted lists of strings; a string is a
- * 4-byte big-endian length (0xffffffff: absent) and its bytes and a NUL.
+ * flags, and for a purged item when and by which plan) encoded from the
+ * item's record and decoded without JSON. Layout (docs/formats.md,
+ * "listing"): a version byte, the size (8 bytes big-endian), then strings
+ * and counted lists of strings; a string is a 4-byte big-endian length
+ * (0xffffffff: absent) and its bytes and a NUL. The purge string comes last,
+ * only for a purged item.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -158,6 +160,15 @@ cs__listing_encode(const json_t *rec, unsigned char **out, size_t *len)
 		put_text(&b, str(m, "time"));
 		put_list(&b, json_object_get(m, "officers"), NULL);
 	}
+	/* since schema 9: when and by which plan it was purged, if it was */
+	m = json_object_get(rec, "purged");
+	if (m != NULL) {
+		char pg[64];
+		snprintf(pg, sizeof(pg), "%s plan %lld",
+		    str(m, "time") != NULL ? str(m, "time") : "?",
+		    (long long)json_integer_value(json_object_get(m, "plan")));
+		put_text(&b, pg);
+	}
 	if (b.oom) {
 		free(b.p);
 		return ENOMEM;
@@ -282,6 +293,8 @@ cs__listing_decode(const void *buf, size_t len, struct cs__arena **a, struct cs_
 		nflags += s[i].n_officers > 0 ? s[i].n_officers : 1;
 	}
 	*seen = s;
+	if (!oom && !r.bad && r.p != r.end)
+		l->purged = get_text(&r);
 	l->flags = oom ? NULL : arena_alloc(a, (nflags + 1) * sizeof(*l->flags));
 	if (oom || l->flags == NULL)
 		return -ENOMEM;

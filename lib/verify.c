@@ -594,6 +594,8 @@ struct bctx {
 	struct cs_store *st;
 	struct vctx *v;
 	uint64_t done, total;
+	struct cs__catalog *cat; /* the records' catalog, read in txn */
+	MDB_txn *txn;
 };
 
 /*
@@ -644,6 +646,40 @@ check_derivatives(struct bctx *b, const char *id, json_t *rec)
 	return 0;
 }
 
+/*
+ * A purged item (lib/purge.c): its bytes are expected gone. A blob still
+ * there is a problem only once its plan is done and its tombstone said it
+ * goes (a plan still running removes it when it resumes); one kept because
+ * another item shares it is expected.
+ */
+static int
+check_purged(struct bctx *b, const char *id, json_t *rec)
+{
+	json_t *pg = json_object_get(rec, "purged"), *p = NULL;
+	const char *local = json_string_value(json_object_get(pg, "local"));
+	const char *hex = json_string_value(json_object_get(rec, "sha256"));
+	char path[CS_BLOB_PATH_MAX], key[24];
+	struct stat sb;
+	int rc;
+
+	b->done++;
+	cs__blob_path(hex, path, sizeof(path));
+	if (local == NULL || strcmp(local, "removed") != 0 ||
+	    fstatat(b->st->rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	snprintf(key, sizeof(key), "%020lld",
+	    (long long)json_integer_value(json_object_get(pg, "plan")));
+	rc = cs__cat_get(b->txn, b->cat->dbi[CS_DBI_PURGE_PLANS], key, strlen(key), &p);
+	if (rc == 0 && strcmp(json_string_value(json_object_get(p, "state")) != NULL ?
+	                          json_string_value(json_object_get(p, "state")) : "",
+	                   "done") == 0)
+		problem(b->v, "purged-blob-present", id, -1,
+		    "%s was purged by plan %lld but its stored copy (%s) is still there", id,
+		    (long long)json_integer_value(json_object_get(pg, "plan")), path);
+	json_decref(p);
+	return rc == ENOMEM ? -ENOMEM : 0;
+}
+
 static int
 check_item(struct bctx *b, const char *id, json_t *rec)
 {
@@ -657,6 +693,8 @@ check_item(struct bctx *b, const char *id, json_t *rec)
 		    id);
 		return 0;
 	}
+	if (json_object_get(rec, "purged") != NULL)
+		return check_purged(b, id, rec);
 	rc = cs__blob_check(b->st->rootfd, hex, (uint64_t)size);
 	if (rc == -ENOMEM || rc == CS_ECRYPTO)
 		return rc; /* the blob could not be checked: not damage */
@@ -705,13 +743,14 @@ static int
 verify_blobs(struct cs_store *st, struct cs__catalog *cat, const char *const *ids, size_t n,
     struct vctx *v)
 {
-	struct bctx b = {st, v, 0, 0};
+	struct bctx b = {st, v, 0, 0, cat, NULL};
 	MDB_txn *txn = NULL;
 	int rc;
 
 	rc = cs__catalog_rtxn(cat, &txn);
 	if (rc < 0)
 		return rc;
+	b.txn = txn;
 	if (n == 0) {
 		rc = cs__catalog_each_item(cat, txn, count_items, &b);
 		if (rc == 0)

@@ -199,6 +199,10 @@ json_t *socket_with(json_t *req, const char *key, const char *value);
 int cmd_hold(int argc, char **argv, struct opts *o);        /* cmd_retention.c */
 int cmd_retention(int argc, char **argv, struct opts *o);
 int cmd_disclosure(int argc, char **argv, struct opts *o);  /* cmd_disclosure.c */
+/* custos retention approve|cancel|plans|show|execute|plan --write (cmd_purge.c) */
+int cmd_purge(int argc, char **argv, struct opts *o);
+int purge_is_sub(int argc, char **argv);
+int cmd_destruction_register(int argc, char **argv, struct opts *o);
 
 /* tools/case.c */
 /* show's text: the sightings, case memberships and (history) corrections of a record. */

@@ -22,9 +22,10 @@ print_record_line(const struct cs_listing *l, const char *key, int prefix)
 	const char *cs, *stage;
 
 	case_columns(l, key, prefix, &cs, &stage);
-	printf("%s\t%s\t%s\t%s\t%lld\t%s%s\n", l->id, cs ? cs : "-", stage ? stage : "-",
+	printf("%s\t%s\t%s\t%s\t%lld\t%s%s%s%s\n", l->id, cs ? cs : "-", stage ? stage : "-",
 	    l->recorded_start ? l->recorded_start : "-", (long long)l->size,
-	    l->name ? l->name : "-", l->n_flags > 0 ? "\tflagged" : "");
+	    l->name ? l->name : "-", l->n_flags > 0 ? "\tflagged" : "",
+	    l->purged != NULL ? "\tpurged " : "", l->purged != NULL ? l->purged : "");
 }
 
 /* Comma-separated strings, malloc'd. */
@@ -97,7 +98,8 @@ static const char usage_find[] =
     "printed on stderr (with --json the answer is {items, total, next}).\n"
     "Output columns: id, case, stage (of the matching case file, else the item's\n"
     "first), recorded start, size, original name, and 'flagged' for a recording\n"
-    "whose officer is unknown or not certified then (`custos show` says why).\n"
+    "whose officer is unknown or not certified then (`custos show` says why), and\n"
+    "'purged TIME plan N' for an item whose bytes a purge removed (its record stays).\n"
     "--csv writes RFC 4180 CSV with a header.\n";
 
 int

@@ -207,6 +207,8 @@ cmd_retention(int argc, char **argv, struct opts *o)
 	    CLI_OPT("case", 0, CLI_STRING, &number), CLI_OPT("reason", 0, CLI_STRING, &reason),
 	    CLI_OPT("undo", 0, CLI_FLAG, &undo), CLI_END};
 
+	if (purge_is_sub(argc, argv))
+		return cmd_purge(argc, argv, o); /* plans and their execution (cmd_purge.c) */
 	rc = sub_parse(argc, argv, own, usage_retention, o, &sub);
 	if (rc >= 0)
 		return rc;

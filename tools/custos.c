@@ -61,6 +61,8 @@ static const struct {
 	{"verify-bag", cmd_verify_bag, "check an exported bag offline, naming every problem"},
 	{"hold", cmd_hold, "put a case or an item on hold (never purged), release, list"},
 	{"retention", cmd_retention, "what is due for purging and why; mark evidence used"},
+	{"destruction-register", cmd_destruction_register,
+	    "print the permanent register of destroyed evidence"},
 };
 
 static void

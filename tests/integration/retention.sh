@@ -26,7 +26,8 @@ LOG=$WORK/custosd.log
 DAEMON_BIN=$CUSTOSD_FP
 at() { echo "$1" >"$CUSTOS_TEST_CLOCK"; }
 
-# conf ROLE: custosd's configuration, root having ROLE
+# conf ROLE: custosd's configuration, root having ROLE; no purge plan of
+# custosd's own takes the items the walk looks at (plan_interval 100 years)
 conf() {
 	cat >"$CONF" <<EOF
 [store]
@@ -38,6 +39,7 @@ dir = $WORK/in
 root = $1
 [retention]
 holders = legal, admin
+plan_interval = 36500d
 class.penalty = period=5y from=closure category=行政处罚
 class.inspection = period=2y from=closure category=行政检查
 class.recording = period=3y from=recording
@@ -51,7 +53,7 @@ badconf() {
 	conf legal
 	echo "$line" >>"$CONF"
 	t_status 2 "refused: $line" "$CUSTOSD" --config "$CONF" --check-config
-	t_grep "... naming line 14 and the problem" "line 14: .*$pat" "$WORK/last.err"
+	t_grep "... naming line 15 and the problem" "line 15: .*$pat" "$WORK/last.err"
 }
 badconf "period must be years" "class.x = period=5 from=closure"
 badconf "from must be closure or recording" "class.x = period=5y from=opening"

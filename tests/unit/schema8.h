@@ -16,7 +16,8 @@
 static inline int
 make_schema8(struct cs_store *st, int drop)
 {
-	static const int since9[] = {CS_DBI_HOLDS, CS_DBI_DISCLOSURE};
+	static const int since9[] = {CS_DBI_HOLDS, CS_DBI_DISCLOSURE, CS_DBI_PURGE_PLANS,
+	    CS_DBI_DESTRUCTION};
 	uint8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 8};
 	MDB_val k = {6, (void *)"schema"}, d = {8, b};
 	MDB_txn *txn = NULL;

@@ -71,6 +71,7 @@ struct cs_listing {
 	size_t n_cases;
 	const char **flags;
 	size_t n_flags;
+	const char *purged; /* "TIME plan N" once purged (lib/purge.c), else NULL */
 };
 struct cs__arena;
 /* Listings (each item once), and for a page its total and next cursor. */
