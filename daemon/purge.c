@@ -15,8 +15,10 @@
 #include "access.h"
 #include "custos/access.h"
 #include "custos/retention.h"
+#include "custos/remote_purge.h"
 #include "log.h"
 #include "purge.h"
+#include "remote.h"
 #include "retention.h"
 
 /* How often the timer looks at the plans (an approved plan's grace may end at any time). */
@@ -33,32 +35,55 @@ struct purge {
 	 * interval later, so a restart does not plan again at once
 	 */
 	int64_t last_plan_ms, started_ms;
+	/* the work item: in (taken on the loop; a reload may free the configuration's) */
+	struct retention_snap snap;
+	char *remote_path; /* the [remote] settings' file; NULL: no remote */
+	/* after a failed execution (the remote, say) the next waits: 4 s, doubling to 10 min */
+	int64_t backoff_ms, retry_at_ms;
 	/* the work item: out */
-	uint64_t planned;     /* the plan written, 0: none */
+	uint64_t planned; /* the plan written, 0: none */
 	unsigned executed, failed;
 	int rc;
 	/* for the status (loop thread) */
 	uint64_t looks, executed_total, failed_total, last_plan;
 };
 
-/* The policy of [retention] (daemon/retention.c reads the configuration). */
-static void
-policy(const struct daemon *d, struct cs_retention_policy *p)
-{
-	retention_policy(d, p);
-}
+/* The purge's remote hook: the item's objects at the configured remote (loaded once per look). */
+struct hook {
+	struct purge *pg;
+	struct cs_remote_config cfg;
+	int loaded; /* 1 loaded, < 0 could not be */
+	char why[512];
+};
 
-static int64_t
-interval_ms(const struct daemon *d)
+static int
+remote_hook(void *ctx, const json_t *entry, json_t **outcome)
 {
-	return (int64_t)d->cfg.plan_interval_s * 1000;
+	struct hook *h = ctx;
+
+	if (h->loaded == 0) {
+		memset(&h->cfg, 0, sizeof(h->cfg));
+		h->loaded = cs_remote_config_load(&h->cfg, h->pg->remote_path, h->why,
+		                sizeof(h->why)) == 0
+		    ? 1
+		    : -1;
+		if (h->loaded < 0)
+			logmsg(1,
+			    "purge: the remote's configuration cannot be used (%s): the remote "
+			    "objects of purged items wait until it is fixed and custosd reloaded",
+			    h->why);
+	}
+	if (h->loaded < 0)
+		return CS_EREMOTE;
+	return cs_remote_purge_entry(&h->cfg, h->pg->d->st, entry, outcome);
 }
 
 static void
 purge_work(uv_work_t *req)
 {
 	struct purge *pg = req->data;
-	struct cs_retention_policy pol;
+	struct hook h = {pg, {0}, 0, ""};
+	struct cs_purge_hooks hooks = {pg->remote_path != NULL ? remote_hook : NULL, NULL, &h};
 	json_t *plans = NULL, *p;
 	int64_t now = cs_now_ms();
 	size_t i;
@@ -73,31 +98,40 @@ purge_work(uv_work_t *req)
 		int rc;
 
 		if (state == NULL ||
-		    (strcmp(state, "approved") != 0 && strcmp(state, "executing") != 0))
+		    (strcmp(state, "approved") != 0 && strcmp(state, "executing") != 0) ||
+		    now < pg->retry_at_ms)
 			continue;
-		rc = cs_purge_execute(pg->d->st, n, NULL, &rule);
+		rc = cs_purge_execute(pg->d->st, n, &hooks, &rule);
 		if (rc == CS_EDENIED)
 			continue; /* its grace is not over */
 		if (rc < 0) {
 			pg->failed++;
-			logmsg(1, "purge plan %llu could not be completed: %s; it is resumed "
-			          "at the next look",
-			    (unsigned long long)n, cs_strerror(rc));
+			pg->backoff_ms = pg->backoff_ms == 0 ? 4000
+			    : pg->backoff_ms >= 300000       ? 600000
+			                                     : pg->backoff_ms * 2;
+			pg->retry_at_ms = now + pg->backoff_ms;
+			logmsg(1,
+			    "purge plan %llu could not be completed: %s; it is resumed in %lld s",
+			    (unsigned long long)n, cs_strerror(rc),
+			    (long long)(pg->backoff_ms / 1000));
 		} else {
 			pg->executed++;
+			pg->backoff_ms = 0;
 			logmsg(2, "purge plan %llu executed", (unsigned long long)n);
 		}
 	}
+	if (h.loaded > 0)
+		cs_remote_config_fini(&h.cfg);
 	if (pg->last_plan_ms == 0 && pg->rc == 0) {
-		const char *t = json_string_value(json_object_get(json_array_get(plans, 0), "time"));
+		const char *t = json_string_value(
+		    json_object_get(json_array_get(plans, 0), "time"));
 		pg->last_plan_ms = pg->started_ms;
 		if (t != NULL)
 			(void)cs_access_time(t, &pg->last_plan_ms);
 	}
 	json_decref(plans);
-	if (pg->rc == 0 && now - pg->last_plan_ms >= interval_ms(pg->d)) {
-		policy(pg->d, &pol);
-		pg->rc = cs_purge_plan(pg->d->st, &pol, &pg->planned);
+	if (pg->rc == 0 && now - pg->last_plan_ms >= pg->snap.plan_interval_ms) {
+		pg->rc = cs_purge_plan(pg->d->st, &pg->snap.p, &pg->planned);
 		if (pg->rc == 0)
 			pg->last_plan_ms = now;
 	}
@@ -111,6 +145,9 @@ purge_done(uv_work_t *req, int status)
 	struct purge *pg = req->data;
 
 	pg->running = 0;
+	retention_snap_free(&pg->snap);
+	free(pg->remote_path);
+	pg->remote_path = NULL;
 	pg->looks++;
 	pg->executed_total += pg->executed;
 	pg->failed_total += pg->failed;
@@ -119,8 +156,9 @@ purge_done(uv_work_t *req, int status)
 	if (status == 0 && pg->rc < 0)
 		logmsg(1, "purge plans could not be read or made: %s", cs_strerror(pg->rc));
 	if (status == 0 && pg->planned > 0)
-		logmsg(2, "purge plan %llu written: it waits for its approvals "
-		          "(`custos retention show %llu`)",
+		logmsg(2,
+		    "purge plan %llu written: it waits for its approvals "
+		    "(`custos retention show %llu`)",
 		    (unsigned long long)pg->planned, (unsigned long long)pg->planned);
 	if (!pg->stopping)
 		arm(pg);
@@ -133,10 +171,18 @@ on_timer(uv_timer_t *t)
 
 	if (pg->running || pg->stopping || pg->d->failed || pg->d->stopping)
 		return;
+	if (retention_snap_take(pg->d, &pg->snap) < 0) {
+		arm(pg);
+		return;
+	}
+	pg->remote_path = remote_config_path(pg->d);
 	pg->running = 1;
 	pg->req.data = pg;
 	if (uv_queue_work(pg->d->loop, &pg->req, purge_work, purge_done) < 0) {
 		pg->running = 0;
+		retention_snap_free(&pg->snap);
+		free(pg->remote_path);
+		pg->remote_path = NULL;
 		arm(pg);
 	}
 }
@@ -253,7 +299,7 @@ purge_command(struct daemon *d, uid_t uid, const char *cmd, json_t *req)
 	int rc;
 
 	access_user(d, uid, &u);
-	policy(d, &pol);
+	retention_policy(d, &pol);
 	if (u.who.role == NULL)
 		return refused(CS_RULE_NO_ROLE);
 	if (strcmp(cmd, "retention-plans") == 0) {

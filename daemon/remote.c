@@ -562,6 +562,14 @@ step_done(uv_work_t *req, int status)
 
 /* ---- scheduling ---- */
 
+char *
+remote_config_path(const struct daemon *d)
+{
+	if (d->cfg.remote_config == NULL && !d->cfg.remote_inline)
+		return NULL;
+	return strdup(d->cfg.remote_config != NULL ? d->cfg.remote_config : d->config_path);
+}
+
 static int
 load(struct upload *u)
 {

@@ -26,5 +26,11 @@ void upload_free(struct daemon *d);
  * in_flight, uploaded, present, failures, last_error, last_error_time, held}.
  */
 json_t *upload_status(struct daemon *d);
+/*
+ * The file custosd's [remote] settings are read from (malloc'd), for work
+ * on the thread pool that loads them itself (purges, legal holds); NULL when
+ * no remote is configured (or out of memory). Loop thread.
+ */
+char *remote_config_path(const struct daemon *d);
 
 #endif

@@ -6,11 +6,16 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "access.h"
 #include "custos/error.h"
+#include "custos/query.h"
+#include "custos/remote_purge.h"
 #include "log.h"
+#include "remote.h"
 #include "retention.h"
 
 void
@@ -27,19 +32,160 @@ retention_policy(const struct daemon *d, struct cs_retention_policy *p)
 	p->grace_ms = (int64_t)d->cfg.grace_s * 1000;
 }
 
+int
+retention_snap_take(const struct daemon *d, struct retention_snap *s)
+{
+	memset(s, 0, sizeof(*s));
+	retention_policy(d, &s->p);
+	s->plan_interval_ms = (int64_t)d->cfg.plan_interval_s * 1000;
+	s->holders = strdup(s->p.holders);
+	s->approvers = strdup(s->p.approvers);
+	s->classes = calloc(s->p.n_classes + 1, sizeof(*s->classes));
+	if (s->holders == NULL || s->approvers == NULL || s->classes == NULL) {
+		s->p.n_classes = 0;
+		retention_snap_free(s);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->p.n_classes; i++) {
+		s->classes[i] = s->p.classes[i];
+		s->classes[i].name = strdup(s->p.classes[i].name);
+		s->classes[i].category = s->p.classes[i].category != NULL
+		    ? strdup(s->p.classes[i].category)
+		    : NULL;
+		if (s->classes[i].name == NULL ||
+		    (s->p.classes[i].category != NULL && s->classes[i].category == NULL)) {
+			s->p.n_classes = i + 1;
+			retention_snap_free(s);
+			return -ENOMEM;
+		}
+	}
+	s->p.classes = s->classes;
+	s->p.holders = s->holders;
+	s->p.approvers = s->approvers;
+	return 0;
+}
+
+void
+retention_snap_free(struct retention_snap *s)
+{
+	for (size_t i = 0; s->classes != NULL && i < s->p.n_classes; i++) {
+		free((char *)s->classes[i].name);
+		free((char *)s->classes[i].category);
+	}
+	free(s->classes);
+	free(s->holders);
+	free(s->approvers);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * S3 legal hold after a hold or its release, on the thread pool: each item
+ * the hold covers (or covered) gets legal hold ON on its remote objects
+ * while any hold in force covers it, OFF once none does; each is recorded
+ * (a "hold-remote" event). Without a remote, nothing to do.
+ */
+struct legal {
+	uv_work_t req;
+	struct daemon *d;
+	uint64_t hold;
+	char *path; /* the [remote] settings' file */
+	unsigned items, failed, unsupported;
+	int rc;
+	char why[512];
+};
+
+static void
+legal_work(uv_work_t *req)
+{
+	struct legal *w = req->data;
+	struct cs_remote_config cfg;
+	json_t *list = NULL, *e;
+	size_t i;
+
+	memset(&cfg, 0, sizeof(cfg));
+	w->rc = cs_remote_config_load(&cfg, w->path, w->why, sizeof(w->why));
+	if (w->rc == 0)
+		w->rc = cs_hold_remote_wants(w->d->st, w->hold, &list);
+	json_array_foreach(list, i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		int on = json_is_true(json_object_get(e, "held")), rc;
+		json_t *rec = NULL, *out = NULL;
+		const char *state;
+		if (w->rc < 0)
+			break;
+		rc = cs_store_get(w->d->st, id, &rec);
+		if (rc == 0)
+			rc = cs_remote_legal_hold(&cfg, rec, on, &out);
+		state = json_string_value(json_object_get(out, "state"));
+		if (state != NULL && strcmp(state, "unsupported") == 0)
+			w->unsupported++;
+		else if (rc < 0)
+			w->failed++;
+		if (out != NULL && cs_hold_remote_record(w->d->st, w->hold, id, on, out, NULL) < 0)
+			w->failed++;
+		w->items++;
+		json_decref(rec);
+		json_decref(out);
+	}
+	json_decref(list);
+	cs_remote_config_fini(&cfg);
+}
+
+static void
+legal_done(uv_work_t *req, int status)
+{
+	struct legal *w = req->data;
+
+	if (status < 0 || w->rc < 0)
+		logmsg(1,
+		    "hold %llu: S3 legal hold could not be set on its items' objects: %s; "
+		    "it is not retried by itself (release and add the hold again once the "
+		    "remote works)",
+		    (unsigned long long)w->hold,
+		    w->why[0] ? w->why : cs_strerror(status < 0 ? CS_EREMOTE : w->rc));
+	else if (w->unsupported > 0)
+		logmsg(2,
+		    "hold %llu: the bucket has no Object Lock, so no S3 legal hold is set "
+		    "(the hold still keeps the items from any purge)",
+		    (unsigned long long)w->hold);
+	else if (w->failed > 0)
+		logmsg(1,
+		    "hold %llu: S3 legal hold failed for %u of %u items (see their "
+		    "hold-remote events: custos show ID)",
+		    (unsigned long long)w->hold, w->failed, w->items);
+	else
+		logmsg(2, "hold %llu: S3 legal hold brought up to date on the objects of %u items",
+		    (unsigned long long)w->hold, w->items);
+	free(w->path);
+	free(w);
+}
+
 void
 retention_holds_changed(struct daemon *d, uint64_t hold)
 {
+	struct legal *w;
 	json_t *ids = NULL;
 	int rc = cs_hold_items(d->st, hold, &ids);
 
 	if (rc < 0)
 		logmsg(1, "hold %llu: its items could not be read: %s", (unsigned long long)hold,
 		    cs_strerror(rc));
-	else
+	else if (json_array_size(ids) > 0)
 		logmsg(2, "hold %llu: %zu items held", (unsigned long long)hold,
 		    json_array_size(ids));
 	json_decref(ids);
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return;
+	w->d = d;
+	w->hold = hold;
+	w->req.data = w;
+	w->path = remote_config_path(d);
+	if (w->path == NULL || uv_queue_work(d->loop, &w->req, legal_work, legal_done) < 0) {
+		free(w->path);
+		free(w);
+	}
 }
 
 static const char *
@@ -59,8 +205,9 @@ error(int rc, const char *what, json_t *req)
 	if (rc == CS_EFORMAT && what != NULL && strcmp(what, "case") == 0)
 		return access_failed("a hold is on one case (--case) or one item (--item)");
 	if (rc == CS_ENOTFOUND && what != NULL && strcmp(what, "member") == 0) {
-		snprintf(msg, sizeof(msg), "item %s is not in case file %s: an item is marked "
-		                           "used in a decision of a case it belongs to",
+		snprintf(msg, sizeof(msg),
+		    "item %s is not in case file %s: an item is marked "
+		    "used in a decision of a case it belongs to",
 		    str(req, "id"), str(req, "case"));
 		return access_failed(msg);
 	}
@@ -122,8 +269,8 @@ do_hold_release(struct daemon *d, const struct cs_access_who *who, json_t *req)
 		return access_denied(rule);
 	if (rc < 0)
 		return error(rc, what, req);
-	logmsg(2, "hold %lld released by %s (uid %ld)", (long long)json_integer_value(h),
-	    who->name, who->uid);
+	logmsg(2, "hold %lld released by %s (uid %ld)", (long long)json_integer_value(h), who->name,
+	    who->uid);
 	retention_holds_changed(d, (uint64_t)json_integer_value(h));
 	return json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
 }

@@ -14,6 +14,19 @@
 
 /* The policy of the configuration's [retention] (strings borrowed from d->cfg). */
 void retention_policy(const struct daemon *d, struct cs_retention_policy *p);
+
+/*
+ * The policy copied for work on the thread pool (a reload may free the
+ * configuration's own strings meanwhile). Take on the loop thread.
+ */
+struct retention_snap {
+	struct cs_retention_policy p;
+	struct cs_retention_class *classes;
+	char *holders, *approvers;
+	int64_t plan_interval_ms;
+};
+int retention_snap_take(const struct daemon *d, struct retention_snap *s);
+void retention_snap_free(struct retention_snap *s);
 /*
  * The answer to retention command `cmd` from user `uid` (hold-add,
  * hold-release, holds, retention-used, retention-compute); NULL when no

@@ -635,8 +635,7 @@ remove_remote(struct cs_store *st, uint64_t plan, const struct cs_purge_hooks *h
 		    (uint64_t)json_integer_value(json_object_get(e, "plan")) != plan ||
 		    json_object_get(e, "remote") != NULL)
 			continue;
-		r = hooks->remote(hooks->ctx, id, json_string_value(json_object_get(e, "sha256")),
-		    &outcome);
+		r = hooks->remote(hooks->ctx, e, &outcome);
 		if (r < 0) {
 			failed = r; /* retried at the next run; the local purge stands */
 			json_decref(outcome);

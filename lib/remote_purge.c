@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "custos/error.h"
+#include "custos/query.h"
 #include "custos/remote_purge.h"
 #include "util.h"
 
@@ -160,8 +161,10 @@ list_versions(struct cs_remote *r, const char *key, json_t *list, char *why, siz
 			const char *end = c.body + strlen(c.body);
 			if (tag(c.body, end, "NextKeyMarker", k, sizeof(k)) < 0 ||
 			    tag(c.body, end, "NextVersionIdMarker", v, sizeof(v)) < 0) {
-				snprintf(why, whyn, "ListObjectVersions %s: a truncated answer "
-				    "without its next markers", key);
+				snprintf(why, whyn,
+				    "ListObjectVersions %s: a truncated answer "
+				    "without its next markers",
+				    key);
 				rc = CS_EREMOTE;
 			} else if (strcmp(k, key) == 0) { /* past our key: nothing more of it */
 				snprintf(km, sizeof(km), "%s", k);
@@ -423,8 +426,9 @@ cs_remote_purge_item(const struct cs_remote_config *cfg, json_t *rec, json_t **o
 	json_decref(objs);
 	if (rc == -ENOMEM)
 		return rc;
-	if (rc < 0 && (o = json_pack("{s:[], s:s, s:s}", "objects", "state", "left", "error",
-	                   cs_strerror(rc))) == NULL)
+	if (rc < 0 &&
+	    (o = json_pack("{s:[], s:s, s:s}", "objects", "state", "left", "error",
+	         cs_strerror(rc))) == NULL)
 		return -ENOMEM;
 	*outcome = o;
 	return rc < 0 ? rc : bad;
@@ -542,4 +546,62 @@ cs_remote_legal_hold(const struct cs_remote_config *cfg, json_t *rec, int on, js
 		return -ENOMEM;
 	*outcome = res;
 	return rc < 0 ? rc : bad;
+}
+
+/* 1 if `o` ({sha256, local}) names the bytes `sha` and says they were not removed. */
+static int
+stayed(const json_t *o, const char *sha)
+{
+	const char *local = json_string_value(json_object_get(o, "local"));
+	const char *s = json_string_value(json_object_get(o, "sha256"));
+
+	return local != NULL && strcmp(local, "removed") != 0 && s != NULL && strcmp(s, sha) == 0;
+}
+
+/* 1 if the register entry says the bytes `sha` stayed (shared with an item not purged). */
+static int
+kept_shared(const json_t *entry, const char *sha)
+{
+	json_t *d;
+	size_t i;
+
+	if (sha == NULL)
+		return 0;
+	if (stayed(entry, sha))
+		return 1;
+	json_array_foreach(json_object_get(entry, "derivatives"), i,
+	    d) if (stayed(d, sha)) return 1;
+	return 0;
+}
+
+int
+cs_remote_purge_entry(const struct cs_remote_config *cfg, struct cs_store *st, const json_t *entry,
+    json_t **outcome)
+{
+	const char *id = json_string_value(json_object_get(entry, "id"));
+	json_t *rec = NULL, *copy, *ders, *d;
+	size_t i;
+	int rc;
+
+	*outcome = NULL;
+	if (id == NULL)
+		return CS_ENOTFOUND;
+	rc = cs_store_get(st, id, &rec);
+	if (rc < 0)
+		return rc;
+	copy = json_deep_copy(rec);
+	json_decref(rec);
+	if (copy == NULL)
+		return -ENOMEM;
+	if (kept_shared(entry, json_string_value(json_object_get(copy, "sha256"))))
+		json_object_del(copy, "sha256");
+	ders = json_object_get(copy, "derivatives");
+	for (i = json_array_size(ders); i-- > 0;) {
+		d = json_array_get(ders, i);
+		if (kept_shared(entry, json_string_value(json_object_get(d, "sha256"))))
+			json_array_remove(ders, i);
+	}
+	rc = cs_remote_purge_item(cfg, copy, outcome);
+	json_decref(copy);
+	return rc;
 }

@@ -56,8 +56,7 @@ parse_period(const char *v, size_t n, int64_t *ms)
 }
 
 int
-cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *why,
-    size_t whyn)
+cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *why, size_t whyn)
 {
 	const char *p = value;
 	int have_period = 0, have_from = 0;
@@ -81,8 +80,10 @@ cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *
 		kl = (size_t)(eq - p);
 		if (kl == 6 && memcmp(p, "period", 6) == 0 && !have_period) {
 			if (parse_period(eq + 1, n - kl - 1, &c->period_ms) < 0) {
-				snprintf(why, whyn, "period must be years (5y), days (90d) or "
-				    "permanent, not '%.*s'", (int)(n - kl - 1), eq + 1);
+				snprintf(why, whyn,
+				    "period must be years (5y), days (90d) or "
+				    "permanent, not '%.*s'",
+				    (int)(n - kl - 1), eq + 1);
 				goto bad;
 			}
 			have_period = 1;
@@ -102,8 +103,10 @@ cs_retention_class_parse(const char *value, struct cs_retention_class *c, char *
 			if (category == NULL)
 				return -ENOMEM;
 		} else {
-			snprintf(why, whyn, "'%.*s' is not a class setting, or it is given twice "
-			                    "(period=, from=, category= once each)", (int)kl, p);
+			snprintf(why, whyn,
+			    "'%.*s' is not a class setting, or it is given twice "
+			    "(period=, from=, category= once each)",
+			    (int)kl, p);
 			goto bad;
 		}
 		p += n;
@@ -191,12 +194,12 @@ project_hold(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, cons
 		*why = "hold event names neither one case nor one item, or has no reason";
 		return -1;
 	}
-	rc = key != NULL ? cs__cat_get(txn, c->dbi[CS_DBI_CASES], key, strlen(key), &rec) :
-	                   cs__cat_get(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), &rec);
+	rc = key != NULL ? cs__cat_get(txn, c->dbi[CS_DBI_CASES], key, strlen(key), &rec)
+	                 : cs__cat_get(txn, c->dbi[CS_DBI_ITEMS], id, strlen(id), &rec);
 	json_decref(rec);
 	if (rc == MDB_NOTFOUND) {
-		*why = key != NULL ? "hold event names a case file that was never opened" :
-		                     "hold event names an unknown evidence id";
+		*why = key != NULL ? "hold event names a case file that was never opened"
+		                   : "hold event names an unknown evidence id";
 		return -1;
 	}
 	if (rc != 0)
@@ -267,7 +270,10 @@ project_release(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, c
 	key = json_string_value(json_object_get(h, "key"));
 	id = json_string_value(json_object_get(h, "id"));
 	if (rc == 0) {
-		ok = on_key(key != NULL ? 'c' : 'i', key != NULL ? key : id != NULL ? id : "",
+		ok = on_key(key != NULL ? 'c' : 'i',
+		    key != NULL      ? key
+		        : id != NULL ? id
+		                     : "",
 		    (uint64_t)json_integer_value(jh), &olen);
 		rc = ok == NULL ? ENOMEM : 0;
 	}
@@ -319,8 +325,9 @@ project_use(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, const
 	}
 	if (rc == 0 && json_is_true(json_object_get(ev, "used"))) {
 		o = origin(ev, seq);
-		if (o != NULL && (json_object_set(o, "case", json_object_get(ev, "case")) < 0 ||
-		                     json_object_set(o, "key", json_object_get(ev, "key")) < 0)) {
+		if (o != NULL &&
+		    (json_object_set(o, "case", json_object_get(ev, "case")) < 0 ||
+		        json_object_set(o, "key", json_object_get(ev, "key")) < 0)) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -377,8 +384,8 @@ set_actor(json_t *ev, const struct cs_access_who *who)
  * "reason"). Sets *rule and *what to NULL first.
  */
 static int
-holder(const struct cs_retention_policy *pol, const struct cs_access_who *who,
-    const char *reason, const char **rule, const char **what)
+holder(const struct cs_retention_policy *pol, const struct cs_access_who *who, const char *reason,
+    const char **rule, const char **what)
 {
 	*rule = NULL;
 	*what = NULL;
@@ -751,8 +758,8 @@ judge(const struct cs_retention_policy *pol, const json_t *rec, const json_t *cr
 			continue;
 		if (since < 0)
 			continue; /* from closure, for an item in no case */
-		due = k->period_ms < 0 || since > INT64_MAX - k->period_ms ? INT64_MAX :
-		                                                             since + k->period_ms;
+		due = k->period_ms < 0 || since > INT64_MAX - k->period_ms ? INT64_MAX
+		                                                           : since + k->period_ms;
 		if (v->cls == NULL || due > v->due) {
 			v->cls = k;
 			v->since = since;
@@ -860,11 +867,12 @@ judge_item(void *ctx, const char *id, json_t *rec)
 	if (!any) {
 		judge(d->pol, rec, NULL, &best);
 		if (best.cls == NULL)
-			snprintf(d->why, sizeof(d->why), "in no case file, and no retention class "
-			                                  "counting from recording covers it");
+			snprintf(d->why, sizeof(d->why),
+			    "in no case file, and no retention class "
+			    "counting from recording covers it");
 	} else if (uncovered != NULL) {
-		snprintf(d->why, sizeof(d->why),
-		    "no retention class covers it in case %s", uncovered);
+		snprintf(d->why, sizeof(d->why), "no retention class covers it in case %s",
+		    uncovered);
 		best.cls = NULL;
 	}
 	if (best.cls != NULL && (best.due == INT64_MAX || best.due > d->now)) {
@@ -909,9 +917,9 @@ judge_item(void *ctx, const char *id, json_t *rec)
 	if (rc == 0 && d->why[0] != '\0')
 		rc = OK(json_object_set_new(item, "why", json_string(d->why))) ? -ENOMEM : 0;
 	if (rc == 0)
-		rc = json_array_append_new(d->why[0] != '\0' ? d->blocked : d->due, item) < 0 ?
-		    -ENOMEM :
-		    0;
+		rc = json_array_append_new(d->why[0] != '\0' ? d->blocked : d->due, item) < 0
+		    ? -ENOMEM
+		    : 0;
 	item = NULL;
 out:
 	json_decref(item);
@@ -920,11 +928,11 @@ out:
 }
 
 int
-cs_retention_compute(struct cs_store *st, const struct cs_retention_policy *pol,
-    int64_t now_ms, json_t **out)
+cs_retention_compute(struct cs_store *st, const struct cs_retention_policy *pol, int64_t now_ms,
+    json_t **out)
 {
 	struct due_ctx d = {st, pol, NULL, now_ms, json_array(), json_array(), json_object(), 0,
-		{0}};
+	    {0}};
 	json_t *o = NULL;
 	int rc;
 
@@ -949,4 +957,93 @@ cs_retention_compute(struct cs_store *st, const struct cs_retention_policy *pol,
 	}
 	*out = o;
 	return 0;
+}
+
+/* 1 in *is if a hold is in force on item `id` (rec: its record) or a case file it is in. */
+static int
+item_held(struct due_ctx *d, const char *id, const json_t *rec, int *is)
+{
+	json_t *m;
+	size_t i;
+	int rc = held(d, 'i', id, is);
+
+	json_array_foreach(json_object_get(rec, "cases"), i, m)
+	{
+		const char *key = json_string_value(json_object_get(m, "key"));
+		if (rc < 0 || *is || key == NULL)
+			break;
+		rc = held(d, 'c', key, is);
+	}
+	return rc;
+}
+
+int
+cs_hold_remote_wants(struct cs_store *st, uint64_t hold, json_t **out)
+{
+	struct due_ctx d = {st, NULL, NULL, 0, NULL, NULL, NULL, 0, ""};
+	json_t *h = NULL, *ids = json_array(), *list = json_array(), *id;
+	const char *key, *one;
+	char hk[32];
+	size_t i;
+	int rc = ids == NULL || list == NULL ? -ENOMEM : 0;
+
+	if (rc == 0)
+		rc = cs__catalog_rtxn(&st->cat, &d.txn);
+	if (rc == 0) {
+		hold_key(hk, hold);
+		rc = store_code(cs__cat_get(d.txn, st->cat.dbi[CS_DBI_HOLDS], hk, strlen(hk), &h));
+	}
+	key = json_string_value(json_object_get(h, "key"));
+	one = json_string_value(json_object_get(h, "id"));
+	if (rc == 0 && key != NULL)
+		rc = dup_strings(d.txn, st->cat.dbi[CS_DBI_BY_CASE], key, ids);
+	else if (rc == 0 && one != NULL)
+		rc = OK(json_array_append_new(ids, json_string(one))) ? -ENOMEM : 0;
+	json_array_foreach(ids, i, id)
+	{
+		json_t *rec = NULL;
+		int is = 0;
+		if (rc < 0)
+			break;
+		rc = store_code(cs__cat_get(d.txn, st->cat.dbi[CS_DBI_ITEMS], json_string_value(id),
+		    strlen(json_string_value(id)), &rec));
+		if (rc == 0)
+			rc = item_held(&d, json_string_value(id), rec, &is);
+		if (rc == 0 && json_object_get(rec, "purged") == NULL)
+			rc = OK(json_array_append_new(list,
+			         json_pack("{s:O, s:b}", "id", id, "held", is)))
+			    ? -ENOMEM
+			    : 0;
+		json_decref(rec);
+	}
+	if (d.txn != NULL)
+		mdb_txn_abort(d.txn);
+	json_decref(h);
+	json_decref(ids);
+	if (rc < 0) {
+		json_decref(list);
+		return rc;
+	}
+	*out = list;
+	return 0;
+}
+
+int
+cs_hold_remote_record(struct cs_store *st, uint64_t hold, const char *id, int on, json_t *outcome,
+    uint64_t *seq)
+{
+	json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:O}", "event", "hold-remote", "hold",
+	    (json_int_t)hold, "id", id, "legal_hold", on ? "ON" : "OFF", "remote",
+	    outcome != NULL ? outcome : json_null());
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (ev == NULL)
+		return -ENOMEM;
+	rc = cs__write_begin(st, &txn);
+	if (rc < 0) {
+		json_decref(ev);
+		return rc;
+	}
+	return cs__write_end(st, txn, ev, 0, seq);
 }

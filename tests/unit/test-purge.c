@@ -98,11 +98,12 @@ static int remote_fail;
 static int remote_calls;
 
 static int
-remote(void *ctx, const char *id, const char *sha256, json_t **outcome)
+remote(void *ctx, const json_t *entry, json_t **outcome)
 {
 	(void)ctx;
-	(void)id;
-	(void)sha256;
+	if (json_string_value(json_object_get(entry, "id")) == NULL ||
+	    json_string_value(json_object_get(entry, "sha256")) == NULL)
+		return -EINVAL; /* the hook is given the item's register entry */
 	remote_calls++;
 	if (remote_fail)
 		return -EIO;

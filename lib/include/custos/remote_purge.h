@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "custos/remote.h"
+#include "custos/store.h"
 
 /*
  * The keys of item record `rec`'s objects at `cfg` (its blob's, then each
@@ -63,5 +64,15 @@ int cs_remote_purge_look(struct cs_remote *r, const char *key, json_t **out);
  */
 int cs_remote_legal_hold(const struct cs_remote_config *cfg, json_t *rec, int on,
     json_t **outcome);
+
+/*
+ * cs_remote_purge_item for the item of destruction register entry `entry`
+ * (custos/retention.h): its record read from `st`, less the bytes the
+ * entry says stayed because another item shares them ("local" other than
+ * "removed", for the blob or a derivative). The purge's remote hook in
+ * custosd and the CLI. Returns as cs_remote_purge_item; CS_ENOTFOUND.
+ */
+int cs_remote_purge_entry(const struct cs_remote_config *cfg, struct cs_store *st,
+    const json_t *entry, json_t **outcome);
 
 #endif

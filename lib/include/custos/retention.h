@@ -91,6 +91,17 @@ int cs_hold_list(struct cs_store *st, int all, json_t **out);
 int cs_hold_items(struct cs_store *st, uint64_t hold, json_t **ids);
 
 /*
+ * What S3 legal hold the remote objects of the items hold `hold` covers (or
+ * covered, if released) should have now: *out [{"id", "held": bool}], held
+ * when any hold in force still covers the item; purged items left out.
+ * cs_hold_remote_record writes what was done ("hold-remote" event: hold,
+ * id, legal_hold "ON"|"OFF", remote: custos/remote_purge.h's outcome).
+ */
+int cs_hold_remote_wants(struct cs_store *st, uint64_t hold, json_t **out);
+int cs_hold_remote_record(struct cs_store *st, uint64_t hold, const char *id, int on,
+    json_t *outcome, uint64_t *seq);
+
+/*
  * Marks item `id` as used as evidence in a decision of case `number`
  * (value 1) or not (0): such an item is kept for ever. Role: holders.
  */
@@ -145,12 +156,13 @@ int cs_purge_plans(struct cs_store *st, json_t **out);
 
 /*
  * Removes an item's remote objects: what custosd (or the CLI) binds to the
- * remote (custos/remote_purge.h). *outcome: the JSON the purge-remote event
+ * remote (cs_remote_purge_entry, custos/remote_purge.h). `entry` is the
+ * item's destruction register entry (its "purge" event: which bytes went
+ * and which stayed, shared). *outcome: the JSON the purge-remote event
  * records. Returns 0, or < 0 when the remote could not be asked (the item
  * is then retried at the next run; its local purge stands).
  */
-typedef int (*cs_purge_remote_fn)(void *ctx, const char *id, const char *sha256,
-    json_t **outcome);
+typedef int (*cs_purge_remote_fn)(void *ctx, const json_t *entry, json_t **outcome);
 
 struct cs_purge_hooks {
 	cs_purge_remote_fn remote; /* NULL: no remote */
