@@ -1187,6 +1187,8 @@ apply_one(struct cs__catalog *c, MDB_txn *txn, const struct cs__applied *a, cons
 		}
 		rc = cs__project_event(c, txn, ev, type, a->seq, rec, why);
 		if (rc == 0)
+			rc = cs__purge_revive(c, txn, id, rec);
+		if (rc == 0)
 			rc = put_item(c, txn, id, rec);
 		if (rc == 0)
 			rc = cs__cat_reindex(c, txn, id, old, rec);

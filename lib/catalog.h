@@ -294,6 +294,8 @@ int cs__officer_sighting(struct cs__catalog *c, MDB_txn *txn, const char **offic
  */
 int cs__purge_project(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char *type,
     uint64_t seq, const char **why);
+/* A sighting of a purged item: its bytes are evidence again (lib/purge.c). */
+int cs__purge_revive(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec);
 /* Reads members / case records in key order: cb(ctx, key, value); stops if cb != 0. */
 int cs__cat_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t prefixlen,
     int (*cb)(void *ctx, const char *key, size_t keylen, json_t *val), void *ctx);

@@ -857,6 +857,40 @@ project_purge(struct cs__catalog *c, MDB_txn *txn, json_t *ev, uint64_t seq, jso
 	return rc == 0 ? put_plan(c, txn, plan, p) : rc;
 }
 
+/*
+ * The bytes of a purged item arrived again (a sighting): they are evidence
+ * again, kept like new ones. The record's "purged" moves to its "purges"
+ * history (the tombstone and the register entry stay); what the purge
+ * removed is made again: the copies at the remote ("replicas", so the upload
+ * queue takes it), the derivatives and the media record (so the media stage
+ * does), the place in the fixity schedule. The caller puts the record.
+ */
+int
+cs__purge_revive(struct cs__catalog *c, MDB_txn *txn, const char *id, json_t *rec)
+{
+	json_t *was = json_object_get(rec, "purged"), *hist;
+	int rc;
+
+	if (was == NULL)
+		return 0;
+	hist = json_object_get(rec, "purges");
+	if (hist == NULL) {
+		hist = json_array();
+		if (hist == NULL || json_object_set_new(rec, "purges", hist) < 0)
+			return ENOMEM;
+	}
+	if (json_array_append(hist, was) < 0)
+		return ENOMEM;
+	(void)json_object_del(rec, "purged");
+	(void)json_object_del(rec, "replicas");
+	(void)json_object_del(rec, "derivatives");
+	(void)json_object_del(rec, "media");
+	rc = cs__fixity_index(c, txn, id, rec);
+	if (rc == 0)
+		rc = cs__media_index(c, txn, id);
+	return rc;
+}
+
 /* A "purge-remote" event: the outcome into the item's record and its register entry. */
 static int
 project_remote(struct cs__catalog *c, MDB_txn *txn, json_t *ev, const char **why)

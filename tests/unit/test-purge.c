@@ -19,6 +19,7 @@
 
 #include "custos/case.h"
 #include "custos/error.h"
+#include "custos/query.h"
 #include "custos/retention.h"
 #include "custos/store.h"
 #include "tap.h"
@@ -236,6 +237,26 @@ main(void)
 	    "the register entry says what became of the remote objects");
 	is_int(cs_store_verify(st, NULL, 0, no_problem, NULL, NULL, NULL), 0,
 	    "verify passes after the purge");
+
+	/* a's bytes arrive again after its purge: evidence again, stored and checked */
+	{
+		char a2[80], sa2[65];
+		json_t *rec = NULL;
+		ok(ingest_bytes(st, base, "a-again", "one\n", NULL, a2, sa2) == 0 &&
+		        strcmp(a2, a) == 0,
+		    "a's bytes ingested again: a sighting of a");
+		ok(blob_there(store, sa), "... its blob is stored again");
+		ok(cs_store_get(st, a, &rec) == 0 && json_object_get(rec, "purged") == NULL &&
+		        json_array_size(json_object_get(rec, "purges")) == 1,
+		    "... the record is live again, its purge kept in its history");
+		json_decref(rec);
+		is_int(cs_store_verify(st, NULL, 0, no_problem, NULL, NULL, NULL), 0,
+		    "verify passes with the bytes back");
+		ok(cs_destruction_register(st, &reg2) == 0 && entries_of(reg2, a) == 1,
+		    "the register still has a's entry");
+		json_decref(reg2);
+		reg2 = NULL;
+	}
 
 	/* a cancelled plan: h, once its open case is closed */
 	ok(cs_case_close(st, "OPEN〔1〕", "decided", &seq) == 0, "the open case closed");
