@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "custos/error.h"
+#include "custos/remote_purge.h"
+#include "custos/replica.h"
 #include "custos/retention.h"
 #include "cli.h"
 
@@ -23,7 +25,7 @@ static const char usage_purge[] =
     "       custos retention plan --write [--socket PATH] [--json]\n"
     "       custos retention approve PLAN [--socket PATH] [--json]\n"
     "       custos retention cancel PLAN --reason R [--socket PATH] [--json]\n"
-    "       custos retention execute PLAN [--store DIR]\n"
+    "       custos retention execute PLAN [--config FILE] [--store DIR]\n"
     "\n"
     "A purge plan lists the items whose retention period is over (custosd writes\n"
     "one every [retention] plan_interval when items are due; `plan --write` asks\n"
@@ -34,7 +36,10 @@ static const char usage_purge[] =
     "by default). Until it runs any approver can `cancel` it, with a reason.\n"
     "custosd executes an approved plan itself after its grace; `execute` runs one\n"
     "in the foreground as the store's user when custosd is stopped, and resumes\n"
-    "one cut short. Each purged item keeps its record and ledger history: its\n"
+    "one cut short; the objects of purged items at the remote go too, by the\n"
+    "[remote] settings of --config FILE or <store>/remote.conf (without either,\n"
+    "a plan with items at a remote is refused: custosd's settings are its own).\n"
+    "Each purged item keeps its record and ledger history: its\n"
     "tombstone is the destruction register's entry (custos destruction-register);\n"
     "its stored bytes and derivatives are removed, unless another item still\n"
     "needs the same bytes. An item put on hold, in a case opened again or used\n"
@@ -137,20 +142,104 @@ progress(void *ctx, uint64_t done, uint64_t total)
 		fputc('\n', stderr);
 }
 
+/* The remote the purged items' objects are removed from (custos/remote_purge.h). */
+struct at_remote {
+	struct cs_store *st;
+	struct cs_remote_config cfg;
+};
+
+static int
+remote_hook(void *ctx, const json_t *entry, json_t **outcome)
+{
+	struct at_remote *r = ctx;
+
+	return cs_remote_purge_entry(&r->cfg, r->st, entry, outcome);
+}
+
+/* 1 if an item of plan `plan` has a copy at a remote (a replica event), else 0. */
+static int
+plan_at_remote(struct cs_store *st, long long plan)
+{
+	json_t *p = NULL, *v, *reps;
+	size_t i;
+	int yes = 0;
+
+	if (cs_purge_plan_get(st, (uint64_t)plan, &p) < 0)
+		return 0;
+	json_array_foreach(json_object_get(p, "items"), i, v)
+	{
+		reps = NULL;
+		if (!yes && cs_replica_list(st, sv(v, "id"), &reps) == 0)
+			yes = json_array_size(reps) > 0;
+		json_decref(reps);
+	}
+	json_decref(p);
+	return yes;
+}
+
+/*
+ * The [remote] settings for the purge: --config FILE, else <store>/remote.conf
+ * if there is one. 1 loaded, 0 none, < 0 an exit code's negative (printed).
+ */
+static int
+remote_settings(const struct opts *o, const char *config, struct cs_remote_config *cfg)
+{
+	char buf[4096], why[1024];
+	const char *dir = store_dir(o);
+	int rc;
+
+	if (config == NULL && dir != NULL) {
+		snprintf(buf, sizeof(buf), "%s/remote.conf", dir);
+		if (access(buf, F_OK) == 0)
+			config = buf;
+	}
+	if (config == NULL)
+		return 0;
+	rc = cs_remote_config_load(cfg, config, why, sizeof(why));
+	if (rc < 0) {
+		errmsg("%s: %s", config, why[0] ? why : cs_strerror(rc));
+		cs_remote_config_fini(cfg);
+		return -EXIT_USAGE;
+	}
+	return 1;
+}
+
 /* custos retention execute PLAN: the store user's run, in the foreground. */
 static int
-execute(struct opts *o, long long plan)
+execute(struct opts *o, long long plan, const char *config)
 {
 	struct cs_purge_hooks hooks = {NULL, isatty(2) ? progress : NULL, NULL};
+	struct at_remote r;
 	struct cs_store *st;
 	json_t *p = NULL;
 	const char *rule = NULL;
-	int code = EXIT_OK, rc;
+	int code = EXIT_OK, rc, have;
 
+	memset(&r, 0, sizeof(r));
+	have = remote_settings(o, config, &r.cfg);
+	if (have < 0)
+		return -have;
 	st = open_store(o, CS_OPEN_WRITE, &code);
-	if (st == NULL)
+	if (st == NULL) {
+		if (have)
+			cs_remote_config_fini(&r.cfg);
 		return code;
+	}
+	r.st = st;
+	if (have) {
+		hooks.remote = remote_hook;
+		hooks.ctx = &r;
+	} else if (plan_at_remote(st, plan)) {
+		errmsg("items of plan %lld have copies at a remote, and no [remote] settings "
+		       "are given: name them with --config FILE (as for custos push), or let "
+		       "custosd execute the plan",
+		    plan);
+		cs_store_close(st);
+		return EXIT_USAGE;
+	}
 	rc = cs_purge_execute(st, (uint64_t)plan, &hooks, &rule);
+	if (have)
+		cs_remote_config_fini(&r.cfg);
 	if (rc == CS_EDENIED) {
 		(void)cs_purge_plan_get(st, (uint64_t)plan, &p);
 		if (p != NULL && json_object_get(p, "executes_at") != NULL &&
@@ -184,14 +273,14 @@ execute(struct opts *o, long long plan)
 int
 cmd_purge(int argc, char **argv, struct opts *o)
 {
-	const char *sock = NULL, *reason = NULL, *sub;
+	const char *sock = NULL, *reason = NULL, *config = NULL, *sub;
 	int write = 0, rc;
 	long long plan = -1;
 	json_t *req = NULL, *ans, *v;
 	size_t i;
 	const struct cli_opt own[] = {CLI_OPT("socket", 0, CLI_STRING, &sock),
 	    CLI_OPT("reason", 0, CLI_STRING, &reason), CLI_OPT("write", 0, CLI_FLAG, &write),
-	    CLI_END};
+	    CLI_OPT("config", 0, CLI_STRING, &config), CLI_END};
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage_purge, argc < 2 ? stderr : stdout);
@@ -213,7 +302,7 @@ cmd_purge(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "execute") == 0)
-		return execute(o, plan);
+		return execute(o, plan, config);
 	if (strcmp(sub, "approve") == 0)
 		req = json_pack("{s:s, s:I}", "cmd", "retention-approve", "plan",
 		    (json_int_t)plan);

@@ -13,6 +13,9 @@
 #      purge-remote event and the register name its retain-until; verify
 #      and verify --remote pass (b's a note).
 #   4. the hold released: legal hold OFF on c's object.
+#   5. custos retention execute, custosd stopped: refused without [remote]
+#      settings (c has a copy there), with --config it purges c, its retained
+#      object left and recorded.
 . "$(dirname "$0")/lib.sh"
 need_python3
 : "${CUSTOS_FP:?}" "${CUSTOSD_FP:?}"
@@ -187,4 +190,24 @@ as root hold release "$HOLD" --reason "appeal decided" >/dev/null 2>&1
 t_ok $? "hold released"
 wait_until 120 legal_is "$SHA_c" OFF
 t_ok $? "custosd cleared S3 legal hold on c's object (OFF)"
+
+# ---- 5. custos retention execute in the foreground, custosd stopped ----
+as root retention plan --write --json >"$WORK/plan2.json" 2>"$WORK/last.err"
+PLAN2=$(jq_ "$WORK/plan2.json" 'j["plan"]')
+as root retention approve "$PLAN2" >/dev/null 2>&1 && as head retention approve "$PLAN2" >/dev/null 2>&1
+t_ok $? "a plan for c (no longer held), approved by two"
+daemon_stop
+at 2022-06-05T00:00:00Z
+mv "$WORK/remote.conf" "$WORK/remote-kept.conf"
+t_status 2 "execute without [remote] settings is refused (c has a copy at the remote)" \
+	"$F" retention execute "$PLAN2"
+t_grep "... saying how to name them" "no \[remote\] settings.*--config FILE" "$WORK/last.err"
+t_ok $(test -f "$(blob "$SHA_c")"; echo $?) "... and nothing was purged"
+t_status 0 "execute --config FILE" $T "$F" retention execute "$PLAN2" --config "$WORK/remote-kept.conf"
+t_ok $(test ! -e "$(blob "$SHA_c")"; echo $?) "c's local blob is gone"
+"$F" log --json | python3 -c '
+import json,sys
+e=[e for e in json.load(sys.stdin) if e["event"]=="purge-remote" and e["id"]==sys.argv[1]]
+sys.exit(0 if len(e)==1 and e[0]["remote"]["state"]=="left" else 1)' "$ID_c"
+t_ok $? "c's retained object is left and recorded (purge-remote: left)"
 t_done
