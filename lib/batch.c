@@ -343,6 +343,10 @@ record_all(struct cs_store *st, struct entry **e, size_t n)
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* bytes found stored when linked: a purge (under this lock) may have removed them since */
+	for (size_t i = 0; i < n; i++)
+		if (e[i]->bp.existed && (rc = cs__blob_there(st->rootfd, e[i]->bp.digest)) < 0)
+			goto out;
 	rc = cs__catalog_rtxn(&st->cat, &txn);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc = cs__ingest_event(st, txn, e[i]->bp.digest, e[i]->bp.size, e[i]->name,
@@ -430,6 +434,7 @@ cs_batch_sync(struct cs_batch *b)
 	rc = par_run(&p);
 	if (rc == 0)
 		rc = link_all(st, e, n, &placed);
+	CS_FAILPARK("ingest-linked");
 	if (rc == 0)
 		rc = collect_dirs(&p, n);
 	if (rc == 0) {

@@ -525,6 +525,19 @@ cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, atomic_uchar *fres
 }
 
 int
+cs__blob_there(int rootfd, const uint8_t digest[32])
+{
+	char path[CS_BLOB_PATH_MAX], hex[65];
+	struct stat sb;
+
+	cs__hex(digest, 32, hex);
+	cs__blob_path(hex, path, sizeof(path));
+	if (fstatat(rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return errno == ENOENT ? CS_EPURGED : -errno;
+}
+
+int
 cs__blob_fsync_dirs(int rootfd, const char *hex, unsigned dirs)
 {
 	char dir[64];

@@ -74,6 +74,13 @@ int cs__blob_link(int rootfd, struct cs__blob_tmp *t, int intact, atomic_uchar *
     struct cs__blob_put *out, unsigned *dirs);
 /* After the fsync of the parent of `digest`'s directory (CS__BLOB_DIR_MID): clears its bit. */
 void cs__blob_fresh_done(atomic_uchar *fresh, const uint8_t digest[32]);
+/*
+ * Whether the blob of `digest` is still in place: 0, CS_EPURGED if not
+ * there (a purge removed it after a link found it: the caller holds the
+ * write lock, under which purges unlink), or -errno.
+ */
+int cs__blob_there(int rootfd, const uint8_t digest[32]);
+
 /* fsyncs the directories `dirs` (CS__BLOB_DIR_*) of the blob with digest `hex`. */
 int cs__blob_fsync_dirs(int rootfd, const char *hex, unsigned dirs);
 /* Closes and removes the temp file (linked or not). */

@@ -51,6 +51,9 @@ cs_strerror(int err)
 		return "the object store could not be reached or kept failing";
 	case CS_EDENIED:
 		return "refused by an access rule";
+	case CS_EPURGED:
+		return "the stored copy of these bytes was purged while they came in: ingest the "
+		       "file again";
 	case CS_ECONFLICT:
 		return "checkpoint would be inconsistent with an earlier one";
 	}

@@ -162,6 +162,7 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		goto out;
 	}
 	placed = !bp.existed;
+	CS_FAILPARK("ingest-linked");
 	cs__hex(bp.digest, 32, hex);
 	if (bp.repaired)
 		cs__store_log(st, CS_LOG_WARN,
@@ -173,7 +174,10 @@ cs_store_ingest_fd(struct cs_store *st, int fd, const char *name, const struct c
 		rc = CS_EFAILED;
 		goto out;
 	}
-	rc = cs__catalog_rtxn(&st->cat, &txn);
+	/* bytes found stored when linked: a purge (under this lock) may have removed them since */
+	rc = bp.existed ? cs__blob_there(st->rootfd, bp.digest) : 0;
+	if (rc == 0)
+		rc = cs__catalog_rtxn(&st->cat, &txn);
 	if (rc < 0)
 		goto out;
 	rc = cs__ingest_job(meta, &job);

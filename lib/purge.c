@@ -25,6 +25,7 @@
 #include "blob.h"
 #include "custos/case.h"
 #include "custos/error.h"
+#include "custos/query.h"
 #include "custos/retention.h"
 #include "record.h"
 #include "store_internal.h"
@@ -455,6 +456,19 @@ tombstone(uint64_t plan, json_t *p, json_t *it, const char *id, json_t *rec, jso
  * checked again and gets its tombstone, committed before any byte goes.
  * The items that may no longer go are put in `skipped`.
  */
+/* 1 if the record's purge history (bytes that came back) names plan `plan`. */
+static int
+purged_by(const json_t *rec, uint64_t plan)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "purges"), i, p)
+		if ((uint64_t)json_integer_value(json_object_get(p, "plan")) == plan)
+			return 1;
+	return 0;
+}
+
 static int
 write_tombstones(struct cs_store *st, uint64_t plan, json_t *skipped, const char **rule)
 {
@@ -489,15 +503,18 @@ write_tombstones(struct cs_store *st, uint64_t plan, json_t *skipped, const char
 		if (rc == CS_ENOTFOUND) {
 			rc = 0;
 			why = strdup("no such item");
-		} else if (rc == 0 && json_object_get(rec, "purged") != NULL) {
+		} else if (rc == 0 &&
+		    (json_object_get(rec, "purged") != NULL || purged_by(rec, plan))) {
 			json_decref(rec);
-			continue; /* its tombstone is written: never twice */
+			continue; /* its tombstone is written: never twice (nor after a return) */
 		} else if (rc == 0) {
 			rc = recheck(st, txn, now, id, rec, &why);
 		}
 		if (rc == 0 && why != NULL)
 			rc = json_array_append_new(skipped,
-			         json_pack("{s:s, s:s}", "id", id, "why", why)) < 0 ? -ENOMEM : 0;
+			         json_pack("{s:s, s:s}", "id", id, "why", why)) < 0
+			    ? -ENOMEM
+			    : 0;
 		else if (rc == 0)
 			rc = json_object_set_new(sh.skip, id, json_true()) < 0 ? -ENOMEM : 0;
 		free(why);
@@ -585,9 +602,33 @@ remove_bytes(struct cs_store *st, uint64_t plan, const struct cs_purge_hooks *ho
 		const char *local = json_string_value(json_object_get(e, "local"));
 		char path[CS_BLOB_PATH_MAX + 16];
 
-		if (rc < 0 || (uint64_t)json_integer_value(json_object_get(e, "plan")) != plan)
+		const char *id = json_string_value(json_object_get(e, "id"));
+		json_t *rec = NULL;
+		MDB_txn *txn = NULL;
+
+		if (rc < 0 || id == NULL ||
+		    (uint64_t)json_integer_value(json_object_get(e, "plan")) != plan)
 			continue;
-		if (sha != NULL && strlen(sha) == 64 && local != NULL &&
+		/*
+		 * Under the write lock, and only while the item is still purged by
+		 * this plan: its bytes may have come in again since its tombstone
+		 * (a sighting makes it evidence again), and an ingest that found
+		 * them stored checks under this lock that they still are.
+		 */
+		rc = cs__write_begin(st, &txn);
+		if (rc < 0)
+			break;
+		rc = from_cat(cs__cat_get(txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), &rec));
+		if (rc == 0 && (uint64_t)json_integer_value(json_object_get(
+		                   json_object_get(rec, "purged"), "plan")) != plan) {
+			json_decref(rec);
+			mdb_txn_abort(txn);
+			pthread_mutex_unlock(&st->wlock);
+			done++;
+			continue; /* evidence again: its bytes stay */
+		}
+		json_decref(rec);
+		if (rc == 0 && sha != NULL && strlen(sha) == 64 && local != NULL &&
 		    strcmp(local, "removed") == 0) {
 			cs__blob_path(sha, path, sizeof(path));
 			rc = remove_blob(st, path);
@@ -603,6 +644,8 @@ remove_bytes(struct cs_store *st, uint64_t plan, const struct cs_purge_hooks *ho
 			    ds);
 			rc = remove_blob(st, path);
 		}
+		mdb_txn_abort(txn);
+		pthread_mutex_unlock(&st->wlock);
 		done++;
 		CS_FAILPOINT("purge-unlink");
 		CS_FAILPARK("purge-unlink");
@@ -611,6 +654,19 @@ remove_bytes(struct cs_store *st, uint64_t plan, const struct cs_purge_hooks *ho
 	}
 	json_decref(reg);
 	return rc;
+}
+
+/* 1 if item `id` is (still) purged by plan `plan`: not evidence again since. */
+static int
+still_purged(struct cs_store *st, const char *id, uint64_t plan)
+{
+	json_t *rec = NULL;
+	int yes = cs_store_get(st, id, &rec) == 0 &&
+	    (uint64_t)json_integer_value(json_object_get(json_object_get(rec, "purged"), "plan")) ==
+	        plan;
+
+	json_decref(rec);
+	return yes;
 }
 
 /* Phase three: each purged item's remote objects, once (purge-remote). */
@@ -633,8 +689,8 @@ remove_remote(struct cs_store *st, uint64_t plan, const struct cs_purge_hooks *h
 
 		if (rc < 0 || id == NULL ||
 		    (uint64_t)json_integer_value(json_object_get(e, "plan")) != plan ||
-		    json_object_get(e, "remote") != NULL)
-			continue;
+		    json_object_get(e, "remote") != NULL || !still_purged(st, id, plan))
+			continue; /* done, or evidence again (bytes came back): copies stay */
 		r = hooks->remote(hooks->ctx, e, &outcome);
 		if (r < 0) {
 			failed = r; /* retried at the next run; the local purge stands */

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,24 @@ ingest_bytes(struct cs_store *st, const char *dir, const char *name, const char 
 		memcpy(sha, r.sha256, 65);
 	}
 	return rc;
+}
+
+/* An ingest on its own thread (parked where $CUSTOS_PARK_AT says). */
+struct again {
+	struct cs_store *st;
+	const char *dir, *name, *body;
+	int rc;
+	char park[512];
+};
+
+static void *
+ingest_again(void *arg)
+{
+	struct again *ag = arg;
+	char id[80], sha[65];
+
+	ag->rc = ingest_bytes(ag->st, ag->dir, ag->name, ag->body, NULL, id, sha);
+	return NULL;
 }
 
 static int
@@ -215,11 +234,47 @@ main(void)
 	ok(fd >= 0 && write(fd, "one\n", 4) == 4, "a's blob put back");
 	if (fd >= 0)
 		close(fd);
+	/*
+	 * a's bytes come in while the run resumes: the ingest found them stored
+	 * (parked right after its link), the run removes them (a is still
+	 * purged), then the ingest records: it must not count on bytes gone.
+	 */
+	{
+		struct again ag = {st, base, "a-racing", "one\n", 0, ""};
+		char parked[600];
+		pthread_t t;
+		snprintf(ag.park, sizeof(ag.park), "%s/park", base);
+		snprintf(parked, sizeof(parked), "%s.parked", ag.park);
+		setenv("CUSTOS_PARK_AT", "ingest-linked", 1);
+		setenv("CUSTOS_PARK_FILE", ag.park, 1);
+		ok(pthread_create(&t, NULL, ingest_again, &ag) == 0, "an ingest of a's bytes starts");
+		while (access(parked, F_OK) < 0)
+			usleep(10000);
+		unsetenv("CUSTOS_PARK_AT");
+		remote_fail = 1;
+		(void)cs_purge_execute(st, p1, &hooks, &rule);
+		ok(!blob_there(store, sa), "... the resumed run removes a's bytes meanwhile");
+		fd = open(ag.park, O_WRONLY | O_CREAT, 0644);
+		if (fd >= 0)
+			close(fd);
+		pthread_join(t, NULL);
+		is_int(ag.rc, CS_EPURGED, "... the ingest is refused, not recorded on bytes gone");
+		ok(cs_store_verify(st, NULL, 0, no_problem, NULL, NULL, NULL) == 0,
+		    "... verify passes");
+	}
+	/* b's bytes come in again before the run resumes: evidence again, kept */
+	{
+		char b2[80], sb2[65];
+		ok(ingest_bytes(st, base, "b-again", "two\n", NULL, b2, sb2) == 0 &&
+		        strcmp(b2, b) == 0 && blob_there(store, sb),
+		    "b's bytes ingested again before the run resumes");
+	}
 	remote_fail = 0;
 	remote_calls = 0;
 	is_int(cs_purge_execute(st, p1, &hooks, &rule), 0, "the run resumes and ends");
-	is_int(remote_calls, 4, "each purged item's remote asked once more");
+	is_int(remote_calls, 3, "each purged item's remote asked once more, but b's");
 	ok(!blob_there(store, sa), "a's bytes removed again");
+	ok(blob_there(store, sb), "b's bytes, evidence again, stay");
 	ok(strcmp(plan_state(st, p1), "done") == 0, "done");
 	ok(cs_purge_plan_get(st, p1, &pl) == 0 &&
 	        json_array_size(json_object_get(pl, "skipped")) == 1 &&
@@ -233,8 +288,15 @@ main(void)
 	        entries_of(reg, a) == 1 && entries_of(reg, b) == 1 && entries_of(reg, g) == 1 &&
 	        entries_of(reg, f) == 1 && entries_of(reg, h) == 0,
 	    "one register entry per purged item");
-	ok(json_object_get(json_array_get(reg, 0), "remote") != NULL,
-	    "the register entry says what became of the remote objects");
+	{
+		json_t *e;
+		size_t i, with = 0;
+		json_array_foreach(reg, i, e)
+			with += json_object_get(e, "remote") != NULL &&
+			    strcmp(json_string_value(json_object_get(e, "id")), b) != 0;
+		is_int(with, 3, "the register entries say what became of the remote objects "
+		                "(but b's: evidence again before its remote was asked)");
+	}
 	is_int(cs_store_verify(st, NULL, 0, no_problem, NULL, NULL, NULL), 0,
 	    "verify passes after the purge");
 

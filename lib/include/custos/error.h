@@ -29,6 +29,7 @@ enum {
 	CS_EREMOTE = -20030,   /* the object store refused a request (credentials, bucket, data) */
 	CS_EREMOTEIO = -20031, /* the object store could not be reached or kept failing */
 	CS_EDENIED = -20018,   /* refused by an access rule (custos/access.h names it) */
+	CS_EPURGED = -20032,   /* the stored copy was purged while the same bytes came in */
 };
 
 /* Returns a static sentence describing `err` (a negative code); never NULL. */
