@@ -247,7 +247,7 @@ main(void)
 		snprintf(parked, sizeof(parked), "%s.parked", ag.park);
 		setenv("CUSTOS_PARK_AT", "ingest-linked", 1);
 		setenv("CUSTOS_PARK_FILE", ag.park, 1);
-		ok(pthread_create(&t, NULL, ingest_again, &ag) == 0, "an ingest of a's bytes starts");
+		ok(pthread_create(&t, NULL, ingest_again, &ag) == 0, "an ingest of a's bytes");
 		while (access(parked, F_OK) < 0)
 			usleep(10000);
 		unsetenv("CUSTOS_PARK_AT");
