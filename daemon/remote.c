@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "remote.h"
+#include "retention.h"
 
 #define WINDOW 64   /* objects handed to the remote at once (each holds an fd) */
 #define STEP_OBJS 16 /* objects taken from the queue by one step */
@@ -77,6 +78,7 @@ struct upload {
 	int sweep_more;     /* out: more held items after sweep_after */
 	size_t released;    /* out: held files released */
 	int unhold_rc;      /* out: the first error releasing them */
+	json_t *held_new;   /* out: held items whose new copies were confirmed (legal hold) */
 	struct cs_upload_obj objs[STEP_OBJS];
 	size_t n_objs;
 	int finished, rc, record_rc;
@@ -416,6 +418,8 @@ step_work(uv_work_t *req)
 		if (rc >= 0 && j->res.rc == 0 && strcmp(j->o.kind, "blob") == 0)
 			release_held(u, j->o.id, 0);
 	}
+	if (u->q != NULL)
+		u->held_new = cs_upload_take_held(u->q);
 	for (size_t i = 0; i < u->n_wait; i++)
 		release_held(u, u->wait_ids[i], 0);
 	if (u->sweeping)
@@ -487,6 +491,8 @@ step_done(uv_work_t *req, int status)
 
 	(void)status;
 	u->working = 0;
+	retention_pushed_held(d, u->held_new);
+	u->held_new = NULL;
 	for (j = u->recording; j != NULL; j = next) {
 		next = j->next;
 		free(j);

@@ -87,12 +87,27 @@ retention_snap_free(struct retention_snap *s)
 struct legal {
 	uv_work_t req;
 	struct daemon *d;
-	uint64_t hold;
-	char *path; /* the [remote] settings' file */
+	uint64_t hold; /* the hold added or released; 0: the items of `pushed` */
+	json_t *pushed; /* {id: hold}: held items whose new copies were confirmed */
+	char *path;     /* the [remote] settings' file */
 	unsigned items, failed, unsupported;
 	int rc;
 	char why[512];
 };
+
+static void
+legal_one(struct legal *w, const struct cs_remote_config *cfg, uint64_t hold, const char *id,
+    int on)
+{
+	const char *state;
+	int rc = cs_remote_hold_item(cfg, w->d->st, hold, id, on, &state);
+
+	if (strcmp(state, "unsupported") == 0)
+		w->unsupported++;
+	else if (rc < 0)
+		w->failed++;
+	w->items++;
+}
 
 static void
 legal_work(uv_work_t *req)
@@ -100,33 +115,22 @@ legal_work(uv_work_t *req)
 	struct legal *w = req->data;
 	struct cs_remote_config cfg;
 	json_t *list = NULL, *e;
+	const char *id;
 	size_t i;
 
 	memset(&cfg, 0, sizeof(cfg));
 	w->rc = cs_remote_config_load(&cfg, w->path, w->why, sizeof(w->why));
-	if (w->rc == 0)
+	if (w->rc == 0 && w->pushed != NULL)
+		json_object_foreach(w->pushed, id, e)
+			legal_one(w, &cfg, (uint64_t)json_integer_value(e), id, 1);
+	else if (w->rc == 0)
 		w->rc = cs_hold_remote_wants(w->d->st, w->hold, &list);
 	json_array_foreach(list, i, e)
 	{
-		const char *id = json_string_value(json_object_get(e, "id"));
-		int on = json_is_true(json_object_get(e, "held")), rc;
-		json_t *rec = NULL, *out = NULL;
-		const char *state;
 		if (w->rc < 0)
 			break;
-		rc = cs_store_get(w->d->st, id, &rec);
-		if (rc == 0)
-			rc = cs_remote_legal_hold(&cfg, rec, on, &out);
-		state = json_string_value(json_object_get(out, "state"));
-		if (state != NULL && strcmp(state, "unsupported") == 0)
-			w->unsupported++;
-		else if (rc < 0)
-			w->failed++;
-		if (out != NULL && cs_hold_remote_record(w->d->st, w->hold, id, on, out, NULL) < 0)
-			w->failed++;
-		w->items++;
-		json_decref(rec);
-		json_decref(out);
+		legal_one(w, &cfg, w->hold, json_string_value(json_object_get(e, "id")),
+		    json_is_true(json_object_get(e, "held")));
 	}
 	json_decref(list);
 	cs_remote_config_fini(&cfg);
@@ -136,35 +140,66 @@ static void
 legal_done(uv_work_t *req, int status)
 {
 	struct legal *w = req->data;
+	char what[64];
 
-	if (status < 0 || w->rc < 0)
-		logmsg(1,
-		    "hold %llu: S3 legal hold could not be set on its items' objects: %s; "
-		    "it is not retried by itself (release and add the hold again once the "
-		    "remote works)",
-		    (unsigned long long)w->hold,
-		    w->why[0] ? w->why : cs_strerror(status < 0 ? CS_EREMOTE : w->rc));
-	else if (w->unsupported > 0)
-		logmsg(2,
-		    "hold %llu: the bucket has no Object Lock, so no S3 legal hold is set "
-		    "(the hold still keeps the items from any purge)",
-		    (unsigned long long)w->hold);
-	else if (w->failed > 0)
-		logmsg(1,
-		    "hold %llu: S3 legal hold failed for %u of %u items (see their "
-		    "hold-remote events: custos show ID)",
-		    (unsigned long long)w->hold, w->failed, w->items);
+	if (w->pushed != NULL)
+		snprintf(what, sizeof(what), "held items' new copies");
 	else
-		logmsg(2, "hold %llu: S3 legal hold brought up to date on the objects of %u items",
-		    (unsigned long long)w->hold, w->items);
+		snprintf(what, sizeof(what), "hold %llu", (unsigned long long)w->hold);
+	if (status < 0 || w->rc < 0)
+		logmsg(1, "%s: S3 legal hold could not be set on the items' objects: %s; it is "
+		          "not retried by itself (release and add the hold again once the remote "
+		          "works)",
+		    what, w->why[0] ? w->why : cs_strerror(status < 0 ? CS_EREMOTE : w->rc));
+	else if (w->unsupported > 0)
+		logmsg(2, "%s: the bucket has no Object Lock, so no S3 legal hold is set (the "
+		          "hold still keeps the items from any purge)",
+		    what);
+	else if (w->failed > 0)
+		logmsg(1, "%s: S3 legal hold failed for %u of %u items (see their hold-remote "
+		          "events: custos show ID)",
+		    what, w->failed, w->items);
+	else
+		logmsg(2, "%s: S3 legal hold brought up to date on the objects of %u items", what,
+		    w->items);
+	json_decref(w->pushed);
 	free(w->path);
 	free(w);
+}
+
+static void
+legal_queue(struct daemon *d, uint64_t hold, json_t *pushed)
+{
+	struct legal *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		json_decref(pushed);
+		return;
+	}
+	w->d = d;
+	w->hold = hold;
+	w->pushed = pushed;
+	w->req.data = w;
+	w->path = remote_config_path(d);
+	if (w->path == NULL || uv_queue_work(d->loop, &w->req, legal_work, legal_done) < 0) {
+		json_decref(pushed);
+		free(w->path);
+		free(w);
+	}
+}
+
+void
+retention_pushed_held(struct daemon *d, json_t *held)
+{
+	if (held != NULL && json_object_size(held) > 0)
+		legal_queue(d, 0, held);
+	else
+		json_decref(held);
 }
 
 void
 retention_holds_changed(struct daemon *d, uint64_t hold)
 {
-	struct legal *w;
 	json_t *ids = NULL;
 	int rc = cs_hold_items(d->st, hold, &ids);
 
@@ -175,17 +210,7 @@ retention_holds_changed(struct daemon *d, uint64_t hold)
 		logmsg(2, "hold %llu: %zu items held", (unsigned long long)hold,
 		    json_array_size(ids));
 	json_decref(ids);
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return;
-	w->d = d;
-	w->hold = hold;
-	w->req.data = w;
-	w->path = remote_config_path(d);
-	if (w->path == NULL || uv_queue_work(d->loop, &w->req, legal_work, legal_done) < 0) {
-		free(w->path);
-		free(w);
-	}
+	legal_queue(d, hold, NULL);
 }
 
 static const char *

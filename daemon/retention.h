@@ -37,5 +37,10 @@ json_t *retention_command(struct daemon *d, uid_t uid, const char *cmd, json_t *
 int retention_is_command(const char *cmd);
 /* Hold `hold` was added or released: what its items' remote objects need follows from here. */
 void retention_holds_changed(struct daemon *d, uint64_t hold);
+/*
+ * Held items whose new copies the remote confirmed ({id: hold}, consumed;
+ * cs_upload_take_held): S3 legal hold on their objects, on the thread pool.
+ */
+void retention_pushed_held(struct daemon *d, json_t *held);
 
 #endif

@@ -18,6 +18,7 @@
 #include "custos/error.h"
 #include "custos/query.h"
 #include "custos/remote_purge.h"
+#include "custos/retention.h"
 #include "util.h"
 
 /* One request's answer, kept. */
@@ -604,4 +605,27 @@ cs_remote_purge_entry(const struct cs_remote_config *cfg, struct cs_store *st, c
 	rc = cs_remote_purge_item(cfg, copy, outcome);
 	json_decref(copy);
 	return rc;
+}
+
+int
+cs_remote_hold_item(const struct cs_remote_config *cfg, struct cs_store *st, uint64_t hold,
+    const char *id, int on, const char **state)
+{
+	json_t *rec = NULL, *out = NULL;
+	int rc = cs_store_get(st, id, &rec), wrc;
+
+	*state = "failed";
+	if (rc == 0)
+		rc = cs_remote_legal_hold(cfg, rec, on, &out);
+	json_decref(rec);
+	if (out == NULL)
+		return rc < 0 ? rc : -ENOMEM;
+	if (json_string_value(json_object_get(out, "state")) != NULL &&
+	    strcmp(json_string_value(json_object_get(out, "state")), "unsupported") == 0)
+		*state = "unsupported";
+	else if (rc == 0)
+		*state = "done";
+	wrc = cs_hold_remote_record(st, hold, id, on, out, NULL);
+	json_decref(out);
+	return rc < 0 ? rc : wrc;
 }

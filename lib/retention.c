@@ -673,6 +673,7 @@ struct due_ctx {
 	json_t *due, *blocked, *cases; /* cases: key -> case record, read once */
 	size_t kept;
 	char why[512];
+	uint64_t hold; /* held(): the hold found */
 };
 
 /* The case record of `key`, kept in d->cases (borrowed); NULL if none. */
@@ -798,6 +799,7 @@ held(struct due_ctx *d, char kind, const char *name, int *is)
 			if (rc == 0) {
 				snprintf(d->why, sizeof(d->why), "held by hold %" PRIu64 ": %s", n,
 				    json_string_value(json_object_get(h, "reason")));
+				d->hold = n;
 				*is = 1;
 			}
 			json_decref(h);
@@ -932,7 +934,7 @@ cs_retention_compute(struct cs_store *st, const struct cs_retention_policy *pol,
     json_t **out)
 {
 	struct due_ctx d = {st, pol, NULL, now_ms, json_array(), json_array(), json_object(), 0,
-	    {0}};
+	    {0}, 0};
 	json_t *o = NULL;
 	int rc;
 
@@ -980,7 +982,7 @@ item_held(struct due_ctx *d, const char *id, const json_t *rec, int *is)
 int
 cs_hold_remote_wants(struct cs_store *st, uint64_t hold, json_t **out)
 {
-	struct due_ctx d = {st, NULL, NULL, 0, NULL, NULL, NULL, 0, ""};
+	struct due_ctx d = {st, NULL, NULL, 0, NULL, NULL, NULL, 0, "", 0};
 	json_t *h = NULL, *ids = json_array(), *list = json_array(), *id;
 	const char *key, *one;
 	char hk[32];
@@ -1046,4 +1048,25 @@ cs_hold_remote_record(struct cs_store *st, uint64_t hold, const char *id, int on
 		return rc;
 	}
 	return cs__write_end(st, txn, ev, 0, seq);
+}
+
+int
+cs_hold_of_item(struct cs_store *st, const char *id, uint64_t *hold)
+{
+	struct due_ctx d = {st, NULL, NULL, 0, NULL, NULL, NULL, 0, "", 0};
+	json_t *rec = NULL;
+	int rc, is = 0;
+
+	*hold = 0;
+	rc = cs__catalog_rtxn(&st->cat, &d.txn);
+	if (rc < 0)
+		return rc;
+	rc = store_code(cs__cat_get(d.txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), &rec));
+	if (rc == 0)
+		rc = item_held(&d, id, rec, &is);
+	if (rc == 0 && is)
+		*hold = d.hold;
+	json_decref(rec);
+	mdb_txn_abort(d.txn);
+	return rc;
 }

@@ -21,6 +21,7 @@
 #include "custos/error.h"
 #include "custos/ingest.h"
 #include "custos/replica.h"
+#include "custos/retention.h"
 #include "custos/store.h"
 #include "custos/upload.h"
 #include "util.h"
@@ -47,6 +48,7 @@ struct cs_upload {
 	uint8_t cp_sha[32];
 	size_t backlog;
 	uint64_t backlog_bytes;
+	json_t *held; /* id -> hold: items held when a copy of theirs was confirmed */
 };
 
 static void
@@ -92,6 +94,7 @@ cs_upload_free(struct cs_upload *u)
 	if (u == NULL)
 		return;
 	json_decref(u->items);
+	json_decref(u->held);
 	if (u->cp_fd >= 0)
 		close(u->cp_fd);
 	free(u);
@@ -312,8 +315,17 @@ cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
 		    o->hex, o->size, res->etag, res->lock_mode, res->retain_until, res->skipped,
 		    o->tree_size, o->records_from, o->derivative};
 		int rc = cs_replica_record(u->st, &rp, NULL);
+		uint64_t hold = 0;
 		if (rc == 0 && blob)
 			u->blob_events++;
+		/* a held item's new copy wants S3 legal hold too (cs_upload_take_held) */
+		if (rc == 0 && blob && cs_hold_of_item(u->st, o->id, &hold) == 0 && hold > 0) {
+			if (u->held == NULL)
+				u->held = json_object();
+			if (u->held == NULL ||
+			    json_object_set_new(u->held, o->id, json_integer((json_int_t)hold)) < 0)
+				rc = -ENOMEM;
+		}
 		return rc < 0 ? rc : 1;
 	}
 	return 0;
@@ -330,4 +342,13 @@ int
 cs_upload_no_checkpoint(const struct cs_upload *u)
 {
 	return u->no_checkpoint;
+}
+
+json_t *
+cs_upload_take_held(struct cs_upload *u)
+{
+	json_t *h = u->held;
+
+	u->held = NULL;
+	return h;
 }

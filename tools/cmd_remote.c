@@ -17,6 +17,7 @@
 #include "custos/ingest.h"
 #include "custos/remote.h"
 #include "custos/remote_check.h"
+#include "custos/remote_purge.h"
 #include "custos/remote_rebuild.h"
 #include "custos/replica.h"
 #include "custos/store.h"
@@ -222,6 +223,32 @@ load_config(const struct opts *o, const char *given, struct cs_remote_config *cf
 	return rc;
 }
 
+/* S3 legal hold on the new objects of items held now (custos/retention.h), each recorded. */
+static void
+legal_hold_pushed(struct push *p, const struct cs_remote_config *cfg, const struct opts *o)
+{
+	json_t *held = cs_upload_take_held(p->u), *h;
+	const char *id, *state;
+	unsigned done = 0, failed = 0;
+
+	json_object_foreach(held, id, h)
+	{
+		if (cs_remote_hold_item(cfg, p->st, (uint64_t)json_integer_value(h), id, 1, &state) <
+		    0)
+			failed++;
+		else if (strcmp(state, "done") == 0)
+			done++;
+	}
+	if (failed > 0)
+		errmsg("S3 legal hold could not be set on the new objects of %u held items (see "
+		       "their hold-remote events: custos show ID)",
+		    failed);
+	else if (done > 0 && !o->quiet && !o->json)
+		fprintf(stderr, "custos: S3 legal hold set on the new objects of %u held items\n",
+		    done);
+	json_decref(held);
+}
+
 int
 cmd_push(int argc, char **argv, struct opts *o)
 {
@@ -266,6 +293,8 @@ cmd_push(int argc, char **argv, struct opts *o)
 	}
 	if (p.tty)
 		fputc('\n', stderr);
+	if (rc == 0 && p.u != NULL)
+		legal_hold_pushed(&p, &cfg, o);
 	if (rc < 0) {
 		errmsg("push stopped: %s", cs_strerror(rc));
 		code = EXIT_STORE;

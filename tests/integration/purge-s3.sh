@@ -16,6 +16,8 @@
 #   5. custos retention execute, custosd stopped: refused without [remote]
 #      settings (c has a copy there), with --config it purges c, its retained
 #      object left and recorded.
+#   6. d and e of a case held while custosd had no remote: `custos push` of
+#      d and custosd's own push of e put their new objects on S3 legal hold.
 . "$(dirname "$0")/lib.sh"
 need_python3
 : "${CUSTOS_FP:?}" "${CUSTOSD_FP:?}"
@@ -210,4 +212,32 @@ import json,sys
 e=[e for e in json.load(sys.stdin) if e["event"]=="purge-remote" and e["id"]==sys.argv[1]]
 sys.exit(0 if len(e)==1 and e[0]["remote"]["state"]=="left" else 1)' "$ID_c"
 t_ok $? "c's retained object is left and recorded (purge-remote: left)"
+
+# ---- 6. copies made while an item is held get S3 legal hold too ----
+for n in d e; do head -c $((5000 + ${#n})) /dev/urandom >"$WORK/files/$n.mp4"; done
+"$F" ingest --case 'S3〔2〕' "$WORK/files/d.mp4" "$WORK/files/e.mp4" >/dev/null 2>&1
+t_ok $? "d and e ingested into case S3〔2〕"
+ID_d=$(id_of d.mp4) ID_e=$(id_of e.mp4)
+SHA_d=$(digest "$WORK/files/d.mp4") SHA_e=$(digest "$WORK/files/e.mp4")
+grep -v '^\[remote\]\|^config = ' "$WORK/custosd.conf" >"$WORK/local.conf"
+daemon_start "$WORK/local.conf" "$WORK/custosd2.log" CUSTOS_TEST_CLOCK="$CUSTOS_TEST_CLOCK" ||
+	wait_until 30 test -S "$SOCK"
+wait_until 60 test -S "$SOCK"
+as root hold add --case 'S3〔2〕' --reason "inquiry" >/dev/null 2>&1
+t_ok $? "case S3〔2〕 held while custosd has no remote"
+daemon_stop
+t_status 0 "custos push of d" $T "$F" push "$ID_d" --config "$WORK/remote-kept.conf"
+t_grep "... says it set legal hold on the held item's new object" \
+	"S3 legal hold set on the new objects of 1 held items" "$WORK/last.err"
+t_ok $(legal_is "$SHA_d" ON; echo $?) "d's new object is on S3 legal hold"
+sed -i "s|^config = .*|config = $WORK/remote-kept.conf|" "$WORK/custosd.conf"
+daemon_start "$WORK/custosd.conf" "$WORK/custosd3.log" CUSTOS_TEST_CLOCK="$CUSTOS_TEST_CLOCK" ||
+	wait_until 30 test -S "$SOCK"
+wait_until 180 legal_is "$SHA_e" ON
+t_ok $? "custosd pushes e (held) and puts its new object on S3 legal hold"
+"$F" log --json 2>/dev/null | python3 -c '
+import json,sys
+ids={e["id"] for e in json.load(sys.stdin) if e["event"]=="hold-remote" and e["legal_hold"]=="ON"}
+sys.exit(0 if set(sys.argv[1:]) <= ids else 1)' "$ID_d" "$ID_e"
+t_ok $? "... each recorded (hold-remote)"
 t_done

@@ -12,6 +12,7 @@
 #define CUSTOS_REMOTE_PURGE_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "custos/remote.h"
 #include "custos/store.h"
@@ -74,5 +75,14 @@ int cs_remote_legal_hold(const struct cs_remote_config *cfg, json_t *rec, int on
  */
 int cs_remote_purge_entry(const struct cs_remote_config *cfg, struct cs_store *st,
     const json_t *entry, json_t **outcome);
+
+/*
+ * cs_remote_legal_hold for item `id` of `st` (on 1: ON), recorded as its
+ * "hold-remote" event naming hold `hold`. *state: "done", "unsupported"
+ * (no Object Lock: not an error) or "failed". 0, CS_EREMOTE(IO), or the
+ * store's error.
+ */
+int cs_remote_hold_item(const struct cs_remote_config *cfg, struct cs_store *st, uint64_t hold,
+    const char *id, int on, const char **state);
 
 #endif

@@ -98,6 +98,8 @@ int cs_hold_items(struct cs_store *st, uint64_t hold, json_t **ids);
  * id, legal_hold "ON"|"OFF", remote: custos/remote_purge.h's outcome).
  */
 int cs_hold_remote_wants(struct cs_store *st, uint64_t hold, json_t **out);
+/* *hold: a hold in force on item `id` or a case file it is in; 0: none. CS_ENOTFOUND. */
+int cs_hold_of_item(struct cs_store *st, const char *id, uint64_t *hold);
 int cs_hold_remote_record(struct cs_store *st, uint64_t hold, const char *id, int on,
     json_t *outcome, uint64_t *seq);
 

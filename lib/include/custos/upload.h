@@ -18,6 +18,7 @@
 #ifndef CUSTOS_UPLOAD_H
 #define CUSTOS_UPLOAD_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,12 @@ int cs_upload_next(struct cs_upload *u, struct cs_upload_obj *objs, size_t max, 
  */
 int cs_upload_result(struct cs_upload *u, const struct cs_upload_obj *o,
     const struct cs_remote_result *res);
+/*
+ * The items held (custos/retention.h) when a copy of theirs was confirmed
+ * since the last call: {id: hold number}, or NULL if none. Their new
+ * objects want S3 legal hold (cs_remote_legal_hold); the caller owns it.
+ */
+json_t *cs_upload_take_held(struct cs_upload *u);
 /* Starts a new pass (after the last one finished): the catalog is asked again. */
 int cs_upload_pass(struct cs_upload *u);
 
