@@ -233,8 +233,8 @@ legal_hold_pushed(struct push *p, const struct cs_remote_config *cfg, const stru
 
 	json_object_foreach(held, id, h)
 	{
-		if (cs_remote_hold_item(cfg, p->st, (uint64_t)json_integer_value(h), id, 1, &state) <
-		    0)
+		uint64_t hold = (uint64_t)json_integer_value(h);
+		if (cs_remote_hold_item(cfg, p->st, hold, id, 1, &state) < 0)
 			failed++;
 		else if (strcmp(state, "done") == 0)
 			done++;
