@@ -529,10 +529,13 @@ journal(struct rb *b, const struct cs_checkpoint *cp)
 static int
 item_cb(void *ctx, const char *id, json_t *rec)
 {
-	json_t *o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256", json_object_get(rec, "sha256"),
-	    "size", json_object_get(rec, "size")), *d;
+	json_t *o, *d;
 	size_t i;
 
+	if (json_object_get(rec, "purged") != NULL)
+		return 0; /* its bytes were purged: none to fetch (verify expects them absent) */
+	o = json_pack("{s:s, s:O, s:O}", "id", id, "sha256", json_object_get(rec, "sha256"), "size",
+	    json_object_get(rec, "size"));
 	if (o == NULL || json_array_append_new(ctx, o) < 0)
 		return -ENOMEM;
 	/* the derivatives the bucket holds: those with a replica event */

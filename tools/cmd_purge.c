@@ -48,14 +48,16 @@ static const char usage_purge[] =
     "store failed.\n";
 
 static const char usage_register[] =
-    "usage: custos destruction-register [--csv | --json] [--socket PATH]\n"
+    "usage: custos destruction-register [--csv | --json] [--socket PATH | --store DIR]\n"
     "\n"
     "Prints the destruction register: one entry for every item a purge\n"
     "destroyed, oldest first: the ledger entry of its tombstone, when, the item,\n"
     "its SHA-256 and size, its case files, its retention class and the dates\n"
     "counted, the plan and who approved it, what became of the local bytes and\n"
     "of the remote objects. The register is never purged. --csv writes RFC 4180\n"
-    "CSV with a header; --json the entries as they are in the ledger.\n";
+    "CSV with a header; --json the entries as they are in the ledger. Given a\n"
+    "store (--store DIR or $CUSTOS_STORE, and no --socket) its own user reads it\n"
+    "directly (a rebuilt station, custosd stopped); else custosd is asked.\n";
 
 /* A plan number operand; -1 if `s` is not one. */
 static long long
@@ -470,9 +472,28 @@ cmd_destruction_register(int argc, char **argv, struct opts *o)
 		errmsg("give --json or --csv, not both");
 		return EXIT_USAGE;
 	}
-	rc = socket_call(sock, o, json_pack("{s:s}", "cmd", "destruction-register"), &ans);
-	if (rc != EXIT_OK)
-		return rc;
+	if (sock != NULL || store_dir(o) == NULL) {
+		rc = socket_call(sock, o, json_pack("{s:s}", "cmd", "destruction-register"), &ans);
+		if (rc != EXIT_OK)
+			return rc;
+	} else {
+		/* the store's own user (an auditor's copy, a rebuilt station): read it directly */
+		struct cs_store *st = open_store(o, CS_OPEN_READ, &rc);
+		json_t *reg = NULL;
+		if (st == NULL)
+			return rc;
+		rc = cs_destruction_register(st, &reg);
+		cs_store_close(st);
+		if (rc < 0) {
+			errmsg("the destruction register cannot be read: %s", cs_strerror(rc));
+			return EXIT_STORE;
+		}
+		ans = json_pack("{s:o}", "entries", reg);
+		if (ans == NULL) {
+			errmsg("out of memory");
+			return EXIT_STORE;
+		}
+	}
 	if (o->json) {
 		print_json(json_object_get(ans, "entries"));
 	} else {

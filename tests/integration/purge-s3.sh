@@ -18,6 +18,8 @@
 #      object left and recorded.
 #   6. d and e of a case held while custosd had no remote: `custos push` of
 #      d and custosd's own push of e put their new objects on S3 legal hold.
+#   7. rebuild --from-remote --blobs: the new station verifies, find and the
+#      destruction register know the purges.
 . "$(dirname "$0")/lib.sh"
 need_python3
 : "${CUSTOS_FP:?}" "${CUSTOSD_FP:?}"
@@ -240,4 +242,18 @@ import json,sys
 ids={e["id"] for e in json.load(sys.stdin) if e["event"]=="hold-remote" and e["legal_hold"]=="ON"}
 sys.exit(0 if set(sys.argv[1:]) <= ids else 1)' "$ID_d" "$ID_e"
 t_ok $? "... each recorded (hold-remote)"
+
+# ---- 7. a station rebuilt from the bucket knows the purges ----
+daemon_stop
+"$F" checkpoint >/dev/null 2>&1
+t_status 0 "the ledger pushed (records and checkpoint)" $T "$F" push --config "$WORK/remote-kept.conf"
+"$F" pubkey >"$WORK/vkey" 2>/dev/null
+t_status 0 "rebuild --from-remote --blobs into a new station" $T "$F" rebuild --from-remote \
+	"$WORK/new" --config "$WORK/remote-kept.conf" --key "$WORK/vkey" --blobs
+t_status 0 "... which verifies (purged bytes expected absent)" "$F" verify --store "$WORK/new"
+"$F" find --store "$WORK/new" --case 'S3〔1〕' >"$WORK/find-new.txt" 2>&1
+t_grep "... and lists a as purged" "^$ID_a	.*purged .* plan $PLAN\$" "$WORK/find-new.txt"
+"$F" destruction-register --store "$WORK/new" --json >"$WORK/reg-new.json" 2>"$WORK/last.err"
+t_ok $(jq_ "$WORK/reg-new.json" 'len(j)' | grep -qx 3; echo $?) \
+	"... and has the three entries of the destruction register"
 t_done
