@@ -154,6 +154,13 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 now_s() { date +%s; }
 sleep_ms() { sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }
 digest() { sha256sum "$1" | cut -c1-64; }
+# flip_byte FILE OFFSET: inverts every bit of the byte at OFFSET (always a change; writing a
+# fixed byte is no change when the byte was that already, 1 in 256 for random data).
+flip_byte() {
+	python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
+}
 # id_of NAME: the id of the item first ingested as NAME (a path ending in /NAME).
 id_of() {
 	"$CUSTOS" log --json 2>/dev/null | python3 -c '

@@ -230,7 +230,7 @@ snap >"$WORK/before.json"
 t_ok $? "custos rebuild: the same records and derivatives, none pending"
 H=$(sha256sum "$PV" | cut -c1-64)
 B="$CUSTOS_STORE/derivatives/sha256/${H:0:2}/${H:2:2}/$H"
-chmod u+w "$B" && printf 'X' | dd of="$B" bs=1 seek=100 conv=notrunc 2>/dev/null
+chmod u+w "$B" && flip_byte "$B" 100
 "$CUSTOS" media get "$(id_of rec.avi)" --preservation -o "$WORK/bad.mkv" >/dev/null 2>"$WORK/get.err"
 [ $? != 0 ] && [ ! -e "$WORK/bad.mkv" ]
 t_ok $? "a derivative whose bytes are not the recorded ones is not written out"

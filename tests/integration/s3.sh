@@ -138,7 +138,7 @@ head -c $((11 * 1024 * 1024)) /dev/urandom >"$WORK/d-large"
 for f in d-small d-large; do
 	b=$(find "$ST3/objects" -type f -name "$(digest "$WORK/$f")")
 	chmod u+w "$b"
-	printf X | dd of="$b" bs=1 seek=1000 conv=notrunc status=none
+	flip_byte "$b" 1000
 done
 t_status 1 "push of two damaged blobs (one PUT, one multipart) fails" $T "$CUSTOS" push \
 	--store "$ST3" "$(id_of "$ST3" "$(digest "$WORK/d-small")")" \

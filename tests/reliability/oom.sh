@@ -169,7 +169,7 @@ if [ "${OOM_PART:-all}" != daemon ]; then
 	cp -a "$BASE" "$DAM"
 	OLD_SHA=$(sha256sum "$IN/old.bin" | cut -d' ' -f1)
 	p="$DAM/objects/sha256/${OLD_SHA:0:2}/${OLD_SHA:2:2}/$OLD_SHA"
-	chmod u+w "$p" && printf 'X' | dd of="$p" bs=1 seek=100 conv=notrunc status=none && chmod 0444 "$p"
+	chmod u+w "$p" && flip_byte "$p" 100 && chmod 0444 "$p"
 	OLD_ID="oom-${OLD_SHA:0:20}"
 	CUSTOS_STORE="$DAM" "$CUSTOS" verify >/dev/null 2>&1
 	t_ok $([ $? = 1 ] && echo 0 || echo 1) "the damaged copy fails verify without failures injected"
