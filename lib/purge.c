@@ -456,6 +456,15 @@ tombstone(uint64_t plan, json_t *p, json_t *it, const char *id, json_t *rec, jso
  * checked again and gets its tombstone, committed before any byte goes.
  * The items that may no longer go are put in `skipped`.
  */
+/* 1 if the record is purged now, by plan `plan` (not evidence again since). */
+static int
+purged_now_by(const json_t *rec, uint64_t plan)
+{
+	json_t *p = json_object_get(json_object_get(rec, "purged"), "plan");
+
+	return p != NULL && (uint64_t)json_integer_value(p) == plan;
+}
+
 /* 1 if the record's purge history (bytes that came back) names plan `plan`. */
 static int
 purged_by(const json_t *rec, uint64_t plan)
@@ -619,8 +628,7 @@ remove_bytes(struct cs_store *st, uint64_t plan, const struct cs_purge_hooks *ho
 		if (rc < 0)
 			break;
 		rc = from_cat(cs__cat_get(txn, st->cat.dbi[CS_DBI_ITEMS], id, strlen(id), &rec));
-		if (rc == 0 && (uint64_t)json_integer_value(json_object_get(
-		                   json_object_get(rec, "purged"), "plan")) != plan) {
+		if (rc == 0 && !purged_now_by(rec, plan)) {
 			json_decref(rec);
 			mdb_txn_abort(txn);
 			pthread_mutex_unlock(&st->wlock);
@@ -661,9 +669,7 @@ static int
 still_purged(struct cs_store *st, const char *id, uint64_t plan)
 {
 	json_t *rec = NULL;
-	int yes = cs_store_get(st, id, &rec) == 0 &&
-	    (uint64_t)json_integer_value(json_object_get(json_object_get(rec, "purged"), "plan")) ==
-	        plan;
+	int yes = cs_store_get(st, id, &rec) == 0 && purged_now_by(rec, plan);
 
 	json_decref(rec);
 	return yes;
