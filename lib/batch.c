@@ -110,63 +110,40 @@ entry_free(struct cs_store *st, struct entry *e)
 }
 
 int
-cs_batch_add_fd(struct cs_batch *b, int fd, const char *name, const struct cs_meta *meta)
+cs_batch_reserve(struct cs_batch *b)
 {
-	static const struct cs_meta none;
-	struct cs_store *st = b->st;
-	const char *field = NULL, *base;
-	struct entry *e;
-	int slot = -1, rc;
-
-	if (st->failed)
-		return CS_EFAILED;
-	e = calloc(1, sizeof(*e));
-	if (e == NULL)
-		return -ENOMEM;
-	e->t.fd = -1;
-	rc = cs__meta_json(meta != NULL ? meta : &none, &e->mj, &field);
-	if (rc == 0)
-		rc = cs__ingest_job(meta, &e->job);
-	base = name != NULL ? name : "";
-	if (rc == 0 && (e->name = strdup(base)) == NULL)
-		rc = -ENOMEM;
-	if (rc < 0) {
-		entry_free(st, e);
-		return rc;
-	}
+	int slot = -1;
 
 	pthread_mutex_lock(&b->lock);
 	if (b->closed) {
-		rc = -EINVAL;
+		slot = -EINVAL;
 	} else if (b->n == CS__BATCH_MAX) {
-		rc = -E2BIG;
+		slot = -E2BIG;
 	} else if (b->n == b->cap) {
 		size_t cap = b->cap == 0 ? 32 : b->cap * 2;
 		struct entry **ne = realloc(b->e, cap * sizeof(*ne));
 		if (ne == NULL) {
-			rc = -ENOMEM;
+			slot = -ENOMEM;
 		} else {
 			b->e = ne;
 			b->cap = cap;
 		}
 	}
-	if (rc == 0) {
+	if (slot == -1) {
 		slot = (int)b->n;
 		b->e[b->n++] = NULL; /* held until the copy is done */
 		b->busy++;
 	}
 	pthread_mutex_unlock(&b->lock);
-	if (rc < 0) {
-		entry_free(st, e);
-		return rc;
-	}
+	return slot;
+}
 
-	rc = cs__blob_stage(st->rootfd, fd, &e->t);
-	if (rc < 0)
-		cs__ingest_blob_failed(st, rc);
-
+/* The end of a reservation: the slot holds `e` (ready) or stays empty (NULL). */
+static void
+slot_done(struct cs_batch *b, int slot, struct entry *e)
+{
 	pthread_mutex_lock(&b->lock);
-	if (rc == 0) {
+	if (e != NULL) {
 		b->e[slot] = e;
 		if (b->live++ == 0)
 			b->first_ms = mono_ms();
@@ -175,11 +152,68 @@ cs_batch_add_fd(struct cs_batch *b, int fd, const char *name, const struct cs_me
 	if (--b->busy == 0)
 		pthread_cond_broadcast(&b->idle);
 	pthread_mutex_unlock(&b->lock);
+}
+
+void
+cs_batch_release(struct cs_batch *b, int slot)
+{
+	if (slot >= 0)
+		slot_done(b, slot, NULL);
+}
+
+int
+cs_batch_add_fd_at(struct cs_batch *b, int slot, int fd, const char *name,
+    const struct cs_meta *meta)
+{
+	static const struct cs_meta none;
+	struct cs_store *st = b->st;
+	const char *field = NULL, *base;
+	struct entry *e;
+	int rc;
+
+	if (slot < 0)
+		return -EINVAL;
+	if (st->failed) {
+		rc = CS_EFAILED;
+		goto refused;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		rc = -ENOMEM;
+		goto refused;
+	}
+	e->t.fd = -1;
+	rc = cs__meta_json(meta != NULL ? meta : &none, &e->mj, &field);
+	if (rc == 0)
+		rc = cs__ingest_job(meta, &e->job);
+	base = name != NULL ? name : "";
+	if (rc == 0 && (e->name = strdup(base)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		rc = cs__blob_stage(st->rootfd, fd, &e->t);
+		if (rc < 0)
+			cs__ingest_blob_failed(st, rc);
+	}
 	if (rc < 0) {
 		entry_free(st, e);
-		return rc;
+		goto refused;
 	}
+	slot_done(b, slot, e);
 	return slot;
+refused:
+	slot_done(b, slot, NULL);
+	return rc;
+}
+
+int
+cs_batch_add_fd(struct cs_batch *b, int fd, const char *name, const struct cs_meta *meta)
+{
+	int slot;
+
+	if (b->st->failed)
+		return CS_EFAILED;
+	slot = cs_batch_reserve(b);
+	return slot < 0 ? slot : cs_batch_add_fd_at(b, slot, fd, name, meta);
 }
 
 int

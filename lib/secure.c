@@ -326,8 +326,8 @@ secured_reset(struct cs_secured *out)
  * copied; custos ingest and custosd put the copies in a group commit):
  * out->fd is the source from cs_secure_copy() to cs_secure_end().
  */
-int
-cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+static int
+secure_copy(struct cs_store *st, struct cs_batch *b, int slot, const struct cs_secure_req *rq,
     struct cs_secured *out)
 {
 	const char *officers[64];
@@ -342,7 +342,7 @@ cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_r
 	if (out->fd < 0) {
 		rc = out->fd;
 		out->fd = -1;
-		return rc;
+		goto out;
 	}
 	rc = gather_meta(rq, out, &m, officers, bufs, sizeof(bufs), &side, &extra);
 	if (rc < 0) /* out of memory: no file is secured without its metadata */
@@ -362,7 +362,9 @@ cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_r
 	 * is committed: cs_secure_reread() takes its result from the batch.
 	 */
 	if (rc == 0 && b != NULL) {
-		rc = cs_batch_add_fd(b, out->fd, rq->rel, &m);
+		rc = slot >= 0 ? cs_batch_add_fd_at(b, slot, out->fd, rq->rel, &m)
+		               : cs_batch_add_fd(b, out->fd, rq->rel, &m);
+		slot = -1; /* the add ended the reservation either way */
 		if (rc >= 0) {
 			out->batch = b;
 			out->slot = rc;
@@ -374,10 +376,19 @@ cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_r
 	if (rc > 0)
 		rc = 0;
 out:
+	if (b != NULL)
+		cs_batch_release(b, slot); /* refused (or resumed) before its copy */
 	json_decref(side);
 	json_decref(extra);
 	json_decref(ident);
 	return rc;
+}
+
+int
+cs_secure_copy(struct cs_store *st, struct cs_batch *b, const struct cs_secure_req *rq,
+    struct cs_secured *out)
+{
+	return secure_copy(st, b, -1, rq, out);
 }
 
 /*
@@ -868,7 +879,7 @@ open_parent(const char *path, const char **basep)
 }
 
 int
-cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, const char *path,
+cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, int slot, const char *path,
     const struct cs_secure_req *rq, struct cs_secured *out)
 {
 	struct cs_secure_req r = *rq;
@@ -876,9 +887,12 @@ cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, const char *path,
 
 	secured_reset(out);
 	r.dirfd = open_parent(path, &r.rel);
-	if (r.dirfd < 0)
+	if (r.dirfd < 0) {
+		if (b != NULL)
+			cs_batch_release(b, slot);
 		return r.dirfd;
-	rc = cs_secure_copy(st, b, &r, out);
+	}
+	rc = secure_copy(st, b, slot, &r, out);
 	if (rc < 0) {
 		cs_secure_end(st, &r, out, rc);
 		close(r.dirfd);
@@ -909,7 +923,7 @@ int
 cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
     struct cs_secured *out)
 {
-	int rc = cs_secure_path_copy(st, NULL, path, rq, out);
+	int rc = cs_secure_path_copy(st, NULL, -1, path, rq, out);
 
 	return rc < 0 ? rc : cs_secure_path_finish(st, path, rq, out);
 }

@@ -69,14 +69,15 @@ refusal(int rc)
 }
 
 #define CLI_BATCH_MS 250
-#define CLI_BATCH_FILES 512
-#define NCOMMIT 2 /* batches committed at once */
-#define NBUFS (NCOMMIT + 2) /* batches open at once: filling, committing, re-reading */
+#define CLI_BATCH_FILES 128
+#define NCOPY 2 /* threads copying files at once (the main thread among them) */
+#define NCOMMIT 2 /* batches made durable at once */
+#define NJOBS (NCOMMIT + 4) /* batches open at once: filling, committing, re-reading */
 
 /*
  * Files in a batch: each holds three descriptors until its batch is
  * committed and re-read (the source, its directory, the temp copy), and
- * NBUFS batches are open at once, so the soft limit on open files is raised to
+ * NJOBS batches are open at once, so the soft limit on open files is raised to
  * the hard one where it is lower.
  */
 static size_t
@@ -93,48 +94,58 @@ batch_files(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			rl.rlim_cur = cur;
 	}
-	n = rl.rlim_cur > 256 ? (size_t)(rl.rlim_cur - 64) / (3 * NBUFS) : 16;
+	n = rl.rlim_cur > 256 ? (size_t)(rl.rlim_cur - 64) / (3 * NJOBS) : 16;
 	return n < CLI_BATCH_FILES ? n : CLI_BATCH_FILES;
 }
 
-/* The files of one batch, added and waiting for its commit. */
+/* A file of the command line in a batch: its copy's result, then its own. */
 struct pending {
 	int arg; /* index in argv */
+	int rc;  /* the copy's result */
 	struct cs_secured sd;
 };
 
 /* A batch and its files, handed from one stage to the next. */
-struct slot {
-	struct cs_batch *b; /* NULL: empty */
-	struct pending *p;
+struct job {
+	struct cs_batch *b;
+	struct pending *p; /* in the order of the command line */
 	size_t np;
-	uint64_t seq; /* batches counted from 0 in the order they were filled */
+	uint64_t seq;   /* batches counted from 0 in the order they were opened */
+	size_t copying; /* files still being copied into it */
+	int closed;     /* takes no more files; handed over once `copying` is 0 */
 };
 
 /*
- * One run of `custos ingest`, in three stages on 2 + NCOMMIT threads, so
- * that copying, the waits of the commits and the re-reads overlap: the main
- * thread copies files into a batch; NCOMMIT committers each make one of the
- * batches before it durable (the fsyncs, links and directory fsyncs of one
- * overlap those of the other), then record its events, one batch after the
- * other in the order they were filled, so that the ledger keeps the order
- * of the command line; the verifier re-reads the files of the committed
- * batches, in that order too, and reports them. At most NBUFS batches are
- * open.
+ * One run of `custos ingest`, in three stages, so that copying, the waits
+ * of the commits and the re-reads overlap. NCOPY copiers (the main thread
+ * and NCOPY - 1 more) take the files of the command line in turn into the
+ * open batch, each file's slot reserved in that order, so that the events
+ * keep the order of the command line whichever copy ends first; a batch is
+ * handed over once it is closed and its last copy ended. NCOMMIT committers
+ * each make a batch durable (the fsyncs, links and directory fsyncs of one
+ * overlap those of the other), and whichever holds the next batch in order
+ * records its events, one batch after the other. The verifier re-reads the
+ * files of the committed batches, in that order too, and reports them. At
+ * most NJOBS batches are open.
  */
 struct ingest_run {
 	struct opts *o;
 	char **argv;
+	int argc;
 	struct cs_store *st;
 	const struct cs_secure_req *rq;
+	const struct cs_batch_limits *lim;
+	int threaded; /* the stages have their threads (else a copier commits and re-reads) */
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;
-	struct slot to_commit;
-	struct slot done[NBUFS]; /* committed, waiting for the verifier */
-	int ndone, committing, verify_busy, quit;
+	int next_arg;
+	struct job *cur;              /* the batch being filled, or NULL */
+	struct job *queue[NJOBS];     /* closed and copied, waiting for a committer */
+	struct job *synced[NJOBS];    /* durable, waiting for their turn to be recorded */
+	struct job *done[NJOBS];      /* recorded, waiting for the verifier */
+	struct job *free_jobs[NJOBS]; /* unused */
+	int nqueue, nsynced, ndone, nfree, recording, quit, halt;
 	uint64_t next_fill, next_record, next_verify;
-	struct pending *free_bufs[NBUFS];
-	int nfree;
 	json_t *out;
 	int code, secured, stop;
 };
@@ -196,17 +207,19 @@ report(struct ingest_run *r, int arg, int rc, const struct cs_secured *sd)
 }
 
 /*
- * The files of a committed batch: each re-read and reported. A file is
- * printed only once its batch is durable and its own re-read matched. The
- * lines are flushed at once, so that what was printed is secured even if
- * the process dies right after.
+ * The files of a committed batch: each re-read and reported (or its
+ * refusal reported), in the order of the command line. A file is printed
+ * only once its batch is durable and its own re-read matched. The lines are
+ * flushed at once, so that what was printed is secured even if the process
+ * dies right after.
  */
 static void
-verify_batch(struct ingest_run *r, struct slot *s)
+verify_batch(struct ingest_run *r, struct job *j)
 {
-	for (size_t i = 0; i < s->np; i++) {
-		struct pending *p = &s->p[i];
-		int rc = cs_secure_path_finish(r->st, r->argv[p->arg], r->rq, &p->sd);
+	for (size_t i = 0; i < j->np; i++) {
+		struct pending *p = &j->p[i];
+		int rc = p->rc < 0 ? p->rc
+		                   : cs_secure_path_finish(r->st, r->argv[p->arg], r->rq, &p->sd);
 		pthread_mutex_lock(&r->lock);
 		report(r, p->arg, rc, &p->sd);
 		pthread_mutex_unlock(&r->lock);
@@ -214,148 +227,197 @@ verify_batch(struct ingest_run *r, struct slot *s)
 	pthread_mutex_lock(&r->lock);
 	fflush(stdout);
 	pthread_mutex_unlock(&r->lock);
-	cs_batch_free(s->b);
+	cs_batch_free(j->b);
+	j->b = NULL;
+}
+
+/* The job numbered `seq` in list[0..*n), taken out of it, or NULL. */
+static struct job *
+take_seq(struct job **list, int *n, uint64_t seq)
+{
+	for (int i = 0; i < *n; i++) {
+		if (list[i]->seq == seq) {
+			struct job *j = list[i];
+			list[i] = list[--*n];
+			return j;
+		}
+	}
+	return NULL;
 }
 
 static void *
 committer_main(void *arg)
 {
 	struct ingest_run *r = arg;
-	struct slot s;
+	struct job *j;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (r->to_commit.b == NULL && !r->quit)
-			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->to_commit.b == NULL)
+		if (r->nqueue > 0) {
+			j = r->queue[0];
+			memmove(r->queue, r->queue + 1, (size_t)--r->nqueue * sizeof(r->queue[0]));
+			pthread_mutex_unlock(&r->lock);
+			/* Each file's finish gives its result; a failure makes the record fail too. */
+			(void)cs_batch_sync(j->b);
+			pthread_mutex_lock(&r->lock);
+			r->synced[r->nsynced++] = j;
+			pthread_cond_broadcast(&r->cond);
+			continue;
+		}
+		if (!r->recording && (j = take_seq(r->synced, &r->nsynced, r->next_record)) != NULL) {
+			r->recording = 1;
+			pthread_mutex_unlock(&r->lock);
+			(void)cs_batch_record(j->b);
+			pthread_mutex_lock(&r->lock);
+			r->recording = 0;
+			r->next_record++;
+			r->done[r->ndone++] = j;
+			pthread_cond_broadcast(&r->cond);
+			continue;
+		}
+		if (r->quit)
 			break;
-		s = r->to_commit;
-		r->to_commit.b = NULL;
-		r->committing++;
-		pthread_cond_broadcast(&r->cond);
-		pthread_mutex_unlock(&r->lock);
-		/* Each file's finish gives its result; the events in the order filled. */
-		(void)cs_batch_sync(s.b);
-		pthread_mutex_lock(&r->lock);
-		while (r->next_record != s.seq)
-			pthread_cond_wait(&r->cond, &r->lock);
-		pthread_mutex_unlock(&r->lock);
-		(void)cs_batch_record(s.b);
-		pthread_mutex_lock(&r->lock);
-		r->next_record++;
-		r->done[r->ndone++] = s;
-		r->committing--;
-		pthread_cond_broadcast(&r->cond);
+		pthread_cond_wait(&r->cond, &r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
-}
-
-/* The committed batch to re-read next (in the order filled), or -1. r->lock held. */
-static int
-next_done(struct ingest_run *r)
-{
-	for (int i = 0; i < r->ndone; i++)
-		if (r->done[i].seq == r->next_verify)
-			return i;
-	return -1;
 }
 
 static void *
 verifier_main(void *arg)
 {
 	struct ingest_run *r = arg;
-	struct slot s;
-	int i;
+	struct job *j;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while ((i = next_done(r)) < 0 && !r->quit)
+		while ((j = take_seq(r->done, &r->ndone, r->next_verify)) == NULL && !r->quit)
 			pthread_cond_wait(&r->cond, &r->lock);
-		if (i < 0)
+		if (j == NULL)
 			break;
-		s = r->done[i];
-		r->done[i] = r->done[--r->ndone];
 		r->next_verify++;
-		r->verify_busy = 1;
 		pthread_mutex_unlock(&r->lock);
-		verify_batch(r, &s);
+		verify_batch(r, j);
 		pthread_mutex_lock(&r->lock);
-		r->free_bufs[r->nfree++] = s.p;
-		r->verify_busy = 0;
+		r->free_jobs[r->nfree++] = j;
 		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
 
-/* A free array for the next batch's files (one comes back when a batch is reported). */
-static struct pending *
-take_buf(struct ingest_run *r)
-{
-	struct pending *p;
-
-	pthread_mutex_lock(&r->lock);
-	while (r->nfree == 0)
-		pthread_cond_wait(&r->cond, &r->lock);
-	p = r->free_bufs[--r->nfree];
-	pthread_mutex_unlock(&r->lock);
-	return p;
-}
-
-/* Hands a filled batch to a committer once one is free (or does both stages here). */
+/*
+ * Hands a closed batch whose copies all ended to the committers (or, without
+ * their threads, commits and re-reads it here, in order: there is then one
+ * copier). r->lock held.
+ */
 static void
-hand_over(struct ingest_run *r, int threaded, struct slot s)
+hand_over(struct ingest_run *r, struct job *j)
 {
-	s.seq = r->next_fill++;
-	if (!threaded) {
-		r->next_record++;
-		r->next_verify++;
-		(void)cs_batch_commit(s.b);
-		verify_batch(r, &s);
-		pthread_mutex_lock(&r->lock);
-		r->free_bufs[r->nfree++] = s.p;
-		pthread_mutex_unlock(&r->lock);
+	if (r->threaded) {
+		r->queue[r->nqueue++] = j;
+		pthread_cond_broadcast(&r->cond);
 		return;
 	}
+	r->next_record++;
+	r->next_verify++;
+	pthread_mutex_unlock(&r->lock);
+	(void)cs_batch_commit(j->b);
+	verify_batch(r, j);
 	pthread_mutex_lock(&r->lock);
-	while (r->committing == NCOMMIT || r->to_commit.b != NULL)
-		pthread_cond_wait(&r->cond, &r->lock);
-	r->to_commit = s;
+	r->free_jobs[r->nfree++] = j;
 	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
 }
 
-static int
-stopped(struct ingest_run *r)
-{
-	int stop;
-
-	pthread_mutex_lock(&r->lock);
-	stop = r->stop;
-	pthread_mutex_unlock(&r->lock);
-	return stop;
-}
-
-/* Waits until both stages have finished what they hold. r->lock held. */
+/* The open batch takes no more files. r->lock held. */
 static void
-wait_stages(struct ingest_run *r)
+close_cur(struct ingest_run *r)
 {
-	while (r->to_commit.b != NULL || r->committing > 0 || r->ndone > 0 || r->verify_busy)
-		pthread_cond_wait(&r->cond, &r->lock);
+	struct job *j = r->cur;
+
+	if (j == NULL)
+		return;
+	r->cur = NULL;
+	j->closed = 1;
+	if (j->copying == 0)
+		hand_over(r, j);
 }
 
-/* Lets both stages finish what they hold, then ends their threads. */
+/*
+ * A copier: takes the next file of the command line, reserves its place in
+ * the open batch (opening one, or closing it on its bounds first), copies it
+ * and, when it was the last copy of a closed batch, hands that over. Stops
+ * at the end of the command line or after a failure of the store.
+ */
 static void
-stop_stages(struct ingest_run *r, pthread_t *t, int nt)
+copier(struct ingest_run *r)
 {
 	pthread_mutex_lock(&r->lock);
-	wait_stages(r);
-	r->quit = 1;
-	pthread_cond_broadcast(&r->cond);
+	while (!r->halt && r->next_arg < r->argc) {
+		int i = r->next_arg, slot, rc;
+		struct pending *p;
+		struct job *j;
+		struct stat sb;
+		uint64_t size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode)
+		                    ? (uint64_t)sb.st_size
+		                    : 0;
+
+		if (r->cur != NULL &&
+		    (r->cur->np == r->lim->max_files || cs_batch_due(r->cur->b, size)))
+			close_cur(r);
+		if (r->cur == NULL) {
+			if (r->nfree == 0) {
+				pthread_cond_wait(&r->cond, &r->lock);
+				continue;
+			}
+			j = r->free_jobs[--r->nfree];
+			rc = cs_batch_new(r->st, r->lim, &j->b);
+			if (rc < 0) {
+				struct cs_secured none = {.stage = CS_STAGE_INGEST};
+				r->free_jobs[r->nfree++] = j;
+				report(r, i, rc, &none);
+				r->halt = 1;
+				break;
+			}
+			*j = (struct job){.b = j->b, .p = j->p, .seq = r->next_fill++};
+			r->cur = j;
+		}
+		j = r->cur;
+		slot = cs_batch_reserve(j->b);
+		p = &j->p[j->np++];
+		p->arg = i;
+		r->next_arg++;
+		j->copying++;
+		pthread_mutex_unlock(&r->lock);
+
+		if (slot >= 0) {
+			p->rc = cs_secure_path_copy(r->st, j->b, slot, r->argv[i], r->rq, &p->sd);
+		} else {
+			p->sd = (struct cs_secured){.stage = CS_STAGE_INGEST, .fd = -1, .slot = -1,
+			    .dirfd = -1};
+			p->rc = slot;
+		}
+
+		pthread_mutex_lock(&r->lock);
+		if (p->rc < 0) {
+			enum cs_fault f = cs_fault(r->st, p->rc, p->sd.stage);
+			/* The store failed (or memory ran out): no file more is taken. */
+			if (f == CS_FAULT_STORE || f == CS_FAULT_MEMORY)
+				r->halt = 1;
+		}
+		if (--j->copying == 0 && j->closed)
+			hand_over(r, j);
+	}
+	/* Files added before a stop are committed and reported (or refused) too. */
+	close_cur(r);
 	pthread_mutex_unlock(&r->lock);
-	for (int i = 0; i < nt; i++)
-		pthread_join(t[i], NULL);
+}
+
+static void *
+copier_main(void *arg)
+{
+	copier(arg);
+	return NULL;
 }
 
 /*
@@ -364,90 +426,55 @@ stop_stages(struct ingest_run *r, pthread_t *t, int nt)
  * its files re-read and reported.
  */
 static void
-ingest_all(struct ingest_run *r, int first, int argc, struct cs_batch_limits *lim)
+ingest_all(struct ingest_run *r, int first, struct cs_batch_limits *lim)
 {
-	struct slot cur = {NULL, NULL, 0, 0};
-	pthread_t t[NCOMMIT + 1];
-	int threaded, nt = 0, rc;
+	struct job jobs[NJOBS] = {0};
+	pthread_t t[NCOMMIT + 1], c[NCOPY];
+	int nt = 0, nc = 0;
 
 	lim->max_files = batch_files();
-	for (int i = 0; i < NBUFS; i++) {
-		r->free_bufs[i] = calloc(lim->max_files, sizeof(struct pending));
-		if (r->free_bufs[i] == NULL) {
+	r->lim = lim;
+	r->next_arg = first;
+	for (int i = 0; i < NJOBS; i++) {
+		jobs[i].p = calloc(lim->max_files, sizeof(struct pending));
+		if (jobs[i].p == NULL) {
 			struct cs_secured none = {.stage = CS_STAGE_INGEST};
 			report(r, first, -ENOMEM, &none);
-			r->nfree = i;
 			goto out;
 		}
+		r->free_jobs[r->nfree++] = &jobs[i];
 	}
-	r->nfree = NBUFS;
 	/* Without the threads the same work is done in turn. */
 	while (nt < NCOMMIT + 1 &&
 	       pthread_create(&t[nt], NULL, nt == 0 ? verifier_main : committer_main, r) == 0)
 		nt++;
-	threaded = nt == NCOMMIT + 1;
-	if (!threaded)
-		stop_stages(r, t, nt);
-	for (int i = first; i < argc && !stopped(r); i++) {
-		struct pending *p;
-		struct stat sb;
-		uint64_t size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode)
-		                    ? (uint64_t)sb.st_size
-		                    : 0;
-		if (cur.b != NULL && (cur.np == lim->max_files || cs_batch_due(cur.b, size))) {
-			hand_over(r, threaded, cur);
-			cur.b = NULL;
-			if (stopped(r))
-				break;
-		}
-		if (cur.b == NULL) {
-			rc = cs_batch_new(r->st, lim, &cur.b);
-			if (rc < 0) {
-				struct cs_secured none = {.stage = CS_STAGE_INGEST};
-				pthread_mutex_lock(&r->lock);
-				report(r, i, rc, &none);
-				pthread_mutex_unlock(&r->lock);
-				cur.b = NULL;
-				break;
-			}
-			cur.p = take_buf(r);
-			cur.np = 0;
-		}
-		p = &cur.p[cur.np];
-		rc = cs_secure_path_copy(r->st, cur.b, r->argv[i], r->rq, &p->sd);
-		if (rc < 0) {
-			enum cs_fault f = cs_fault(r->st, rc, p->sd.stage);
-			/*
-			 * The store failed (or memory ran out): the files of the batch
-			 * before this one are reported first, in order, so that the
-			 * first file named is the first one not secured.
-			 */
-			if ((f == CS_FAULT_STORE || f == CS_FAULT_MEMORY) && cur.np > 0) {
-				struct cs_secured failed = p->sd;
-				hand_over(r, threaded, cur);
-				cur.b = NULL;
-				pthread_mutex_lock(&r->lock);
-				wait_stages(r);
-				report(r, i, rc, &failed);
-				pthread_mutex_unlock(&r->lock);
-				break;
-			}
-			pthread_mutex_lock(&r->lock);
-			report(r, i, rc, &p->sd);
-			pthread_mutex_unlock(&r->lock);
-			continue;
-		}
-		p->arg = i;
-		cur.np++;
+	r->threaded = nt == NCOMMIT + 1;
+	if (!r->threaded) {
+		pthread_mutex_lock(&r->lock);
+		r->quit = 1;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		for (int i = 0; i < nt; i++)
+			pthread_join(t[i], NULL);
+		nt = 0;
 	}
-	/* Files added before a stop are committed and reported (or refused) too. */
-	if (cur.b != NULL)
-		hand_over(r, threaded, cur);
-	if (threaded)
-		stop_stages(r, t, nt);
+	while (r->threaded && nc < NCOPY - 1 && pthread_create(&c[nc], NULL, copier_main, r) == 0)
+		nc++;
+	copier(r);
+	for (int i = 0; i < nc; i++)
+		pthread_join(c[i], NULL);
+	/* Every batch back once it was reported; then the stages end. */
+	pthread_mutex_lock(&r->lock);
+	while (r->nfree < NJOBS)
+		pthread_cond_wait(&r->cond, &r->lock);
+	r->quit = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (int i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
 out:
-	for (int i = 0; i < r->nfree; i++)
-		free(r->free_bufs[i]);
+	for (int i = 0; i < NJOBS; i++)
+		free(jobs[i].p);
 }
 
 int
@@ -508,11 +535,12 @@ cmd_ingest(int argc, char **argv, struct opts *o)
 	st = open_store(o, CS_OPEN_WRITE, &code);
 	if (st == NULL)
 		return code;
-	r = (struct ingest_run){.o = o, .argv = argv, .st = st, .rq = &rq, .code = code};
+	r = (struct ingest_run){.o = o, .argv = argv, .argc = argc, .st = st, .rq = &rq,
+	    .code = code};
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
 	r.out = json_array();
-	ingest_all(&r, optind, argc, &lim);
+	ingest_all(&r, optind, &lim);
 	pthread_cond_destroy(&r.cond);
 	pthread_mutex_destroy(&r.lock);
 	out = r.out;

@@ -69,6 +69,20 @@ int cs_batch_new(struct cs_store *st, const struct cs_batch_limits *lim, struct 
 int cs_batch_add_fd(struct cs_batch *b, int fd, const char *name, const struct cs_meta *meta);
 
 /*
+ * cs_batch_add_fd() in two steps, for files copied by several threads at
+ * once that must keep an order (the command line's): cs_batch_reserve()
+ * takes the next slot (>= 0; -EINVAL once the commit began, -E2BIG, -ENOMEM),
+ * cs_batch_add_fd_at() then copies the file into it, and the events follow
+ * the order of the slots, not of the copies. A reserved slot must end in
+ * exactly one cs_batch_add_fd_at() (which empties it if it fails) or
+ * cs_batch_release() (the file was refused before its copy): until then
+ * the commit waits for it.
+ */
+int cs_batch_reserve(struct cs_batch *b);
+int cs_batch_add_fd_at(struct cs_batch *b, int slot, int fd, const char *name,
+    const struct cs_meta *meta);
+void cs_batch_release(struct cs_batch *b, int slot);
+/*
  * 1 if the batch should be committed before a file of `next_size` bytes is
  * added (0: is it due now?): it holds files and one of its bounds is
  * reached, or would be passed by that file. 0 otherwise. Any thread.

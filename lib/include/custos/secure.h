@@ -210,9 +210,12 @@ int cs_secure_path(struct cs_store *st, const char *path, const struct cs_secure
  * (into the batch `b`, or NULL) for a path resolved as cs_secure_path()
  * does, with the source's directory kept open in out->dirfd (a failure
  * leaves nothing open); cs_secure_path_finish() is cs_secure_finish() for
- * it, and closes the directory. Give both the same `path`.
+ * it, and closes the directory. Give both the same `path`. `slot` is a slot
+ * of `b` reserved for this file (cs_batch_reserve(): the file's event then
+ * keeps its place among the others), which the call always ends, or -1
+ * (the next free one).
  */
-int cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, const char *path,
+int cs_secure_path_copy(struct cs_store *st, struct cs_batch *b, int slot, const char *path,
     const struct cs_secure_req *rq, struct cs_secured *out);
 int cs_secure_path_finish(struct cs_store *st, const char *path, const struct cs_secure_req *rq,
     struct cs_secured *out);
