@@ -63,6 +63,8 @@ cs__hash_fd(int fd, uint8_t digest[32], uint64_t *size)
 		}
 		off += n;
 		total += (uint64_t)n;
+		if ((size_t)n < BUF_SIZE)
+			break; /* a short read is the end: cs__pread_all read until it */
 	}
 	if (EVP_DigestFinal_ex(md, digest, NULL) != 1) {
 		rc = CS_ECRYPTO;
@@ -350,6 +352,8 @@ copy_and_hash(int srcfd, int dstfd, uint8_t digest[32], uint64_t *size)
 			hand_over(&p, i, (size_t)n);
 		else if ((rc = write_buf(&p.w, p.buf[i], (size_t)n)) < 0)
 			break;
+		if ((size_t)n < BUF_SIZE)
+			break; /* a short read is the end: cs__pread_all read until it */
 	}
 	if (nbuf > 1)
 		rc = finish_writer(&p, writer, rc);

@@ -325,6 +325,48 @@ test_batch(void)
 		is_int((int)cs_store_size(st), (int)size0 + 104, "100 more events");
 		cs_batch_free(b);
 	}
+	/*
+	 * Reserved slots: the events follow the order of the reservations, not
+	 * of the copies; a released slot holds nothing and does not hold up the
+	 * commit. The same bytes in slots 0 and 2, copied 2 first: slot 0 is the
+	 * ingest, slot 2 its sighting.
+	 */
+	{
+		static const char *const data[4] = {"reserved same\n", "reserved one\n",
+			"reserved same\n", "released\n"};
+		const int order[3] = {2, 1, 0};
+		int rs[4], fd;
+		struct cs_ingest_result rr[3];
+		uint64_t size1 = cs_store_size(st);
+		ok(cs_batch_new(st, NULL, &b) == 0, "a batch for reserved slots");
+		for (int i = 0; i < 4; i++)
+			rs[i] = cs_batch_reserve(b);
+		ok(rs[0] == 0 && rs[1] == 1 && rs[2] == 2 && rs[3] == 3, "slots reserved in turn");
+		cs_batch_release(b, rs[3]);
+		fails = 0;
+		for (int k = 0; k < 3; k++) {
+			int i = order[k];
+			snprintf(path, sizeof(path), "%s/res%d", base, i);
+			make_file(path, data[i], strlen(data[i]));
+			fd = open(path, O_RDONLY);
+			fails += cs_batch_add_fd_at(b, rs[i], fd, path, NULL) != rs[i];
+			close(fd);
+			unlink(path);
+		}
+		is_int(fails, 0, "each copy lands in its reserved slot");
+		is_int(cs_batch_commit(b), 0, "the batch with a released slot committed");
+		fails = 0;
+		for (int i = 0; i < 3; i++)
+			fails += cs_batch_result(b, rs[i], &rr[i]) != 0;
+		is_int(fails, 0, "the three files have their results");
+		is_int(cs_batch_result(b, rs[3], &rr[0]), -EINVAL, "the released slot has none");
+		ok(rr[0].seq == size1 && rr[1].seq == size1 + 1 && rr[2].seq == size1 + 2,
+		    "events in the order of the slots, not of the copies");
+		ok(!rr[0].duplicate && rr[2].duplicate && strcmp(rr[0].id, rr[2].id) == 0,
+		    "the first slot's copy is the item, the later slot's a sighting of it");
+		is_int((int)cs_store_size(st), (int)size1 + 3, "three events, none for the released slot");
+		cs_batch_free(b);
+	}
 	/* a batch never committed leaves nothing behind */
 	ok(cs_batch_new(st, NULL, &b) == 0 && add_bytes(b, "z", "never committed\n", NULL) == 0,
 	    "a file added to a batch that is freed without a commit");
@@ -342,7 +384,7 @@ test_batch(void)
 			closedir(d);
 		is_int(left, 0, "its temp file is removed");
 	}
-	is_int((int)cs_store_size(st), (int)size0 + 104, "and nothing recorded");
+	is_int((int)cs_store_size(st), (int)size0 + 107, "and nothing recorded");
 	ok(cs_store_checkpoint(st, NULL) == 0, "checkpoint signed");
 	is_int(cs_store_verify(st, NULL, 0, NULL, NULL, NULL, NULL), 0,
 	    "verify: catalog == replay(ledger), every blob matches");
