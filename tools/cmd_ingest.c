@@ -257,14 +257,15 @@ committer_main(void *arg)
 			j = r->queue[0];
 			memmove(r->queue, r->queue + 1, (size_t)--r->nqueue * sizeof(r->queue[0]));
 			pthread_mutex_unlock(&r->lock);
-			/* Each file's finish gives its result; a failure makes the record fail too. */
+			/* Each file's finish gives its result; a failure fails the record too. */
 			(void)cs_batch_sync(j->b);
 			pthread_mutex_lock(&r->lock);
 			r->synced[r->nsynced++] = j;
 			pthread_cond_broadcast(&r->cond);
 			continue;
 		}
-		if (!r->recording && (j = take_seq(r->synced, &r->nsynced, r->next_record)) != NULL) {
+		j = r->recording ? NULL : take_seq(r->synced, &r->nsynced, r->next_record);
+		if (j != NULL) {
 			r->recording = 1;
 			pthread_mutex_unlock(&r->lock);
 			(void)cs_batch_record(j->b);

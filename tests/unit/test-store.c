@@ -364,7 +364,8 @@ test_batch(void)
 		    "events in the order of the slots, not of the copies");
 		ok(!rr[0].duplicate && rr[2].duplicate && strcmp(rr[0].id, rr[2].id) == 0,
 		    "the first slot's copy is the item, the later slot's a sighting of it");
-		is_int((int)cs_store_size(st), (int)size1 + 3, "three events, none for the released slot");
+		is_int((int)cs_store_size(st), (int)size1 + 3,
+		    "three events, none for the released slot");
 		cs_batch_free(b);
 	}
 	/* a batch never committed leaves nothing behind */
