@@ -138,6 +138,18 @@ cs_batch_reserve(struct cs_batch *b)
 	return slot;
 }
 
+/* 1 if `slot` was reserved (it may have ended already: the caller's to know). */
+static int
+slot_valid(struct cs_batch *b, int slot)
+{
+	int ok;
+
+	pthread_mutex_lock(&b->lock);
+	ok = slot >= 0 && (size_t)slot < b->n && b->busy > 0;
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
 /* The end of a reservation: the slot holds `e` (ready) or stays empty (NULL). */
 static void
 slot_done(struct cs_batch *b, int slot, struct entry *e)
@@ -157,7 +169,7 @@ slot_done(struct cs_batch *b, int slot, struct entry *e)
 void
 cs_batch_release(struct cs_batch *b, int slot)
 {
-	if (slot >= 0)
+	if (slot_valid(b, slot))
 		slot_done(b, slot, NULL);
 }
 
@@ -171,7 +183,7 @@ cs_batch_add_fd_at(struct cs_batch *b, int slot, int fd, const char *name,
 	struct entry *e;
 	int rc;
 
-	if (slot < 0)
+	if (!slot_valid(b, slot))
 		return -EINVAL;
 	if (st->failed) {
 		rc = CS_EFAILED;

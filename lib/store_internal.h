@@ -28,7 +28,7 @@ struct cs_store {
 	pthread_mutex_t wlock;    /* serialises ledger appends and catalog writes */
 	uint64_t size;            /* writer: events in the ledger */
 	int64_t last_ms;          /* writer: time of the last event */
-	int failed;               /* a durability failure (its error, < 0): refuse all writes */
+	atomic_int failed;        /* a durability failure (its error, < 0): refuse all writes */
 	int orphan;               /* a blob was placed but its event failed: scan at next start */
 	cs_log_fn log;
 	void *logctx;

@@ -169,11 +169,14 @@ report(struct ingest_run *r, int arg, int rc, const struct cs_secured *sd)
 		rc = cause;
 	if (f == CS_FAULT_STORE || f == CS_FAULT_MEMORY) {
 		if (!r->stop)
-			errmsg("could not secure '%s': %s; %snothing more is ingested", name,
-			    cs_strerror(rc),
+			errmsg("could not secure '%s': %s; %sno file not begun yet is ingested "
+			       "(those printed as secured are)",
+			    name, cs_strerror(rc),
 			    f == CS_FAULT_MEMORY ? "" : "the store stopped taking work and ");
 		r->code = EXIT_STORE;
 		r->stop = 1;
+		r->halt = 1; /* the copiers take no file more */
+		pthread_cond_broadcast(&r->cond);
 	} else if (f != CS_FAULT_NONE) {
 		if (rc == CS_ECHANGED && sd->stage == CS_STAGE_REREAD)
 			errmsg("refused '%s': it changed after it was copied (the copy, stored as "
@@ -359,10 +362,14 @@ copier(struct ingest_run *r)
 		struct pending *p;
 		struct job *j;
 		struct stat sb;
-		uint64_t size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode)
-		                    ? (uint64_t)sb.st_size
-		                    : 0;
+		uint64_t size;
 
+		/* The size decides the batch; stat'ed without the lock, then taken if still next. */
+		pthread_mutex_unlock(&r->lock);
+		size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+		pthread_mutex_lock(&r->lock);
+		if (r->halt || r->next_arg != i)
+			continue;
 		if (r->cur != NULL &&
 		    (r->cur->np == r->lim->max_files || cs_batch_due(r->cur->b, size)))
 			close_cur(r);

@@ -217,6 +217,9 @@ daemon_grow() {
 	report "custosd, $count files of ~$fsize bytes on a $size tmpfs: paused with an alert after $SECURED secured, $KEPT kept in the inbox; resumed by itself when the tmpfs was enlarged, all secured exactly once"
 }
 
+# mnt_full: less than 1 MiB is free on the store's filesystem.
+mnt_full() { [ "$(df --output=avail -B1 "$MNT" | tail -1)" -lt 1048576 ]; }
+
 # filler NAME: the disk is filled behind custosd's back while it is busy, so
 # that its writes fail with ENOSPC in the middle of a file (a blob, the
 # journal or the catalog): the store fails, custosd pauses; the filler is
@@ -242,6 +245,10 @@ daemon_filler() {
 		done
 	) &
 	FILLER=$!
+	# The other files come once the disk is full: custosd must then pause
+	# before taking them, however fast the large one went (on a busy machine
+	# it can be secured before the filler gets there).
+	wait_until 60 mnt_full || fail "the filler did not fill $MNT"
 	for ((i = 1; i < count; i++)); do
 		drop_file "$DIN" "f$i" $((RANDOM * 8)) "$WORK/$name.sums"
 	done

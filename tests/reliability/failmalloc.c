@@ -4,6 +4,9 @@
  *
  *   FAILMALLOC_AT=N        fail the Nth counted allocation (1-based); unset or
  *                          0: count only, never fail
+ *   FAILMALLOC_SIZE=S      count only allocations of exactly S bytes (so that
+ *                          FAILMALLOC_AT=N fails the Nth of those): aims at
+ *                          one allocation of a known size deep in a long run
  *   FAILMALLOC_MODE=once   fail only the Nth call (default)
  *   FAILMALLOC_MODE=persist  fail the Nth call and every later one
  *   FAILMALLOC_REPORT=FILE when the Nth call is reached, "hit N" is written to
@@ -66,6 +69,7 @@ static void (*next_free)(void *);
 
 static atomic_ulong calls;
 static unsigned long fail_at;
+static size_t only_size; /* FAILMALLOC_SIZE: count only allocations of this size (0: all) */
 static int persist, trace, initialised, use_next;
 static const char *report_path, *count_path;
 
@@ -161,6 +165,8 @@ init(void)
 	}
 	s = env("FAILMALLOC_AT");
 	fail_at = s != NULL ? strtoul(s, NULL, 10) : 0;
+	s = env("FAILMALLOC_SIZE");
+	only_size = s != NULL ? (size_t)strtoul(s, NULL, 10) : 0;
 	s = env("FAILMALLOC_MODE");
 	persist = s != NULL && strcmp(s, "persist") == 0;
 	s = env("FAILMALLOC_TRACE");
@@ -196,13 +202,13 @@ write_file(const char *path, const char *what, unsigned long n)
 	}
 }
 
-/* Counts one allocation; returns 1 if it is to fail. */
+/* Counts one allocation of `size` bytes; returns 1 if it is to fail. */
 static int
-should_fail(void)
+should_fail(size_t size)
 {
 	unsigned long n;
 
-	if (in_init || quiet)
+	if (in_init || quiet || (only_size != 0 && size != only_size))
 		return 0;
 	n = atomic_fetch_add(&calls, 1) + 1;
 	if (fail_at == 0 || n < fail_at)
@@ -282,7 +288,7 @@ malloc(size_t n)
 		if (!initialised)
 			return boot_alloc(n);
 	}
-	if (should_fail()) {
+	if (should_fail(n)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -301,7 +307,7 @@ calloc(size_t a, size_t b)
 			return boot_alloc(n); /* static memory is zeroed */
 		}
 	}
-	if (should_fail()) {
+	if (should_fail(a * b)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -332,7 +338,7 @@ realloc(void *p, size_t n)
 	}
 	if (p != NULL && n == 0)
 		return next_realloc(p, 0);
-	if (should_fail()) {
+	if (should_fail(n)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -356,7 +362,7 @@ aligned(size_t al, size_t n)
 {
 	if (!initialised)
 		init();
-	if (should_fail())
+	if (should_fail(n))
 		return NULL;
 	return next_memalign(al, n);
 }
@@ -371,7 +377,7 @@ posix_memalign(void **out, size_t al, size_t n)
 	if (!initialised)
 		init();
 	if (use_next && next_posix_memalign != NULL) {
-		if (should_fail())
+		if (should_fail(n))
 			return ENOMEM;
 		return next_posix_memalign(out, al, n);
 	}

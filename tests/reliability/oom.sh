@@ -177,6 +177,50 @@ if [ "${OOM_PART:-all}" != daemon ]; then
 
 	sweep "find" --kind find --store "$BASE" --expect "$OLD_SHA" -- find --case C-0 --json
 
+	# An allocation failing in a batch's commit, deep in a long run, stops the
+	# run. FAILMALLOC_SIZE=8192 counts only allocations of 8,192 bytes: one
+	# per batch made durable (the fan-out bitmap of cs_batch_sync) and one
+	# per full batch of 128 files recorded (its event arrays); the 2nd is in
+	# the commit of the first or second batch. The files already taken then
+	# are finished (secured and printed, or reported), none is begun after:
+	# at most the batches open at once (6 x 128 files) of 3,000. A run that
+	# went on printed every later file as secured after saying that nothing
+	# more is ingested.
+	MANY="$WORK/many"
+	MS="$SW/many-store"
+	mkdir -p "$MANY"
+	for i in $(seq -w 1 3000); do printf 'many %s\n' "$i" >"$MANY/m$i"; done
+	CUSTOS_STORE="$MS" "$CUSTOS" init --station oom >/dev/null 2>&1
+	fm_env=(LD_PRELOAD="$FAILMALLOC" FAILMALLOC_SIZE=8192 FAILMALLOC_AT=2
+		FAILMALLOC_REPORT="$WORK/many.hit" CUSTOS_STORE="$MS")
+	if [ ${#ASAN[@]} -gt 0 ]; then
+		fm_env+=(FAILMALLOC_NEXT=1
+			ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0:verify_asan_link_order=0)
+	fi
+	env "${fm_env[@]}" "$CUSTOS" ingest "$MANY"/m* >"$WORK/many.out" 2>"$WORK/many.err"
+	rc=$?
+	n=$(grep -c . "$WORK/many.out")
+	[ -s "$WORK/many.hit" ] && [ $rc = 3 ] &&
+		grep -q "could not secure '.*/m[0-9]*': .*no file not begun yet is ingested" "$WORK/many.err"
+	t_ok $? "an allocation failing in a batch's commit ends the run with exit 3 and says so (exit $rc)"
+	[ "$n" -lt 1000 ]
+	t_ok $? "no file is begun after it: $n of 3000 printed as secured (at most 6 batches of 128 taken)"
+	python3 - "$WORK/many.out" "$MS" "$CUSTOS" <<'PY'
+import json, subprocess, sys, os
+printed = [l.rstrip('\n').split('\t')[2].rsplit('/', 1)[-1] for l in open(sys.argv[1]) if l.strip()]
+env = dict(os.environ, CUSTOS_STORE=sys.argv[2])
+env.pop('LD_PRELOAD', None)
+log = json.loads(subprocess.run([sys.argv[3], 'log', '--json'], env=env, capture_output=True,
+                                text=True, check=True).stdout)
+names = [e['item']['name'] for e in log if e.get('event') == 'ingest']
+nums = [int(p[1:]) for p in printed]
+# the printed files: in command-line order, and exactly the ledger's ingests
+sys.exit(0 if names == printed and nums == sorted(nums) else 1)
+PY
+	t_ok $? "the files printed as secured are exactly the ledger's events, in command-line order"
+	CUSTOS_STORE="$MS" "$CUSTOS" verify >/dev/null 2>&1
+	t_ok $? "verify passes on that store"
+
 	# OpenSSL's allocations alone, through its allocator hook in the test
 	# build custos-failpoint (~5,500 in ingest and verify: most of them
 	# OpenSSL building its default context and fetching its algorithms).

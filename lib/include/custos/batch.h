@@ -76,7 +76,8 @@ int cs_batch_add_fd(struct cs_batch *b, int fd, const char *name, const struct c
  * the order of the slots, not of the copies. A reserved slot must end in
  * exactly one cs_batch_add_fd_at() (which empties it if it fails) or
  * cs_batch_release() (the file was refused before its copy): until then
- * the commit waits for it.
+ * the commit waits for it. A slot never reserved, or a batch with no
+ * reservation open, is refused (-EINVAL) or ignored; -1 is ignored.
  */
 int cs_batch_reserve(struct cs_batch *b);
 int cs_batch_add_fd_at(struct cs_batch *b, int slot, int fd, const char *name,
