@@ -178,7 +178,9 @@ ff -f lavfi -i sine=frequency=523:duration=1 "$WORK/late.wav"
 t_ok $? "an item secured by custos ingest with no daemon has no media record"
 CONF="$WORK/custosd.conf"
 daemon_conf "$CONF" md inbox "$IN" settle_seconds=1 release=delete
-printf '[media]\ntimeout = 30s\n' >>"$CONF"
+# The hanging worker's time limit must outlast securing new.mp4 below (a
+# settle second and a small file), also on a machine busy with other tests.
+printf '[media]\ntimeout = 90s\n' >>"$CONF"
 printf '[fixity]\nenabled = no\n' >>"$CONF"
 LOG="$WORK/daemon.log"
 daemon_start "$CONF" "$LOG" CUSTOS_PROBE="$CUSTOS_PROBE_FP"
@@ -199,7 +201,7 @@ t_ok $? "a file dropped meanwhile is secured and released"
 t_ok $? "... while the hanging worker still runs (it holds no intake back)"
 wait_until 180 has_media hang.bin
 DESC="killed at its time limit, unreadable with that reason" check hang.bin \
-	'm["status"] == "unreadable"' '"time limit of 30 s" in m["reason"]'
+	'm["status"] == "unreadable"' '"time limit of 90 s" in m["reason"]'
 wait_until 120 has_media new.mp4
 DESC="the dropped file gets its record" check new.mp4 'm["status"] == "ok"' \
 	'v[0]["width"] == 160'
