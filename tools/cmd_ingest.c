@@ -364,9 +364,10 @@ copier(struct ingest_run *r)
 		struct stat sb;
 		uint64_t size;
 
-		/* The size decides the batch; stat'ed without the lock, then taken if still next. */
+		/* The size decides the batch: stat'ed unlocked, then taken if still next. */
 		pthread_mutex_unlock(&r->lock);
-		size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+		size = lstat(r->argv[i], &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size
+		                                                          : 0;
 		pthread_mutex_lock(&r->lock);
 		if (r->halt || r->next_arg != i)
 			continue;
