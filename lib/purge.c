@@ -451,11 +451,6 @@ tombstone(uint64_t plan, json_t *p, json_t *it, const char *id, json_t *rec, jso
 	return ev;
 }
 
-/*
- * Phase one, under the write lock: every item of the plan not purged yet is
- * checked again and gets its tombstone, committed before any byte goes.
- * The items that may no longer go are put in `skipped`.
- */
 /* 1 if the record is purged now, by plan `plan` (not evidence again since). */
 static int
 purged_now_by(const json_t *rec, uint64_t plan)
@@ -478,6 +473,11 @@ purged_by(const json_t *rec, uint64_t plan)
 	return 0;
 }
 
+/*
+ * Phase one, under the write lock: every item of the plan not purged yet is
+ * checked again and gets its tombstone, committed before any byte goes.
+ * The items that may no longer go are put in `skipped`.
+ */
 static int
 write_tombstones(struct cs_store *st, uint64_t plan, json_t *skipped, const char **rule)
 {

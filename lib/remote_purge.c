@@ -613,6 +613,7 @@ cs_remote_hold_item(const struct cs_remote_config *cfg, struct cs_store *st, uin
 {
 	json_t *rec = NULL, *out = NULL;
 	int rc = cs_store_get(st, id, &rec), wrc;
+	const char *got;
 
 	*state = "failed";
 	if (rc == 0)
@@ -620,8 +621,8 @@ cs_remote_hold_item(const struct cs_remote_config *cfg, struct cs_store *st, uin
 	json_decref(rec);
 	if (out == NULL)
 		return rc < 0 ? rc : -ENOMEM;
-	if (json_string_value(json_object_get(out, "state")) != NULL &&
-	    strcmp(json_string_value(json_object_get(out, "state")), "unsupported") == 0)
+	got = json_string_value(json_object_get(out, "state"));
+	if (got != NULL && strcmp(got, "unsupported") == 0)
 		*state = "unsupported";
 	else if (rc == 0)
 		*state = "done";

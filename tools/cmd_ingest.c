@@ -323,8 +323,6 @@ hand_over(struct ingest_run *r, struct job *j)
 		pthread_cond_broadcast(&r->cond);
 		return;
 	}
-	r->next_record++;
-	r->next_verify++;
 	pthread_mutex_unlock(&r->lock);
 	(void)cs_batch_commit(j->b);
 	verify_batch(r, j);
