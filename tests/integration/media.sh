@@ -186,10 +186,19 @@ LOG="$WORK/daemon.log"
 daemon_start "$CONF" "$LOG" CUSTOS_PROBE="$CUSTOS_PROBE_FP"
 t_ok $? "custosd starts with the failpoint worker"
 has_media() { "$CUSTOS" show "$(id_of "$1")" --json 2>/dev/null | grep -q '"media"'; }
-worker_running() { pgrep -P "$DPID" -f custos-probe >/dev/null; }
+# worker_running: custosd runs a worker on hang.bin's blob (its stdin). Other
+# items' workers (late.wav's copies) may run first and do not count.
+worker_running() {
+	local p
+	for p in $(pgrep -P "$DPID" -f custos-probe); do
+		case $(readlink "/proc/$p/fd/0" 2>/dev/null) in *"/$HANG_SHA") return 0 ;; esac
+	done
+	return 1
+}
 wait_until 120 has_media late.wav
 t_ok $? "custosd catches up the item secured with no daemon"
 printf 'CUSTOS-PROBE-HANG %s' "$RANDOM$RANDOM" >"$WORK/hang.bin"
+HANG_SHA=$(sha256sum <"$WORK/hang.bin" | cut -c1-64)
 mv "$WORK/hang.bin" "$IN/hang.bin"
 wait_until 120 worker_running
 t_ok $? "the worker on a hanging item runs"
