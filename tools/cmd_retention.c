@@ -149,7 +149,12 @@ cmd_hold(int argc, char **argv, struct opts *o)
 
 static const char usage_retention[] =
     "usage: custos retention used ID --case C --reason R [--undo] [--socket PATH] [--json]\n"
-    "       custos retention plan [--socket PATH] [--json]\n"
+    "       custos retention plan [--write] [--socket PATH] [--json]\n"
+    "       custos retention plans [--socket PATH] [--json]\n"
+    "       custos retention show PLAN [--socket PATH] [--json]\n"
+    "       custos retention approve PLAN [--socket PATH] [--json]\n"
+    "       custos retention cancel PLAN --reason R [--socket PATH] [--json]\n"
+    "       custos retention execute PLAN [--config FILE] [--store DIR]\n"
     "\n"
     "`used` marks item ID as used as evidence in a decision of case file C: it is\n"
     "then kept for ever (--undo takes the mark away); the roles of custosd's\n"
@@ -159,7 +164,9 @@ static const char usage_retention[] =
     "ran out; then the items whose period is over but that something blocks (a\n"
     "hold, an open case, a use in a decision, a plan already), and why. Nothing\n"
     "is written: a purge plan is made and approved apart. --json gives\n"
-    "{\"time\", \"due\": [...], \"blocked\": [...], \"kept\"}.\n"
+    "{\"time\", \"due\": [...], \"blocked\": [...], \"kept\"}. The purge plans\n"
+    "(`plan --write`, `plans`, `show`, `approve`, `cancel`, `execute`): `custos\n"
+    "retention plans --help`.\n"
     "Exit status: 0 done, 1 refused by a rule, 2 bad request, 3 custosd failed.\n";
 
 static void

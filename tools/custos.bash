@@ -31,11 +31,20 @@ _custos_usage() {
 		END { if (e != "") print e }'
 }
 
+# Called by bash with the command, the word before the cursor (up to the
+# cursor) and the word before it; COMP_WORDS holds the line's words.
 _custos() {
-	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+	local cur=${2-${COMP_WORDS[COMP_CWORD]}} prev=${3-${COMP_WORDS[COMP_CWORD - 1]}}
 	local i=1 cmd='' sub='' subs help opts w
 	_custos_bin=${COMP_WORDS[0]}
 	COMPREPLY=()
+	# bash splits --opt=VALUE into --opt, "=" and VALUE: the option is the
+	# word before the "=", the value what follows it.
+	if [[ $cur == = ]]; then
+		cur='' prev=${COMP_WORDS[COMP_CWORD - 1]}
+	elif [[ $prev == = ]]; then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
+	fi
 
 	# The command: the first word that is not --store DIR (or --store=DIR,
 	# which bash splits at the "=").
@@ -95,23 +104,27 @@ _custos() {
 	fi
 
 	if [[ $cur == -* ]]; then
-		if [[ -n $subs ]]; then
-			# That subcommand's options (or, before one, those of the forms
-			# without one), those its usage says each takes, and --help.
+		if [[ -n $sub ]]; then
+			# That subcommand's options, and those its usage says each takes.
 			opts=$(printf '%s\n' "$help" | _custos_usage |
-				awk -v c="$cmd" -v s="$sub" \
-					'$2 == c && ((s != "" && $3 == s) || (s == "" && $3 !~ /^[a-z][a-z-]*$/))' |
+				awk -v c="$cmd" -v s="$sub" '$2 == c && $3 == s' |
 				grep -oE -- '--[a-z][a-z0-9-]*')
 			opts+=" $(printf '%s\n' "$help" | grep -E '^ *\(each also takes' |
-				grep -oE -- '--[a-z][a-z0-9-]*') --help"
+				grep -oE -- '--[a-z][a-z0-9-]*')"
+		elif [[ -n $subs ]]; then
+			# Before a subcommand: only those of the forms without one.
+			opts=$(printf '%s\n' "$help" | _custos_usage |
+				awk -v c="$cmd" '$2 == c && $3 !~ /^[a-z][a-z-]*$/' |
+				grep -oE -- '--[a-z][a-z0-9-]*')
 		else
-			# Those of its usage and of the lines that describe an option
-			# (not those the text names of other commands).
+			# Those of its own usage lines and of the lines that describe an
+			# option (not those the text names of other commands).
 			opts=$( {
-				printf '%s\n' "$help" | _custos_usage
+				printf '%s\n' "$help" | _custos_usage | awk -v c="$cmd" '$2 == c'
 				printf '%s\n' "$help" | grep -E '^ +(-[a-zA-Z], )?--[a-z]'
 			} | grep -oE -- '--[a-z][a-z0-9-]*')
 		fi
+		opts+=' --help'  # every command takes it
 		mapfile -t COMPREPLY < <(compgen -W "$(tr -s ' ' '\n' <<<"$opts" | sort -u)" -- "$cur")
 		return
 	fi
