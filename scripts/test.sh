@@ -1,8 +1,9 @@
 #!/bin/sh
 # Sets everything up (missing Debian packages, builds) and runs the whole test
-# suite twice: a release build (build-release/: -O3, NDEBUG, as a packager
-# builds it; warnings are errors, so it must build cleanly) and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build. setup.sh also builds
+# suite twice: a release build (build-release/: -O3, NDEBUG; warnings are
+# errors, so it must build cleanly) and an AddressSanitizer +
+# UndefinedBehaviorSanitizer build. It also builds (without running) what
+# debian/rules builds, with Debian's compiler flags (build-deb/). setup.sh also builds
 # build/ (debugoptimized), which scripts/run.sh uses. Ends with the line
 # "N passed, N failed[, N skipped]" and exits non-zero if anything failed.
 set -eu
@@ -18,6 +19,16 @@ if [ ! -f build-asan/build.ninja ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja -C build-asan >/dev/null
+# The build a Debian packager makes (debian/rules: buildtype plain with
+# dpkg-buildflags' -O2, -D_FORTIFY_SOURCE=2, -fstack-protector-strong and
+# hardening=+all): built, not run; its warnings are errors too.
+if [ ! -f build-deb/build.ninja ]; then
+	export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+	CFLAGS=$(dpkg-buildflags --get CFLAGS) CPPFLAGS=$(dpkg-buildflags --get CPPFLAGS) \
+		LDFLAGS=$(dpkg-buildflags --get LDFLAGS) \
+		meson setup build-deb --buildtype=plain -Dwerror=true >/dev/null
+fi
+ninja -C build-deb >/dev/null
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"

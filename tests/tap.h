@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int tap_n, tap_failed;
 
@@ -34,6 +35,17 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 	if (!pass)
 		printf("#   at %s:%d\n", file, line);
 	return pass;
+}
+
+/* Removes a test's scratch directory; one that cannot be removed is said. */
+__attribute__((unused)) static void
+tap_rm_rf(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
 }
 
 __attribute__((unused)) static int

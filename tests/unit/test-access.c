@@ -152,10 +152,6 @@ main(void)
 	    "after a rebuild the register is the same");
 	json_decref(reg);
 	cs_store_close(st);
-	{
-		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-		(void)system(cmd);
-	}
+	tap_rm_rf(base);
 	return tap_done();
 }

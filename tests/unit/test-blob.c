@@ -259,7 +259,6 @@ main(void)
 	test_refusals();
 
 	close(root);
-	snprintf(path, sizeof(path), "rm -rf '%s'", base);
-	(void)system(path);
+	tap_rm_rf(base);
 	return tap_done();
 }

@@ -180,11 +180,7 @@ test_seal(void)
 	    "after rebuild the case is still sealed");
 	json_decref(crec);
 	cs_store_close(st);
-	{
-		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-		(void)system(cmd);
-	}
+	tap_rm_rf(base);
 }
 
 int

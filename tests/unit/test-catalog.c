@@ -420,7 +420,6 @@ main(void)
 	cs__catalog_close(&all);
 	for (size_t i = 0; i < nev; i++)
 		free(evbuf[i]);
-	snprintf(buf, sizeof(buf), "rm -rf '%s'", base);
-	(void)system(buf);
+	tap_rm_rf(base);
 	return tap_done();
 }

@@ -47,11 +47,8 @@ open_root(void)
 static void
 rm_root(int fd)
 {
-	char cmd[300];
-
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	(void)system(cmd);
+	tap_rm_rf(base);
 }
 
 /* Reads every entry from the start; returns how many were whole, sets *rc_end. */

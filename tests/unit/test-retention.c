@@ -242,10 +242,6 @@ main(void)
 	    "verify (a replay compared with the catalog) finds no problem");
 
 	cs_store_close(st);
-	{
-		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-		(void)system(cmd);
-	}
+	tap_rm_rf(base);
 	return tap_done();
 }
