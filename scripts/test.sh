@@ -22,11 +22,17 @@ ninja -C build-asan >/dev/null
 # The build a Debian packager makes (debian/rules: buildtype plain with
 # dpkg-buildflags' -O2, -D_FORTIFY_SOURCE=2, -fstack-protector-strong and
 # hardening=+all): built, not run; its warnings are errors too.
-if [ ! -f build-deb/build.ninja ]; then
-	export DEB_BUILD_MAINT_OPTIONS=hardening=+all
-	CFLAGS=$(dpkg-buildflags --get CFLAGS) CPPFLAGS=$(dpkg-buildflags --get CPPFLAGS) \
-		LDFLAGS=$(dpkg-buildflags --get LDFLAGS) \
+# Made again whenever those flags change (meson keeps the ones it was set up with).
+debflag() { DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get "$1"; }
+deb_cflags=$(debflag CFLAGS)
+deb_cppflags=$(debflag CPPFLAGS)
+deb_ldflags=$(debflag LDFLAGS)
+deb_flags="$deb_cflags | $deb_cppflags | $deb_ldflags"
+if [ ! -f build-deb/build.ninja ] || [ "$(cat build-deb/.flags 2>/dev/null)" != "$deb_flags" ]; then
+	rm -rf build-deb
+	CFLAGS=$deb_cflags CPPFLAGS=$deb_cppflags LDFLAGS=$deb_ldflags \
 		meson setup build-deb --buildtype=plain -Dwerror=true >/dev/null
+	printf '%s\n' "$deb_flags" >build-deb/.flags
 fi
 ninja -C build-deb >/dev/null
 

@@ -4,8 +4,8 @@
 # NOCHECK=1), checked with lintian, installed on this machine, used (a store
 # made, a file secured, a media record made by the installed worker, the
 # completion and the manual pages found), then purged: the programs go, the
-# evidence under /var/lib/custos stays. Needs root and a machine without a
-# custos package; puts back what it added (the user, the directories).
+# evidence under /var/lib/custos stays. Needs root and a machine without
+# custos (no package, user or directory of it); removes all of it after.
 # Not part of scripts/test.sh (it builds everything once more): run by
 # tests/reliability/nightly, or alone: bash tests/package/deb.sh
 CUSTOS=/usr/bin/custos
@@ -16,8 +16,20 @@ if [ "$(id -u)" != 0 ]; then
 	echo "1..0 # SKIP needs root (it installs the package)"
 	exit 0
 fi
-if dpkg-query -W -f '${Status}' custos 2>/dev/null | grep -q 'installed'; then
-	echo "1..0 # SKIP a custos package is installed on this machine"
+# Only on a machine without custos: no package (in any state), no custos
+# installed by hand, no user, none of its directories. A run cut short
+# leaves some of these behind: the next run names them and does nothing.
+there=()
+st=$(dpkg-query -W -f '${db:Status-Status}' custos 2>/dev/null)
+[ -n "$st" ] && [ "$st" != not-installed ] && there+=("the package custos ($st)")
+getent passwd custos >/dev/null && there+=("the user custos")
+getent group custos >/dev/null && there+=("the group custos")
+for f in /usr/bin/custos /usr/sbin/custosd /usr/libexec/custos /lib/systemd/system/custosd.service \
+	/etc/systemd/system/custosd.service /var/lib/custos /srv/custos /etc/custos; do
+	[ -e "$f" ] && there+=("$f")
+done
+if [ ${#there[@]} -gt 0 ]; then
+	echo "1..0 # SKIP custos is on this machine already: ${there[*]}"
 	exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -25,14 +37,12 @@ if ! command -v dpkg-buildpackage >/dev/null || ! command -v lintian >/dev/null 
 	! dpkg-query -W debhelper >/dev/null 2>&1; then
 	apt-get install -y --no-install-recommends debhelper dpkg-dev lintian >"$WORK/apt.log" 2>&1
 fi
-had_user=0
-getent passwd custos >/dev/null && had_user=1
-made=()
-for d in /var/lib/custos /srv/custos /etc/custos; do [ -e "$d" ] || made+=("$d"); done
+# None of these was here (above): all of them are this test's to remove.
 put_back() {
 	dpkg --purge custos >/dev/null 2>&1
-	for d in "${made[@]}"; do rm -rf "$d"; done
-	[ "$had_user" = 1 ] || { userdel custos 2>/dev/null; groupdel custos 2>/dev/null; }
+	rm -rf /var/lib/custos /srv/custos /etc/custos
+	userdel custos 2>/dev/null
+	groupdel custos 2>/dev/null
 	t_cleanup
 }
 trap put_back EXIT
@@ -69,22 +79,41 @@ rc=0
 for f in /usr/bin/custos /usr/sbin/custosd /usr/libexec/custos/custos-probe \
 	/lib/systemd/system/custosd.service /usr/share/man/man1/custos.1.gz \
 	/usr/share/man/man8/custosd.8.gz /usr/share/bash-completion/completions/custos \
-	/usr/share/doc/custos/examples/custosd.conf /usr/share/doc/custos/copyright; do
+	/usr/share/doc/custos/examples/custosd.conf /usr/share/doc/custos/copyright \
+	/usr/share/doc/custos/operations.md; do
 	grep -qxF "$f" "$WORK/files" || { echo "#   missing: $f"; rc=1; }
 done
 t_ok $rc "it holds the programs, the worker, the unit, the manual pages, the completion"
 ! grep -qE '^/(srv|var/lib/custos|etc/custos)/.' "$WORK/files"
 t_ok $? "it ships nothing under /srv, /var/lib/custos or /etc/custos"
 
+# No systemd runs here as PID 1: what the maintainer scripts do with the
+# unit is read from them. Once enabled, an upgrade restarts custosd (no stop
+# in preinst, a restart in postinst) and a removal stops it (prerm).
+mkdir "$WORK/ctl"
+dpkg-deb -e "$DEB" "$WORK/ctl"
+grep -q '_dh_action=restart' "$WORK/ctl/postinst" &&
+	grep -q "deb-systemd-invoke \$_dh_action 'custosd.service'" "$WORK/ctl/postinst" &&
+	! grep -q 'deb-systemd-invoke stop' "$WORK/ctl/preinst" 2>/dev/null &&
+	grep -q "deb-systemd-invoke stop 'custosd.service'" "$WORK/ctl/prerm" &&
+	awk '/^[[:space:]]*if / { last = $0 }
+		/deb-systemd-helper enable/ && last !~ /was-enabled/ { bad = 1 }
+		END { exit bad }' "$WORK/ctl/postinst" &&
+	! grep -q 'systemctl .*enable' "$WORK/ctl/postinst"
+t_ok $? "maintainer scripts: enabled only if it was; restarted after an upgrade; stopped on removal"
+
 dpkg -i "$DEB" >"$WORK/install.log" 2>&1
-t_ok $? "dpkg -i installs it"
-[ $? = 0 ] || sed 's/^/#   /' "$WORK/install.log"
+rc=$?
+t_ok $rc "dpkg -i installs it"
+[ $rc = 0 ] || sed 's/^/#   /' "$WORK/install.log"
 [ "$(/usr/bin/custos --version)" = "custos $version" ]
 t_ok $? "the installed custos runs: custos $version"
 getent passwd custos | grep -q ':/var/lib/custos:/usr/sbin/nologin$'
 t_ok $? "the system user custos exists (home /var/lib/custos, no login shell)"
 [ "$(stat -c '%U:%G %a' /var/lib/custos)" = "custos:custos 700" ] &&
+	[ "$(stat -c '%U:%G %a' /srv/custos)" = "custos:custos 750" ] &&
 	[ "$(stat -c '%U:%G %a' /srv/custos/inbox)" = "custos:custos 2770" ] &&
+	[ "$(stat -c '%U:%G %a' /srv/custos/docks)" = "custos:custos 2770" ] &&
 	[ "$(stat -c '%U:%G %a' /etc/custos)" = "root:custos 750" ]
 t_ok $? "the directories are those of docs/operations.md, with its owners and modes"
 [ ! -e /etc/systemd/system/multi-user.target.wants/custosd.service ]
@@ -106,8 +135,8 @@ id=$(runuser -u custos -- /usr/bin/custos --store "$S" ingest /srv/custos/clip.m
 [ -n "$id" ]
 t_ok $? "custos ingest secures a clip"
 runuser -u custos -- /usr/bin/custos --store "$S" media process "$id" >"$WORK/media.log" 2>&1 &&
-	runuser -u custos -- /usr/bin/custos --store "$S" show "$id" --json |
-	grep -q '"width": *160'
+	runuser -u custos -- /usr/bin/custos --store "$S" show "$id" --json >"$WORK/show.json" &&
+	grep -q '"width": *160' "$WORK/show.json"
 t_ok $? "the installed worker (/usr/libexec/custos/custos-probe) makes its media record"
 runuser -u custos -- /usr/bin/custos --store "$S" verify >"$WORK/verify.log" 2>&1
 t_ok $? "custos verify passes"
