@@ -43,7 +43,7 @@ tap_rm_rf(const char *dir)
 {
 	char cmd[600];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
 }

@@ -286,7 +286,7 @@ main(void)
 {
 	struct cs_ingest_result a, b;
 	struct cs_store *st = NULL;
-	char root[300], path[400], cmd[400], *vkey = NULL;
+	char root[300], path[400], *vkey = NULL;
 
 	snprintf(base, sizeof(base), "%s/custos-test-check.XXXXXX",
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -311,8 +311,6 @@ main(void)
 	test_receipt(st, root, vkey, a.id);
 	free(vkey);
 	cs_store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", base);
+	tap_rm_rf(base);
 	return tap_done();
 }

@@ -73,7 +73,7 @@ records(void)
 	struct cs_access_who legal = {1004, "li", "legal"}, arch = {1001, "wang", "archivist"};
 	struct cs_disclosure_pub pub = {"E〔1〕", "D〔1〕", NULL, 0, NULL, NULL, NULL};
 	struct cs_disclosure_policy pol;
-	char base[256], store[300], buf[256], cmd[300], *before = NULL, *after = NULL;
+	char base[256], store[300], buf[256], *before = NULL, *after = NULL;
 	const char *rule, *why;
 	struct cs_store *st = NULL;
 	json_t *list = NULL;
@@ -155,9 +155,7 @@ records(void)
 	cs_store_close(st);
 	free(before);
 	free(after);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", base);
+	tap_rm_rf(base);
 }
 
 int

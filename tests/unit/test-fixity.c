@@ -155,8 +155,6 @@ main(void)
 	json_decref(sum);
 	json_decref(items);
 	cs_store_close(st);
-	snprintf(path, sizeof(path), "rm -rf '%s'", base);
-	if (system(path) != 0)
-		printf("# could not remove %s\n", base);
+	tap_rm_rf(base);
 	return tap_done();
 }

@@ -1021,8 +1021,6 @@ main(void)
 		free(examples[k].skey);
 		free(examples[k].note);
 	}
-	snprintf(path, sizeof(path), "rm -rf -- '%s'", tmpdir);
-	if (system(path) != 0)
-		printf("# could not remove %s\n", tmpdir);
+	tap_rm_rf(tmpdir);
 	return tap_done();
 }

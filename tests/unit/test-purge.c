@@ -354,11 +354,6 @@ main(void)
 	json_decref(reg);
 	json_decref(reg2);
 	cs_store_close(st);
-	{
-		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-		if (system(cmd) != 0)
-			fprintf(stderr, "# could not remove %s\n", base);
-	}
+	tap_rm_rf(base);
 	return tap_done();
 }

@@ -64,8 +64,6 @@ main(void)
 		close(fd);
 	is_int(cs_source_open(dirfd, "missing", 0, &sb), -ENOENT, "missing file: ENOENT");
 	close(dirfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", base);
+	tap_rm_rf(base);
 	return tap_done();
 }

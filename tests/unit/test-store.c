@@ -1068,8 +1068,6 @@ test_held(void)
 int
 main(void)
 {
-	char cmd[400];
-
 	snprintf(base, sizeof(base), "%s/custos-test-store.XXXXXX",
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(base) == NULL) {
@@ -1086,8 +1084,6 @@ main(void)
 	test_job_counts();
 	test_upload_todo();
 	test_held();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", base);
+	tap_rm_rf(base);
 	return tap_done();
 }
