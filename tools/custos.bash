@@ -35,7 +35,7 @@ _custos_usage() {
 # cursor) and the word before it; COMP_WORDS holds the line's words.
 _custos() {
 	local cur=${2-${COMP_WORDS[COMP_CWORD]}} prev=${3-${COMP_WORDS[COMP_CWORD - 1]}}
-	local i=1 cmd='' sub='' subs help opts w
+	local i=1 cmd='' sub='' subs help usage opts w
 	_custos_bin=${COMP_WORDS[0]}
 	COMPREPLY=()
 	# bash splits --opt=VALUE into --opt, "=" and VALUE: the option is the
@@ -89,8 +89,9 @@ _custos() {
 	fi
 
 	help=$(_custos_help "$cmd")
+	usage=$(printf '%s\n' "$help" | _custos_usage)
 	# Its subcommands: the lower-case words after "custos COMMAND" in its usage.
-	subs=$(printf '%s\n' "$help" | _custos_usage |
+	subs=$(printf '%s\n' "$usage" |
 		awk -v c="$cmd" '$1 == "custos" && $2 == c && $3 ~ /^[a-z][a-z-]*$/ { print $3 }' |
 		sort -u)
 	if [[ -n $subs ]]; then
@@ -106,21 +107,21 @@ _custos() {
 	if [[ $cur == -* ]]; then
 		if [[ -n $sub ]]; then
 			# That subcommand's options, and those its usage says each takes.
-			opts=$(printf '%s\n' "$help" | _custos_usage |
+			opts=$(printf '%s\n' "$usage" |
 				awk -v c="$cmd" -v s="$sub" '$2 == c && $3 == s' |
 				grep -oE -- '--[a-z][a-z0-9-]*')
 			opts+=" $(printf '%s\n' "$help" | grep -E '^ *\(each also takes' |
 				grep -oE -- '--[a-z][a-z0-9-]*')"
 		elif [[ -n $subs ]]; then
 			# Before a subcommand: only those of the forms without one.
-			opts=$(printf '%s\n' "$help" | _custos_usage |
+			opts=$(printf '%s\n' "$usage" |
 				awk -v c="$cmd" '$2 == c && $3 !~ /^[a-z][a-z-]*$/' |
 				grep -oE -- '--[a-z][a-z0-9-]*')
 		else
 			# Those of its own usage lines and of the lines that describe an
 			# option (not those the text names of other commands).
 			opts=$( {
-				printf '%s\n' "$help" | _custos_usage | awk -v c="$cmd" '$2 == c'
+				printf '%s\n' "$usage" | awk -v c="$cmd" '$2 == c'
 				printf '%s\n' "$help" | grep -E '^ +(-[a-zA-Z], )?--[a-z]'
 			} | grep -oE -- '--[a-z][a-z0-9-]*')
 		fi
